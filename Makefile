@@ -1,0 +1,101 @@
+# postbote - build, test and run.  See README.md.
+#
+#   make          optimized build/postbote
+#   make run      install missing packages, build, run with embedded defaults
+#   make test     install missing packages, ASan+UBSan build, unit + fuzz
+#                 regression + integration tests
+#   make check    unit tests only (ASan+UBSan)
+#   make itest    integration tests only (ASan+UBSan binary)
+#   make fuzz     libFuzzer targets (clang) in build/fuzz/
+
+CC	?= cc
+PKGS	 = libevent libevent_pthreads libcares openssl libcrypt
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \
+	   -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc
+LIBS	 = $(PKG_LIBS) -pthread
+
+OPT_CFLAGS  = $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+SAN	    = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SAN_CFLAGS  = $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer $(SAN)
+
+SRCS	 := $(wildcard src/*.c)
+LIBSRCS	 := $(filter-out src/main.c,$(SRCS))
+UNITS	 := $(wildcard tests/unit/test_*.c)
+FUZZERS	 := $(wildcard tests/fuzz/fuzz_*.c)
+PYTHON	 = /usr/bin/python3
+
+OPT_OBJS := $(SRCS:src/%.c=build/obj/%.o)
+SAN_LIB_OBJS := $(LIBSRCS:src/%.c=build/asan/obj/%.o)
+UNIT_BINS := $(UNITS:tests/unit/%.c=build/asan/tests/%)
+FUZZ_BINS := $(FUZZERS:tests/fuzz/%.c=build/fuzz/%)
+
+.PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench
+
+all: build/postbote
+
+deps:
+	@sh scripts/deps.sh
+
+build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
+	$(CC) $(OPT_CFLAGS) -c -o $@ $<
+
+build/postbote: $(OPT_OBJS)
+	$(CC) -o $@ $(OPT_OBJS) $(LIBS)
+
+build/asan/obj/%.o: src/%.c $(wildcard src/*.h) | build/asan/obj
+	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+
+build/asan/libpostbote.a: $(SAN_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+build/asan/postbote: build/asan/obj/main.o build/asan/libpostbote.a
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+asan: build/asan/postbote
+
+build/asan/tests/%: tests/unit/%.c build/asan/libpostbote.a | build/asan/tests
+	$(CC) $(SAN_CFLAGS) -o $@ $< build/asan/libpostbote.a -lcmocka $(LIBS)
+
+build/obj build/asan/obj build/asan/tests build/fuzz:
+	mkdir -p $@
+
+check: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do \
+		echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+# libFuzzer targets; the regression run replays every kept corpus input.
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Isrc $(PKG_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+build/fuzz/%: tests/fuzz/%.c $(LIBSRCS) $(wildcard src/*.h) | build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIBSRCS) $(LIBS)
+
+fuzz: $(FUZZ_BINS)
+
+fuzz-regress: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$${f#build/fuzz/fuzz_}; \
+		d=tests/fuzz/corpus/$$n; [ -d $$d ] || continue; \
+		echo "== $$f ($$(ls $$d | wc -l) inputs)"; \
+		$$f -runs=0 $$d >/dev/null 2>build/fuzz/$$n.log || \
+		{ cat build/fuzz/$$n.log; exit 1; }; done
+
+itest: build/asan/postbote
+	POSTBOTE_BIN=$(CURDIR)/build/asan/postbote $(PYTHON) -m pytest -q \
+		-p no:cacheprovider tests/integration
+
+test: deps
+	$(MAKE) check
+	$(MAKE) fuzz-regress
+	$(MAKE) itest
+
+run: deps
+	$(MAKE) build/postbote
+	./build/postbote serve
+
+bench: deps build/postbote
+	sh bench/smtp-source.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,135 @@
+/*
+ * conf.h - the configuration: one table of keys with types, defaults and
+ * bounds (docs/config.md), a hand-written parser, and the immutable
+ * struct conf every process reads.  The parser is pure (text in, struct
+ * out); conf_load() is the only function here that reads files.
+ */
+#ifndef POSTBOTE_CONF_H
+#define POSTBOTE_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CONF_DEFAULT_PATH	"/etc/postbote/postbote.conf"
+
+enum listen_mode { LISTEN_MX = 0, LISTEN_SUBMISSION, LISTEN_SUBMISSIONS };
+enum route_tls { ROUTE_TLS_NONE = 0, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE };
+enum policy_spf { SPF_POLICY_RECORD = 0, SPF_POLICY_REJECT };
+enum policy_dmarc { DMARC_POLICY_RECORD = 0, DMARC_POLICY_ENFORCE };
+
+struct conf_net {			/* one relay_networks entry */
+	int		 family;	/* AF_INET or AF_INET6 */
+	unsigned char	 addr[16];	/* network address, host bits zero */
+	unsigned	 prefix;	/* 0-32 or 0-128 */
+};
+
+struct conf_listen {
+	char		*name;
+	char		*host;		/* "0.0.0.0", "::1", "127.0.0.1" */
+	uint16_t	 port;
+	enum listen_mode mode;
+};
+
+struct conf_route {
+	char		*domain;	/* lower-case, or "*" */
+	char		*host;		/* relay host name or address */
+	uint16_t	 port;		/* 0 = not given */
+	enum route_tls	 tls;
+	char		*auth_user;	/* NULL = no AUTH */
+	char		*auth_file;
+};
+
+struct conf_dkim {
+	char		*domain;
+	char		*selector;
+	char		*key;		/* path of the PEM private key */
+};
+
+struct conf {
+	char		*path;		/* file it came from; NULL = embedded */
+	char		*hostname;
+	char		**domains;	/* lower-case; ndomains entries */
+	size_t		 ndomains;
+	char		*state_dir;
+	char		*mailbox;	/* template with %d %u; see config.md */
+	char		*users;		/* path or NULL */
+	char		*aliases;	/* path or NULL */
+	char		 recipient_delimiter;	/* '\0' = none */
+	struct conf_net	*relay_networks;
+	size_t		 nrelay_networks;
+	uint64_t	 max_message_size;
+	unsigned	 max_recipients;
+	char		*tls_cert, *tls_key;
+	char		**resolvers;	/* "ip" or "ip:port" / "[v6]:port" */
+	size_t		 nresolvers;
+	uint16_t	 smtp_port;
+	uint64_t	*retry;		/* seconds; nretry entries, >= 1 */
+	size_t		 nretry;
+	uint64_t	 queue_lifetime;	/* seconds */
+	enum policy_spf	 spf_policy;
+	enum policy_dmarc dmarc_policy;
+	char		*user;
+	char		*log;		/* "stderr", "syslog" or a path */
+	/* session limits and timeouts (seconds) */
+	uint64_t	 command_timeout;
+	uint64_t	 data_timeout;
+	uint64_t	 greet_delay;
+	unsigned	 max_errors;
+	unsigned	 local_concurrency;
+	bool		 any_local;	/* embedded defaults: every local part */
+
+	struct conf_listen *listens;
+	size_t		 nlistens;
+	struct conf_route *routes;
+	size_t		 nroutes;
+	struct conf_dkim *dkims;
+	size_t		 ndkims;
+};
+
+/*
+ * conf_defaults - fill *c with the embedded defaults (DESIGN 4): hostname
+ * from the system, domains = localhost, state_dir = ./var, the three
+ * loopback listeners on 2525/2587/2465, any_local = true.
+ */
+void	 conf_defaults(struct conf *);
+
+/*
+ * conf_parse - parse a whole config file's text.  Starts from the
+ * file defaults (like conf_defaults but state_dir /var/lib/postbote,
+ * any_local false, and no listeners unless the file has [listen] sections:
+ * then exactly those).  Unknown keys and sections, bad values, duplicates
+ * and out-of-range numbers are errors: returns -1 with err set to
+ * "FILE:LINE:COL: KEY: reason".  On success returns 0 and *c is complete;
+ * on failure *c is freed.
+ */
+int	 conf_parse(const char *text, size_t len, const char *filename,
+	    struct conf *c, char *err, size_t errlen);
+
+/*
+ * conf_load - choose the file (path if not NULL, else $POSTBOTE_CONF, else
+ * CONF_DEFAULT_PATH if it exists, else embedded defaults), read and parse
+ * it.  Returns 0 or -1 with err set.
+ */
+int	 conf_load(const char *path, struct conf *c, char *err, size_t errlen);
+
+void	 conf_free(struct conf *);
+
+/* conf_is_local_domain - case-insensitive match against domains. */
+bool	 conf_is_local_domain(const struct conf *, const char *domain);
+/* conf_relay_allowed - is the client address inside relay_networks? */
+bool	 conf_relay_allowed(const struct conf *, const struct sockaddr *);
+/* conf_parse_duration / conf_parse_size - "30s 5m 4h 5d" / "512K 25M";
+ * a bare number is seconds / bytes.  0 or -1 on error. */
+int	 conf_parse_duration(const char *, uint64_t *);
+int	 conf_parse_size(const char *, uint64_t *);
+/* conf_parse_net - "192.0.2.0/24", "::1/128", "10.1.2.3" (host). */
+int	 conf_parse_net(const char *, struct conf_net *);
+/* conf_parse_hostport - "host:port", "[v6]:port"; port 1-65535 required
+ * when need_port, else *port = 0 when absent.  *host is allocated. */
+int	 conf_parse_hostport(const char *, bool need_port, char **host,
+	    uint16_t *port);
+const char *conf_listen_mode_str(enum listen_mode);
+
+#endif
