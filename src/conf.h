@@ -98,11 +98,11 @@ void	 conf_defaults(struct conf *);
 /*
  * conf_parse - parse a whole config file's text.  Starts from the
  * file defaults (like conf_defaults but state_dir /var/lib/postbote,
- * any_local false, and no listeners unless the file has [listen] sections:
- * then exactly those).  Unknown keys and sections, bad values, duplicates
- * and out-of-range numbers are errors: returns -1 with err set to
- * "FILE:LINE:COL: KEY: reason".  On success returns 0 and *c is complete;
- * on failure *c is freed.
+ * any_local false, and one mx listener on 0.0.0.0:25 unless the file has
+ * [listen] sections: then exactly those).  Unknown keys and sections, bad
+ * values, duplicates and out-of-range numbers are errors: returns -1 with
+ * err set to "FILE:LINE:COL: KEY: reason".  On success returns 0 and *c
+ * is complete; on failure *c is freed.
  */
 int	 conf_parse(const char *text, size_t len, const char *filename,
 	    struct conf *c, char *err, size_t errlen);

@@ -56,6 +56,12 @@ log_setproc(const char *proc)
 	snprintf(procname, sizeof(procname), "%s", proc);
 }
 
+int
+log_fd(void)
+{
+	return dest == DEST_SYSLOG ? -1 : logfd;
+}
+
 void
 log_setverbose(bool v)
 {

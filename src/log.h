@@ -11,6 +11,8 @@
  * "syslog" or a file path).  Returns 0, or -1 if the file cannot open. */
 int	 log_init(const char *proc, const char *dest, bool verbose);
 void	 log_setproc(const char *proc);
+/* log_fd - the descriptor log lines go to (2 for stderr), -1 for syslog. */
+int	 log_fd(void);
 void	 log_setverbose(bool);
 bool	 log_verbose(void);
 

@@ -1,0 +1,360 @@
+/*
+ * deliver.c - the deliver process: local delivery into Maildir.  Queue
+ * sends a message (as a read-only descriptor) with its pending recipients;
+ * a worker thread writes each copy to tmp/, syncs once for the batch,
+ * renames into new/, syncs the new/ directories, and only then reports
+ * success.  Runs unprivileged as the one mail user who owns all
+ * mailboxes.  Remote delivery is not part of this process yet: such
+ * recipients are deferred.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "log.h"
+#include "maildir.h"
+#include "proc.h"
+#include "spool_rec.h"
+#include "util.h"
+#include "worker.h"
+
+#define MAX_SYNC_DIRS	64
+
+struct drcpt {
+	uint32_t	 index;
+	int		 kind;
+	char		*addr, *orig;
+	char		 dir[PATH_MAX];
+	char		 name[MAILDIR_NAME_MAX];
+	off_t		 size;
+	bool		 written;
+	int		 result;	/* enum deliver_result */
+	char		 dsn[8];
+	char		 text[200];
+};
+
+struct djob {
+	struct worker_item	 item;
+	char			 id[QUEUE_ID_LEN + 1];
+	char			*sender;
+	uint64_t		 arrival;
+	int			 fd;
+	size_t			 n;
+	struct drcpt		*r;
+};
+
+static struct worker	*writer;
+
+static void
+set_result(struct drcpt *r, int result, const char *dsn, const char *text)
+{
+	r->result = result;
+	str_copy(r->dsn, dsn, sizeof(r->dsn));
+	str_copy(r->text, text, sizeof(r->text));
+}
+
+static void
+set_errno_result(struct drcpt *r, const char *what, int e)
+{
+	char	text[200];
+
+	snprintf(text, sizeof(text), "%s: %s", what, strerror(e));
+	if (e == EDQUOT)
+		set_result(r, DELIVER_TEMP, "4.2.2", text);
+	else if (e == ENOSPC)
+		set_result(r, DELIVER_TEMP, "4.3.1", text);
+	else
+		set_result(r, DELIVER_TEMP, "4.2.0", text);
+}
+
+/* write_copy - one recipient's copy into DIR/tmp (no sync yet). */
+static void
+write_copy(struct djob *j, struct drcpt *r)
+{
+	char	*prefix;
+	int	 fd;
+	ssize_t	 n;
+
+	if (maildir_prepare(r->dir) == -1) {
+		set_errno_result(r, "cannot create maildir", errno);
+		return;
+	}
+	if ((fd = maildir_create(r->dir, r->name, sizeof(r->name))) == -1) {
+		set_errno_result(r, "cannot create file", errno);
+		return;
+	}
+	xasprintf(&prefix, "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
+	    j->sender, r->addr);
+	n = maildir_copy(fd, j->fd, prefix);
+	free(prefix);
+	if (n == -1) {
+		int e = errno;
+
+		close(fd);
+		maildir_abort(r->dir, r->name);
+		set_errno_result(r, "write error", e);
+		return;
+	}
+	if (close(fd) == -1) {
+		set_errno_result(r, "write error", errno);
+		maildir_abort(r->dir, r->name);
+		return;
+	}
+	r->size = n;
+	r->written = true;
+}
+
+/* sync_filesystems - one syncfs per file system that got new files. */
+static int
+sync_filesystems(struct djob *b)
+{
+	dev_t	 devs[MAX_SYNC_DIRS];
+	size_t	 ndevs = 0;
+	int	 rc = 0;
+
+	for (struct djob *j = b; j != NULL; j = (struct djob *)j->item.next)
+		for (size_t i = 0; i < j->n; i++) {
+			struct stat	st;
+			size_t		k;
+			int		fd;
+
+			if (!j->r[i].written || stat(j->r[i].dir, &st) == -1)
+				continue;
+			for (k = 0; k < ndevs && devs[k] != st.st_dev; k++)
+				;
+			if (k < ndevs || ndevs == MAX_SYNC_DIRS)
+				continue;
+			devs[ndevs++] = st.st_dev;
+			fd = open(j->r[i].dir, O_RDONLY | O_DIRECTORY |
+			    O_CLOEXEC);
+			if (fd == -1 || syncfs(fd) == -1)
+				rc = -1;
+			if (fd != -1)
+				close(fd);
+		}
+	return rc;
+}
+
+/* sync_new_dirs - fsync each distinct DIR/new once. */
+static void
+sync_new_dirs(struct djob *b)
+{
+	for (struct djob *j = b; j != NULL; j = (struct djob *)j->item.next)
+		for (size_t i = 0; i < j->n; i++) {
+			struct drcpt	*r = &j->r[i];
+			char		 path[PATH_MAX + 8];
+			bool		 seen = false;
+			int		 fd;
+
+			if (!r->written)
+				continue;
+			/* Same directory earlier in the batch: synced. */
+			for (struct djob *k = b; k != NULL && !seen;
+			    k = (struct djob *)k->item.next)
+				for (size_t x = 0; x < k->n; x++) {
+					if (k == j && x == i)
+						break;
+					if (k->r[x].written &&
+					    strcmp(k->r[x].dir, r->dir) == 0)
+						seen = true;
+				}
+			if (seen)
+				continue;
+			snprintf(path, sizeof(path), "%s/new", r->dir);
+			if ((fd = open(path, O_RDONLY | O_DIRECTORY |
+			    O_CLOEXEC)) != -1) {
+				if (fsync(fd) == -1)
+					set_errno_result(r, "fsync", errno);
+				close(fd);
+			}
+		}
+}
+
+/* run_batch - on the worker thread: write, sync, rename, sync. */
+static void
+run_batch(struct worker_item *wi)
+{
+	struct djob	*b = (struct djob *)wi;
+
+	for (struct djob *j = b; j != NULL; j = (struct djob *)j->item.next)
+		for (size_t i = 0; i < j->n; i++)
+			if (j->r[i].result == DELIVER_OK && j->r[i].dir[0])
+				write_copy(j, &j->r[i]);
+	if (sync_filesystems(b) == -1)
+		for (struct djob *j = b; j != NULL;
+		    j = (struct djob *)j->item.next)
+			for (size_t i = 0; i < j->n; i++)
+				if (j->r[i].written) {
+					set_errno_result(&j->r[i], "syncfs",
+					    errno);
+					maildir_abort(j->r[i].dir, j->r[i].name);
+					j->r[i].written = false;
+				}
+	for (struct djob *j = b; j != NULL; j = (struct djob *)j->item.next)
+		for (size_t i = 0; i < j->n; i++) {
+			struct drcpt *r = &j->r[i];
+
+			if (r->written && maildir_commit(r->dir, r->name,
+			    r->size) == -1) {
+				set_errno_result(r, "rename", errno);
+				maildir_abort(r->dir, r->name);
+				r->written = false;
+			}
+		}
+	sync_new_dirs(b);
+}
+
+/* prepare_rcpt - on the loop: where a local copy goes, or why not. */
+static void
+prepare_rcpt(struct drcpt *r)
+{
+	struct mailaddr	a;
+
+	set_result(r, DELIVER_OK, "2.0.0", "delivered to maildir");
+	if (r->kind != RCPT_LOCAL) {
+		set_result(r, DELIVER_TEMP, "4.4.0",
+		    "remote delivery is not available");
+		return;
+	}
+	if (addr_parse(r->addr, ADDR_F_UTF8, &a) != ADDR_OK ||
+	    maildir_path(config->mailbox, str_lower(a.local), a.domain,
+	    r->dir, sizeof(r->dir)) == -1) {
+		r->dir[0] = '\0';
+		set_result(r, DELIVER_PERM, "5.1.3",
+		    "address has no valid mailbox path");
+	}
+}
+
+static void
+deliver_request(struct ipc_msg *m)
+{
+	struct djob	*j = xcalloc(1, sizeof(*j));
+	const char	*id = ipc_get_str(m);
+
+	str_copy(j->id, id, sizeof(j->id));
+	j->sender = xstrdup(ipc_get_str(m));
+	j->arrival = ipc_get_u64(m);
+	j->n = ipc_get_u32(m);
+	j->fd = m->fd;
+	if (!m->bad && j->n > 0 && j->n <= 100000)
+		j->r = xcalloc(j->n, sizeof(*j->r));
+	for (size_t i = 0; j->r != NULL && i < j->n && !m->bad; i++) {
+		j->r[i].index = ipc_get_u32(m);
+		j->r[i].kind = (int)ipc_get_u32(m);
+		j->r[i].addr = xstrdup(ipc_get_str(m));
+		j->r[i].orig = xstrdup(ipc_get_str(m));
+		prepare_rcpt(&j->r[i]);
+	}
+	if (!ipc_msg_ok(m) || j->r == NULL || j->fd == -1) {
+		log_warn("event=ipc-error reason=\"bad delivery request\"");
+		for (size_t i = 0; j->r != NULL && i < j->n; i++) {
+			free(j->r[i].addr);
+			free(j->r[i].orig);
+		}
+		if (j->fd != -1)
+			close(j->fd);
+		free(j->r);
+		free(j->sender);
+		free(j);
+		return;
+	}
+	worker_push(writer, &j->item);
+}
+
+static const char *
+status_word(int result)
+{
+	return result == DELIVER_OK ? "sent" : result == DELIVER_PERM ?
+	    "bounced" : "deferred";
+}
+
+/* job_done - on the loop: log each result and report to queue. */
+static void
+job_done(struct worker_item *wi)
+{
+	struct djob	*j = (struct djob *)wi;
+	struct buf	 b;
+	double		 delay = (double)(now_usec() - j->arrival) / 1e6;
+
+	buf_init(&b, 0);
+	ipc_put_str(&b, j->id);
+	ipc_put_u32(&b, (uint32_t)j->n);
+	for (size_t i = 0; i < j->n; i++) {
+		struct drcpt	*r = &j->r[i];
+
+		log_info("%s: to=<%s>%s%s%s relay=local delay=%.2f dsn=%s "
+		    "status=%s (%s)", j->id, log_safe(r->addr),
+		    strcmp(r->addr, r->orig) ? " orig_to=<" : "",
+		    strcmp(r->addr, r->orig) ? log_safe(r->orig) : "",
+		    strcmp(r->addr, r->orig) ? ">" : "", delay, r->dsn,
+		    status_word(r->result), log_safe(r->text));
+		ipc_put_u32(&b, r->index);
+		ipc_put_u32(&b, (uint32_t)r->result);
+		ipc_put_str(&b, r->dsn);
+		ipc_put_str(&b, r->text);
+		free(r->addr);
+		free(r->orig);
+	}
+	proc_send(PROC_QUEUE, IPC_DELIVER_REPLY, 0, &b, -1);
+	buf_free(&b);
+	close(j->fd);
+	free(j->r);
+	free(j->sender);
+	free(j);
+}
+
+static void
+deliver_init(struct event_base *base)
+{
+	umask(077);
+	writer = worker_new(base, run_batch, job_done);
+}
+
+static void
+deliver_msg(int proc, struct ipc_msg *m)
+{
+	if (proc == PROC_QUEUE && m->type == IPC_DELIVER) {
+		deliver_request(m);
+		return;
+	}
+	if (m->fd != -1)
+		close(m->fd);
+	log_warn("event=ipc-error reason=\"unexpected %s from %s\"",
+	    ipc_type_str(m->type), proc_name(proc));
+}
+
+static void
+deliver_nop(int proc)
+{
+}
+
+static void
+deliver_reload(void)
+{
+	log_info("event=reloaded");
+}
+
+static void
+deliver_shutdown(void)
+{
+	proc_exit();
+}
+
+const struct proc_module deliver_module = {
+	.name = "deliver",
+	.init = deliver_init,
+	.peer_up = deliver_nop,
+	.peer_down = deliver_nop,
+	.msg = deliver_msg,
+	.reload = deliver_reload,
+	.shutdown = deliver_shutdown,
+};

@@ -1,0 +1,92 @@
+/*
+ * main.c - the postbote command: dispatches to the verb (serve, check,
+ * version, ...).  Called as "sendmail" or "mailq" it acts as "send" or
+ * "queue list".  Parses only its own command line; exit status 0 ok,
+ * 1 operational failure, 2 usage or config error.
+ */
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+#include "proc.h"
+#include "util.h"
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: postbote serve [-c FILE] [-v]\n"
+	    "       postbote check [-c FILE]\n"
+	    "       postbote version\n");
+	exit(2);
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	const char	*conf = NULL;
+	bool		 verbose = false;
+	int		 ch;
+
+	while ((ch = getopt(argc, argv, "c:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	return serve_main(conf, verbose);
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	const char	*conf = NULL;
+	int		 ch;
+
+	while ((ch = getopt(argc, argv, "c:")) != -1) {
+		if (ch != 'c')
+			usage();
+		conf = optarg;
+	}
+	if (optind != argc)
+		usage();
+	log_init("check", "stderr", false);
+	if (proc_check_config(conf) == -1)
+		return 2;
+	printf("%s: ok\n", config->path != NULL ? config->path :
+	    "embedded defaults");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char	*verb;
+
+	if (argc < 2)
+		usage();
+	verb = argv[1];
+	argc--;
+	argv++;
+	if (strcmp(verb, "serve") == 0)
+		return cmd_serve(argc, argv);
+	if (strcmp(verb, "check") == 0)
+		return cmd_check(argc, argv);
+	if (strcmp(verb, "version") == 0) {
+		printf("postbote %s\n", POSTBOTE_VERSION);
+		return 0;
+	}
+	usage();
+}

@@ -1,0 +1,554 @@
+/*
+ * queue.c - the queue process: the only writer of the spool.  It hands
+ * smtpd new spool files, commits their envelopes durably in batches
+ * (queue_spool.c), schedules deliveries to the deliver process with
+ * retries and expiry, and records the results.  Runs unprivileged; it
+ * re-checks every envelope smtpd sends with the strict spool decoder.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "log.h"
+#include "proc.h"
+#include "queue.h"
+#include "smtp_parse.h"
+#include "util.h"
+
+#define HASH_SIZE	8192
+
+struct qmsg {
+	struct qmsg	*hnext;
+	struct qmsg	*rnext;		/* ready list */
+	char		 id[QUEUE_ID_LEN + 1];
+	struct envelope	 env;
+	bool		 held;
+	bool		 inflight;
+	bool		 ready;
+	bool		 deleted;	/* deleted while in flight */
+	struct event	*timer;
+};
+
+struct incoming {			/* spool files handed to smtpd */
+	struct incoming	*next;
+	char		 id[QUEUE_ID_LEN + 1];
+	uint64_t	 reqid;
+};
+
+static struct qmsg	*msgs[HASH_SIZE];
+static struct incoming	*incomings[HASH_SIZE];
+static struct qmsg	*ready_head, **ready_tail = &ready_head;
+static unsigned		 inflight, nmsgs;
+static struct event_base *base;
+static bool		 stopping;
+
+static void	 dispatch(void);
+static void	 make_ready(struct qmsg *);
+
+static unsigned
+hash_id(const char *id)
+{
+	unsigned	h = 2166136261u;
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % HASH_SIZE;
+}
+
+static struct qmsg *
+msg_find(const char *id)
+{
+	struct qmsg	*m = msgs[hash_id(id)];
+
+	while (m != NULL && strcmp(m->id, id) != 0)
+		m = m->hnext;
+	return m;
+}
+
+static void
+msg_unlink(struct qmsg *m)
+{
+	struct qmsg	**pp = &msgs[hash_id(m->id)];
+
+	while (*pp != NULL && *pp != m)
+		pp = &(*pp)->hnext;
+	if (*pp != NULL)
+		*pp = m->hnext;
+	if (m->ready) {
+		for (pp = &ready_head; *pp != NULL && *pp != m;
+		    pp = &(*pp)->rnext)
+			;
+		if (*pp != NULL)
+			*pp = m->rnext;
+		if (ready_head == NULL)
+			ready_tail = &ready_head;
+		else if (*pp == NULL)
+			ready_tail = pp;
+	}
+	if (m->timer != NULL)
+		event_free(m->timer);
+	envelope_free(&m->env);
+	free(m);
+	nmsgs--;
+}
+
+static void
+on_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	make_ready(arg);
+	dispatch();
+}
+
+static struct qmsg *
+msg_add(const char *id, struct envelope *env, bool held)
+{
+	struct qmsg	*m = xcalloc(1, sizeof(*m));
+	unsigned	 h = hash_id(id);
+
+	str_copy(m->id, id, sizeof(m->id));
+	m->env = *env;
+	memset(env, 0, sizeof(*env));
+	m->held = held;
+	m->timer = evtimer_new(base, on_timer, m);
+	m->hnext = msgs[h];
+	msgs[h] = m;
+	nmsgs++;
+	return m;
+}
+
+static void
+make_ready(struct qmsg *m)
+{
+	if (m->ready || m->inflight || m->held)
+		return;
+	evtimer_del(m->timer);
+	m->ready = true;
+	m->rnext = NULL;
+	*ready_tail = m;
+	ready_tail = &m->rnext;
+}
+
+static void
+schedule(struct qmsg *m)
+{
+	uint64_t	now = now_usec();
+
+	if (m->env.next_attempt <= now)
+		make_ready(m);
+	else {
+		uint64_t	d = m->env.next_attempt - now;
+		struct timeval	tv = { (time_t)(d / 1000000),
+		    (suseconds_t)(d % 1000000) };
+
+		evtimer_add(m->timer, &tv);
+	}
+}
+
+/* ---- spool files and commits for smtpd ---- */
+
+static struct incoming *
+incoming_take(const char *id)
+{
+	struct incoming	**pp = &incomings[hash_id(id)], *in;
+
+	while (*pp != NULL && strcmp((*pp)->id, id) != 0)
+		pp = &(*pp)->next;
+	if ((in = *pp) != NULL)
+		*pp = in->next;
+	return in;
+}
+
+static void
+spool_open(uint64_t reqid)
+{
+	struct incoming	*in = xcalloc(1, sizeof(*in));
+	struct buf	 b;
+	int		 fd = spool_create(in->id);
+	unsigned	 h;
+
+	buf_init(&b, 0);
+	if (fd == -1) {
+		log_warn("event=spool-create-error error=\"%s\"",
+		    strerror(errno));
+		free(in);
+		ipc_put_u32(&b, 0);
+		ipc_put_str(&b, "");
+	} else {
+		in->reqid = reqid;
+		h = hash_id(in->id);
+		in->next = incomings[h];
+		incomings[h] = in;
+		ipc_put_u32(&b, 1);
+		ipc_put_str(&b, in->id);
+	}
+	proc_send(PROC_SMTPD, IPC_SPOOL_OPEN_REPLY, reqid, &b, fd);
+	buf_free(&b);
+}
+
+static void
+commit_reply(uint64_t reqid, bool ok, const char *text)
+{
+	struct buf	b;
+
+	buf_init(&b, 0);
+	ipc_put_u32(&b, ok);
+	ipc_put_str(&b, text);
+	proc_send(PROC_SMTPD, IPC_SPOOL_COMMIT_REPLY, reqid, &b, -1);
+	buf_free(&b);
+}
+
+static void
+commit_request(struct ipc_msg *im)
+{
+	const char		*id = ipc_get_str(im);
+	size_t			 len;
+	const void		*env = ipc_get_bytes(im, &len);
+	struct incoming		*in;
+	struct spool_commit	*c;
+	char			 err[128];
+
+	if (!ipc_msg_ok(im) || (in = incoming_take(id)) == NULL ||
+	    in->reqid != im->id) {
+		log_warn("event=commit-refused id=\"%s\" reason=\"unknown "
+		    "spool file\"", log_safe(id));
+		commit_reply(im->id, false, "queue file lost, try again");
+		return;
+	}
+	free(in);
+	c = xcalloc(1, sizeof(*c));
+	str_copy(c->id, id, sizeof(c->id));
+	c->reqid = im->id;
+	buf_init(&c->env, 0);
+	buf_append(&c->env, env, len);
+	if (envelope_decode(env, len, &c->parsed, err, sizeof(err)) == -1 ||
+	    strcmp(c->parsed.id, id) != 0) {
+		log_warn("%s: event=commit-refused reason=\"bad envelope: %s\"",
+		    id, log_safe(err));
+		commit_reply(im->id, false, "bad envelope");
+		spool_discard(id, false);
+		envelope_free(&c->parsed);
+		buf_free(&c->env);
+		free(c);
+		return;
+	}
+	spool_commit(c);
+}
+
+static void
+spool_abort_request(struct ipc_msg *im)
+{
+	const char	*id = ipc_get_str(im);
+	struct incoming	*in;
+
+	if (!ipc_msg_ok(im) || (in = incoming_take(id)) == NULL)
+		return;
+	free(in);
+	spool_discard(id, false);
+}
+
+/* committed - a batch is durable: answer smtpd, schedule delivery. */
+static void
+committed(struct spool_commit *c)
+{
+	if (c->error != 0) {
+		log_warn("%s: event=commit-failed error=\"%s\"", c->id,
+		    strerror(c->error));
+		commit_reply(c->reqid, false, "queue file write error");
+		spool_discard(c->id, false);
+	} else {
+		struct qmsg *m;
+
+		commit_reply(c->reqid, true, "");
+		log_info("%s: from=<%s> size=%llu nrcpt=%zu", c->id,
+		    log_safe(c->parsed.sender),
+		    (unsigned long long)c->parsed.size, c->parsed.nrcpt);
+		m = msg_add(c->id, &c->parsed, false);
+		make_ready(m);
+	}
+	envelope_free(&c->parsed);
+	buf_free(&c->env);
+	free(c);
+	dispatch();
+}
+
+/* ---- delivery ---- */
+
+static bool
+has_pending(const struct qmsg *m)
+{
+	for (size_t i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpts[i].state == RCPT_PENDING)
+			return true;
+	return false;
+}
+
+static void
+msg_done(struct qmsg *m)
+{
+	spool_discard(m->id, m->held);
+	log_info("%s: removed", m->id);
+	msg_unlink(m);
+}
+
+static void
+send_delivery(struct qmsg *m)
+{
+	struct buf	 b;
+	int		 fd = spool_open_data(m->id);
+	uint32_t	 n = 0;
+
+	if (fd == -1) {
+		log_warn("%s: event=data-missing error=\"%s\"", m->id,
+		    strerror(errno));
+		spool_corrupt(m->held ? "hold" : "queue", m->id);
+		msg_unlink(m);
+		return;
+	}
+	for (size_t i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpts[i].state == RCPT_PENDING)
+			n++;
+	buf_init(&b, 0);
+	ipc_put_str(&b, m->id);
+	ipc_put_str(&b, m->env.sender);
+	ipc_put_u64(&b, m->env.arrival);
+	ipc_put_u32(&b, n);
+	for (size_t i = 0; i < m->env.nrcpt; i++) {
+		const struct env_rcpt *r = &m->env.rcpts[i];
+
+		if (r->state != RCPT_PENDING)
+			continue;
+		ipc_put_u32(&b, (uint32_t)i);
+		ipc_put_u32(&b, (uint32_t)r->kind);
+		ipc_put_str(&b, r->addr);
+		ipc_put_str(&b, r->orig);
+	}
+	if (proc_send(PROC_DELIVER, IPC_DELIVER, 0, &b, fd) == 0) {
+		m->inflight = true;
+		inflight++;
+	} else
+		make_ready(m);
+	buf_free(&b);
+}
+
+/* dispatch - hand ready messages to deliver, up to the concurrency. */
+static void
+dispatch(void)
+{
+	while (!stopping && ready_head != NULL && proc_peer(PROC_DELIVER) &&
+	    inflight < config->local_concurrency) {
+		struct qmsg	*m = ready_head;
+
+		ready_head = m->rnext;
+		if (ready_head == NULL)
+			ready_tail = &ready_head;
+		m->ready = false;
+		m->rnext = NULL;
+		send_delivery(m);
+	}
+}
+
+static void
+expire(struct qmsg *m, struct buf *st)
+{
+	for (size_t i = 0; i < m->env.nrcpt; i++) {
+		struct env_rcpt *r = &m->env.rcpts[i];
+
+		if (r->state != RCPT_PENDING)
+			continue;
+		r->state = RCPT_FAILED;
+		log_info("%s: to=<%s> delay=%.0f dsn=4.4.7 status=expired "
+		    "(%s)", m->id, log_safe(r->addr),
+		    (double)(now_usec() - m->env.arrival) / 1e6,
+		    r->status != NULL ? log_safe(r->status) :
+		    "queue lifetime exceeded");
+		envelope_put_failed(st, i, "4.4.7 queue lifetime exceeded");
+	}
+}
+
+/* retry_later - some recipients were deferred: next attempt or expiry. */
+static void
+retry_later(struct qmsg *m, struct buf *st)
+{
+	uint64_t	now = now_usec(), delay;
+	size_t		k;
+
+	if (now - m->env.arrival >= config->queue_lifetime * 1000000) {
+		expire(m, st);
+		return;
+	}
+	m->env.attempts++;
+	k = MIN((size_t)m->env.attempts, config->nretry) - 1;
+	delay = config->retry[k] * 1000000;
+	m->env.next_attempt = now + delay;
+	envelope_put_schedule(st, m->env.attempts, m->env.next_attempt);
+}
+
+static void
+apply_result(struct qmsg *m, struct ipc_msg *im, struct buf *st)
+{
+	uint32_t	idx = ipc_get_u32(im), res = ipc_get_u32(im);
+	const char	*dsn = ipc_get_str(im), *text = ipc_get_str(im);
+	char		*status;
+	struct env_rcpt	*r;
+
+	if (im->bad || idx >= m->env.nrcpt)
+		return;
+	r = &m->env.rcpts[idx];
+	xasprintf(&status, "%s %s", dsn, text);
+	free(r->status);
+	r->status = status;
+	if (res == DELIVER_OK) {
+		r->state = RCPT_DONE;
+		envelope_put_done(st, idx, status);
+	} else if (res == DELIVER_PERM) {
+		r->state = RCPT_FAILED;
+		envelope_put_failed(st, idx, status);
+	} else
+		envelope_put_deferred(st, idx, status);
+}
+
+static void
+delivered(struct ipc_msg *im)
+{
+	const char	*id = ipc_get_str(im);
+	uint32_t	 n = ipc_get_u32(im);
+	struct qmsg	*m = msg_find(id);
+	struct buf	 st;
+
+	if (im->bad || m == NULL || !m->inflight) {
+		log_warn("event=ipc-error reason=\"delivery reply for unknown "
+		    "message %s\"", log_safe(id));
+		return;
+	}
+	m->inflight = false;
+	inflight--;
+	buf_init(&st, 0);
+	for (uint32_t i = 0; i < n && !im->bad; i++)
+		apply_result(m, im, &st);
+	if (m->deleted || !has_pending(m)) {
+		buf_free(&st);
+		msg_done(m);
+		return;
+	}
+	retry_later(m, &st);
+	spool_append(m->id, m->held, &st);
+	buf_free(&st);
+	if (!has_pending(m))
+		msg_done(m);
+	else
+		schedule(m);
+}
+
+/* ---- start-up and module glue ---- */
+
+static int
+load(const char *id, bool held, const char *data, size_t len)
+{
+	struct envelope	 env = { 0 };
+	char		 err[128];
+	struct qmsg	*m;
+
+	if (envelope_decode(data, len, &env, err, sizeof(err)) == -1 ||
+	    strcmp(env.id, id) != 0) {
+		log_warn("%s: event=unreadable reason=\"%s\"", id,
+		    log_safe(err));
+		envelope_free(&env);
+		return -1;
+	}
+	m = msg_add(id, &env, held);
+	if (!has_pending(m)) {
+		msg_done(m);
+		return 0;
+	}
+	if (!held)
+		schedule(m);
+	return 0;
+}
+
+static void
+queue_init(struct event_base *b)
+{
+	base = b;
+	spool_init(b, config->state_dir, committed);
+	spool_scan(load);
+	log_info("event=queue-loaded messages=%u", nmsgs);
+}
+
+static void
+queue_peer_up(int proc)
+{
+	dispatch();
+}
+
+static void
+queue_peer_down(int proc)
+{
+	if (proc != PROC_DELIVER)
+		return;
+	/* Deliveries in flight are unknown: try them again (at worst a
+	 * duplicate, never a loss). */
+	for (size_t i = 0; i < HASH_SIZE; i++)
+		for (struct qmsg *m = msgs[i]; m != NULL; m = m->hnext)
+			if (m->inflight) {
+				m->inflight = false;
+				inflight--;
+				make_ready(m);
+			}
+}
+
+static void
+queue_msg(int proc, struct ipc_msg *m)
+{
+	if (m->fd != -1)
+		close(m->fd);
+	switch (m->type) {
+	case IPC_SPOOL_OPEN:
+		spool_open(m->id);
+		break;
+	case IPC_SPOOL_COMMIT:
+		commit_request(m);
+		break;
+	case IPC_SPOOL_ABORT:
+		spool_abort_request(m);
+		break;
+	case IPC_DELIVER_REPLY:
+		delivered(m);
+		dispatch();
+		break;
+	default:
+		log_warn("event=ipc-error reason=\"unexpected %s from %s\"",
+		    ipc_type_str(m->type), proc_name(proc));
+	}
+}
+
+static void
+queue_reload(void)
+{
+	log_info("event=reloaded");
+	dispatch();
+}
+
+static void
+queue_shutdown(void)
+{
+	/* Commits in the worker finish before the loop ends: the loop is
+	 * left on the next turn, and a commit that did not reply was not
+	 * acknowledged, so nothing acknowledged is lost. */
+	stopping = true;
+	proc_exit();
+}
+
+const struct proc_module queue_module = {
+	.name = "queue",
+	.init = queue_init,
+	.peer_up = queue_peer_up,
+	.peer_down = queue_peer_down,
+	.msg = queue_msg,
+	.reload = queue_reload,
+	.shutdown = queue_shutdown,
+};

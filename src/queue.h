@@ -1,0 +1,64 @@
+/*
+ * queue.h - the queue process's parts: the durable spool (queue_spool.c,
+ * batched commits on a worker thread) and the scheduler (queue.c).
+ */
+#ifndef POSTBOTE_QUEUE_H
+#define POSTBOTE_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "spool_rec.h"
+#include "worker.h"
+
+struct event_base;
+
+/* One message's envelope file being made durable. */
+struct spool_commit {
+	struct worker_item	 item;		/* first: the worker's link */
+	char			 id[QUEUE_ID_LEN + 1];
+	uint64_t		 reqid;		/* smtpd session */
+	struct buf		 env;		/* the encoded envelope */
+	struct envelope		 parsed;
+	int			 error;		/* errno, 0 = durable */
+};
+
+typedef void (*spool_done_cb)(struct spool_commit *);
+
+/*
+ * spool_init - open the spool directories under state_dir/spool, start
+ * the commit worker.  done is called on the loop for each commit, in
+ * order, once its batch is durable (or failed).
+ */
+void	 spool_init(struct event_base *, const char *state_dir,
+	    spool_done_cb done);
+/* spool_new_id - a fresh queue id and its data file, opened for writing
+ * (O_EXCL, 0600).  Returns the fd, or -1 with errno. */
+int	 spool_create(char id[QUEUE_ID_LEN + 1]);
+/* spool_commit - queue a commit for the next batch; takes ownership. */
+void	 spool_commit(struct spool_commit *);
+/* spool_discard - remove a message's files (data, envelope) if present. */
+void	 spool_discard(const char *id, bool held);
+/* spool_open_data - the message content, read-only; -1 with errno. */
+int	 spool_open_data(const char *id);
+/* spool_append - append status records to the envelope (page cache; a
+ * crash may lose them, which only repeats a delivery). */
+int	 spool_append(const char *id, bool held, const struct buf *);
+/* spool_hold / spool_release - move the envelope to hold/ and back. */
+int	 spool_hold(const char *id);
+int	 spool_release(const char *id);
+/* spool_corrupt - move an unreadable envelope and its data aside. */
+void	 spool_corrupt(const char *dir, const char *id);
+
+/*
+ * spool_scan - recovery at start: remove uncommitted temporary files and
+ * data files without an envelope; call load(id, held, data, len) for each
+ * envelope in queue/ and hold/.  load returns -1 to have it moved to
+ * corrupt/.
+ */
+void	 spool_scan(int (*load)(const char *id, bool held, const char *,
+	    size_t));
+
+#endif

@@ -1,0 +1,1255 @@
+/*
+ * smtp_session.c - SMTP server sessions (RFC 5321 with PIPELINING, SIZE,
+ * 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8, CHUNKING and DSN), in the smtpd
+ * process.  Everything here is peer input: lines are bounded and must end
+ * in CRLF, sequencing is a table (which verbs each state allows), every
+ * argument goes through the strict parsers, and DATA runs through the
+ * end-of-data recognizer that refuses bare CR and LF.  Sessions never block:
+ * RCPT resolution, spool files and commits are requests to lookup and queue,
+ * matched back by session id.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "dns.h"
+#include "log.h"
+#include "lookup_tab.h"
+#include "proc.h"
+#include "smtp_session.h"
+#include "util.h"
+
+#define LINE_MAX_BASE	512		/* RFC 5321 4.5.3.1.4 */
+#define LINE_MAX_MAIL	(512 + 26 + 10 + 14 + 110 + 500)	/* SIZE, SMTPUTF8,
+					 * BODY, RET+ENVID (RFC 3461), AUTH */
+#define LINE_MAX_RCPT	(512 + 500 + 30)	/* ORCPT, NOTIFY */
+#define LINE_BUF	2048
+#define SPOOL_FLUSH	(64 * 1024)
+#define TABLE_SIZE	4096
+
+#define S_BIT(s)	(1u << (s))
+#define S_ANY		(S_BIT(SMTP_S_HELO) | S_BIT(SMTP_S_READY) | \
+			 S_BIT(SMTP_S_MAIL) | S_BIT(SMTP_S_RCPT))
+#define S_TX		(S_BIT(SMTP_S_READY) | S_BIT(SMTP_S_MAIL) | \
+			 S_BIT(SMTP_S_RCPT))
+
+struct smtp_verb {
+	const char	*name;
+	unsigned	 states;	/* S_BIT(SMTP_S_*) where legal */
+	size_t		 maxlen;	/* line limit incl. CRLF */
+	void		(*run)(struct smtp_session *, const char *);
+};
+
+static void	 cmd_helo(struct smtp_session *, const char *);
+static void	 cmd_ehlo(struct smtp_session *, const char *);
+static void	 cmd_mail(struct smtp_session *, const char *);
+static void	 cmd_rcpt(struct smtp_session *, const char *);
+static void	 cmd_data(struct smtp_session *, const char *);
+static void	 cmd_bdat(struct smtp_session *, const char *);
+static void	 cmd_rset(struct smtp_session *, const char *);
+static void	 cmd_noop(struct smtp_session *, const char *);
+static void	 cmd_quit(struct smtp_session *, const char *);
+static void	 cmd_vrfy(struct smtp_session *, const char *);
+static void	 cmd_expn(struct smtp_session *, const char *);
+static void	 cmd_help(struct smtp_session *, const char *);
+static void	 cmd_notimpl(struct smtp_session *, const char *);
+
+static const struct smtp_verb verbs[] = {
+	{ "EHLO", S_ANY, LINE_MAX_BASE, cmd_ehlo },
+	{ "HELO", S_ANY, LINE_MAX_BASE, cmd_helo },
+	{ "MAIL", S_BIT(SMTP_S_READY), LINE_MAX_MAIL, cmd_mail },
+	{ "RCPT", S_BIT(SMTP_S_MAIL) | S_BIT(SMTP_S_RCPT), LINE_MAX_RCPT,
+	    cmd_rcpt },
+	{ "DATA", S_BIT(SMTP_S_RCPT), LINE_MAX_BASE, cmd_data },
+	{ "BDAT", S_ANY, LINE_MAX_BASE, cmd_bdat },
+	{ "RSET", S_ANY, LINE_MAX_BASE, cmd_rset },
+	{ "NOOP", S_ANY, LINE_MAX_BASE, cmd_noop },
+	{ "QUIT", S_ANY, LINE_MAX_BASE, cmd_quit },
+	{ "VRFY", S_ANY, LINE_MAX_BASE, cmd_vrfy },
+	{ "EXPN", S_ANY, LINE_MAX_BASE, cmd_expn },
+	{ "HELP", S_ANY, LINE_MAX_BASE, cmd_help },
+	{ "STARTTLS", S_ANY, LINE_MAX_BASE, cmd_notimpl },
+	{ "AUTH", S_ANY, LINE_MAX_BASE, cmd_notimpl },
+	{ "ETRN", S_ANY, LINE_MAX_BASE, cmd_notimpl },
+	{ "TURN", S_ANY, LINE_MAX_BASE, cmd_notimpl },
+	{ NULL, 0, 0, NULL }
+};
+
+/* Verbs of other protocols: the client is not speaking SMTP (ALPACA). */
+static const char *const foreign[] = { "GET", "POST", "HEAD", "PUT",
+	"CONNECT", "OPTIONS", "DELETE", "TRACE", "PATCH", "USER", "PASS",
+	NULL };
+
+static struct smtp_session	*table[TABLE_SIZE];
+static unsigned			 nsessions;
+static uint64_t			 next_id;
+static struct event_base	*base;
+static struct dns_ctx		*dns;
+static bool			 shutting_down;
+
+static void	 session_read(struct bufferevent *, void *);
+static void	 session_write(struct bufferevent *, void *);
+static void	 session_event(struct bufferevent *, short, void *);
+static void	 session_free(struct smtp_session *);
+static void	 process(struct smtp_session *);
+static void	 tx_reset(struct smtp_session *);
+static void	 reply(struct smtp_session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	 close_after(struct smtp_session *);
+static void	 set_timeout(struct smtp_session *);
+static void	 begin_body(struct smtp_session *);
+static void	 finish_message(struct smtp_session *);
+static void	 spool_abort(struct smtp_session *);
+
+void
+smtp_session_init(struct event_base *b)
+{
+	char	err[256];
+
+	base = b;
+	next_id = ((uint64_t)getpid() << 40) ^ (now_usec() & 0xffffffffffULL);
+	dns = dns_new(b, (const char *const *)config->resolvers,
+	    config->nresolvers, 2000, 2, err, sizeof(err));
+	if (dns == NULL)
+		log_warn("event=dns-init result=failed reason=\"%s\"",
+		    log_safe(err));
+}
+
+unsigned
+smtp_session_count(void)
+{
+	return nsessions;
+}
+
+struct smtp_session *
+smtp_session_find(uint64_t id)
+{
+	struct smtp_session	*s = table[id % TABLE_SIZE];
+
+	while (s != NULL && s->id != id)
+		s = s->hnext;
+	return s;
+}
+
+static void
+table_del(struct smtp_session *s)
+{
+	struct smtp_session	**pp = &table[s->id % TABLE_SIZE];
+
+	while (*pp != NULL && *pp != s)
+		pp = &(*pp)->hnext;
+	if (*pp != NULL)
+		*pp = s->hnext;
+	nsessions--;
+}
+
+static const char *
+hostname(void)
+{
+	return config->hostname;
+}
+
+/* ---- replies ---- */
+
+static void
+reply(struct smtp_session *s, const char *fmt, ...)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* error - a 5xx/4xx for a client mistake; too many end the session. */
+static void
+error(struct smtp_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void
+error(struct smtp_session *s, const char *fmt, ...)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+	if (++s->errors >= config->max_errors) {
+		log_info("session=%016llx event=too-many-errors client=%s "
+		    "errors=%u", (unsigned long long)s->id, s->peer_str,
+		    s->errors);
+		reply(s, "421 4.7.0 %s Error: too many errors", hostname());
+		close_after(s);
+	}
+}
+
+/* close_after - hang up once the output is sent.  Never frees the
+ * session here: callers may still be on the stack with it. */
+static void
+close_after(struct smtp_session *s)
+{
+	s->state = SMTP_S_QUIT;
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		bufferevent_trigger(s->bev, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* ---- session life ---- */
+
+static void
+fmt_peer(struct smtp_session *s)
+{
+	const struct sockaddr	*sa = (struct sockaddr *)&s->peer;
+	unsigned		 port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, s->peer_ip,
+		    sizeof(s->peer_ip));
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, s->peer_ip,
+		    sizeof(s->peer_ip));
+		port = ntohs(in6->sin6_port);
+	} else
+		str_copy(s->peer_ip, "local", sizeof(s->peer_ip));
+	snprintf(s->peer_str, sizeof(s->peer_str), "[%s]:%u", s->peer_ip,
+	    port);
+}
+
+static bool
+is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+		    in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+static void
+client_named(uint64_t id, void *arg, enum dns_status st, const char *name)
+{
+	struct smtp_session	*s = smtp_session_find(id);
+
+	if (s == NULL || st != DNS_OK || name == NULL)
+		return;
+	str_copy(s->client_name, name, sizeof(s->client_name));
+}
+
+static void
+greet(struct smtp_session *s)
+{
+	char	peek[1];
+
+	/* A client that talks before the greeting is not an SMTP client. */
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0 ||
+	    recv(bufferevent_getfd(s->bev), peek, 1,
+	    MSG_PEEK | MSG_DONTWAIT) > 0) {
+		log_info("session=%016llx event=pregreet client=%s",
+		    (unsigned long long)s->id, s->peer_str);
+		reply(s, "554 5.5.1 %s Error: talked before the greeting",
+		    hostname());
+		close_after(s);
+		return;
+	}
+	reply(s, "220 %s ESMTP postbote", hostname());
+	s->state = SMTP_S_HELO;
+	bufferevent_enable(s->bev, EV_READ);
+	set_timeout(s);
+}
+
+static void
+greet_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	greet(arg);
+}
+
+/* smtp_session_start - set up a session and greet (or wait greet_delay). */
+void
+smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
+    int idx)
+{
+	struct smtp_session	*s = xcalloc(1, sizeof(*s));
+
+	s->id = ++next_id;
+	memcpy(&s->peer, sa, MIN((size_t)salen, sizeof(s->peer)));
+	s->listen_idx = idx;
+	s->spool_fd = -1;
+	buf_init(&s->dbuf, 0);
+	fmt_peer(s);
+	str_copy(s->client_name, "unknown", sizeof(s->client_name));
+	s->relay_ok = conf_relay_allowed(config, sa);
+	s->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		close(fd);
+		free(s);
+		return;
+	}
+	s->hnext = table[s->id % TABLE_SIZE];
+	table[s->id % TABLE_SIZE] = s;
+	nsessions++;
+	bufferevent_setcb(s->bev, session_read, session_write, session_event,
+	    s);
+	log_info("session=%016llx event=connect client=%s listener=%s",
+	    (unsigned long long)s->id, s->peer_str,
+	    config->listens[idx].name);
+	if (is_loopback(sa))
+		str_copy(s->client_name, "localhost", sizeof(s->client_name));
+	else if (dns != NULL)
+		dns_client_name(dns, sa, client_named, s->id, NULL);
+	if (config->greet_delay > 0) {
+		struct timeval tv = { (time_t)config->greet_delay, 0 };
+
+		s->greet_timer = evtimer_new(base, greet_timer, s);
+		evtimer_add(s->greet_timer, &tv);
+		bufferevent_disable(s->bev, EV_READ);
+	} else
+		greet(s);
+}
+
+static void
+session_free(struct smtp_session *s)
+{
+	log_info("session=%016llx event=disconnect client=%s messages=%u "
+	    "errors=%u", (unsigned long long)s->id, s->peer_str, s->nmsgs,
+	    s->errors);
+	/* A commit in flight is queue's now: it will be delivered. */
+	if (s->wait != WAIT_COMMIT && (s->spool_fd != -1 || s->qid[0] != '\0'))
+		spool_abort(s);
+	tx_reset(s);
+	table_del(s);
+	if (s->greet_timer != NULL)
+		event_free(s->greet_timer);
+	bufferevent_free(s->bev);
+	buf_free(&s->dbuf);
+	free(s);
+}
+
+static void
+set_timeout(struct smtp_session *s)
+{
+	uint64_t	 secs = (s->state == SMTP_S_DATA ||
+	    s->state == SMTP_S_BDAT) ? config->data_timeout :
+	    config->command_timeout;
+	struct timeval	 tv = { (time_t)secs, 0 };
+
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+static void
+session_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		log_info("session=%016llx event=timeout client=%s state=%d",
+		    (unsigned long long)s->id, s->peer_str, (int)s->state);
+		if (s->wait != WAIT_COMMIT) {
+			reply(s, "421 4.4.2 %s Error: timeout exceeded",
+			    hostname());
+			close_after(s);
+		}
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && s->state != SMTP_S_QUIT) {
+		/* Half-closed: answer what was sent, then hang up. */
+		s->peer_eof = true;
+		bufferevent_disable(s->bev, EV_READ);
+		process(s);
+		return;
+	}
+	/* An error: the client is gone.  A commit in flight finishes in
+	 * queue; its reply then finds no session. */
+	session_free(s);
+}
+
+static void
+session_write(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	if (s->state == SMTP_S_QUIT)
+		session_free(s);
+}
+
+static void
+session_read(struct bufferevent *bev, void *arg)
+{
+	process(arg);
+}
+
+/* ---- command lines ---- */
+
+static const struct smtp_verb *
+find_verb(const char *line, const char **args)
+{
+	size_t	n = strcspn(line, " ");
+
+	*args = line[n] == ' ' ? line + n + 1 : line + n;
+	for (const struct smtp_verb *v = verbs; v->name != NULL; v++)
+		if (strlen(v->name) == n && strncasecmp(line, v->name, n) == 0)
+			return v;
+	return NULL;
+}
+
+static bool
+is_foreign(const char *line)
+{
+	size_t	n = strcspn(line, " ");
+
+	for (size_t i = 0; foreign[i] != NULL; i++)
+		if (strlen(foreign[i]) == n &&
+		    strncasecmp(line, foreign[i], n) == 0)
+			return true;
+	return false;
+}
+
+static const char *
+sequence_error(const struct smtp_session *s, const struct smtp_verb *v)
+{
+	if (s->state == SMTP_S_HELO)
+		return "503 5.5.1 Error: send HELO/EHLO first";
+	if (v->run == cmd_mail)
+		return "503 5.5.1 Error: nested MAIL command";
+	if (v->run == cmd_rcpt)
+		return "503 5.5.1 Error: need MAIL command";
+	if (v->run == cmd_data && s->state == SMTP_S_MAIL)
+		return "554 5.5.1 Error: no valid recipients";
+	if (v->run == cmd_data)
+		return "503 5.5.1 Error: need RCPT command";
+	return "503 5.5.1 Error: bad sequence of commands";
+}
+
+/* run_line - one command line of n bytes including its CRLF. */
+static void
+run_line(struct smtp_session *s, char *line, size_t n)
+{
+	const struct smtp_verb	*v;
+	const char		*args;
+
+	if (n < 2 || line[n - 2] != '\r') {
+		error(s, "500 5.5.2 Error: command line must end with CRLF");
+		return;
+	}
+	line[n - 2] = '\0';
+	if (memchr(line, '\r', n - 2) != NULL ||
+	    memchr(line, '\0', n - 2) != NULL) {
+		error(s, "500 5.5.2 Error: bad character in command line");
+		return;
+	}
+	if ((v = find_verb(line, &args)) == NULL) {
+		if (is_foreign(line)) {
+			log_info("session=%016llx event=foreign-protocol "
+			    "client=%s line=\"%s\"", (unsigned long long)s->id,
+			    s->peer_str, log_safe(line));
+			close_after(s);
+			return;
+		}
+		error(s, "500 5.5.2 Error: command not recognized");
+		return;
+	}
+	if (n > v->maxlen) {
+		error(s, "500 5.5.2 Error: line too long");
+		return;
+	}
+	if (!(v->states & S_BIT(s->state))) {
+		error(s, "%s", sequence_error(s, v));
+		return;
+	}
+	v->run(s, args);
+}
+
+/* next_line - take one line off the input; false if none is complete. */
+static bool
+next_line(struct smtp_session *s, struct evbuffer *in)
+{
+	char			 line[LINE_BUF + 1];
+	struct evbuffer_ptr	 p;
+	size_t			 len = evbuffer_get_length(in), n;
+
+	p = evbuffer_search(in, "\n", 1, NULL);
+	if (p.pos < 0) {
+		if (len > LINE_BUF) {
+			if (!s->discard_line)
+				error(s, "500 5.5.2 Error: line too long");
+			s->discard_line = true;
+			evbuffer_drain(in, len);
+		}
+		return false;
+	}
+	n = (size_t)p.pos + 1;
+	if (n > LINE_BUF || s->discard_line) {
+		if (!s->discard_line)
+			error(s, "500 5.5.2 Error: line too long");
+		s->discard_line = false;
+		evbuffer_drain(in, n);
+		return true;
+	}
+	evbuffer_remove(in, line, n);
+	line[n] = '\0';
+	run_line(s, line, n);
+	return true;
+}
+
+static bool	 data_step(struct smtp_session *, struct evbuffer *);
+static bool	 bdat_step(struct smtp_session *, struct evbuffer *);
+
+/* process - run buffered input until it runs out or a request waits. */
+static void
+process(struct smtp_session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	bool		 more = true;
+
+	while (more && s->wait == WAIT_NONE && s->state != SMTP_S_QUIT &&
+	    s->state != SMTP_S_GREET) {
+		if (s->state == SMTP_S_BDAT)
+			more = bdat_step(s, in);	/* "BDAT 0" needs no input */
+		else if (evbuffer_get_length(in) == 0)
+			break;
+		else if (s->state == SMTP_S_DATA)
+			more = data_step(s, in);
+		else
+			more = next_line(s, in);
+	}
+	if (s->state == SMTP_S_QUIT)
+		return;
+	if (s->peer_eof && s->wait == WAIT_NONE)
+		close_after(s);		/* all input answered */
+	else
+		set_timeout(s);
+}
+
+/* resume - a request finished: carry on with pipelined input. */
+static void
+resume(struct smtp_session *s)
+{
+	s->wait = WAIT_NONE;
+	if (s->state != SMTP_S_QUIT && !s->peer_eof)
+		bufferevent_enable(s->bev, EV_READ);
+	process(s);
+}
+
+/* ---- transaction ---- */
+
+static void
+tx_reset(struct smtp_session *s)
+{
+	envelope_free(&s->env);
+	memset(&s->mail, 0, sizeof(s->mail));
+	s->nrcpt = 0;
+	s->bdat_used = false;
+	if (s->spool_fd != -1) {
+		close(s->spool_fd);
+		s->spool_fd = -1;
+	}
+	s->qid[0] = '\0';
+	s->spool_err = false;
+	buf_reset(&s->dbuf);
+	if (s->state != SMTP_S_QUIT && s->state != SMTP_S_GREET)
+		s->state = s->helo[0] != '\0' ? SMTP_S_READY : SMTP_S_HELO;
+}
+
+static void
+spool_abort(struct smtp_session *s)
+{
+	struct buf	b;
+
+	if (s->qid[0] != '\0') {
+		buf_init(&b, 0);
+		ipc_put_str(&b, s->qid);
+		proc_send(PROC_QUEUE, IPC_SPOOL_ABORT, s->id, &b, -1);
+		buf_free(&b);
+	}
+	if (s->spool_fd != -1) {
+		close(s->spool_fd);
+		s->spool_fd = -1;
+	}
+	s->qid[0] = '\0';
+}
+
+/* helo_ok - a printable, space-free name; validated before we echo it. */
+static bool
+helo_ok(const char *a)
+{
+	size_t	n = strlen(a);
+
+	if (n == 0 || n > 255)
+		return false;
+	if (addr_helo_check(a))
+		return true;
+	for (const unsigned char *p = (const void *)a; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f || strchr("()<>\"\\;,", *p) != NULL)
+			return false;
+	return true;
+}
+
+static void
+set_helo(struct smtp_session *s, const char *arg, bool esmtp)
+{
+	if (s->state != SMTP_S_HELO)
+		spool_abort(s);
+	str_copy(s->helo, arg, sizeof(s->helo));
+	s->esmtp = esmtp;
+	s->state = SMTP_S_READY;
+	tx_reset(s);
+}
+
+static void
+cmd_ehlo(struct smtp_session *s, const char *arg)
+{
+	struct buf	b;
+
+	if (!helo_ok(arg)) {
+		error(s, "501 5.5.4 Syntax: EHLO hostname");
+		return;
+	}
+	set_helo(s, arg, true);
+	buf_init(&b, 0);
+	buf_printf(&b, "250-%s Hello %s [%s]\r\n", hostname(), s->helo,
+	    s->peer_ip);
+	buf_printf(&b, "250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
+	    "250 DSN\r\n", (unsigned long long)config->max_message_size);
+	/* One write: a multi-line reply is never split by us. */
+	evbuffer_add(bufferevent_get_output(s->bev), b.data, b.len);
+	buf_free(&b);
+}
+
+static void
+cmd_helo(struct smtp_session *s, const char *arg)
+{
+	if (!helo_ok(arg)) {
+		error(s, "501 5.5.4 Syntax: HELO hostname");
+		return;
+	}
+	set_helo(s, arg, false);
+	reply(s, "250 %s", hostname());
+}
+
+static void
+mail_error(struct smtp_session *s, enum smtp_parse_result r, bool rcpt)
+{
+	switch (r) {
+	case SP_BAD_ADDR:
+	case SP_ADDR_TOO_LONG:
+		error(s, "501 %s Error: bad %s address syntax",
+		    rcpt ? "5.1.3" : "5.1.7", rcpt ? "recipient" : "sender");
+		break;
+	case SP_NEED_UTF8:
+		error(s, "553 5.6.7 Error: non-ASCII address needs SMTPUTF8");
+		break;
+	case SP_UNKNOWN_PARAM:
+		error(s, "555 5.5.4 Error: unsupported parameter");
+		break;
+	case SP_BAD_PARAM:
+		error(s, "501 5.5.4 Error: bad parameter value");
+		break;
+	default:
+		error(s, "501 5.5.2 Syntax: %s", rcpt ? "RCPT TO:<address>" :
+		    "MAIL FROM:<address>");
+	}
+}
+
+static void
+cmd_mail(struct smtp_session *s, const char *arg)
+{
+	enum smtp_parse_result	 r = smtp_parse_mail(arg, &s->mail);
+	char			 a[ADDR_TEXT_MAX];
+
+	if (r != SP_OK) {
+		mail_error(s, r, false);
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
+	if (!s->esmtp && (s->mail.has_size || s->mail.body ||
+	    s->mail.smtputf8 || s->mail.ret || s->mail.envid[0] ||
+	    s->mail.has_auth)) {
+		error(s, "555 5.5.4 Error: parameters need EHLO");
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
+	if (s->mail.has_size && s->mail.size > config->max_message_size) {
+		reply(s, "552 5.3.4 Error: message size exceeds limit");
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
+	addr_format(&s->mail.addr, a, sizeof(a));
+	s->env.sender = xstrdup(a);
+	s->env.body = s->mail.body;
+	s->env.smtputf8 = s->mail.smtputf8;
+	s->env.ret = s->mail.ret;
+	s->env.envid = s->mail.envid[0] ? xstrdup(s->mail.envid) : NULL;
+	s->state = SMTP_S_MAIL;
+	reply(s, "250 2.1.0 Ok");
+}
+
+static void
+add_target(struct smtp_session *s, enum rcpt_kind kind, const char *addr)
+{
+	struct env_rcpt	*r;
+	char		 orig[ADDR_TEXT_MAX];
+
+	for (size_t i = 0; i < s->env.nrcpt; i++)
+		if (strcmp(s->env.rcpts[i].addr, addr) == 0)
+			return;		/* delivered once per message */
+	s->env.rcpts = xreallocarray(s->env.rcpts, s->env.nrcpt + 1,
+	    sizeof(*s->env.rcpts));
+	r = &s->env.rcpts[s->env.nrcpt++];
+	memset(r, 0, sizeof(*r));
+	addr_format(&s->rcpt.addr, orig, sizeof(orig));
+	r->addr = xstrdup(addr);
+	r->orig = xstrdup(orig);
+	r->orcpt = s->rcpt.orcpt[0] ? xstrdup(s->rcpt.orcpt) : NULL;
+	r->notify = s->rcpt.notify;
+	r->kind = kind;
+	r->state = RCPT_PENDING;
+}
+
+static void
+rcpt_accepted(struct smtp_session *s)
+{
+	s->nrcpt++;
+	s->state = SMTP_S_RCPT;
+	reply(s, "250 2.1.5 Ok");
+}
+
+static void
+cmd_rcpt(struct smtp_session *s, const char *arg)
+{
+	enum smtp_parse_result	 r;
+	char			 a[ADDR_TEXT_MAX];
+	struct buf		 b;
+
+	if (s->nrcpt >= config->max_recipients) {
+		reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	r = smtp_parse_rcpt(arg, s->mail.smtputf8, &s->rcpt);
+	if (r != SP_OK) {
+		mail_error(s, r, true);
+		return;
+	}
+	if (s->rcpt.addr.domain[0] == '\0')	/* <Postmaster> */
+		str_copy(s->rcpt.addr.domain, config->domains[0],
+		    sizeof(s->rcpt.addr.domain));
+	addr_format(&s->rcpt.addr, a, sizeof(a));
+	if (!conf_is_local_domain(config, s->rcpt.addr.domain)) {
+		if (!s->relay_ok) {
+			log_info("session=%016llx event=reject client=%s "
+			    "to=<%s> dsn=5.7.1 reason=\"relay denied\"",
+			    (unsigned long long)s->id, s->peer_str,
+			    log_safe(a));
+			error(s, "554 5.7.1 <%s>: Relay access denied",
+			    log_safe(a));
+			return;
+		}
+		add_target(s, RCPT_REMOTE, a);
+		rcpt_accepted(s);
+		return;
+	}
+	buf_init(&b, 0);
+	ipc_put_str(&b, a);
+	if (proc_send(PROC_LOOKUP, IPC_RESOLVE, s->id, &b, -1) == -1) {
+		buf_free(&b);
+		reply(s, "451 4.3.0 Error: recipient lookup unavailable");
+		return;
+	}
+	buf_free(&b);
+	s->wait = WAIT_RESOLVE;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+/* smtp_session_resolved - lookup's answer for the pending RCPT. */
+void
+smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
+{
+	uint32_t	 res = ipc_get_u32(m), n = ipc_get_u32(m);
+	char		 a[ADDR_TEXT_MAX];
+
+	if (s->wait != WAIT_RESOLVE)
+		return;
+	addr_format(&s->rcpt.addr, a, sizeof(a));
+	if (res == LK_OK && n > 0) {
+		for (uint32_t i = 0; i < n && !m->bad; i++) {
+			uint32_t	 kind = ipc_get_u32(m);
+			const char	*t = ipc_get_str(m);
+
+			if (!m->bad)
+				add_target(s, kind == RCPT_LOCAL ? RCPT_LOCAL :
+				    RCPT_REMOTE, t);
+		}
+		if (ipc_msg_ok(m))
+			rcpt_accepted(s);
+		else
+			reply(s, "451 4.3.0 Error: recipient lookup failed");
+	} else if (res == LK_UNKNOWN || (res == LK_OK && n == 0)) {
+		log_info("session=%016llx event=reject client=%s to=<%s> "
+		    "dsn=5.1.1 reason=\"unknown user\"",
+		    (unsigned long long)s->id, s->peer_str, log_safe(a));
+		error(s, "550 5.1.1 <%s>: Recipient address rejected: "
+		    "user unknown", log_safe(a));
+	} else if (res == LK_LOOP)
+		reply(s, "550 5.4.6 <%s>: alias loop", log_safe(a));
+	else
+		reply(s, "452 4.5.3 <%s>: too many recipients after alias "
+		    "expansion", log_safe(a));
+	resume(s);
+}
+
+static void
+cmd_rset(struct smtp_session *s, const char *arg)
+{
+	spool_abort(s);
+	tx_reset(s);
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_noop(struct smtp_session *s, const char *arg)
+{
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_quit(struct smtp_session *s, const char *arg)
+{
+	reply(s, "221 2.0.0 Bye");
+	close_after(s);
+}
+
+static void
+cmd_vrfy(struct smtp_session *s, const char *arg)
+{
+	if (*arg == '\0') {
+		error(s, "501 5.5.4 Syntax: VRFY address");
+		return;
+	}
+	reply(s, "252 2.5.2 Cannot VRFY user, but will accept message and "
+	    "attempt delivery");
+}
+
+static void
+cmd_expn(struct smtp_session *s, const char *arg)
+{
+	error(s, "502 5.5.1 Error: EXPN not available");
+}
+
+static void
+cmd_help(struct smtp_session *s, const char *arg)
+{
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
+	    "NOOP QUIT VRFY HELP");
+}
+
+static void
+cmd_notimpl(struct smtp_session *s, const char *arg)
+{
+	error(s, "502 5.5.1 Error: command not implemented");
+}
+
+/* ---- DATA and BDAT ---- */
+
+enum body_kind { BODY_DATA, BODY_BDAT };
+
+static void
+request_spool(struct smtp_session *s)
+{
+	if (proc_send(PROC_QUEUE, IPC_SPOOL_OPEN, s->id, NULL, -1) == -1) {
+		reply(s, "451 4.3.0 Error: queue unavailable");
+		if (s->state == SMTP_S_BDAT) {
+			/* The chunk still has to be read to stay in sync. */
+			s->bdat_discard = true;
+		}
+		return;
+	}
+	s->wait = WAIT_SPOOL;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+static void
+cmd_data(struct smtp_session *s, const char *arg)
+{
+	if (*arg != '\0') {
+		error(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (s->bdat_used) {
+		error(s, "503 5.5.1 Error: DATA after BDAT");
+		return;
+	}
+	request_spool(s);
+}
+
+static void
+cmd_bdat(struct smtp_session *s, const char *arg)
+{
+	uint64_t	 size;
+	bool		 last;
+
+	if (smtp_parse_bdat(arg, &size, &last) == -1) {
+		/* Without a size the stream cannot be followed: hang up. */
+		reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+		close_after(s);
+		return;
+	}
+	s->bdat_size = s->bdat_left = size;
+	s->bdat_last = last;
+	s->bdat_discard = false;
+	if (s->state != SMTP_S_RCPT) {
+		s->bdat_discard = true;		/* read it, then 503 */
+		s->state = SMTP_S_BDAT;
+		return;
+	}
+	s->state = SMTP_S_BDAT;
+	if (!s->bdat_used) {
+		s->bdat_used = true;
+		s->bdat_bad = false;
+		request_spool(s);
+	}
+}
+
+/* received_header - RFC 5321 4.4 trace field, RFC 3848/6531 "with". */
+static void
+received_header(struct smtp_session *s)
+{
+	char		 date[64];
+	time_t		 t = time(NULL);
+	struct tm	 tm;
+	const char	*with;
+
+	localtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	with = s->env.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	buf_printf(&s->dbuf, "Received: from %s (%s [%s%s])\r\n\tby %s "
+	    "(postbote) with %s id %s", s->helo, s->client_name,
+	    strchr(s->peer_ip, ':') != NULL ? "IPv6:" : "", s->peer_ip,
+	    hostname(), with, s->qid);
+	if (s->nrcpt == 1 && s->env.nrcpt > 0)
+		buf_printf(&s->dbuf, "\r\n\tfor <%s>", s->env.rcpts[0].orig);
+	buf_printf(&s->dbuf, "; %s\r\n", date);
+	s->hdr_len = s->dbuf.len;
+}
+
+/* smtp_session_spooled - queue handed us a spool file (or refused). */
+void
+smtp_session_spooled(struct smtp_session *s, struct ipc_msg *m)
+{
+	uint32_t	 ok = ipc_get_u32(m);
+	const char	*id = ipc_get_str(m);
+
+	if (s->wait != WAIT_SPOOL || !ipc_msg_ok(m) || !ok || m->fd == -1 ||
+	    strlen(id) != QUEUE_ID_LEN) {
+		if (m->fd != -1)
+			close(m->fd);
+		if (s->wait != WAIT_SPOOL)
+			return;
+		reply(s, "451 4.3.0 Error: cannot create queue file");
+		if (s->state == SMTP_S_BDAT)
+			s->bdat_discard = true;
+		resume(s);
+		return;
+	}
+	str_copy(s->qid, id, sizeof(s->qid));
+	s->spool_fd = m->fd;
+	begin_body(s);
+	resume(s);
+}
+
+static void
+begin_body(struct smtp_session *s)
+{
+	buf_reset(&s->dbuf);
+	received_header(s);
+	data_rx_init(&s->rx, config->max_message_size, &s->dbuf);
+	if (s->state == SMTP_S_BDAT)
+		return;
+	s->state = SMTP_S_DATA;
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* spool_flush - write pending bytes to the spool file (page cache; the
+ * durable sync is queue's, batched). */
+static void
+spool_flush(struct smtp_session *s)
+{
+	size_t	off = 0;
+
+	while (!s->spool_err && off < s->dbuf.len) {
+		ssize_t	w = write(s->spool_fd, s->dbuf.data + off,
+		    s->dbuf.len - off);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_warn("session=%016llx %s: event=spool-write-error "
+			    "error=\"%s\"", (unsigned long long)s->id, s->qid,
+			    strerror(errno));
+			s->spool_err = true;
+			break;
+		}
+		off += (size_t)w;
+	}
+	buf_reset(&s->dbuf);
+}
+
+static void
+body_refused(struct smtp_session *s, bool hangup)
+{
+	log_info("session=%016llx event=reject client=%s reason=\"bare CR or "
+	    "LF in message\"", (unsigned long long)s->id, s->peer_str);
+	spool_abort(s);
+	tx_reset(s);
+	if (hangup) {
+		/* After a bare LF the end of the message is ambiguous: any
+		 * further byte could be a smuggled command.  Hang up. */
+		reply(s, "554 5.6.0 Error: bare CR or LF in message; closing");
+		close_after(s);
+	} else {
+		error(s, "554 5.6.0 Error: bare CR or LF in message");
+	}
+}
+
+static bool
+data_step(struct smtp_session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec	 v[8];
+	int			 nv = evbuffer_peek(in, -1, NULL, v, 8);
+	size_t			 total = 0, used = 0;
+	enum data_result	 r = DATA_MORE;
+
+	for (int i = 0; i < nv && i < 8 && r == DATA_MORE; i++) {
+		r = smtp_data_feed(&s->rx, v[i].iov_base, v[i].iov_len, &used);
+		total += used;
+	}
+	evbuffer_drain(in, total);
+	if (s->dbuf.len >= SPOOL_FLUSH)
+		spool_flush(s);
+	if (r == DATA_BAD_EOL) {
+		body_refused(s, true);
+		return false;
+	}
+	if (r == DATA_END) {
+		finish_message(s);
+		return true;
+	}
+	return true;
+}
+
+static void
+bdat_done(struct smtp_session *s)
+{
+	if (s->bdat_discard) {
+		s->state = s->helo[0] ? SMTP_S_READY : SMTP_S_HELO;
+		if (s->bdat_used && s->qid[0] == '\0' && s->spool_fd == -1) {
+			/* The spool request failed; already answered 451. */
+			tx_reset(s);
+			return;
+		}
+		error(s, "503 5.5.1 Error: BDAT without a transaction");
+		return;
+	}
+	if (s->bdat_bad) {
+		body_refused(s, false);
+		return;
+	}
+	if (s->rx.overflow) {
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "552 5.3.4 Error: message size exceeds limit");
+		return;
+	}
+	if (s->bdat_last) {
+		if (smtp_bdat_last(&s->rx) == DATA_BAD_EOL) {
+			body_refused(s, false);
+			return;
+		}
+		finish_message(s);
+		return;
+	}
+	if (s->dbuf.len >= SPOOL_FLUSH)
+		spool_flush(s);
+	s->state = SMTP_S_RCPT;
+	reply(s, "250 2.0.0 %llu octets received",
+	    (unsigned long long)s->bdat_size);
+}
+
+static bool
+bdat_step(struct smtp_session *s, struct evbuffer *in)
+{
+	while (s->bdat_left > 0 && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec	v;
+		size_t			n;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = MIN(v.iov_len, s->bdat_left);
+		if (!s->bdat_discard && !s->bdat_bad &&
+		    smtp_bdat_feed(&s->rx, v.iov_base, n) == DATA_BAD_EOL)
+			s->bdat_bad = true;
+		evbuffer_drain(in, n);
+		s->bdat_left -= n;
+		if (s->dbuf.len >= SPOOL_FLUSH)
+			spool_flush(s);
+	}
+	if (s->bdat_left > 0)
+		return false;
+	bdat_done(s);
+	return true;
+}
+
+/* finish_message - end of data: size check, then the durable commit. */
+static void
+finish_message(struct smtp_session *s)
+{
+	struct buf	 b, env;
+	char		 client[128];
+
+	if (s->rx.overflow) {
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "552 5.3.4 Error: message size exceeds limit");
+		return;
+	}
+	spool_flush(s);
+	close(s->spool_fd);
+	s->spool_fd = -1;
+	if (s->spool_err) {
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "451 4.3.0 Error: queue file write error");
+		return;
+	}
+	memcpy(s->env.id, s->qid, sizeof(s->env.id));
+	s->env.arrival = now_usec();
+	s->env.size = s->rx.size + s->hdr_len;
+	s->env.helo = xstrdup(s->helo);
+	snprintf(client, sizeof(client), "%s", s->peer_str);
+	s->env.client = xstrdup(client);
+	s->env.client_name = xstrdup(s->client_name);
+	buf_init(&env, 0);
+	buf_init(&b, 0);
+	if (envelope_encode(&s->env, &env) == -1)
+		fatalx("envelope_encode failed");
+	ipc_put_str(&b, s->qid);
+	ipc_put_bytes(&b, env.data, env.len);
+	buf_free(&env);
+	if (proc_send(PROC_QUEUE, IPC_SPOOL_COMMIT, s->id, &b, -1) == -1) {
+		buf_free(&b);
+		tx_reset(s);
+		reply(s, "451 4.3.0 Error: queue unavailable");
+		return;
+	}
+	buf_free(&b);
+	s->state = SMTP_S_RCPT;		/* until the commit answers */
+	s->wait = WAIT_COMMIT;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+/* smtp_session_committed - queue says the message is durable (or not). */
+void
+smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
+{
+	uint32_t	 ok = ipc_get_u32(m);
+	const char	*text = ipc_get_str(m);
+
+	if (s->wait != WAIT_COMMIT)
+		return;
+	if (ipc_msg_ok(m) && ok) {
+		log_info("%s: session=%016llx client=%s helo=\"%s\" size=%llu "
+		    "nrcpt=%zu", s->qid, (unsigned long long)s->id,
+		    s->peer_str, log_safe(s->helo),
+		    (unsigned long long)s->env.size, s->env.nrcpt);
+		reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
+		s->nmsgs++;
+	} else
+		reply(s, "451 4.3.0 Error: %s", *text ? text :
+		    "queue commit failed");
+	s->qid[0] = '\0';
+	s->state = SMTP_S_READY;
+	tx_reset(s);
+	if (shutting_down) {
+		reply(s, "421 4.3.2 %s Service shutting down", hostname());
+		close_after(s);
+	}
+	resume(s);
+}
+
+/* smtp_session_peer_down - lookup or queue died: fail waiting requests. */
+void
+smtp_session_peer_down(int proc)
+{
+	for (size_t i = 0; i < TABLE_SIZE; i++) {
+		struct smtp_session *s = table[i], *next;
+
+		for (; s != NULL; s = next) {
+			next = s->hnext;
+			if ((proc == PROC_LOOKUP && s->wait == WAIT_RESOLVE) ||
+			    (proc == PROC_QUEUE && s->wait != WAIT_NONE &&
+			    s->wait != WAIT_RESOLVE)) {
+				reply(s, "451 4.3.0 Error: internal service "
+				    "restarting, try again");
+				s->qid[0] = '\0';
+				if (s->state == SMTP_S_BDAT)
+					s->bdat_discard = true;
+				else
+					tx_reset(s);
+				resume(s);
+			} else if (proc == PROC_QUEUE && s->spool_fd != -1) {
+				/* Its spool file belongs to the old queue. */
+				s->spool_err = true;
+			}
+		}
+	}
+}
+
+/* smtp_session_shutdown_all - 421 to all but sessions mid-commit. */
+void
+smtp_session_shutdown_all(void)
+{
+	shutting_down = true;
+	for (size_t i = 0; i < TABLE_SIZE; i++) {
+		struct smtp_session *s = table[i], *next;
+
+		for (; s != NULL; s = next) {
+			next = s->hnext;
+			if (s->wait == WAIT_COMMIT || s->state == SMTP_S_QUIT)
+				continue;
+			reply(s, "421 4.3.2 %s Service shutting down",
+			    hostname());
+			close_after(s);
+		}
+	}
+}

@@ -1,0 +1,219 @@
+"""Fixtures for the integration suite: a real build/postbote serve on free
+loopback ports, with a temporary state_dir, users and aliases files, and a
+fake DNS server on loopback that every config points `resolver` at."""
+
+import crypt
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from fakedns import FakeDNS
+
+BIN = os.environ.get("POSTBOTE_BIN",
+                     os.path.join(os.path.dirname(__file__), "..", "..",
+                                  "build", "asan", "postbote"))
+
+USERS = {
+    "alice@example.test": "alice-pw",
+    "bob@example.test": "bob-pw",
+    "carol@example.org": "carol-pw",
+}
+
+ALIASES = """\
+# test aliases
+postmaster: alice@example.test
+team@example.test: alice@example.test, bob
+info@example.test: team@example.test
+loop1@example.test: loop2@example.test
+loop2@example.test: loop1@example.test
+ext@example.test: someone@remote.test
+bob@example.test: bob@example.test, archive@example.org
+archive@example.org: carol@example.org
+@example.org: carol@example.org
+"""
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=15.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2) as s:
+                s.recv(512)
+                s.sendall(b"QUIT\r\n")
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class MTA:
+    """One postbote server under test."""
+
+    def __init__(self, base, dns, extra="", users=USERS, aliases=ALIASES,
+                 relay_networks=None):
+        self.base = base
+        self.dns = dns
+        self.state = os.path.join(base, "state")
+        self.port = free_port()
+        self.sub_port = free_port()
+        self.subs_port = free_port()
+        self.conf = os.path.join(base, "postbote.conf")
+        self.logfile = os.path.join(base, "postbote.log")
+        users_file = os.path.join(base, "users")
+        aliases_file = os.path.join(base, "aliases")
+        with open(users_file, "w") as f:
+            for addr, pw in users.items():
+                f.write("%s:%s\n" % (addr, crypt.crypt(
+                    pw, crypt.mksalt(crypt.METHOD_SHA512))))
+        with open(aliases_file, "w") as f:
+            f.write(aliases)
+        lines = [
+            "hostname = mx.example.test",
+            "domains = example.test example.org",
+            "state_dir = %s" % self.state,
+            "users = %s" % users_file,
+            "aliases = %s" % aliases_file,
+            "resolver = %s" % dns.address,
+            "retry = 1s 2s",
+        ]
+        if relay_networks is not None:
+            lines.append("relay_networks = %s" % relay_networks)
+        lines.append(extra)
+        lines += [
+            "[listen mx]", "address = 127.0.0.1:%d" % self.port, "mode = mx",
+            "[listen submission]",
+            "address = 127.0.0.1:%d" % self.sub_port, "mode = submission",
+        ]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.logfile, "ab")
+        self.proc = subprocess.Popen([BIN, "serve", "-c", self.conf],
+                                     stdout=self.logf, stderr=self.logf,
+                                     stdin=subprocess.DEVNULL)
+        if not wait_port(self.port, self.proc):
+            self.stop()
+            raise RuntimeError("postbote did not start:\n" + self.log())
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in self.child_pids().values():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        self.logf.close()
+        return rc
+
+    def log(self):
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def child_pids(self):
+        """The latest pid of each child process, from the spawn lines."""
+        pids = {}
+        for m in re.finditer(r"event=spawn process=(\w+) pid=(\d+)",
+                             self.log()):
+            pids[m.group(1)] = int(m.group(2))
+        return pids
+
+    def maildir(self, addr):
+        local, domain = addr.split("@")
+        return os.path.join(self.state, "mail", domain, local.lower())
+
+    def messages(self, addr):
+        """Contents of the messages in addr's Maildir new/, oldest first."""
+        d = os.path.join(self.maildir(addr), "new")
+        if not os.path.isdir(d):
+            return []
+        out = []
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name), "rb") as f:
+                out.append(f.read())
+        return out
+
+    def wait_messages(self, addr, n, timeout=15.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            msgs = self.messages(addr)
+            if len(msgs) >= n:
+                return msgs
+            time.sleep(0.05)
+        return self.messages(addr)
+
+    def queued(self):
+        d = os.path.join(self.state, "spool", "queue")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def wait_queue_empty(self, timeout=15.0):
+        end = time.time() + timeout
+        while time.time() < end and self.queued():
+            time.sleep(0.05)
+        return self.queued()
+
+
+@pytest.fixture
+def dns():
+    server = FakeDNS()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def workdir():
+    d = tempfile.mkdtemp(prefix="postbote-test-")
+    os.chmod(d, 0o755)       # the server's processes run as `user`
+    yield d
+    subprocess.run(["rm", "-rf", d], check=False)
+
+
+@pytest.fixture
+def mta_factory(workdir, dns):
+    started = []
+
+    def make(**kw):
+        sub = tempfile.mkdtemp(dir=workdir)
+        os.chmod(sub, 0o755)
+        m = MTA(sub, dns, **kw)
+        started.append(m)
+        return m
+
+    yield make
+    for m in started:
+        m.stop()
+
+
+@pytest.fixture
+def mta(mta_factory):
+    return mta_factory().start()
