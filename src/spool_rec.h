@@ -100,9 +100,10 @@ int	 envelope_put_schedule(struct buf *, unsigned attempts,
 int	 envelope_put_bounced(struct buf *);
 
 /*
- * envelope_decode - parse a whole queue file.  Returns 0, or -1 if the
- * envelope part is missing, truncated, has an unknown version or record,
- * a bad value or a recipient index out of range; err gets a short reason.
+ * envelope_decode - parse a whole queue file.  Returns 0; -2 if the
+ * envelope part is incomplete (empty, or a valid prefix cut short: a
+ * commit that never finished); -1 if it has an unknown version or record,
+ * a bad value or a recipient index out of range.  err gets a short reason.
  * A truncated last status record (after '.') is ignored: it is a crash
  * in mid-append, and the state it would record is redone.
  */
