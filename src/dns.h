@@ -25,25 +25,72 @@ enum dns_status {
 
 /*
  * dns_new - servers is a list of "ip", "ip:port" or "[v6]:port" strings
- * (n may be 0: system resolver).  timeout_ms per try, tries per server.
- * Returns NULL with a message in err on failure.
+ * (n may be 0: system resolver).  timeout_ms per try, tries per server;
+ * <= 0 picks 5000 ms and 2 tries.  With servers, /etc/resolv.conf is not
+ * read at all.  Returns NULL with a message in err on failure.
  */
 struct dns_ctx *dns_new(struct event_base *, const char *const *servers,
 	    size_t n, int timeout_ms, int tries, char *err, size_t errlen);
 /* dns_free - cancels outstanding queries; their callbacks run with
- * DNS_TEMPFAIL before it returns (callers must tolerate that). */
+ * DNS_TEMPFAIL before it returns (callers must tolerate that).  Must not
+ * be called from inside a dns callback.  NULL is ignored. */
 void	 dns_free(struct dns_ctx *);
+
+/*
+ * Every lookup below calls its callback exactly once, from the event loop
+ * and never before the lookup function returns.  Names and arrays handed
+ * to a callback are only valid during the call.  Names are returned in
+ * lower case without the root dot.  A name to look up that is not a valid
+ * domain name ends with DNS_PERMFAIL.
+ */
 
 /*
  * dns_client_name - the client's verified name: PTR of the address, then
  * A/AAAA of the first PTR name (forward-confirmed, FCrDNS); name is NULL
- * unless the forward lookup contains the address.  name is only valid
- * during the callback.
+ * unless the forward lookup contains the address.  The status is that of
+ * the last lookup made: DNS_OK with name NULL means the forward answer
+ * lacks the address.  IPv4-mapped IPv6 addresses are looked up as IPv4.
  */
 typedef void (*dns_name_cb)(uint64_t id, void *arg, enum dns_status,
 	    const char *name);
 void	 dns_client_name(struct dns_ctx *, const struct sockaddr *,
 	    dns_name_cb, uint64_t id, void *arg);
+
+/*
+ * dns_mx - MX records of domain, sorted by preference, equal preferences
+ * in answer order (RFC 5321 5.1: shuffling them is the caller's choice).
+ * Hosts that are not valid names are dropped; none left is DNS_PERMFAIL.
+ * A null MX (RFC 7505) comes back as a host of ".".
+ */
+struct dns_mx {
+	unsigned	 pref;
+	const char	*host;
+};
+typedef void (*dns_mx_cb)(uint64_t id, void *arg, enum dns_status,
+	    const struct dns_mx *mx, size_t n);
+void	 dns_mx(struct dns_ctx *, const char *domain, dns_mx_cb, uint64_t id,
+	    void *arg);
+
+/*
+ * dns_addr - addresses of name: family AF_INET (A), AF_INET6 (AAAA) or
+ * AF_UNSPEC (both, asked in parallel; IPv4 first in the result).  Ports
+ * are 0.  DNS_OK when any address came back, even if the other family
+ * failed; else the worst status: TEMPFAIL, PERMFAIL, NXDOMAIN, NODATA.
+ */
+typedef void (*dns_addr_cb)(uint64_t id, void *arg, enum dns_status,
+	    const struct sockaddr_storage *addrs, size_t n);
+void	 dns_addr(struct dns_ctx *, const char *name, int family, dns_addr_cb,
+	    uint64_t id, void *arg);
+
+/*
+ * dns_txt - TXT records of name, the strings of each record joined with
+ * nothing between them (RFC 7208 3.3, RFC 6376 3.6.2.2).  txt[i] has
+ * len[i] bytes plus a NUL; it may contain NUL bytes itself.
+ */
+typedef void (*dns_txt_cb)(uint64_t id, void *arg, enum dns_status,
+	    const char *const *txt, const size_t *len, size_t n);
+void	 dns_txt(struct dns_ctx *, const char *name, dns_txt_cb, uint64_t id,
+	    void *arg);
 
 /* dns_status_str - "ok", "nxdomain", ... */
 const char *dns_status_str(enum dns_status);
