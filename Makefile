@@ -95,7 +95,7 @@ run: deps
 	./build/postbote serve
 
 bench: deps build/postbote
-	sh bench/smtp-source.sh
+	bash bench/smtp-source.sh
 
 clean:
 	rm -rf build

@@ -28,6 +28,7 @@
 #include "worker.h"
 
 #define MAX_SYNC_DIRS	64
+#define PREPARED_MAX	1024	/* maildirs known to exist (worker only) */
 
 struct drcpt {
 	uint32_t	 index;
@@ -53,6 +54,44 @@ struct djob {
 };
 
 static struct worker	*writer;
+static char		*prepared[PREPARED_MAX];	/* worker thread only */
+
+/* prepared_slot - the table slot for dir (open addressing); a full table
+ * is simply emptied. */
+static char **
+prepared_slot(const char *dir)
+{
+	unsigned	h = 5381;
+	size_t		i;
+
+	for (const char *p = dir; *p != '\0'; p++)
+		h = h * 33 + (unsigned char)*p;
+	for (size_t n = 0; n < PREPARED_MAX; n++) {
+		i = (h + n) % PREPARED_MAX;
+		if (prepared[i] == NULL || strcmp(prepared[i], dir) == 0)
+			return &prepared[i];
+	}
+	for (i = 0; i < PREPARED_MAX; i++) {
+		free(prepared[i]);
+		prepared[i] = NULL;
+	}
+	return &prepared[h % PREPARED_MAX];
+}
+
+/* ensure_maildir - mkdir only the first time a maildir is seen. */
+static int
+ensure_maildir(const char *dir, bool again)
+{
+	char	**slot = prepared_slot(dir);
+
+	if (*slot != NULL && !again)
+		return 0;
+	if (maildir_prepare(dir) == -1)
+		return -1;
+	if (*slot == NULL)
+		*slot = xstrdup(dir);
+	return 0;
+}
 
 static void
 set_result(struct drcpt *r, int result, const char *dsn, const char *text)
@@ -84,11 +123,14 @@ write_copy(struct djob *j, struct drcpt *r)
 	int	 fd;
 	ssize_t	 n;
 
-	if (maildir_prepare(r->dir) == -1) {
+	if (ensure_maildir(r->dir, false) == -1) {
 		set_errno_result(r, "cannot create maildir", errno);
 		return;
 	}
-	if ((fd = maildir_create(r->dir, r->name, sizeof(r->name))) == -1) {
+	fd = maildir_create(r->dir, r->name, sizeof(r->name));
+	if (fd == -1 && errno == ENOENT && ensure_maildir(r->dir, true) == 0)
+		fd = maildir_create(r->dir, r->name, sizeof(r->name));
+	if (fd == -1) {
 		set_errno_result(r, "cannot create file", errno);
 		return;
 	}

@@ -34,6 +34,7 @@ struct ipc_chan {
 	int		 fd;
 	int		 peer;
 	struct event	*rev, *wev;
+	struct event	*fev;		/* deferred flush, once per loop turn */
 	struct buf	 in, out;
 	uint64_t	 out_base;	/* stream position of out.data[0] */
 	struct out_fd	*ofds;
@@ -44,12 +45,14 @@ struct ipc_chan {
 	ipc_close_cb	 close_cb;
 	void		*arg;
 	bool		 closed;
+	bool		 flush_scheduled;
 	int		 busy;		/* inside a callback */
 	bool		 dead;		/* freed while busy */
 };
 
 static void	 chan_read(evutil_socket_t, short, void *);
 static void	 chan_write(evutil_socket_t, short, void *);
+static void	 chan_deferred(evutil_socket_t, short, void *);
 static void	 chan_fail(struct ipc_chan *, const char *);
 static int	 chan_flush(struct ipc_chan *);
 static void	 chan_destroy(struct ipc_chan *);
@@ -98,7 +101,8 @@ ipc_chan_new(struct event_base *base, int fd, int peer, ipc_msg_cb mcb,
 	buf_init(&c->out, 0);
 	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, chan_read, c);
 	c->wev = event_new(base, fd, EV_WRITE, chan_write, c);
-	if (c->rev == NULL || c->wev == NULL)
+	c->fev = event_new(base, -1, 0, chan_deferred, c);
+	if (c->rev == NULL || c->wev == NULL || c->fev == NULL)
 		fatalx("ipc: event_new failed");
 	event_add(c->rev, NULL);
 	return c;
@@ -109,6 +113,7 @@ chan_destroy(struct ipc_chan *c)
 {
 	event_free(c->rev);
 	event_free(c->wev);
+	event_free(c->fev);
 	if (c->fd != -1)
 		close(c->fd);
 	for (size_t i = 0; i < c->nofds; i++)
@@ -132,6 +137,7 @@ ipc_chan_free(struct ipc_chan *c)
 		c->closed = true;
 		event_del(c->rev);
 		event_del(c->wev);
+		event_del(c->fev);
 		return;
 	}
 	chan_destroy(c);
@@ -157,6 +163,7 @@ chan_fail(struct ipc_chan *c, const char *why)
 	c->closed = true;
 	event_del(c->rev);
 	event_del(c->wev);
+	event_del(c->fev);
 	if (why != NULL)
 		log_warn("ipc peer=%d event=closed reason=\"%s\"", c->peer, why);
 	if (c->close_cb != NULL) {
@@ -202,11 +209,22 @@ ipc_send(struct ipc_chan *c, uint16_t type, uint64_t id,
 	if (buf_append(&c->out, hdr, sizeof(hdr)) == -1 ||
 	    (len > 0 && buf_append(&c->out, payload->data, len) == -1))
 		fatalx("ipc: out of buffer space");
-	if (chan_flush(c) == -1) {
-		chan_fail(c, "write failed");
-		return -1;
+	/* Frames queued in the same loop turn leave in one write. */
+	if (!event_pending(c->wev, EV_WRITE, NULL) && !c->flush_scheduled) {
+		c->flush_scheduled = true;
+		event_active(c->fev, EV_TIMEOUT, 0);
 	}
 	return 0;
+}
+
+static void
+chan_deferred(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ipc_chan	*c = arg;
+
+	c->flush_scheduled = false;
+	if (!c->closed && chan_flush(c) == -1)
+		chan_fail(c, "write failed");
 }
 
 /* chan_flush - write what we can; fds go with the first byte of a frame. */

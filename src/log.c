@@ -22,6 +22,7 @@ static int		 logfd = 2;
 static bool		 verbose;
 static char		 procname[32] = "postbote";
 static char		 hostname[256];
+static long		 mypid;
 
 int
 log_init(const char *proc, const char *where, bool v)
@@ -53,6 +54,7 @@ log_init(const char *proc, const char *where, bool v)
 void
 log_setproc(const char *proc)
 {
+	mypid = (long)getpid();
 	snprintf(procname, sizeof(procname), "%s", proc);
 }
 
@@ -74,6 +76,9 @@ log_verbose(void)
 	return verbose;
 }
 
+static void	 vlog(int, const char *, va_list, const char *)
+		    __attribute__((format(printf, 2, 0)));
+
 static void
 vlog(int prio, const char *fmt, va_list ap, const char *suffix)
 {
@@ -94,7 +99,7 @@ vlog(int prio, const char *fmt, va_list ap, const char *suffix)
 	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s postbote/%s[%ld]: %s%s\n",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, hostname, procname,
-	    (long)getpid(), msg, suffix);
+	    mypid, msg, suffix);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {

@@ -609,8 +609,8 @@ make_dir(const char *path, mode_t mode, bool own)
 static void
 make_state_dirs(void)
 {
-	static const char *spool[] = { "spool", "spool/data", "spool/tmp",
-	    "spool/queue", "spool/hold", "spool/corrupt" };
+	static const char *spool[] = { "spool", "spool/data", "spool/queue",
+	    "spool/hold", "spool/corrupt" };
 	char		*p;
 	size_t		 sl = strlen(config->state_dir);
 

@@ -225,7 +225,7 @@ commit_request(struct ipc_msg *im)
 	c->reqid = im->id;
 	buf_init(&c->env, 0);
 	buf_append(&c->env, env, len);
-	if (envelope_decode(env, len, &c->parsed, err, sizeof(err)) == -1 ||
+	if (envelope_decode(env, len, &c->parsed, err, sizeof(err)) < 0 ||
 	    strcmp(c->parsed.id, id) != 0) {
 		log_warn("%s: event=commit-refused reason=\"bad envelope: %s\"",
 		    id, log_safe(err));
@@ -287,6 +287,24 @@ has_pending(const struct qmsg *m)
 	return false;
 }
 
+/* has_local_pending - remote delivery does not exist yet: only local
+ * recipients are handed to deliver; remote ones wait in the queue. */
+static bool
+has_local_pending(const struct qmsg *m)
+{
+	for (size_t i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpts[i].state == RCPT_PENDING &&
+		    m->env.rcpts[i].kind == RCPT_LOCAL)
+			return true;
+	return false;
+}
+
+static bool
+is_sendable(const struct env_rcpt *r)
+{
+	return r->state == RCPT_PENDING && r->kind == RCPT_LOCAL;
+}
+
 static void
 msg_done(struct qmsg *m)
 {
@@ -310,7 +328,7 @@ send_delivery(struct qmsg *m)
 		return;
 	}
 	for (size_t i = 0; i < m->env.nrcpt; i++)
-		if (m->env.rcpts[i].state == RCPT_PENDING)
+		if (is_sendable(&m->env.rcpts[i]))
 			n++;
 	buf_init(&b, 0);
 	ipc_put_str(&b, m->id);
@@ -320,7 +338,7 @@ send_delivery(struct qmsg *m)
 	for (size_t i = 0; i < m->env.nrcpt; i++) {
 		const struct env_rcpt *r = &m->env.rcpts[i];
 
-		if (r->state != RCPT_PENDING)
+		if (!is_sendable(r))
 			continue;
 		ipc_put_u32(&b, (uint32_t)i);
 		ipc_put_u32(&b, (uint32_t)r->kind);
@@ -348,7 +366,11 @@ dispatch(void)
 			ready_tail = &ready_head;
 		m->ready = false;
 		m->rnext = NULL;
-		send_delivery(m);
+		if (has_local_pending(m))
+			send_delivery(m);
+		else
+			log_debug("%s: event=waiting reason=\"remote delivery "
+			    "is not available\"", m->id);
 	}
 }
 
@@ -435,12 +457,13 @@ delivered(struct ipc_msg *im)
 		msg_done(m);
 		return;
 	}
-	retry_later(m, &st);
+	if (has_local_pending(m))
+		retry_later(m, &st);
 	spool_append(m->id, m->held, &st);
 	buf_free(&st);
 	if (!has_pending(m))
 		msg_done(m);
-	else
+	else if (has_local_pending(m))
 		schedule(m);
 }
 
@@ -453,10 +476,13 @@ load(const char *id, bool held, const char *data, size_t len)
 	char		 err[128];
 	struct qmsg	*m;
 
-	if (envelope_decode(data, len, &env, err, sizeof(err)) == -1 ||
-	    strcmp(env.id, id) != 0) {
+	int		 r = envelope_decode(data, len, &env, err, sizeof(err));
+
+	if (r == -2)
+		return -2;
+	if (r == -1 || strcmp(env.id, id) != 0) {
 		log_warn("%s: event=unreadable reason=\"%s\"", id,
-		    log_safe(err));
+		    log_safe(r == -1 ? err : "id mismatch"));
 		envelope_free(&env);
 		return -1;
 	}

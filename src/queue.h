@@ -53,10 +53,11 @@ int	 spool_release(const char *id);
 void	 spool_corrupt(const char *dir, const char *id);
 
 /*
- * spool_scan - recovery at start: remove uncommitted temporary files and
- * data files without an envelope; call load(id, held, data, len) for each
- * envelope in queue/ and hold/.  load returns -1 to have it moved to
- * corrupt/.
+ * spool_scan - recovery at start: call load(id, held, data, len) for each
+ * envelope in queue/ and hold/; load returns 0, -2 for an unfinished
+ * commit (removed with its data: it was never acknowledged) or -1 for an
+ * unreadable one (moved to corrupt/).  Then data files without an
+ * envelope are removed.
  */
 void	 spool_scan(int (*load)(const char *id, bool held, const char *,
 	    size_t));

@@ -3,16 +3,16 @@
  *
  * state_dir/spool/data/ID   message content, written by smtpd through the
  *                           descriptor queue hands it
- * state_dir/spool/tmp/ID    an envelope being committed
- * state_dir/spool/queue/ID  committed envelopes: the commit point is the
- *                           rename from tmp/ into queue/
+ * state_dir/spool/queue/ID  envelopes: written whole, then made durable
+ *                           together with their data by one syncfs()
  * state_dir/spool/hold/ID   envelopes put on hold by the admin
  * state_dir/spool/corrupt/  unreadable files, moved aside, never deleted
  *
  * Commits are batched on one worker thread: write every envelope of the
- * batch to tmp/, syncfs() once (data and envelopes of the whole batch reach
- * the disk), rename each into queue/, fsync(queue/) once; only then are the
- * 250 replies sent.  docs/queue-format.md explains the crash guarantees.
+ * batch, syncfs() once (data, envelopes and directory entries of the whole
+ * batch reach the disk in one journal commit); only then are the 250
+ * replies sent.  An envelope cut short by a crash was never acknowledged:
+ * recovery removes it.  docs/queue-format.md explains the guarantees.
  * Trust: ids are generated here and checked before use in any path.
  */
 #include <sys/stat.h>
@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +34,22 @@
 #include "util.h"
 #include "worker.h"
 
-enum { D_DATA, D_TMP, D_QUEUE, D_HOLD, D_CORRUPT, D_MAX };
-static const char *dirnames[D_MAX] = { "data", "tmp", "queue", "hold",
-	"corrupt" };
+enum { D_DATA, D_QUEUE, D_HOLD, D_CORRUPT, D_MAX };
+static const char *dirnames[D_MAX] = { "data", "queue", "hold", "corrupt" };
+
+#define POOL_MAX	64	/* data files made ahead by the worker */
+
+struct pooled {
+	char	id[QUEUE_ID_LEN + 1];
+	int	fd;
+};
 
 static int		 dfd[D_MAX];
 static spool_done_cb	 done_cb;
 static uint64_t		 last_id;
+static pthread_mutex_t	 pool_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct pooled	 pool[POOL_MAX];
+static size_t		 npool;
 
 static struct worker	*commits;
 
@@ -57,7 +67,7 @@ id_ok(const char *id)
 static int
 write_env(struct spool_commit *c)
 {
-	int	 fd = openat(dfd[D_TMP], c->id, O_WRONLY | O_CREAT | O_EXCL |
+	int	 fd = openat(dfd[D_QUEUE], c->id, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600);
 	size_t	 off = 0;
 
@@ -72,7 +82,7 @@ write_env(struct spool_commit *c)
 			int e = w == 0 ? EIO : errno;
 
 			close(fd);
-			unlinkat(dfd[D_TMP], c->id, 0);
+			unlinkat(dfd[D_QUEUE], c->id, 0);
 			return e;
 		}
 		off += (size_t)w;
@@ -80,7 +90,32 @@ write_env(struct spool_commit *c)
 	return close(fd) == -1 ? errno : 0;
 }
 
-/* run_batch - the durable part of a commit, for a whole batch. */
+static int	 make_data_file(char [QUEUE_ID_LEN + 1]);
+
+/* refill_pool - on the worker: create data files ahead of need, so that
+ * handing one to smtpd costs the queue loop no file creation. */
+static void
+refill_pool(void)
+{
+	for (;;) {
+		struct pooled	p;
+
+		pthread_mutex_lock(&pool_mtx);
+		if (npool >= POOL_MAX) {
+			pthread_mutex_unlock(&pool_mtx);
+			return;
+		}
+		pthread_mutex_unlock(&pool_mtx);
+		if ((p.fd = make_data_file(p.id)) == -1)
+			return;
+		pthread_mutex_lock(&pool_mtx);
+		pool[npool++] = p;
+		pthread_mutex_unlock(&pool_mtx);
+	}
+}
+
+/* run_batch - the durable part of a commit, for a whole batch: write the
+ * envelopes, one syncfs for everything, and make more data files. */
 static void
 run_batch(struct worker_item *wi)
 {
@@ -94,24 +129,13 @@ run_batch(struct worker_item *wi)
 		err = errno;
 	for (struct spool_commit *c = b; c != NULL;
 	    c = (struct spool_commit *)c->item.next) {
-		if (c->error == 0 && err != 0)
+		if (c->error == 0 && err != 0) {
+			/* Maybe not durable: refuse it, remove it. */
 			c->error = err;
-		if (c->error == 0 && renameat(dfd[D_TMP], c->id, dfd[D_QUEUE],
-		    c->id) == -1)
-			c->error = errno;
-		if (c->error != 0)
-			unlinkat(dfd[D_TMP], c->id, 0);
+			unlinkat(dfd[D_QUEUE], c->id, 0);
+		}
 	}
-	if (fsync(dfd[D_QUEUE]) == -1) {
-		err = errno;
-		/* The renames may not be durable: report failure.  The files
-		 * stay; a restart would deliver them (a duplicate, not a
-		 * loss). */
-		for (struct spool_commit *c = b; c != NULL;
-	    c = (struct spool_commit *)c->item.next)
-			if (c->error == 0)
-				c->error = err;
-	}
+	refill_pool();
 }
 
 static void
@@ -138,17 +162,19 @@ spool_init(struct event_base *base, const char *state_dir, spool_done_cb cb)
 	commits = worker_new(base, run_batch, commit_done);
 }
 
-/* spool_create - a new id and its data file, exclusive and private. */
-int
-spool_create(char id[QUEUE_ID_LEN + 1])
+/* make_data_file - a new id and its data file, exclusive and private. */
+static int
+make_data_file(char id[QUEUE_ID_LEN + 1])
 {
 	for (int tries = 0; tries < 100; tries++) {
 		uint64_t	v = now_usec() << 8;
 		int		fd;
 
+		pthread_mutex_lock(&pool_mtx);
 		if (v <= last_id)
 			v = last_id + 1;
 		last_id = v;
+		pthread_mutex_unlock(&pool_mtx);
 		snprintf(id, QUEUE_ID_LEN + 1, "%016llX", (unsigned long long)v);
 		fd = openat(dfd[D_DATA], id, O_WRONLY | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -157,6 +183,22 @@ spool_create(char id[QUEUE_ID_LEN + 1])
 	}
 	errno = EEXIST;
 	return -1;
+}
+
+/* spool_create - a data file from the pool, or a new one. */
+int
+spool_create(char id[QUEUE_ID_LEN + 1])
+{
+	int	fd = -1;
+
+	pthread_mutex_lock(&pool_mtx);
+	if (npool > 0) {
+		npool--;
+		memcpy(id, pool[npool].id, QUEUE_ID_LEN + 1);
+		fd = pool[npool].fd;
+	}
+	pthread_mutex_unlock(&pool_mtx);
+	return fd != -1 ? fd : make_data_file(id);
 }
 
 void
@@ -250,12 +292,50 @@ read_at(int d, const char *name, struct buf *b)
 }
 
 static void
+drop_uncommitted(int which, const char *id)
+{
+	unlinkat(dfd[which], id, 0);
+	unlinkat(dfd[D_DATA], id, 0);
+	log_info("%s: event=uncommitted-removed file=spool/%s", id,
+	    dirnames[which]);
+}
+
+/* scan_one - recover one envelope: load it, drop an unfinished commit,
+ * or move an unreadable one aside. */
+static void
+scan_one(int which, const char *id, struct buf *b,
+    int (*load)(const char *, bool, const char *, size_t))
+{
+	struct stat	 st;
+	struct envelope	 env;
+	int		 r;
+
+	if (read_at(dfd[which], id, b) == -1) {
+		spool_corrupt(dirnames[which], id);
+		return;
+	}
+	if (fstatat(dfd[D_DATA], id, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		r = envelope_decode(buf_cstr(b), b->len, &env, NULL, 0);
+		envelope_free(&env);
+		if (r == -2)
+			drop_uncommitted(which, id);
+		else
+			spool_corrupt(dirnames[which], id);
+		return;
+	}
+	r = load(id, which == D_HOLD, buf_cstr(b), b->len);
+	if (r == -2)
+		drop_uncommitted(which, id);
+	else if (r == -1)
+		spool_corrupt(dirnames[which], id);
+}
+
+static void
 scan_dir(int which, int (*load)(const char *, bool, const char *, size_t))
 {
 	DIR		*d = fdopendir(dup(dfd[which]));
 	struct dirent	*de;
 	struct buf	 b;
-	struct stat	 st;
 
 	if (d == NULL)
 		fatal("cannot read spool/%s", dirnames[which]);
@@ -268,10 +348,7 @@ scan_dir(int which, int (*load)(const char *, bool, const char *, size_t))
 			    dirnames[which], log_safe(de->d_name));
 			continue;
 		}
-		if (fstatat(dfd[D_DATA], de->d_name, &st, AT_SYMLINK_NOFOLLOW)
-		    == -1 || read_at(dfd[which], de->d_name, &b) == -1 ||
-		    load(de->d_name, which == D_HOLD, buf_cstr(&b), b.len) == -1)
-			spool_corrupt(dirnames[which], de->d_name);
+		scan_one(which, de->d_name, &b, load);
 	}
 	buf_free(&b);
 	closedir(d);
@@ -304,7 +381,6 @@ sweep(int which, bool only_orphans)
 void
 spool_scan(int (*load)(const char *, bool, const char *, size_t))
 {
-	sweep(D_TMP, false);
 	scan_dir(D_QUEUE, load);
 	scan_dir(D_HOLD, load);
 	sweep(D_DATA, true);

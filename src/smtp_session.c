@@ -22,12 +22,12 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "addr.h"
 #include "conf.h"
 #include "dns.h"
+#include "io.h"
 #include "log.h"
 #include "lookup_tab.h"
 #include "proc.h"
@@ -41,6 +41,7 @@
 #define LINE_BUF	2048
 #define SPOOL_FLUSH	(64 * 1024)
 #define TABLE_SIZE	4096
+#define INPUT_MAX	(1024 * 1024)	/* buffered input while waiting */
 
 #define S_BIT(s)	(1u << (s))
 #define S_ANY		(S_BIT(SMTP_S_HELO) | S_BIT(SMTP_S_READY) | \
@@ -102,10 +103,9 @@ static struct event_base	*base;
 static struct dns_ctx		*dns;
 static bool			 shutting_down;
 
-static void	 session_read(struct bufferevent *, void *);
-static void	 session_write(struct bufferevent *, void *);
-static void	 session_event(struct bufferevent *, short, void *);
+static void	 session_io(struct io *, enum io_event, void *);
 static void	 session_free(struct smtp_session *);
+static void	 flush(struct smtp_session *);
 static void	 process(struct smtp_session *);
 static void	 tx_reset(struct smtp_session *);
 static void	 reply(struct smtp_session *, const char *, ...)
@@ -169,7 +169,7 @@ hostname(void)
 static void
 reply(struct smtp_session *s, const char *fmt, ...)
 {
-	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	struct evbuffer	*out = io_output(s->io);
 	va_list		 ap;
 
 	va_start(ap, fmt);
@@ -185,7 +185,7 @@ error(struct smtp_session *s, const char *fmt, ...)
 static void
 error(struct smtp_session *s, const char *fmt, ...)
 {
-	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	struct evbuffer	*out = io_output(s->io);
 	va_list		 ap;
 
 	va_start(ap, fmt);
@@ -201,16 +201,30 @@ error(struct smtp_session *s, const char *fmt, ...)
 	}
 }
 
-/* close_after - hang up once the output is sent.  Never frees the
- * session here: callers may still be on the stack with it. */
+/* close_after - hang up once the output is sent (see flush).  Never
+ * frees the session: callers may still be on the stack with it. */
 static void
 close_after(struct smtp_session *s)
 {
 	s->state = SMTP_S_QUIT;
-	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		bufferevent_trigger(s->bev, EV_WRITE,
-		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	io_reading(s->io, false);
+}
+
+/* flush - send the replies; the end of every entry point into a session.
+ * A session in SMTP_S_QUIT whose output is out is freed here. */
+void
+smtp_session_flush(struct smtp_session *s)
+{
+	flush(s);
+}
+
+static void
+flush(struct smtp_session *s)
+{
+	int	r = io_flush(s->io);
+
+	if (r == -1 || (r == 0 && s->state == SMTP_S_QUIT))
+		session_free(s);
 }
 
 /* ---- session life ---- */
@@ -274,9 +288,8 @@ greet(struct smtp_session *s)
 	char	peek[1];
 
 	/* A client that talks before the greeting is not an SMTP client. */
-	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0 ||
-	    recv(bufferevent_getfd(s->bev), peek, 1,
-	    MSG_PEEK | MSG_DONTWAIT) > 0) {
+	if (evbuffer_get_length(io_input(s->io)) > 0 ||
+	    recv(io_fd(s->io), peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
 		log_info("session=%016llx event=pregreet client=%s",
 		    (unsigned long long)s->id, s->peer_str);
 		reply(s, "554 5.5.1 %s Error: talked before the greeting",
@@ -286,14 +299,15 @@ greet(struct smtp_session *s)
 	}
 	reply(s, "220 %s ESMTP postbote", hostname());
 	s->state = SMTP_S_HELO;
-	bufferevent_enable(s->bev, EV_READ);
 	set_timeout(s);
+	io_reading(s->io, true);
 }
 
 static void
 greet_timer(evutil_socket_t fd, short ev, void *arg)
 {
 	greet(arg);
+	flush(arg);
 }
 
 /* smtp_session_start - set up a session and greet (or wait greet_delay). */
@@ -311,17 +325,10 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 	fmt_peer(s);
 	str_copy(s->client_name, "unknown", sizeof(s->client_name));
 	s->relay_ok = conf_relay_allowed(config, sa);
-	s->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
-		close(fd);
-		free(s);
-		return;
-	}
+	s->io = io_new(base, fd, session_io, s);
 	s->hnext = table[s->id % TABLE_SIZE];
 	table[s->id % TABLE_SIZE] = s;
 	nsessions++;
-	bufferevent_setcb(s->bev, session_read, session_write, session_event,
-	    s);
 	log_info("session=%016llx event=connect client=%s listener=%s",
 	    (unsigned long long)s->id, s->peer_str,
 	    config->listens[idx].name);
@@ -334,9 +341,10 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 
 		s->greet_timer = evtimer_new(base, greet_timer, s);
 		evtimer_add(s->greet_timer, &tv);
-		bufferevent_disable(s->bev, EV_READ);
-	} else
+	} else {
 		greet(s);
+		flush(s);
+	}
 }
 
 static void
@@ -352,7 +360,7 @@ session_free(struct smtp_session *s)
 	table_del(s);
 	if (s->greet_timer != NULL)
 		event_free(s->greet_timer);
-	bufferevent_free(s->bev);
+	io_free(s->io);
 	buf_free(&s->dbuf);
 	free(s);
 }
@@ -363,51 +371,42 @@ set_timeout(struct smtp_session *s)
 	uint64_t	 secs = (s->state == SMTP_S_DATA ||
 	    s->state == SMTP_S_BDAT) ? config->data_timeout :
 	    config->command_timeout;
-	struct timeval	 tv = { (time_t)secs, 0 };
 
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	io_timeout(s->io, (unsigned)secs);
 }
 
 static void
-session_event(struct bufferevent *bev, short what, void *arg)
+session_io(struct io *io, enum io_event ev, void *arg)
 {
 	struct smtp_session	*s = arg;
 
-	if (what & BEV_EVENT_TIMEOUT) {
+	switch (ev) {
+	case IO_DATAIN:
+		process(s);
+		break;
+	case IO_DRAINED:
+		break;
+	case IO_TIMEOUT:
 		log_info("session=%016llx event=timeout client=%s state=%d",
 		    (unsigned long long)s->id, s->peer_str, (int)s->state);
-		if (s->wait != WAIT_COMMIT) {
-			reply(s, "421 4.4.2 %s Error: timeout exceeded",
-			    hostname());
-			close_after(s);
-		}
-		return;
-	}
-	if ((what & BEV_EVENT_EOF) && s->state != SMTP_S_QUIT) {
+		if (s->wait == WAIT_COMMIT)
+			return;
+		reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname());
+		close_after(s);
+		break;
+	case IO_EOF:
 		/* Half-closed: answer what was sent, then hang up. */
 		s->peer_eof = true;
-		bufferevent_disable(s->bev, EV_READ);
-		process(s);
+		if (s->state != SMTP_S_QUIT)
+			process(s);
+		break;
+	case IO_ERROR:
+		/* The client is gone.  A commit in flight finishes in queue;
+		 * its reply then finds no session. */
+		session_free(s);
 		return;
 	}
-	/* An error: the client is gone.  A commit in flight finishes in
-	 * queue; its reply then finds no session. */
-	session_free(s);
-}
-
-static void
-session_write(struct bufferevent *bev, void *arg)
-{
-	struct smtp_session	*s = arg;
-
-	if (s->state == SMTP_S_QUIT)
-		session_free(s);
-}
-
-static void
-session_read(struct bufferevent *bev, void *arg)
-{
-	process(arg);
+	flush(s);
 }
 
 /* ---- command lines ---- */
@@ -530,7 +529,7 @@ static bool	 bdat_step(struct smtp_session *, struct evbuffer *);
 static void
 process(struct smtp_session *s)
 {
-	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	struct evbuffer	*in = io_input(s->io);
 	bool		 more = true;
 
 	while (more && s->wait == WAIT_NONE && s->state != SMTP_S_QUIT &&
@@ -548,7 +547,11 @@ process(struct smtp_session *s)
 		return;
 	if (s->peer_eof && s->wait == WAIT_NONE)
 		close_after(s);		/* all input answered */
-	else
+	else if (s->wait != WAIT_NONE && !s->paused &&
+	    evbuffer_get_length(in) > INPUT_MAX) {
+		s->paused = true;	/* a flood while we wait: stop reading */
+		io_reading(s->io, false);
+	} else
 		set_timeout(s);
 }
 
@@ -557,8 +560,10 @@ static void
 resume(struct smtp_session *s)
 {
 	s->wait = WAIT_NONE;
-	if (s->state != SMTP_S_QUIT && !s->peer_eof)
-		bufferevent_enable(s->bev, EV_READ);
+	if (s->paused && s->state != SMTP_S_QUIT && !s->peer_eof) {
+		s->paused = false;
+		io_reading(s->io, true);
+	}
 	process(s);
 }
 
@@ -644,7 +649,7 @@ cmd_ehlo(struct smtp_session *s, const char *arg)
 	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
 	    "250 DSN\r\n", (unsigned long long)config->max_message_size);
 	/* One write: a multi-line reply is never split by us. */
-	evbuffer_add(bufferevent_get_output(s->bev), b.data, b.len);
+	evbuffer_add(io_output(s->io), b.data, b.len);
 	buf_free(&b);
 }
 
@@ -789,7 +794,6 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 	}
 	buf_free(&b);
 	s->wait = WAIT_RESOLVE;
-	bufferevent_disable(s->bev, EV_READ);
 }
 
 /* smtp_session_resolved - lookup's answer for the pending RCPT. */
@@ -896,7 +900,6 @@ request_spool(struct smtp_session *s)
 		return;
 	}
 	s->wait = WAIT_SPOOL;
-	bufferevent_disable(s->bev, EV_READ);
 }
 
 static void
@@ -1175,7 +1178,6 @@ finish_message(struct smtp_session *s)
 	buf_free(&b);
 	s->state = SMTP_S_RCPT;		/* until the commit answers */
 	s->wait = WAIT_COMMIT;
-	bufferevent_disable(s->bev, EV_READ);
 }
 
 /* smtp_session_committed - queue says the message is durable (or not). */
@@ -1227,6 +1229,7 @@ smtp_session_peer_down(int proc)
 				else
 					tx_reset(s);
 				resume(s);
+				flush(s);
 			} else if (proc == PROC_QUEUE && s->spool_fd != -1) {
 				/* Its spool file belongs to the old queue. */
 				s->spool_err = true;
@@ -1250,6 +1253,7 @@ smtp_session_shutdown_all(void)
 			reply(s, "421 4.3.2 %s Service shutting down",
 			    hostname());
 			close_after(s);
+			flush(s);
 		}
 	}
 }

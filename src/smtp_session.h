@@ -17,7 +17,7 @@
 #include "smtp_parse.h"
 #include "spool_rec.h"
 
-struct bufferevent;
+struct io;
 struct event;
 
 enum smtp_state {
@@ -41,7 +41,7 @@ enum smtp_wait {
 
 struct smtp_session {
 	uint64_t		 id;
-	struct bufferevent	*bev;
+	struct io		*io;
 	struct smtp_session	*hnext;		/* session table chain */
 	struct sockaddr_storage	 peer;
 	char			 peer_ip[64];	/* "127.0.0.1", "::1" */
@@ -57,6 +57,7 @@ struct smtp_session {
 	unsigned		 errors;
 	bool			 discard_line;	/* inside an overlong line */
 	bool			 peer_eof;	/* client half-closed */
+	bool			 paused;	/* reading stopped: input full */
 	unsigned		 nmsgs;
 	struct event		*greet_timer;
 
@@ -90,6 +91,8 @@ struct smtp_session *smtp_session_find(uint64_t id);
 void	 smtp_session_resolved(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_spooled(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_committed(struct smtp_session *, struct ipc_msg *);
+/* smtp_session_flush - send the replies a handler queued; may free s. */
+void	 smtp_session_flush(struct smtp_session *);
 /* smtp_session_peer_down - proc went away: fail what waits on it. */
 void	 smtp_session_peer_down(int proc);
 /* smtp_session_shutdown_all - 421 to every session not committing. */

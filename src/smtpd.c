@@ -136,7 +136,8 @@ smtpd_msg(int proc, struct ipc_msg *m)
 		break;
 	case IPC_SPOOL_OPEN_REPLY:
 		smtp_session_spooled(s, m);
-		return;			/* it took the fd */
+		m->fd = -1;		/* it took the fd */
+		break;
 	case IPC_SPOOL_COMMIT_REPLY:
 		smtp_session_committed(s, m);
 		break;
@@ -146,6 +147,7 @@ smtpd_msg(int proc, struct ipc_msg *m)
 	}
 	if (m->fd != -1)
 		close(m->fd);
+	smtp_session_flush(s);
 }
 
 static void

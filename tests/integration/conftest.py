@@ -2,7 +2,6 @@
 loopback ports, with a temporary state_dir, users and aliases files, and a
 fake DNS server on loopback that every config points `resolver` at."""
 
-import crypt
 import os
 import re
 import signal
@@ -12,6 +11,11 @@ import tempfile
 import time
 
 import pytest
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt
 
 from fakedns import FakeDNS
 
@@ -45,13 +49,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, proc, timeout=15.0):
+def wait_port(port, proc, timeout=15.0, greet_timeout=0.2):
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
             return False
         try:
-            with socket.create_connection(("127.0.0.1", port), 0.2) as s:
+            with socket.create_connection(("127.0.0.1", port),
+                                          greet_timeout) as s:
                 s.recv(512)
                 s.sendall(b"QUIT\r\n")
             return True
@@ -102,12 +107,14 @@ class MTA:
             f.write("\n".join(lines) + "\n")
         self.proc = None
 
-    def start(self):
+    def start(self, greet_timeout=0.2):
+        """greet_timeout: how long to wait for the greeting when probing
+        the port (raise it for configs with a greet_delay)."""
         self.logf = open(self.logfile, "ab")
         self.proc = subprocess.Popen([BIN, "serve", "-c", self.conf],
                                      stdout=self.logf, stderr=self.logf,
                                      stdin=subprocess.DEVNULL)
-        if not wait_port(self.port, self.proc):
+        if not wait_port(self.port, self.proc, greet_timeout=greet_timeout):
             self.stop()
             raise RuntimeError("postbote did not start:\n" + self.log())
         return self
@@ -212,8 +219,49 @@ def mta_factory(workdir, dns):
     yield make
     for m in started:
         m.stop()
+    for m in started:
+        log = m.log()
+        assert "AddressSanitizer" not in log and "runtime error:" not in log \
+            and "LeakSanitizer" not in log, "sanitizer report:\n" + log
 
 
 @pytest.fixture
 def mta(mta_factory):
     return mta_factory().start()
+
+
+# ---- module-scoped servers, for tests that only look at replies ----
+# Starting a server costs ~0.4s; the many parametrized reply-only cases
+# (syntax errors, parameter checks, relay tricks) share one per module.
+# Tests that count delivered messages or look at the queue keep using the
+# function-scoped `mta`/`mta_factory`.
+
+@pytest.fixture(scope="module")
+def module_dns():
+    server = FakeDNS()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def mta_module_factory(module_dns):
+    base = tempfile.mkdtemp(prefix="postbote-test-")
+    os.chmod(base, 0o755)
+    started = []
+
+    def make(**kw):
+        sub = tempfile.mkdtemp(dir=base)
+        os.chmod(sub, 0o755)
+        m = MTA(sub, module_dns, **kw)
+        started.append(m)
+        return m
+
+    yield make
+    for m in started:
+        m.stop()
+    logs = [m.log() for m in started]
+    subprocess.run(["rm", "-rf", base], check=False)
+    for log in logs:
+        assert "AddressSanitizer" not in log and "runtime error:" not in log \
+            and "LeakSanitizer" not in log, "sanitizer report:\n" + log
