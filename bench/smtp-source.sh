@@ -35,7 +35,7 @@ printf 'sink@bench.example:x\n' > "$dir/users"
 "$BIN" serve -c "$dir/postbote.conf" 2> "$dir/log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
-for i in $(seq 50); do
+for i in $(seq 300); do
 	(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
 	sleep 0.1
 done

@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential pkg-config clang libevent-dev libc-ares-dev libssl-dev
-libcrypt-dev libcmocka-dev python3-pytest python3-dnslib python3-aiosmtpd
+libcrypt-dev zlib1g-dev libcmocka-dev python3-pytest python3-dnslib python3-aiosmtpd
 swaks curl openssl"
 
 missing=""

@@ -46,6 +46,7 @@ struct drcpt {
 struct djob {
 	struct worker_item	 item;
 	char			 id[QUEUE_ID_LEN + 1];
+	bool			 recovered;	/* loaded after a crash */
 	char			*sender;
 	uint64_t		 arrival;
 	int			 fd;
@@ -119,7 +120,7 @@ set_errno_result(struct drcpt *r, const char *what, int e)
 static void
 write_copy(struct djob *j, struct drcpt *r)
 {
-	char	*prefix;
+	char	*prefix, tag[QUEUE_ID_LEN + 16];
 	int	 fd;
 	ssize_t	 n;
 
@@ -127,9 +128,17 @@ write_copy(struct djob *j, struct drcpt *r)
 		set_errno_result(r, "cannot create maildir", errno);
 		return;
 	}
-	fd = maildir_create(r->dir, r->name, sizeof(r->name));
+	snprintf(tag, sizeof(tag), "%s_%u", j->id, r->index);
+	if (j->recovered && maildir_has_tag(r->dir, tag)) {
+		/* Delivered before the crash; the queue did not hear it. */
+		set_result(r, DELIVER_OK, "2.0.0", "delivered to maildir "
+		    "before a restart");
+		return;
+	}
+	fd = maildir_create_tagged(r->dir, tag, r->name, sizeof(r->name));
 	if (fd == -1 && errno == ENOENT && ensure_maildir(r->dir, true) == 0)
-		fd = maildir_create(r->dir, r->name, sizeof(r->name));
+		fd = maildir_create_tagged(r->dir, tag, r->name,
+		    sizeof(r->name));
 	if (fd == -1) {
 		set_errno_result(r, "cannot create file", errno);
 		return;
@@ -285,6 +294,7 @@ deliver_request(struct ipc_msg *m)
 	str_copy(j->id, id, sizeof(j->id));
 	j->sender = xstrdup(ipc_get_str(m));
 	j->arrival = ipc_get_u64(m);
+	j->recovered = ipc_get_u32(m) != 0;
 	j->n = ipc_get_u32(m);
 	j->fd = m->fd;
 	if (!m->bad && j->n > 0 && j->n <= 100000)

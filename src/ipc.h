@@ -45,7 +45,8 @@ enum ipc_type {
 	IPC_SPOOL_COMMIT_REPLY,	/* u32 ok, str text */
 	IPC_SPOOL_ABORT,	/* str id */
 	/* queue -> deliver, and reply */
-	IPC_DELIVER,		/* str id, str sender, u64 arrival, u32 n,
+	IPC_DELIVER,		/* str id, str sender, u64 arrival,
+				 * u32 recovered, u32 n,
 				 * n x (u32 index, u32 kind, str addr, str orig);
 				 * fd: the message, read-only */
 	IPC_DELIVER_REPLY,	/* str id, u32 n, n x (u32 index, u32 result,

@@ -11,6 +11,7 @@
  * O_NOFOLLOW, so a planted name or symlink in tmp/ is never written
  * through.  The message bytes are copied as they are, except line ends.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,7 +38,7 @@ static int	 put(char *, size_t, size_t *, const char *, size_t);
 static int	 mkdir_ok(const char *, mode_t);
 static int	 mkdir_parents(char *);
 static void	 host_part(char *, size_t);
-static int	 make_name(char *, size_t);
+static int	 make_name(char *, size_t, const char *);
 static int	 write_all(int, const char *, size_t);
 static char	*lf_block(char *, size_t, bool *, size_t *);
 static int	 copy_prefix(int, const char *, char *, bool *, uint64_t *);
@@ -186,11 +187,19 @@ mkdir_parents(char *path)
 int
 maildir_create(const char *dir, char *name, size_t namesz)
 {
+	return maildir_create_tagged(dir, NULL, name, namesz);
+}
+
+/* maildir_create_tagged - the same, with "I<tag>" in the unique part. */
+int
+maildir_create_tagged(const char *dir, const char *tag, char *name,
+    size_t namesz)
+{
 	char	 path[PATH_MAX];
 	int	 fd;
 
 	for (int i = 0; i < CREATE_TRIES; i++) {
-		if (make_name(name, namesz) == -1)
+		if (make_name(name, namesz, tag) == -1)
 			return -1;
 		if (snprintf(path, sizeof(path), "%s/tmp/%s", dir, name) >=
 		    (int)sizeof(path)) {
@@ -205,9 +214,34 @@ maildir_create(const char *dir, char *name, size_t namesz)
 	return -1;
 }
 
-/* make_name - "<sec>.M<usec>P<pid>Q<n>.<host>", the Maildir convention. */
+/* maildir_has_tag - is a message named with "I<tag>." in new/ or cur/?
+ * Only used after a crash, to keep a delivery from happening twice. */
+bool
+maildir_has_tag(const char *dir, const char *tag)
+{
+	static const char	*subs[] = { "new", "cur" };
+	char			 path[PATH_MAX], needle[MAILDIR_NAME_MAX];
+	bool			 found = false;
+
+	snprintf(needle, sizeof(needle), "I%s.", tag);
+	for (size_t i = 0; i < 2 && !found; i++) {
+		DIR		*d;
+		struct dirent	*de;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
+		if ((d = opendir(path)) == NULL)
+			continue;
+		while (!found && (de = readdir(d)) != NULL)
+			found = strstr(de->d_name, needle) != NULL;
+		closedir(d);
+	}
+	return found;
+}
+
+/* make_name - "<sec>.M<usec>P<pid>Q<n>[I<tag>].<host>", the Maildir
+ * convention; the tag names the queue id and recipient. */
 static int
-make_name(char *name, size_t namesz)
+make_name(char *name, size_t namesz, const char *tag)
 {
 	char		 host[MAILDIR_NAME_MAX];
 	struct timeval	 tv;
@@ -216,8 +250,9 @@ make_name(char *name, size_t namesz)
 
 	gettimeofday(&tv, NULL);
 	host_part(host, sizeof(host));
-	n = snprintf(name, namesz, "%lld.M%ldP%ldQ%lu.%s",
-	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(), q, host);
+	n = snprintf(name, namesz, "%lld.M%ldP%ldQ%lu%s%s.%s",
+	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(), q,
+	    tag != NULL ? "I" : "", tag != NULL ? tag : "", host);
 	if (n < 0 || (size_t)n >= namesz) {
 		errno = ENAMETOOLONG;
 		return -1;

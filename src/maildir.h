@@ -6,6 +6,7 @@
 #ifndef POSTBOTE_MAILDIR_H
 #define POSTBOTE_MAILDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,6 +33,13 @@ int	 maildir_prepare(const char *dir);
  * (opened for writing) or -1 with errno.
  */
 int	 maildir_create(const char *dir, char *name, size_t namesz);
+/* maildir_create_tagged - the same with "I<tag>" in the unique part
+ * (tag: [0-9A-Za-z_]); see maildir_has_tag. */
+int	 maildir_create_tagged(const char *dir, const char *tag, char *name,
+	    size_t namesz);
+/* maildir_has_tag - true if new/ or cur/ holds a message whose name
+ * carries "I<tag>.": a delivery made before a crash. */
+bool	 maildir_has_tag(const char *dir, const char *tag);
 
 /*
  * maildir_copy - write the message from in_fd (from offset 0) to out_fd,

@@ -6,6 +6,7 @@
  * re-checks every envelope smtpd sends with the strict spool decoder.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct qmsg {
 	bool		 inflight;
 	bool		 ready;
 	bool		 deleted;	/* deleted while in flight */
+	bool		 recovered;	/* loaded at start: maybe delivered */
 	struct event	*timer;
 };
 
@@ -38,6 +40,7 @@ struct incoming {			/* spool files handed to smtpd */
 	struct incoming	*next;
 	char		 id[QUEUE_ID_LEN + 1];
 	uint64_t	 reqid;
+	int		 fd;		/* our own read-only descriptor */
 };
 
 static struct qmsg	*msgs[HASH_SIZE];
@@ -172,6 +175,12 @@ spool_open(uint64_t reqid)
 	unsigned	 h;
 
 	buf_init(&b, 0);
+	/* Our own descriptor, to read the data back at commit. */
+	if (fd != -1 && (in->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		close(fd);
+		spool_discard(in->id);
+		fd = -1;
+	}
 	if (fd == -1) {
 		log_warn("event=spool-create-error error=\"%s\"",
 		    strerror(errno));
@@ -219,8 +228,10 @@ commit_request(struct ipc_msg *im)
 		commit_reply(im->id, false, "queue file lost, try again");
 		return;
 	}
-	free(in);
 	c = xcalloc(1, sizeof(*c));
+	c->op = SPOOL_OP_COMMIT;
+	c->data_fd = in->fd;
+	free(in);
 	str_copy(c->id, id, sizeof(c->id));
 	c->reqid = im->id;
 	buf_init(&c->env, 0);
@@ -230,7 +241,8 @@ commit_request(struct ipc_msg *im)
 		log_warn("%s: event=commit-refused reason=\"bad envelope: %s\"",
 		    id, log_safe(err));
 		commit_reply(im->id, false, "bad envelope");
-		spool_discard(id, false);
+		spool_discard(id);
+		close(c->data_fd);
 		envelope_free(&c->parsed);
 		buf_free(&c->env);
 		free(c);
@@ -247,8 +259,9 @@ spool_abort_request(struct ipc_msg *im)
 
 	if (!ipc_msg_ok(im) || (in = incoming_take(id)) == NULL)
 		return;
+	close(in->fd);
 	free(in);
-	spool_discard(id, false);
+	spool_discard(id);
 }
 
 /* committed - a batch is durable: answer smtpd, schedule delivery. */
@@ -259,7 +272,7 @@ committed(struct spool_commit *c)
 		log_warn("%s: event=commit-failed error=\"%s\"", c->id,
 		    strerror(c->error));
 		commit_reply(c->reqid, false, "queue file write error");
-		spool_discard(c->id, false);
+		spool_discard(c->id);
 	} else {
 		struct qmsg *m;
 
@@ -308,7 +321,7 @@ is_sendable(const struct env_rcpt *r)
 static void
 msg_done(struct qmsg *m)
 {
-	spool_discard(m->id, m->held);
+	spool_remove(m->id, m->held);
 	log_info("%s: removed", m->id);
 	msg_unlink(m);
 }
@@ -334,6 +347,7 @@ send_delivery(struct qmsg *m)
 	ipc_put_str(&b, m->id);
 	ipc_put_str(&b, m->env.sender);
 	ipc_put_u64(&b, m->env.arrival);
+	ipc_put_u32(&b, m->recovered);
 	ipc_put_u32(&b, n);
 	for (size_t i = 0; i < m->env.nrcpt; i++) {
 		const struct env_rcpt *r = &m->env.rcpts[i];
@@ -487,6 +501,7 @@ load(const char *id, bool held, const char *data, size_t len)
 		return -1;
 	}
 	m = msg_add(id, &env, held);
+	m->recovered = true;
 	if (!has_pending(m)) {
 		msg_done(m);
 		return 0;

@@ -15,13 +15,18 @@
 
 struct event_base;
 
-/* One message's envelope file being made durable. */
+enum spool_op { SPOOL_OP_COMMIT = 0, SPOOL_OP_REMOVE };
+
+/* One message being made durable (or removed), through the worker. */
 struct spool_commit {
 	struct worker_item	 item;		/* first: the worker's link */
+	enum spool_op		 op;
 	char			 id[QUEUE_ID_LEN + 1];
 	uint64_t		 reqid;		/* smtpd session */
 	struct buf		 env;		/* the encoded envelope */
 	struct envelope		 parsed;
+	int			 data_fd;	/* read-only, closed by spool */
+	bool			 held;		/* remove: it is in hold/ */
 	int			 error;		/* errno, 0 = durable */
 };
 
@@ -34,13 +39,17 @@ typedef void (*spool_done_cb)(struct spool_commit *);
  */
 void	 spool_init(struct event_base *, const char *state_dir,
 	    spool_done_cb done);
-/* spool_new_id - a fresh queue id and its data file, opened for writing
+/* spool_create - a fresh queue id and its data file, opened read-write
  * (O_EXCL, 0600).  Returns the fd, or -1 with errno. */
 int	 spool_create(char id[QUEUE_ID_LEN + 1]);
-/* spool_commit - queue a commit for the next batch; takes ownership. */
+/* spool_commit - queue a commit for the next batch; takes ownership of c
+ * (and of c->data_fd, a read-only descriptor of the data file). */
 void	 spool_commit(struct spool_commit *);
-/* spool_discard - remove a message's files (data, envelope) if present. */
-void	 spool_discard(const char *id, bool held);
+/* spool_remove - forget a committed message: a journal record, then its
+ * files are removed (on the worker, in order with commits). */
+void	 spool_remove(const char *id, bool held);
+/* spool_discard - remove the data file of a message never committed. */
+void	 spool_discard(const char *id);
 /* spool_open_data - the message content, read-only; -1 with errno. */
 int	 spool_open_data(const char *id);
 /* spool_append - append status records to the envelope (page cache; a

@@ -1,19 +1,22 @@
 /*
  * queue_spool.c - the spool on disk, written only by the queue process.
  *
+ * state_dir/spool/journal   the write-ahead journal (queue_journal.c)
  * state_dir/spool/data/ID   message content, written by smtpd through the
  *                           descriptor queue hands it
- * state_dir/spool/queue/ID  envelopes: written whole, then made durable
- *                           together with their data by one syncfs()
+ * state_dir/spool/queue/ID  envelopes of messages waiting for delivery
  * state_dir/spool/hold/ID   envelopes put on hold by the admin
  * state_dir/spool/corrupt/  unreadable files, moved aside, never deleted
  *
- * Commits are batched on one worker thread: write every envelope of the
- * batch, syncfs() once (data, envelopes and directory entries of the whole
- * batch reach the disk in one journal commit); only then are the 250
- * replies sent.  An envelope cut short by a crash was never acknowledged:
- * recovery removes it.  docs/queue-format.md explains the guarantees.
- * Trust: ids are generated here and checked before use in any path.
+ * Commits and removals run in batches on one worker thread.  A commit is
+ * durable once its journal record (envelope, and the data when small) is:
+ * one fdatasync() of the journal covers the whole batch, and only then are
+ * the 250 replies sent.  The spool files are written without syncing; a
+ * checkpoint (syncfs) makes them durable before the journal starts over.
+ * Recovery replays the journal, then reads the spool directories.
+ * docs/queue-format.md explains the crash guarantees.  Trust: ids are
+ * generated here and checked before use in any path; the journal and the
+ * envelopes are decoded as strictly as network input.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -31,6 +34,7 @@
 
 #include "log.h"
 #include "queue.h"
+#include "queue_journal.h"
 #include "util.h"
 #include "worker.h"
 
@@ -52,6 +56,8 @@ static struct pooled	 pool[POOL_MAX];
 static size_t		 npool;
 
 static struct worker	*commits;
+static struct journal	*journal;		/* worker thread only */
+static int		 root_fd;		/* state_dir/spool */
 
 static bool
 id_ok(const char *id)
@@ -64,17 +70,18 @@ id_ok(const char *id)
 	return true;
 }
 
+/* write_file - a whole file at dir/name (no sync); 0 or errno. */
 static int
-write_env(struct spool_commit *c)
+write_file(int dir, const char *name, const void *p, size_t len, int flags)
 {
-	int	 fd = openat(dfd[D_QUEUE], c->id, O_WRONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	int	 fd = openat(dir, name, O_WRONLY | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC | flags, 0600);
 	size_t	 off = 0;
 
 	if (fd == -1)
 		return errno;
-	while (off < c->env.len) {
-		ssize_t w = write(fd, c->env.data + off, c->env.len - off);
+	while (off < len) {
+		ssize_t w = write(fd, (const char *)p + off, len - off);
 
 		if (w == -1 && errno == EINTR)
 			continue;
@@ -82,7 +89,7 @@ write_env(struct spool_commit *c)
 			int e = w == 0 ? EIO : errno;
 
 			close(fd);
-			unlinkat(dfd[D_QUEUE], c->id, 0);
+			unlinkat(dir, name, 0);
 			return e;
 		}
 		off += (size_t)w;
@@ -114,34 +121,142 @@ refill_pool(void)
 	}
 }
 
-/* run_batch - the durable part of a commit, for a whole batch: write the
- * envelopes, one syncfs for everything, and make more data files. */
+/* checkpoint - make every spool file durable, then empty the journal. */
+static int
+checkpoint(void)
+{
+	if (syncfs(dfd[D_QUEUE]) == -1 || journal_reset(journal) == -1) {
+		log_warn("event=checkpoint-failed error=\"%s\"",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* load_data - small data goes into the journal record; big data is made
+ * durable in its own file now.  0 or errno. */
+static int
+load_data(struct spool_commit *c, struct buf *data, uint64_t *len,
+    bool *inline_data)
+{
+	struct stat	st;
+
+	buf_reset(data);
+	if (fstat(c->data_fd, &st) == -1)
+		return errno;
+	*len = (uint64_t)st.st_size;
+	*inline_data = *len <= JOURNAL_INLINE_MAX;
+	if (!*inline_data)
+		return fsync(c->data_fd) == -1 || fsync(dfd[D_DATA]) == -1 ?
+		    errno : 0;
+	if (buf_reserve(data, (size_t)*len) == -1)
+		return ENOMEM;
+	if (pread(c->data_fd, data->data, (size_t)*len, 0) != (ssize_t)*len)
+		return EIO;
+	data->len = (size_t)*len;
+	return 0;
+}
+
+/* encode_op - the journal record of one batch item into rec. */
+static void
+encode_op(struct spool_commit *c, struct buf *rec, struct buf *data)
+{
+	uint64_t	len = 0;
+	bool		inline_data = false;
+
+	buf_reset(rec);
+	if (c->op == SPOOL_OP_REMOVE) {
+		journal_rec_remove(rec, journal_epoch(journal), c->id);
+		return;
+	}
+	c->error = load_data(c, data, &len, &inline_data);
+	close(c->data_fd);
+	c->data_fd = -1;
+	if (c->error == 0)
+		journal_rec_commit(rec, journal_epoch(journal), c->id,
+		    c->env.data, c->env.len, data->data, len, inline_data);
+}
+
+/* finish_chunk - write the records of [first, stop), one sync when there
+ * are commits, then the spool files they describe. */
+static void
+finish_chunk(struct spool_commit *first, struct spool_commit *stop,
+    struct buf *recs)
+{
+	struct spool_commit	*c;
+	bool			 sync = false;
+	int			 err = 0;
+
+	for (c = first; c != stop; c = (struct spool_commit *)c->item.next)
+		if (c->op == SPOOL_OP_COMMIT && c->error == 0)
+			sync = true;
+	if (recs->len > 0 && journal_append(journal, recs, sync) == -1)
+		err = errno;
+	buf_reset(recs);
+	for (c = first; c != stop; c = (struct spool_commit *)c->item.next) {
+		if (c->op == SPOOL_OP_REMOVE) {
+			unlinkat(dfd[c->held ? D_HOLD : D_QUEUE], c->id, 0);
+			unlinkat(dfd[D_DATA], c->id, 0);
+			continue;
+		}
+		if (c->error == 0)
+			c->error = err;
+		if (c->error == 0)
+			c->error = write_file(dfd[D_QUEUE], c->id, c->env.data,
+			    c->env.len, O_EXCL);
+		if (c->error != 0 && err == 0)	/* journaled: take it back */
+			journal_rec_remove(recs, journal_epoch(journal), c->id);
+	}
+	if (recs->len > 0 && journal_append(journal, recs, false) == -1)
+		log_warn("event=journal-error error=\"%s\"", strerror(errno));
+	buf_reset(recs);
+}
+
+/* run_batch - on the worker: journal a batch of commits and removals with
+ * one fdatasync, checkpointing first when the journal is full. */
 static void
 run_batch(struct worker_item *wi)
 {
-	struct spool_commit	*b = (struct spool_commit *)wi;
-	int			 err = 0;
+	struct spool_commit	*b = (struct spool_commit *)wi, *first = b;
+	struct buf		 recs, rec, data;
 
-	for (struct spool_commit *c = b; c != NULL;
-	    c = (struct spool_commit *)c->item.next)
-		c->error = write_env(c);
-	if (syncfs(dfd[D_QUEUE]) == -1)
-		err = errno;
+	buf_init(&recs, 0);
+	buf_init(&rec, 0);
+	buf_init(&data, 0);
 	for (struct spool_commit *c = b; c != NULL;
 	    c = (struct spool_commit *)c->item.next) {
-		if (c->error == 0 && err != 0) {
-			/* Maybe not durable: refuse it, remove it. */
-			c->error = err;
-			unlinkat(dfd[D_QUEUE], c->id, 0);
+		encode_op(c, &rec, &data);
+		if (c->error != 0)
+			continue;
+		if (recs.len + rec.len > journal_room(journal)) {
+			finish_chunk(first, c, &recs);
+			first = c;
+			if (checkpoint() == -1 || rec.len >
+			    journal_room(journal)) {
+				c->error = ENOSPC;
+				continue;
+			}
 		}
+		buf_append(&recs, rec.data, rec.len);
 	}
+	finish_chunk(first, NULL, &recs);
+	buf_free(&recs);
+	buf_free(&rec);
+	buf_free(&data);
 	refill_pool();
 }
 
 static void
 commit_done(struct worker_item *wi)
 {
-	done_cb((struct spool_commit *)wi);
+	struct spool_commit	*c = (struct spool_commit *)wi;
+
+	if (c->op == SPOOL_OP_REMOVE) {
+		buf_free(&c->env);
+		free(c);
+		return;
+	}
+	done_cb(c);
 }
 
 /* spool_init - open the directories and start the commit worker. */
@@ -159,6 +274,12 @@ spool_init(struct event_base *base, const char *state_dir, spool_done_cb cb)
 			fatal("cannot open spool directory %s", path);
 		free(path);
 	}
+	xasprintf(&path, "%s/spool", state_dir);
+	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root_fd == -1 || (journal = journal_open(root_fd, "journal")) ==
+	    NULL)
+		fatal("cannot open the spool journal in %s", path);
+	free(path);
 	commits = worker_new(base, run_batch, commit_done);
 }
 
@@ -176,7 +297,7 @@ make_data_file(char id[QUEUE_ID_LEN + 1])
 		last_id = v;
 		pthread_mutex_unlock(&pool_mtx);
 		snprintf(id, QUEUE_ID_LEN + 1, "%016llX", (unsigned long long)v);
-		fd = openat(dfd[D_DATA], id, O_WRONLY | O_CREAT | O_EXCL |
+		fd = openat(dfd[D_DATA], id, O_RDWR | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd != -1 || errno != EEXIST)
 			return fd;
@@ -207,13 +328,25 @@ spool_commit(struct spool_commit *c)
 	worker_push(commits, &c->item);
 }
 
+/* spool_discard - the data file of a message that was never committed. */
 void
-spool_discard(const char *id, bool held)
+spool_discard(const char *id)
 {
-	if (!id_ok(id))
-		return;
-	unlinkat(dfd[held ? D_HOLD : D_QUEUE], id, 0);
-	unlinkat(dfd[D_DATA], id, 0);
+	if (id_ok(id))
+		unlinkat(dfd[D_DATA], id, 0);
+}
+
+void
+spool_remove(const char *id, bool held)
+{
+	struct spool_commit	*c = xcalloc(1, sizeof(*c));
+
+	c->op = SPOOL_OP_REMOVE;
+	str_copy(c->id, id, sizeof(c->id));
+	c->held = held;
+	c->data_fd = -1;
+	buf_init(&c->env, 0);
+	worker_push(commits, &c->item);
 }
 
 int
@@ -377,10 +510,68 @@ sweep(int which, bool only_orphans)
 	closedir(d);
 }
 
+/* restore - redo a journaled commit whose spool files a crash cut short
+ * or lost: the journal is the durable copy. */
+static void
+restore(const struct jrec *r)
+{
+	struct stat	 st;
+	struct envelope	 env;
+	struct buf	 b;
+	int		 ok;
+
+	buf_init(&b, 0);
+	if (fstatat(dfd[D_HOLD], r->id, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		ok = read_at(dfd[D_QUEUE], r->id, &b) == 0 &&
+		    envelope_decode(buf_cstr(&b), b.len, &env, NULL, 0) == 0;
+		if (ok)
+			envelope_free(&env);
+		else if (write_file(dfd[D_QUEUE], r->id, r->env, r->envlen,
+		    O_TRUNC) == 0)
+			log_info("%s: event=restored file=envelope", r->id);
+	}
+	buf_free(&b);
+	if (r->has_data && (fstatat(dfd[D_DATA], r->id, &st,
+	    AT_SYMLINK_NOFOLLOW) == -1 || (uint64_t)st.st_size != r->datalen) &&
+	    write_file(dfd[D_DATA], r->id, r->data, (size_t)r->datalen,
+	    O_TRUNC) == 0)
+		log_info("%s: event=restored file=data", r->id);
+}
+
+static void
+replay_one(const struct jrec *r, void *arg)
+{
+	unsigned	*n = arg;
+
+	(*n)++;
+	if (r->type == JREC_COMMIT)
+		restore(r);
+	else {
+		unlinkat(dfd[D_QUEUE], r->id, 0);
+		unlinkat(dfd[D_HOLD], r->id, 0);
+		unlinkat(dfd[D_DATA], r->id, 0);
+	}
+}
+
+/* replay - apply the journal's current epoch, then checkpoint. */
+static void
+replay(void)
+{
+	unsigned	n = 0;
+
+	if (journal_replay(journal, replay_one, &n) == -1)
+		fatal("cannot read the spool journal");
+	if (checkpoint() == -1)
+		fatalx("cannot checkpoint the spool");
+	log_info("event=journal-replayed records=%u epoch=%llu", n,
+	    (unsigned long long)journal_epoch(journal));
+}
+
 /* spool_scan - crash recovery at start; see queue.h. */
 void
 spool_scan(int (*load)(const char *, bool, const char *, size_t))
 {
+	replay();
 	scan_dir(D_QUEUE, load);
 	scan_dir(D_HOLD, load);
 	sweep(D_DATA, true);

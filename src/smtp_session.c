@@ -166,6 +166,17 @@ hostname(void)
 
 /* ---- replies ---- */
 
+/* reply_safe - a parsed address for a reply: as it is when printable
+ * ASCII, else escaped like a log string. */
+static const char *
+reply_safe(const char *a)
+{
+	for (const unsigned char *p = (const void *)a; *p != '\0'; p++)
+		if (*p < 0x20 || *p >= 0x7f)
+			return log_safe(a);
+	return a;
+}
+
 static void
 reply(struct smtp_session *s, const char *fmt, ...)
 {
@@ -320,6 +331,7 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 	s->id = ++next_id;
 	memcpy(&s->peer, sa, MIN((size_t)salen, sizeof(s->peer)));
 	s->listen_idx = idx;
+	str_copy(s->listener, config->listens[idx].name, sizeof(s->listener));
 	s->spool_fd = -1;
 	buf_init(&s->dbuf, 0);
 	fmt_peer(s);
@@ -329,7 +341,7 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 	s->hnext = table[s->id % TABLE_SIZE];
 	table[s->id % TABLE_SIZE] = s;
 	nsessions++;
-	log_info("session=%016llx event=connect client=%s listener=%s",
+	log_debug("session=%016llx event=connect client=%s listener=%s",
 	    (unsigned long long)s->id, s->peer_str,
 	    config->listens[idx].name);
 	if (is_loopback(sa))
@@ -350,9 +362,10 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 static void
 session_free(struct smtp_session *s)
 {
-	log_info("session=%016llx event=disconnect client=%s messages=%u "
-	    "errors=%u", (unsigned long long)s->id, s->peer_str, s->nmsgs,
-	    s->errors);
+	log_info("session=%016llx event=disconnect client=%s name=%s "
+	    "listener=%s helo=\"%s\" messages=%u errors=%u",
+	    (unsigned long long)s->id, s->peer_str, log_safe(s->client_name),
+	    s->listener, log_safe(s->helo), s->nmsgs, s->errors);
 	/* A commit in flight is queue's now: it will be delivered. */
 	if (s->wait != WAIT_COMMIT && (s->spool_fd != -1 || s->qid[0] != '\0'))
 		spool_abort(s);
@@ -712,6 +725,7 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		return;
 	}
 	addr_format(&s->mail.addr, a, sizeof(a));
+	envelope_free(&s->env);		/* nothing may be left from before */
 	s->env.sender = xstrdup(a);
 	s->env.body = s->mail.body;
 	s->env.smtputf8 = s->mail.smtputf8;
@@ -778,7 +792,7 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 			    (unsigned long long)s->id, s->peer_str,
 			    log_safe(a));
 			error(s, "554 5.7.1 <%s>: Relay access denied",
-			    log_safe(a));
+			    reply_safe(a));
 			return;
 		}
 		add_target(s, RCPT_REMOTE, a);
@@ -824,12 +838,12 @@ smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 		    "dsn=5.1.1 reason=\"unknown user\"",
 		    (unsigned long long)s->id, s->peer_str, log_safe(a));
 		error(s, "550 5.1.1 <%s>: Recipient address rejected: "
-		    "user unknown", log_safe(a));
+		    "user unknown", reply_safe(a));
 	} else if (res == LK_LOOP)
-		reply(s, "550 5.4.6 <%s>: alias loop", log_safe(a));
+		reply(s, "550 5.4.6 <%s>: alias loop", reply_safe(a));
 	else
 		reply(s, "452 4.5.3 <%s>: too many recipients after alias "
-		    "expansion", log_safe(a));
+		    "expansion", reply_safe(a));
 	resume(s);
 }
 
@@ -1075,13 +1089,14 @@ static void
 bdat_done(struct smtp_session *s)
 {
 	if (s->bdat_discard) {
+		bool	answered = s->bdat_used && s->qid[0] == '\0' &&
+		    s->spool_fd == -1;	/* the spool request failed: 451 */
+
 		s->state = s->helo[0] ? SMTP_S_READY : SMTP_S_HELO;
-		if (s->bdat_used && s->qid[0] == '\0' && s->spool_fd == -1) {
-			/* The spool request failed; already answered 451. */
-			tx_reset(s);
-			return;
-		}
-		error(s, "503 5.5.1 Error: BDAT without a transaction");
+		spool_abort(s);
+		tx_reset(s);
+		if (!answered)
+			error(s, "503 5.5.1 Error: BDAT without a transaction");
 		return;
 	}
 	if (s->bdat_bad) {

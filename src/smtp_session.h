@@ -48,6 +48,7 @@ struct smtp_session {
 	char			 peer_str[80];	/* "[127.0.0.1]:51234" */
 	char			 client_name[256];	/* rDNS or "unknown" */
 	int			 listen_idx;
+	char			 listener[64];	/* its name, for logs */
 	bool			 relay_ok;	/* client in relay_networks */
 
 	enum smtp_state		 state;

@@ -111,12 +111,18 @@ class MTA:
         """greet_timeout: how long to wait for the greeting when probing
         the port (raise it for configs with a greet_delay)."""
         self.logf = open(self.logfile, "ab")
+        before = self.log().count("event=queue-loaded")
         self.proc = subprocess.Popen([BIN, "serve", "-c", self.conf],
                                      stdout=self.logf, stderr=self.logf,
                                      stdin=subprocess.DEVNULL)
         if not wait_port(self.port, self.proc, greet_timeout=greet_timeout):
             self.stop()
             raise RuntimeError("postbote did not start:\n" + self.log())
+        # smtpd may accept before queue has finished its recovery
+        end = time.time() + 15
+        while self.log().count("event=queue-loaded") <= before and \
+                time.time() < end:
+            time.sleep(0.02)
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=20):

@@ -1,0 +1,149 @@
+"""Crash consistency: kill -9 of the queue process, then of the whole process
+tree, during bursts of concurrent sends; after a restart every message that
+got its 250 is delivered exactly once (or still queued), and nothing that
+was refused shows up twice."""
+
+import os
+import re
+import signal
+import smtplib
+import socket
+import threading
+import time
+
+import pytest
+
+RCPT = "alice@example.test"
+
+
+def sender(port, prefix, stop, acked, tried):
+    n = 0
+    while not stop.is_set():
+        n += 1
+        tid = "%s-%d" % (prefix, n)
+        tried.append(tid)
+        body = ("Subject: burst\r\nX-Test-Id: %s\r\n\r\n" % tid +
+                "line of text\r\n" * 40).encode()
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
+                c.sendmail("burst@client.test", [RCPT], body)
+            acked.append(tid)
+        except (smtplib.SMTPException, OSError):
+            time.sleep(0.02)
+
+
+def burst(mta, seconds, during=None, threads=10, tag="b"):
+    stop = threading.Event()
+    acked, tried = [], []
+    ts = [threading.Thread(target=sender,
+                           args=(mta.port, "%s%d" % (tag, i), stop, acked,
+                                 tried))
+          for i in range(threads)]
+    for t in ts:
+        t.start()
+    time.sleep(seconds / 2)
+    if during is not None:
+        during()
+    time.sleep(seconds / 2)
+    stop.set()
+    for t in ts:
+        t.join(30)
+    return set(acked), set(tried)
+
+
+def delivered_ids(mta):
+    counts = {}
+    for msg in mta.messages(RCPT):
+        m = re.search(rb"X-Test-Id: (\S+)", msg)
+        assert m, msg[:200]
+        tid = m.group(1).decode()
+        counts[tid] = counts.get(tid, 0) + 1
+    return counts
+
+
+def queued_ids(mta):
+    ids = set()
+    data = os.path.join(mta.state, "spool", "data")
+    for qid in mta.queued():
+        try:
+            with open(os.path.join(data, qid), "rb") as f:
+                m = re.search(rb"X-Test-Id: (\S+)", f.read())
+        except OSError:
+            continue
+        if m:
+            ids.add(m.group(1).decode())
+    return ids
+
+
+def wait_listening(port, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5) as s:
+                if s.recv(64).startswith(b"220"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def check(mta, acked, tried):
+    counts = delivered_ids(mta)
+    queued = queued_ids(mta)
+    dups = {t: c for t, c in counts.items() if c > 1}
+    assert not dups, "delivered more than once: %r" % dups
+    missing = [t for t in acked if t not in counts and t not in queued]
+    assert not missing, "acknowledged but lost: %r" % missing[:20]
+    unknown = set(counts) - tried
+    assert not unknown
+
+
+def test_kill_queue_process_during_burst(mta):
+    def kill_queue():
+        os.kill(mta.child_pids()["queue"], signal.SIGKILL)
+
+    acked, tried = burst(mta, 3.0, kill_queue, tag="q")
+    assert len(acked) > 20
+    assert wait_listening(mta.port)
+    assert "event=exit process=queue" in mta.log()
+    # The restarted queue delivers what the old one had accepted.
+    end = time.time() + 30
+    while time.time() < end and not set(acked) <= set(delivered_ids(mta)):
+        time.sleep(0.2)
+    check(mta, acked, tried)
+    assert set(acked) <= set(delivered_ids(mta))
+
+
+def test_kill_whole_tree_during_burst_then_restart(mta):
+    acked_all, tried_all = set(), set()
+
+    def kill_all():
+        pids = list(mta.child_pids().values()) + [mta.proc.pid]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    for round_ in range(2):
+        acked, tried = burst(mta, 2.0, kill_all, tag="t%d" % round_)
+        acked_all |= acked
+        tried_all |= tried
+        mta.proc.wait(10)
+        # Children may take a moment to go after the parent.
+        time.sleep(0.3)
+        mta.proc = None
+        mta.logf.close()
+        mta.start()
+    print("acked", len(acked_all), "tried", len(tried_all))
+    assert len(acked_all) > 20
+    end = time.time() + 30
+    while time.time() < end and (
+            not acked_all <= set(delivered_ids(mta)) or mta.queued()):
+        time.sleep(0.2)
+    check(mta, acked_all, tried_all)
+    assert acked_all <= set(delivered_ids(mta))
+    assert mta.queued() == []
+    # Nothing half-written was left visible, and nothing was quarantined.
+    assert os.listdir(os.path.join(mta.state, "spool", "corrupt")) == []

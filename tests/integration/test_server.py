@@ -1,0 +1,219 @@
+"""The process model and the command line: check, reload on SIGHUP, restart
+of a dead child, clean stop on SIGTERM, privilege drop, spool recovery."""
+
+import os
+import pwd
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+
+from conftest import BIN
+
+
+def send(port, rcpt, body=b"Subject: t\r\n\r\nhello\r\n"):
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
+        c.sendmail("sender@client.test", [rcpt], body)
+
+
+def rcpt_code(port, rcpt):
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
+        c.ehlo("client.test")
+        c.mail("sender@client.test")
+        return c.rcpt(rcpt)[0]
+
+
+def run(*args, env=None):
+    return subprocess.run([BIN] + list(args), capture_output=True, text=True,
+                          env=env, timeout=30)
+
+
+def test_version():
+    r = run("version")
+    assert r.returncode == 0 and r.stdout.startswith("postbote ")
+
+
+def test_usage_errors_exit_2():
+    assert run().returncode == 2
+    assert run("frobnicate").returncode == 2
+    assert run("serve", "extra-arg").returncode == 2
+
+
+def test_check_good_and_bad_config(mta_factory):
+    m = mta_factory()
+    r = run("check", "-c", m.conf)
+    assert r.returncode == 0, r.stderr
+    with open(m.conf, "a") as f:
+        f.write("no_such_key = 1\n")
+    r = run("check", "-c", m.conf)
+    assert r.returncode == 2
+    # the error names the file, the line and the key
+    lines = open(m.conf).read().count("\n")
+    assert "%s:%d:" % (m.conf, lines) in r.stderr
+    assert "no_such_key" in r.stderr
+
+
+def test_check_reports_bad_aliases_file(mta_factory):
+    m = mta_factory(aliases="x@example.test: |/bin/sh\n")
+    r = run("check", "-c", m.conf)
+    assert r.returncode == 2
+    assert "aliases:1" in r.stderr
+
+
+def test_serve_refuses_bad_config_with_status_2(mta_factory):
+    m = mta_factory(extra="max_recipients = lots")
+    r = run("serve", "-c", m.conf)
+    assert r.returncode == 2
+    assert "max_recipients" in r.stderr
+
+
+def test_config_from_environment(mta_factory):
+    m = mta_factory()
+    env = dict(os.environ, POSTBOTE_CONF=m.conf)
+    r = run("check", env=env)
+    assert r.returncode == 0 and m.conf in r.stdout
+
+
+def test_children_run_unprivileged(mta):
+    if os.geteuid() != 0:
+        return
+    uid = pwd.getpwnam("postbote").pw_uid
+    for name, pid in mta.child_pids().items():
+        with open("/proc/%d/status" % pid) as f:
+            uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]
+        assert all(int(u) == uid for u in uids), (name, uids)
+
+
+def test_dead_child_is_restarted(mta):
+    old = mta.child_pids()
+    os.kill(old["smtpd"], signal.SIGKILL)
+    end = time.time() + 10
+    while time.time() < end and mta.child_pids()["smtpd"] == old["smtpd"]:
+        time.sleep(0.05)
+    assert mta.child_pids()["smtpd"] != old["smtpd"]
+    assert "event=exit process=smtpd" in mta.log()
+    # The new smtpd accepts and delivers.
+    for _ in range(50):
+        try:
+            send(mta.port, "bob@example.test")
+            break
+        except (OSError, smtplib.SMTPException):
+            time.sleep(0.1)
+    assert len(mta.wait_messages("bob@example.test", 1)) == 1
+    for name in ("lookup", "deliver"):
+        os.kill(mta.child_pids()[name], signal.SIGKILL)
+    time.sleep(0.5)
+    send(mta.port, "bob@example.test")
+    assert len(mta.wait_messages("bob@example.test", 2)) == 2
+
+
+def test_reload_picks_up_new_aliases(mta):
+    assert rcpt_code(mta.port, "new@example.test") == 550
+    with open(os.path.join(mta.base, "aliases"), "a") as f:
+        f.write("new@example.test: bob@example.test\n")
+    mta.proc.send_signal(signal.SIGHUP)
+    end = time.time() + 10
+    while time.time() < end and rcpt_code(mta.port,
+                                          "new@example.test") != 250:
+        time.sleep(0.1)
+    send(mta.port, "new@example.test")
+    assert len(mta.wait_messages("bob@example.test", 1)) == 1
+    assert "event=reload result=ok" in mta.log()
+
+
+def test_bad_reload_keeps_old_config(mta):
+    with open(mta.conf, "a") as f:
+        f.write("max_recipients = -3\n")
+    mta.proc.send_signal(signal.SIGHUP)
+    end = time.time() + 10
+    while time.time() < end and "result=refused" not in mta.log():
+        time.sleep(0.05)
+    assert "event=reload result=refused" in mta.log()
+    assert "max_recipients" in mta.log()
+    send(mta.port, "alice@example.test")
+    assert len(mta.wait_messages("alice@example.test", 1)) == 1
+    assert mta.proc.poll() is None
+
+
+def test_sigterm_stops_cleanly_with_421(mta):
+    s = socket.create_connection(("127.0.0.1", mta.port))
+    assert s.recv(512).startswith(b"220")
+    s.sendall(b"EHLO client.test\r\n")
+    time.sleep(0.2)
+    s.recv(4096)
+    pids = mta.child_pids()
+    mta.proc.send_signal(signal.SIGTERM)
+    data = b""
+    s.settimeout(10)
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"421 4.3.2")
+    assert mta.proc.wait(20) == 0
+    for pid in pids.values():
+        assert not os.path.exists("/proc/%d/status" % pid) or \
+            "zombie" in open("/proc/%d/status" % pid).read()
+    assert "event=stopped" in mta.log()
+
+
+def test_queued_mail_survives_restart(mta_factory):
+    m = mta_factory()
+    m.start()
+    # Remote recipients stay queued (no remote delivery yet).
+    with smtplib.SMTP("127.0.0.1", m.port) as c:
+        c.sendmail("a@client.test", ["someone@remote.test"],
+                   b"Subject: wait\r\n\r\nx\r\n")
+    q = m.queued()
+    assert len(q) == 1
+    assert m.stop() == 0
+    m.start()
+    assert m.queued() == q
+    assert "messages=1" in m.log()
+
+
+def test_corrupt_envelope_is_moved_aside(mta_factory):
+    m = mta_factory()
+    m.start()
+    with smtplib.SMTP("127.0.0.1", m.port) as c:
+        c.sendmail("a@client.test", ["someone@remote.test"],
+                   b"Subject: wait\r\n\r\nx\r\n")
+    (qid,) = m.queued()
+    assert m.stop() == 0
+    path = os.path.join(m.state, "spool", "queue", qid)
+    data = bytearray(open(path, "rb").read())
+    data[5:9] = b"\x00\n\r\n"           # break the framing
+    open(path, "wb").write(bytes(data))
+    # keep the journal from restoring the good copy: that is its job
+    os.unlink(os.path.join(m.state, "spool", "journal"))
+    m.start()
+    assert m.queued() == []
+    assert qid in os.listdir(os.path.join(m.state, "spool", "corrupt"))
+    assert "event=corrupt" in m.log()
+
+
+def test_journal_restores_lost_spool_files(mta_factory):
+    m = mta_factory()
+    m.start()
+    with smtplib.SMTP("127.0.0.1", m.port) as c:
+        c.sendmail("a@client.test", ["someone@remote.test"],
+                   b"Subject: wait\r\n\r\nkept by the journal\r\n")
+    (qid,) = m.queued()
+    # A crash before the spool files reached the disk: simulate by
+    # killing everything and cutting the files short.
+    pids = list(m.child_pids().values()) + [m.proc.pid]
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    m.proc.wait(10)
+    m.proc = None
+    m.logf.close()
+    open(os.path.join(m.state, "spool", "queue", qid), "wb").close()
+    open(os.path.join(m.state, "spool", "data", qid), "wb").close()
+    time.sleep(0.3)
+    m.start()
+    assert m.queued() == [qid]
+    with open(os.path.join(m.state, "spool", "data", qid), "rb") as f:
+        assert b"kept by the journal" in f.read()
+    assert "event=restored" in m.log()
