@@ -16,6 +16,9 @@ command -v smtp-source >/dev/null || {
 	echo "smtp-source is missing: apt-get install postfix (choose 'No configuration')" >&2
 	exit 1
 }
+# Let earlier runs' deletions reach the disk first: they would be
+# measured otherwise.
+sync; sleep 2
 dir=$(mktemp -d /tmp/postbote-bench.XXXXXX)
 chmod 755 "$dir"
 port=$((30000 + $$ % 20000))

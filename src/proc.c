@@ -631,7 +631,7 @@ static void
 make_state_dirs(void)
 {
 	static const char *spool[] = { "spool", "spool/data", "spool/queue",
-	    "spool/hold", "spool/corrupt" };
+	    "spool/hold", "spool/corrupt", "spool/free" };
 	char		*p;
 	size_t		 sl = strlen(config->state_dir);
 

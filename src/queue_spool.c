@@ -7,6 +7,9 @@
  * state_dir/spool/queue/ID  envelopes of messages waiting for delivery
  * state_dir/spool/hold/ID   envelopes put on hold by the admin
  * state_dir/spool/corrupt/  unreadable files, moved aside, never deleted
+ * state_dir/spool/free/     spare files: a removed message's files are
+ *                           renamed here and reused, because creating and
+ *                           deleting inodes is what file systems do slowest
  *
  * Commits and removals run in batches on one worker thread.  A commit is
  * durable once its journal record (envelope, and the data when small) is:
@@ -38,8 +41,11 @@
 #include "util.h"
 #include "worker.h"
 
-enum { D_DATA, D_QUEUE, D_HOLD, D_CORRUPT, D_MAX };
-static const char *dirnames[D_MAX] = { "data", "queue", "hold", "corrupt" };
+enum { D_DATA, D_QUEUE, D_HOLD, D_CORRUPT, D_FREE, D_MAX };
+static const char *dirnames[D_MAX] = { "data", "queue", "hold", "corrupt",
+	"free" };
+
+#define FREE_MAX	4096	/* spare files kept for reuse */
 
 #define POOL_MAX	64	/* data files made ahead by the worker */
 
@@ -57,6 +63,9 @@ static size_t		 npool;
 
 static struct worker	*commits;
 static struct journal	*journal;		/* worker thread only */
+static uint64_t		*spare;			/* worker: names in free/ */
+static size_t		 nspare;
+static uint64_t		 spare_seq;
 static int		 root_fd;		/* state_dir/spool */
 
 static bool
@@ -68,6 +77,83 @@ id_ok(const char *id)
 		if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'F')))
 			return false;
 	return true;
+}
+
+/* take_file - dir/name as a new file, made from a spare one when there is
+ * one (worker only; *reused tells which).  Returns a read-write fd, or -1
+ * with errno. */
+static int
+take_file(int dir, const char *name, bool *reused)
+{
+	char	from[24];
+
+	*reused = nspare > 0;
+	while (nspare > 0) {
+		snprintf(from, sizeof(from), "F%016llX",
+		    (unsigned long long)spare[--nspare]);
+		if (renameat2(dfd[D_FREE], from, dir, name, RENAME_NOREPLACE)
+		    == 0)
+			return openat(dir, name, O_RDWR | O_NOFOLLOW |
+			    O_CLOEXEC);
+		if (errno == EEXIST)
+			return -1;
+	}
+	return openat(dir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+}
+
+/* release_file - keep dir/name as a spare, or delete it (worker only). */
+static void
+release_file(int dir, const char *name)
+{
+	char	to[24];
+
+	if (nspare < FREE_MAX) {
+		snprintf(to, sizeof(to), "F%016llX",
+		    (unsigned long long)++spare_seq);
+		if (renameat(dir, name, dfd[D_FREE], to) == 0) {
+			spare[nspare++] = spare_seq;
+			return;
+		}
+	}
+	unlinkat(dir, name, 0);
+}
+
+/* write_all_fd - write len bytes (and cut a reused file there); 0 or
+ * errno. */
+static int
+write_all_fd(int fd, const void *p, size_t len, bool reused)
+{
+	size_t	off = 0;
+
+	while (off < len) {
+		ssize_t w = pwrite(fd, (const char *)p + off, len - off,
+		    (off_t)off);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w == 0 ? EIO : errno;
+		off += (size_t)w;
+	}
+	return reused && ftruncate(fd, (off_t)len) == -1 ? errno : 0;
+}
+
+/* write_env - the envelope file of a commit, in a reused file. */
+static int
+write_env(struct spool_commit *c)
+{
+	bool	reused;
+	int	fd = take_file(dfd[D_QUEUE], c->id, &reused), e;
+
+	if (fd == -1)
+		return errno;
+	e = write_all_fd(fd, c->env.data, c->env.len, reused);
+	if (close(fd) == -1 && e == 0)
+		e = errno;
+	if (e != 0)
+		unlinkat(dfd[D_QUEUE], c->id, 0);
+	return e;
 }
 
 /* write_file - a whole file at dir/name (no sync); 0 or errno. */
@@ -97,7 +183,7 @@ write_file(int dir, const char *name, const void *p, size_t len, int flags)
 	return close(fd) == -1 ? errno : 0;
 }
 
-static int	 make_data_file(char [QUEUE_ID_LEN + 1]);
+static int	 make_data_file(char [QUEUE_ID_LEN + 1], bool);
 
 /* refill_pool - on the worker: create data files ahead of need, so that
  * handing one to smtpd costs the queue loop no file creation. */
@@ -113,7 +199,7 @@ refill_pool(void)
 			return;
 		}
 		pthread_mutex_unlock(&pool_mtx);
-		if ((p.fd = make_data_file(p.id)) == -1)
+		if ((p.fd = make_data_file(p.id, true)) == -1)
 			return;
 		pthread_mutex_lock(&pool_mtx);
 		pool[npool++] = p;
@@ -144,6 +230,12 @@ load_data(struct spool_commit *c, struct buf *data, uint64_t *len,
 	buf_reset(data);
 	if (fstat(c->data_fd, &st) == -1)
 		return errno;
+	/* A reused file may be longer than what smtpd wrote into it. */
+	if ((uint64_t)st.st_size > c->parsed.size) {
+		if (ftruncate(c->data_fd, (off_t)c->parsed.size) == -1)
+			return errno;
+		st.st_size = (off_t)c->parsed.size;
+	}
 	*len = (uint64_t)st.st_size;
 	*inline_data = *len <= JOURNAL_INLINE_MAX;
 	if (!*inline_data)
@@ -195,15 +287,14 @@ finish_chunk(struct spool_commit *first, struct spool_commit *stop,
 	buf_reset(recs);
 	for (c = first; c != stop; c = (struct spool_commit *)c->item.next) {
 		if (c->op == SPOOL_OP_REMOVE) {
-			unlinkat(dfd[c->held ? D_HOLD : D_QUEUE], c->id, 0);
-			unlinkat(dfd[D_DATA], c->id, 0);
+			release_file(dfd[c->held ? D_HOLD : D_QUEUE], c->id);
+			release_file(dfd[D_DATA], c->id);
 			continue;
 		}
 		if (c->error == 0)
 			c->error = err;
 		if (c->error == 0)
-			c->error = write_file(dfd[D_QUEUE], c->id, c->env.data,
-			    c->env.len, O_EXCL);
+			c->error = write_env(c);
 		if (c->error != 0 && err == 0)	/* journaled: take it back */
 			journal_rec_remove(recs, journal_epoch(journal), c->id);
 	}
@@ -259,6 +350,33 @@ commit_done(struct worker_item *wi)
 	done_cb(c);
 }
 
+/* load_spares - list free/ before the worker starts (which owns it). */
+static void
+load_spares(void)
+{
+	DIR		*d = fdopendir(dup(dfd[D_FREE]));
+	struct dirent	*de;
+
+	if (d == NULL)
+		fatal("cannot read spool/free");
+	spare = xcalloc(FREE_MAX, sizeof(*spare));
+	while ((de = readdir(d)) != NULL) {
+		unsigned long long	 v;
+		char			*end;
+
+		if (de->d_name[0] != 'F')
+			continue;
+		v = strtoull(de->d_name + 1, &end, 16);
+		if (*end != '\0' || nspare == FREE_MAX) {
+			unlinkat(dfd[D_FREE], de->d_name, 0);
+			continue;
+		}
+		spare[nspare++] = v;
+		spare_seq = MAX(spare_seq, (uint64_t)v);
+	}
+	closedir(d);
+}
+
 /* spool_init - open the directories and start the commit worker. */
 void
 spool_init(struct event_base *base, const char *state_dir, spool_done_cb cb)
@@ -274,6 +392,7 @@ spool_init(struct event_base *base, const char *state_dir, spool_done_cb cb)
 			fatal("cannot open spool directory %s", path);
 		free(path);
 	}
+	load_spares();
 	xasprintf(&path, "%s/spool", state_dir);
 	root_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (root_fd == -1 || (journal = journal_open(root_fd, "journal")) ==
@@ -283,13 +402,15 @@ spool_init(struct event_base *base, const char *state_dir, spool_done_cb cb)
 	commits = worker_new(base, run_batch, commit_done);
 }
 
-/* make_data_file - a new id and its data file, exclusive and private. */
+/* make_data_file - a new id and its data file, exclusive and private;
+ * reused from the spares on the worker (reuse). */
 static int
-make_data_file(char id[QUEUE_ID_LEN + 1])
+make_data_file(char id[QUEUE_ID_LEN + 1], bool reuse)
 {
 	for (int tries = 0; tries < 100; tries++) {
 		uint64_t	v = now_usec() << 8;
 		int		fd;
+		bool		reused;
 
 		pthread_mutex_lock(&pool_mtx);
 		if (v <= last_id)
@@ -297,8 +418,9 @@ make_data_file(char id[QUEUE_ID_LEN + 1])
 		last_id = v;
 		pthread_mutex_unlock(&pool_mtx);
 		snprintf(id, QUEUE_ID_LEN + 1, "%016llX", (unsigned long long)v);
-		fd = openat(dfd[D_DATA], id, O_RDWR | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = reuse ? take_file(dfd[D_DATA], id, &reused) : openat(dfd[D_DATA],
+		    id, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
 		if (fd != -1 || errno != EEXIST)
 			return fd;
 	}
@@ -319,7 +441,7 @@ spool_create(char id[QUEUE_ID_LEN + 1])
 		fd = pool[npool].fd;
 	}
 	pthread_mutex_unlock(&pool_mtx);
-	return fd != -1 ? fd : make_data_file(id);
+	return fd != -1 ? fd : make_data_file(id, false);
 }
 
 void
@@ -510,32 +632,25 @@ sweep(int which, bool only_orphans)
 	closedir(d);
 }
 
-/* restore - redo a journaled commit whose spool files a crash cut short
- * or lost: the journal is the durable copy. */
+/* restore - redo a journaled commit: its spool files may be cut short,
+ * lost, or (being reused files) hold older bytes.  The journal is the
+ * durable copy, so it is written again whole. */
 static void
 restore(const struct jrec *r)
 {
-	struct stat	 st;
-	struct envelope	 env;
-	struct buf	 b;
-	int		 ok;
+	struct stat	st;
+	int		e = 0;
 
-	buf_init(&b, 0);
-	if (fstatat(dfd[D_HOLD], r->id, &st, AT_SYMLINK_NOFOLLOW) == -1) {
-		ok = read_at(dfd[D_QUEUE], r->id, &b) == 0 &&
-		    envelope_decode(buf_cstr(&b), b.len, &env, NULL, 0) == 0;
-		if (ok)
-			envelope_free(&env);
-		else if (write_file(dfd[D_QUEUE], r->id, r->env, r->envlen,
-		    O_TRUNC) == 0)
-			log_info("%s: event=restored file=envelope", r->id);
-	}
-	buf_free(&b);
-	if (r->has_data && (fstatat(dfd[D_DATA], r->id, &st,
-	    AT_SYMLINK_NOFOLLOW) == -1 || (uint64_t)st.st_size != r->datalen) &&
-	    write_file(dfd[D_DATA], r->id, r->data, (size_t)r->datalen,
-	    O_TRUNC) == 0)
-		log_info("%s: event=restored file=data", r->id);
+	if (fstatat(dfd[D_HOLD], r->id, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		e = write_file(dfd[D_QUEUE], r->id, r->env, r->envlen, O_TRUNC);
+	if (e == 0 && r->has_data)
+		e = write_file(dfd[D_DATA], r->id, r->data, (size_t)r->datalen,
+		    O_TRUNC);
+	if (e != 0)
+		log_warn("%s: event=restore-failed error=\"%s\"", r->id,
+		    strerror(e));
+	else
+		log_debug("%s: event=restored", r->id);
 }
 
 static void

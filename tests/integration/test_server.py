@@ -216,4 +216,4 @@ def test_journal_restores_lost_spool_files(mta_factory):
     assert m.queued() == [qid]
     with open(os.path.join(m.state, "spool", "data", qid), "rb") as f:
         assert b"kept by the journal" in f.read()
-    assert "event=restored" in m.log()
+    assert "event=journal-replayed records=1" in m.log()
