@@ -67,10 +67,17 @@ check: $(UNIT_BINS)
 		echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 # libFuzzer targets; the regression run replays every kept corpus input.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Isrc $(PKG_CFLAGS) \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-build/fuzz/%: tests/fuzz/%.c $(LIBSRCS) $(wildcard src/*.h) | build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIBSRCS) $(LIBS)
+FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Isrc $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_OBJS  := $(LIBSRCS:src/%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/libpostbote.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+build/fuzz/%: tests/fuzz/%.c build/fuzz/libpostbote.a | build/fuzz
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libpostbote.a $(LIBS)
+build/fuzz/obj:
+	mkdir -p $@
 
 fuzz: $(FUZZ_BINS)
 
@@ -86,12 +93,13 @@ itest: build/asan/postbote
 		-p no:cacheprovider tests/integration
 
 test: deps
+	$(MAKE) -j2 $(UNIT_BINS) build/asan/postbote $(FUZZ_BINS)
 	$(MAKE) check
 	$(MAKE) fuzz-regress
 	$(MAKE) itest
 
 run: deps
-	$(MAKE) build/postbote
+	$(MAKE) -j2 build/postbote
 	./build/postbote serve
 
 bench: deps build/postbote

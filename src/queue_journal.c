@@ -179,7 +179,7 @@ journal_rec_decode(const char *p, size_t len, uint64_t epoch, struct jrec *r)
 
 	memset(r, 0, sizeof(*r));
 	if (len < JOURNAL_REC_HDR || get32(p) != REC_MAGIC ||
-	    get64(p + 8) != epoch)
+	    get64(p + 8) != epoch || get64(p + 24) != 0)
 		return 0;
 	type = get32(p + 4);
 	plen = get32(p + 16);
