@@ -93,7 +93,7 @@ itest: build/asan/postbote
 		-p no:cacheprovider tests/integration
 
 test: deps
-	$(MAKE) -j2 $(UNIT_BINS) build/asan/postbote $(FUZZ_BINS)
+	$(MAKE) -j2 $(UNIT_BINS) build/asan/postbote build/postbote $(FUZZ_BINS)
 	$(MAKE) check
 	$(MAKE) fuzz-regress
 	$(MAKE) itest

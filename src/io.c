@@ -96,7 +96,7 @@ io_new(struct event_base *base, int fd, io_cb cb, void *arg)
 {
 	struct io	*io = xcalloc(1, sizeof(*io));
 
-	evutil_make_socket_nonblocking(fd);
+	/* The socket is non-blocking already (evconnlistener makes it so). */
 	io->fd = fd;
 	io->cb = cb;
 	io->arg = arg;

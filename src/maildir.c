@@ -13,6 +13,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -38,6 +39,7 @@ static int	 put(char *, size_t, size_t *, const char *, size_t);
 static int	 mkdir_ok(const char *, mode_t);
 static int	 mkdir_parents(char *);
 static void	 host_part(char *, size_t);
+static void	 host_part_compute(char *, size_t);
 static int	 make_name(char *, size_t, const char *);
 static int	 write_all(int, const char *, size_t);
 static char	*lf_block(char *, size_t, bool *, size_t *);
@@ -264,8 +266,25 @@ make_name(char *name, size_t namesz, const char *tag)
  * host_part - the host name with '/' and ':' written as "\057" and
  * "\072", as Maildir readers expect (':' starts the info part of a name).
  */
+static char		 cached_host[MAILDIR_NAME_MAX];
+static pthread_once_t	 host_once = PTHREAD_ONCE_INIT;
+
+static void
+host_init(void)
+{
+	host_part_compute(cached_host, sizeof(cached_host));
+}
+
+/* host_part - the escaped host name, looked up once per process. */
 static void
 host_part(char *out, size_t outsz)
+{
+	pthread_once(&host_once, host_init);
+	str_copy(out, cached_host, outsz);
+}
+
+static void
+host_part_compute(char *out, size_t outsz)
 {
 	char	 host[256];
 	size_t	 n = 0;
