@@ -83,9 +83,15 @@ static void
 on_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct io	*io = arg;
-	int		 r = write_some(io);
+	int		 r;
 
-	if (r == 1)
+	if (what & EV_TIMEOUT) {
+		/* The peer has not read its replies for a whole timeout. */
+		event_del(io->wev);
+		io->cb(io, IO_ERROR, io->arg);
+		return;
+	}
+	if ((r = write_some(io)) == 1)
 		return;
 	event_del(io->wev);
 	io->cb(io, r == 0 ? IO_DRAINED : IO_ERROR, io->arg);
@@ -169,8 +175,12 @@ io_flush(struct io *io)
 	if (event_pending(io->wev, EV_WRITE, NULL))
 		return 1;		/* the write event will finish it */
 	r = write_some(io);
-	if (r == 1)
-		event_add(io->wev, NULL);
+	if (r == 1) {
+		struct timeval	tv = { (time_t)(io->timeout ? io->timeout :
+		    300), 0 };
+
+		event_add(io->wev, &tv);	/* a reader that never reads */
+	}
 	return r;
 }
 

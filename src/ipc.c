@@ -308,6 +308,7 @@ recv_some(struct ipc_chan *c)
 	struct iovec	 iov = { data, sizeof(data) };
 	struct msghdr	 mh = { 0 };
 	ssize_t		 r;
+	bool		 overflow = false;
 
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
@@ -316,8 +317,10 @@ recv_some(struct ipc_chan *c)
 	r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (r <= 0)
 		return (int)r;
-	if (mh.msg_flags & MSG_CTRUNC)
-		fatalx("ipc: descriptors lost (control data truncated)");
+	if (mh.msg_flags & MSG_CTRUNC) {
+		errno = EMSGSIZE;	/* descriptors were lost: drop the peer */
+		return -1;
+	}
 	for (struct cmsghdr *ch = CMSG_FIRSTHDR(&mh); ch != NULL;
 	    ch = CMSG_NXTHDR(&mh, ch)) {
 		size_t	n;
@@ -329,10 +332,16 @@ recv_some(struct ipc_chan *c)
 			int	fd;
 
 			memcpy(&fd, CMSG_DATA(ch) + i * sizeof(int), sizeof(fd));
-			if (c->nifds == MAX_FDS_IN)
-				fatalx("ipc: too many pending descriptors");
-			c->ifds[c->nifds++] = fd;
+			if (c->nifds == MAX_FDS_IN) {
+				close(fd);	/* a peer flooding us with fds */
+				overflow = true;
+			} else
+				c->ifds[c->nifds++] = fd;
 		}
+	}
+	if (overflow) {
+		errno = EMSGSIZE;
+		return -1;
 	}
 	if (buf_append(&c->in, data, (size_t)r) == -1)
 		fatalx("ipc: out of buffer space");
@@ -392,27 +401,34 @@ chan_read(evutil_socket_t fd, short ev, void *arg)
 	struct ipc_chan	*c = arg;
 	int		 r;
 
+	const char	*why = NULL;
+	bool		 eof = false;
+
 	for (int i = 0; i < 16; i++) {
 		r = recv_some(c);
 		if (r == 0) {
-			chan_fail(c, NULL);
-			return;
+			eof = true;
+			break;
 		}
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			if (errno == EINTR)
 				continue;
-			chan_fail(c, strerror(errno));
-			return;
+			why = errno == EMSGSIZE ? "descriptors lost" :
+			    strerror(errno);
+			break;
 		}
 	}
-	if (dispatch(c) == -1) {
-		chan_fail(c, "bad frame");
+	/* Frames that arrived before the peer went away still count. */
+	if (dispatch(c) == -1)
+		why = "bad frame";
+	if (c->dead && c->busy == 0) {
+		chan_destroy(c);
 		return;
 	}
-	if (c->dead && c->busy == 0)
-		chan_destroy(c);
+	if (eof || why != NULL)
+		chan_fail(c, why);
 }
 
 void

@@ -119,13 +119,15 @@ release_file(int dir, const char *name)
 	unlinkat(dir, name, 0);
 }
 
-/* write_all_fd - write len bytes (and cut a reused file there); 0 or
- * errno. */
+/* write_all_fd - write len bytes; a reused file is cut to len first, so
+ * that an old tail can never follow the new bytes.  0 or errno. */
 static int
 write_all_fd(int fd, const void *p, size_t len, bool reused)
 {
 	size_t	off = 0;
 
+	if (reused && ftruncate(fd, (off_t)len) == -1)
+		return errno;
 	while (off < len) {
 		ssize_t w = pwrite(fd, (const char *)p + off, len - off,
 		    (off_t)off);
@@ -136,7 +138,7 @@ write_all_fd(int fd, const void *p, size_t len, bool reused)
 			return w == 0 ? EIO : errno;
 		off += (size_t)w;
 	}
-	return reused && ftruncate(fd, (off_t)len) == -1 ? errno : 0;
+	return 0;
 }
 
 /* write_env - the envelope file of a commit, in a reused file. */
@@ -298,9 +300,15 @@ finish_chunk(struct spool_commit *first, struct spool_commit *stop,
 		if (c->error != 0 && err == 0)	/* journaled: take it back */
 			journal_rec_remove(recs, journal_epoch(journal), c->id);
 	}
-	if (recs->len > 0 && journal_append(journal, recs, false) == -1)
-		log_warn("event=journal-error error=\"%s\"", strerror(errno));
+	if (recs->len > 0 && journal_append(journal, recs, true) == -1)
+		err = errno;
 	buf_reset(recs);
+	if (err != 0) {
+		/* Records of refused commits may be on disk: a new epoch makes
+		 * sure a replay never brings them back. */
+		log_warn("event=journal-error error=\"%s\"", strerror(err));
+		checkpoint();
+	}
 }
 
 /* run_batch - on the worker: journal a batch of commits and removals with
@@ -632,16 +640,39 @@ sweep(int which, bool only_orphans)
 	closedir(d);
 }
 
+/* envelope_is - dir/id holds a whole envelope of that id. */
+static bool
+envelope_is(int dir, const char *id)
+{
+	struct buf	b;
+	struct envelope	env;
+	bool		ok;
+
+	buf_init(&b, 0);
+	ok = read_at(dir, id, &b) == 0 && envelope_decode(buf_cstr(&b), b.len,
+	    &env, NULL, 0) == 0;
+	if (ok) {
+		ok = strcmp(env.id, id) == 0;
+		envelope_free(&env);
+	}
+	buf_free(&b);
+	return ok;
+}
+
 /* restore - redo a journaled commit: its spool files may be cut short,
  * lost, or (being reused files) hold older bytes.  The journal is the
- * durable copy, so it is written again whole. */
+ * durable copy: the data is written again whole, and so is the envelope
+ * unless the file holds a complete envelope of this id (whose status
+ * records must survive a restart). */
 static void
 restore(const struct jrec *r)
 {
 	struct stat	st;
 	int		e = 0;
 
-	if (fstatat(dfd[D_HOLD], r->id, &st, AT_SYMLINK_NOFOLLOW) == -1)
+	/* A complete envelope of this id keeps its status records. */
+	if (fstatat(dfd[D_HOLD], r->id, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
+	    !envelope_is(dfd[D_QUEUE], r->id))
 		e = write_file(dfd[D_QUEUE], r->id, r->env, r->envlen, O_TRUNC);
 	if (e == 0 && r->has_data)
 		e = write_file(dfd[D_DATA], r->id, r->data, (size_t)r->datalen,

@@ -42,6 +42,7 @@
 #define SPOOL_FLUSH	(64 * 1024)
 #define TABLE_SIZE	4096
 #define INPUT_MAX	(1024 * 1024)	/* buffered input while waiting */
+#define OUTPUT_MAX	(64 * 1024)	/* unread replies before we stop */
 
 #define S_BIT(s)	(1u << (s))
 #define S_ANY		(S_BIT(SMTP_S_HELO) | S_BIT(SMTP_S_READY) | \
@@ -398,6 +399,14 @@ session_io(struct io *io, enum io_event ev, void *arg)
 		process(s);
 		break;
 	case IO_DRAINED:
+		/* Replies went out: carry on with what the client sent. */
+		if (s->paused && s->wait == WAIT_NONE && !s->peer_eof &&
+		    s->state != SMTP_S_QUIT) {
+			s->paused = false;
+			io_reading(s->io, true);
+		}
+		if (s->state != SMTP_S_QUIT)
+			process(s);
 		break;
 	case IO_TIMEOUT:
 		log_info("session=%016llx event=timeout client=%s state=%d",
@@ -545,8 +554,10 @@ process(struct smtp_session *s)
 	struct evbuffer	*in = io_input(s->io);
 	bool		 more = true;
 
+	/* A client that does not read its replies gets no more of them:
+	 * its input waits (and reading stops) until the output drains. */
 	while (more && s->wait == WAIT_NONE && s->state != SMTP_S_QUIT &&
-	    s->state != SMTP_S_GREET) {
+	    s->state != SMTP_S_GREET && io_pending(s->io) < OUTPUT_MAX) {
 		if (s->state == SMTP_S_BDAT)
 			more = bdat_step(s, in);	/* "BDAT 0" needs no input */
 		else if (evbuffer_get_length(in) == 0)
@@ -560,8 +571,8 @@ process(struct smtp_session *s)
 		return;
 	if (s->peer_eof && s->wait == WAIT_NONE)
 		close_after(s);		/* all input answered */
-	else if (s->wait != WAIT_NONE && !s->paused &&
-	    evbuffer_get_length(in) > INPUT_MAX) {
+	else if ((s->wait != WAIT_NONE || io_pending(s->io) >= OUTPUT_MAX) &&
+	    !s->paused && evbuffer_get_length(in) > INPUT_MAX) {
 		s->paused = true;	/* a flood while we wait: stop reading */
 		io_reading(s->io, false);
 	} else
@@ -819,6 +830,10 @@ smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 
 	if (s->wait != WAIT_RESOLVE)
 		return;
+	if (s->state == SMTP_S_QUIT) {	/* 421 already said: just go */
+		s->wait = WAIT_NONE;
+		return;
+	}
 	addr_format(&s->rcpt.addr, a, sizeof(a));
 	if (res == LK_OK && n > 0) {
 		for (uint32_t i = 0; i < n && !m->bad; i++) {
@@ -1001,6 +1016,11 @@ smtp_session_spooled(struct smtp_session *s, struct ipc_msg *m)
 	}
 	str_copy(s->qid, id, sizeof(s->qid));
 	s->spool_fd = m->fd;
+	if (s->state == SMTP_S_QUIT) {	/* 421 already said: give it back */
+		s->wait = WAIT_NONE;
+		spool_abort(s);
+		return;
+	}
 	begin_body(s);
 	resume(s);
 }
@@ -1204,6 +1224,12 @@ smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
 
 	if (s->wait != WAIT_COMMIT)
 		return;
+	if (s->state == SMTP_S_QUIT) {	/* 421 could not be sent yet */
+		s->wait = WAIT_NONE;
+		s->qid[0] = '\0';
+		tx_reset(s);
+		return;
+	}
 	if (ipc_msg_ok(m) && ok) {
 		log_info("%s: session=%016llx client=%s helo=\"%s\" size=%llu "
 		    "nrcpt=%zu", s->qid, (unsigned long long)s->id,
@@ -1233,9 +1259,14 @@ smtp_session_peer_down(int proc)
 
 		for (; s != NULL; s = next) {
 			next = s->hnext;
-			if ((proc == PROC_LOOKUP && s->wait == WAIT_RESOLVE) ||
-			    (proc == PROC_QUEUE && s->wait != WAIT_NONE &&
-			    s->wait != WAIT_RESOLVE)) {
+			if (proc == PROC_LOOKUP && s->wait == WAIT_RESOLVE) {
+				/* Only that RCPT fails; the transaction stays. */
+				reply(s, "451 4.3.0 Error: recipient lookup "
+				    "restarting, try again");
+				resume(s);
+				flush(s);
+			} else if (proc == PROC_QUEUE && s->wait != WAIT_NONE &&
+			    s->wait != WAIT_RESOLVE) {
 				reply(s, "451 4.3.0 Error: internal service "
 				    "restarting, try again");
 				s->qid[0] = '\0';

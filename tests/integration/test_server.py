@@ -217,3 +217,85 @@ def test_journal_restores_lost_spool_files(mta_factory):
     with open(os.path.join(m.state, "spool", "data", qid), "rb") as f:
         assert b"kept by the journal" in f.read()
     assert "event=journal-replayed records=1" in m.log()
+
+
+def test_restart_keeps_delivery_state(mta_factory):
+    # Delivered to alice, waiting for the remote one: a restart must not
+    # deliver alice's copy again (the journal replay keeps status records).
+    m = mta_factory()
+    m.start()
+    with smtplib.SMTP("127.0.0.1", m.port) as c:
+        c.sendmail("a@client.test", ["alice@example.test",
+                                     "someone@remote.test"],
+                   b"Subject: twice?\r\n\r\nonce\r\n")
+    assert len(m.wait_messages("alice@example.test", 1)) == 1
+    # A mail client moves it to cur/: a name check alone would miss it.
+    new = os.path.join(m.maildir("alice@example.test"), "new")
+    cur = os.path.join(m.maildir("alice@example.test"), "cur")
+    for name in os.listdir(new):
+        os.rename(os.path.join(new, name), os.path.join(cur, name + ":2,S"))
+    assert m.stop() == 0
+    m.start()
+    time.sleep(1.5)
+    assert m.messages("alice@example.test") == []
+    assert len(os.listdir(cur)) == 1
+    assert len(m.queued()) == 1
+
+
+def test_reload_refuses_listener_changes(mta):
+    with open(mta.conf) as f:
+        text = f.read()
+    cut = text.index("[listen submission]")
+    with open(mta.conf, "w") as f:
+        f.write(text[:cut])
+    mta.proc.send_signal(signal.SIGHUP)
+    end = time.time() + 10
+    while time.time() < end and "result=refused" not in mta.log():
+        time.sleep(0.05)
+    assert "need a restart" in mta.log()
+    # Both listeners still work.
+    send(mta.port, "alice@example.test")
+    with smtplib.SMTP("127.0.0.1", mta.sub_port) as c:
+        assert c.noop()[0] == 250
+
+
+def test_children_ignore_sigint(mta):
+    # Ctrl-C reaches the whole process group; only the parent acts on it.
+    pids = mta.child_pids()
+    for pid in pids.values():
+        os.kill(pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert mta.child_pids() == pids
+    assert "event=exit" not in mta.log()
+    send(mta.port, "alice@example.test")
+    assert len(mta.wait_messages("alice@example.test", 1)) == 1
+
+
+def test_client_that_never_reads_is_bounded(mta):
+    # Commands keep coming, replies are never read: smtpd stops reading
+    # instead of queueing replies without end.
+    pid = mta.child_pids()["smtpd"]
+
+    def rss():
+        with open("/proc/%d/status" % pid) as f:
+            return int([l for l in f if l.startswith("VmRSS")][0].split()[1])
+
+    before = rss()
+    s = socket.create_connection(("127.0.0.1", mta.port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.recv(512)
+    s.setblocking(False)
+    sent = 0
+    end = time.time() + 3
+    chunk = b"HELP\r\n" * 2000
+    while time.time() < end and sent < 50 * 1024 * 1024:
+        try:
+            sent += s.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    grown = rss() - before
+    s.close()
+    assert grown < 20 * 1024, "smtpd grew by %d KiB" % grown
+    # Others are served meanwhile and after.
+    send(mta.port, "bob@example.test")
+    assert len(mta.wait_messages("bob@example.test", 1)) == 1
