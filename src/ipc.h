@@ -51,16 +51,23 @@ enum ipc_type {
 				 * fd: the message, read-only */
 	IPC_DELIVER_REPLY,	/* str id, u32 n, n x (u32 index, u32 result,
 				 * str dsn, str text) */
-	/* CLI <-> queue control socket */
-	IPC_CTL_LIST,		/* -> u32 n, n x (str id, str sender, u64
-				 * arrival, u64 size, u32 nrcpt, u32 held,
-				 * str status) */
-	IPC_CTL_LIST_REPLY,
-	IPC_CTL_FLUSH,		/* str id ("" = all) */
-	IPC_CTL_DELETE,		/* str id */
-	IPC_CTL_HOLD,		/* str id */
-	IPC_CTL_RELEASE,	/* str id */
-	IPC_CTL_SHOW,		/* str id -> str envelope text */
+	/* CLI <-> queue control socket (queue_ctl.c, cmd_queue.c) */
+	IPC_CTL_LIST,		/* no payload -> LIST_REPLY frames */
+	IPC_CTL_LIST_REPLY,	/* u32 more (another frame follows), u32 n,
+				 * n x entry, sorted by id.  entry = str id,
+				 * str sender, u64 arrival (us), u64 size,
+				 * u32 flags (QUEUE_CTL_HELD, _INFLIGHT),
+				 * u32 nrcpt, u32 listed, listed x (str addr,
+				 * str orig, u32 state, str status) */
+	IPC_CTL_FLUSH,		/* str id ("" = all) -> REPLY */
+	IPC_CTL_DELETE,		/* str id -> REPLY */
+	IPC_CTL_HOLD,		/* str id -> REPLY */
+	IPC_CTL_RELEASE,	/* str id -> REPLY */
+	IPC_CTL_SHOW,		/* str id -> REPLY; when ok, the text is
+				 * followed by: entry, str helo, str client,
+				 * str client_name, str auth, str envid,
+				 * u32 attempts, u64 next_attempt, u32 cut,
+				 * bytes header block */
 	IPC_CTL_REPLY,		/* u32 ok, str text */
 	IPC_TYPE_MAX
 };

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "lookup_tab.h"
 #include "proc.h"
+#include "queue_ctl.h"
 #include "util.h"
 
 #define RESTART_WINDOW	60		/* seconds */
@@ -70,6 +71,7 @@ static struct child	 children[PROC_MAX];
 static struct event_base *pbase;
 static int		*listen_fds;
 static size_t		 nlisten_fds;
+static int		 control_fd = -1;	/* queue's control socket */
 static uid_t		 run_uid;
 static gid_t		 run_gid;
 static bool		 drop_privs;
@@ -129,6 +131,13 @@ struct event_base *
 proc_base(void)
 {
 	return cbase;
+}
+
+/* proc_control_fd - queue only: the listening control socket. */
+int
+proc_control_fd(void)
+{
+	return control_fd;
 }
 
 struct ipc_chan *
@@ -299,7 +308,8 @@ close_other_fds(int keep_ctl, bool keep_listeners)
 	while ((de = readdir(d)) != NULL) {
 		int	fd = atoi(de->d_name);
 		bool	keep = fd <= 2 || fd == dfd || fd == keep_ctl ||
-		    fd == log_fd();
+		    fd == log_fd() ||
+		    (my_id == PROC_QUEUE && fd == control_fd);
 
 		for (size_t i = 0; keep_listeners && i < nlisten_fds; i++)
 			if (fd == listen_fds[i])
@@ -338,9 +348,14 @@ child_main(int id, int ctlfd)
 	signal(SIGCHLD, SIG_DFL);
 	close_other_fds(ctlfd, id == PROC_SMTPD);
 	/* The parent's loop is not ours: drop it (its descriptors are
-	 * closed already) so that its signal handlers go too. */
+	 * closed already) so that its signal handlers go too.  That puts
+	 * back the dispositions libevent saved, so set ours after it. */
 	event_base_free(pbase);
 	pbase = NULL;
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
 	if (id != PROC_SMTPD)
 		nlisten_fds = 0;
 	if (id != PROC_LOOKUP) {
@@ -511,6 +526,29 @@ on_stop(evutil_socket_t sig, short ev, void *arg)
 }
 
 /*
+ * needs_restart - what a reload cannot change: the bound listeners (smtpd
+ * has the sockets), state_dir and user.  true, with the reason in err.
+ */
+static bool
+needs_restart(const struct conf *o, const struct conf *n, char *err,
+    size_t errlen)
+{
+	bool	same = o->nlistens == n->nlistens &&
+	    strcmp(o->state_dir, n->state_dir) == 0 &&
+	    strcmp(o->user, n->user) == 0;
+
+	for (size_t i = 0; same && i < o->nlistens; i++)
+		same = strcmp(o->listens[i].name, n->listens[i].name) == 0 &&
+		    strcmp(o->listens[i].host, n->listens[i].host) == 0 &&
+		    o->listens[i].port == n->listens[i].port &&
+		    o->listens[i].mode == n->listens[i].mode;
+	if (!same)
+		snprintf(err, errlen, "listeners, state_dir or user changed: "
+		    "these need a restart");
+	return !same;
+}
+
+/*
  * load_all - read and check the config file and the tables it names.
  * On success the new config, tables and raw texts replace the current ones.
  */
@@ -550,6 +588,8 @@ load_all(const char *path)
 			    strerror(errno));
 		goto fail;
 	}
+	if (config != NULL && needs_restart(config, nc, err, sizeof(err)))
+		goto fail;
 	if (config != NULL) {
 		conf_free(config);
 		free(config);
@@ -619,12 +659,17 @@ make_dir(const char *path, mode_t mode, bool own)
 {
 	struct stat	st;
 
+	int		fd;
+
 	if (mkdir(path, mode) == -1 && errno != EEXIST)
 		fatal("cannot create directory %s", path);
-	if (lstat(path, &st) == -1 || !S_ISDIR(st.st_mode))
+	/* fchown on what we opened: a symlink put in its place is refused. */
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || fstat(fd, &st) == -1 || !S_ISDIR(st.st_mode))
 		fatalx("%s is not a directory", path);
-	if (own && drop_privs && chown(path, run_uid, run_gid) == -1)
+	if (own && drop_privs && fchown(fd, run_uid, run_gid) == -1)
 		fatal("cannot chown %s", path);
+	close(fd);
 }
 
 static void
@@ -721,6 +766,8 @@ serve_main(const char *path, bool verbose)
 	listen_fds = xcalloc(nlisten_fds ? nlisten_fds : 1, sizeof(int));
 	for (size_t i = 0; i < config->nlistens; i++)
 		listen_fds[i] = bind_one(&config->listens[i]);
+	control_fd = queue_ctl_bind(config->state_dir, drop_privs, run_uid,
+	    run_gid);
 	if ((pbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	ev[0] = evsignal_new(pbase, SIGCHLD, reap, NULL);
@@ -746,5 +793,7 @@ serve_main(const char *path, bool verbose)
 	if (stop_timer != NULL)
 		event_free(stop_timer);
 	event_base_free(pbase);
+	close(control_fd);
+	queue_ctl_unlink();
 	return 0;
 }

@@ -63,6 +63,9 @@ void	 proc_exit(void);
 const int *proc_listen_fds(size_t *n);
 /* proc_base - the child's event base. */
 struct event_base *proc_base(void);
+/* proc_control_fd - queue only: the listening control socket the parent
+ * bound (queue_ctl.c), or -1. */
+int	 proc_control_fd(void);
 const char *proc_name(int proc);
 
 /* read_file - read a whole file (at most max bytes) into b; 0 or -1. */

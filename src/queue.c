@@ -18,6 +18,7 @@
 #include "log.h"
 #include "proc.h"
 #include "queue.h"
+#include "queue_ctl.h"
 #include "smtp_parse.h"
 #include "util.h"
 
@@ -73,6 +74,26 @@ msg_find(const char *id)
 	return m;
 }
 
+/* ready_drop - take m off the ready list. */
+static void
+ready_drop(struct qmsg *m)
+{
+	struct qmsg	**pp;
+
+	if (!m->ready)
+		return;
+	for (pp = &ready_head; *pp != NULL && *pp != m; pp = &(*pp)->rnext)
+		;
+	if (*pp != NULL)
+		*pp = m->rnext;
+	if (ready_head == NULL)
+		ready_tail = &ready_head;
+	else if (*pp == NULL)
+		ready_tail = pp;
+	m->ready = false;
+	m->rnext = NULL;
+}
+
 static void
 msg_unlink(struct qmsg *m)
 {
@@ -82,17 +103,7 @@ msg_unlink(struct qmsg *m)
 		pp = &(*pp)->hnext;
 	if (*pp != NULL)
 		*pp = m->hnext;
-	if (m->ready) {
-		for (pp = &ready_head; *pp != NULL && *pp != m;
-		    pp = &(*pp)->rnext)
-			;
-		if (*pp != NULL)
-			*pp = m->rnext;
-		if (ready_head == NULL)
-			ready_tail = &ready_head;
-		else if (*pp == NULL)
-			ready_tail = pp;
-	}
+	ready_drop(m);
 	if (m->timer != NULL)
 		event_free(m->timer);
 	envelope_free(&m->env);
@@ -217,7 +228,7 @@ commit_request(struct ipc_msg *im)
 	const char		*id = ipc_get_str(im);
 	size_t			 len;
 	const void		*env = ipc_get_bytes(im, &len);
-	struct incoming		*in;
+	struct incoming		*in = NULL;
 	struct spool_commit	*c;
 	char			 err[128];
 
@@ -226,6 +237,11 @@ commit_request(struct ipc_msg *im)
 		log_warn("event=commit-refused id=\"%s\" reason=\"unknown "
 		    "spool file\"", log_safe(id));
 		commit_reply(im->id, false, "queue file lost, try again");
+		if (in != NULL) {
+			close(in->fd);
+			free(in);
+			spool_discard(id);
+		}
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
@@ -249,6 +265,23 @@ commit_request(struct ipc_msg *im)
 		return;
 	}
 	spool_commit(c);
+}
+
+/* drop_incomings - smtpd went away: the spool files it had are void. */
+static void
+drop_incomings(void)
+{
+	for (size_t i = 0; i < HASH_SIZE; i++) {
+		struct incoming	*in, *next;
+
+		for (in = incomings[i]; in != NULL; in = next) {
+			next = in->next;
+			close(in->fd);
+			spool_discard(in->id);
+			free(in);
+		}
+		incomings[i] = NULL;
+	}
 }
 
 static void
@@ -481,6 +514,145 @@ delivered(struct ipc_msg *im)
 		schedule(m);
 }
 
+/* ---- the admin's view and actions, for queue_ctl.c (see queue.h) ---- */
+
+static void
+entry_of(const struct qmsg *m, struct queue_entry *e)
+{
+	e->id = m->id;
+	e->env = &m->env;
+	e->held = m->held;
+	e->inflight = m->inflight;
+}
+
+/* queue_foreach - every message, in hash order. */
+void
+queue_foreach(queue_entry_cb cb, void *arg)
+{
+	struct queue_entry	e;
+
+	for (size_t i = 0; i < HASH_SIZE; i++)
+		for (struct qmsg *m = msgs[i]; m != NULL; m = m->hnext) {
+			entry_of(m, &e);
+			cb(&e, arg);
+		}
+}
+
+/* queue_lookup - one message by id. */
+int
+queue_lookup(const char *id, struct queue_entry *e)
+{
+	struct qmsg	*m = msg_find(id);
+
+	if (m == NULL)
+		return -1;
+	entry_of(m, e);
+	return 0;
+}
+
+/* find_idle - the message, if it exists and is not being delivered: its
+ * delivery reply would otherwise find it gone or moved.  The admin is
+ * told to try again, which is simpler than a deferred action. */
+static struct qmsg *
+find_idle(const char *id, const char **why)
+{
+	struct qmsg	*m = msg_find(id);
+
+	if (m == NULL)
+		*why = "no such message";
+	else if (m->inflight) {
+		*why = "busy: being delivered now, try again";
+		m = NULL;
+	}
+	return m;
+}
+
+/* queue_flush - deferred messages (one, or all) become ready now. */
+int
+queue_flush(const char *id, unsigned *n, const char **why)
+{
+	struct qmsg	*m;
+
+	*n = 0;
+	*why = "ok";
+	if (id != NULL) {
+		if ((m = msg_find(id)) == NULL || m->held) {
+			*why = m == NULL ? "no such message" :
+			    "on hold: release it instead";
+			return -1;
+		}
+		if (!m->inflight) {
+			make_ready(m);
+			(*n)++;
+		}
+	} else
+		for (size_t i = 0; i < HASH_SIZE; i++)
+			for (m = msgs[i]; m != NULL; m = m->hnext)
+				if (!m->held && !m->inflight) {
+					make_ready(m);
+					(*n)++;
+				}
+	dispatch();
+	return 0;
+}
+
+/* queue_delete - remove a message with its files, as if delivered. */
+int
+queue_delete(const char *id, const char **why)
+{
+	struct qmsg	*m = find_idle(id, why);
+
+	if (m == NULL)
+		return -1;
+	spool_remove(m->id, m->held);
+	log_info("%s: removed (deleted by admin)", m->id);
+	msg_unlink(m);
+	*why = "deleted";
+	return 0;
+}
+
+/* queue_hold - queue/ID to hold/ID; no more attempts until released. */
+int
+queue_hold(const char *id, const char **why)
+{
+	struct qmsg	*m = find_idle(id, why);
+
+	if (m == NULL)
+		return -1;
+	*why = m->held ? "already on hold" : "on hold";
+	if (m->held)
+		return 0;
+	if (spool_hold(m->id) == -1) {
+		*why = strerror(errno);
+		return -1;
+	}
+	ready_drop(m);
+	evtimer_del(m->timer);
+	m->held = true;
+	return 0;
+}
+
+/* queue_release - hold/ID back to queue/ID, ready now. */
+int
+queue_release(const char *id, const char **why)
+{
+	struct qmsg	*m = find_idle(id, why);
+
+	if (m == NULL)
+		return -1;
+	*why = m->held ? "released" : "not on hold";
+	if (!m->held)
+		return 0;
+	if (spool_release(m->id) == -1) {
+		*why = strerror(errno);
+		return -1;
+	}
+	m->held = false;
+	make_ready(m);
+	dispatch();
+	return 0;
+}
+
 /* ---- start-up and module glue ---- */
 
 static int
@@ -518,6 +690,7 @@ queue_init(struct event_base *b)
 	spool_init(b, config->state_dir, committed);
 	spool_scan(load);
 	log_info("event=queue-loaded messages=%u", nmsgs);
+	queue_ctl_init(b, proc_control_fd());
 }
 
 static void
@@ -529,14 +702,19 @@ queue_peer_up(int proc)
 static void
 queue_peer_down(int proc)
 {
+	if (proc == PROC_SMTPD) {
+		drop_incomings();
+		return;
+	}
 	if (proc != PROC_DELIVER)
 		return;
-	/* Deliveries in flight are unknown: try them again (at worst a
-	 * duplicate, never a loss). */
+	/* Deliveries in flight are unknown: try them again, as recovered
+	 * messages, so that deliver first looks for a copy it already made. */
 	for (size_t i = 0; i < HASH_SIZE; i++)
 		for (struct qmsg *m = msgs[i]; m != NULL; m = m->hnext)
 			if (m->inflight) {
 				m->inflight = false;
+				m->recovered = true;
 				inflight--;
 				make_ready(m);
 			}

@@ -1,0 +1,36 @@
+/*
+ * queue_ctl.h - the queue's control socket, state_dir/control: the
+ * parent binds it, the queue process serves it, "postbote queue" talks to
+ * it.  The protocol is ipc.c framing with the IPC_CTL_* types (ipc.h).
+ */
+#ifndef POSTBOTE_QUEUE_CTL_H
+#define POSTBOTE_QUEUE_CTL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct event_base;
+
+#define QUEUE_CTL_HEADERS_MAX	(64 * 1024)	/* header bytes SHOW sends */
+#define QUEUE_CTL_STATUS_MAX	2048		/* status bytes per recipient */
+/* Flags of a message entry (LIST_REPLY and SHOW). */
+#define QUEUE_CTL_HELD		0x1
+#define QUEUE_CTL_INFLIGHT	0x2
+
+/* queue_ctl_path - "state_dir/control", allocated. */
+char	*queue_ctl_path(const char *state_dir);
+
+/*
+ * queue_ctl_bind - parent, at start: unlink a stale socket (refusing to
+ * when a server answers on it), bind and listen, mode 0600, owned by
+ * uid:gid when own.  Returns the listening fd; fatal on failure.
+ */
+int	 queue_ctl_bind(const char *state_dir, bool own, uid_t uid, gid_t gid);
+/* queue_ctl_unlink - parent, at a clean stop: remove the socket file. */
+void	 queue_ctl_unlink(void);
+
+/* queue_ctl_init - queue process: accept on fd (from queue_ctl_bind; -1
+ * for none) on the loop and serve the requests. */
+void	 queue_ctl_init(struct event_base *, int fd);
+
+#endif
