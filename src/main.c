@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_queue.h"
+#include "cmd_dkim.h"
 #include "conf.h"
 #include "log.h"
 #include "proc.h"
@@ -21,6 +23,14 @@ usage(void)
 	fprintf(stderr,
 	    "usage: postbote serve [-c FILE] [-v]\n"
 	    "       postbote check [-c FILE]\n"
+	    "       postbote queue [-c FILE] list [--json] | show ID | "
+	    "flush [ID] |\n"
+	    "                      delete ID | hold ID | release ID\n"
+	    "       postbote dkim [-c FILE] keygen DOMAIN [-s SELECTOR] "
+	    "[-t rsa|ed25519]\n"
+	    "       postbote dkim sign -d DOMAIN -s SELECTOR -k KEYFILE < MSG\n"
+	    "       postbote dkim [-c FILE] verify [--resolver HOST[:PORT]] "
+	    "< MSG\n"
 	    "       postbote version\n");
 	exit(2);
 }
@@ -75,6 +85,8 @@ main(int argc, char **argv)
 {
 	const char	*verb;
 
+	if (strcmp(basename(argv[0]), "mailq") == 0)
+		return cmd_mailq(argc, argv);
 	if (argc < 2)
 		usage();
 	verb = argv[1];
@@ -84,6 +96,10 @@ main(int argc, char **argv)
 		return cmd_serve(argc, argv);
 	if (strcmp(verb, "check") == 0)
 		return cmd_check(argc, argv);
+	if (strcmp(verb, "queue") == 0)
+		return cmd_queue(argc, argv);
+	if (strcmp(verb, "dkim") == 0)
+		return cmd_dkim(argc, argv);
 	if (strcmp(verb, "version") == 0) {
 		printf("postbote %s\n", POSTBOTE_VERSION);
 		return 0;
