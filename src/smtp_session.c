@@ -178,16 +178,27 @@ reply_safe(const char *a)
 	return a;
 }
 
+static void	 vreply(struct smtp_session *, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
+/* vreply - one reply line, CRLF added; sent at the next flush. */
+static void
+vreply(struct smtp_session *s, const char *fmt, va_list ap)
+{
+	struct evbuffer	*out = io_output(s->io);
+
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
 static void
 reply(struct smtp_session *s, const char *fmt, ...)
 {
-	struct evbuffer	*out = io_output(s->io);
 	va_list		 ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	vreply(s, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 }
 
 /* error - a 5xx/4xx for a client mistake; too many end the session. */
@@ -197,13 +208,11 @@ error(struct smtp_session *s, const char *fmt, ...)
 static void
 error(struct smtp_session *s, const char *fmt, ...)
 {
-	struct evbuffer	*out = io_output(s->io);
 	va_list		 ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	vreply(s, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 	if (++s->errors >= config->max_errors) {
 		log_info("session=%016llx event=too-many-errors client=%s "
 		    "errors=%u", (unsigned long long)s->id, s->peer_str,
