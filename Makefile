@@ -32,7 +32,7 @@ SAN_LIB_OBJS := $(LIBSRCS:src/%.c=build/asan/obj/%.o)
 UNIT_BINS := $(UNITS:tests/unit/%.c=build/asan/tests/%)
 FUZZ_BINS := $(FUZZERS:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench
+.PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim
 
 all: build/postbote
 
@@ -107,3 +107,9 @@ bench: deps build/postbote
 
 clean:
 	rm -rf build
+
+build/dkim_bench: bench/dkim_bench.c $(filter-out build/obj/main.o,$(OPT_OBJS))
+	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
+
+bench-dkim: build/dkim_bench
+	./build/dkim_bench
