@@ -12,6 +12,7 @@
 
 #include "cmd_queue.h"
 #include "cmd_dkim.h"
+#include "cmd_spf.h"
 #include "conf.h"
 #include "log.h"
 #include "proc.h"
@@ -31,6 +32,7 @@ usage(void)
 	    "       postbote dkim sign -d DOMAIN -s SELECTOR -k KEYFILE < MSG\n"
 	    "       postbote dkim [-c FILE] verify [--resolver HOST[:PORT]] "
 	    "< MSG\n"
+	    "       postbote spf [--resolver HOST[:PORT]] IP MAIL-FROM [HELO]\n"
 	    "       postbote version\n");
 	exit(2);
 }
@@ -100,6 +102,8 @@ main(int argc, char **argv)
 		return cmd_queue(argc, argv);
 	if (strcmp(verb, "dkim") == 0)
 		return cmd_dkim(argc, argv);
+	if (strcmp(verb, "spf") == 0)
+		return cmd_spf(argc, argv);
 	if (strcmp(verb, "version") == 0) {
 		printf("postbote %s\n", POSTBOTE_VERSION);
 		return 0;
