@@ -163,26 +163,16 @@ static int
 write_file(int dir, const char *name, const void *p, size_t len, int flags)
 {
 	int	 fd = openat(dir, name, O_WRONLY | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC | flags, 0600);
-	size_t	 off = 0;
+	    O_CLOEXEC | flags, 0600), e;
 
 	if (fd == -1)
 		return errno;
-	while (off < len) {
-		ssize_t w = write(fd, (const char *)p + off, len - off);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = w == 0 ? EIO : errno;
-
-			close(fd);
-			unlinkat(dir, name, 0);
-			return e;
-		}
-		off += (size_t)w;
-	}
-	return close(fd) == -1 ? errno : 0;
+	e = write_all_fd(fd, p, len, false);
+	if (close(fd) == -1 && e == 0)
+		e = errno;
+	if (e != 0)
+		unlinkat(dir, name, 0);
+	return e;
 }
 
 static int	 make_data_file(char [QUEUE_ID_LEN + 1], bool);
