@@ -50,6 +50,9 @@ struct smtp_session {
 	int			 listen_idx;
 	char			 listener[64];	/* its name, for logs */
 	bool			 relay_ok;	/* client in relay_networks */
+	bool			 tls;		/* TLS is active (STARTTLS or
+						 * implicit) */
+	char			 auth[320];	/* authenticated login, "" = none */
 
 	enum smtp_state		 state;
 	enum smtp_wait		 wait;
