@@ -40,12 +40,12 @@
 #define HOUR		(60 * MINUTE)
 #define DAY		(24 * HOUR)
 
-enum scope { SC_GLOBAL = 0, SC_LISTEN, SC_ROUTE, SC_DKIM };
+enum scope { SC_GLOBAL = 0, SC_LISTEN, SC_ROUTE, SC_DKIM, SC_TLS };
 
 enum ktype {
 	T_DOMAIN, T_DOMAINS, T_PATH, T_MAILBOX, T_DELIM, T_NETS, T_UINT,
 	T_PORT, T_SIZE, T_DURATION, T_DURLIST, T_ENUM, T_USER, T_LOG,
-	T_RESOLVERS, T_LISTEN_ADDR, T_HOSTPORT, T_AUTH
+	T_RESOLVERS, T_LISTEN_ADDR, T_HOSTPORT, T_AUTH, T_STRING, T_TLSPROTO
 };
 
 #define K_REQUIRED	0x01	/* the section is incomplete without it */
@@ -73,6 +73,7 @@ static const char *const w_tls[] = { "none", "may", "require", NULL };
 #define LO(f)	offsetof(struct conf_listen, f)
 #define RO(f)	offsetof(struct conf_route, f)
 #define DO(f)	offsetof(struct conf_dkim, f)
+#define TO(f)	offsetof(struct conf_tls, f)
 
 /* Every key, once.  docs/config.md describes the same table. */
 static const struct conf_key keys[] = {
@@ -94,6 +95,13 @@ static const struct conf_key keys[] = {
 	    GO(max_recipients), 0, NULL },
 	{ G(tls_cert), T_PATH, NULL, 0, 0, K_EMPTY_OK, GO(tls_cert), 0, NULL },
 	{ G(tls_key), T_PATH, NULL, 0, 0, K_EMPTY_OK, GO(tls_key), 0, NULL },
+	{ G(tls_protocols), T_TLSPROTO, "TLSv1.2 TLSv1.3", 0, 0, 0,
+	    GO(tls_protocols), 0, NULL },
+	{ G(tls_ciphers), T_STRING, "ECDHE+AESGCM:ECDHE+CHACHA20", 0, 0, 0,
+	    GO(tls_ciphers), 0, NULL },
+	{ G(tls_ciphersuites), T_STRING, "TLS_AES_256_GCM_SHA384:"
+	    "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256", 0, 0, 0,
+	    GO(tls_ciphersuites), 0, NULL },
 	{ SC_GLOBAL, "resolver", T_RESOLVERS, NULL, 0, 0, 0, GO(resolvers),
 	    GO(nresolvers), NULL },
 	{ G(smtp_port), T_PORT, "25", 1, 65535, 0, GO(smtp_port), 0, NULL },
@@ -130,6 +138,9 @@ static const struct conf_key keys[] = {
 	{ SC_DKIM, "selector", T_DOMAIN, NULL, 0, 0, K_REQUIRED,
 	    DO(selector), 0, NULL },
 	{ SC_DKIM, "key", T_PATH, NULL, 0, 0, K_REQUIRED, DO(key), 0, NULL },
+
+	{ SC_TLS, "cert", T_PATH, NULL, 0, 0, K_REQUIRED, TO(cert), 0, NULL },
+	{ SC_TLS, "key", T_PATH, NULL, 0, 0, K_REQUIRED, TO(key), 0, NULL },
 };
 
 #define NKEYS	NELEM(keys)
@@ -139,7 +150,8 @@ _Static_assert(sizeof(enum policy_spf) == sizeof(int) &&
     sizeof(enum listen_mode) == sizeof(int) &&
     sizeof(enum route_tls) == sizeof(int), "T_ENUM stores an int");
 
-static const char *const scope_names[] = { "", "listen", "route", "dkim" };
+static const char *const scope_names[] = { "", "listen", "route", "dkim",
+	"tls" };
 
 #define DUR_UNITS	"smhdw"
 #define SIZE_UNITS	"KMGkmg"
@@ -227,6 +239,8 @@ static int	 set_hostport(const struct conf_key *, char *, char **,
 		    size_t, char *);
 static int	 set_auth(const struct conf_key *, char *, char **, size_t,
 		    char *);
+static int	 set_tlsproto(const struct conf_key *, char *, char **,
+		    size_t, char *);
 static char	**split(const char *, size_t, size_t *);
 static void	 strv_free(char **, size_t);
 static int	 apply(const struct conf_key *, char *, const char *, size_t,
@@ -276,6 +290,7 @@ static const set_fn setters[] = {
 	[T_USER] = set_user,		[T_LOG] = set_log,
 	[T_RESOLVERS] = set_resolvers,	[T_LISTEN_ADDR] = set_listen_addr,
 	[T_HOSTPORT] = set_hostport,	[T_AUTH] = set_auth,
+	[T_STRING] = set_path,		[T_TLSPROTO] = set_tlsproto,
 };
 
 /*
@@ -797,6 +812,34 @@ set_auth(const struct conf_key *k, char *base, char **w, size_t n,
 	return 0;
 }
 
+/* tls_protocols: TLSv1 TLSv1.1 TLSv1.2 TLSv1.3, a range without gaps. */
+static int
+set_tlsproto(const struct conf_key *k, char *base, char **w, size_t n,
+    char *why)
+{
+	static const char *const names[] = { "TLSv1", "TLSv1.1", "TLSv1.2",
+	    "TLSv1.3" };
+	unsigned	*f = (unsigned *)(base + k->off), v = 0, low;
+
+	if (n == 0)
+		return want_words(why, 1, n);
+	for (size_t i = 0; i < n; i++) {
+		size_t	j = 0;
+
+		while (j < NELEM(names) && strcmp(w[i], names[j]) != 0)
+			j++;
+		if (j == NELEM(names))
+			return fail(why, "\"%s\" is not one of TLSv1 TLSv1.1 "
+			    "TLSv1.2 TLSv1.3", log_safe(w[i]));
+		v |= 1u << j;
+	}
+	low = v & -v;
+	if (((v / low) & ((v / low) + 1)) != 0)
+		return fail(why, "the versions must be a range without gaps");
+	*f = v;
+	return 0;
+}
+
 /*
  * Values: split into words, then handed to the key's setter.
  */
@@ -1082,6 +1125,8 @@ section_base(struct parser *ps)
 		return (char *)&ps->c->routes[ps->sidx];
 	case SC_DKIM:
 		return (char *)&ps->c->dkims[ps->sidx];
+	case SC_TLS:
+		return (char *)&ps->c->tlss[ps->sidx];
 	default:
 		return (char *)ps->c;
 	}
@@ -1153,7 +1198,7 @@ unknown_key(struct parser *ps, const struct token *kt)
 {
 	const char	*key = log_safe_n(kt->s, MIN(kt->len, 40));
 
-	for (enum scope sc = SC_GLOBAL; sc <= SC_DKIM; sc++) {
+	for (enum scope sc = SC_GLOBAL; sc <= SC_TLS; sc++) {
 		if (sc == ps->scope || find_key(sc, kt->s, kt->len) == -1)
 			continue;
 		if (sc == SC_GLOBAL)
@@ -1176,14 +1221,14 @@ parse_header(struct parser *ps, const struct token *lb)
 
 	lex_next(&ps->lx, &kind);
 	if (kind.type != TK_WORD)
-		return bad_token(ps, &kind, "listen, route or dkim");
-	for (sc = SC_LISTEN; sc <= SC_DKIM; sc++)
+		return bad_token(ps, &kind, "listen, route, dkim or tls");
+	for (sc = SC_LISTEN; sc <= SC_TLS; sc++)
 		if (strlen(scope_names[sc]) == kind.len &&
 		    memcmp(scope_names[sc], kind.s, kind.len) == 0)
 			break;
-	if (sc > SC_DKIM)
+	if (sc > SC_TLS)
 		return perr(ps, kind.at, log_safe_n(kind.s, MIN(kind.len, 40)),
-		    "unknown section (listen, route or dkim)");
+		    "unknown section (listen, route, dkim or tls)");
 	lex_next(&ps->lx, &name);
 	if (name.type != TK_WORD)
 		return bad_token(ps, &name, "a section name");
@@ -1218,7 +1263,8 @@ check_name(struct parser *ps, enum scope sc, const char *name, struct pos at)
 	struct conf	*c = ps->c;
 	const char	*kind = scope_names[sc];
 	size_t		 n = sc == SC_LISTEN ? c->nlistens :
-			    sc == SC_ROUTE ? c->nroutes : c->ndkims;
+			    sc == SC_ROUTE ? c->nroutes : sc == SC_DKIM ?
+			    c->ndkims : c->ntlss;
 
 	if (n >= SECTION_MAX)
 		return perr(ps, at, kind, "more than %d [%s] sections",
@@ -1227,7 +1273,9 @@ check_name(struct parser *ps, enum scope sc, const char *name, struct pos at)
 		return perr(ps, at, kind, "\"%s\" is not a name (letters, "
 		    "digits, '.', '_', '-')", log_safe(name));
 	if (sc != SC_LISTEN && !is_domain(name) &&
-	    !(sc == SC_ROUTE && strcmp(name, "*") == 0))
+	    !(sc == SC_ROUTE && strcmp(name, "*") == 0) &&
+	    !(sc == SC_TLS && strncmp(name, "*.", 2) == 0 &&
+	    is_domain(name + 2)))
 		return perr(ps, at, kind, "\"%s\" is not a domain name%s",
 		    log_safe(name), sc == SC_ROUTE ? " or *" : "");
 	for (size_t i = 0; sc == SC_LISTEN && i < c->nlistens; i++)
@@ -1238,6 +1286,9 @@ check_name(struct parser *ps, enum scope sc, const char *name, struct pos at)
 			goto dup;
 	for (size_t i = 0; sc == SC_DKIM && i < c->ndkims; i++)
 		if (str_ieq(c->dkims[i].domain, name))
+			goto dup;
+	for (size_t i = 0; sc == SC_TLS && i < c->ntlss; i++)
+		if (str_ieq(c->tlss[i].name, name))
 			goto dup;
 	return 0;
 dup:
@@ -1260,6 +1311,11 @@ open_section(struct parser *ps, enum scope sc, const char *name,
 		memset(&c->routes[c->nroutes], 0, sizeof(*c->routes));
 		c->routes[c->nroutes].domain = str_lower(xstrdup(name));
 		i = c->nroutes++;
+	} else if (sc == SC_TLS) {
+		c->tlss = grow(c->tlss, c->ntlss, sizeof(*c->tlss));
+		memset(&c->tlss[c->ntlss], 0, sizeof(*c->tlss));
+		c->tlss[c->ntlss].name = str_lower(xstrdup(name));
+		i = c->ntlss++;
 	} else {
 		c->dkims = grow(c->dkims, c->ndkims, sizeof(*c->dkims));
 		memset(&c->dkims[c->ndkims], 0, sizeof(*c->dkims));
@@ -1514,6 +1570,14 @@ conf_free(struct conf *c)
 		free(c->dkims[i].key);
 	}
 	free(c->dkims);
+	for (size_t i = 0; i < c->ntlss; i++) {
+		free(c->tlss[i].name);
+		free(c->tlss[i].cert);
+		free(c->tlss[i].key);
+	}
+	free(c->tlss);
+	free(c->tls_ciphers);
+	free(c->tls_ciphersuites);
 	memset(c, 0, sizeof(*c));
 }
 

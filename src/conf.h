@@ -47,6 +47,18 @@ struct conf_dkim {
 	char		*key;		/* path of the PEM private key */
 };
 
+/* tls_protocols bits */
+#define CONF_TLS_V1_0	0x01u
+#define CONF_TLS_V1_1	0x02u
+#define CONF_TLS_V1_2	0x04u
+#define CONF_TLS_V1_3	0x08u
+
+struct conf_tls {			/* [tls NAME]: a certificate for SNI */
+	char		*name;		/* lower-case; may be "*.example.com" */
+	char		*cert;		/* PEM chain file */
+	char		*key;		/* PEM private key file */
+};
+
 struct conf {
 	char		*path;		/* file it came from; NULL = embedded */
 	char		*hostname;
@@ -62,6 +74,9 @@ struct conf {
 	uint64_t	 max_message_size;
 	unsigned	 max_recipients;
 	char		*tls_cert, *tls_key;
+	unsigned	 tls_protocols;	/* CONF_TLS_V*, a contiguous range */
+	char		*tls_ciphers;	/* OpenSSL cipher list, TLS <= 1.2 */
+	char		*tls_ciphersuites;	/* TLS 1.3 suites */
 	char		**resolvers;	/* "ip" or "ip:port" / "[v6]:port" */
 	size_t		 nresolvers;
 	uint16_t	 smtp_port;
@@ -86,6 +101,8 @@ struct conf {
 	size_t		 nroutes;
 	struct conf_dkim *dkims;
 	size_t		 ndkims;
+	struct conf_tls	*tlss;
+	size_t		 ntlss;
 };
 
 /*

@@ -21,7 +21,10 @@ enum io_event {
 	IO_EOF,			/* the peer closed its side */
 	IO_ERROR,		/* read or write failed; errno-like in io */
 	IO_TIMEOUT,		/* no input for the timeout */
+	IO_TLS_READY,		/* io_starttls: the handshake is done */
 };
+
+struct ssl_ctx_st;
 
 typedef void (*io_cb)(struct io *, enum io_event, void *arg);
 
@@ -45,5 +48,20 @@ size_t	 io_pending(const struct io *);
 void	 io_reading(struct io *, bool);
 /* io_timeout - inactivity timeout for reading, in seconds (0 = none). */
 void	 io_timeout(struct io *, unsigned);
+
+/* io_starttls - become the TLS server on this socket with ctx (the SSL
+ * takes its own reference).  Input and output must be empty.  Then
+ * IO_TLS_READY, or IO_ERROR with io_tls_error() set.  0, or -1 with
+ * io_tls_error() set (no callback). */
+int	 io_starttls(struct io *, struct ssl_ctx_st *);
+/* io_is_tls - io_starttls was called (the handshake may still run). */
+bool	 io_is_tls(const struct io *);
+/* io_tls_error - why TLS failed ("" if it did not). */
+const char *io_tls_error(const struct io *);
+/* The negotiated protocol ("TLSv1.3"), cipher (OpenSSL's name) and the
+ * client's SNI name ("" if none); valid until io_free. */
+const char *io_tls_version(const struct io *);
+const char *io_tls_cipher(const struct io *);
+const char *io_tls_servername(const struct io *);
 
 #endif

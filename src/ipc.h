@@ -33,7 +33,8 @@ enum proc_id {
 enum ipc_type {
 	/* parent -> child */
 	IPC_PEER = 1,		/* u32 proc; fd: channel to that process */
-	IPC_RELOAD,		/* str conf text, str path, str users, str aliases */
+	IPC_RELOAD,		/* str conf text, str path, str users, str aliases,
+				 * bytes TLS material (smtpd only, tls.h) */
 	IPC_SHUTDOWN,		/* no payload */
 	/* smtpd -> lookup, and reply */
 	IPC_RESOLVE,		/* str address */

@@ -39,6 +39,7 @@
 #include "lookup_tab.h"
 #include "proc.h"
 #include "queue_ctl.h"
+#include "tls.h"
 #include "util.h"
 
 #define RESTART_WINDOW	60		/* seconds */
@@ -193,6 +194,8 @@ child_reload(struct ipc_msg *m)
 {
 	const char	*text = ipc_get_str(m), *path = ipc_get_str(m);
 	const char	*users = ipc_get_str(m), *aliases = ipc_get_str(m);
+	size_t		 tlslen;
+	const void	*tlsm = ipc_get_bytes(m, &tlslen);
 	struct conf	*nc = xcalloc(1, sizeof(*nc));
 	char		 err[512];
 
@@ -226,6 +229,10 @@ child_reload(struct ipc_msg *m)
 		}
 		lookup_tab_free(lookup_tables);
 		lookup_tables = t;
+	}
+	if (my_id == PROC_SMTPD && tlslen > 0) {
+		tls_material_wipe();
+		buf_append(&tls_material, tlsm, tlslen);
 	}
 	conf_free(config);
 	free(config);
@@ -362,6 +369,8 @@ child_main(int id, int ctlfd)
 		lookup_tab_free(lookup_tables);
 		lookup_tables = NULL;
 	}
+	if (id != PROC_SMTPD)
+		tls_material_wipe();	/* only smtpd needs the keys */
 	drop_privileges();
 	if ((cbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -567,6 +576,8 @@ load_all(const char *path)
 	if (conf_load(path, nc, err, sizeof(err)) == -1)
 		goto fail;
 	loaded = true;
+	if (tls_check_conf(nc, err, sizeof(err)) == -1)
+		goto fail;
 	if (nc->path != NULL && read_file(nc->path, &ct, 1 << 20) == -1) {
 		snprintf(err, sizeof(err), "%s: %s", nc->path, strerror(errno));
 		goto fail;
@@ -631,9 +642,13 @@ static void
 on_reload(evutil_socket_t sig, short ev, void *arg)
 {
 	char	*path = config->path != NULL ? xstrdup(config->path) : NULL;
+	char	 err[512];
 
 	log_info("event=reload");
 	if (load_all(path) == 0) {
+		if (tls_material_load(config, err, sizeof(err)) == -1)
+			log_warn("event=reload tls=kept reason=\"%s\"",
+			    log_safe(err));
 		for (int i = 1; i < PROC_MAX; i++) {
 			struct buf	b;
 
@@ -646,6 +661,8 @@ on_reload(evutil_socket_t sig, short ev, void *arg)
 			    buf_cstr(&users_text) : "");
 			ipc_put_str(&b, i == PROC_LOOKUP ?
 			    buf_cstr(&aliases_text) : "");
+			ipc_put_bytes(&b, tls_material.data, i == PROC_SMTPD ?
+			    tls_material.len : 0);
 			ipc_send(children[i].ctl, IPC_RELOAD, 0, &b, -1);
 			buf_free(&b);
 		}
@@ -750,6 +767,7 @@ serve_main(const char *path, bool verbose)
 {
 	struct event	*ev[5];
 	int		 sigs[5] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0 };
+	char		 err[512];
 
 	log_init("parent", "stderr", verbose);
 	if (load_all(path) == -1)
@@ -761,6 +779,13 @@ serve_main(const char *path, bool verbose)
 	}
 	resolve_user();
 	make_state_dirs();
+	/* Certificates and keys are read here, as root if started so; the
+	 * self-signed pair is made on the first start (tls.c). */
+	if (tls_material_load(config, err, sizeof(err)) == -1) {
+		log_warn("event=tls-load result=failed reason=\"%s\"",
+		    log_safe(err));
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	nlisten_fds = config->nlistens;
 	listen_fds = xcalloc(nlisten_fds ? nlisten_fds : 1, sizeof(int));

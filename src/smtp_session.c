@@ -32,6 +32,7 @@
 #include "lookup_tab.h"
 #include "proc.h"
 #include "smtp_session.h"
+#include "tls.h"
 #include "util.h"
 
 #define LINE_MAX_BASE	512		/* RFC 5321 4.5.3.1.4 */
@@ -69,6 +70,7 @@ static void	 cmd_quit(struct smtp_session *, const char *);
 static void	 cmd_vrfy(struct smtp_session *, const char *);
 static void	 cmd_expn(struct smtp_session *, const char *);
 static void	 cmd_help(struct smtp_session *, const char *);
+static void	 cmd_starttls(struct smtp_session *, const char *);
 static void	 cmd_notimpl(struct smtp_session *, const char *);
 
 static const struct smtp_verb verbs[] = {
@@ -85,7 +87,7 @@ static const struct smtp_verb verbs[] = {
 	{ "VRFY", S_ANY, LINE_MAX_BASE, cmd_vrfy },
 	{ "EXPN", S_ANY, LINE_MAX_BASE, cmd_expn },
 	{ "HELP", S_ANY, LINE_MAX_BASE, cmd_help },
-	{ "STARTTLS", S_ANY, LINE_MAX_BASE, cmd_notimpl },
+	{ "STARTTLS", S_TX, LINE_MAX_BASE, cmd_starttls },
 	{ "AUTH", S_ANY, LINE_MAX_BASE, cmd_notimpl },
 	{ "ETRN", S_ANY, LINE_MAX_BASE, cmd_notimpl },
 	{ "TURN", S_ANY, LINE_MAX_BASE, cmd_notimpl },
@@ -116,6 +118,10 @@ static void	 set_timeout(struct smtp_session *);
 static void	 begin_body(struct smtp_session *);
 static void	 finish_message(struct smtp_session *);
 static void	 spool_abort(struct smtp_session *);
+static void	 start_tls(struct smtp_session *);
+static void	 tls_ready(struct smtp_session *);
+static void	 greet_start(struct smtp_session *);
+static bool	 starttls_offered(const struct smtp_session *);
 
 void
 smtp_session_init(struct event_base *b)
@@ -246,6 +252,8 @@ flush(struct smtp_session *s)
 
 	if (r == -1 || (r == 0 && s->state == SMTP_S_QUIT))
 		session_free(s);
+	else if (r == 0 && s->wait == WAIT_TLS && !io_is_tls(s->io))
+		start_tls(s);		/* "220 Ready to start TLS" is out */
 }
 
 /* ---- session life ---- */
@@ -309,8 +317,8 @@ greet(struct smtp_session *s)
 	char	peek[1];
 
 	/* A client that talks before the greeting is not an SMTP client. */
-	if (evbuffer_get_length(io_input(s->io)) > 0 ||
-	    recv(io_fd(s->io), peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+	if (evbuffer_get_length(io_input(s->io)) > 0 || (!s->tls &&
+	    recv(io_fd(s->io), peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0)) {
 		log_info("session=%016llx event=pregreet client=%s",
 		    (unsigned long long)s->id, s->peer_str);
 		reply(s, "554 5.5.1 %s Error: talked before the greeting",
@@ -358,6 +366,19 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 		str_copy(s->client_name, "localhost", sizeof(s->client_name));
 	else if (dns != NULL)
 		dns_client_name(dns, sa, client_named, s->id, NULL);
+	if (config->listens[idx].mode == LISTEN_SUBMISSIONS) {
+		/* RFC 8314 3.3: TLS from the first byte, then the greeting. */
+		s->wait = WAIT_TLS;
+		flush(s);
+		return;
+	}
+	greet_start(s);
+}
+
+/* greet_start - greet now, or after greet_delay. */
+static void
+greet_start(struct smtp_session *s)
+{
 	if (config->greet_delay > 0) {
 		struct timeval tv = { (time_t)config->greet_delay, 0 };
 
@@ -418,10 +439,15 @@ session_io(struct io *io, enum io_event ev, void *arg)
 			process(s);
 		break;
 	case IO_TIMEOUT:
-		log_info("session=%016llx event=timeout client=%s state=%d",
-		    (unsigned long long)s->id, s->peer_str, (int)s->state);
+		log_info("session=%016llx event=timeout client=%s state=%d%s",
+		    (unsigned long long)s->id, s->peer_str, (int)s->state,
+		    s->wait == WAIT_TLS ? " tls=handshake" : "");
 		if (s->wait == WAIT_COMMIT)
 			return;
+		if (s->wait == WAIT_TLS) {	/* no 421 inside a handshake */
+			session_free(s);
+			return;
+		}
 		reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname());
 		close_after(s);
 		break;
@@ -434,8 +460,15 @@ session_io(struct io *io, enum io_event ev, void *arg)
 	case IO_ERROR:
 		/* The client is gone.  A commit in flight finishes in queue;
 		 * its reply then finds no session. */
+		if (*io_tls_error(s->io) != '\0')
+			log_info("session=%016llx event=tls-error client=%s "
+			    "reason=\"%s\"", (unsigned long long)s->id,
+			    s->peer_str, log_safe(io_tls_error(s->io)));
 		session_free(s);
 		return;
+	case IO_TLS_READY:
+		tls_ready(s);
+		break;
 	}
 	flush(s);
 }
@@ -678,6 +711,8 @@ cmd_ehlo(struct smtp_session *s, const char *arg)
 	buf_init(&b, 0);
 	buf_printf(&b, "250-%s Hello %s [%s]\r\n", hostname(), s->helo,
 	    s->peer_ip);
+	if (starttls_offered(s))
+		buf_puts(&b, "250-STARTTLS\r\n");
 	buf_printf(&b, "250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
 	    "250 DSN\r\n", (unsigned long long)config->max_message_size);
@@ -916,6 +951,102 @@ cmd_help(struct smtp_session *s, const char *arg)
 	    "NOOP QUIT VRFY HELP");
 }
 
+/* ---- TLS ---- */
+
+static bool
+starttls_offered(const struct smtp_session *s)
+{
+	return !s->tls && tls_server_ctx() != NULL &&
+	    config->listens[s->listen_idx].mode != LISTEN_SUBMISSIONS;
+}
+
+/*
+ * cmd_starttls - RFC 3207.  Bytes pipelined behind STARTTLS arrived in
+ * plaintext: running them inside TLS is CVE-2011-0411, so the session
+ * ends instead.  The handshake starts once the 220 is written (flush).
+ */
+static void
+cmd_starttls(struct smtp_session *s, const char *arg)
+{
+	if (*arg != '\0') {
+		error(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (s->tls) {
+		error(s, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (s->state != SMTP_S_READY) {
+		error(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return;
+	}
+	if (!starttls_offered(s)) {
+		reply(s, "454 4.7.0 TLS not available");
+		return;
+	}
+	if (evbuffer_get_length(io_input(s->io)) > 0) {
+		log_info("session=%016llx event=reject client=%s "
+		    "reason=\"input pipelined after STARTTLS\"",
+		    (unsigned long long)s->id, s->peer_str);
+		reply(s, "554 5.5.0 Error: commands sent after STARTTLS; "
+		    "closing");
+		close_after(s);
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	s->wait = WAIT_TLS;
+}
+
+static void
+start_tls(struct smtp_session *s)
+{
+	SSL_CTX	*ctx = tls_server_ctx();
+
+	if (evbuffer_get_length(io_input(s->io)) > 0) {
+		/* Sent while the 220 waited for a full socket. */
+		log_info("session=%016llx event=reject client=%s "
+		    "reason=\"input pipelined after STARTTLS\"",
+		    (unsigned long long)s->id, s->peer_str);
+		ctx = NULL;
+	}
+	io_timeout(s->io, (unsigned)config->command_timeout);
+	if (ctx == NULL || io_starttls(s->io, ctx) == -1) {
+		log_warn("session=%016llx event=tls-error client=%s "
+		    "reason=\"%s\"", (unsigned long long)s->id, s->peer_str,
+		    ctx == NULL ? "no certificate loaded" :
+		    log_safe(io_tls_error(s->io)));
+		close_after(s);
+		s->wait = WAIT_NONE;
+		flush(s);
+	}
+}
+
+/* tls_ready - the handshake is done: RFC 3207 4.2, start over. */
+static void
+tls_ready(struct smtp_session *s)
+{
+	const char	*sni = io_tls_servername(s->io);
+
+	s->tls = true;
+	s->wait = WAIT_NONE;
+	str_copy(s->tls_version, io_tls_version(s->io),
+	    sizeof(s->tls_version));
+	str_copy(s->tls_cipher, io_tls_cipher(s->io), sizeof(s->tls_cipher));
+	log_info("session=%016llx event=tls client=%s tls=%s cipher=%s%s%s",
+	    (unsigned long long)s->id, s->peer_str, s->tls_version,
+	    s->tls_cipher, *sni ? " sni=" : "", *sni ? log_safe(sni) : "");
+	if (s->state == SMTP_S_GREET) {		/* implicit TLS */
+		greet_start(s);
+		return;
+	}
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	s->auth[0] = '\0';
+	tx_reset(s);			/* state HELO: EHLO again */
+	set_timeout(s);
+	process(s);
+}
+
 static void
 cmd_notimpl(struct smtp_session *s, const char *arg)
 {
@@ -994,10 +1125,16 @@ received_header(struct smtp_session *s)
 	localtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	with = s->env.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	/* RFC 3848 / RFC 6531: S for TLS, A for AUTH (ESMTP only). */
 	buf_printf(&s->dbuf, "Received: from %s (%s [%s%s])\r\n\tby %s "
-	    "(postbote) with %s id %s", s->helo, s->client_name,
+	    "(postbote) with %s%s%s id %s", s->helo, s->client_name,
 	    strchr(s->peer_ip, ':') != NULL ? "IPv6:" : "", s->peer_ip,
-	    hostname(), with, s->qid);
+	    hostname(), with, s->tls && (s->esmtp || s->env.smtputf8) ? "S" :
+	    "", s->auth[0] != '\0' && (s->esmtp || s->env.smtputf8) ? "A" : "",
+	    s->qid);
+	if (s->tls)
+		buf_printf(&s->dbuf, "\r\n\t(version=%s cipher=%s)",
+		    s->tls_version, s->tls_cipher);
 	if (s->nrcpt == 1 && s->env.nrcpt > 0)
 		buf_printf(&s->dbuf, "\r\n\tfor <%s>", s->env.rcpts[0].orig);
 	buf_printf(&s->dbuf, "; %s\r\n", date);
@@ -1305,6 +1442,12 @@ smtp_session_shutdown_all(void)
 			next = s->hnext;
 			if (s->wait == WAIT_COMMIT || s->state == SMTP_S_QUIT)
 				continue;
+			if (s->wait == WAIT_TLS) {	/* mid-handshake */
+				s->wait = WAIT_NONE;
+				close_after(s);
+				flush(s);
+				continue;
+			}
 			reply(s, "421 4.3.2 %s Service shutting down",
 			    hostname());
 			close_after(s);

@@ -37,6 +37,7 @@ enum smtp_wait {
 	WAIT_RESOLVE,		/* lookup: RCPT resolution */
 	WAIT_SPOOL,		/* queue: a spool file for DATA/BDAT */
 	WAIT_COMMIT,		/* queue: the durable commit */
+	WAIT_TLS,		/* STARTTLS or implicit TLS: the handshake */
 };
 
 struct smtp_session {
@@ -53,6 +54,8 @@ struct smtp_session {
 	bool			 tls;		/* TLS is active (STARTTLS or
 						 * implicit) */
 	char			 auth[320];	/* authenticated login, "" = none */
+	char			 tls_version[16];	/* "TLSv1.3" once up */
+	char			 tls_cipher[64];	/* OpenSSL's name */
 
 	enum smtp_state		 state;
 	enum smtp_wait		 wait;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "proc.h"
 #include "smtp_session.h"
+#include "tls.h"
 #include "util.h"
 
 #define SHUTDOWN_GRACE	10	/* seconds for commits in flight */
@@ -58,6 +59,20 @@ on_accept_error(struct evconnlistener *l, void *arg)
 	}
 }
 
+/* load_tls - contexts from the material the parent read; new sessions
+ * use them, live ones keep theirs.  Without them STARTTLS is not offered. */
+static void
+load_tls(void)
+{
+	char	err[512];
+
+	if (tls_server_load(config, &tls_material, err, sizeof(err)) == -1)
+		log_warn("event=tls-load result=failed reason=\"%s\"",
+		    log_safe(err));
+	else
+		log_debug("event=tls-load result=ok");
+}
+
 static void
 smtpd_init(struct event_base *base)
 {
@@ -70,6 +85,7 @@ smtpd_init(struct event_base *base)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	smtp_session_init(base);
+	load_tls();
 	listeners = xcalloc(n ? n : 1, sizeof(*listeners));
 	nlisteners = n;
 	for (size_t i = 0; i < n; i++) {
@@ -153,6 +169,7 @@ smtpd_msg(int proc, struct ipc_msg *m)
 static void
 smtpd_reload(void)
 {
+	load_tls();
 	log_info("event=reloaded");
 }
 
@@ -161,8 +178,10 @@ stop_check(evutil_socket_t fd, short ev, void *arg)
 {
 	static int	ticks;
 
-	if (smtp_session_count() == 0 || ++ticks > SHUTDOWN_GRACE * 10)
+	if (smtp_session_count() == 0 || ++ticks > SHUTDOWN_GRACE * 10) {
+		tls_server_free();
 		proc_exit();
+	}
 }
 
 static void
