@@ -373,9 +373,10 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 		return;
 	}
 	greet_start(s);
+	flush(s);
 }
 
-/* greet_start - greet now, or after greet_delay. */
+/* greet_start - greet now, or after greet_delay; the caller flushes. */
 static void
 greet_start(struct smtp_session *s)
 {
@@ -384,10 +385,8 @@ greet_start(struct smtp_session *s)
 
 		s->greet_timer = evtimer_new(base, greet_timer, s);
 		evtimer_add(s->greet_timer, &tv);
-	} else {
+	} else
 		greet(s);
-		flush(s);
-	}
 }
 
 static void
