@@ -19,16 +19,11 @@ command -v smtp-source >/dev/null || {
 # Let earlier runs' deletions reach the disk first: they would be
 # measured otherwise.
 sync; sleep 2
-dir=$(mktemp -d /tmp/postbote-bench.XXXXXX)
-chmod 755 "$dir"
-port=$((30000 + $$ % 20000))
-cat > "$dir/postbote.conf" <<CONF
-hostname = bench.example
-domains = bench.example
-state_dir = $dir/state
+. "$(dirname "$0")/lib.sh"
+bench_setup bench
+cat >> "$dir/postbote.conf" <<CONF
 aliases = $dir/aliases
 users = $dir/users
-resolver = 127.0.0.1:53
 local_concurrency = ${CONC:-20}
 [listen mx]
 address = 127.0.0.1:$port

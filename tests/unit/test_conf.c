@@ -400,15 +400,15 @@ static const struct bad bads[] = {
 	{ "[listen a]\naddress = 127.0.0.1:25 extra", "t.conf:2:1: address: "
 	    "takes 1 word, not 2" },
 	/* sections */
-	{ "[mailer x]", "t.conf:1:2: mailer: unknown section (listen, route "
-	    "or dkim)" },
+	{ "[mailer x]", "t.conf:1:2: mailer: unknown section (listen, route, "
+	    "dkim or tls)" },
 	{ "[listen]", "t.conf:1:8: expected a section name, not \"]\"" },
 	{ "[listen a b]", "t.conf:1:11: expected ']', not \"b\"" },
 	{ "[listen a", "t.conf:1:10: expected ']' before the end of the "
 	    "line" },
 	{ "[listen a] x", "t.conf:1:12: expected the end of the line, not "
 	    "\"x\"" },
-	{ "[]", "t.conf:1:2: expected listen, route or dkim, not \"]\"" },
+	{ "[]", "t.conf:1:2: expected listen, route, dkim or tls, not \"]\"" },
 	{ "[listen a]\n", "t.conf:1:1: address: required in [listen a]" },
 	{ "[listen a]\nmode = mx\n[listen b]\naddress = 127.0.0.1:25",
 	    "t.conf:1:1: address: required in [listen a]" },
