@@ -391,8 +391,12 @@ tls_write_some(struct io *io)
 {
 	size_t	len;
 
-	if (io->handshaking || io->tls_err[0] != '\0')
-		return io->tls_err[0] != '\0' ? -1 : 1;
+	if (io->tls_err[0] != '\0')
+		return -1;
+	if (evbuffer_get_length(io->out) == 0)
+		return 0;
+	if (io->handshaking)
+		return 1;		/* not before the handshake is done */
 	while ((len = evbuffer_get_length(io->out)) > 0) {
 		size_t		 n = MIN(len, TLS_RECORD);
 		unsigned char	*p = evbuffer_pullup(io->out, (ssize_t)n);

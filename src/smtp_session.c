@@ -1411,7 +1411,7 @@ smtp_session_peer_down(int proc)
 				resume(s);
 				flush(s);
 			} else if (proc == PROC_QUEUE && s->wait != WAIT_NONE &&
-			    s->wait != WAIT_RESOLVE) {
+			    s->wait != WAIT_RESOLVE && s->wait != WAIT_TLS) {
 				reply(s, "451 4.3.0 Error: internal service "
 				    "restarting, try again");
 				s->qid[0] = '\0';
