@@ -511,3 +511,27 @@ def test_tls_protocols_13_only(mta_factory):
     with smtplib.SMTP("127.0.0.1", m.port, timeout=20) as c:
         c.starttls(context=client_ctx())
         assert c.sock.version() == "TLSv1.3"
+
+
+def test_large_message_and_pipelining_over_tls(tmta):
+    """Several MB through SSL_read (more than one read's worth per event)
+    and a pipelined transaction inside TLS."""
+    line = b"x" * 998 + b"\r\n"
+    body = b"Subject: big\r\n\r\n" + line * 4000
+    with smtplib.SMTP("127.0.0.1", tmta.port, timeout=60) as c:
+        c.starttls(context=client_ctx())
+        c.ehlo("client.test")
+        c.sendmail("sender@client.test", [ALICE], body)
+    c = starttls_raw(tmta.port)
+    c.ehlo()
+    c.send(b"MAIL FROM:<s@client.test>\r\nRCPT TO:<%s>\r\nDATA\r\n" %
+           ALICE.encode())
+    assert [r.code for r in c.replies(3)] == [250, 250, 354]
+    c.send(b"Subject: piped\r\n\r\nsmall\r\n.\r\nQUIT\r\n")
+    assert [r.code for r in c.replies(2)] == [250, 221]
+    c.close()
+    msgs = tmta.wait_messages(ALICE, 2)
+    assert len(msgs) == 2
+    big = [m for m in msgs if b"Subject: big" in m][0]
+    assert big.count(b"x" * 998 + b"\n") == 4000
+    assert any(b"Subject: piped" in m for m in msgs)
