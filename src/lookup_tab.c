@@ -742,15 +742,24 @@ user_of(const struct lookup_tab *t, const struct names *nm)
 	return u != NULL ? u->addr : NULL;
 }
 
+/* lookup_user_key - the canonical form of a user address: 0 or -1. */
+int
+lookup_user_key(const char *address, char *out, size_t outsz)
+{
+	struct mailaddr	 m;
+
+	if (addr_parse(address, ADDR_F_UTF8, &m) != ADDR_OK)
+		return -1;
+	return canon(m.local, m.domain, out, outsz);
+}
+
 /* user_by_address - the user for an address in any case or quoting. */
 static const struct user *
 user_by_address(const struct lookup_tab *t, const char *address)
 {
-	struct mailaddr	 m;
-	char		 key[ADDR_TEXT_MAX];
+	char	 key[ADDR_TEXT_MAX];
 
-	if (addr_parse(address, ADDR_F_UTF8, &m) != ADDR_OK ||
-	    canon(m.local, m.domain, key, sizeof(key)) == -1)
+	if (lookup_user_key(address, key, sizeof(key)) == -1)
 		return NULL;
 	return find_user(t, key);
 }
