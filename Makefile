@@ -32,7 +32,8 @@ SAN_LIB_OBJS := $(LIBSRCS:src/%.c=build/asan/obj/%.o)
 UNIT_BINS := $(UNITS:tests/unit/%.c=build/asan/tests/%)
 FUZZ_BINS := $(FUZZERS:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim
+.PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim \
+	bench-auth
 
 all: build/postbote
 
@@ -113,3 +114,7 @@ build/dkim_bench: bench/dkim_bench.c $(filter-out build/obj/main.o,$(OPT_OBJS))
 
 bench-dkim: build/dkim_bench
 	./build/dkim_bench
+
+# AUTH verifications per second (yescrypt, default cost) over real logins.
+bench-auth: build/postbote
+	$(PYTHON) bench/auth_bench.py
