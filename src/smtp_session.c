@@ -1428,8 +1428,9 @@ conn_admit(struct smtp_session *s)
 		    config->auth_failure_window));
 		last_sweep = now;
 	}
+	/* relay_networks are the site's own hosts: no per-IP limit. */
 	r = limits_conn_open(limits, s->peer_ip, now, config->max_connections,
-	    config->max_connections_per_ip);
+	    s->relay_ok ? 0 : config->max_connections_per_ip);
 	if (r == LIMITS_CONN_OK) {
 		s->conn_counted = true;
 		return true;

@@ -33,7 +33,8 @@ def refused_at_connect(port):
 
 
 def test_max_connections_per_ip(mta_factory):
-    m = mta_factory(extra="max_connections_per_ip = 2").start()
+    m = mta_factory(extra="max_connections_per_ip = 2",
+                    relay_networks=NO_RELAY).start()
     time.sleep(0.3)         # the start-up probe's session has ended
     a, b = session(m.port), session(m.port)
     try:
@@ -48,6 +49,17 @@ def test_max_connections_per_ip(mta_factory):
         a.close()
         b.close()
     assert "max_connections_per_ip" in m.log()
+
+
+def test_relay_networks_not_limited_per_ip(mta_factory):
+    m = mta_factory(extra="max_connections_per_ip = 2").start()
+    cs = [session(m.port) for _ in range(4)]
+    try:
+        for c in cs:
+            c.expect("NOOP", 250)
+    finally:
+        for c in cs:
+            c.close()
 
 
 def test_max_connections(mta_factory):
