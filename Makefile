@@ -33,7 +33,7 @@ UNIT_BINS := $(UNITS:tests/unit/%.c=build/asan/tests/%)
 FUZZ_BINS := $(FUZZERS:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim \
-	bench-tls
+	bench-tls bench-auth
 
 all: build/postbote
 
@@ -118,3 +118,6 @@ bench-dkim: build/dkim_bench
 # Full TLS handshakes per second on an implicit-TLS listener (openssl s_time).
 bench-tls: build/postbote
 	bash bench/tls-handshake.sh
+# AUTH verifications per second (yescrypt, default cost) over real logins.
+bench-auth: build/postbote
+	$(PYTHON) bench/auth_bench.py

@@ -67,6 +67,7 @@ static const char *const w_dmarc[] = { "record", "enforce", NULL };
 static const char *const w_mode[] = { "mx", "submission", "submissions",
 	NULL };
 static const char *const w_tls[] = { "none", "may", "require", NULL };
+static const char *const w_bool[] = { "no", "yes", NULL };
 
 #define G(f)	SC_GLOBAL, #f
 #define GO(f)	offsetof(struct conf, f)
@@ -124,6 +125,38 @@ static const struct conf_key keys[] = {
 	{ G(max_errors), T_UINT, "10", 1, 1000, 0, GO(max_errors), 0, NULL },
 	{ G(local_concurrency), T_UINT, "20", 1, 1000, 0,
 	    GO(local_concurrency), 0, NULL },
+	{ G(allow_plaintext_auth), T_ENUM, "no", 0, 0, 0,
+	    GO(allow_plaintext_auth), 0, w_bool },
+	{ G(sender_login_match), T_ENUM, "yes", 0, 0, 0,
+	    GO(sender_login_match), 0, w_bool },
+	{ G(auth_max_failures), T_UINT, "10", 0, 100000, 0,
+	    GO(auth_max_failures), 0, NULL },
+	{ G(auth_failure_window), T_DURATION, "10m", 1, DAY, 0,
+	    GO(auth_failure_window), 0, NULL },
+	{ G(auth_ban_time), T_DURATION, "1h", 1, 7 * DAY, 0,
+	    GO(auth_ban_time), 0, NULL },
+	{ G(auth_failure_delay), T_DURATION, "1s", 0, MINUTE, 0,
+	    GO(auth_failure_delay), 0, NULL },
+	{ G(max_connections), T_UINT, "1000", 0, 1000000, 0,
+	    GO(max_connections), 0, NULL },
+	{ G(max_connections_per_ip), T_UINT, "50", 0, 1000000, 0,
+	    GO(max_connections_per_ip), 0, NULL },
+	{ G(max_messages_per_session), T_UINT, "1000", 0, 1000000, 0,
+	    GO(max_messages_per_session), 0, NULL },
+	{ G(max_recipients_per_session), T_UINT, "10000", 0, 10000000, 0,
+	    GO(max_recipients_per_session), 0, NULL },
+	{ G(rate_messages_per_minute), T_UINT, "60", 0, 10000000, 0,
+	    GO(rate_messages_per_minute), 0, NULL },
+	{ G(rate_messages_per_hour), T_UINT, "1000", 0, 10000000, 0,
+	    GO(rate_messages_per_hour), 0, NULL },
+	{ G(rate_recipients_per_minute), T_UINT, "300", 0, 10000000, 0,
+	    GO(rate_recipients_per_minute), 0, NULL },
+	{ G(rate_recipients_per_hour), T_UINT, "5000", 0, 10000000, 0,
+	    GO(rate_recipients_per_hour), 0, NULL },
+	{ G(min_data_rate), T_SIZE, "256", 0, 1024 * KIB * KIB, 0,
+	    GO(min_data_rate), 0, NULL },
+	{ G(data_rate_window), T_DURATION, "30s", 1, HOUR, 0,
+	    GO(data_rate_window), 0, NULL },
 
 	{ SC_LISTEN, "address", T_LISTEN_ADDR, NULL, 0, 0, K_REQUIRED,
 	    LO(host), LO(port), NULL },

@@ -94,6 +94,23 @@ struct conf {
 	unsigned	 max_errors;
 	unsigned	 local_concurrency;
 	bool		 any_local;	/* embedded defaults: every local part */
+	/* AUTH and abuse limits (0 = no limit where a count) */
+	int		 allow_plaintext_auth;	/* 0/1: AUTH without TLS */
+	int		 sender_login_match;	/* 0/1: MAIL FROM owned */
+	unsigned	 auth_max_failures;	/* per client IP in window */
+	uint64_t	 auth_failure_window;	/* seconds */
+	uint64_t	 auth_ban_time;		/* seconds */
+	uint64_t	 auth_failure_delay;	/* seconds, times failures */
+	unsigned	 max_connections;
+	unsigned	 max_connections_per_ip;
+	unsigned	 max_messages_per_session;
+	unsigned	 max_recipients_per_session;
+	unsigned	 rate_messages_per_minute;	/* per IP and per user */
+	unsigned	 rate_messages_per_hour;
+	unsigned	 rate_recipients_per_minute;
+	unsigned	 rate_recipients_per_hour;
+	uint64_t	 min_data_rate;		/* bytes/s in DATA, BDAT */
+	uint64_t	 data_rate_window;	/* seconds it is measured over */
 
 	struct conf_listen *listens;
 	size_t		 nlistens;

@@ -71,6 +71,9 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_CTL_DELETE] = "ctl-delete", [IPC_CTL_HOLD] = "ctl-hold",
 	[IPC_CTL_RELEASE] = "ctl-release", [IPC_CTL_SHOW] = "ctl-show",
 	[IPC_CTL_REPLY] = "ctl-reply",
+	[IPC_AUTH] = "auth", [IPC_AUTH_REPLY] = "auth-reply",
+	[IPC_SENDER_OWNED] = "sender-owned",
+	[IPC_SENDER_OWNED_REPLY] = "sender-owned-reply",
 };
 
 const char *

@@ -70,6 +70,11 @@ enum ipc_type {
 				 * u32 attempts, u64 next_attempt, u32 cut,
 				 * bytes header block */
 	IPC_CTL_REPLY,		/* u32 ok, str text */
+	/* smtpd -> lookup, and replies (AUTH, sender ownership) */
+	IPC_AUTH,		/* str user, str password */
+	IPC_AUTH_REPLY,		/* u32 ok, str login (canonical address) */
+	IPC_SENDER_OWNED,	/* str login, str sender */
+	IPC_SENDER_OWNED_REPLY,	/* u32 ok */
 	IPC_TYPE_MAX
 };
 

@@ -122,6 +122,8 @@ static void	 aliases_rollback(struct lookup_tab *, size_t);
 static int	 cmp_user(const void *, const void *);
 static int	 cmp_alias(const void *, const void *);
 static const struct user *find_user(const struct lookup_tab *, const char *);
+static const struct user *user_by_address(const struct lookup_tab *,
+		    const char *);
 static const struct alias *find_alias(const struct lookup_tab *,
 		    enum key_kind, const char *);
 static int	 names_make(struct names *, const char *, const char *, char);
@@ -740,6 +742,28 @@ user_of(const struct lookup_tab *t, const struct names *nm)
 	return u != NULL ? u->addr : NULL;
 }
 
+/* lookup_user_key - the canonical form of a user address: 0 or -1. */
+int
+lookup_user_key(const char *address, char *out, size_t outsz)
+{
+	struct mailaddr	 m;
+
+	if (addr_parse(address, ADDR_F_UTF8, &m) != ADDR_OK)
+		return -1;
+	return canon(m.local, m.domain, out, outsz);
+}
+
+/* user_by_address - the user for an address in any case or quoting. */
+static const struct user *
+user_by_address(const struct lookup_tab *t, const char *address)
+{
+	char	 key[ADDR_TEXT_MAX];
+
+	if (lookup_user_key(address, key, sizeof(key)) == -1)
+		return NULL;
+	return find_user(t, key);
+}
+
 /*
  * lookup_user_hash - the crypt hash of a user, or NULL.  address is
  * normalized as the loader does (so case and quoting do not matter).
@@ -747,16 +771,18 @@ user_of(const struct lookup_tab *t, const struct names *nm)
 const char *
 lookup_user_hash(const struct lookup_tab *t, const char *address)
 {
-	struct mailaddr	 m;
-	const struct user *u;
-	char		 key[ADDR_TEXT_MAX];
+	const struct user	*u = user_by_address(t, address);
 
-	if (addr_parse(address, ADDR_F_UTF8, &m) != ADDR_OK ||
-	    canon(m.local, m.domain, key, sizeof(key)) == -1)
-		return NULL;
-	if ((u = find_user(t, key)) == NULL)
-		return NULL;
-	return u->hash;
+	return u != NULL ? u->hash : NULL;
+}
+
+/* lookup_user_addr - the user's address as stored (canonical), or NULL. */
+const char *
+lookup_user_addr(const struct lookup_tab *t, const char *address)
+{
+	const struct user	*u = user_by_address(t, address);
+
+	return u != NULL ? u->addr : NULL;
 }
 
 /* lookup_user_count - number of users. */

@@ -79,6 +79,12 @@ enum lookup_result lookup_resolve(const struct lookup_tab *,
 
 /* lookup_user_hash - the crypt hash of a user, or NULL. */
 const char *lookup_user_hash(const struct lookup_tab *, const char *address);
+/* lookup_user_key - the canonical form (lower case, unquoted where it
+ * can be) of a user address into out; 0, or -1 if it does not parse. */
+int	 lookup_user_key(const char *address, char *out, size_t outsz);
+/* lookup_user_addr - the user's canonical address (lower case), or NULL;
+ * points into the table. */
+const char *lookup_user_addr(const struct lookup_tab *, const char *address);
 size_t	 lookup_user_count(const struct lookup_tab *);
 /* lookup_user_at - i-th user address in sorted order (for "user list"). */
 const char *lookup_user_at(const struct lookup_tab *, size_t i);

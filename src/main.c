@@ -13,6 +13,7 @@
 #include "cmd_queue.h"
 #include "cmd_dkim.h"
 #include "cmd_spf.h"
+#include "cmd_user.h"
 #include "conf.h"
 #include "log.h"
 #include "proc.h"
@@ -33,6 +34,8 @@ usage(void)
 	    "       postbote dkim [-c FILE] verify [--resolver HOST[:PORT]] "
 	    "< MSG\n"
 	    "       postbote spf [--resolver HOST[:PORT]] IP MAIL-FROM [HELO]\n"
+	    "       postbote user [-c FILE] add ADDRESS | del ADDRESS | "
+	    "passwd ADDRESS | list\n"
 	    "       postbote version\n");
 	exit(2);
 }
@@ -104,6 +107,8 @@ main(int argc, char **argv)
 		return cmd_dkim(argc, argv);
 	if (strcmp(verb, "spf") == 0)
 		return cmd_spf(argc, argv);
+	if (strcmp(verb, "user") == 0)
+		return cmd_user(argc, argv);
 	if (strcmp(verb, "version") == 0) {
 		printf("postbote %s\n", POSTBOTE_VERSION);
 		return 0;

@@ -31,6 +31,8 @@
 #include "log.h"
 #include "lookup_tab.h"
 #include "proc.h"
+#include "sasl.h"
+#include "smtp_limits.h"
 #include "smtp_session.h"
 #include "tls.h"
 #include "util.h"
@@ -39,6 +41,9 @@
 #define LINE_MAX_MAIL	(512 + 26 + 10 + 14 + 110 + 500)	/* SIZE, SMTPUTF8,
 					 * BODY, RET+ENVID (RFC 3461), AUTH */
 #define LINE_MAX_RCPT	(512 + 500 + 30)	/* ORCPT, NOTIFY */
+#define LINE_MAX_AUTH	(12 + SASL_B64_MAX + 2)	/* "AUTH PLAIN " + response */
+#define AUTH_DELAY_STEPS 10		/* the 535 delay grows up to this */
+#define LIMITS_SWEEP	60		/* seconds between sweeps */
 #define LINE_BUF	2048
 #define SPOOL_FLUSH	(64 * 1024)
 #define TABLE_SIZE	4096
@@ -72,6 +77,7 @@ static void	 cmd_expn(struct smtp_session *, const char *);
 static void	 cmd_help(struct smtp_session *, const char *);
 static void	 cmd_starttls(struct smtp_session *, const char *);
 static void	 cmd_notimpl(struct smtp_session *, const char *);
+static void	 cmd_auth(struct smtp_session *, const char *);
 
 static const struct smtp_verb verbs[] = {
 	{ "EHLO", S_ANY, LINE_MAX_BASE, cmd_ehlo },
@@ -88,7 +94,7 @@ static const struct smtp_verb verbs[] = {
 	{ "EXPN", S_ANY, LINE_MAX_BASE, cmd_expn },
 	{ "HELP", S_ANY, LINE_MAX_BASE, cmd_help },
 	{ "STARTTLS", S_TX, LINE_MAX_BASE, cmd_starttls },
-	{ "AUTH", S_ANY, LINE_MAX_BASE, cmd_notimpl },
+	{ "AUTH", S_TX, LINE_MAX_AUTH, cmd_auth },
 	{ "ETRN", S_ANY, LINE_MAX_BASE, cmd_notimpl },
 	{ "TURN", S_ANY, LINE_MAX_BASE, cmd_notimpl },
 	{ NULL, 0, 0, NULL }
@@ -105,6 +111,8 @@ static uint64_t			 next_id;
 static struct event_base	*base;
 static struct dns_ctx		*dns;
 static bool			 shutting_down;
+static struct limits		*limits;
+static uint64_t			 last_sweep;
 
 static void	 session_io(struct io *, enum io_event, void *);
 static void	 session_free(struct smtp_session *);
@@ -122,6 +130,17 @@ static void	 start_tls(struct smtp_session *);
 static void	 tls_ready(struct smtp_session *);
 static void	 greet_start(struct smtp_session *);
 static bool	 starttls_offered(const struct smtp_session *);
+static void	 resume(struct smtp_session *);
+static bool	 conn_admit(struct smtp_session *);
+static void	 auth_line(struct smtp_session *, char *, size_t);
+static bool	 is_auth_offered(const struct smtp_session *);
+static bool	 rate_take(struct smtp_session *, enum limits_rate, unsigned);
+static void	 mail_accept(struct smtp_session *);
+static bool	 mail_policy(struct smtp_session *);
+static void	 sender_check(struct smtp_session *);
+static bool	 rcpt_rate_ok(struct smtp_session *);
+static void	 data_timer_start(struct smtp_session *);
+static void	 data_timer_stop(struct smtp_session *);
 
 void
 smtp_session_init(struct event_base *b)
@@ -135,6 +154,7 @@ smtp_session_init(struct event_base *b)
 	if (dns == NULL)
 		log_warn("event=dns-init result=failed reason=\"%s\"",
 		    log_safe(err));
+	limits = limits_new();
 }
 
 unsigned
@@ -362,6 +382,8 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 	log_debug("session=%016llx event=connect client=%s listener=%s",
 	    (unsigned long long)s->id, s->peer_str,
 	    config->listens[idx].name);
+	if (!conn_admit(s))
+		return;
 	if (is_loopback(sa))
 		str_copy(s->client_name, "localhost", sizeof(s->client_name));
 	else if (dns != NULL)
@@ -403,6 +425,12 @@ session_free(struct smtp_session *s)
 	table_del(s);
 	if (s->greet_timer != NULL)
 		event_free(s->greet_timer);
+	if (s->auth_timer != NULL)
+		event_free(s->auth_timer);
+	data_timer_stop(s);
+	if (s->conn_counted)
+		limits_conn_close(limits, s->peer_ip);
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
 	io_free(s->io);
 	buf_free(&s->dbuf);
 	free(s);
@@ -521,6 +549,10 @@ run_line(struct smtp_session *s, char *line, size_t n)
 	const struct smtp_verb	*v;
 	const char		*args;
 
+	if (s->auth_step != AUTH_STEP_NONE) {
+		auth_line(s, line, n);	/* credentials: never logged */
+		return;
+	}
 	if (n < 2 || line[n - 2] != '\r') {
 		error(s, "500 5.5.2 Error: command line must end with CRLF");
 		return;
@@ -564,6 +596,7 @@ next_line(struct smtp_session *s, struct evbuffer *in)
 	p = evbuffer_search(in, "\n", 1, NULL);
 	if (p.pos < 0) {
 		if (len > LINE_BUF) {
+			s->auth_step = AUTH_STEP_NONE;
 			if (!s->discard_line)
 				error(s, "500 5.5.2 Error: line too long");
 			s->discard_line = true;
@@ -573,6 +606,7 @@ next_line(struct smtp_session *s, struct evbuffer *in)
 	}
 	n = (size_t)p.pos + 1;
 	if (n > LINE_BUF || s->discard_line) {
+		s->auth_step = AUTH_STEP_NONE;
 		if (!s->discard_line)
 			error(s, "500 5.5.2 Error: line too long");
 		s->discard_line = false;
@@ -648,6 +682,7 @@ tx_reset(struct smtp_session *s)
 	s->qid[0] = '\0';
 	s->spool_err = false;
 	buf_reset(&s->dbuf);
+	data_timer_stop(s);
 	if (s->state != SMTP_S_QUIT && s->state != SMTP_S_GREET)
 		s->state = s->helo[0] != '\0' ? SMTP_S_READY : SMTP_S_HELO;
 }
@@ -713,8 +748,11 @@ cmd_ehlo(struct smtp_session *s, const char *arg)
 	if (starttls_offered(s))
 		buf_puts(&b, "250-STARTTLS\r\n");
 	buf_printf(&b, "250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
-	    "250 DSN\r\n", (unsigned long long)config->max_message_size);
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n",
+	    (unsigned long long)config->max_message_size);
+	if (is_auth_offered(s))
+		buf_printf(&b, "250-AUTH PLAIN LOGIN\r\n");
+	buf_printf(&b, "250 DSN\r\n");
 	/* One write: a multi-line reply is never split by us. */
 	evbuffer_add(io_output(s->io), b.data, b.len);
 	buf_free(&b);
@@ -759,7 +797,6 @@ static void
 cmd_mail(struct smtp_session *s, const char *arg)
 {
 	enum smtp_parse_result	 r = smtp_parse_mail(arg, &s->mail);
-	char			 a[ADDR_TEXT_MAX];
 
 	if (r != SP_OK) {
 		mail_error(s, r, false);
@@ -778,6 +815,30 @@ cmd_mail(struct smtp_session *s, const char *arg)
 		memset(&s->mail, 0, sizeof(s->mail));
 		return;
 	}
+	if (!mail_policy(s)) {
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
+	if (s->auth[0] != '\0' && config->sender_login_match &&
+	    !addr_is_null(&s->mail.addr)) {
+		sender_check(s);
+		return;
+	}
+	mail_accept(s);
+}
+
+/* mail_accept - the MAIL checks passed: start the transaction. */
+static void
+mail_accept(struct smtp_session *s)
+{
+	char	 a[ADDR_TEXT_MAX];
+
+	if (!rate_take(s, LIMITS_MESSAGES, 1)) {
+		reply(s, "450 4.7.1 Error: message rate limit exceeded, try "
+		    "again later");
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
 	addr_format(&s->mail.addr, a, sizeof(a));
 	envelope_free(&s->env);		/* nothing may be left from before */
 	s->env.sender = xstrdup(a);
@@ -785,6 +846,9 @@ cmd_mail(struct smtp_session *s, const char *arg)
 	s->env.smtputf8 = s->mail.smtputf8;
 	s->env.ret = s->mail.ret;
 	s->env.envid = s->mail.envid[0] ? xstrdup(s->mail.envid) : NULL;
+	/* RFC 4954 5: the AUTH= of a client we did not authenticate is
+	 * "<>"; we record the login we checked ourselves. */
+	s->env.auth = s->auth[0] != '\0' ? xstrdup(s->auth) : NULL;
 	s->state = SMTP_S_MAIL;
 	reply(s, "250 2.1.0 Ok");
 }
@@ -815,6 +879,7 @@ static void
 rcpt_accepted(struct smtp_session *s)
 {
 	s->nrcpt++;
+	s->nrcpt_session++;
 	s->state = SMTP_S_RCPT;
 	reply(s, "250 2.1.5 Ok");
 }
@@ -830,6 +895,12 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 		reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
+	if (config->max_recipients_per_session > 0 &&
+	    s->nrcpt_session >= config->max_recipients_per_session) {
+		reply(s, "452 4.5.3 Error: too many recipients in this "
+		    "session");
+		return;
+	}
 	r = smtp_parse_rcpt(arg, s->mail.smtputf8, &s->rcpt);
 	if (r != SP_OK) {
 		mail_error(s, r, true);
@@ -840,7 +911,7 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 		    sizeof(s->rcpt.addr.domain));
 	addr_format(&s->rcpt.addr, a, sizeof(a));
 	if (!conf_is_local_domain(config, s->rcpt.addr.domain)) {
-		if (!s->relay_ok) {
+		if (!s->relay_ok && s->auth[0] == '\0') {
 			log_info("session=%016llx event=reject client=%s "
 			    "to=<%s> dsn=5.7.1 reason=\"relay denied\"",
 			    (unsigned long long)s->id, s->peer_str,
@@ -849,10 +920,14 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 			    reply_safe(a));
 			return;
 		}
+		if (!rcpt_rate_ok(s))
+			return;
 		add_target(s, RCPT_REMOTE, a);
 		rcpt_accepted(s);
 		return;
 	}
+	if (!rcpt_rate_ok(s))
+		return;
 	buf_init(&b, 0);
 	ipc_put_str(&b, a);
 	if (proc_send(PROC_LOOKUP, IPC_RESOLVE, s->id, &b, -1) == -1) {
@@ -1176,6 +1251,7 @@ begin_body(struct smtp_session *s)
 	buf_reset(&s->dbuf);
 	received_header(s);
 	data_rx_init(&s->rx, config->max_message_size, &s->dbuf);
+	data_timer_start(s);
 	if (s->state == SMTP_S_BDAT)
 		return;
 	s->state = SMTP_S_DATA;
@@ -1237,6 +1313,7 @@ data_step(struct smtp_session *s, struct evbuffer *in)
 		total += used;
 	}
 	evbuffer_drain(in, total);
+	s->data_bytes += total;
 	if (s->dbuf.len >= SPOOL_FLUSH)
 		spool_flush(s);
 	if (r == DATA_BAD_EOL) {
@@ -1303,6 +1380,7 @@ bdat_step(struct smtp_session *s, struct evbuffer *in)
 		    smtp_bdat_feed(&s->rx, v.iov_base, n) == DATA_BAD_EOL)
 			s->bdat_bad = true;
 		evbuffer_drain(in, n);
+		s->data_bytes += n;
 		s->bdat_left -= n;
 		if (s->dbuf.len >= SPOOL_FLUSH)
 			spool_flush(s);
@@ -1404,14 +1482,25 @@ smtp_session_peer_down(int proc)
 
 		for (; s != NULL; s = next) {
 			next = s->hnext;
-			if (proc == PROC_LOOKUP && s->wait == WAIT_RESOLVE) {
+			if (proc == PROC_LOOKUP && (s->wait == WAIT_AUTH ||
+			    s->wait == WAIT_OWNER)) {
+				reply(s, s->wait == WAIT_AUTH ? "454 4.7.0 "
+				    "Temporary authentication failure" :
+				    "451 4.3.0 Error: sender check restarting, "
+				    "try again");
+				if (s->wait == WAIT_OWNER)
+					memset(&s->mail, 0, sizeof(s->mail));
+				resume(s);
+				flush(s);
+			} else if (proc == PROC_LOOKUP &&
+			    s->wait == WAIT_RESOLVE) {
 				/* Only that RCPT fails; the transaction stays. */
 				reply(s, "451 4.3.0 Error: recipient lookup "
 				    "restarting, try again");
 				resume(s);
 				flush(s);
-			} else if (proc == PROC_QUEUE && s->wait != WAIT_NONE &&
-			    s->wait != WAIT_RESOLVE && s->wait != WAIT_TLS) {
+			} else if (proc == PROC_QUEUE && (s->wait == WAIT_SPOOL ||
+			    s->wait == WAIT_COMMIT)) {
 				reply(s, "451 4.3.0 Error: internal service "
 				    "restarting, try again");
 				s->qid[0] = '\0';
@@ -1453,4 +1542,435 @@ smtp_session_shutdown_all(void)
 			flush(s);
 		}
 	}
+}
+
+/* ---- connection limits, rates, the minimum data rate ---- */
+
+static uint64_t
+now_sec(void)
+{
+	return now_mono_usec() / 1000000;
+}
+
+/*
+ * conn_admit - max_connections, max_connections_per_ip and the failed-AUTH
+ * ban, at connect: past them the client gets 421 and is dropped before
+ * the greeting.  Returns false when the session is closing.
+ */
+static bool
+conn_admit(struct smtp_session *s)
+{
+	uint64_t		 now = now_sec();
+	enum limits_conn	 r;
+
+	if (now >= last_sweep + LIMITS_SWEEP) {
+		limits_sweep(limits, now, MAX(3600,
+		    config->auth_failure_window));
+		last_sweep = now;
+	}
+	/* relay_networks are the site's own hosts: no per-IP limit. */
+	r = limits_conn_open(limits, s->peer_ip, now, config->max_connections,
+	    s->relay_ok ? 0 : config->max_connections_per_ip);
+	if (r == LIMITS_CONN_OK) {
+		s->conn_counted = true;
+		return true;
+	}
+	log_info("session=%016llx event=reject client=%s reason=\"%s\"",
+	    (unsigned long long)s->id, s->peer_str,
+	    r == LIMITS_CONN_BANNED ? "too many failed logins" :
+	    r == LIMITS_CONN_TOTAL ? "max_connections" :
+	    "max_connections_per_ip");
+	if (r == LIMITS_CONN_BANNED)
+		reply(s, "421 4.7.0 %s Error: too many failed logins from "
+		    "your address, try again later", hostname());
+	else
+		reply(s, "421 4.7.0 %s Error: too many connections%s, try "
+		    "again later", hostname(), r == LIMITS_CONN_TOTAL ? "" :
+		    " from your address");
+	close_after(s);
+	flush(s);
+	return false;
+}
+
+/*
+ * rate_take - count n messages or recipients against the client IP
+ * (clients outside relay_networks) and the login (authenticated
+ * clients); false if a per-minute or per-hour rate would be exceeded.
+ */
+static bool
+rate_take(struct smtp_session *s, enum limits_rate r, unsigned n)
+{
+	unsigned	 pm = r == LIMITS_MESSAGES ?
+	    config->rate_messages_per_minute :
+	    config->rate_recipients_per_minute;
+	unsigned	 ph = r == LIMITS_MESSAGES ?
+	    config->rate_messages_per_hour : config->rate_recipients_per_hour;
+	char		 key[LIMITS_KEY_MAX + 1];
+	uint64_t	 now = now_sec();
+	bool		 ok = true;
+
+	if (!s->relay_ok) {
+		snprintf(key, sizeof(key), "ip:%s", s->peer_ip);
+		ok = limits_rate_take(limits, key, r, now, n, pm, ph);
+	}
+	if (ok && s->auth[0] != '\0') {
+		snprintf(key, sizeof(key), "user:%s", s->auth);
+		ok = limits_rate_take(limits, key, r, now, n, pm, ph);
+	}
+	if (!ok)
+		log_info("session=%016llx event=reject client=%s auth=%s "
+		    "reason=\"%s rate limit\"", (unsigned long long)s->id,
+		    s->peer_str, s->auth[0] ? log_safe(s->auth) : "-",
+		    r == LIMITS_MESSAGES ? "message" : "recipient");
+	return ok;
+}
+
+static bool
+rcpt_rate_ok(struct smtp_session *s)
+{
+	if (rate_take(s, LIMITS_RECIPIENTS, 1))
+		return true;
+	reply(s, "450 4.7.1 Error: recipient rate limit exceeded, try again "
+	    "later");
+	return false;
+}
+
+/* data_tick - every data_rate_window in DATA/BDAT: too slow, 421. */
+static void
+data_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_session	*s = arg;
+	uint64_t		 bytes = s->data_bytes;
+
+	s->data_bytes = 0;
+	if ((s->state != SMTP_S_DATA && s->state != SMTP_S_BDAT) ||
+	    s->wait != WAIT_NONE)
+		return;			/* our turn, not the client's */
+	if (limits_data_rate_ok(bytes, config->data_rate_window,
+	    config->min_data_rate))
+		return;
+	log_info("session=%016llx event=slow-data client=%s bytes=%llu "
+	    "seconds=%llu", (unsigned long long)s->id, s->peer_str,
+	    (unsigned long long)bytes,
+	    (unsigned long long)config->data_rate_window);
+	spool_abort(s);
+	tx_reset(s);
+	reply(s, "421 4.4.2 %s Error: data rate too low, closing",
+	    hostname());
+	close_after(s);
+	flush(s);
+}
+
+static void
+data_timer_start(struct smtp_session *s)
+{
+	struct timeval	tv = { (time_t)config->data_rate_window, 0 };
+
+	s->data_bytes = 0;
+	if (config->min_data_rate == 0 || s->data_timer != NULL)
+		return;
+	s->data_timer = event_new(base, -1, EV_PERSIST, data_tick, s);
+	event_add(s->data_timer, &tv);
+}
+
+static void
+data_timer_stop(struct smtp_session *s)
+{
+	if (s->data_timer != NULL) {
+		event_free(s->data_timer);
+		s->data_timer = NULL;
+	}
+}
+
+/* ---- AUTH (RFC 4954) and the listener policy at MAIL ---- */
+
+/* is_auth_offered - AUTH needs TLS unless allow_plaintext_auth. */
+static bool
+is_auth_offered(const struct smtp_session *s)
+{
+	return s->tls || config->allow_plaintext_auth;
+}
+
+/*
+ * mail_policy - the listener mode and session caps at MAIL: submission
+ * and submissions take mail only after AUTH (DESIGN 4); a session gets
+ * max_messages_per_session.  false when a reply was given.
+ */
+static bool
+mail_policy(struct smtp_session *s)
+{
+	enum listen_mode	 mode = config->listens[s->listen_idx].mode;
+
+	if (mode != LISTEN_MX && s->auth[0] == '\0') {
+		error(s, "530 5.7.0 Authentication required");
+		return false;
+	}
+	if (config->max_messages_per_session > 0 &&
+	    s->nmsgs >= config->max_messages_per_session) {
+		log_info("session=%016llx event=reject client=%s "
+		    "reason=\"max_messages_per_session\"",
+		    (unsigned long long)s->id, s->peer_str);
+		reply(s, "421 4.7.0 %s Error: too many messages in this "
+		    "session", hostname());
+		close_after(s);
+		return false;
+	}
+	return true;
+}
+
+/* sender_check - ask lookup whether the login owns MAIL FROM. */
+static void
+sender_check(struct smtp_session *s)
+{
+	char		 a[ADDR_TEXT_MAX];
+	struct buf	 b;
+
+	addr_format(&s->mail.addr, a, sizeof(a));
+	buf_init(&b, 0);
+	ipc_put_str(&b, s->auth);
+	ipc_put_str(&b, a);
+	if (proc_send(PROC_LOOKUP, IPC_SENDER_OWNED, s->id, &b, -1) == -1) {
+		reply(s, "451 4.3.0 Error: sender check unavailable");
+		memset(&s->mail, 0, sizeof(s->mail));
+	} else
+		s->wait = WAIT_OWNER;
+	buf_free(&b);
+}
+
+/* smtp_session_owned - lookup's answer to sender_check. */
+void
+smtp_session_owned(struct smtp_session *s, struct ipc_msg *m)
+{
+	uint32_t	 ok = ipc_get_u32(m);
+	char		 a[ADDR_TEXT_MAX];
+
+	if (s->wait != WAIT_OWNER)
+		return;
+	s->wait = WAIT_NONE;
+	if (s->state == SMTP_S_QUIT)
+		return;
+	if (ipc_msg_ok(m) && ok)
+		mail_accept(s);
+	else {
+		addr_format(&s->mail.addr, a, sizeof(a));
+		log_info("session=%016llx event=reject client=%s auth=%s "
+		    "from=<%s> dsn=5.7.1 reason=\"sender not owned\"",
+		    (unsigned long long)s->id, s->peer_str, log_safe(s->auth),
+		    log_safe(a));
+		error(s, "553 5.7.1 <%s>: Sender address rejected: not owned "
+		    "by user %s", reply_safe(a), reply_safe(s->auth));
+		memset(&s->mail, 0, sizeof(s->mail));
+	}
+	resume(s);
+}
+
+/* auth_submit - send the credentials to lookup; they are wiped here. */
+static void
+auth_submit(struct smtp_session *s, struct sasl_cred *c)
+{
+	struct buf	 b;
+
+	s->auth_step = AUTH_STEP_NONE;
+	buf_init(&b, 0);
+	ipc_put_str(&b, c->user);
+	ipc_put_str(&b, c->pass);
+	explicit_bzero(c, sizeof(*c));
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	if (proc_send(PROC_LOOKUP, IPC_AUTH, s->id, &b, -1) == -1)
+		reply(s, "454 4.7.0 Temporary authentication failure");
+	else
+		s->wait = WAIT_AUTH;
+	explicit_bzero(b.data, b.len);
+	buf_free(&b);
+}
+
+/* auth_reject - a bad exchange (not a wrong password): 501/500. */
+static void
+auth_reject(struct smtp_session *s, enum sasl_result r)
+{
+	s->auth_step = AUTH_STEP_NONE;
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	if (r == SASL_CANCEL)
+		error(s, "501 5.7.0 Authentication aborted");
+	else if (r == SASL_TOO_LONG)
+		error(s, "500 5.5.6 Authentication exchange line is too long");
+	else
+		error(s, "501 5.5.2 Error: cannot decode the authentication "
+		    "response");
+}
+
+static void	 auth_failed(struct smtp_session *);
+
+/* auth_response - one client response (initial or after a 334). */
+static void
+auth_response(struct smtp_session *s, const char *text, bool initial)
+{
+	struct sasl_cred	 c;
+	enum sasl_result	 r;
+
+	if (s->auth_step == AUTH_STEP_LOGIN_USER) {
+		r = sasl_login_field(text, initial, true, s->auth_user,
+		    sizeof(s->auth_user));
+		if (r == SASL_OK) {
+			s->auth_step = AUTH_STEP_LOGIN_PASS;
+			reply(s, "334 UGFzc3dvcmQ6");	/* "Password:" */
+			return;
+		}
+	} else if (s->auth_step == AUTH_STEP_LOGIN_PASS) {
+		memset(&c, 0, sizeof(c));
+		r = sasl_login_field(text, initial, false, c.pass,
+		    sizeof(c.pass));
+		str_copy(c.user, s->auth_user, sizeof(c.user));
+	} else
+		r = sasl_plain(text, initial, &c);
+	if (r == SASL_OK)
+		auth_submit(s, &c);
+	else if (r == SASL_BAD_AUTHZ) {
+		s->auth_step = AUTH_STEP_NONE;
+		auth_failed(s);
+	} else
+		auth_reject(s, r);
+	explicit_bzero(&c, sizeof(c));
+}
+
+/* auth_line - a line inside an AUTH exchange (n bytes with CRLF). */
+static void
+auth_line(struct smtp_session *s, char *line, size_t n)
+{
+	if (n < 2 || line[n - 2] != '\r' ||
+	    memchr(line, '\0', n - 2) != NULL) {
+		auth_reject(s, SASL_BAD_B64);
+	} else if (n - 2 > SASL_B64_MAX) {
+		auth_reject(s, SASL_TOO_LONG);
+	} else {
+		line[n - 2] = '\0';
+		auth_response(s, line, false);
+	}
+	explicit_bzero(line, n);
+}
+
+static void
+cmd_auth(struct smtp_session *s, const char *arg)
+{
+	char		 mech[32];
+	const char	*ir;
+	size_t		 n = strcspn(arg, " ");
+
+	if (s->auth[0] != '\0') {
+		error(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (s->state != SMTP_S_READY || !s->esmtp) {
+		error(s, "503 5.5.1 Error: %s", !s->esmtp ? "send EHLO first" :
+		    "AUTH not permitted during a mail transaction");
+		return;
+	}
+	if (!is_auth_offered(s)) {
+		if (config->listens[s->listen_idx].mode == LISTEN_SUBMISSION)
+			error(s, "530 5.7.0 Must issue a STARTTLS command "
+			    "first");
+		else
+			error(s, "538 5.7.11 Encryption required for "
+			    "requested authentication mechanism");
+		return;
+	}
+	ir = arg[n] == ' ' ? arg + n + 1 : NULL;
+	if (n == 0 || n >= sizeof(mech) || (ir != NULL &&
+	    (*ir == '\0' || strchr(ir, ' ') != NULL))) {
+		error(s, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
+		return;
+	}
+	memcpy(mech, arg, n);
+	mech[n] = '\0';
+	switch (sasl_mech_parse(mech)) {
+	case SASL_MECH_PLAIN:
+		s->auth_mech = "PLAIN";
+		s->auth_step = AUTH_STEP_PLAIN;
+		break;
+	case SASL_MECH_LOGIN:
+		s->auth_mech = "LOGIN";
+		s->auth_step = AUTH_STEP_LOGIN_USER;
+		break;
+	default:
+		error(s, "504 5.5.4 Error: unrecognized authentication type");
+		return;
+	}
+	if (ir != NULL)
+		auth_response(s, ir, true);
+	else
+		reply(s, s->auth_step == AUTH_STEP_PLAIN ? "334 " :
+		    "334 VXNlcm5hbWU6");	/* "Username:" */
+}
+
+/* auth_delay_done - the pause is over: 535, and 421 once banned. */
+static void
+auth_delay_done(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	if (s->wait != WAIT_AUTH_DELAY)
+		return;
+	s->wait = WAIT_NONE;
+	error(s, "535 5.7.8 Error: authentication failed");
+	if (s->state != SMTP_S_QUIT &&
+	    limits_is_banned(limits, s->peer_ip, now_sec())) {
+		reply(s, "421 4.7.0 %s Error: too many failed logins from "
+		    "your address, try again later", hostname());
+		close_after(s);
+	}
+	if (s->state != SMTP_S_QUIT)
+		resume(s);
+	flush(s);
+}
+
+/*
+ * auth_failed - wrong credentials: count them against the client IP
+ * (past auth_max_failures in auth_failure_window it is banned for
+ * auth_ban_time) and answer 535 after a delay that grows with the
+ * failures, so that guessing is slow.  The password is never logged.
+ */
+static void
+auth_failed(struct smtp_session *s)
+{
+	unsigned	 n = limits_auth_failed(limits, s->peer_ip, now_sec(),
+	    config->auth_failure_window, config->auth_max_failures,
+	    config->auth_ban_time);
+	struct timeval	 tv;
+	uint64_t	 delay;
+
+	s->auth_failures++;
+	log_info("session=%016llx event=auth-failed client=%s mechanism=%s "
+	    "failures=%u", (unsigned long long)s->id, s->peer_str,
+	    s->auth_mech, n);
+	delay = config->auth_failure_delay * MIN(n, AUTH_DELAY_STEPS);
+	if (s->auth_timer == NULL)
+		s->auth_timer = evtimer_new(base, auth_delay_done, s);
+	tv.tv_sec = (time_t)delay;
+	tv.tv_usec = 0;
+	s->wait = WAIT_AUTH_DELAY;
+	evtimer_add(s->auth_timer, &tv);
+}
+
+/* smtp_session_authed - lookup's answer to the password check. */
+void
+smtp_session_authed(struct smtp_session *s, struct ipc_msg *m)
+{
+	uint32_t	 ok = ipc_get_u32(m);
+	const char	*login = ipc_get_str(m);
+
+	if (s->wait != WAIT_AUTH)
+		return;
+	s->wait = WAIT_NONE;
+	if (s->state == SMTP_S_QUIT)
+		return;
+	if (!ipc_msg_ok(m) || !ok || *login == '\0') {
+		auth_failed(s);
+		return;
+	}
+	str_copy(s->auth, login, sizeof(s->auth));
+	log_info("session=%016llx event=auth client=%s mechanism=%s auth=%s",
+	    (unsigned long long)s->id, s->peer_str, s->auth_mech,
+	    log_safe(s->auth));
+	reply(s, "235 2.7.0 Authentication successful");
+	resume(s);
 }

@@ -38,6 +38,16 @@ enum smtp_wait {
 	WAIT_SPOOL,		/* queue: a spool file for DATA/BDAT */
 	WAIT_COMMIT,		/* queue: the durable commit */
 	WAIT_TLS,		/* STARTTLS or implicit TLS: the handshake */
+	WAIT_AUTH,		/* lookup: a password check */
+	WAIT_AUTH_DELAY,	/* the pause before a 535 */
+	WAIT_OWNER,		/* lookup: may the login use MAIL FROM? */
+};
+
+enum smtp_auth_step {
+	AUTH_STEP_NONE = 0,
+	AUTH_STEP_PLAIN,	/* 334 sent, waiting for the PLAIN response */
+	AUTH_STEP_LOGIN_USER,	/* LOGIN: waiting for the user name */
+	AUTH_STEP_LOGIN_PASS,	/* LOGIN: waiting for the password */
 };
 
 struct smtp_session {
@@ -56,6 +66,15 @@ struct smtp_session {
 	char			 auth[320];	/* authenticated login, "" = none */
 	char			 tls_version[16];	/* "TLSv1.3" once up */
 	char			 tls_cipher[64];	/* OpenSSL's name */
+	enum smtp_auth_step	 auth_step;	/* inside an AUTH exchange */
+	char			 auth_user[320];	/* LOGIN: the user name */
+	const char		*auth_mech;	/* "PLAIN", "LOGIN": for logs */
+	unsigned		 auth_failures;	/* this session's */
+	struct event		*auth_timer;	/* the delay before a 535 */
+	bool			 conn_counted;	/* limits_conn_open said ok */
+	unsigned		 nrcpt_session;	/* recipients, all messages */
+	uint64_t		 data_bytes;	/* DATA/BDAT bytes this window */
+	struct event		*data_timer;	/* min_data_rate checks */
 
 	enum smtp_state		 state;
 	enum smtp_wait		 wait;
@@ -98,6 +117,8 @@ struct smtp_session *smtp_session_find(uint64_t id);
 void	 smtp_session_resolved(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_spooled(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_committed(struct smtp_session *, struct ipc_msg *);
+void	 smtp_session_authed(struct smtp_session *, struct ipc_msg *);
+void	 smtp_session_owned(struct smtp_session *, struct ipc_msg *);
 /* smtp_session_flush - send the replies a handler queued; may free s. */
 void	 smtp_session_flush(struct smtp_session *);
 /* smtp_session_peer_down - proc went away: fail what waits on it. */

@@ -157,6 +157,12 @@ smtpd_msg(int proc, struct ipc_msg *m)
 	case IPC_SPOOL_COMMIT_REPLY:
 		smtp_session_committed(s, m);
 		break;
+	case IPC_AUTH_REPLY:
+		smtp_session_authed(s, m);
+		break;
+	case IPC_SENDER_OWNED_REPLY:
+		smtp_session_owned(s, m);
+		break;
 	default:
 		log_warn("event=ipc-error reason=\"unexpected %s from %s\"",
 		    ipc_type_str(m->type), proc_name(proc));

@@ -1,0 +1,68 @@
+/*
+ * smtp_limits.h - abuse limits of the smtpd process as pure counters:
+ * connections in total and per client IP, failed AUTH attempts per IP
+ * with a ban, message and recipient rates per key (a client IP or an
+ * authenticated login) per minute and per hour, and the minimum data rate.
+ * Time is passed in (seconds, monotonic); nothing here does I/O.
+ */
+#ifndef POSTBOTE_SMTP_LIMITS_H
+#define POSTBOTE_SMTP_LIMITS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LIMITS_KEY_MAX		330	/* "user:" + a login, "ip:" + IP */
+#define LIMITS_MAX_ENTRIES	200000	/* beyond it new keys are untracked */
+
+enum limits_conn {
+	LIMITS_CONN_OK = 0,
+	LIMITS_CONN_TOTAL,	/* max_connections reached */
+	LIMITS_CONN_PER_IP,	/* max_connections_per_ip reached */
+	LIMITS_CONN_BANNED,	/* too many failed AUTH: banned for a while */
+};
+
+enum limits_rate { LIMITS_MESSAGES = 0, LIMITS_RECIPIENTS, LIMITS_NRATES };
+
+struct limits;
+
+struct limits *limits_new(void);
+void	 limits_free(struct limits *);
+
+/*
+ * limits_conn_open - a connection from ip: counted when LIMITS_CONN_OK
+ * (then limits_conn_close must follow), refused otherwise.  0 = no limit.
+ */
+enum limits_conn limits_conn_open(struct limits *, const char *ip,
+	    uint64_t now, unsigned max_total, unsigned max_per_ip);
+void	 limits_conn_close(struct limits *, const char *ip);
+unsigned limits_conn_total(const struct limits *);
+
+/*
+ * limits_auth_failed - one failed AUTH from ip: returns the failures in
+ * the current window (which starts at the first failure and lasts window
+ * seconds).  Once they exceed max (0 = never), ip is banned until
+ * now + ban_time.
+ */
+unsigned limits_auth_failed(struct limits *, const char *ip, uint64_t now,
+	    uint64_t window, unsigned max, uint64_t ban_time);
+bool	 limits_is_banned(struct limits *, const char *ip, uint64_t now);
+
+/*
+ * limits_rate_take - count n messages or recipients for key if that keeps
+ * it within per_minute and per_hour (0 = no limit) in the current minute
+ * and hour windows; returns false, counting nothing, if it would not.
+ */
+bool	 limits_rate_take(struct limits *, const char *key,
+	    enum limits_rate, uint64_t now, unsigned n, unsigned per_minute,
+	    unsigned per_hour);
+
+/* limits_sweep - forget keys with no connection, ban or window left. */
+void	 limits_sweep(struct limits *, uint64_t now, uint64_t keep);
+unsigned limits_entries(const struct limits *);
+
+/* limits_data_rate_ok - bytes over elapsed seconds is at least min_rate
+ * bytes/s (min_rate 0 or elapsed 0: always). */
+bool	 limits_data_rate_ok(uint64_t bytes, uint64_t elapsed,
+	    uint64_t min_rate);
+
+#endif
