@@ -947,7 +947,7 @@ static void
 cmd_help(struct smtp_session *s, const char *arg)
 {
 	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
-	    "NOOP QUIT VRFY HELP");
+	    "NOOP QUIT VRFY HELP%s", starttls_offered(s) ? " STARTTLS" : "");
 }
 
 /* ---- TLS ---- */
