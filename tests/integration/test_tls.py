@@ -362,6 +362,9 @@ def test_selfsigned_generated_once_and_reused(mta_factory):
     cert = os.path.join(m.state, "tls", "selfsigned.crt")
     key = os.path.join(m.state, "tls", "selfsigned.key")
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    # owned by whoever started the server (root in CI): smtpd, which runs
+    # as `user`, never opens it; the parent hands it the key in memory
+    assert os.stat(key).st_uid == os.getuid()
     first = der(cert)
     assert peer_der(m.subs_port) == first
     p = run(["openssl", "x509", "-in", cert, "-noout", "-subject", "-ext",
