@@ -999,21 +999,27 @@ cmd_starttls(struct smtp_session *s, const char *arg)
 static void
 start_tls(struct smtp_session *s)
 {
-	SSL_CTX	*ctx = tls_server_ctx();
+	SSL_CTX		*ctx = tls_server_ctx();
+	const char	*why = NULL;
 
 	if (evbuffer_get_length(io_input(s->io)) > 0) {
 		/* Sent while the 220 waited for a full socket. */
 		log_info("session=%016llx event=reject client=%s "
 		    "reason=\"input pipelined after STARTTLS\"",
 		    (unsigned long long)s->id, s->peer_str);
-		ctx = NULL;
+		why = "";
+	} else if (ctx == NULL)
+		why = "no certificate loaded";
+	else {
+		io_timeout(s->io, (unsigned)config->command_timeout);
+		if (io_starttls(s->io, ctx) == -1)
+			why = io_tls_error(s->io);
 	}
-	io_timeout(s->io, (unsigned)config->command_timeout);
-	if (ctx == NULL || io_starttls(s->io, ctx) == -1) {
-		log_warn("session=%016llx event=tls-error client=%s "
-		    "reason=\"%s\"", (unsigned long long)s->id, s->peer_str,
-		    ctx == NULL ? "no certificate loaded" :
-		    log_safe(io_tls_error(s->io)));
+	if (why != NULL) {
+		if (*why != '\0')
+			log_warn("session=%016llx event=tls-error client=%s "
+			    "reason=\"%s\"", (unsigned long long)s->id,
+			    s->peer_str, log_safe(why));
 		close_after(s);
 		s->wait = WAIT_NONE;
 		flush(s);
