@@ -1383,9 +1383,10 @@ smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
 	}
 	if (ipc_msg_ok(m) && ok) {
 		log_info("%s: session=%016llx client=%s helo=\"%s\" size=%llu "
-		    "nrcpt=%zu", s->qid, (unsigned long long)s->id,
+		    "nrcpt=%zu%s%s", s->qid, (unsigned long long)s->id,
 		    s->peer_str, log_safe(s->helo),
-		    (unsigned long long)s->env.size, s->env.nrcpt);
+		    (unsigned long long)s->env.size, s->env.nrcpt,
+		    s->tls ? " tls=" : "", s->tls ? s->tls_version : "");
 		reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 		s->nmsgs++;
 	} else

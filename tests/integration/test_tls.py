@@ -110,6 +110,9 @@ def test_starttls_smtplib_delivers_with_esmtps(tmta):
     assert re.search(r"event=tls client=\[127\.0\.0\.1\]:\d+ tls=%s "
                      r"cipher=%s" % (re.escape(version), re.escape(cipher)),
                      tmta.log())
+    assert re.search(r"[0-9A-F]{16}: session=\S+ client=\S+ "
+                     r"helo=\"client\.test\" size=\d+ nrcpt=1 tls=%s\n"
+                     % re.escape(version), tmta.log())
 
 
 def test_plain_received_is_esmtp_without_tls_comment(tmta):
