@@ -1321,9 +1321,10 @@ smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
 	}
 	if (ipc_msg_ok(m) && ok) {
 		log_info("%s: session=%016llx client=%s helo=\"%s\" size=%llu "
-		    "nrcpt=%zu", s->qid, (unsigned long long)s->id,
+		    "nrcpt=%zu%s%s", s->qid, (unsigned long long)s->id,
 		    s->peer_str, log_safe(s->helo),
-		    (unsigned long long)s->env.size, s->env.nrcpt);
+		    (unsigned long long)s->env.size, s->env.nrcpt,
+		    s->auth[0] != '\0' ? " auth=" : "", log_safe(s->auth));
 		reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 		s->nmsgs++;
 	} else
@@ -1798,7 +1799,6 @@ auth_failed(struct smtp_session *s)
 	struct timeval	 tv;
 	uint64_t	 delay;
 
-	s->auth_failures++;
 	log_info("session=%016llx event=auth-failed client=%s mechanism=%s "
 	    "failures=%u", (unsigned long long)s->id, s->peer_str,
 	    s->auth_mech, n);

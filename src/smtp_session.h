@@ -66,7 +66,6 @@ struct smtp_session {
 	enum smtp_auth_step	 auth_step;	/* inside an AUTH exchange */
 	char			 auth_user[320];	/* LOGIN: the user name */
 	const char		*auth_mech;	/* "PLAIN", "LOGIN": for logs */
-	unsigned		 auth_failures;	/* this session's */
 	struct event		*auth_timer;	/* the delay before a 535 */
 	bool			 conn_counted;	/* limits_conn_open said ok */
 	unsigned		 nrcpt_session;	/* recipients, all messages */

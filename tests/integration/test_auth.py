@@ -92,7 +92,11 @@ def test_smtplib_login_plain_and_send(mta_factory):
     msgs = m.wait_messages("bob@example.test", 1)
     assert len(msgs) == 1
     assert b"with ESMTPA id" in msgs[0]
-    assert "auth=alice@example.test" in m.log()
+    log = m.log()
+    assert "event=auth client=[127.0.0.1]:" in log
+    # the message's line carries the login too
+    assert [l for l in log.splitlines() if "postbote/smtpd" in l and
+            " size=" in l and l.endswith(" auth=alice@example.test")]
 
 
 def test_smtplib_login_mechanism(amta):
