@@ -409,7 +409,7 @@ session_free(struct smtp_session *s)
 		event_free(s->auth_timer);
 	data_timer_stop(s);
 	if (s->conn_counted)
-		limits_conn_close(limits, s->peer_ip);
+		limits_conn_close(limits, s->limit_key);
 	explicit_bzero(s->auth_user, sizeof(s->auth_user));
 	io_free(s->io);
 	buf_free(&s->dbuf);
@@ -1414,6 +1414,29 @@ now_sec(void)
 }
 
 /*
+ * set_limit_key - whom the per-client limits count: the IPv4 address, or
+ * the /64 of an IPv6 one (a single host is commonly given a whole /64,
+ * so per-address counting would let it spread out).
+ */
+static void
+set_limit_key(struct smtp_session *s)
+{
+	const struct sockaddr_in6 *in6 = (const void *)&s->peer;
+	struct in6_addr		 net;
+	char			 a[INET6_ADDRSTRLEN];
+
+	if (s->peer.ss_family != AF_INET6 ||
+	    IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		str_copy(s->limit_key, s->peer_ip, sizeof(s->limit_key));
+		return;
+	}
+	net = in6->sin6_addr;
+	memset(net.s6_addr + 8, 0, 8);
+	inet_ntop(AF_INET6, &net, a, sizeof(a));
+	snprintf(s->limit_key, sizeof(s->limit_key), "%s/64", a);
+}
+
+/*
  * conn_admit - max_connections, max_connections_per_ip and the failed-AUTH
  * ban, at connect: past them the client gets 421 and is dropped before
  * the greeting.  Returns false when the session is closing.
@@ -1424,13 +1447,14 @@ conn_admit(struct smtp_session *s)
 	uint64_t		 now = now_sec();
 	enum limits_conn	 r;
 
+	set_limit_key(s);
 	if (now >= last_sweep + LIMITS_SWEEP) {
 		limits_sweep(limits, now, MAX(3600,
 		    config->auth_failure_window));
 		last_sweep = now;
 	}
 	/* relay_networks are the site's own hosts: no per-IP limit. */
-	r = limits_conn_open(limits, s->peer_ip, now, config->max_connections,
+	r = limits_conn_open(limits, s->limit_key, now, config->max_connections,
 	    s->relay_ok ? 0 : config->max_connections_per_ip);
 	if (r == LIMITS_CONN_OK) {
 		s->conn_counted = true;
@@ -1471,7 +1495,7 @@ rate_take(struct smtp_session *s, enum limits_rate r, unsigned n)
 	bool		 ok = true;
 
 	if (!s->relay_ok) {
-		snprintf(key, sizeof(key), "ip:%s", s->peer_ip);
+		snprintf(key, sizeof(key), "ip:%s", s->limit_key);
 		ok = limits_rate_take(limits, key, r, now, n, pm, ph);
 	}
 	if (ok && s->auth[0] != '\0') {
@@ -1774,7 +1798,7 @@ auth_delay_done(evutil_socket_t fd, short ev, void *arg)
 	s->wait = WAIT_NONE;
 	error(s, "535 5.7.8 Error: authentication failed");
 	if (s->state != SMTP_S_QUIT &&
-	    limits_is_banned(limits, s->peer_ip, now_sec())) {
+	    limits_is_banned(limits, s->limit_key, now_sec())) {
 		reply(s, "421 4.7.0 %s Error: too many failed logins from "
 		    "your address, try again later", hostname());
 		close_after(s);
@@ -1793,7 +1817,7 @@ auth_delay_done(evutil_socket_t fd, short ev, void *arg)
 static void
 auth_failed(struct smtp_session *s)
 {
-	unsigned	 n = limits_auth_failed(limits, s->peer_ip, now_sec(),
+	unsigned	 n = limits_auth_failed(limits, s->limit_key, now_sec(),
 	    config->auth_failure_window, config->auth_max_failures,
 	    config->auth_ban_time);
 	struct timeval	 tv;

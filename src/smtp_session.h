@@ -68,6 +68,7 @@ struct smtp_session {
 	const char		*auth_mech;	/* "PLAIN", "LOGIN": for logs */
 	struct event		*auth_timer;	/* the delay before a 535 */
 	bool			 conn_counted;	/* limits_conn_open said ok */
+	char			 limit_key[72];	/* IPv4, or IPv6 /64 */
 	unsigned		 nrcpt_session;	/* recipients, all messages */
 	uint64_t		 data_bytes;	/* DATA/BDAT bytes this window */
 	struct event		*data_timer;	/* min_data_rate checks */
