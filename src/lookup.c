@@ -111,12 +111,13 @@ auth(struct ipc_msg *m)
 	const char	*hash, *login;
 	struct auth_job	*j;
 
-	if (!ipc_msg_ok(m) || strlen(pass) > SASL_PASS_MAX) {
-		log_warn("event=ipc-error reason=\"bad auth request\"");
-		return;
-	}
 	j = xcalloc(1, sizeof(*j));
 	j->id = m->id;
+	if (!ipc_msg_ok(m) || strlen(pass) > SASL_PASS_MAX) {
+		log_warn("event=ipc-error reason=\"bad auth request\"");
+		auth_done(&j->w);	/* answered "no", never left waiting */
+		return;
+	}
 	hash = lookup_user_hash(lookup_tables, user);
 	login = lookup_user_addr(lookup_tables, user);
 	j->known = hash != NULL && login != NULL &&
@@ -166,12 +167,10 @@ sender_owned(struct ipc_msg *m)
 	const char	*login = ipc_get_str(m), *sender = ipc_get_str(m);
 	struct buf	 b;
 
-	if (!ipc_msg_ok(m)) {
+	if (!ipc_msg_ok(m))
 		log_warn("event=ipc-error reason=\"bad sender request\"");
-		return;
-	}
 	buf_init(&b, 0);
-	ipc_put_u32(&b, is_owned(login, sender));
+	ipc_put_u32(&b, ipc_msg_ok(m) && is_owned(login, sender));
 	proc_send(PROC_SMTPD, IPC_SENDER_OWNED_REPLY, m->id, &b, -1);
 	buf_free(&b);
 }
