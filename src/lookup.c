@@ -4,8 +4,9 @@
  * and sender ownership for smtpd from the tables the parent loaded.  Runs
  * unprivileged; its input is smtpd's requests, whose addresses are parsed
  * again here rather than trusted.  crypt(3) is slow on purpose (yescrypt):
- * it runs on a worker thread, never on this loop, and an unknown user is
- * hashed against a dummy so that the answer takes about as long.
+ * it runs on worker threads (one per CPU, at most AUTH_THREADS_MAX), never
+ * on this loop, and an unknown user is hashed against a dummy so that the
+ * answer takes about as long.
  * Passwords are wiped once checked and are never logged.
  */
 #include <crypt.h>
@@ -25,6 +26,8 @@
 #include "util.h"
 #include "worker.h"
 
+#define AUTH_THREADS_MAX	4
+
 struct auth_job {
 	struct worker_item	 w;		/* first: the worker's link */
 	uint64_t		 id;		/* request id (the session) */
@@ -36,8 +39,9 @@ struct auth_job {
 };
 
 static struct lookup_target	*targets;
-static struct worker		*auth_worker;
-static struct crypt_data	*auth_cd;	/* the worker thread's */
+static struct worker		*auth_workers[AUTH_THREADS_MAX];
+static size_t			 nauth_workers, next_worker;
+static _Thread_local struct crypt_data *auth_cd;	/* each thread's */
 static char			 dummy_hash[CRYPT_OUTPUT_SIZE];
 
 static void	 auth_run(struct worker_item *);
@@ -47,6 +51,7 @@ static void
 lookup_init(struct event_base *base)
 {
 	char	 salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	targets = xcalloc(LOOKUP_MAX_TARGETS, sizeof(*targets));
 	if (lookup_tables == NULL)
@@ -58,7 +63,10 @@ lookup_init(struct event_base *base)
 	    NULL)
 		fatal("crypt_gensalt_rn");
 	str_copy(dummy_hash, auth_cd->output, sizeof(dummy_hash));
-	auth_worker = worker_new(base, auth_run, auth_done);
+	nauth_workers = ncpu < 1 ? 1 : ncpu > AUTH_THREADS_MAX ?
+	    AUTH_THREADS_MAX : (size_t)ncpu;
+	for (size_t i = 0; i < nauth_workers; i++)
+		auth_workers[i] = worker_new(base, auth_run, auth_done);
 }
 
 /* auth_run - on the worker thread: crypt each password of the batch. */
@@ -70,6 +78,8 @@ auth_run(struct worker_item *batch)
 		const char	*h;
 		size_t		 n = strlen(j->hash);
 
+		if (auth_cd == NULL)
+			auth_cd = xcalloc(1, sizeof(*auth_cd));
 		h = crypt_rn(j->pass, j->hash, auth_cd, sizeof(*auth_cd));
 		j->ok = j->known && h != NULL && h[0] != '*' &&
 		    strlen(h) == n && CRYPTO_memcmp(h, j->hash, n) == 0;
@@ -101,12 +111,13 @@ auth(struct ipc_msg *m)
 	const char	*hash, *login;
 	struct auth_job	*j;
 
-	if (!ipc_msg_ok(m) || strlen(pass) > SASL_PASS_MAX) {
-		log_warn("event=ipc-error reason=\"bad auth request\"");
-		return;
-	}
 	j = xcalloc(1, sizeof(*j));
 	j->id = m->id;
+	if (!ipc_msg_ok(m) || strlen(pass) > SASL_PASS_MAX) {
+		log_warn("event=ipc-error reason=\"bad auth request\"");
+		auth_done(&j->w);	/* answered "no", never left waiting */
+		return;
+	}
 	hash = lookup_user_hash(lookup_tables, user);
 	login = lookup_user_addr(lookup_tables, user);
 	j->known = hash != NULL && login != NULL &&
@@ -117,7 +128,8 @@ auth(struct ipc_msg *m)
 		str_copy(j->hash, dummy_hash, sizeof(j->hash));
 	str_copy(j->pass, pass, sizeof(j->pass));
 	explicit_bzero((char *)pass, strlen(pass));
-	worker_push(auth_worker, &j->w);
+	/* Round robin: each thread hashes one password at a time. */
+	worker_push(auth_workers[next_worker++ % nauth_workers], &j->w);
 }
 
 /*
@@ -155,12 +167,10 @@ sender_owned(struct ipc_msg *m)
 	const char	*login = ipc_get_str(m), *sender = ipc_get_str(m);
 	struct buf	 b;
 
-	if (!ipc_msg_ok(m)) {
+	if (!ipc_msg_ok(m))
 		log_warn("event=ipc-error reason=\"bad sender request\"");
-		return;
-	}
 	buf_init(&b, 0);
-	ipc_put_u32(&b, is_owned(login, sender));
+	ipc_put_u32(&b, ipc_msg_ok(m) && is_owned(login, sender));
 	proc_send(PROC_SMTPD, IPC_SENDER_OWNED_REPLY, m->id, &b, -1);
 	buf_free(&b);
 }

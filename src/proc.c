@@ -631,11 +631,22 @@ fail:
 	return -1;
 }
 
-/* proc_check_config - "postbote check": the config plus users and aliases. */
+/* proc_check_config - "postbote check": the config plus users and aliases,
+ * and the certificate files when tls_cert names them (the self-signed
+ * pair is serve's to make, not check's). */
 int
 proc_check_config(const char *path)
 {
-	return load_all(path);
+	char	err[512];
+
+	if (load_all(path) == -1)
+		return -1;
+	if (config->tls_cert != NULL &&
+	    tls_material_load(config, err, sizeof(err)) == -1) {
+		fprintf(stderr, "postbote: %s\n", err);
+		return -1;
+	}
+	return 0;
 }
 
 static void

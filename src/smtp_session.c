@@ -429,7 +429,7 @@ session_free(struct smtp_session *s)
 		event_free(s->auth_timer);
 	data_timer_stop(s);
 	if (s->conn_counted)
-		limits_conn_close(limits, s->peer_ip);
+		limits_conn_close(limits, s->limit_key);
 	explicit_bzero(s->auth_user, sizeof(s->auth_user));
 	io_free(s->io);
 	buf_free(&s->dbuf);
@@ -1022,7 +1022,7 @@ static void
 cmd_help(struct smtp_session *s, const char *arg)
 {
 	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
-	    "NOOP QUIT VRFY HELP");
+	    "NOOP QUIT VRFY HELP%s", starttls_offered(s) ? " STARTTLS" : "");
 }
 
 /* ---- TLS ---- */
@@ -1074,21 +1074,27 @@ cmd_starttls(struct smtp_session *s, const char *arg)
 static void
 start_tls(struct smtp_session *s)
 {
-	SSL_CTX	*ctx = tls_server_ctx();
+	SSL_CTX		*ctx = tls_server_ctx();
+	const char	*why = NULL;
 
 	if (evbuffer_get_length(io_input(s->io)) > 0) {
 		/* Sent while the 220 waited for a full socket. */
 		log_info("session=%016llx event=reject client=%s "
 		    "reason=\"input pipelined after STARTTLS\"",
 		    (unsigned long long)s->id, s->peer_str);
-		ctx = NULL;
+		why = "";
+	} else if (ctx == NULL)
+		why = "no certificate loaded";
+	else {
+		io_timeout(s->io, (unsigned)config->command_timeout);
+		if (io_starttls(s->io, ctx) == -1)
+			why = io_tls_error(s->io);
 	}
-	io_timeout(s->io, (unsigned)config->command_timeout);
-	if (ctx == NULL || io_starttls(s->io, ctx) == -1) {
-		log_warn("session=%016llx event=tls-error client=%s "
-		    "reason=\"%s\"", (unsigned long long)s->id, s->peer_str,
-		    ctx == NULL ? "no certificate loaded" :
-		    log_safe(io_tls_error(s->io)));
+	if (why != NULL) {
+		if (*why != '\0')
+			log_warn("session=%016llx event=tls-error client=%s "
+			    "reason=\"%s\"", (unsigned long long)s->id,
+			    s->peer_str, log_safe(why));
 		close_after(s);
 		s->wait = WAIT_NONE;
 		flush(s);
@@ -1455,9 +1461,12 @@ smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
 	}
 	if (ipc_msg_ok(m) && ok) {
 		log_info("%s: session=%016llx client=%s helo=\"%s\" size=%llu "
-		    "nrcpt=%zu", s->qid, (unsigned long long)s->id,
+		    "nrcpt=%zu%s%s%s%s", s->qid, (unsigned long long)s->id,
 		    s->peer_str, log_safe(s->helo),
-		    (unsigned long long)s->env.size, s->env.nrcpt);
+		    (unsigned long long)s->env.size, s->env.nrcpt,
+		    s->tls ? " tls=" : "", s->tls ? s->tls_version : "",
+		    s->auth[0] != '\0' ? " auth=" : "",
+		    s->auth[0] != '\0' ? log_safe(s->auth) : "");
 		reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 		s->nmsgs++;
 	} else
@@ -1553,6 +1562,29 @@ now_sec(void)
 }
 
 /*
+ * set_limit_key - whom the per-client limits count: the IPv4 address, or
+ * the /64 of an IPv6 one (a single host is commonly given a whole /64,
+ * so per-address counting would let it spread out).
+ */
+static void
+set_limit_key(struct smtp_session *s)
+{
+	const struct sockaddr_in6 *in6 = (const void *)&s->peer;
+	struct in6_addr		 net;
+	char			 a[INET6_ADDRSTRLEN];
+
+	if (s->peer.ss_family != AF_INET6 ||
+	    IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		str_copy(s->limit_key, s->peer_ip, sizeof(s->limit_key));
+		return;
+	}
+	net = in6->sin6_addr;
+	memset(net.s6_addr + 8, 0, 8);
+	inet_ntop(AF_INET6, &net, a, sizeof(a));
+	snprintf(s->limit_key, sizeof(s->limit_key), "%s/64", a);
+}
+
+/*
  * conn_admit - max_connections, max_connections_per_ip and the failed-AUTH
  * ban, at connect: past them the client gets 421 and is dropped before
  * the greeting.  Returns false when the session is closing.
@@ -1563,13 +1595,14 @@ conn_admit(struct smtp_session *s)
 	uint64_t		 now = now_sec();
 	enum limits_conn	 r;
 
+	set_limit_key(s);
 	if (now >= last_sweep + LIMITS_SWEEP) {
 		limits_sweep(limits, now, MAX(3600,
 		    config->auth_failure_window));
 		last_sweep = now;
 	}
 	/* relay_networks are the site's own hosts: no per-IP limit. */
-	r = limits_conn_open(limits, s->peer_ip, now, config->max_connections,
+	r = limits_conn_open(limits, s->limit_key, now, config->max_connections,
 	    s->relay_ok ? 0 : config->max_connections_per_ip);
 	if (r == LIMITS_CONN_OK) {
 		s->conn_counted = true;
@@ -1610,7 +1643,7 @@ rate_take(struct smtp_session *s, enum limits_rate r, unsigned n)
 	bool		 ok = true;
 
 	if (!s->relay_ok) {
-		snprintf(key, sizeof(key), "ip:%s", s->peer_ip);
+		snprintf(key, sizeof(key), "ip:%s", s->limit_key);
 		ok = limits_rate_take(limits, key, r, now, n, pm, ph);
 	}
 	if (ok && s->auth[0] != '\0') {
@@ -1913,7 +1946,7 @@ auth_delay_done(evutil_socket_t fd, short ev, void *arg)
 	s->wait = WAIT_NONE;
 	error(s, "535 5.7.8 Error: authentication failed");
 	if (s->state != SMTP_S_QUIT &&
-	    limits_is_banned(limits, s->peer_ip, now_sec())) {
+	    limits_is_banned(limits, s->limit_key, now_sec())) {
 		reply(s, "421 4.7.0 %s Error: too many failed logins from "
 		    "your address, try again later", hostname());
 		close_after(s);
@@ -1932,13 +1965,12 @@ auth_delay_done(evutil_socket_t fd, short ev, void *arg)
 static void
 auth_failed(struct smtp_session *s)
 {
-	unsigned	 n = limits_auth_failed(limits, s->peer_ip, now_sec(),
+	unsigned	 n = limits_auth_failed(limits, s->limit_key, now_sec(),
 	    config->auth_failure_window, config->auth_max_failures,
 	    config->auth_ban_time);
 	struct timeval	 tv;
 	uint64_t	 delay;
 
-	s->auth_failures++;
 	log_info("session=%016llx event=auth-failed client=%s mechanism=%s "
 	    "failures=%u", (unsigned long long)s->id, s->peer_str,
 	    s->auth_mech, n);

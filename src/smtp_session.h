@@ -69,9 +69,9 @@ struct smtp_session {
 	enum smtp_auth_step	 auth_step;	/* inside an AUTH exchange */
 	char			 auth_user[320];	/* LOGIN: the user name */
 	const char		*auth_mech;	/* "PLAIN", "LOGIN": for logs */
-	unsigned		 auth_failures;	/* this session's */
 	struct event		*auth_timer;	/* the delay before a 535 */
 	bool			 conn_counted;	/* limits_conn_open said ok */
+	char			 limit_key[72];	/* IPv4, or IPv6 /64 */
 	unsigned		 nrcpt_session;	/* recipients, all messages */
 	uint64_t		 data_bytes;	/* DATA/BDAT bytes this window */
 	struct event		*data_timer;	/* min_data_rate checks */

@@ -130,6 +130,10 @@ ctx_new(const struct conf *c, char *err, size_t errlen)
 	}
 	for (hi = lo; (c->tls_protocols & (hi << 1)) != 0; hi <<= 1)
 		;
+	/* A TCP close without close_notify is an ordinary end of input:
+	 * SMTP frames its own data (QUIT, CRLF.CRLF), so a cut-off stream
+	 * cannot pass for a complete message, and many clients never send
+	 * close_notify. */
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_IGNORE_UNEXPECTED_EOF);

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, free_port
 from smtpclient import RawSMTP, queue_id
 
 PLAINTEXT = "allow_plaintext_auth = yes\nauth_failure_delay = 0s\n" \
@@ -92,7 +92,11 @@ def test_smtplib_login_plain_and_send(mta_factory):
     msgs = m.wait_messages("bob@example.test", 1)
     assert len(msgs) == 1
     assert b"with ESMTPA id" in msgs[0]
-    assert "auth=alice@example.test" in m.log()
+    log = m.log()
+    assert "event=auth client=[127.0.0.1]:" in log
+    # the message's line carries the login too
+    assert [l for l in log.splitlines() if "postbote/smtpd" in l and
+            " size=" in l and l.endswith(" auth=alice@example.test")]
 
 
 def test_smtplib_login_mechanism(amta):
@@ -362,3 +366,18 @@ def test_failed_auth_ban(mta_factory):
         assert "try again later" in r.text
         assert c.is_closed()
     assert "too many failed logins" in m.log()
+
+
+def test_submissions_listener_needs_auth(mta_factory):
+    # TLS is not on this branch: the submissions listener talks plain SMTP
+    # here, but its rule is the same: AUTH before MAIL
+    port = free_port()
+    m = mta_factory(extra=PLAINTEXT + "\n[listen subs]\n"
+                    "address = 127.0.0.1:%d\nmode = submissions" % port)
+    m.start()
+    with session(port) as c:
+        c.expect("MAIL FROM:<alice@example.test>", 530, "5.7.0")
+        c.expect("AUTH PLAIN " + plain("alice@example.test", "alice-pw"),
+                 235)
+        c.expect("MAIL FROM:<alice@example.test>", 250)
+        c.expect("RCPT TO:<x@remote.test>", 250)

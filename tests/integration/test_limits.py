@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from conftest import free_port
 from smtpclient import RawSMTP
 
 MSG = b"Subject: limits\r\n\r\nhello\r\n.\r\n"
@@ -218,3 +219,18 @@ def test_idle_timeout(mta_factory):
         r = c.reply()           # waits for the server's 421
         assert (r.code, r.enhanced) == (421, "4.4.2")
         assert c.is_closed()
+
+
+def test_max_connections_per_ip_ipv6(mta_factory):
+    # IPv6 clients are counted per /64; ::1 is the one we can test from
+    port = free_port()
+    m = mta_factory(extra="max_connections_per_ip = 1\n[listen v6]\n"
+                    "address = [::1]:%d" % port,
+                    relay_networks=NO_RELAY).start()
+    with RawSMTP(port, host="::1") as a:
+        a.ehlo()
+        with RawSMTP(port, host="::1", greet=False) as b:
+            r = b.reply()
+            assert (r.code, r.enhanced) == (421, "4.7.0")
+        a.expect("NOOP", 250)
+    assert "client=[::1]:" in m.log()

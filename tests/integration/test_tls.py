@@ -110,6 +110,9 @@ def test_starttls_smtplib_delivers_with_esmtps(tmta):
     assert re.search(r"event=tls client=\[127\.0\.0\.1\]:\d+ tls=%s "
                      r"cipher=%s" % (re.escape(version), re.escape(cipher)),
                      tmta.log())
+    assert re.search(r"[0-9A-F]{16}: session=\S+ client=\S+ "
+                     r"helo=\"client\.test\" size=\d+ nrcpt=1 tls=%s\n"
+                     % re.escape(version), tmta.log())
 
 
 def test_plain_received_is_esmtp_without_tls_comment(tmta):
@@ -362,6 +365,9 @@ def test_selfsigned_generated_once_and_reused(mta_factory):
     cert = os.path.join(m.state, "tls", "selfsigned.crt")
     key = os.path.join(m.state, "tls", "selfsigned.key")
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    # owned by whoever started the server (root in CI): smtpd, which runs
+    # as `user`, never opens it; the parent hands it the key in memory
+    assert os.stat(key).st_uid == os.getuid()
     first = der(cert)
     assert peer_der(m.subs_port) == first
     p = run(["openssl", "x509", "-in", cert, "-noout", "-subject", "-ext",
@@ -535,3 +541,57 @@ def test_large_message_and_pipelining_over_tls(tmta):
     big = [m for m in msgs if b"Subject: big" in m][0]
     assert big.count(b"x" * 998 + b"\n") == 4000
     assert any(b"Subject: piped" in m for m in msgs)
+
+
+def test_check_loads_certificate_files(mta_factory, tmp_path):
+    d = str(tmp_path)
+    c1, k1 = make_cert(d, "mx.example.test", "one")
+    _, k2 = make_cert(d, "mx.example.test", "two")
+    bin_ = os.environ.get("POSTBOTE_BIN", os.path.join(
+        os.path.dirname(__file__), "..", "..", "build", "asan", "postbote"))
+    good = mta_factory(extra="tls_cert = %s\ntls_key = %s" % (c1, k1))
+    p = run([bin_, "check", "-c", good.conf])
+    assert p.returncode == 0, p.stdout
+    bad = mta_factory(extra="tls_cert = %s\ntls_key = %s" % (c1, k2))
+    p = run([bin_, "check", "-c", bad.conf])
+    assert p.returncode == 2 and b"key values mismatch" in p.stdout, p.stdout
+    assert not os.path.exists(os.path.join(bad.state, "tls"))
+
+
+def test_sigterm_with_a_handshake_pending(tmta):
+    s = socket.create_connection(("127.0.0.1", tmta.subs_port), 30)
+    s.settimeout(30)
+    assert wait_log(tmta, "listener=") or True
+    time.sleep(0.2)                      # let smtpd accept it
+    assert tmta.stop() == 0
+    assert s.recv(100) == b""            # closed without a plaintext 421
+    s.close()
+    assert "did not stop" not in tmta.log()
+
+
+def test_key_update_and_help(tmta):
+    """A TLS 1.3 KeyUpdate asking for ours (s_client's K command), then
+    more commands on the same session."""
+    p = subprocess.Popen([need("openssl"), "s_client", "-connect",
+                          "127.0.0.1:%d" % tmta.port, "-starttls", "smtp"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    try:
+        for line in (b"EHLO c.test\r\n", b"K\n", b"NOOP\r\n",
+                     b"HELP\r\n", b"QUIT\r\n"):
+            p.stdin.write(line)
+            p.stdin.flush()
+            time.sleep(0.7)
+        out = p.communicate(timeout=20)[0].decode(errors="replace")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert "KEYUPDATE" in out, out
+    after = out.split("KEYUPDATE", 1)[1]
+    assert "250 2.0.0 Ok" in after, out
+    assert re.search(r"214 2.0.0 Commands: .*HELP\r?\n", after), out
+    assert "event=tls-error" not in tmta.log()
+    with RawSMTP(tmta.port) as c:
+        c.ehlo()
+        assert c.expect("HELP", 214).text.endswith(" STARTTLS")

@@ -128,6 +128,27 @@ test_users_load(void **state)
 	assert_null(lookup_user_hash(t, "not an address"));
 }
 
+static void
+test_user_addr_and_key(void **state)
+{
+	struct lookup_tab *t = *state;
+	char		 key[ADDR_TEXT_MAX];
+
+	load_users(t);
+	assert_string_equal(lookup_user_addr(t, "BOB@EXAMPLE.com"),
+	    "bob@example.com");
+	assert_string_equal(lookup_user_addr(t, "\"carol\"@example.com"),
+	    "carol@example.com");
+	assert_null(lookup_user_addr(t, "dave@example.com"));
+	assert_null(lookup_user_addr(t, "bob"));
+	assert_int_equal(lookup_user_key("Dave@Example.COM", key,
+	    sizeof(key)), 0);
+	assert_string_equal(key, "dave@example.com");
+	assert_int_equal(lookup_user_key("not an address", key, sizeof(key)),
+	    -1);
+	assert_int_equal(lookup_user_key("dave@example.com", key, 8), -1);
+}
+
 struct err_case {
 	const char	*text;
 	const char	*err;
@@ -619,6 +640,7 @@ main(void)
 #define TEST(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		TEST(test_users_load),
+		TEST(test_user_addr_and_key),
 		TEST(test_users_errors),
 		TEST(test_users_duplicate_across_loads),
 		TEST(test_aliases_errors),
