@@ -38,6 +38,7 @@
 #include "log.h"
 #include "lookup_tab.h"
 #include "proc.h"
+#include "smtp_check.h"
 #include "queue_ctl.h"
 #include "util.h"
 
@@ -362,6 +363,8 @@ child_main(int id, int ctlfd)
 		lookup_tab_free(lookup_tables);
 		lookup_tables = NULL;
 	}
+	if (id == PROC_SMTPD)
+		smtp_check_load_keys();	/* DKIM keys may be root's only */
 	drop_privileges();
 	if ((cbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");

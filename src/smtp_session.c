@@ -31,6 +31,7 @@
 #include "log.h"
 #include "lookup_tab.h"
 #include "proc.h"
+#include "smtp_check.h"
 #include "smtp_session.h"
 #include "util.h"
 
@@ -115,6 +116,7 @@ static void	 close_after(struct smtp_session *);
 static void	 set_timeout(struct smtp_session *);
 static void	 begin_body(struct smtp_session *);
 static void	 finish_message(struct smtp_session *);
+static void	 commit_message(struct smtp_session *);
 static void	 spool_abort(struct smtp_session *);
 
 void
@@ -129,6 +131,7 @@ smtp_session_init(struct event_base *b)
 	if (dns == NULL)
 		log_warn("event=dns-init result=failed reason=\"%s\"",
 		    log_safe(err));
+	smtp_check_init(b, dns);
 }
 
 unsigned
@@ -605,6 +608,7 @@ resume(struct smtp_session *s)
 static void
 tx_reset(struct smtp_session *s)
 {
+	smtp_check_free(s);
 	envelope_free(&s->env);
 	memset(&s->mail, 0, sizeof(s->mail));
 	s->nrcpt = 0;
@@ -752,6 +756,7 @@ cmd_mail(struct smtp_session *s, const char *arg)
 	s->env.ret = s->mail.ret;
 	s->env.envid = s->mail.envid[0] ? xstrdup(s->mail.envid) : NULL;
 	s->state = SMTP_S_MAIL;
+	smtp_check_mail(s);
 	reply(s, "250 2.1.0 Ok");
 }
 
@@ -1181,9 +1186,6 @@ bdat_step(struct smtp_session *s, struct evbuffer *in)
 static void
 finish_message(struct smtp_session *s)
 {
-	struct buf	 b, env;
-	char		 client[128];
-
 	if (s->rx.overflow) {
 		spool_abort(s);
 		tx_reset(s);
@@ -1191,6 +1193,38 @@ finish_message(struct smtp_session *s)
 		return;
 	}
 	spool_flush(s);
+	if (!s->spool_err && smtp_check_eod(s)) {
+		s->state = SMTP_S_RCPT;		/* until the checks answer */
+		s->wait = WAIT_CHECK;
+		return;
+	}
+	commit_message(s);
+}
+
+/* smtp_session_checked - the SPF/DKIM/DMARC answers are in. */
+void
+smtp_session_checked(struct smtp_session *s)
+{
+	if (s->wait != WAIT_CHECK)
+		return;
+	s->wait = WAIT_NONE;
+	if (s->state == SMTP_S_QUIT) {	/* 421 already said */
+		spool_abort(s);
+		tx_reset(s);
+		return;
+	}
+	commit_message(s);
+	if (s->wait == WAIT_NONE)
+		resume(s);
+}
+
+/* commit_message - the verdict, then the durable commit. */
+static void
+commit_message(struct smtp_session *s)
+{
+	struct buf	 b, env;
+	char		 client[128], why[160];
+
 	close(s->spool_fd);
 	s->spool_fd = -1;
 	if (s->spool_err) {
@@ -1202,6 +1236,12 @@ finish_message(struct smtp_session *s)
 	memcpy(s->env.id, s->qid, sizeof(s->env.id));
 	s->env.arrival = now_usec();
 	s->env.size = s->rx.size + s->hdr_len;
+	if (smtp_check_verdict(s, why, sizeof(why))) {
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "%s", why);
+		return;
+	}
 	s->env.helo = xstrdup(s->helo);
 	snprintf(client, sizeof(client), "%s", s->peer_str);
 	s->env.client = xstrdup(client);

@@ -37,6 +37,7 @@ enum smtp_wait {
 	WAIT_RESOLVE,		/* lookup: RCPT resolution */
 	WAIT_SPOOL,		/* queue: a spool file for DATA/BDAT */
 	WAIT_COMMIT,		/* queue: the durable commit */
+	WAIT_CHECK,		/* smtp_check: DKIM/DMARC/SPF answers */
 };
 
 struct smtp_session {
@@ -71,6 +72,7 @@ struct smtp_session {
 	struct envelope		 env;
 	unsigned		 nrcpt;		/* RCPT commands accepted */
 	bool			 bdat_used;
+	struct smtp_check	*chk;		/* SPF/DKIM/DMARC, signing */
 
 	/* the message */
 	char			 qid[QUEUE_ID_LEN + 1];
@@ -95,6 +97,8 @@ struct smtp_session *smtp_session_find(uint64_t id);
 void	 smtp_session_resolved(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_spooled(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_committed(struct smtp_session *, struct ipc_msg *);
+/* smtp_session_checked - smtp_check's answers are in: verdict, commit. */
+void	 smtp_session_checked(struct smtp_session *);
 /* smtp_session_flush - send the replies a handler queued; may free s. */
 void	 smtp_session_flush(struct smtp_session *);
 /* smtp_session_peer_down - proc went away: fail what waits on it. */

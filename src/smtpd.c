@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "log.h"
 #include "proc.h"
+#include "smtp_check.h"
 #include "smtp_session.h"
 #include "util.h"
 
@@ -153,6 +154,7 @@ smtpd_msg(int proc, struct ipc_msg *m)
 static void
 smtpd_reload(void)
 {
+	smtp_check_load_keys();
 	log_info("event=reloaded");
 }
 

@@ -1,0 +1,286 @@
+"""test_authres.py - SPF, DKIM and DMARC through `postbote serve`: the
+delivered message carries one Authentication-Results header with the
+expected results, forged ones claiming our host name are removed, the
+policies refuse or hold what they should, and mail from relay_networks is
+DKIM-signed so that dkimpy accepts it.  Every DNS answer comes from the
+fake DNS server on loopback.  Also `postbote verify`, `postbote dns` and
+`postbote check --dns`."""
+
+import base64
+import os
+import re
+import smtplib
+import subprocess
+import time
+
+import dkim
+import nacl.signing
+import pytest
+
+from conftest import BIN
+
+HOST = "mx.example.test"
+SENDER_DOMAIN = "sender.test"
+RCPT = "alice@example.test"
+NOT_RELAY = "10.99.0.0/16"      # loopback clients are not relay clients
+
+BODY = (b"From: Sam <sam@sender.test>\r\n"
+        b"To: Alice <alice@example.test>\r\n"
+        b"Subject: authentication results\r\n"
+        b"Date: Mon, 01 Jan 2024 10:00:00 +0000\r\n"
+        b"Message-ID: <ar-1@sender.test>\r\n"
+        b"\r\n"
+        b"Hello  Alice,\r\n"
+        b"this is a test.\r\n")
+
+
+def rsa_keys():
+    pem = subprocess.run(["openssl", "genrsa", "2048"], capture_output=True,
+                         check=True).stdout
+    pub = subprocess.run(["openssl", "rsa", "-pubout", "-outform", "DER"],
+                         input=pem, capture_output=True, check=True).stdout
+    return pem, "v=DKIM1; k=rsa; p=" + base64.b64encode(pub).decode()
+
+
+def ed25519_keys():
+    sk = nacl.signing.SigningKey.generate()
+    return (base64.b64encode(bytes(sk)), "v=DKIM1; k=ed25519; p=" +
+            base64.b64encode(bytes(sk.verify_key)).decode())
+
+
+def sign(msg, priv, selector, alg, domain=SENDER_DOMAIN):
+    return dkim.sign(msg, selector.encode(), domain.encode(), priv,
+                     signature_algorithm=alg.encode(),
+                     canonicalize=(b"relaxed", b"relaxed"),
+                     linesep=b"\r\n") + msg
+
+
+def publish(dns, spf="v=spf1 ip4:127.0.0.1 -all", dmarc="v=DMARC1; p=reject",
+            domain=SENDER_DOMAIN):
+    if spf is not None:
+        dns.add(domain, "TXT", spf)
+    if dmarc is not None:
+        dns.add("_dmarc." + domain, "TXT", dmarc)
+
+
+def send(mta, msg, mail_from="sam@sender.test", helo="client.sender.test",
+         rcpt=RCPT):
+    with smtplib.SMTP("127.0.0.1", mta.port, timeout=60) as c:
+        c.ehlo(helo)
+        code, resp = c.mail(mail_from)
+        assert code == 250, resp
+        code, resp = c.rcpt(rcpt)
+        assert code == 250, resp
+        return c.data(msg)
+
+
+def header_fields(raw, name):
+    """Unfolded values of every `name:` field in the header section."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode()
+    head = re.sub(r"\n[ \t]+", " ", head)
+    out = []
+    for line in head.split("\n"):
+        k, _, v = line.partition(":")
+        if k.strip().lower() == name.lower():
+            out.append(re.sub(r"\s+", " ", v.strip()))
+    return out
+
+
+def delivered_ar(mta, n=1):
+    msgs = mta.wait_messages(RCPT, n)
+    assert len(msgs) == n, mta.log()
+    ars = header_fields(msgs[-1], "Authentication-Results")
+    assert len(ars) == 1, ars
+    return ars[0], msgs[-1]
+
+
+def results(ar):
+    """{'spf': 'pass', 'dkim': [...], 'dmarc': 'pass'} from one A-R."""
+    parts = [p.strip() for p in ar.split(";")]
+    assert parts[0] == HOST, ar
+    out = {"dkim": []}
+    for p in parts[1:]:
+        method, _, rest = p.partition("=")
+        word = rest.split()[0]
+        if method == "dkim":
+            out["dkim"].append(word)
+        else:
+            out[method] = word
+    return out
+
+
+@pytest.fixture
+def server(mta_factory, dns):
+    def make(extra="", **kw):
+        kw.setdefault("relay_networks", NOT_RELAY)
+        return mta_factory(extra=extra, **kw).start()
+    return make
+
+
+@pytest.mark.parametrize("spf,expect", [
+    ("v=spf1 ip4:127.0.0.1 -all", "pass"),
+    ("v=spf1 ip4:192.0.2.1 -all", "fail"),
+    ("v=spf1 ip4:192.0.2.1 ~all", "softfail"),
+    (None, "none"),
+])
+def test_spf_results(server, dns, spf, expect):
+    publish(dns, spf=spf, dmarc=None)
+    mta = server()
+    code, _ = send(mta, BODY)
+    assert code == 250
+    ar, _ = delivered_ar(mta)
+    r = results(ar)
+    assert r["spf"] == expect, ar
+    assert "smtp.mailfrom=sam@sender.test" in ar
+    assert r["dkim"] == ["none"] and r["dmarc"] == "none", ar
+
+
+def test_spf_temperror_and_null_sender_uses_helo(server, dns):
+    dns.set_rcode(SENDER_DOMAIN, "TXT", "SERVFAIL")
+    dns.add("client.helo.test", "TXT", "v=spf1 ip4:127.0.0.1 -all")
+    mta = server()
+    assert send(mta, BODY)[0] == 250
+    ar, _ = delivered_ar(mta)
+    assert results(ar)["spf"] == "temperror", ar
+    assert send(mta, BODY, mail_from="", helo="client.helo.test")[0] == 250
+    ar, _ = delivered_ar(mta, 2)
+    assert results(ar)["spf"] == "pass" and "smtp.helo=client.helo.test" \
+        in ar, ar
+
+
+@pytest.mark.parametrize("alg", ["rsa-sha256", "ed25519-sha256"])
+def test_dkim_pass_and_dmarc_pass(server, dns, alg):
+    priv, rec = rsa_keys() if alg.startswith("rsa") else ed25519_keys()
+    dns.add("sel._domainkey." + SENDER_DOMAIN, "TXT", rec)
+    # SPF fails: DMARC passes on the aligned DKIM signature alone
+    publish(dns, spf="v=spf1 -all")
+    mta = server()
+    msg = sign(BODY, priv, "sel", alg)
+    assert send(mta, msg)[0] == 250
+    ar, _ = delivered_ar(mta)
+    r = results(ar)
+    assert r["spf"] == "fail" and r["dkim"] == ["pass"], ar
+    assert r["dmarc"] == "pass", ar
+    assert "header.d=sender.test header.s=sel" in ar
+    assert "header.from=sender.test" in ar
+
+
+def test_dkim_changed_body_fails(server, dns):
+    priv, rec = rsa_keys()
+    dns.add("sel._domainkey." + SENDER_DOMAIN, "TXT", rec)
+    publish(dns, dmarc=None)
+    mta = server()
+    msg = sign(BODY, priv, "sel", "rsa-sha256").replace(b"Hello", b"Howdy")
+    assert send(mta, msg)[0] == 250
+    ar, _ = delivered_ar(mta)
+    assert results(ar)["dkim"] == ["fail"], ar
+
+
+def test_dmarc_reject_enforced_and_recorded(server, dns):
+    publish(dns, spf="v=spf1 ip4:192.0.2.1 -all", dmarc="v=DMARC1; p=reject")
+    mta = server()
+    code, resp = send(mta, BODY)
+    assert code == 550 and resp.startswith(b"5.7.1"), resp
+    time.sleep(0.5)
+    assert mta.messages(RCPT) == []
+    rec = server(extra="dmarc_policy = record")
+    assert send(rec, BODY)[0] == 250
+    msgs = rec.wait_messages(RCPT, 1)
+    ar = header_fields(msgs[0], "Authentication-Results")
+    assert len(ar) == 1 and results(ar[0])["dmarc"] == "fail", ar
+    assert "(p=reject dis=reject)" in ar[0]
+
+
+def test_dmarc_quarantine_holds(server, dns):
+    publish(dns, spf="v=spf1 -all", dmarc="v=DMARC1; p=quarantine")
+    mta = server()
+    code, resp = send(mta, BODY)
+    assert code == 250, resp
+    qid = resp.decode().split()[-1]
+    end = time.time() + 10
+    hold = os.path.join(mta.state, "spool", "hold")
+    while time.time() < end and not (os.path.isdir(hold) and
+                                     qid in os.listdir(hold)):
+        time.sleep(0.05)
+    assert qid in os.listdir(hold), mta.log()
+    assert "event=quarantined" in mta.log()
+    time.sleep(0.5)
+    assert mta.messages(RCPT) == []
+    p = subprocess.run([BIN, "queue", "-c", mta.conf, "release", qid],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    ar, _ = delivered_ar(mta)
+    assert results(ar)["dmarc"] == "fail" and "dis=quarantine" in ar
+
+
+def test_forged_authres_removed(server, dns):
+    publish(dns, dmarc=None)
+    mta = server()
+    forged = (b"Authentication-Results: MX.example.test; spf=pass "
+              b"smtp.mailfrom=sam@sender.test;\r\n\tdkim=pass\r\n"
+              b"Authentication-Results: other.example; dkim=pass\r\n")
+    assert send(mta, forged + BODY)[0] == 250
+    msgs = mta.wait_messages(RCPT, 1)
+    ars = header_fields(msgs[0], "Authentication-Results")
+    assert len(ars) == 2, ars
+    ours = [a for a in ars if a.lower().startswith(HOST)]
+    assert len(ours) == 1 and results(ours[0])["dkim"] == ["none"], ars
+    assert "other.example; dkim=pass" in ars
+    assert b"Hello  Alice" in msgs[0]
+
+
+def test_spf_policy_reject(server, dns):
+    publish(dns, spf="v=spf1 ip4:192.0.2.1 -all", dmarc=None)
+    mta = server(extra="spf_policy = reject")
+    code, resp = send(mta, BODY)
+    assert code == 550 and resp.startswith(b"5.7.23"), resp
+    dns.set_rcode(SENDER_DOMAIN, "TXT", "SERVFAIL")
+    code, resp = send(mta, BODY)
+    assert code == 451 and resp.startswith(b"4.7.24"), resp
+
+
+def write_key(tmp, name, pem):
+    path = os.path.join(tmp, name)
+    with open(path, "wb") as f:
+        f.write(pem)
+    os.chmod(path, 0o600)
+    return path
+
+
+def test_relay_client_mail_is_signed(mta_factory, dns, tmp_path):
+    rsa_pem, rsa_rec = rsa_keys()
+    conf = tmp_path / "keygen.conf"
+    conf.write_text("state_dir = %s\n" % (tmp_path / "kstate"))
+    ed = subprocess.run([BIN, "dkim", "-c", str(conf), "keygen",
+                         "example.test", "-s", "ed", "-t", "ed25519"],
+                        capture_output=True, timeout=30)
+    assert ed.returncode == 0, ed.stderr
+    rsa_path = write_key(str(tmp_path), "rsa.key", rsa_pem)
+    ed_path = str(tmp_path / "kstate" / "dkim" / "example.test.ed.key")
+    extra = ("[dkim example.test]\nselector = rsa\nkey = %s\n"
+             "[dkim example.test]\nselector = ed\nkey = %s\n"
+             % (rsa_path, ed_path))
+    mta = mta_factory(extra=extra).start()
+    msg = BODY.replace(b"sam@sender.test", b"bob@example.test")
+    assert send(mta, msg, mail_from="bob@example.test")[0] == 250
+    msgs = mta.wait_messages(RCPT, 1)
+    raw = msgs[0].replace(b"\n", b"\r\n")
+    sigs = header_fields(raw, "DKIM-Signature")
+    assert len(sigs) == 2, sigs
+    assert header_fields(raw, "Authentication-Results") == []
+    ed_rec = ed.stdout.decode()
+    records = {"rsa._domainkey.example.test": rsa_rec}
+    strings = re.findall(r'"([^"]*)"', ed_rec)
+    records["ed._domainkey.example.test"] = "".join(strings)
+
+    def dnsfunc(name, timeout=5):
+        name = name.decode() if isinstance(name, bytes) else name
+        rec = records.get(name.rstrip("."))
+        return rec.encode() if rec else None
+    # dkimpy checks the first signature; take each one to the top in turn
+    start = raw.index(b"DKIM-Signature")
+    assert dkim.verify(raw[start:], dnsfunc=dnsfunc)
+    d = dkim.DKIM(raw[start:])
+    assert d.verify(idx=1, dnsfunc=dnsfunc)
+    assert {"a=rsa-sha256", "a=ed25519-sha256"} <= {
+        m for s in sigs for m in re.findall(r"a=[\w-]+", s)}
