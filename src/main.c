@@ -13,6 +13,7 @@
 #include "cmd_queue.h"
 #include "cmd_dkim.h"
 #include "cmd_spf.h"
+#include "cmd_verify.h"
 #include "conf.h"
 #include "log.h"
 #include "proc.h"
@@ -33,6 +34,9 @@ usage(void)
 	    "       postbote dkim [-c FILE] verify [--resolver HOST[:PORT]] "
 	    "< MSG\n"
 	    "       postbote spf [--resolver HOST[:PORT]] IP MAIL-FROM [HELO]\n"
+	    "       postbote verify [-c FILE] [--resolver HOST[:PORT]] "
+	    "[--ip IP]\n"
+	    "                       [--mail-from ADDR] [--helo NAME] < MSG\n"
 	    "       postbote version\n");
 	exit(2);
 }
@@ -104,6 +108,8 @@ main(int argc, char **argv)
 		return cmd_dkim(argc, argv);
 	if (strcmp(verb, "spf") == 0)
 		return cmd_spf(argc, argv);
+	if (strcmp(verb, "verify") == 0)
+		return cmd_verify(argc, argv);
 	if (strcmp(verb, "version") == 0) {
 		printf("postbote %s\n", POSTBOTE_VERSION);
 		return 0;

@@ -284,3 +284,43 @@ def test_relay_client_mail_is_signed(mta_factory, dns, tmp_path):
     assert d.verify(idx=1, dnsfunc=dnsfunc)
     assert {"a=rsa-sha256", "a=ed25519-sha256"} <= {
         m for s in sigs for m in re.findall(r"a=[\w-]+", s)}
+
+
+def verify(dns, msg, args, conf):
+    p = subprocess.run([BIN, "verify", "-c", conf, "--resolver",
+                        dns.address] + args, input=msg, capture_output=True,
+                       timeout=60)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def test_verify_cli_matches_server(server, dns, tmp_path):
+    priv, rec = ed25519_keys()
+    dns.add("sel._domainkey." + SENDER_DOMAIN, "TXT", rec)
+    publish(dns, dmarc="v=DMARC1; p=quarantine; pct=100")
+    msg = sign(BODY, priv, "sel", "ed25519-sha256")
+    mta = server(extra="dmarc_policy = record")
+    assert send(mta, msg)[0] == 250
+    served, _ = delivered_ar(mta)
+    rc, out, err = verify(dns, msg.replace(b"\r\n", b"\n"),
+                          ["--ip", "127.0.0.1", "--mail-from",
+                           "sam@sender.test", "--helo", "client.sender.test"],
+                          mta.conf)
+    assert rc == 0, err
+    assert out.startswith("Authentication-Results: %s;\n\t" % HOST), out
+    ars = header_fields(out.encode() + b"\n", "Authentication-Results")
+    assert ars == [served], (ars, served)
+    r = results(served)
+    assert r == {"spf": "pass", "dkim": ["pass"], "dmarc": "pass"}, served
+
+
+def test_verify_cli_without_ip_and_bad_args(dns, tmp_path):
+    conf = tmp_path / "v.conf"
+    conf.write_text("hostname = verify.example\n")
+    rc, out, err = verify(dns, BODY.replace(b"Hello", b"Hi"), [], str(conf))
+    assert rc == 0, err
+    assert out == ("Authentication-Results: verify.example;\n\tdkim=none;\n"
+                   "\tdmarc=none header.from=sender.test\n"), out
+    rc, out, err = verify(dns, BODY, ["--ip", "not-an-ip"], str(conf))
+    assert rc == 2 and "not an IP address" in err
+    rc, out, err = verify(dns, BODY, ["stray"], str(conf))
+    assert rc == 2 and "usage" in err
