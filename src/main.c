@@ -12,6 +12,7 @@
 
 #include "cmd_queue.h"
 #include "cmd_dkim.h"
+#include "cmd_dns.h"
 #include "cmd_spf.h"
 #include "cmd_verify.h"
 #include "conf.h"
@@ -24,7 +25,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: postbote serve [-c FILE] [-v]\n"
-	    "       postbote check [-c FILE]\n"
+	    "       postbote check [-c FILE] [--dns]\n"
 	    "       postbote queue [-c FILE] list [--json] | show ID | "
 	    "flush [ID] |\n"
 	    "                      delete ID | hold ID | release ID\n"
@@ -37,6 +38,7 @@ usage(void)
 	    "       postbote verify [-c FILE] [--resolver HOST[:PORT]] "
 	    "[--ip IP]\n"
 	    "                       [--mail-from ADDR] [--helo NAME] < MSG\n"
+	    "       postbote dns [-c FILE] [DOMAIN]\n"
 	    "       postbote version\n");
 	exit(2);
 }
@@ -68,13 +70,21 @@ cmd_serve(int argc, char **argv)
 static int
 cmd_check(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "dns", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 }
+	};
 	const char	*conf = NULL;
+	bool		 dns = false;
 	int		 ch;
 
-	while ((ch = getopt(argc, argv, "c:")) != -1) {
-		if (ch != 'c')
+	while ((ch = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
+		if (ch == 'd')
+			dns = true;
+		else if (ch == 'c')
+			conf = optarg;
+		else
 			usage();
-		conf = optarg;
 	}
 	if (optind != argc)
 		usage();
@@ -83,7 +93,8 @@ cmd_check(int argc, char **argv)
 		return 2;
 	printf("%s: ok\n", config->path != NULL ? config->path :
 	    "embedded defaults");
-	return 0;
+	/* --dns: what the world sees; exit 1 when something is wrong. */
+	return dns ? cmd_dns_check(config) : 0;
 }
 
 int
@@ -108,6 +119,8 @@ main(int argc, char **argv)
 		return cmd_dkim(argc, argv);
 	if (strcmp(verb, "spf") == 0)
 		return cmd_spf(argc, argv);
+	if (strcmp(verb, "dns") == 0)
+		return cmd_dns(argc, argv);
 	if (strcmp(verb, "verify") == 0)
 		return cmd_verify(argc, argv);
 	if (strcmp(verb, "version") == 0) {

@@ -324,3 +324,90 @@ def test_verify_cli_without_ip_and_bad_args(dns, tmp_path):
     assert rc == 2 and "not an IP address" in err
     rc, out, err = verify(dns, BODY, ["stray"], str(conf))
     assert rc == 2 and "usage" in err
+
+
+def parse_zone(text):
+    """[(name, type, value)] from zone-file text: TXT strings joined."""
+    out = []
+    text = re.sub(r"\(\s*(.*?)\s*\)", lambda m: m.group(1).replace("\n", " "),
+                  text, flags=re.S)
+    for line in text.splitlines():
+        if not line.strip() or line.startswith(";"):
+            continue
+        name, _in, rtype, rest = line.split(None, 3)
+        assert _in == "IN", line
+        if rtype == "TXT":
+            strings = re.findall(r'"((?:[^"\\]|\\.)*)"', rest)
+            assert all(len(s) <= 255 for s in strings), line
+            rest = "".join(strings)
+        out.append((name.rstrip("."), rtype, rest))
+    return out
+
+
+def dns_conf(mta_factory, tmp_path):
+    rsa_pem, _ = rsa_keys()
+    path = write_key(str(tmp_path), "dns-rsa.key", rsa_pem)
+    return mta_factory(extra="[dkim example.test]\nselector = s1\n"
+                             "key = %s\n" % path), path
+
+
+def test_dns_prints_records(mta_factory, dns, tmp_path):
+    mta, keyfile = dns_conf(mta_factory, tmp_path)
+    p = subprocess.run([BIN, "dns", "-c", mta.conf], capture_output=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode()
+    recs = parse_zone(out)
+    assert ("example.test", "MX", "10 mx.example.test.") in recs
+    assert ("example.test", "TXT", "v=spf1 mx -all") in recs
+    assert ("example.org", "TXT", "v=spf1 mx -all") in recs
+    assert ("_dmarc.example.org", "TXT",
+            "v=DMARC1; p=none; rua=mailto:postmaster@example.org") in recs
+    assert "tighten it to p=quarantine" in out
+    dk = [r for r in recs if r[0] == "s1._domainkey.example.test"]
+    assert len(dk) == 1 and dk[0][2].startswith("v=DKIM1; k=rsa; p=MII")
+    # the record is the public half of the configured key
+    msg = subprocess.run([BIN, "dkim", "sign", "-d", "example.test", "-s",
+                          "s1", "-k", keyfile], input=BODY,
+                         capture_output=True, timeout=30).stdout
+    assert dkim.verify(msg, dnsfunc=lambda n, timeout=5: dk[0][2].encode())
+    assert "no [dkim example.org] section" in out
+    p = subprocess.run([BIN, "dns", "-c", mta.conf, "example.org"],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0
+    assert {r[0] for r in parse_zone(p.stdout.decode())} == {
+        "example.org", "_dmarc.example.org"}
+    p = subprocess.run([BIN, "dns", "-c", mta.conf, "bad..name"],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 2 and b"not a domain name" in p.stderr
+
+
+def test_check_dns(mta_factory, dns, tmp_path):
+    mta, _ = dns_conf(mta_factory, tmp_path)
+    out = subprocess.run([BIN, "dns", "-c", mta.conf], capture_output=True,
+                         timeout=30).stdout.decode()
+    for name, rtype, value in parse_zone(out):
+        dns.add(name, rtype, value)
+
+    def check():
+        p = subprocess.run([BIN, "check", "-c", mta.conf, "--dns"],
+                           capture_output=True, timeout=60)
+        return p.returncode, p.stdout.decode()
+    rc, text = check()
+    assert rc == 0, text
+    assert "example.test: DKIM s1: ok" in text
+    assert "example.org: DMARC: ok: p=none" in text
+    assert "WRONG" not in text
+
+    dns.remove("_dmarc.example.org")
+    dns.remove("s1._domainkey.example.test")
+    dns.add("s1._domainkey.example.test", "TXT", rsa_keys()[1])
+    dns.add("example.org", "TXT", "v=spf1 mx foo:bar -all")
+    rc, text = check()
+    assert rc == 1, text
+    assert "example.org: DMARC: WRONG: no DMARC record at " \
+        "_dmarc.example.org" in text
+    assert "example.test: DKIM s1: WRONG: the key at " \
+        "s1._domainkey.example.test is not the one in" in text
+    assert "example.org: SPF: WRONG:" in text
+    assert "example.test: MX: ok" in text
