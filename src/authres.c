@@ -253,7 +253,7 @@ dmarc_cb(uint64_t id, void *arg, enum dns_status st, const char *const *txt,
 /* single_domain - RFC 7489 6.6.1: several From mailboxes of one domain
  * are evaluated as that domain; different domains are not evaluated. */
 static bool
-single_domain(struct authres *a)
+single_from(const struct authres *a)
 {
 	if (a->from_res == DMARC_FROM_OK)
 		return true;
@@ -263,7 +263,17 @@ single_domain(struct authres *a)
 	for (size_t i = 1; i < a->from.naddr; i++)
 		if (strcmp(a->from.domains[i], a->from.domains[0]) != 0)
 			return false;
-	str_copy(a->from.domain, a->from.domains[0], sizeof(a->from.domain));
+	return true;
+}
+
+static bool
+single_domain(struct authres *a)
+{
+	if (!single_from(a))
+		return false;
+	if (a->from_res == DMARC_FROM_MULTI_ADDR)
+		str_copy(a->from.domain, a->from.domains[0],
+		    sizeof(a->from.domain));
 	return true;
 }
 
@@ -465,6 +475,9 @@ put_dmarc(const struct authres *a, struct buf *b)
 	int		 r;
 
 	if (!a->dmarc_run) {
+		if (single_from(a))	/* no resolver to ask */
+			return buf_printf(b, ";\r\n\tdmarc=temperror "
+			    "reason=\"no resolver\"");
 		if (a->from_res == DMARC_FROM_MISSING)
 			return buf_printf(b, ";\r\n\tdmarc=none "
 			    "reason=\"no From field\"");
