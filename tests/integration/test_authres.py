@@ -9,6 +9,7 @@ fake DNS server on loopback.  Also `postbote verify`, `postbote dns` and
 import base64
 import os
 import re
+import shutil
 import smtplib
 import subprocess
 import time
@@ -411,3 +412,60 @@ def test_check_dns(mta_factory, dns, tmp_path):
         "s1._domainkey.example.test is not the one in" in text
     assert "example.org: SPF: WRONG:" in text
     assert "example.test: MX: ok" in text
+
+
+def test_dmarc_pct_zero_downgrades_reject_to_quarantine(server, dns):
+    # RFC 7489 6.6.4: a failure not sampled by pct= gets the next milder
+    # policy, so p=reject with pct=0 is never a rejection
+    publish(dns, spf="v=spf1 -all", dmarc="v=DMARC1; p=reject; pct=0")
+    mta = server()
+    code, resp = send(mta, BODY)
+    assert code == 250, resp
+    end = time.time() + 10
+    while time.time() < end and "event=quarantined" not in mta.log():
+        time.sleep(0.05)
+    assert "event=quarantined" in mta.log()
+    assert "dmarc=fail action=quarantine" in mta.log()
+
+
+def test_bdat_message_is_checked(server, dns):
+    priv, rec = rsa_keys()
+    dns.add("sel._domainkey." + SENDER_DOMAIN, "TXT", rec)
+    publish(dns, spf="v=spf1 -all", dmarc="v=DMARC1; p=reject")
+    mta = server()
+    msg = sign(BODY, priv, "sel", "rsa-sha256")
+    bad = msg.replace(b"Hello", b"Howdy")
+    with smtplib.SMTP("127.0.0.1", mta.port, timeout=60) as c:
+        c.ehlo("client.sender.test")
+        for body, want in ((bad, 550), (msg, 250)):
+            assert c.mail("sam@sender.test")[0] == 250
+            assert c.rcpt(RCPT)[0] == 250
+            half = len(body) // 2
+            c.send(b"BDAT %d\r\n" % half + body[:half])
+            assert c.getreply()[0] == 250
+            c.send(b"BDAT %d LAST\r\n" % (len(body) - half) + body[half:])
+            assert c.getreply()[0] == want
+    ar, _ = delivered_ar(mta)
+    assert results(ar) == {"spf": "fail", "dkim": ["pass"],
+                           "dmarc": "pass"}, ar
+
+
+def test_opendkim_signature_through_server(server, dns, tmp_path):
+    """opendkim-testmsg signs only with rsa-sha1 (RFC 8301 forbids it), so
+    its signature must come out as dkim=policy, and DMARC then fails."""
+    if not shutil.which("opendkim-testmsg", path="/usr/sbin:/usr/bin"):
+        pytest.skip("opendkim-tools is not installed")
+    pem, rec = rsa_keys()
+    keyfile = write_key(str(tmp_path), "od.key", pem)
+    dns.add("od._domainkey." + SENDER_DOMAIN, "TXT", rec)
+    publish(dns, spf="v=spf1 -all", dmarc="v=DMARC1; p=none")
+    p = subprocess.run(["/usr/sbin/opendkim-testmsg", "-C", "-d",
+                        SENDER_DOMAIN, "-s", "od", "-k", keyfile, "-t",
+                        str(tmp_path)], input=BODY, capture_output=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    mta = server()
+    assert send(mta, p.stdout)[0] == 250
+    ar, _ = delivered_ar(mta)
+    assert results(ar) == {"spf": "fail", "dkim": ["policy"],
+                           "dmarc": "fail"}, ar
