@@ -32,6 +32,10 @@ struct buf;
 
 #define DKIM_TAGS_MAX		32	/* tags in one tag list */
 #define DKIM_SIGS_MAX		16	/* signatures checked per message */
+#define DKIM_BODY_HASHES_MAX	3	/* distinct body hashes computed per
+					 * message: each is a pass over the
+					 * whole body (RFC 6376 6.1 lets a
+					 * verifier limit its work) */
 #define DKIM_HNAMES_MAX		128	/* entries in a signature's h= */
 #define DKIM_HDRS_MAX		2000	/* header fields in a message */
 #define DKIM_NAME_MAX		253	/* domain, selector, and the key name */
@@ -262,11 +266,22 @@ struct dkim_sig {
 	int64_t		 t, x;		/* -1 when absent */
 };
 
+/* A body hash already computed, for the signatures that share it. */
+struct dkim_bh {
+	enum dkim_canon	 canon;
+	bool		 has_l;
+	uint64_t	 l;
+	int		 rc;		/* dkim_body_hash's */
+	unsigned char	 bh[32];
+};
+
 struct dkim_verify {
 	struct dkim_msg	 msg;
 	struct dkim_sig	*sig;		/* owned; nsig entries */
 	size_t		 nsig;
 	int64_t		 now;
+	struct dkim_bh	 bh[DKIM_BODY_HASHES_MAX];
+	size_t		 nbh;
 };
 
 /*
