@@ -204,6 +204,27 @@ cmd_dns(int argc, char **argv)
 	return 0;
 }
 
+/* cmd_dns_check_keys - see cmd_dns.h. */
+int
+cmd_dns_check_keys(const struct conf *c)
+{
+	struct buf	 rec;
+	char		 err[256];
+	int		 rc = 0;
+
+	for (size_t i = 0; i < c->ndkims; i++) {
+		buf_init(&rec, 0);
+		if (key_record(c->dkims[i].key, &rec, err, sizeof(err)) == -1) {
+			fprintf(stderr, "postbote: [dkim %s] selector %s: "
+			    "key: %s\n", c->dkims[i].domain,
+			    c->dkims[i].selector, err);
+			rc = -1;
+		}
+		buf_free(&rec);
+	}
+	return rc;
+}
+
 /* ---- check --dns ---- */
 
 /* ask - queue a question; its index.  They are sent together later. */

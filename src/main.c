@@ -89,7 +89,7 @@ cmd_check(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	log_init("check", "stderr", false);
-	if (proc_check_config(conf) == -1)
+	if (proc_check_config(conf) == -1 || cmd_dns_check_keys(config) == -1)
 		return 2;
 	printf("%s: ok\n", config->path != NULL ? config->path :
 	    "embedded defaults");

@@ -469,3 +469,17 @@ def test_opendkim_signature_through_server(server, dns, tmp_path):
     ar, _ = delivered_ar(mta)
     assert results(ar) == {"spf": "fail", "dkim": ["policy"],
                            "dmarc": "fail"}, ar
+
+
+def test_check_loads_dkim_keys(mta_factory, tmp_path):
+    bad = tmp_path / "not-a-key.pem"
+    bad.write_text("hello\n")
+    mta = mta_factory(extra="[dkim example.test]\nselector = a\nkey = %s\n"
+                            "[dkim example.test]\nselector = b\nkey = %s\n"
+                      % (bad, tmp_path / "missing.pem"))
+    p = subprocess.run([BIN, "check", "-c", mta.conf], capture_output=True,
+                       timeout=30)
+    err = p.stderr.decode()
+    assert p.returncode == 2, err
+    assert "[dkim example.test] selector a: key:" in err
+    assert "[dkim example.test] selector b: key: cannot read" in err
