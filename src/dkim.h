@@ -142,7 +142,10 @@ int	 dkim_hash_input(const struct dkim_msg *, enum dkim_canon,
 	    const char *const *names, size_t n, const char *sig,
 	    size_t siglen, struct buf *out);
 /* dkim_body_hash - SHA-256 of the canonical body, cut to l bytes when
- * has_l.  Returns 0, or -1 when l is longer than the canonical body. */
+ * has_l.  Returns 0, or -1 when l is longer than the canonical body.
+ * The body is canonicalized as a stream into the hash (a few KiB of
+ * memory, whatever the body's size); the result is that of hashing
+ * dkim_canon_body's output. */
 int	 dkim_body_hash(const struct dkim_msg *, enum dkim_canon, bool has_l,
 	    uint64_t l, unsigned char out[32]);
 
@@ -193,6 +196,11 @@ int	 dkim_key_sign(const struct dkim_key *, const void *data, size_t len,
 int	 dkim_key_verify(const struct dkim_key *, enum dkim_alg,
 	    const void *data, size_t len, const unsigned char *sig,
 	    size_t siglen);
+/* dkim_sha_new / _update / _final - SHA-256 in pieces; final frees. */
+struct dkim_sha;
+struct dkim_sha *dkim_sha_new(void);
+void	 dkim_sha_update(struct dkim_sha *, const void *, size_t);
+void	 dkim_sha_final(struct dkim_sha *, unsigned char out[32]);
 /* dkim_sha256 - out gets the 32-byte SHA-256 of data. */
 void	 dkim_sha256(const void *data, size_t len, unsigned char out[32]);
 /* dkim_b64_encode - append base64 (no line breaks) of p to out. */
