@@ -207,6 +207,12 @@ def test_dmarc_quarantine_holds(server, dns):
     assert "event=quarantined" in mta.log()
     time.sleep(0.5)
     assert mta.messages(RCPT) == []
+    p = subprocess.run([BIN, "queue", "-c", mta.conf, "show", qid],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    shown = p.stdout.decode()
+    assert "Authentication-Results: mx.example.test;" in shown, shown
+    assert shown.index("Authentication-Results:") < shown.index("Received:")
     p = subprocess.run([BIN, "queue", "-c", mta.conf, "release", qid],
                        capture_output=True, timeout=30)
     assert p.returncode == 0, p.stderr
