@@ -48,7 +48,6 @@ static int	 read_file(const char *, struct buf *, size_t);
 static void	 to_crlf(struct buf *);
 static int	 write_key(const char *, const char *, const char *,
 		    const struct buf *);
-static void	 print_record(const char *, const char *, const char *);
 static int	 keygen(const char *, int, char **);
 static int	 sign(int, char **);
 static void	 txt_cb(uint64_t, void *, enum dns_status, const char *const *,
@@ -172,10 +171,10 @@ write_key(const char *state_dir, const char *domain, const char *sel,
 	return rc;
 }
 
-/* print_record - zone-file syntax: the tags, then p= in strings of at
+/* cmd_dkim_print_record - zone-file syntax: the tags, then p= in strings of at
  * most 255 bytes. */
-static void
-print_record(const char *domain, const char *sel, const char *rec)
+void
+cmd_dkim_print_record(const char *domain, const char *sel, const char *rec)
 {
 	const char	*p = strstr(rec, "p=");
 	size_t		 n;
@@ -239,7 +238,7 @@ keygen(const char *confpath, int argc, char **argv)
 	    dkim_key_record(key, &rec) == -1)
 		fprintf(stderr, "postbote: key encoding failed\n");
 	else if (write_key(c.state_dir, domain, sel, &pem) == 0) {
-		print_record(domain, sel, rec.data);
+		cmd_dkim_print_record(domain, sel, rec.data);
 		rc = 0;
 	}
 	dkim_key_free(key);
@@ -464,4 +463,15 @@ cmd_dkim(int argc, char **argv)
 	if (strcmp(argv[0], "verify") == 0)
 		return verify(confpath, argc, argv);
 	return usage();
+}
+
+/* cmd_dkim_read_stdin - see cmd_dkim.h. */
+int
+cmd_dkim_read_stdin(struct buf *msg, size_t max)
+{
+	buf_init(msg, max);
+	if (read_fd(0, msg) == -1)
+		return -1;
+	to_crlf(msg);
+	return 0;
 }

@@ -11,9 +11,7 @@
  * and only reach the evaluator; the explanation is printed with control
  * bytes replaced, since it is text from someone else's DNS zone.
  */
-#include <arpa/inet.h>
 #include <getopt.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +22,7 @@
 #include "conf.h"
 #include "dns.h"
 #include "spf.h"
+#include "spf_dns.h"
 #include "util.h"
 
 struct spf_run {
@@ -37,13 +36,7 @@ struct spf_run {
 };
 
 static int	 usage(void);
-static void	 txt_cb(uint64_t, void *, enum dns_status, const char *const *,
-		    const size_t *, size_t);
-static void	 addr_cb(uint64_t, void *, enum dns_status,
-		    const struct sockaddr_storage *, size_t);
-static void	 mx_cb(uint64_t, void *, enum dns_status, const struct dns_mx *,
-		    size_t);
-static void	 name_cb(uint64_t, void *, enum dns_status, const char *);
+static struct spf_check *find_check(uint64_t, void *);
 static void	 do_lookup(void *, struct spf_check *, enum spf_qtype,
 		    const char *);
 static void	 do_done(void *, struct spf_check *, enum spf_result,
@@ -61,97 +54,19 @@ usage(void)
 	return 2;
 }
 
-static void
-txt_cb(uint64_t id, void *arg, enum dns_status st, const char *const *txt,
-    const size_t *len, size_t n)
+/* find_check - the one check of this run (the CLI never drops it early). */
+static struct spf_check *
+find_check(uint64_t id, void *arg)
 {
-	struct spf_run	*r = arg;
-
-	spf_check_answer(r->check, st, txt, len, n);
-}
-
-static void
-addr_cb(uint64_t id, void *arg, enum dns_status st,
-    const struct sockaddr_storage *addrs, size_t n)
-{
-	struct spf_run	*r = arg;
-	char		(*text)[INET6_ADDRSTRLEN];
-	const char	**p;
-	size_t		 k = 0;
-
-	text = xcalloc(n + 1, sizeof(*text));
-	p = xcalloc(n + 1, sizeof(*p));
-	for (size_t i = 0; i < n; i++) {
-		const struct sockaddr_storage *ss = &addrs[i];
-		const void *a = ss->ss_family == AF_INET ?
-		    (const void *)&((const struct sockaddr_in *)ss)->sin_addr :
-		    (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
-
-		if (inet_ntop(ss->ss_family, a, text[k], sizeof(text[k])))
-			p[k] = text[k], k++;
-	}
-	spf_check_answer(r->check, st, p, NULL, k);
-	free(p);
-	free(text);
-}
-
-static void
-mx_cb(uint64_t id, void *arg, enum dns_status st, const struct dns_mx *mx,
-    size_t n)
-{
-	struct spf_run	*r = arg;
-	const char	**p = xcalloc(n + 1, sizeof(*p));
-
-	for (size_t i = 0; i < n; i++)
-		p[i] = mx[i].host;
-	spf_check_answer(r->check, st, p, NULL, n);
-	free(p);
-}
-
-/* name_cb - dns.h has no plain PTR lookup: it gives the first PTR name,
- * forward-confirmed, which the evaluator then validates again. */
-static void
-name_cb(uint64_t id, void *arg, enum dns_status st, const char *name)
-{
-	struct spf_run	*r = arg;
-
-	spf_check_answer(r->check, st, &name, NULL, name != NULL ? 1 : 0);
+	return ((struct spf_run *)arg)->check;
 }
 
 static void
 do_lookup(void *arg, struct spf_check *c, enum spf_qtype t, const char *name)
 {
 	struct spf_run		*r = arg;
-	struct sockaddr_storage	 ss;
 
-	switch (t) {
-	case SPF_Q_TXT:
-		dns_txt(r->dns, name, txt_cb, 0, r);
-		break;
-	case SPF_Q_A:
-	case SPF_Q_AAAA:
-		dns_addr(r->dns, name, t == SPF_Q_A ? AF_INET : AF_INET6,
-		    addr_cb, 0, r);
-		break;
-	case SPF_Q_MX:
-		dns_mx(r->dns, name, mx_cb, 0, r);
-		break;
-	case SPF_Q_PTR:
-		memset(&ss, 0, sizeof(ss));
-		if (r->ip.family == AF_INET) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-			s4->sin_family = AF_INET;
-			memcpy(&s4->sin_addr, r->ip.a, 4);
-		} else {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-			s6->sin6_family = AF_INET6;
-			memcpy(&s6->sin6_addr, r->ip.a, 16);
-		}
-		dns_client_name(r->dns, (struct sockaddr *)&ss, name_cb, 0, r);
-		break;
-	}
+	spf_dns_lookup(r->dns, &r->ip, t, name, find_check, 0, r);
 }
 
 static void

@@ -309,6 +309,7 @@ static int	 check_name(struct parser *, enum scope, const char *,
 static int	 close_section(struct parser *);
 static int	 check_listen(struct parser *);
 static int	 check_route(struct parser *);
+static int	 check_dkim(struct parser *);
 static int	 finish(struct parser *);
 static int	 read_file(const char *, struct buf *, char *, size_t);
 static bool	 net_match(const struct conf_net *, const unsigned char *);
@@ -1317,12 +1318,11 @@ check_name(struct parser *ps, enum scope sc, const char *name, struct pos at)
 	for (size_t i = 0; sc == SC_ROUTE && i < c->nroutes; i++)
 		if (str_ieq(c->routes[i].domain, name))
 			goto dup;
-	for (size_t i = 0; sc == SC_DKIM && i < c->ndkims; i++)
-		if (str_ieq(c->dkims[i].domain, name))
-			goto dup;
 	for (size_t i = 0; sc == SC_TLS && i < c->ntlss; i++)
 		if (str_ieq(c->tlss[i].name, name))
 			goto dup;
+	/* [dkim DOMAIN] may repeat: one section per key (RSA, Ed25519);
+	 * check_dkim refuses a selector used twice. */
 	return 0;
 dup:
 	return perr(ps, at, kind, "[%s %s] appears twice", kind,
@@ -1379,6 +1379,8 @@ close_section(struct parser *ps)
 		return -1;
 	if (ps->scope == SC_ROUTE && check_route(ps) == -1)
 		return -1;
+	if (ps->scope == SC_DKIM && check_dkim(ps) == -1)
+		return -1;
 	ps->scope = SC_GLOBAL;
 	return 0;
 }
@@ -1420,6 +1422,24 @@ check_route(struct parser *ps)
 	if (r->auth_user != NULL && r->tls == ROUTE_TLS_NONE)
 		return perr(ps, ps->spos[i], "auth",
 		    "needs tls = may or require, not none");
+	return 0;
+}
+
+/* One domain may have several keys, each under its own selector. */
+static int
+check_dkim(struct parser *ps)
+{
+	const struct conf_dkim	*d = &ps->c->dkims[ps->sidx], *o;
+	int			 i = find_key(SC_DKIM, "selector", 8);
+
+	for (size_t j = 0; j < ps->sidx; j++) {
+		o = &ps->c->dkims[j];
+		if (str_ieq(o->domain, d->domain) &&
+		    str_ieq(o->selector, d->selector))
+			return perr(ps, ps->spos[i], "selector",
+			    "selector %s is already used by another "
+			    "[dkim %s]", d->selector, d->domain);
+	}
 	return 0;
 }
 

@@ -48,6 +48,7 @@ struct djob {
 	char			 id[QUEUE_ID_LEN + 1];
 	bool			 recovered;	/* loaded after a crash */
 	char			*sender;
+	char			*prepend;	/* envelope 'X', "" if none */
 	uint64_t		 arrival;
 	int			 fd;
 	size_t			 n;
@@ -143,8 +144,8 @@ write_copy(struct djob *j, struct drcpt *r)
 		set_errno_result(r, "cannot create file", errno);
 		return;
 	}
-	xasprintf(&prefix, "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
-	    j->sender, r->addr);
+	xasprintf(&prefix, "Return-Path: <%s>\r\nDelivered-To: %s\r\n%s",
+	    j->sender, r->addr, j->prepend);
 	n = maildir_copy(fd, j->fd, prefix);
 	free(prefix);
 	if (n == -1) {
@@ -306,6 +307,7 @@ deliver_request(struct ipc_msg *m)
 		j->r[i].orig = xstrdup(ipc_get_str(m));
 		prepare_rcpt(&j->r[i]);
 	}
+	j->prepend = xstrdup(ipc_get_str(m));
 	if (!ipc_msg_ok(m) || j->r == NULL || j->fd == -1) {
 		log_warn("event=ipc-error reason=\"bad delivery request\"");
 		for (size_t i = 0; j->r != NULL && i < j->n; i++) {
@@ -316,6 +318,7 @@ deliver_request(struct ipc_msg *m)
 			close(j->fd);
 		free(j->r);
 		free(j->sender);
+		free(j->prepend);
 		free(j);
 		return;
 	}
@@ -361,6 +364,7 @@ job_done(struct worker_item *wi)
 	close(j->fd);
 	free(j->r);
 	free(j->sender);
+	free(j->prepend);
 	free(j);
 }
 

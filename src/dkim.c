@@ -534,26 +534,95 @@ fold_b64(struct buf *b, size_t *col, const char *s, size_t n)
 	}
 }
 
-/* body_hash - bh= of the message; *l is the canonical length. */
+/* The canonical body as a stream into SHA-256 (body_hash). */
+struct bstream {
+	struct dkim_sha	*sha;
+	uint64_t	 total;		/* canonical bytes so far */
+	uint64_t	 hashed;	/* of which hashed (up to limit) */
+	uint64_t	 limit;
+	size_t		 n;
+	char		 blk[4096];
+};
+
+static void
+bs_put(struct bstream *b, const char *p, size_t n)
+{
+	uint64_t	 room = b->limit - b->hashed;
+	size_t		 k = room < n ? (size_t)room : n;
+
+	b->total += n;
+	b->hashed += k;
+	if (b->n + k > sizeof(b->blk)) {
+		dkim_sha_update(b->sha, b->blk, b->n);
+		b->n = 0;
+	}
+	if (k >= sizeof(b->blk))
+		dkim_sha_update(b->sha, p, k);
+	else {
+		memcpy(b->blk + b->n, p, k);
+		b->n += k;
+	}
+}
+
+/* bs_line - one line (no CRLF), canonicalized; *empty counts the empty
+ * lines held back: they are only written before a non-empty one. */
+static void
+bs_line(struct bstream *b, enum dkim_canon c, const char *s, size_t n,
+    uint64_t *empty)
+{
+	size_t	 i = 0, j;
+	bool	 space = false, any = false;
+
+	while (i < n) {
+		if (c == DKIM_CANON_RELAXED && is_wsp(s[i])) {
+			space = true;
+			i++;
+			continue;
+		}
+		j = i + 1;
+		while (j < n && (c == DKIM_CANON_SIMPLE || !is_wsp(s[j])))
+			j++;
+		for (; !any && *empty > 0; (*empty)--)
+			bs_put(b, "\r\n", 2);
+		any = true;
+		if (space)
+			bs_put(b, " ", 1);
+		bs_put(b, s + i, j - i);
+		space = false;
+		i = j;
+	}
+	if (any)
+		bs_put(b, "\r\n", 2);
+	else
+		(*empty)++;
+}
+
+/* body_hash - bh= of the message; *clen is the canonical length. */
 static int
 body_hash(const struct dkim_msg *m, enum dkim_canon c, bool has_l,
     uint64_t l, unsigned char out[32], uint64_t *clen)
 {
-	struct buf	 b;
+	struct bstream	*b = xcalloc(1, sizeof(*b));
+	uint64_t	 empty = 0;
+	size_t		 i = 0, eol;
+	int		 rc = 0;
 
-	buf_init(&b, 0);
-	if (dkim_canon_body(c, m->body, m->bodylen, &b) == -1) {
-		buf_free(&b);
-		return -1;
+	b->sha = dkim_sha_new();
+	b->limit = has_l ? l : UINT64_MAX;
+	while (i < m->bodylen) {
+		eol = line_end(m->body, m->bodylen, i);
+		bs_line(b, c, m->body + i, eol - i, &empty);
+		i = eol < m->bodylen ? eol + 2 : m->bodylen;
 	}
-	*clen = b.len;
-	if (has_l && l > b.len) {
-		buf_free(&b);
-		return -1;
-	}
-	dkim_sha256(b.data, has_l ? (size_t)l : b.len, out);
-	buf_free(&b);
-	return 0;
+	if (c == DKIM_CANON_SIMPLE && b->total == 0)
+		bs_put(b, "\r\n", 2);
+	dkim_sha_update(b->sha, b->blk, b->n);
+	dkim_sha_final(b->sha, out);
+	*clen = b->total;
+	if (has_l && l > b->total)
+		rc = -1;
+	free(b);
+	return rc;
 }
 
 /* dkim_body_hash - exported wrapper for dkim_verify.c; -1 when l= is

@@ -32,6 +32,10 @@ struct buf;
 
 #define DKIM_TAGS_MAX		32	/* tags in one tag list */
 #define DKIM_SIGS_MAX		16	/* signatures checked per message */
+#define DKIM_BODY_HASHES_MAX	3	/* distinct body hashes computed per
+					 * message: each is a pass over the
+					 * whole body (RFC 6376 6.1 lets a
+					 * verifier limit its work) */
 #define DKIM_HNAMES_MAX		128	/* entries in a signature's h= */
 #define DKIM_HDRS_MAX		2000	/* header fields in a message */
 #define DKIM_NAME_MAX		253	/* domain, selector, and the key name */
@@ -138,7 +142,10 @@ int	 dkim_hash_input(const struct dkim_msg *, enum dkim_canon,
 	    const char *const *names, size_t n, const char *sig,
 	    size_t siglen, struct buf *out);
 /* dkim_body_hash - SHA-256 of the canonical body, cut to l bytes when
- * has_l.  Returns 0, or -1 when l is longer than the canonical body. */
+ * has_l.  Returns 0, or -1 when l is longer than the canonical body.
+ * The body is canonicalized as a stream into the hash (a few KiB of
+ * memory, whatever the body's size); the result is that of hashing
+ * dkim_canon_body's output. */
 int	 dkim_body_hash(const struct dkim_msg *, enum dkim_canon, bool has_l,
 	    uint64_t l, unsigned char out[32]);
 
@@ -189,6 +196,11 @@ int	 dkim_key_sign(const struct dkim_key *, const void *data, size_t len,
 int	 dkim_key_verify(const struct dkim_key *, enum dkim_alg,
 	    const void *data, size_t len, const unsigned char *sig,
 	    size_t siglen);
+/* dkim_sha_new / _update / _final - SHA-256 in pieces; final frees. */
+struct dkim_sha;
+struct dkim_sha *dkim_sha_new(void);
+void	 dkim_sha_update(struct dkim_sha *, const void *, size_t);
+void	 dkim_sha_final(struct dkim_sha *, unsigned char out[32]);
 /* dkim_sha256 - out gets the 32-byte SHA-256 of data. */
 void	 dkim_sha256(const void *data, size_t len, unsigned char out[32]);
 /* dkim_b64_encode - append base64 (no line breaks) of p to out. */
@@ -262,11 +274,22 @@ struct dkim_sig {
 	int64_t		 t, x;		/* -1 when absent */
 };
 
+/* A body hash already computed, for the signatures that share it. */
+struct dkim_bh {
+	enum dkim_canon	 canon;
+	bool		 has_l;
+	uint64_t	 l;
+	int		 rc;		/* dkim_body_hash's */
+	unsigned char	 bh[32];
+};
+
 struct dkim_verify {
 	struct dkim_msg	 msg;
 	struct dkim_sig	*sig;		/* owned; nsig entries */
 	size_t		 nsig;
 	int64_t		 now;
+	struct dkim_bh	 bh[DKIM_BODY_HASHES_MAX];
+	size_t		 nbh;
 };
 
 /*

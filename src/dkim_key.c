@@ -243,6 +243,34 @@ dkim_key_record(const struct dkim_key *k, struct buf *out)
 }
 
 /* dkim_sha256 - SHA-256 of data. */
+/* dkim_sha_new - see dkim.h; the context is OpenSSL's EVP_MD_CTX. */
+struct dkim_sha *
+dkim_sha_new(void)
+{
+	EVP_MD_CTX	*c = EVP_MD_CTX_new();
+
+	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+		fatalx("dkim: SHA-256 failed");
+	return (struct dkim_sha *)c;
+}
+
+void
+dkim_sha_update(struct dkim_sha *h, const void *p, size_t n)
+{
+	if (n > 0 && EVP_DigestUpdate((EVP_MD_CTX *)h, p, n) != 1)
+		fatalx("dkim: SHA-256 failed");
+}
+
+void
+dkim_sha_final(struct dkim_sha *h, unsigned char out[32])
+{
+	unsigned int	 n = 32;
+
+	if (EVP_DigestFinal_ex((EVP_MD_CTX *)h, out, &n) != 1)
+		fatalx("dkim: SHA-256 failed");
+	EVP_MD_CTX_free((EVP_MD_CTX *)h);
+}
+
 void
 dkim_sha256(const void *data, size_t len, unsigned char out[32])
 {

@@ -50,6 +50,8 @@ static const char *key_tags(struct dkim_sig *, const struct dkim_tags *,
 		    struct keyrec *);
 static int	 parse_keyrec(struct dkim_sig *, const char *, size_t,
 		    struct keyrec *);
+static int	 body_hash_cached(struct dkim_verify *, const struct dkim_sig *,
+		    const struct dkim_bh **);
 static void	 check(struct dkim_verify *, struct dkim_sig *,
 		    const struct keyrec *);
 
@@ -451,13 +453,45 @@ parse_keyrec(struct dkim_sig *s, const char *rec, size_t len,
 	return -1;
 }
 
+/*
+ * body_hash_cached - the body hash s needs, computed once per (canon, l)
+ * for the whole message: dkim_body_hash's 0 or -1, or -2 when it would
+ * be a new one past DKIM_BODY_HASHES_MAX (many signatures, each with its
+ * own l=, must not make us hash a large body over and over).
+ */
+static int
+body_hash_cached(struct dkim_verify *v, const struct dkim_sig *s,
+    const struct dkim_bh **out)
+{
+	struct dkim_bh	*e;
+
+	for (size_t i = 0; i < v->nbh; i++) {
+		e = &v->bh[i];
+		if (e->canon == s->bcanon && e->has_l == s->has_l &&
+		    (!s->has_l || e->l == s->l)) {
+			*out = e;
+			return e->rc;
+		}
+	}
+	if (v->nbh == DKIM_BODY_HASHES_MAX)
+		return -2;
+	e = &v->bh[v->nbh++];
+	e->canon = s->bcanon;
+	e->has_l = s->has_l;
+	e->l = s->l;
+	e->rc = dkim_body_hash(&v->msg, s->bcanon, s->has_l, s->l, e->bh);
+	*out = e;
+	return e->rc;
+}
+
 /* check - the body hash, then the signature (RFC 6376 6.1.3). */
 static void
 check(struct dkim_verify *v, struct dkim_sig *s, const struct keyrec *k)
 {
 	const struct dkim_hdr	*h = &v->msg.hdr[s->hdr];
-	unsigned char		 bh[32];
+	const struct dkim_bh	*bh;
 	struct buf		 data;
+	int			 rc;
 
 	if (k->strict && strcasecmp(auid_domain(s), s->domain) != 0) {
 		finish(s, DKIM_PERMERROR, "i= is a subdomain but key has t=s");
@@ -468,11 +502,16 @@ check(struct dkim_verify *v, struct dkim_sig *s, const struct keyrec *k)
 		finish(s, DKIM_POLICY, "RSA key shorter than 1024 bits");
 		return;
 	}
-	if (dkim_body_hash(&v->msg, s->bcanon, s->has_l, s->l, bh) == -1) {
+	if ((rc = body_hash_cached(v, s, &bh)) == -2) {
+		finish(s, DKIM_POLICY, "too many distinct body hashes");
+		return;
+	}
+	if (rc == -1) {
 		finish(s, DKIM_FAIL, "l= longer than the body");
 		return;
 	}
-	if (s->bhlen != sizeof(bh) || memcmp(bh, s->bh, sizeof(bh)) != 0) {
+	if (s->bhlen != sizeof(bh->bh) ||
+	    memcmp(bh->bh, s->bh, sizeof(bh->bh)) != 0) {
 		finish(s, DKIM_FAIL, "body hash mismatch");
 		return;
 	}

@@ -48,7 +48,9 @@ enum ipc_type {
 	/* queue -> deliver, and reply */
 	IPC_DELIVER,		/* str id, str sender, u64 arrival,
 				 * u32 recovered, u32 n,
-				 * n x (u32 index, u32 kind, str addr, str orig);
+				 * n x (u32 index, u32 kind, str addr, str orig),
+				 * str prepend (header fields to write before
+				 * the message: envelope 'X', "" if none);
 				 * fd: the message, read-only */
 	IPC_DELIVER_REPLY,	/* str id, u32 n, n x (u32 index, u32 result,
 				 * str dsn, str text) */

@@ -12,8 +12,10 @@
 
 #include "cmd_queue.h"
 #include "cmd_dkim.h"
+#include "cmd_dns.h"
 #include "cmd_spf.h"
 #include "cmd_user.h"
+#include "cmd_verify.h"
 #include "conf.h"
 #include "log.h"
 #include "proc.h"
@@ -24,7 +26,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: postbote serve [-c FILE] [-v]\n"
-	    "       postbote check [-c FILE]\n"
+	    "       postbote check [-c FILE] [--dns]\n"
 	    "       postbote queue [-c FILE] list [--json] | show ID | "
 	    "flush [ID] |\n"
 	    "                      delete ID | hold ID | release ID\n"
@@ -36,6 +38,10 @@ usage(void)
 	    "       postbote spf [--resolver HOST[:PORT]] IP MAIL-FROM [HELO]\n"
 	    "       postbote user [-c FILE] add ADDRESS | del ADDRESS | "
 	    "passwd ADDRESS | list\n"
+	    "       postbote verify [-c FILE] [--resolver HOST[:PORT]] "
+	    "[--ip IP]\n"
+	    "                       [--mail-from ADDR] [--helo NAME] < MSG\n"
+	    "       postbote dns [-c FILE] [DOMAIN]\n"
 	    "       postbote version\n");
 	exit(2);
 }
@@ -67,22 +73,31 @@ cmd_serve(int argc, char **argv)
 static int
 cmd_check(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "dns", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 }
+	};
 	const char	*conf = NULL;
+	bool		 dns = false;
 	int		 ch;
 
-	while ((ch = getopt(argc, argv, "c:")) != -1) {
-		if (ch != 'c')
+	while ((ch = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
+		if (ch == 'd')
+			dns = true;
+		else if (ch == 'c')
+			conf = optarg;
+		else
 			usage();
-		conf = optarg;
 	}
 	if (optind != argc)
 		usage();
 	log_init("check", "stderr", false);
-	if (proc_check_config(conf) == -1)
+	if (proc_check_config(conf) == -1 || cmd_dns_check_keys(config) == -1)
 		return 2;
 	printf("%s: ok\n", config->path != NULL ? config->path :
 	    "embedded defaults");
-	return 0;
+	/* --dns: what the world sees; exit 1 when something is wrong. */
+	return dns ? cmd_dns_check(config) : 0;
 }
 
 int
@@ -109,6 +124,10 @@ main(int argc, char **argv)
 		return cmd_spf(argc, argv);
 	if (strcmp(verb, "user") == 0)
 		return cmd_user(argc, argv);
+	if (strcmp(verb, "dns") == 0)
+		return cmd_dns(argc, argv);
+	if (strcmp(verb, "verify") == 0)
+		return cmd_verify(argc, argv);
 	if (strcmp(verb, "version") == 0) {
 		printf("postbote %s\n", POSTBOTE_VERSION);
 		return 0;

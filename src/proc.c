@@ -38,6 +38,7 @@
 #include "log.h"
 #include "lookup_tab.h"
 #include "proc.h"
+#include "smtp_check.h"
 #include "queue_ctl.h"
 #include "tls.h"
 #include "util.h"
@@ -371,6 +372,8 @@ child_main(int id, int ctlfd)
 	}
 	if (id != PROC_SMTPD)
 		tls_material_wipe();	/* only smtpd needs the keys */
+	if (id == PROC_SMTPD)
+		smtp_check_load_keys();	/* DKIM keys may be root's only */
 	drop_privileges();
 	if ((cbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");

@@ -297,6 +297,20 @@ spool_abort_request(struct ipc_msg *im)
 	spool_discard(id);
 }
 
+/* quarantine - a DMARC p=quarantine failure (envelope 'W') goes on hold
+ * at once; "postbote queue release ID" lets it go. */
+static void
+quarantine(struct qmsg *m)
+{
+	const char	*why;
+
+	if (queue_hold(m->id, &why) == 0)
+		log_info("%s: event=quarantined reason=dmarc", m->id);
+	else
+		log_warn("%s: event=quarantine-failed error=\"%s\"", m->id,
+		    why);
+}
+
 /* committed - a batch is durable: answer smtpd, schedule delivery. */
 static void
 committed(struct spool_commit *c)
@@ -315,6 +329,8 @@ committed(struct spool_commit *c)
 		    (unsigned long long)c->parsed.size, c->parsed.nrcpt);
 		m = msg_add(c->id, &c->parsed, false);
 		make_ready(m);
+		if (m->env.quarantine)
+			quarantine(m);
 	}
 	envelope_free(&c->parsed);
 	buf_free(&c->env);
@@ -392,6 +408,7 @@ send_delivery(struct qmsg *m)
 		ipc_put_str(&b, r->addr);
 		ipc_put_str(&b, r->orig);
 	}
+	ipc_put_str(&b, m->env.prepend != NULL ? m->env.prepend : "");
 	if (proc_send(PROC_DELIVER, IPC_DELIVER, 0, &b, fd) == 0) {
 		m->inflight = true;
 		inflight++;

@@ -315,7 +315,7 @@ run_list(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
  * QUEUE_CTL_HEADERS_MAX bytes: u32 cut, bytes.  A small read on the loop:
  * the file was written moments or more ago and is in the page cache. */
 static void
-put_headers(struct buf *b, const char *id)
+put_headers(struct buf *b, const char *id, const char *prepend)
 {
 	struct buf	 h;
 	int		 fd = spool_open_data(id);
@@ -346,7 +346,17 @@ put_headers(struct buf *b, const char *id)
 		cut = true;
 	}
 	ipc_put_u32(b, cut);
-	ipc_put_bytes(b, h.data ? h.data : "", h.len);
+	if (prepend != NULL && *prepend != '\0') {
+		/* Delivery writes these first (envelope 'X'): show them so. */
+		struct buf	 all;
+
+		buf_init(&all, 0);
+		buf_append(&all, prepend, strlen(prepend));
+		buf_append(&all, h.data ? h.data : "", h.len);
+		ipc_put_bytes(b, all.data, all.len);
+		buf_free(&all);
+	} else
+		ipc_put_bytes(b, h.data ? h.data : "", h.len);
 	buf_free(&h);
 }
 
@@ -375,7 +385,7 @@ run_show(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	put_capped(&b, e.env->envid, QUEUE_CTL_STATUS_MAX);
 	ipc_put_u32(&b, e.env->attempts);
 	ipc_put_u64(&b, e.env->next_attempt);
-	put_headers(&b, e.id);
+	put_headers(&b, e.id, e.env->prepend);
 	ipc_send(c->chan, IPC_CTL_REPLY, im->id, &b, -1);
 	buf_free(&b);
 	log_req(c, rq->name, id, true, "");

@@ -33,6 +33,7 @@
 #include "proc.h"
 #include "sasl.h"
 #include "smtp_limits.h"
+#include "smtp_check.h"
 #include "smtp_session.h"
 #include "tls.h"
 #include "util.h"
@@ -125,6 +126,7 @@ static void	 close_after(struct smtp_session *);
 static void	 set_timeout(struct smtp_session *);
 static void	 begin_body(struct smtp_session *);
 static void	 finish_message(struct smtp_session *);
+static void	 commit_message(struct smtp_session *);
 static void	 spool_abort(struct smtp_session *);
 static void	 start_tls(struct smtp_session *);
 static void	 tls_ready(struct smtp_session *);
@@ -155,6 +157,7 @@ smtp_session_init(struct event_base *b)
 		log_warn("event=dns-init result=failed reason=\"%s\"",
 		    log_safe(err));
 	limits = limits_new();
+	smtp_check_init(b, dns);
 }
 
 unsigned
@@ -671,6 +674,7 @@ resume(struct smtp_session *s)
 static void
 tx_reset(struct smtp_session *s)
 {
+	smtp_check_free(s);
 	envelope_free(&s->env);
 	memset(&s->mail, 0, sizeof(s->mail));
 	s->nrcpt = 0;
@@ -850,6 +854,7 @@ mail_accept(struct smtp_session *s)
 	 * "<>"; we record the login we checked ourselves. */
 	s->env.auth = s->auth[0] != '\0' ? xstrdup(s->auth) : NULL;
 	s->state = SMTP_S_MAIL;
+	smtp_check_mail(s);
 	reply(s, "250 2.1.0 Ok");
 }
 
@@ -1401,9 +1406,6 @@ bdat_step(struct smtp_session *s, struct evbuffer *in)
 static void
 finish_message(struct smtp_session *s)
 {
-	struct buf	 b, env;
-	char		 client[128];
-
 	if (s->rx.overflow) {
 		spool_abort(s);
 		tx_reset(s);
@@ -1411,6 +1413,38 @@ finish_message(struct smtp_session *s)
 		return;
 	}
 	spool_flush(s);
+	if (!s->spool_err && smtp_check_eod(s)) {
+		s->state = SMTP_S_RCPT;		/* until the checks answer */
+		s->wait = WAIT_CHECK;
+		return;
+	}
+	commit_message(s);
+}
+
+/* smtp_session_checked - the SPF/DKIM/DMARC answers are in. */
+void
+smtp_session_checked(struct smtp_session *s)
+{
+	if (s->wait != WAIT_CHECK)
+		return;
+	s->wait = WAIT_NONE;
+	if (s->state == SMTP_S_QUIT) {	/* 421 already said */
+		spool_abort(s);
+		tx_reset(s);
+		return;
+	}
+	commit_message(s);
+	if (s->wait == WAIT_NONE)
+		resume(s);
+}
+
+/* commit_message - the verdict, then the durable commit. */
+static void
+commit_message(struct smtp_session *s)
+{
+	struct buf	 b, env;
+	char		 client[128], why[160];
+
 	close(s->spool_fd);
 	s->spool_fd = -1;
 	if (s->spool_err) {
@@ -1422,6 +1456,12 @@ finish_message(struct smtp_session *s)
 	memcpy(s->env.id, s->qid, sizeof(s->env.id));
 	s->env.arrival = now_usec();
 	s->env.size = s->rx.size + s->hdr_len;
+	if (smtp_check_verdict(s, why, sizeof(why))) {
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "%s", why);
+		return;
+	}
 	s->env.helo = xstrdup(s->helo);
 	snprintf(client, sizeof(client), "%s", s->peer_str);
 	s->env.client = xstrdup(client);

@@ -37,6 +37,7 @@ enum smtp_wait {
 	WAIT_RESOLVE,		/* lookup: RCPT resolution */
 	WAIT_SPOOL,		/* queue: a spool file for DATA/BDAT */
 	WAIT_COMMIT,		/* queue: the durable commit */
+	WAIT_CHECK,		/* smtp_check: DKIM/DMARC/SPF answers */
 	WAIT_TLS,		/* STARTTLS or implicit TLS: the handshake */
 	WAIT_AUTH,		/* lookup: a password check */
 	WAIT_AUTH_DELAY,	/* the pause before a 535 */
@@ -93,6 +94,7 @@ struct smtp_session {
 	struct envelope		 env;
 	unsigned		 nrcpt;		/* RCPT commands accepted */
 	bool			 bdat_used;
+	struct smtp_check	*chk;		/* SPF/DKIM/DMARC, signing */
 
 	/* the message */
 	char			 qid[QUEUE_ID_LEN + 1];
@@ -119,6 +121,8 @@ void	 smtp_session_spooled(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_committed(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_authed(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_owned(struct smtp_session *, struct ipc_msg *);
+/* smtp_session_checked - smtp_check's answers are in: verdict, commit. */
+void	 smtp_session_checked(struct smtp_session *);
 /* smtp_session_flush - send the replies a handler queued; may free s. */
 void	 smtp_session_flush(struct smtp_session *);
 /* smtp_session_peer_down - proc went away: fail what waits on it. */

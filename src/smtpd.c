@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "log.h"
 #include "proc.h"
+#include "smtp_check.h"
 #include "smtp_session.h"
 #include "tls.h"
 #include "util.h"
@@ -176,6 +177,7 @@ static void
 smtpd_reload(void)
 {
 	load_tls();
+	smtp_check_load_keys();
 	log_info("event=reloaded");
 }
 

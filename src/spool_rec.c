@@ -101,8 +101,11 @@ static int	 set_ret(void *, const char *, size_t);
 static int	 put_ret(struct buf *, char, const void *);
 static int	 set_body(void *, const char *, size_t);
 static int	 put_body(struct buf *, char, const void *);
+static int	 parse_flag(const char *, size_t, bool *);
 static int	 set_smtputf8(void *, const char *, size_t);
 static int	 put_smtputf8(struct buf *, char, const void *);
+static int	 set_quarantine(void *, const char *, size_t);
+static int	 put_quarantine(struct buf *, char, const void *);
 static int	 set_size(void *, const char *, size_t);
 static int	 put_size(struct buf *, char, const void *);
 static int	 set_notify(void *, const char *, size_t);
@@ -161,6 +164,8 @@ static const struct field fields[] = {
 	NUM('B', SCOPE_MSG, false, body),
 	NUM('U', SCOPE_MSG, false, smtputf8),
 	NUM('Z', SCOPE_MSG, true, size),
+	MSG_STR('X', false, STR_TEXT, prepend),
+	NUM('W', SCOPE_MSG, false, quarantine),
 	RCPT_STR('r', SCOPE_RCPT_START, true, STR_ADDR, addr),
 	RCPT_STR('o', SCOPE_RCPT, false, STR_ADDR, orig),
 	RCPT_STR('c', SCOPE_RCPT, false, STR_ADDR, orcpt),
@@ -461,15 +466,22 @@ put_body(struct buf *b, char t, const void *o)
 	return spool_rec_putu64(b, t, (uint64_t)body);
 }
 
+/* parse_flag - "0" or "1" into *out. */
 static int
-set_smtputf8(void *o, const char *v, size_t n)
+parse_flag(const char *v, size_t n, bool *out)
 {
 	uint64_t	 x;
 
 	if (parse_num(v, n, 1, &x) == -1)
 		return -1;
-	((struct envelope *)o)->smtputf8 = x == 1;
+	*out = x == 1;
 	return 0;
+}
+
+static int
+set_smtputf8(void *o, const char *v, size_t n)
+{
+	return parse_flag(v, n, &((struct envelope *)o)->smtputf8);
 }
 
 static int
@@ -477,6 +489,21 @@ put_smtputf8(struct buf *b, char t, const void *o)
 {
 	return spool_rec_puts(b, t,
 	    ((const struct envelope *)o)->smtputf8 ? "1" : "0");
+}
+
+static int
+set_quarantine(void *o, const char *v, size_t n)
+{
+	return parse_flag(v, n, &((struct envelope *)o)->quarantine);
+}
+
+/* put_quarantine - written only when set: older files have no 'W'. */
+static int
+put_quarantine(struct buf *b, char t, const void *o)
+{
+	if (!((const struct envelope *)o)->quarantine)
+		return 0;
+	return spool_rec_puts(b, t, "1");
 }
 
 static int
@@ -954,5 +981,6 @@ envelope_free(struct envelope *env)
 	free(env->client_name);
 	free(env->auth);
 	free(env->envid);
+	free(env->prepend);
 	memset(env, 0, sizeof(*env));
 }

@@ -63,6 +63,11 @@ struct envelope {
 	char		*client_name;	/* rDNS name, may be NULL */
 	char		*auth;		/* authenticated login, may be NULL */
 	char		*envid;		/* DSN ENVID decoded, may be NULL */
+	char		*prepend;	/* header fields written before the
+					 * spool data at delivery (CRLF lines:
+					 * Authentication-Results:,
+					 * DKIM-Signature:), may be NULL */
+	bool		 quarantine;	/* DMARC p=quarantine: hold at commit */
 	int		 ret;		/* enum smtp_ret */
 	int		 body;		/* enum smtp_body */
 	bool		 smtputf8;

@@ -29,6 +29,8 @@ int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 static void	 violation(const char *);
 static bool	 is_fws(char);
 static void	 fuzz_tags(const char *, size_t);
+static void	 check_stream_hash(enum dkim_canon, const char *, size_t,
+		    const struct buf *);
 static void	 check_body(enum dkim_canon, const char *, size_t);
 static void	 fuzz_msg(const char *, size_t);
 static enum dkim_lookup lookup(void *, const char *, const char *,
@@ -80,6 +82,31 @@ fuzz_tags(const char *s, size_t len)
 	}
 }
 
+/* check_stream_hash - dkim_body_hash (streamed) must equal SHA-256 of
+ * the canonical body in one piece, whole and cut at l= */
+static void
+check_stream_hash(enum dkim_canon c, const char *body, size_t len,
+    const struct buf *canon)
+{
+	struct dkim_msg	 m;
+	unsigned char	 want[32], got[32];
+	uint64_t	 l = canon->len / 2;
+
+	memset(&m, 0, sizeof(m));
+	m.body = body;
+	m.bodylen = len;
+	dkim_sha256(canon->data != NULL ? canon->data : "", canon->len, want);
+	if (dkim_body_hash(&m, c, false, 0, got) != 0 ||
+	    memcmp(want, got, 32) != 0)
+		violation("streamed body hash differs");
+	dkim_sha256(canon->data != NULL ? canon->data : "", (size_t)l, want);
+	if (dkim_body_hash(&m, c, true, l, got) != 0 ||
+	    memcmp(want, got, 32) != 0)
+		violation("streamed body hash with l= differs");
+	if (dkim_body_hash(&m, c, true, canon->len + 1, got) != -1)
+		violation("l= past the body accepted");
+}
+
 /* check_body - invariants of canonical bodies (RFC 6376 3.4.3, 3.4.4). */
 static void
 check_body(enum dkim_canon c, const char *body, size_t len)
@@ -89,6 +116,7 @@ check_body(enum dkim_canon c, const char *body, size_t len)
 	buf_init(&b, 0);
 	if (dkim_canon_body(c, body, len, &b) == -1)
 		violation("canon_body failed");
+	check_stream_hash(c, body, len, &b);
 	if (b.len > len + 2)
 		violation("canonical body grew");
 	if (c == DKIM_CANON_SIMPLE && b.len < 2)

@@ -468,8 +468,9 @@ static const struct bad bads[] = {
 	    "[dkim x.example]" },
 	{ "[dkim x.example]\nselector = s_1\nkey = /k", "t.conf:2:1: "
 	    "selector: \"s_1\" is not a domain name" },
-	{ "[dkim x.example]\nselector = s\nkey = /k\n[dkim x.example]",
-	    "t.conf:4:7: dkim: [dkim x.example] appears twice" },
+	{ "[dkim x.example]\nselector = s\nkey = /k\n[dkim x.example]\n"
+	    "selector = s\nkey = /k2", "t.conf:5:1: selector: selector s is "
+	    "already used by another [dkim x.example]" },
 };
 
 static void

@@ -547,6 +547,52 @@ test_body_length(void **state)
 	free(m);
 }
 
+/* Many signatures may not make the verifier hash the body many times:
+ * at most DKIM_BODY_HASHES_MAX distinct (canonicalization, l=) pairs. */
+static void
+test_body_hash_limit(void **state)
+{
+	static const struct { enum dkim_canon c; bool l; } sigs[] = {
+		{ DKIM_CANON_RELAXED, false }, { DKIM_CANON_SIMPLE, true },
+		{ DKIM_CANON_RELAXED, true }, { DKIM_CANON_SIMPLE, false },
+		{ DKIM_CANON_RELAXED, false },
+	};
+	struct answer		 a = { DKIM_LOOKUP_OK, NULL, NULL, NULL };
+	struct dkim_sign_opts	 o;
+	struct dkim_verify	 v;
+	char			*m = strdup(msg_text), *t, err[128];
+	size_t			 pass = 0, refused = 0;
+
+	(void)state;
+	a.key = rsa_key;
+	for (size_t i = 0; i < NELEM(sigs); i++) {
+		opts_for(&o, rsa_key);
+		o.bcanon = sigs[i].c;
+		o.body_length = sigs[i].l;
+		o.now = NOW + (int64_t)i;
+		t = sign_msg(m, &o);
+		free(m);
+		m = t;
+	}
+	assert_int_equal(dkim_verify(&v, m, strlen(m), NOW + 60, lookup, &a,
+	    err, sizeof(err)), 0);
+	assert_int_equal(v.nsig, NELEM(sigs));
+	assert_int_equal(v.nbh, DKIM_BODY_HASHES_MAX);
+	for (size_t i = 0; i < v.nsig; i++) {
+		if (v.sig[i].result == DKIM_PASS)
+			pass++;
+		else if (v.sig[i].result == DKIM_POLICY &&
+		    strcmp(v.sig[i].reason, "too many distinct body hashes") ==
+		    0)
+			refused++;
+	}
+	/* 4 distinct pairs: one refused; the repeated pair shares a hash */
+	assert_int_equal(refused, 1);
+	assert_int_equal(pass, NELEM(sigs) - 1);
+	dkim_verify_free(&v);
+	free(m);
+}
+
 static void
 test_times(void **state)
 {
@@ -814,6 +860,7 @@ main(void)
 		cmocka_unit_test(test_sign_header_shape),
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_body_length),
+		cmocka_unit_test(test_body_hash_limit),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_key_records),
 		cmocka_unit_test(test_lookup_errors_and_testing),

@@ -63,6 +63,9 @@ make_full(struct envelope *e)
 	e->ret = SMTP_RET_HDRS;
 	e->body = SMTP_BODY_8BITMIME;
 	e->smtputf8 = true;
+	e->prepend = xstrdup("Authentication-Results: mx.example.com;\r\n"
+	    "\tdkim=none\r\n");
+	e->quarantine = true;
 	e->size = 2301;
 	e->nrcpt = 2;
 	e->rcpts = xcalloc(2, sizeof(*e->rcpts));
@@ -352,6 +355,8 @@ test_env_full_roundtrip(void **state)
 	if (envelope_decode(b.data, b.len, &d, err, sizeof(err)) != 0)
 		fail_msg("decode: %s", err);
 	assert_env_eq(&e, &d);
+	assert_string_equal(d.prepend, e.prepend);
+	assert_true(d.quarantine);
 	assert_int_equal(d.attempts, 0);
 	assert_int_equal(d.next_attempt, 0);
 	assert_false(d.bounced);
@@ -569,7 +574,7 @@ static const struct {
 	    R('S', ""), R('Z', "1"), R('r', "u@x"), R('.', ""), REND } },
 	{ "version empty", { R('V', ""), REND } },
 	{ "end with value", { HEAD, R('r', "u@x"), R('.', "x"), REND } },
-	{ "unknown", { HEAD, R('X', "1"), R('r', "u@x"), R('.', ""),
+	{ "unknown", { HEAD, R('Y', "1"), R('r', "u@x"), R('.', ""),
 	    REND } },
 	{ "status before end", { HEAD, R('r', "u@x"), R('D', "0"),
 	    R('.', ""), REND } },
