@@ -71,6 +71,7 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_CTL_DELETE] = "ctl-delete", [IPC_CTL_HOLD] = "ctl-hold",
 	[IPC_CTL_RELEASE] = "ctl-release", [IPC_CTL_SHOW] = "ctl-show",
 	[IPC_CTL_REPLY] = "ctl-reply",
+	[IPC_CTL_SUBMIT] = "ctl-submit",
 };
 
 const char *

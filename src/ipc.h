@@ -69,6 +69,11 @@ enum ipc_type {
 				 * u32 attempts, u64 next_attempt, u32 cut,
 				 * bytes header block */
 	IPC_CTL_REPLY,		/* u32 ok, str text */
+	/* CLI -> queue, control or submission socket (cmd_send.c) */
+	IPC_CTL_SUBMIT,		/* str sender ("" = <>), u32 n, n x str
+				 * recipient, bytes message (CRLF) -> REPLY
+				 * u32 ok, str queue id or reason,
+				 * u32 sysexits.h code */
 	IPC_TYPE_MAX
 };
 

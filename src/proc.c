@@ -72,6 +72,7 @@ static struct event_base *pbase;
 static int		*listen_fds;
 static size_t		 nlisten_fds;
 static int		 control_fd = -1;	/* queue's control socket */
+static int		 submit_fd = -1;	/* queue's submission socket */
 static uid_t		 run_uid;
 static gid_t		 run_gid;
 static bool		 drop_privs;
@@ -138,6 +139,13 @@ int
 proc_control_fd(void)
 {
 	return control_fd;
+}
+
+/* proc_submit_fd - queue only: the listening submission socket. */
+int
+proc_submit_fd(void)
+{
+	return submit_fd;
 }
 
 struct ipc_chan *
@@ -309,7 +317,8 @@ close_other_fds(int keep_ctl, bool keep_listeners)
 		int	fd = atoi(de->d_name);
 		bool	keep = fd <= 2 || fd == dfd || fd == keep_ctl ||
 		    fd == log_fd() ||
-		    (my_id == PROC_QUEUE && fd == control_fd);
+		    (my_id == PROC_QUEUE && (fd == control_fd ||
+		    fd == submit_fd));
 
 		for (size_t i = 0; keep_listeners && i < nlisten_fds; i++)
 			if (fd == listen_fds[i])
@@ -768,6 +777,8 @@ serve_main(const char *path, bool verbose)
 		listen_fds[i] = bind_one(&config->listens[i]);
 	control_fd = queue_ctl_bind(config->state_dir, drop_privs, run_uid,
 	    run_gid);
+	submit_fd = queue_ctl_bind_submit(config->state_dir, drop_privs,
+	    run_uid, run_gid);
 	if ((pbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	ev[0] = evsignal_new(pbase, SIGCHLD, reap, NULL);
@@ -794,6 +805,7 @@ serve_main(const char *path, bool verbose)
 		event_free(stop_timer);
 	event_base_free(pbase);
 	close(control_fd);
+	close(submit_fd);
 	queue_ctl_unlink();
 	return 0;
 }
