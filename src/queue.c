@@ -798,7 +798,8 @@ make_report(struct qmsg *m, const unsigned char *note)
 /* queue_submit - see queue.h. */
 int
 queue_submit(struct envelope *env, const void *data, size_t len,
-    uint64_t conn, uint64_t reqid, const char **why)
+    uint64_t conn, uint64_t reqid, char id[QUEUE_ID_LEN + 1],
+    const char **why)
 {
 	struct spool_commit	*c = xcalloc(1, sizeof(*c));
 
@@ -818,6 +819,7 @@ queue_submit(struct envelope *env, const void *data, size_t len,
 		free(c);
 		return -1;
 	}
+	str_copy(id, c->id, QUEUE_ID_LEN + 1);
 	return 0;
 }
 

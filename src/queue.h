@@ -121,11 +121,12 @@ int	 queue_hold(const char *id, const char **why);
 int	 queue_release(const char *id, const char **why);
 /*
  * queue_submit - a local submission (sendmail, "postbote send") from
- * control connection conn, request reqid: env (taken over, its id is set
- * here) and the message.  0: queue_ctl_submitted() answers later; -1 with
+ * control connection conn, request reqid: env (taken over; the new queue
+ * id is set here and copied to id) and the message.  0: queue_ctl_submitted() answers later; -1 with
  * *why: refused now.
  */
 int	 queue_submit(struct envelope *env, const void *data, size_t len,
-	    uint64_t conn, uint64_t reqid, const char **why);
+	    uint64_t conn, uint64_t reqid, char id[QUEUE_ID_LEN + 1],
+	    const char **why);
 
 #endif

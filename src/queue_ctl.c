@@ -195,6 +195,31 @@ queue_ctl_submit_path(const char *state_dir)
 	return p;
 }
 
+/* queue_ctl_connect - client side: see queue_ctl.h. */
+int
+queue_ctl_connect(const char *path, int timeout_ms)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	struct timeval		tv = { timeout_ms / 1000,
+	    (timeout_ms % 1000) * 1000 };
+	int			fd, e;
+
+	if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
 /* queue_ctl_unlink - remove what queue_ctl_bind made. */
 void
 queue_ctl_unlink(void)
@@ -608,7 +633,7 @@ run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	const char	*why, *data;
 	size_t		 len = 0;
 	struct buf	 msg;
-	char		 detail[96];
+	char		 detail[96], id[QUEUE_ID_LEN + 1] = "";
 	int		 code;
 
 	buf_init(&msg, 0);
@@ -628,7 +653,7 @@ run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 			    SMTP_BODY_7BIT;
 			code = EX_TEMPFAIL;
 			if (queue_submit(&env, msg.data, msg.len, c->serial,
-			    im->id, &why) == 0)
+			    im->id, id, &why) == 0)
 				code = EX_OK;
 		}
 	}
@@ -639,7 +664,7 @@ run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 		snprintf(detail, sizeof(detail), " reason=\"%s\"", why);
 	} else
 		snprintf(detail, sizeof(detail), " size=%zu", len);
-	log_req(c, rq->name, NULL, code == EX_OK, detail);
+	log_req(c, rq->name, id[0] != '\0' ? id : NULL, code == EX_OK, detail);
 }
 
 /* ---- queue process: connections ---- */

@@ -33,6 +33,10 @@ char	*queue_ctl_submit_path(const char *state_dir);
  * queue_ctl_bind but mode 0666: any local user may submit mail. */
 int	 queue_ctl_bind_submit(const char *state_dir, bool own, uid_t uid,
 	    gid_t gid);
+/* queue_ctl_connect - a client's blocking connection to the socket at
+ * path, with a send timeout; the fd, or -1 with errno (ENAMETOOLONG when
+ * path does not fit). */
+int	 queue_ctl_connect(const char *path, int timeout_ms);
 /* queue_ctl_unlink - parent, at a clean stop: remove the socket files. */
 void	 queue_ctl_unlink(void);
 
