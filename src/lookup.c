@@ -25,7 +25,7 @@ lookup_init(struct event_base *base)
 }
 
 static void
-resolve(struct ipc_msg *m)
+resolve(int proc, struct ipc_msg *m)
 {
 	const char		*a = ipc_get_str(m);
 	struct mailaddr		 addr;
@@ -49,7 +49,7 @@ resolve(struct ipc_msg *m)
 		ipc_put_u32(&b, (uint32_t)targets[i].kind);
 		ipc_put_str(&b, targets[i].addr);
 	}
-	proc_send(PROC_SMTPD, IPC_RESOLVE_REPLY, m->id, &b, -1);
+	proc_send(proc, IPC_RESOLVE_REPLY, m->id, &b, -1);
 	buf_free(&b);
 }
 
@@ -58,8 +58,10 @@ lookup_msg(int proc, struct ipc_msg *m)
 {
 	if (m->fd != -1)
 		close(m->fd);
-	if (proc == PROC_SMTPD && m->type == IPC_RESOLVE)
-		resolve(m);
+	/* queue asks for local submissions (queue_submit.c). */
+	if ((proc == PROC_SMTPD || proc == PROC_QUEUE) &&
+	    m->type == IPC_RESOLVE)
+		resolve(proc, m);
 	else
 		log_warn("event=ipc-error reason=\"unexpected %s from %s\"",
 		    ipc_type_str(m->type), proc_name(proc));

@@ -63,7 +63,7 @@ static const struct proc_module *modules[PROC_MAX] = {
 /* Which processes talk to each other directly. */
 static const int links[][2] = {
 	{ PROC_SMTPD, PROC_QUEUE }, { PROC_SMTPD, PROC_LOOKUP },
-	{ PROC_QUEUE, PROC_DELIVER },
+	{ PROC_QUEUE, PROC_DELIVER }, { PROC_QUEUE, PROC_LOOKUP },
 };
 
 /* parent state */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -321,7 +322,7 @@ committed(struct spool_commit *c)
 		commit_reply(c->reqid, ok, ok ? "" : "queue file write error");
 	else if (c->origin == SPOOL_FROM_SUBMIT)
 		queue_ctl_submitted(c->conn, c->reqid, ok, ok ? c->id :
-		    "queue file write error");
+		    "queue file write error", ok ? EX_OK : EX_TEMPFAIL);
 	if (!ok)
 		spool_discard(c->id);
 	else {
@@ -795,34 +796,6 @@ make_report(struct qmsg *m, const unsigned char *note)
 	free(br);
 }
 
-/* queue_submit - see queue.h. */
-int
-queue_submit(struct envelope *env, const void *data, size_t len,
-    uint64_t conn, uint64_t reqid, char id[QUEUE_ID_LEN + 1],
-    const char **why)
-{
-	struct spool_commit	*c = xcalloc(1, sizeof(*c));
-
-	c->origin = SPOOL_FROM_SUBMIT;
-	c->conn = conn;
-	c->reqid = reqid;
-	c->parsed = *env;
-	memset(env, 0, sizeof(*env));
-	c->parsed.arrival = now_usec();
-	if (stopping || spool_inject(c, data, len) == -1) {
-		*why = stopping ? "the server is stopping" :
-		    "queue file write error";
-		if (!stopping)
-			log_warn("event=submit-error error=\"%s\"",
-			    strerror(errno));
-		envelope_free(&c->parsed);
-		free(c);
-		return -1;
-	}
-	str_copy(id, c->id, QUEUE_ID_LEN + 1);
-	return 0;
-}
-
 /* ---- the admin's view and actions, for queue_ctl.c (see queue.h) ---- */
 
 static void
@@ -1015,6 +988,10 @@ queue_peer_down(int proc)
 		drop_incomings();
 		return;
 	}
+	if (proc == PROC_LOOKUP) {
+		queue_submit_abort();
+		return;
+	}
 	if (proc != PROC_DELIVER)
 		return;
 	/* Deliveries in flight are unknown: try them again, as recovered
@@ -1047,6 +1024,9 @@ queue_msg(int proc, struct ipc_msg *m)
 	case IPC_DELIVER_REPLY:
 		delivered(m);
 		dispatch();
+		break;
+	case IPC_RESOLVE_REPLY:
+		queue_submit_resolved(m);
 		break;
 	default:
 		log_warn("event=ipc-error reason=\"unexpected %s from %s\"",

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "ipc.h"
 #include "spool_rec.h"
 #include "worker.h"
 
@@ -121,12 +122,17 @@ int	 queue_hold(const char *id, const char **why);
 int	 queue_release(const char *id, const char **why);
 /*
  * queue_submit - a local submission (sendmail, "postbote send") from
- * control connection conn, request reqid: env (taken over; the new queue
- * id is set here and copied to id) and the message.  0: queue_ctl_submitted() answers later; -1 with
- * *why: refused now.
+ * control connection conn, request reqid (queue_submit.c): env (taken
+ * over; recipients as given) and the message.  Each recipient is resolved
+ * by the lookup process (aliases, users) as smtpd's are, then the message
+ * is committed.  0: queue_ctl_submitted() answers later; -1 with *why
+ * and *code (sysexits.h): refused now.
  */
 int	 queue_submit(struct envelope *env, const void *data, size_t len,
-	    uint64_t conn, uint64_t reqid, char id[QUEUE_ID_LEN + 1],
-	    const char **why);
+	    uint64_t conn, uint64_t reqid, const char **why, int *code);
+/* queue_submit_resolved - an IPC_RESOLVE_REPLY from lookup. */
+void	 queue_submit_resolved(struct ipc_msg *);
+/* queue_submit_abort - lookup went away: refuse what waits for it. */
+void	 queue_submit_abort(void);
 
 #endif

@@ -512,14 +512,14 @@ submit_reply(struct ctl_conn *c, uint64_t reqid, bool ok, const char *text,
 /* queue_ctl_submitted - see queue_ctl.h. */
 void
 queue_ctl_submitted(uint64_t serial, uint64_t reqid, bool ok,
-    const char *text)
+    const char *text, int code)
 {
 	struct ctl_conn	*c;
 
 	for (c = conns; c != NULL && c->serial != serial; c = c->next)
 		;
 	if (c != NULL)		/* else the caller went away: no one to tell */
-		submit_reply(c, reqid, ok, text, ok ? EX_OK : EX_TEMPFAIL);
+		submit_reply(c, reqid, ok, text, code);
 }
 
 /* is_crlf_text - only CRLF line ends, no NUL, ends with CRLF (the
@@ -591,7 +591,6 @@ submit_envelope(struct ctl_conn *c, struct ipc_msg *im, struct envelope *env,
 	env->rcpts = xcalloc(n, sizeof(*env->rcpts));
 	for (uint32_t i = 0; i < n; i++) {
 		struct env_rcpt	*r = &env->rcpts[i];
-		const char	*at;
 
 		r->addr = submit_addr(ipc_get_str(im), false, &env->smtputf8);
 		if (r->addr == NULL || im->bad) {
@@ -600,10 +599,6 @@ submit_envelope(struct ctl_conn *c, struct ipc_msg *im, struct envelope *env,
 			return -1;
 		}
 		env->nrcpt++;
-		r->orig = xstrdup(r->addr);
-		at = strrchr(r->addr, '@');
-		r->kind = conf_is_local_domain(config, at + 1) ? RCPT_LOCAL :
-		    RCPT_REMOTE;
 	}
 	xasprintf(&env->client, "local uid=%u", c->uid);
 	return 0;
@@ -633,7 +628,7 @@ run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	const char	*why, *data;
 	size_t		 len = 0;
 	struct buf	 msg;
-	char		 detail[96], id[QUEUE_ID_LEN + 1] = "";
+	char		 detail[96];
 	int		 code;
 
 	buf_init(&msg, 0);
@@ -651,9 +646,8 @@ run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 			buf_append(&msg, data, len);
 			env.body = is_8bit(data, len) ? SMTP_BODY_8BITMIME :
 			    SMTP_BODY_7BIT;
-			code = EX_TEMPFAIL;
 			if (queue_submit(&env, msg.data, msg.len, c->serial,
-			    im->id, id, &why) == 0)
+			    im->id, &why, &code) == 0)
 				code = EX_OK;
 		}
 	}
@@ -664,7 +658,7 @@ run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 		snprintf(detail, sizeof(detail), " reason=\"%s\"", why);
 	} else
 		snprintf(detail, sizeof(detail), " size=%zu", len);
-	log_req(c, rq->name, id[0] != '\0' ? id : NULL, code == EX_OK, detail);
+	log_req(c, rq->name, NULL, code == EX_OK, detail);
 }
 
 /* ---- queue process: connections ---- */

@@ -47,9 +47,10 @@ void	 queue_ctl_init(struct event_base *, int fd, int submit_fd);
 /*
  * queue_ctl_submitted - queue process: the submission of control
  * connection serial, request reqid, is durable (ok, text = queue id) or
- * failed (text = reason).  Nothing happens if the connection is gone.
+ * failed (text = reason, code = the sysexits.h code for the client).
+ * Nothing happens if the connection is gone.
  */
 void	 queue_ctl_submitted(uint64_t serial, uint64_t reqid, bool ok,
-	    const char *text);
+	    const char *text, int code);
 
 #endif

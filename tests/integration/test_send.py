@@ -58,9 +58,10 @@ def test_send_argv_adds_headers(mta):
     assert msg.get_payload() .replace("\r\n", "\n") == \
         "line one\nline two\n"
     log = mta.log()
-    assert re.search(r"%s: event=control request=submit uid=0 result=ok"
-                     % qid, log)
-    assert re.search(r"%s: from=<%s> size=\d+ nrcpt=1" % (qid, ALICE), log)
+    assert re.search(r"event=control request=submit uid=0 result=ok", log)
+    assert re.search(r"%s: client=local uid=0" % qid, log)
+    # bob is an alias: bob@example.test, archive@example.org (-> carol)
+    assert re.search(r"%s: from=<%s> size=\d+ nrcpt=2" % (qid, ALICE), log)
 
 
 def test_send_keeps_existing_headers(mta):
@@ -119,9 +120,10 @@ def test_dot_line_ends_input_unless_i(mta):
     assert r.returncode == 0, r.stderr
     raw = one_message(mta, ALICE)
     assert re.search(rb"before\r?\n\.\r?\nafter", raw)
-    r = send(mta, ["-oi", "-f", ALICE, CAROL], data)
+    r = send(mta, ["-oi", "-f", ALICE, ALICE], data)
     assert r.returncode == 0, r.stderr
-    assert b"after" in one_message(mta, CAROL)
+    msgs = mta.wait_messages(ALICE, 2)
+    assert len(msgs) == 2 and b"after" in msgs[1]
 
 
 def test_no_header_block_gets_one(mta):
@@ -183,6 +185,10 @@ def test_bad_input_exit_codes(mta):
     r = send(mta, ["-f", ALICE, "bad@@example.test"], b"Subject: x\n\n.\n")
     assert r.returncode == EX_NOUSER, r.stderr
     assert b"bad recipient address" in r.stderr
+    r = send(mta, ["-f", ALICE, BOB, "nosuchuser@example.test"],
+             b"Subject: x\n\n.\n")
+    assert r.returncode == EX_NOUSER, r.stderr
+    assert b"unknown user <nosuchuser@example.test>" in r.stderr
     r = send(mta, ["-f", "a b@example.test", BOB], b"Subject: x\n\n.\n")
     assert r.returncode == EX_DATAERR, r.stderr
     r = send(mta, ["-bs"], b"")
@@ -238,3 +244,22 @@ def test_submit_socket_takes_only_submissions(mta):
     assert struct.unpack("=I", body[:4])[0] == 0
     assert b"unknown request" in body
     assert mta.queued() == [qid]
+
+
+def test_recipients_resolved_like_smtp(mta):
+    """Aliases and the recipient delimiter apply as for RCPT TO; a bare
+    name is qualified with the first local domain (postmaster ->
+    postmaster@example.test -> alice)."""
+    r = send(mta, ["-f", ALICE, "postmaster", "alice+tag@example.test",
+                   "info@example.test"], b"Subject: aliases\n\nx\n")
+    assert r.returncode == 0, r.stderr
+    # info -> team -> alice, bob (-> bob, archive -> carol): one copy each
+    assert len(mta.wait_messages(ALICE, 1)) == 1
+    assert len(mta.wait_messages(BOB, 1)) == 1
+    assert len(mta.wait_messages(CAROL, 1)) == 1
+    mta.wait_queue_empty()
+    time.sleep(0.3)
+    assert len(mta.messages(ALICE)) == 1
+    assert re.search(r"to=<alice@example.test> orig_to=<postmaster@"
+                     r"example.test>", mta.log())
+    assert re.search(r"[0-9A-F]{16}: client=local uid=0", mta.log())
