@@ -51,11 +51,24 @@ def parse(raw):
     return email.message_from_bytes(raw, policy=email.policy.compat32)
 
 
-def nth_message(m, addr, n):
-    """Wait for addr's n-th message; (parsed, raw bytes)."""
-    msgs = m.wait_messages(addr, n)
-    assert len(msgs) >= n, m.log()
-    return parse(msgs[n - 1]), msgs[n - 1]
+FAILED = "Undelivered Mail Returned to Sender"
+DELAYED = "Delayed Mail (still being retried)"
+
+
+def report(m, addr, subject=None, timeout=15.0):
+    """Wait for a report (from MAILER-DAEMON, with that subject if given)
+    in addr's Maildir; (parsed, raw bytes).  Maildir names do not sort by
+    arrival, so reports are told apart by what they say."""
+    end = time.time() + timeout
+    while time.time() < end:
+        for raw in m.messages(addr):
+            msg = parse(raw)
+            if "MAILER-DAEMON@" in (msg["From"] or "") and \
+                    subject in (None, msg["Subject"]):
+                return msg, raw
+        time.sleep(0.05)
+    raise AssertionError("no report %r for %s:\n%s" % (subject, addr,
+                                                         m.log()))
 
 
 def report_parts(msg):
@@ -83,7 +96,7 @@ def test_permanent_failure_bounces_to_local_sender(mta):
     prime(mta)
     block_mailbox(mta, BOB)
     qid = send(mta, ALICE, [BOB], body="the original body")
-    msg, raw = nth_message(mta, ALICE, 2)
+    msg, raw = report(mta, ALICE)
     assert msg["From"] == "Mail Delivery System <MAILER-DAEMON@mx.example.test>"
     assert msg["To"] == "<%s>" % ALICE
     assert msg["Subject"] == "Undelivered Mail Returned to Sender"
@@ -117,7 +130,7 @@ def test_ret_hdrs_returns_headers_only(mta):
     block_mailbox(mta, BOB)
     send(mta, ALICE, [BOB], mail_opts=["RET=HDRS", "ENVID=env-77"],
          rcpt_opts=["ORCPT=rfc822;Bob@example.test"], body="secret body")
-    msg, raw = nth_message(mta, ALICE, 2)
+    msg, raw = report(mta, ALICE)
     _, blocks, orig = report_parts(msg)
     assert blocks[0]["Original-Envelope-Id"] == "env-77"
     assert blocks[1]["Original-Recipient"] == "rfc822;Bob@example.test"
@@ -130,7 +143,7 @@ def test_ret_full_returns_message(mta):
     prime(mta)
     block_mailbox(mta, BOB)
     send(mta, ALICE, [BOB], mail_opts=["RET=FULL"], body="full body")
-    msg, raw = nth_message(mta, ALICE, 2)
+    msg, raw = report(mta, ALICE)
     _, _, orig = report_parts(msg)
     assert orig.get_content_type() == "message/rfc822"
     assert b"full body" in raw
@@ -149,7 +162,7 @@ def test_notify_success_delivered_report(mta):
     qid = send(mta, ALICE, [BOB], rcpt_opts=["NOTIFY=SUCCESS,FAILURE"])
     assert len(mta.wait_messages(BOB, 1)) == 1
     wait_log(mta, r"%s: sender delivery status notification: " % qid)
-    msg, raw = nth_message(mta, ALICE, 1)
+    msg, raw = report(mta, ALICE)
     assert msg["Subject"] == "Successful Mail Delivery Report"
     _, blocks, orig = report_parts(msg)
     assert blocks[1]["Action"] == "delivered"
@@ -200,7 +213,7 @@ def test_expiry_bounce(mta_factory):
     waits until queue_lifetime, then expires with 4.4.7."""
     m = mta_factory(extra="queue_lifetime = 2s\ndelay_warning = 0s").start()
     qid = send(m, ALICE, [REMOTE])
-    msg, raw = nth_message(m, ALICE, 1)
+    msg, raw = report(m, ALICE)
     assert msg["Subject"] == "Undelivered Mail Returned to Sender"
     _, blocks, _ = report_parts(msg)
     assert blocks[1]["Final-Recipient"] == "rfc822; " + REMOTE
@@ -216,8 +229,7 @@ def test_expiry_bounce(mta_factory):
 def test_delay_warning_sent_once(mta_factory):
     m = mta_factory(extra="queue_lifetime = 6s\ndelay_warning = 1s").start()
     qid = send(m, ALICE, [REMOTE])
-    msg, raw = nth_message(m, ALICE, 1)
-    assert msg["Subject"] == "Delayed Mail (still being retried)"
+    msg, raw = report(m, ALICE, DELAYED)
     _, blocks, orig = report_parts(msg)
     assert blocks[1]["Action"] == "delayed"
     assert blocks[1]["Status"].startswith("4.")
@@ -227,13 +239,15 @@ def test_delay_warning_sent_once(mta_factory):
     # Across a restart the warning is not sent again; expiry follows.
     assert m.stop() == 0
     m.start()
-    assert nth_message(m, ALICE, 2)[0]["Subject"] == "Undelivered Mail Returned to Sender"
+    assert report(m, ALICE, FAILED)
     assert len(re.findall(r"sender delay notification", m.log())) == 1
+    assert [parse(r)["Subject"] for r in m.messages(ALICE)].count(
+        DELAYED) == 1
 
 
 def test_notify_delay_off_without_delay(mta_factory):
     """NOTIFY=FAILURE alone: no delay warning, only the bounce."""
     m = mta_factory(extra="queue_lifetime = 3s\ndelay_warning = 1s").start()
     send(m, ALICE, [REMOTE], rcpt_opts=["NOTIFY=FAILURE"])
-    assert nth_message(m, ALICE, 1)[0]["Subject"] == "Undelivered Mail Returned to Sender"
+    assert report(m, ALICE, FAILED)
     assert "delay notification" not in m.log()
