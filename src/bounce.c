@@ -182,8 +182,8 @@ put_text(const struct bounce_msg *m, struct buf *b)
 	buf_puts(b, ".\r\n\r\n");
 	if (kind == BOUNCE_FAILED)
 		buf_puts(b, "Your message could not be delivered to one or "
-		    "more recipients.\r\nIt is attached below. The errors "
-		    "were:\r\n\r\n");
+		    "more recipients.\r\nIt (or its header) is attached "
+		    "below. The errors were:\r\n\r\n");
 	else if (kind == BOUNCE_DELAYED) {
 		buf_puts(b, "Your message has not been delivered yet to the "
 		    "recipients below.\r\nThis is a warning only: delivery "

@@ -41,6 +41,9 @@
 #include "util.h"
 
 #define CTL_CONNS_MAX	16		/* admin connections at a time */
+#define SUBMIT_CONNS_MAX 64		/* submissions at a time, and */
+#define SUBMIT_PER_UID	8		/* ... of one user: a local user
+					 * cannot crowd out the others */
 #define CTL_CHUNK	(1024 * 1024)	/* LIST_REPLY frames close at this */
 #define CTL_ENTRY_MAX	(4 * 1024 * 1024) /* recipients listed per entry */
 
@@ -75,6 +78,7 @@ static void	 run_action(struct ctl_conn *, const struct ctl_req *,
 		    struct ipc_msg *);
 static void	 run_submit(struct ctl_conn *, const struct ctl_req *,
 		    struct ipc_msg *);
+static bool	 is_crowded(bool, unsigned);
 
 static const struct ctl_req reqs[] = {
 	{ IPC_CTL_LIST,		"list",		run_list,	NULL },
@@ -91,7 +95,7 @@ static char		*submit_path;
 static struct event_base *base;
 static struct event	*accept_ev, *resume_ev, *submit_ev;
 static struct ctl_conn	*conns;
-static unsigned		 nconns;
+static unsigned		 nconns[2];	/* [submit_only] */
 static uint64_t		 last_serial;
 
 /* queue_ctl_path - where the control socket of state_dir lives. */
@@ -690,7 +694,7 @@ conn_closed(struct ipc_chan *chan, void *arg)
 		;
 	if (*pp != NULL)
 		*pp = c->next;
-	nconns--;
+	nconns[c->submit_only]--;
 	ipc_chan_free(chan);
 	free(c);
 }
@@ -710,6 +714,23 @@ peer_uid(int fd, bool anyone)
 		return -1;
 	}
 	return (long)cred.uid;
+}
+
+/* is_crowded - no room for another connection of this kind (or, on the
+ * submission socket, of this non-root user). */
+static bool
+is_crowded(bool submit, unsigned uid)
+{
+	unsigned	n = 0;
+
+	if (!submit)
+		return nconns[0] >= CTL_CONNS_MAX;
+	if (nconns[1] >= SUBMIT_CONNS_MAX)
+		return true;
+	for (const struct ctl_conn *c = conns; c != NULL; c = c->next)
+		if (c->submit_only && c->uid == uid)
+			n++;
+	return uid != 0 && n >= SUBMIT_PER_UID;
 }
 
 static void
@@ -744,7 +765,7 @@ on_accept(evutil_socket_t lfd, short ev, void *arg)
 			return;
 		}
 		if ((uid = peer_uid(fd, arg != NULL)) == -1 ||
-		    nconns >= CTL_CONNS_MAX) {
+		    is_crowded(arg != NULL, (unsigned)uid)) {
 			if (uid != -1)
 				log_warn("event=control-refused reason=\"too "
 				    "many connections\"");
@@ -758,7 +779,7 @@ on_accept(evutil_socket_t lfd, short ev, void *arg)
 		c->chan = ipc_chan_new(base, fd, -1, conn_msg, conn_closed, c);
 		c->next = conns;
 		conns = c;
-		nconns++;
+		nconns[c->submit_only]++;
 	}
 }
 

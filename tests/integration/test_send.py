@@ -263,3 +263,35 @@ def test_recipients_resolved_like_smtp(mta):
     assert re.search(r"to=<alice@example.test> orig_to=<postmaster@"
                      r"example.test>", mta.log())
     assert re.search(r"[0-9A-F]{16}: client=local uid=0", mta.log())
+
+
+HOG = """
+import socket, sys, time
+conns = []
+for i in range(9):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    conns.append(s)
+conns[8].settimeout(10)
+print("closed" if conns[8].recv(1) == b"" else "open", flush=True)
+sys.stdin.read()            # hold the others until told to stop
+"""
+
+
+def test_one_user_cannot_crowd_out_submissions(mta):
+    """At most 8 submission connections per (non-root) user: the 9th of
+    nobody's is closed, and others can still submit meanwhile."""
+    hog = subprocess.Popen(["/usr/bin/python3", "-c", HOG,
+                            os.path.join(mta.state, "submit")],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           user="nobody", text=True)
+    try:
+        assert hog.stdout.readline().strip() == "closed"
+        r = send(mta, ["-f", ALICE, BOB], b"Subject: still\n\nx\n")
+        assert r.returncode == 0, r.stderr
+        assert parse(one_message(mta, BOB))["Subject"] == "still"
+        assert "event=control-refused reason=\"too many connections\"" in \
+            mta.log()
+    finally:
+        hog.stdin.close()
+        hog.wait(10)
