@@ -27,6 +27,7 @@
 #include "conf.h"
 #include "ipc.h"
 #include "queue_ctl.h"
+#include "submit_msg.h"
 #include "util.h"
 
 #define TIMEOUT_MS	60000		/* the answer waits for an fsync */
@@ -54,23 +55,16 @@ struct send_ctx {
 	struct rcpts	 rcpts;
 	char		*sender;
 	struct buf	 msg;		/* CRLF text */
+	const char	*domain;	/* qualifies bare recipients */
 };
 
 static int	 usage(bool);
 static int	 parse_opts(int, char **, struct opts *, bool);
 static int	 read_message(struct buf *, bool, size_t);
-static size_t	 header_end(const char *, size_t, bool *);
-static size_t	 line_end(const char *, size_t, size_t);
-static bool	 is_field(const char *, size_t, size_t, const char *);
-static bool	 has_field(const char *, size_t, const char *);
 static void	 add_rcpt(struct rcpts *, const char *, const char *);
-static void	 scan_addrs(const char *, size_t, struct rcpts *,
-		    const char *);
-static void	 take_headers(struct buf *, struct rcpts *, const char *,
-		    bool);
+static void	 collect(const char *, void *);
 static void	 add_missing(struct send_ctx *);
 static char	*qualify(const char *, const char *);
-static bool	 is_header_line(const char *, size_t, size_t, bool);
 static int	 connect_submit(const char *);
 static int	 submit(struct send_ctx *);
 static char	*invoker(void);
@@ -141,128 +135,49 @@ parse_opts(int argc, char **argv, struct opts *o, bool as_sendmail)
 }
 
 /*
- * read_message - stdin into b as CRLF text: LF becomes CRLF; a CR not
- * before LF and a NUL are refused (EX_DATAERR), as smtpd refuses them.
- * Without ignore_dots a line holding only "." ends the input (sendmail).
- * A last line without a line end gets one.  Returns 0 or an exit code.
+ * read_message - stdin as CRLF text into b (submit_msg_crlf): a CR not
+ * before LF and a NUL are refused, as smtpd refuses them.  Returns 0 or
+ * an exit code, with the reason said.
  */
 static int
 read_message(struct buf *b, bool ignore_dots, size_t max)
 {
-	char	in[65536];
-	size_t	n, line_start = 0;
-	bool	cr = false;
+	struct buf	raw;
+	char		in[65536];
+	size_t		n;
+	int		rc = 0;
 
-	while ((n = fread(in, 1, sizeof(in), stdin)) > 0) {
-		for (size_t i = 0; i < n; i++) {
-			char	c = in[i];
-
-			if (c == '\0' || (cr && c != '\n')) {
-				fprintf(stderr, "postbote: the message has a %s"
-				    "; not sent\n", c == '\0' ? "NUL byte" :
-				    "bare CR (a CR not followed by LF)");
-				return EX_DATAERR;
-			}
-			if ((cr = c == '\r'))
-				continue;
-			if (c == '\n') {
-				if (!ignore_dots && b->len == line_start + 1 &&
-				    b->data[line_start] == '.') {
-					b->len = line_start;
-					return 0;
-				}
-				buf_append(b, "\r\n", 2);
-				line_start = b->len;
-			} else
-				buf_putc(b, c);
-			if (b->len > max) {
-				fprintf(stderr, "postbote: the message is "
-				    "larger than %zu bytes; not sent\n", max);
-				return EX_DATAERR;
-			}
-		}
-	}
+	buf_init(&raw, 0);
+	while (raw.len <= max && (n = fread(in, 1, sizeof(in), stdin)) > 0)
+		buf_append(&raw, in, n);
 	if (ferror(stdin)) {
 		fprintf(stderr, "postbote: reading stdin: %s\n",
 		    strerror(errno));
-		return EX_IOERR;
-	}
-	if (cr) {
-		fprintf(stderr, "postbote: the message has a bare CR; not "
-		    "sent\n");
-		return EX_DATAERR;
-	}
-	if (!ignore_dots && b->len == line_start + 1 &&
-	    b->data[line_start] == '.')
-		b->len = line_start;
-	else if (b->len > line_start)
-		buf_append(b, "\r\n", 2);
-	return 0;
-}
-
-/* line_end - the offset just past the CRLF of the line at off. */
-static size_t
-line_end(const char *p, size_t len, size_t off)
-{
-	const char	*e = memmem(p + off, len - off, "\r\n", 2);
-
-	return e != NULL ? (size_t)(e - p) + 2 : len;
-}
-
-/* is_header_line - "name:" with a printable name (RFC 5322 2.2), or a
- * continuation line after one. */
-static bool
-is_header_line(const char *p, size_t off, size_t end, bool first)
-{
-	size_t	i = off;
-
-	if (!first && (p[off] == ' ' || p[off] == '\t'))
-		return true;
-	while (i < end && p[i] > ' ' && p[i] < 0x7f && p[i] != ':')
-		i++;
-	return i > off && i < end && p[i] == ':';
-}
-
-/* header_end - where the header block ends: at the empty line (*blank)
- * or at the first line that is not a header field. */
-static size_t
-header_end(const char *p, size_t len, bool *blank)
-{
-	size_t	off = 0;
-
-	*blank = false;
-	while (off < len) {
-		size_t	end = line_end(p, len, off);
-
-		if (end - off == 2 && p[off] == '\r') {
-			*blank = true;
-			return off;
+		rc = EX_IOERR;
+	} else {
+		switch (submit_msg_crlf(raw.data != NULL ? raw.data : "",
+		    raw.len, ignore_dots, b)) {
+		case SUBMIT_MSG_NUL:
+			fprintf(stderr, "postbote: the message has a NUL "
+			    "byte; not sent\n");
+			rc = EX_DATAERR;
+			break;
+		case SUBMIT_MSG_BARE_CR:
+			fprintf(stderr, "postbote: the message has a bare CR "
+			    "(a CR not followed by LF); not sent\n");
+			rc = EX_DATAERR;
+			break;
+		case SUBMIT_MSG_OK:
+			break;
 		}
-		if (!is_header_line(p, off, end, off == 0))
-			return off;
-		off = end;
 	}
-	return off;
-}
-
-/* is_field - the line at off starts field name (case-insensitive). */
-static bool
-is_field(const char *p, size_t len, size_t off, const char *name)
-{
-	size_t	n = strlen(name);
-
-	return len - off > n && strncasecmp(p + off, name, n) == 0 &&
-	    p[off + n] == ':';
-}
-
-/* has_field - the header block (len bytes) has field name. */
-static bool
-has_field(const char *p, size_t len, const char *name)
-{
-	for (size_t off = 0; off < len; off = line_end(p, len, off))
-		if (is_field(p, len, off, name))
-			return true;
-	return false;
+	if (rc == 0 && b->len > max) {
+		fprintf(stderr, "postbote: the message is larger than %zu "
+		    "bytes (max_message_size); not sent\n", max);
+		rc = EX_DATAERR;
+	}
+	buf_free(&raw);
+	return rc;
 }
 
 static void
@@ -275,93 +190,13 @@ add_rcpt(struct rcpts *r, const char *a, const char *domain)
 	r->v[r->n++] = qualify(a, domain);
 }
 
-/*
- * scan_addrs - the addresses of an RFC 5322 address-list (To, Cc, Bcc):
- * "a@b", "Name <a@b>", "a@b (comment)", "group: a@b, c@d;".  Display
- * names, comments and group names are dropped; quoted local parts kept.
- */
+/* collect - a -t recipient. */
 static void
-scan_addrs(const char *v, size_t len, struct rcpts *r, const char *domain)
+collect(const char *addr, void *arg)
 {
-	struct buf	cur, angle;
-	int		depth = 0;
-	bool		quoted = false, in_angle = false;
+	struct send_ctx	*s = arg;
 
-	buf_init(&cur, 0);
-	buf_init(&angle, 0);
-	for (size_t i = 0; i <= len; i++) {
-		char		 c = i < len ? v[i] : ',';
-		struct buf	*t = in_angle ? &angle : &cur;
-
-		if (quoted) {
-			buf_putc(t, c);
-			if (c == '\\' && i + 1 < len)
-				buf_putc(t, v[++i]);
-			else if (c == '"')
-				quoted = false;
-		} else if (depth > 0 || c == '(') {
-			depth += c == '(' ? 1 : c == ')' ? -1 : 0;
-			if (c == '\\' && i + 1 < len)
-				i++;
-		} else if (c == '"') {
-			quoted = true;
-			buf_putc(t, c);
-		} else if (c == '<') {
-			in_angle = true;
-			buf_reset(&angle);
-		} else if (c == '>')
-			in_angle = false;
-		else if (c == ':' && !in_angle)
-			buf_reset(&cur);	/* a group's name */
-		else if ((c == ',' || c == ';') && !in_angle) {
-			struct buf *a = angle.len > 0 ? &angle : &cur;
-
-			if (a->len > 0)
-				add_rcpt(r, buf_cstr(a), domain);
-			buf_reset(&cur);
-			buf_reset(&angle);
-		} else if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
-			buf_putc(t, c);
-	}
-	buf_free(&cur);
-	buf_free(&angle);
-}
-
-/*
- * take_headers - with -t (collect), the recipients of To, Cc and Bcc
- * (unfolded); every Bcc field is removed from the message either way,
- * as sendmail does.
- */
-static void
-take_headers(struct buf *m, struct rcpts *r, const char *domain,
-    bool collect)
-{
-	static const char *const names[] = { "To", "Cc", "Bcc" };
-	bool	 blank;
-	size_t	 hend = header_end(m->data, m->len, &blank), off = 0;
-
-	while (off < hend) {
-		size_t	end = line_end(m->data, hend, off), fend = end;
-		bool	bcc = is_field(m->data, hend, off, "Bcc");
-
-		while (fend < hend && (m->data[fend] == ' ' ||
-		    m->data[fend] == '\t'))
-			fend = line_end(m->data, hend, fend);
-		for (size_t k = 0; collect && k < NELEM(names); k++)
-			if (is_field(m->data, hend, off, names[k])) {
-				size_t	n = strlen(names[k]) + 1;
-
-				scan_addrs(m->data + off + n, fend - off - n,
-				    r, domain);
-			}
-		if (bcc) {
-			memmove(m->data + off, m->data + fend, m->len - fend);
-			m->len -= fend - off;
-			m->data[m->len] = '\0';
-			hend -= fend - off;
-		} else
-			off = fend;
-	}
+	add_rcpt(&s->rcpts, addr, s->domain);
 }
 
 /* qualify - a, or a@domain when a has no '@' ("root" -> root@domain). */
@@ -384,13 +219,14 @@ add_missing(struct send_ctx *s)
 {
 	struct buf	 h;
 	bool		 blank;
-	size_t		 hend = header_end(s->msg.data, s->msg.len, &blank);
+	size_t		 hend = submit_msg_header_end(s->msg.data, s->msg.len,
+	    &blank);
 	time_t		 t = time(NULL);
 	struct tm	 tm;
 	char		 date[64];
 
 	buf_init(&h, 0);
-	if (!has_field(s->msg.data, hend, "From")) {
+	if (!submit_msg_has_field(s->msg.data, hend, "From")) {
 		if (s->o.fullname != NULL) {
 			buf_puts(&h, "From: \"");
 			for (const char *p = s->o.fullname; *p != '\0'; p++) {
@@ -403,12 +239,12 @@ add_missing(struct send_ctx *s)
 		} else
 			buf_printf(&h, "From: <%s>\r\n", s->sender);
 	}
-	if (!has_field(s->msg.data, hend, "Date")) {
+	if (!submit_msg_has_field(s->msg.data, hend, "Date")) {
 		localtime_r(&t, &tm);
 		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 		buf_printf(&h, "Date: %s\r\n", date);
 	}
-	if (!has_field(s->msg.data, hend, "Message-ID"))
+	if (!submit_msg_has_field(s->msg.data, hend, "Message-ID"))
 		buf_printf(&h, "Message-ID: <%llX.%ld.%lX@%s>\r\n",
 		    (unsigned long long)now_usec(), (long)getpid(),
 		    (unsigned long)random(), s->conf.hostname);
@@ -523,11 +359,11 @@ ctx_free(struct send_ctx *s)
 static int
 prepare(struct send_ctx *s, int argc, char **argv)
 {
-	const char	*dom = s->conf.ndomains > 0 ? s->conf.domains[0] :
-	    s->conf.hostname;
 	char		*user;
 	int		 rc;
 
+	s->domain = s->conf.ndomains > 0 ? s->conf.domains[0] :
+	    s->conf.hostname;
 	if (s->o.sender == NULL) {
 		user = invoker();
 		xasprintf(&s->sender, "%s@%s", user, s->conf.hostname);
@@ -537,11 +373,11 @@ prepare(struct send_ctx *s, int argc, char **argv)
 	else
 		s->sender = qualify(s->o.sender, s->conf.hostname);
 	for (int i = 0; i < argc; i++)
-		add_rcpt(&s->rcpts, argv[i], dom);
+		add_rcpt(&s->rcpts, argv[i], s->domain);
 	if ((rc = read_message(&s->msg, s->o.ignore_dots,
 	    (size_t)s->conf.max_message_size)) != 0)
 		return rc;
-	take_headers(&s->msg, &s->rcpts, dom, s->o.from_headers);
+	submit_msg_headers(&s->msg, s->o.from_headers, collect, s);
 	if (s->rcpts.n == 0) {
 		fprintf(stderr, "postbote: no recipients%s; not sent\n",
 		    s->o.from_headers ? " in To, Cc, Bcc or arguments" : "");
