@@ -221,24 +221,14 @@ state_name(const struct rcpt *r)
 static int
 ctl_connect(const char *path)
 {
-	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
-	struct timeval		tv = { TIMEOUT_MS / 1000, 0 };
-	int			fd, e;
+	int	fd = queue_ctl_connect(path, TIMEOUT_MS), e = errno;
 
-	if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
+	if (fd != -1)
+		return fd;
+	if (e == ENAMETOOLONG) {
 		fprintf(stderr, "postbote: %s: path too long\n", path);
 		return -1;
 	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		fprintf(stderr, "postbote: socket: %s\n", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-		return fd;
-	e = errno;
-	close(fd);
 	if (e == ENOENT)
 		fprintf(stderr, "postbote: the server is not running (no "
 		    "control socket at %s)\n", path);

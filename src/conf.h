@@ -83,6 +83,7 @@ struct conf {
 	uint64_t	*retry;		/* seconds; nretry entries, >= 1 */
 	size_t		 nretry;
 	uint64_t	 queue_lifetime;	/* seconds */
+	uint64_t	 delay_warning;		/* seconds, 0 = no warnings */
 	enum policy_spf	 spf_policy;
 	enum policy_dmarc dmarc_policy;
 	char		*user;

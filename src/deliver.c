@@ -113,6 +113,9 @@ set_errno_result(struct drcpt *r, const char *what, int e)
 		set_result(r, DELIVER_TEMP, "4.2.2", text);
 	else if (e == ENOSPC)
 		set_result(r, DELIVER_TEMP, "4.3.1", text);
+	else if (e == ENOTDIR)	/* a file where the Maildir must be: no
+				 * retry mends that, the sender is told */
+		set_result(r, DELIVER_PERM, "5.2.0", text);
 	else
 		set_result(r, DELIVER_TEMP, "4.2.0", text);
 }

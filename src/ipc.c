@@ -74,6 +74,7 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_AUTH] = "auth", [IPC_AUTH_REPLY] = "auth-reply",
 	[IPC_SENDER_OWNED] = "sender-owned",
 	[IPC_SENDER_OWNED_REPLY] = "sender-owned-reply",
+	[IPC_CTL_SUBMIT] = "ctl-submit",
 };
 
 const char *

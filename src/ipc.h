@@ -77,6 +77,11 @@ enum ipc_type {
 	IPC_AUTH_REPLY,		/* u32 ok, str login (canonical address) */
 	IPC_SENDER_OWNED,	/* str login, str sender */
 	IPC_SENDER_OWNED_REPLY,	/* u32 ok */
+	/* CLI -> queue, control or submission socket (cmd_send.c) */
+	IPC_CTL_SUBMIT,		/* str sender ("" = <>), u32 n, n x str
+				 * recipient, bytes message (CRLF) -> REPLY
+				 * u32 ok, str queue id or reason,
+				 * u32 sysexits.h code */
 	IPC_TYPE_MAX
 };
 

@@ -176,7 +176,7 @@ sender_owned(struct ipc_msg *m)
 }
 
 static void
-resolve(struct ipc_msg *m)
+resolve(int proc, struct ipc_msg *m)
 {
 	const char		*a = ipc_get_str(m);
 	struct mailaddr		 addr;
@@ -200,7 +200,7 @@ resolve(struct ipc_msg *m)
 		ipc_put_u32(&b, (uint32_t)targets[i].kind);
 		ipc_put_str(&b, targets[i].addr);
 	}
-	proc_send(PROC_SMTPD, IPC_RESOLVE_REPLY, m->id, &b, -1);
+	proc_send(proc, IPC_RESOLVE_REPLY, m->id, &b, -1);
 	buf_free(&b);
 }
 
@@ -209,8 +209,10 @@ lookup_msg(int proc, struct ipc_msg *m)
 {
 	if (m->fd != -1)
 		close(m->fd);
-	if (proc == PROC_SMTPD && m->type == IPC_RESOLVE)
-		resolve(m);
+	/* queue asks for local submissions (queue_submit.c). */
+	if ((proc == PROC_SMTPD || proc == PROC_QUEUE) &&
+	    m->type == IPC_RESOLVE)
+		resolve(proc, m);
 	else if (proc == PROC_SMTPD && m->type == IPC_AUTH)
 		auth(m);
 	else if (proc == PROC_SMTPD && m->type == IPC_SENDER_OWNED)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmd_queue.h"
+#include "cmd_send.h"
 #include "cmd_dkim.h"
 #include "cmd_dns.h"
 #include "cmd_spf.h"
@@ -30,6 +31,8 @@ usage(void)
 	    "       postbote queue [-c FILE] list [--json] | show ID | "
 	    "flush [ID] |\n"
 	    "                      delete ID | hold ID | release ID\n"
+	    "       postbote send [-c FILE] [-f SENDER] [-F NAME] [-t] [-i] "
+	    "[RCPT...] < MSG\n"
 	    "       postbote dkim [-c FILE] keygen DOMAIN [-s SELECTOR] "
 	    "[-t rsa|ed25519]\n"
 	    "       postbote dkim sign -d DOMAIN -s SELECTOR -k KEYFILE < MSG\n"
@@ -107,6 +110,8 @@ main(int argc, char **argv)
 
 	if (strcmp(basename(argv[0]), "mailq") == 0)
 		return cmd_mailq(argc, argv);
+	if (strcmp(basename(argv[0]), "sendmail") == 0)
+		return cmd_send(argc, argv, true);
 	if (argc < 2)
 		usage();
 	verb = argv[1];
@@ -118,6 +123,8 @@ main(int argc, char **argv)
 		return cmd_check(argc, argv);
 	if (strcmp(verb, "queue") == 0)
 		return cmd_queue(argc, argv);
+	if (strcmp(verb, "send") == 0)
+		return cmd_send(argc, argv, false);
 	if (strcmp(verb, "dkim") == 0)
 		return cmd_dkim(argc, argv);
 	if (strcmp(verb, "spf") == 0)

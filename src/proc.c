@@ -65,7 +65,7 @@ static const struct proc_module *modules[PROC_MAX] = {
 /* Which processes talk to each other directly. */
 static const int links[][2] = {
 	{ PROC_SMTPD, PROC_QUEUE }, { PROC_SMTPD, PROC_LOOKUP },
-	{ PROC_QUEUE, PROC_DELIVER },
+	{ PROC_QUEUE, PROC_DELIVER }, { PROC_QUEUE, PROC_LOOKUP },
 };
 
 /* parent state */
@@ -74,6 +74,7 @@ static struct event_base *pbase;
 static int		*listen_fds;
 static size_t		 nlisten_fds;
 static int		 control_fd = -1;	/* queue's control socket */
+static int		 submit_fd = -1;	/* queue's submission socket */
 static uid_t		 run_uid;
 static gid_t		 run_gid;
 static bool		 drop_privs;
@@ -140,6 +141,13 @@ int
 proc_control_fd(void)
 {
 	return control_fd;
+}
+
+/* proc_submit_fd - queue only: the listening submission socket. */
+int
+proc_submit_fd(void)
+{
+	return submit_fd;
 }
 
 struct ipc_chan *
@@ -317,7 +325,8 @@ close_other_fds(int keep_ctl, bool keep_listeners)
 		int	fd = atoi(de->d_name);
 		bool	keep = fd <= 2 || fd == dfd || fd == keep_ctl ||
 		    fd == log_fd() ||
-		    (my_id == PROC_QUEUE && fd == control_fd);
+		    (my_id == PROC_QUEUE && (fd == control_fd ||
+		    fd == submit_fd));
 
 		for (size_t i = 0; keep_listeners && i < nlisten_fds; i++)
 			if (fd == listen_fds[i])
@@ -807,6 +816,8 @@ serve_main(const char *path, bool verbose)
 		listen_fds[i] = bind_one(&config->listens[i]);
 	control_fd = queue_ctl_bind(config->state_dir, drop_privs, run_uid,
 	    run_gid);
+	submit_fd = queue_ctl_bind_submit(config->state_dir, drop_privs,
+	    run_uid, run_gid);
 	if ((pbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	ev[0] = evsignal_new(pbase, SIGCHLD, reap, NULL);
@@ -833,6 +844,7 @@ serve_main(const char *path, bool verbose)
 		event_free(stop_timer);
 	event_base_free(pbase);
 	close(control_fd);
+	close(submit_fd);
 	queue_ctl_unlink();
 	return 0;
 }

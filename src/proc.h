@@ -66,6 +66,9 @@ struct event_base *proc_base(void);
 /* proc_control_fd - queue only: the listening control socket the parent
  * bound (queue_ctl.c), or -1. */
 int	 proc_control_fd(void);
+/* proc_submit_fd - queue only: the submission socket (state_dir/submit)
+ * the parent bound, or -1. */
+int	 proc_submit_fd(void);
 const char *proc_name(int proc);
 
 /* read_file - read a whole file (at most max bytes) into b; 0 or -1. */

@@ -2,18 +2,24 @@
  * queue.c - the queue process: the only writer of the spool.  It hands
  * smtpd new spool files, commits their envelopes durably in batches
  * (queue_spool.c), schedules deliveries to the deliver process with
- * retries and expiry, and records the results.  Runs unprivileged; it
- * re-checks every envelope smtpd sends with the strict spool decoder.
+ * retries and expiry, and records the results.  From the results it
+ * makes the delivery status notifications (bounce.c): bounces, delay
+ * warnings and requested success reports, committed as new messages from
+ * the null sender.  It also takes local submissions (sendmail) from the
+ * control connections.  Runs unprivileged; it re-checks every envelope
+ * smtpd sends with the strict spool decoder.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "bounce.h"
 #include "conf.h"
 #include "log.h"
 #include "proc.h"
@@ -52,6 +58,12 @@ static struct event_base *base;
 static bool		 stopping;
 
 static void	 dispatch(void);
+static void	 make_report(struct qmsg *, const unsigned char *);
+static void	 wait_remote(struct qmsg *);
+static bool	 wants(const struct env_rcpt *, unsigned);
+
+/* A recipient's mark in a batch's note array: 0 = no DSN, else this. */
+#define NOTE(action)	((unsigned char)((action) + 1))
 static void	 make_ready(struct qmsg *);
 
 static unsigned
@@ -311,19 +323,25 @@ quarantine(struct qmsg *m)
 		    why);
 }
 
-/* committed - a batch is durable: answer smtpd, schedule delivery. */
+/* committed - a batch is durable: answer who asked, schedule delivery. */
 static void
 committed(struct spool_commit *c)
 {
-	if (c->error != 0) {
+	bool	ok = c->error == 0;
+
+	if (!ok)
 		log_warn("%s: event=commit-failed error=\"%s\"", c->id,
 		    strerror(c->error));
-		commit_reply(c->reqid, false, "queue file write error");
+	if (c->origin == SPOOL_FROM_SMTPD)
+		commit_reply(c->reqid, ok, ok ? "" : "queue file write error");
+	else if (c->origin == SPOOL_FROM_SUBMIT)
+		queue_ctl_submitted(c->conn, c->reqid, ok, ok ? c->id :
+		    "queue file write error", ok ? EX_OK : EX_TEMPFAIL);
+	if (!ok)
 		spool_discard(c->id);
-	} else {
+	else {
 		struct qmsg *m;
 
-		commit_reply(c->reqid, true, "");
 		log_info("%s: from=<%s> size=%llu nrcpt=%zu", c->id,
 		    log_safe(c->parsed.sender),
 		    (unsigned long long)c->parsed.size, c->parsed.nrcpt);
@@ -433,16 +451,18 @@ dispatch(void)
 		if (has_local_pending(m))
 			send_delivery(m);
 		else
-			log_debug("%s: event=waiting reason=\"remote delivery "
-			    "is not available\"", m->id);
+			wait_remote(m);
 	}
 }
 
+/* expire - the queue lifetime is over: every pending recipient fails
+ * with 4.4.7 (RFC 3463), noted for the bounce when it wants failures. */
 static void
-expire(struct qmsg *m, struct buf *st)
+expire(struct qmsg *m, struct buf *st, unsigned char *note)
 {
 	for (size_t i = 0; i < m->env.nrcpt; i++) {
 		struct env_rcpt *r = &m->env.rcpts[i];
+		char		*status;
 
 		if (r->state != RCPT_PENDING)
 			continue;
@@ -452,21 +472,57 @@ expire(struct qmsg *m, struct buf *st)
 		    (double)(now_usec() - m->env.arrival) / 1e6,
 		    r->status != NULL ? log_safe(r->status) :
 		    "queue lifetime exceeded");
-		envelope_put_failed(st, i, "4.4.7 queue lifetime exceeded");
+		if (r->status != NULL)
+			xasprintf(&status, "4.4.7 queue lifetime exceeded; "
+			    "last error: %s", r->status);
+		else
+			status = xstrdup("4.4.7 queue lifetime exceeded");
+		free(r->status);
+		r->status = status;
+		envelope_put_failed(st, i, status);
+		if (wants(r, SMTP_NOTIFY_FAILURE))
+			note[i] = NOTE(BOUNCE_FAILED);
 	}
+}
+
+/* delay_due - when the delay warning of m is due (µs), 0 if never. */
+static uint64_t
+delay_due(const struct qmsg *m)
+{
+	if (config->delay_warning == 0 || m->env.warned)
+		return 0;
+	return m->env.arrival + config->delay_warning * 1000000;
+}
+
+/* maybe_warn - the message is still not delivered after delay_warning:
+ * one "delayed" DSN, recorded ('W') so that it is sent once. */
+static void
+maybe_warn(struct qmsg *m, struct buf *st, unsigned char *note)
+{
+	uint64_t	due = delay_due(m);
+
+	if (due == 0 || now_usec() < due)
+		return;
+	m->env.warned = true;
+	envelope_put_warned(st);
+	for (size_t i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpts[i].state == RCPT_PENDING &&
+		    wants(&m->env.rcpts[i], SMTP_NOTIFY_DELAY))
+			note[i] = NOTE(BOUNCE_DELAYED);
 }
 
 /* retry_later - some recipients were deferred: next attempt or expiry. */
 static void
-retry_later(struct qmsg *m, struct buf *st)
+retry_later(struct qmsg *m, struct buf *st, unsigned char *note)
 {
 	uint64_t	now = now_usec(), delay;
 	size_t		k;
 
 	if (now - m->env.arrival >= config->queue_lifetime * 1000000) {
-		expire(m, st);
+		expire(m, st, note);
 		return;
 	}
+	maybe_warn(m, st, note);
 	m->env.attempts++;
 	k = MIN((size_t)m->env.attempts, config->nretry) - 1;
 	delay = config->retry[k] * 1000000;
@@ -474,8 +530,46 @@ retry_later(struct qmsg *m, struct buf *st)
 	envelope_put_schedule(st, m->env.attempts, m->env.next_attempt);
 }
 
+/*
+ * wait_remote - the message has only remote recipients left, and remote
+ * delivery is not in this build yet: it waits, but it still ages, so the
+ * delay warning and expiry come on time.  The timer is set for the next
+ * of the two (in memory: after a restart it is computed again).
+ */
 static void
-apply_result(struct qmsg *m, struct ipc_msg *im, struct buf *st)
+wait_remote(struct qmsg *m)
+{
+	uint64_t	 end = m->env.arrival + config->queue_lifetime * 1000000;
+	uint64_t	 due;
+	unsigned char	*note = xcalloc(m->env.nrcpt, 1);
+	struct buf	 st;
+
+	buf_init(&st, 0);
+	if (now_usec() >= end)
+		expire(m, &st, note);
+	else
+		maybe_warn(m, &st, note);
+	if (st.len > 0)
+		spool_append(m->id, m->held, &st);
+	buf_free(&st);
+	make_report(m, note);
+	free(note);
+	if (!has_pending(m)) {
+		msg_done(m);
+		return;
+	}
+	due = delay_due(m);
+	m->env.next_attempt = due != 0 && due < end ? due : end;
+	log_debug("%s: event=waiting reason=\"remote delivery is not "
+	    "available\"", m->id);
+	schedule(m);
+}
+
+/* apply_result - one recipient's result; noted for a DSN when its
+ * NOTIFY asks for one. */
+static void
+apply_result(struct qmsg *m, struct ipc_msg *im, struct buf *st,
+    unsigned char *note)
 {
 	uint32_t	idx = ipc_get_u32(im), res = ipc_get_u32(im);
 	const char	*dsn = ipc_get_str(im), *text = ipc_get_str(im);
@@ -491,9 +585,14 @@ apply_result(struct qmsg *m, struct ipc_msg *im, struct buf *st)
 	if (res == DELIVER_OK) {
 		r->state = RCPT_DONE;
 		envelope_put_done(st, idx, status);
+		if (wants(r, SMTP_NOTIFY_SUCCESS))
+			note[idx] = NOTE(r->kind == RCPT_LOCAL ?
+			    BOUNCE_DELIVERED : BOUNCE_RELAYED);
 	} else if (res == DELIVER_PERM) {
 		r->state = RCPT_FAILED;
 		envelope_put_failed(st, idx, status);
+		if (wants(r, SMTP_NOTIFY_FAILURE))
+			note[idx] = NOTE(BOUNCE_FAILED);
 	} else
 		envelope_put_deferred(st, idx, status);
 }
@@ -504,6 +603,7 @@ delivered(struct ipc_msg *im)
 	const char	*id = ipc_get_str(im);
 	uint32_t	 n = ipc_get_u32(im);
 	struct qmsg	*m = msg_find(id);
+	unsigned char	*note;
 	struct buf	 st;
 
 	if (im->bad || m == NULL || !m->inflight) {
@@ -514,21 +614,203 @@ delivered(struct ipc_msg *im)
 	m->inflight = false;
 	inflight--;
 	buf_init(&st, 0);
+	note = xcalloc(m->env.nrcpt, 1);
 	for (uint32_t i = 0; i < n && !im->bad; i++)
-		apply_result(m, im, &st);
+		apply_result(m, im, &st, note);
 	if (m->deleted || !has_pending(m)) {
+		if (!m->deleted)
+			make_report(m, note);
+		free(note);
 		buf_free(&st);
 		msg_done(m);
 		return;
 	}
 	if (has_local_pending(m))
-		retry_later(m, &st);
+		retry_later(m, &st, note);
 	spool_append(m->id, m->held, &st);
 	buf_free(&st);
+	make_report(m, note);
+	free(note);
 	if (!has_pending(m))
 		msg_done(m);
 	else if (has_local_pending(m))
 		schedule(m);
+	else
+		make_ready(m);	/* remote only: wait_remote times it */
+}
+
+/* ---- notifications: bounces, delay warnings, success reports ---- */
+
+/*
+ * wants - does r ask for this kind of DSN (RFC 3461 4.1)?  Without a
+ * NOTIFY: failures, and delay warnings (when delay_warning is set).
+ */
+static bool
+wants(const struct env_rcpt *r, unsigned what)
+{
+	if (r->notify & SMTP_NOTIFY_NEVER)
+		return false;
+	if (r->notify == 0)
+		return what == SMTP_NOTIFY_FAILURE || what == SMTP_NOTIFY_DELAY;
+	return (r->notify & what) != 0;
+}
+
+/* read_original - the start of m's message for the report: the whole of
+ * it up to BOUNCE_FULL_MAX, else enough for its headers (and *ret becomes
+ * headers only).  A small read on the loop, from the page cache. */
+static void
+read_original(const struct qmsg *m, struct buf *b, enum bounce_ret *ret)
+{
+	size_t	want = m->env.size <= BOUNCE_FULL_MAX ? (size_t)m->env.size :
+	    64 * 1024;
+	int	fd = spool_open_data(m->id);
+	ssize_t	r = 0;
+
+	if (m->env.size > BOUNCE_FULL_MAX)
+		*ret = BOUNCE_RET_HDRS;
+	if (fd == -1 || buf_reserve(b, want) == -1) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while (b->len < want && (r = pread(fd, b->data + b->len,
+	    want - b->len, (off_t)b->len)) > 0)
+		b->len += (size_t)r;
+	close(fd);
+}
+
+/* report_envelope - the envelope of a DSN: from <>, to the original
+ * sender, local when the sender's domain is one of ours (a recipient
+ * delimiter tag is cut off there, as smtpd's lookup would do). */
+static void
+report_envelope(const struct qmsg *m, struct envelope *e)
+{
+	struct env_rcpt	*r;
+	const char	*at = strrchr(m->env.sender, '@');
+	char		*tag;
+
+	e->arrival = now_usec();
+	e->sender = xstrdup("");
+	e->client = xstrdup("local");
+	e->nrcpt = 1;
+	e->rcpts = r = xcalloc(1, sizeof(*r));
+	r->orig = xstrdup(m->env.sender);
+	r->addr = xstrdup(m->env.sender);
+	/* No NOTIFY=NEVER: its failure must reach make_report, which
+	 * logs the drop (the sender <> is what stops the loop). */
+	r->kind = at != NULL && conf_is_local_domain(config, at + 1) ?
+	    RCPT_LOCAL : RCPT_REMOTE;
+	if (r->kind == RCPT_LOCAL && config->recipient_delimiter != '\0' &&
+	    (tag = memchr(r->addr, config->recipient_delimiter,
+	    (size_t)(at - m->env.sender))) != NULL && tag != r->addr)
+		memmove(tag, r->addr + (at - m->env.sender),
+		    strlen(at) + 1);
+}
+
+/* fill_report - the report's recipients, from note; returns how many. */
+static size_t
+fill_report(const struct qmsg *m, const unsigned char *note,
+    struct bounce_rcpt *br)
+{
+	size_t	n = 0;
+
+	for (size_t i = 0; i < m->env.nrcpt; i++) {
+		const struct env_rcpt *r = &m->env.rcpts[i];
+
+		if (note[i] == 0)
+			continue;
+		br[n].addr = r->addr;
+		br[n].orcpt = r->orcpt;
+		br[n].action = (enum bounce_action)(note[i] - 1);
+		br[n].status = r->status;
+		br[n].last_attempt = br[n].action == BOUNCE_DELIVERED ||
+		    br[n].action == BOUNCE_RELAYED ? 0 : now_usec();
+		n++;
+	}
+	return n;
+}
+
+/* inject_report - commit the built report as a new message. */
+static void
+inject_report(struct qmsg *m, const struct buf *text, enum bounce_action kind)
+{
+	struct spool_commit	*c = xcalloc(1, sizeof(*c));
+
+	c->origin = SPOOL_FROM_QUEUE;
+	report_envelope(m, &c->parsed);
+	if (spool_inject(c, text->data, text->len) == -1) {
+		log_warn("%s: event=bounce-error error=\"%s\"", m->id,
+		    strerror(errno));
+		envelope_free(&c->parsed);
+		free(c);
+		return;
+	}
+	log_info("%s: sender %s notification: %s", m->id,
+	    kind == BOUNCE_FAILED ? "non-delivery" : kind == BOUNCE_DELAYED ?
+	    "delay" : "delivery status", c->id);
+}
+
+/*
+ * make_report - one DSN for the recipients noted in this batch of
+ * results (note[i] = NOTE(action)), to the envelope sender.  Never to
+ * the null sender: a report that cannot be delivered is dropped here,
+ * which is what stops bounce loops.
+ */
+static void
+make_report(struct qmsg *m, const unsigned char *note)
+{
+	struct bounce_rcpt	*br = xcalloc(m->env.nrcpt, sizeof(*br));
+	struct bounce_msg	 bm = { 0 };
+	struct buf		 orig, text;
+	char			*rid;
+	size_t			 n = fill_report(m, note, br), i;
+	enum bounce_action	 kind = BOUNCE_DELIVERED;
+
+	for (i = 0; i < n && kind != BOUNCE_FAILED; i++)
+		if (br[i].action == BOUNCE_FAILED ||
+		    br[i].action == BOUNCE_DELAYED)
+			kind = br[i].action;
+	if (n == 0 || m->env.sender[0] == '\0') {
+		if (n > 0 && kind == BOUNCE_FAILED)
+			log_info("%s: event=bounce-dropped reason=\"the sender "
+			    "is <>: no notification about a notification\"",
+			    m->id);
+		free(br);
+		return;
+	}
+	buf_init(&orig, 0);
+	buf_init(&text, 0);
+	xasprintf(&rid, "%s.%llX", m->id, (unsigned long long)now_usec());
+	bm.hostname = config->hostname;
+	bm.sender = m->env.sender;
+	bm.envid = m->env.envid;
+	bm.bounce_id = rid;
+	bm.arrival = m->env.arrival;
+	bm.now = now_usec();
+	bm.retry_until = m->env.arrival + config->queue_lifetime * 1000000;
+	bm.ret = m->env.ret == SMTP_RET_HDRS ? BOUNCE_RET_HDRS :
+	    m->env.ret == SMTP_RET_FULL ? BOUNCE_RET_FULL : BOUNCE_RET_DEFAULT;
+	read_original(m, &orig, &bm.ret);
+	bm.orig = orig.data != NULL ? orig.data : "";
+	bm.orig_len = orig.len;
+	bm.rcpts = br;
+	bm.nrcpt = n;
+	if (bounce_build(&bm, &text) == 0) {
+		inject_report(m, &text, kind);
+		if (!m->env.bounced) {
+			struct buf	q;
+
+			m->env.bounced = true;
+			buf_init(&q, 0);
+			envelope_put_bounced(&q);
+			spool_append(m->id, m->held, &q);
+			buf_free(&q);
+		}
+	}
+	free(rid);
+	buf_free(&orig);
+	buf_free(&text);
+	free(br);
 }
 
 /* ---- the admin's view and actions, for queue_ctl.c (see queue.h) ---- */
@@ -707,7 +989,7 @@ queue_init(struct event_base *b)
 	spool_init(b, config->state_dir, committed);
 	spool_scan(load);
 	log_info("event=queue-loaded messages=%u", nmsgs);
-	queue_ctl_init(b, proc_control_fd());
+	queue_ctl_init(b, proc_control_fd(), proc_submit_fd());
 }
 
 static void
@@ -721,6 +1003,10 @@ queue_peer_down(int proc)
 {
 	if (proc == PROC_SMTPD) {
 		drop_incomings();
+		return;
+	}
+	if (proc == PROC_LOOKUP) {
+		queue_submit_abort();
 		return;
 	}
 	if (proc != PROC_DELIVER)
@@ -755,6 +1041,9 @@ queue_msg(int proc, struct ipc_msg *m)
 	case IPC_DELIVER_REPLY:
 		delivered(m);
 		dispatch();
+		break;
+	case IPC_RESOLVE_REPLY:
+		queue_submit_resolved(m);
 		break;
 	default:
 		log_warn("event=ipc-error reason=\"unexpected %s from %s\"",

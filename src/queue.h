@@ -10,12 +10,19 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "ipc.h"
 #include "spool_rec.h"
 #include "worker.h"
 
 struct event_base;
 
 enum spool_op { SPOOL_OP_COMMIT = 0, SPOOL_OP_REMOVE };
+/* Who asked for a commit, and so who hears of its end. */
+enum spool_origin {
+	SPOOL_FROM_SMTPD = 0,	/* IPC_SPOOL_COMMIT: reply to smtpd reqid */
+	SPOOL_FROM_QUEUE,	/* a bounce or DSN the queue made */
+	SPOOL_FROM_SUBMIT,	/* IPC_CTL_SUBMIT: reply to the ctl conn */
+};
 
 /* One message being made durable (or removed), through the worker. */
 struct spool_commit {
@@ -28,6 +35,8 @@ struct spool_commit {
 	int			 data_fd;	/* read-only, closed by spool */
 	bool			 held;		/* remove: it is in hold/ */
 	int			 error;		/* errno, 0 = durable */
+	enum spool_origin	 origin;
+	uint64_t		 conn;		/* SUBMIT: control connection */
 };
 
 typedef void (*spool_done_cb)(struct spool_commit *);
@@ -48,6 +57,15 @@ void	 spool_commit(struct spool_commit *);
 /* spool_remove - forget a committed message: a journal record, then its
  * files are removed (on the worker, in order with commits). */
 void	 spool_remove(const char *id, bool held);
+/*
+ * spool_inject - a message the queue writes itself (a bounce, a local
+ * submission): a new id and data file holding data[0..len), then
+ * c->parsed (id filled in here) encoded and committed like smtpd's
+ * messages, through the journal.  Takes ownership of c on success
+ * (done is called for it); on failure returns -1 with errno and c is
+ * still the caller's.
+ */
+int	 spool_inject(struct spool_commit *c, const void *data, size_t len);
 /* spool_discard - remove the data file of a message never committed. */
 void	 spool_discard(const char *id);
 /* spool_open_data - the message content, read-only; -1 with errno. */
@@ -102,5 +120,19 @@ int	 queue_flush(const char *id, unsigned *n, const char **why);
 int	 queue_delete(const char *id, const char **why);
 int	 queue_hold(const char *id, const char **why);
 int	 queue_release(const char *id, const char **why);
+/*
+ * queue_submit - a local submission (sendmail, "postbote send") from
+ * control connection conn, request reqid (queue_submit.c): env (taken
+ * over; recipients as given) and the message.  Each recipient is resolved
+ * by the lookup process (aliases, users) as smtpd's are, then the message
+ * is committed.  0: queue_ctl_submitted() answers later; -1 with *why
+ * and *code (sysexits.h): refused now.
+ */
+int	 queue_submit(struct envelope *env, const void *data, size_t len,
+	    uint64_t conn, uint64_t reqid, const char **why, int *code);
+/* queue_submit_resolved - an IPC_RESOLVE_REPLY from lookup. */
+void	 queue_submit_resolved(struct ipc_msg *);
+/* queue_submit_abort - lookup went away: refuse what waits for it. */
+void	 queue_submit_abort(void);
 
 #endif

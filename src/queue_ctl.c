@@ -10,6 +10,12 @@
  * checked again with SO_PEERCRED), but a request is still a peer's frame:
  * it is bounds-checked and an id is only ever looked up, never used in a
  * path here.  Every request is logged once, with the caller's uid.
+ *
+ * The submission socket, state_dir/submit (mode 0666), takes local mail
+ * from any user ("postbote send", sendmail): only IPC_CTL_SUBMIT, whose
+ * envelope is checked here as strictly as smtpd checks SMTP (addresses
+ * parsed, CRLF-only text, size limit) and whose client is recorded as
+ * "local uid=N" from SO_PEERCRED, never from what the caller says.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,19 +23,27 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sysexits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "addr.h"
+#include "conf.h"
 #include "ipc.h"
 #include "log.h"
+#include "proc.h"
+#include "smtp_parse.h"
 #include "queue.h"
 #include "queue_ctl.h"
 #include "util.h"
 
 #define CTL_CONNS_MAX	16		/* admin connections at a time */
+#define SUBMIT_CONNS_MAX 64		/* submissions at a time, and */
+#define SUBMIT_PER_UID	8		/* ... of one user: a local user
+					 * cannot crowd out the others */
 #define CTL_CHUNK	(1024 * 1024)	/* LIST_REPLY frames close at this */
 #define CTL_ENTRY_MAX	(4 * 1024 * 1024) /* recipients listed per entry */
 
@@ -37,6 +51,8 @@ struct ctl_conn {
 	struct ctl_conn	*next;
 	struct ipc_chan	*chan;
 	unsigned	 uid;
+	uint64_t	 serial;	/* names it for a later reply */
+	bool		 submit_only;	/* from state_dir/submit */
 };
 
 struct ctl_req {
@@ -60,6 +76,9 @@ static void	 run_flush(struct ctl_conn *, const struct ctl_req *,
 		    struct ipc_msg *);
 static void	 run_action(struct ctl_conn *, const struct ctl_req *,
 		    struct ipc_msg *);
+static void	 run_submit(struct ctl_conn *, const struct ctl_req *,
+		    struct ipc_msg *);
+static bool	 is_crowded(bool, unsigned);
 
 static const struct ctl_req reqs[] = {
 	{ IPC_CTL_LIST,		"list",		run_list,	NULL },
@@ -68,13 +87,16 @@ static const struct ctl_req reqs[] = {
 	{ IPC_CTL_DELETE,	"delete",	run_action,	queue_delete },
 	{ IPC_CTL_HOLD,		"hold",		run_action,	queue_hold },
 	{ IPC_CTL_RELEASE,	"release",	run_action,	queue_release },
+	{ IPC_CTL_SUBMIT,	"submit",	run_submit,	NULL },
 };
 
 static char		*ctl_path;		/* parent: what it bound */
+static char		*submit_path;
 static struct event_base *base;
-static struct event	*accept_ev, *resume_ev;
+static struct event	*accept_ev, *resume_ev, *submit_ev;
 static struct ctl_conn	*conns;
-static unsigned		 nconns;
+static unsigned		 nconns[2];	/* [submit_only] */
+static uint64_t		 last_serial;
 
 /* queue_ctl_path - where the control socket of state_dir lives. */
 char *
@@ -125,17 +147,15 @@ clear_stale(const struct sockaddr_un *sun)
 		fatal("cannot remove the stale %s", sun->sun_path);
 }
 
-/* queue_ctl_bind - the listening control socket; see queue_ctl.h. */
-int
-queue_ctl_bind(const char *state_dir, bool own, uid_t uid, gid_t gid)
+/* bind_socket - a listening socket at path with the given mode. */
+static int
+bind_socket(const char *path, mode_t mode, bool own, uid_t uid, gid_t gid)
 {
 	struct sockaddr_un	sun;
 	mode_t			old;
 	int			fd, rc;
 
-	free(ctl_path);
-	ctl_path = queue_ctl_path(state_dir);
-	make_addr(ctl_path, &sun);
+	make_addr(path, &sun);
 	clear_stale(&sun);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
@@ -144,11 +164,64 @@ queue_ctl_bind(const char *state_dir, bool own, uid_t uid, gid_t gid)
 	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
 	if (rc == -1)
-		fatal("cannot bind the control socket %s", ctl_path);
-	if ((own && chown(ctl_path, uid, gid) == -1) ||
-	    chmod(ctl_path, 0600) == -1 || listen(fd, 16) == -1)
-		fatal("cannot set up the control socket %s", ctl_path);
+		fatal("cannot bind the socket %s", path);
+	if ((own && chown(path, uid, gid) == -1) ||
+	    chmod(path, mode) == -1 || listen(fd, 16) == -1)
+		fatal("cannot set up the socket %s", path);
 	return fd;
+}
+
+/* queue_ctl_bind - the listening control socket; see queue_ctl.h. */
+int
+queue_ctl_bind(const char *state_dir, bool own, uid_t uid, gid_t gid)
+{
+	free(ctl_path);
+	ctl_path = queue_ctl_path(state_dir);
+	return bind_socket(ctl_path, 0600, own, uid, gid);
+}
+
+/* queue_ctl_bind_submit - the submission socket; see queue_ctl.h. */
+int
+queue_ctl_bind_submit(const char *state_dir, bool own, uid_t uid, gid_t gid)
+{
+	free(submit_path);
+	submit_path = queue_ctl_submit_path(state_dir);
+	return bind_socket(submit_path, 0666, own, uid, gid);
+}
+
+/* queue_ctl_submit_path - where the submission socket lives. */
+char *
+queue_ctl_submit_path(const char *state_dir)
+{
+	char	*p;
+
+	xasprintf(&p, "%s/submit", state_dir);
+	return p;
+}
+
+/* queue_ctl_connect - client side: see queue_ctl.h. */
+int
+queue_ctl_connect(const char *path, int timeout_ms)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	struct timeval		tv = { timeout_ms / 1000,
+	    (timeout_ms % 1000) * 1000 };
+	int			fd, e;
+
+	if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
 }
 
 /* queue_ctl_unlink - remove what queue_ctl_bind made. */
@@ -157,8 +230,11 @@ queue_ctl_unlink(void)
 {
 	if (ctl_path != NULL)
 		unlink(ctl_path);
+	if (submit_path != NULL)
+		unlink(submit_path);
 	free(ctl_path);
-	ctl_path = NULL;
+	free(submit_path);
+	ctl_path = submit_path = NULL;
 }
 
 /* ---- queue process: replies and logging ---- */
@@ -429,6 +505,176 @@ run_action(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	log_req(c, rq->name, id, rc == 0, detail);
 }
 
+/* ---- queue process: local submission ---- */
+
+/* submit_reply - IPC_CTL_REPLY with the sysexits.h code the client
+ * exits with: u32 ok, str text (queue id or reason), u32 code. */
+static void
+submit_reply(struct ctl_conn *c, uint64_t reqid, bool ok, const char *text,
+    int code)
+{
+	struct buf	b;
+
+	buf_init(&b, 0);
+	ipc_put_u32(&b, ok);
+	ipc_put_str(&b, text);
+	ipc_put_u32(&b, (uint32_t)code);
+	ipc_send(c->chan, IPC_CTL_REPLY, reqid, &b, -1);
+	buf_free(&b);
+}
+
+/* queue_ctl_submitted - see queue_ctl.h. */
+void
+queue_ctl_submitted(uint64_t serial, uint64_t reqid, bool ok,
+    const char *text, int code)
+{
+	struct ctl_conn	*c;
+
+	for (c = conns; c != NULL && c->serial != serial; c = c->next)
+		;
+	if (c != NULL)		/* else the caller went away: no one to tell */
+		submit_reply(c, reqid, ok, text, code);
+}
+
+/* is_crlf_text - only CRLF line ends, no NUL, ends with CRLF (the
+ * client converts LF; what reaches the spool is what SMTP would). */
+static bool
+is_crlf_text(const char *p, size_t len)
+{
+	if (len < 2 || p[len - 2] != '\r' || p[len - 1] != '\n')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\0')
+			return false;
+		if (p[i] == '\r' && (i + 1 == len || p[i + 1] != '\n'))
+			return false;
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			return false;
+	}
+	return true;
+}
+
+static bool
+is_8bit(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* submit_addr - parse one address (sender may be ""); the canonical
+ * form, allocated, or NULL. */
+static char *
+submit_addr(const char *s, bool null_ok, bool *utf8)
+{
+	struct mailaddr	a;
+	char		out[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
+
+	if (*s == '\0')
+		return null_ok ? xstrdup("") : NULL;
+	if (addr_parse(s, ADDR_F_UTF8, &a) != ADDR_OK || a.domain[0] == '\0' ||
+	    addr_format(&a, out, sizeof(out)) >= sizeof(out))
+		return NULL;
+	if (!addr_is_ascii(&a))
+		*utf8 = true;
+	return xstrdup(out);
+}
+
+/* submit_envelope - the envelope of a request; 0, or -1 with *why and
+ * *code set.  env is the caller's to free either way. */
+static int
+submit_envelope(struct ctl_conn *c, struct ipc_msg *im, struct envelope *env,
+    const char **why, int *code)
+{
+	const char	*sender = ipc_get_str(im);
+	uint32_t	 n = ipc_get_u32(im);
+
+	*code = EX_DATAERR;
+	*why = "malformed request";
+	if (im->bad || n == 0 || n > config->max_recipients) {
+		*why = n == 0 ? "no recipients" : "too many recipients";
+		*code = n == 0 ? EX_USAGE : EX_DATAERR;
+		return -1;
+	}
+	if ((env->sender = submit_addr(sender, true, &env->smtputf8)) ==
+	    NULL) {
+		*why = "bad sender address";
+		return -1;
+	}
+	env->rcpts = xcalloc(n, sizeof(*env->rcpts));
+	for (uint32_t i = 0; i < n; i++) {
+		struct env_rcpt	*r = &env->rcpts[i];
+
+		r->addr = submit_addr(ipc_get_str(im), false, &env->smtputf8);
+		if (r->addr == NULL || im->bad) {
+			*why = "bad recipient address";
+			*code = EX_NOUSER;
+			return -1;
+		}
+		env->nrcpt++;
+	}
+	xasprintf(&env->client, "local uid=%u", c->uid);
+	return 0;
+}
+
+/* received - the trace header of a local submission (RFC 5321 4.4). */
+static void
+received(struct buf *b, unsigned uid)
+{
+	time_t		t = time(NULL);
+	struct tm	tm;
+	char		date[64];
+
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	buf_printf(b, "Received: by %s (postbote, from userid %u);\r\n"
+	    "\t%s\r\n", config->hostname, uid, date);
+}
+
+/* run_submit - IPC_CTL_SUBMIT: str sender, u32 n, n x str recipient,
+ * bytes message (CRLF text).  Answered by submit_reply, now when refused,
+ * else once the message is durable (queue_ctl_submitted). */
+static void
+run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
+{
+	struct envelope	 env = { 0 };
+	const char	*why, *data;
+	size_t		 len = 0;
+	struct buf	 msg;
+	char		 detail[96];
+	int		 code;
+
+	buf_init(&msg, 0);
+	if (submit_envelope(c, im, &env, &why, &code) == 0) {
+		data = ipc_get_bytes(im, &len);
+		code = EX_DATAERR;
+		if (!ipc_msg_ok(im))
+			why = "malformed request";
+		else if (len > config->max_message_size)
+			why = "message too big (max_message_size)";
+		else if (!is_crlf_text(data, len))
+			why = "message is not CRLF text (bare CR, LF or NUL)";
+		else {
+			received(&msg, c->uid);
+			buf_append(&msg, data, len);
+			env.body = is_8bit(data, len) ? SMTP_BODY_8BITMIME :
+			    SMTP_BODY_7BIT;
+			if (queue_submit(&env, msg.data, msg.len, c->serial,
+			    im->id, &why, &code) == 0)
+				code = EX_OK;
+		}
+	}
+	envelope_free(&env);
+	buf_free(&msg);
+	if (code != EX_OK) {
+		submit_reply(c, im->id, false, why, code);
+		snprintf(detail, sizeof(detail), " reason=\"%s\"", why);
+	} else
+		snprintf(detail, sizeof(detail), " size=%zu", len);
+	log_req(c, rq->name, NULL, code == EX_OK, detail);
+}
+
 /* ---- queue process: connections ---- */
 
 static void
@@ -439,7 +685,8 @@ conn_msg(struct ipc_chan *chan, struct ipc_msg *im, void *arg)
 	if (im->fd != -1)
 		close(im->fd);
 	for (size_t i = 0; i < NELEM(reqs); i++)
-		if (reqs[i].type == im->type) {
+		if (reqs[i].type == im->type && (!c->submit_only ||
+		    im->type == IPC_CTL_SUBMIT)) {
 			reqs[i].run(c, &reqs[i], im);
 			return;
 		}
@@ -457,31 +704,51 @@ conn_closed(struct ipc_chan *chan, void *arg)
 		;
 	if (*pp != NULL)
 		*pp = c->next;
-	nconns--;
+	nconns[c->submit_only]--;
 	ipc_chan_free(chan);
 	free(c);
 }
 
-/* peer_uid - who connected; -1 if it may not (only root and us). */
+/* peer_uid - who connected; -1 if it may not (only root and us, unless
+ * anyone may). */
 static long
-peer_uid(int fd)
+peer_uid(int fd, bool anyone)
 {
 	struct ucred	cred;
 	socklen_t	len = sizeof(cred);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
 		return -1;
-	if (cred.uid != 0 && cred.uid != geteuid()) {
+	if (!anyone && cred.uid != 0 && cred.uid != geteuid()) {
 		log_warn("event=control-refused uid=%u", (unsigned)cred.uid);
 		return -1;
 	}
 	return (long)cred.uid;
 }
 
+/* is_crowded - no room for another connection of this kind (or, on the
+ * submission socket, of this non-root user). */
+static bool
+is_crowded(bool submit, unsigned uid)
+{
+	unsigned	n = 0;
+
+	if (!submit)
+		return nconns[0] >= CTL_CONNS_MAX;
+	if (nconns[1] >= SUBMIT_CONNS_MAX)
+		return true;
+	for (const struct ctl_conn *c = conns; c != NULL; c = c->next)
+		if (c->submit_only && c->uid == uid)
+			n++;
+	return uid != 0 && n >= SUBMIT_PER_UID;
+}
+
 static void
 resume_accept(evutil_socket_t fd, short ev, void *arg)
 {
 	event_add(accept_ev, NULL);
+	if (submit_ev != NULL)
+		event_add(submit_ev, NULL);
 }
 
 static void
@@ -501,11 +768,14 @@ on_accept(evutil_socket_t lfd, short ev, void *arg)
 				log_warn("event=control-error error=\"%s\"",
 				    strerror(errno));
 				event_del(accept_ev);
+				if (submit_ev != NULL)
+					event_del(submit_ev);
 				evtimer_add(resume_ev, &tv);
 			}
 			return;
 		}
-		if ((uid = peer_uid(fd)) == -1 || nconns >= CTL_CONNS_MAX) {
+		if ((uid = peer_uid(fd, arg != NULL)) == -1 ||
+		    is_crowded(arg != NULL, (unsigned)uid)) {
 			if (uid != -1)
 				log_warn("event=control-refused reason=\"too "
 				    "many connections\"");
@@ -514,17 +784,21 @@ on_accept(evutil_socket_t lfd, short ev, void *arg)
 		}
 		c = xcalloc(1, sizeof(*c));
 		c->uid = (unsigned)uid;
+		c->serial = ++last_serial;
+		c->submit_only = arg != NULL;
 		c->chan = ipc_chan_new(base, fd, -1, conn_msg, conn_closed, c);
 		c->next = conns;
 		conns = c;
-		nconns++;
+		nconns[c->submit_only]++;
 	}
 }
 
-/* queue_ctl_init - serve the inherited listening socket. */
+/* queue_ctl_init - serve the inherited listening sockets. */
 void
-queue_ctl_init(struct event_base *b, int fd)
+queue_ctl_init(struct event_base *b, int fd, int submit_fd)
 {
+	static int	submit_tag;
+
 	if (fd == -1)
 		return;
 	base = b;
@@ -533,4 +807,12 @@ queue_ctl_init(struct event_base *b, int fd)
 	if (accept_ev == NULL || resume_ev == NULL)
 		fatalx("queue_ctl: event_new failed");
 	event_add(accept_ev, NULL);
+	if (submit_fd == -1)
+		return;
+	/* arg != NULL marks the submission socket's connections. */
+	submit_ev = event_new(b, submit_fd, EV_READ | EV_PERSIST, on_accept,
+	    &submit_tag);
+	if (submit_ev == NULL)
+		fatalx("queue_ctl: event_new failed");
+	event_add(submit_ev, NULL);
 }

@@ -7,6 +7,7 @@
 #define POSTBOTE_QUEUE_CTL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct event_base;
@@ -26,11 +27,30 @@ char	*queue_ctl_path(const char *state_dir);
  * uid:gid when own.  Returns the listening fd; fatal on failure.
  */
 int	 queue_ctl_bind(const char *state_dir, bool own, uid_t uid, gid_t gid);
-/* queue_ctl_unlink - parent, at a clean stop: remove the socket file. */
+/* queue_ctl_submit_path - "state_dir/submit", allocated. */
+char	*queue_ctl_submit_path(const char *state_dir);
+/* queue_ctl_bind_submit - parent, at start: the submission socket, as
+ * queue_ctl_bind but mode 0666: any local user may submit mail. */
+int	 queue_ctl_bind_submit(const char *state_dir, bool own, uid_t uid,
+	    gid_t gid);
+/* queue_ctl_connect - a client's blocking connection to the socket at
+ * path, with a send timeout; the fd, or -1 with errno (ENAMETOOLONG when
+ * path does not fit). */
+int	 queue_ctl_connect(const char *path, int timeout_ms);
+/* queue_ctl_unlink - parent, at a clean stop: remove the socket files. */
 void	 queue_ctl_unlink(void);
 
 /* queue_ctl_init - queue process: accept on fd (from queue_ctl_bind; -1
- * for none) on the loop and serve the requests. */
-void	 queue_ctl_init(struct event_base *, int fd);
+ * for none) and submit_fd (queue_ctl_bind_submit; -1 for none) on the
+ * loop and serve the requests. */
+void	 queue_ctl_init(struct event_base *, int fd, int submit_fd);
+/*
+ * queue_ctl_submitted - queue process: the submission of control
+ * connection serial, request reqid, is durable (ok, text = queue id) or
+ * failed (text = reason, code = the sysexits.h code for the client).
+ * Nothing happens if the connection is gone.
+ */
+void	 queue_ctl_submitted(uint64_t serial, uint64_t reqid, bool ok,
+	    const char *text, int code);
 
 #endif

@@ -448,6 +448,35 @@ spool_commit(struct spool_commit *c)
 	worker_push(commits, &c->item);
 }
 
+/* spool_inject - see queue.h.  The data is written on the loop: a bounce
+ * or a submission is small and goes to the page cache; the worker's commit
+ * makes it durable (journal or fsync) like any other message. */
+int
+spool_inject(struct spool_commit *c, const void *data, size_t len)
+{
+	int	fd = spool_create(c->id), e;
+
+	if (fd == -1)
+		return -1;
+	str_copy(c->parsed.id, c->id, sizeof(c->parsed.id));
+	c->parsed.size = len;
+	buf_init(&c->env, 0);
+	if ((e = write_all_fd(fd, data, len, true)) == 0 &&
+	    envelope_encode(&c->parsed, &c->env) == -1)
+		e = errno;
+	if (e != 0) {
+		close(fd);
+		spool_discard(c->id);
+		buf_free(&c->env);
+		errno = e;
+		return -1;
+	}
+	c->op = SPOOL_OP_COMMIT;
+	c->data_fd = fd;
+	worker_push(commits, &c->item);
+	return 0;
+}
+
 /* spool_discard - the data file of a message that was never committed. */
 void
 spool_discard(const char *id)

@@ -134,6 +134,7 @@ static int	 st_failed(struct envelope *, const char *, size_t);
 static int	 st_deferred(struct envelope *, const char *, size_t);
 static int	 st_schedule(struct envelope *, const char *, size_t);
 static int	 st_bounced(struct envelope *, const char *, size_t);
+static int	 st_warned(struct envelope *, const char *, size_t);
 
 #define MSG_STR(t, req, cls, member) \
 	{ t, SCOPE_MSG, req, cls, offsetof(struct envelope, member), \
@@ -183,6 +184,7 @@ static const struct status_rec status_recs[] = {
 	{ 'L', st_deferred },
 	{ 'P', st_schedule },
 	{ 'Q', st_bounced },
+	{ 'W', st_warned },
 };
 
 /* -- records ------------------------------------------------------------ */
@@ -712,6 +714,13 @@ envelope_put_bounced(struct buf *b)
 	return spool_rec_put(b, 'Q', "", 0);
 }
 
+/* envelope_put_warned - the delay warning for this message is queued. */
+int
+envelope_put_warned(struct buf *b)
+{
+	return spool_rec_put(b, 'W', "", 0);
+}
+
 /* -- decoding ----------------------------------------------------------- */
 
 static int
@@ -905,6 +914,15 @@ st_bounced(struct envelope *e, const char *v, size_t n)
 	if (n != 0)
 		return -1;
 	e->bounced = true;
+	return 0;
+}
+
+static int
+st_warned(struct envelope *e, const char *v, size_t n)
+{
+	if (n != 0)
+		return -1;
+	e->warned = true;
 	return 0;
 }
 

@@ -78,6 +78,7 @@ struct envelope {
 	unsigned	 attempts;
 	uint64_t	 next_attempt;	/* µs since the epoch; 0 = now */
 	bool		 bounced;	/* a bounce or DSN has been queued */
+	bool		 warned;	/* the delay warning has been queued */
 };
 
 /* envelope_free - free every owned field; the struct itself is the
@@ -103,6 +104,7 @@ int	 envelope_put_deferred(struct buf *, size_t rcpt_index,
 int	 envelope_put_schedule(struct buf *, unsigned attempts,
 	    uint64_t next_attempt);
 int	 envelope_put_bounced(struct buf *);
+int	 envelope_put_warned(struct buf *);
 
 /*
  * envelope_decode - parse a whole queue file.  Returns 0; -2 if the

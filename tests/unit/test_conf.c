@@ -113,6 +113,9 @@ static const struct good goods[] = {
 	{ "smtp_port = 65535", K_U16, F(smtp_port), 65535, NULL },
 	{ "queue_lifetime = 1m", K_U64, F(queue_lifetime), 60, NULL },
 	{ "queue_lifetime = 60", K_U64, F(queue_lifetime), 60, NULL },
+	{ "queue_lifetime = 2s", K_U64, F(queue_lifetime), 2, NULL },
+	{ "delay_warning = 0", K_U64, F(delay_warning), 0, NULL },
+	{ "delay_warning = 30m", K_U64, F(delay_warning), 1800, NULL },
 	{ "queue_lifetime = 60d", K_U64, F(queue_lifetime), 5184000, NULL },
 	{ "queue_lifetime = 2w", K_U64, F(queue_lifetime), 1209600, NULL },
 	{ "spf_policy = record", K_ENUM, F(spf_policy), SPF_POLICY_RECORD,
@@ -342,14 +345,16 @@ static const struct bad bads[] = {
 	    "(30s, 5m, 4h, 5d, 1w)" },
 	{ "retry = 99999999999999999999d", "t.conf:1:1: retry: "
 	    "99999999999999999999d: must be between 1s and 7d" },
-	{ "queue_lifetime = 59s", "t.conf:1:1: queue_lifetime: must be "
-	    "between 1m and 60d" },
+	{ "queue_lifetime = 0s", "t.conf:1:1: queue_lifetime: must be "
+	    "between 1s and 60d" },
+	{ "delay_warning = 61d", "t.conf:1:1: delay_warning: must be "
+	    "between 0s and 60d" },
 	{ "queue_lifetime = 61d", "t.conf:1:1: queue_lifetime: must be "
-	    "between 1m and 60d" },
+	    "between 1s and 60d" },
 	{ "queue_lifetime = 99999999999999999999d", "t.conf:1:1: "
-	    "queue_lifetime: must be between 1m and 60d" },
+	    "queue_lifetime: must be between 1s and 60d" },
 	{ "queue_lifetime = 3000000000000000000w", "t.conf:1:1: "
-	    "queue_lifetime: must be between 1m and 60d" },
+	    "queue_lifetime: must be between 1s and 60d" },
 	{ "queue_lifetime = 5D", "t.conf:1:1: queue_lifetime: \"5D\" is not "
 	    "a duration (30s, 5m, 4h, 5d, 1w)" },
 	{ "queue_lifetime = 1h30m", "t.conf:1:1: queue_lifetime: \"1h30m\" is "

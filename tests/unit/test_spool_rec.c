@@ -420,8 +420,10 @@ test_env_status_applied(void **state)
 	assert_int_equal(envelope_put_schedule(&b, 4294967295u,
 	    UINT64_MAX), 0);
 	assert_int_equal(envelope_put_bounced(&b), 0);
+	assert_int_equal(envelope_put_warned(&b), 0);
 	if (envelope_decode(b.data, b.len, &d, err, sizeof(err)) != 0)
 		fail_msg("decode: %s", err);
+	assert_true(d.warned);
 	assert_int_equal(d.rcpts[0].state, RCPT_FAILED);
 	assert_string_equal(d.rcpts[0].status, "550 5.1.1 no");
 	assert_int_equal(d.rcpts[1].state, RCPT_DONE);
@@ -657,6 +659,8 @@ static const struct {
 	    R('P', "4294967296 0"), REND } },
 	{ "schedule two spaces", { HEAD, R('r', "u@x"), R('.', ""),
 	    R('P', "1  0"), REND } },
+	{ "warned value", { HEAD, R('r', "u@x"), R('.', ""), R('W', "1"),
+	    REND } },
 	{ "bounced value", { HEAD, R('r', "u@x"), R('.', ""), R('Q', "1"),
 	    REND } },
 	{ "unknown status", { HEAD, R('r', "u@x"), R('.', ""), R('r', "a@b"),
