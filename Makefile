@@ -9,7 +9,7 @@
 #   make fuzz     libFuzzer targets (clang) in build/fuzz/
 
 CC	?= cc
-PKGS	 = libevent libevent_pthreads libcares openssl libcrypt zlib
+PKGS	 = libevent libevent_pthreads libevent_openssl libcares openssl libcrypt zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \
