@@ -32,7 +32,8 @@ SAN_LIB_OBJS := $(LIBSRCS:src/%.c=build/asan/obj/%.o)
 UNIT_BINS := $(UNITS:tests/unit/%.c=build/asan/tests/%)
 FUZZ_BINS := $(FUZZERS:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim
+.PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim \
+	bench-out
 
 all: build/postbote
 
@@ -104,6 +105,9 @@ run: deps
 
 bench: deps build/postbote
 	bash bench/smtp-source.sh
+
+bench-out: deps build/postbote
+	bash bench/outbound.sh
 
 clean:
 	rm -rf build

@@ -122,6 +122,7 @@ struct rjob {
 	struct rconn		*c;
 	size_t			 answered, sent, accepted;
 	bool			 mail_failed;
+	bool			 broken;	/* the transaction was cut off */
 	off_t			 off;
 	bool			 bol, eof;
 	char			 last;
@@ -501,8 +502,11 @@ job_finish(struct rjob *r)
 	struct rjob	**pp = &jobs;
 	struct djob	 *j = r->j;
 
+	/* A recipient accepted at RCPT is not delivered until the final
+	 * reply: a broken transaction fails it too. */
 	for (size_t i = 0; i < j->n; i++)
-		if (j->r[i].dsn[0] == '\0')
+		if (j->r[i].dsn[0] == '\0' || (r->broken &&
+		    j->r[i].result == DELIVER_OK))
 			deliver_set_result(&j->r[i], r->result, r->dsn,
 			    r->text);
 	if (r->c != NULL) {
@@ -794,8 +798,10 @@ conn_failed(struct rconn *c, const char *why)
 	if (early) {
 		r->ai++;
 		try_next_addr(r);
-	} else
+	} else {
+		r->broken = true;
 		job_finish(r);
+	}
 }
 
 static void
@@ -1320,7 +1326,7 @@ begin_txn(struct rconn *c)
 
 	r->sent = r->answered = r->accepted = 0;
 	c->got_reply = false;		/* a reused one may be stale */
-	r->mail_failed = false;
+	r->mail_failed = r->broken = false;
 	str_copy(r->j->relay, c->relay, sizeof(r->j->relay));
 	if (!precheck(c)) {
 		job_finish(r);
@@ -1494,6 +1500,7 @@ conn_free_job(struct rconn *c)
 
 	r->c = NULL;
 	c->job = NULL;
+	r->broken = true;
 	job_finish(r);
 	conn_free(c);
 }

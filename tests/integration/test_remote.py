@@ -582,3 +582,101 @@ def test_local_and_remote_recipients_of_one_message(mta_factory, dns):
             ["bob@remote.test", "dan@remote.test"], ["carl@other.test"]]
         assert len(m.wait_messages("alice@example.test", 1)) == 1
         assert m.wait_queue_empty() == []
+
+
+# ---- PIPELINING and DSN, against a scripted peer ----
+
+class PipeliningSink:
+    """A peer offering PIPELINING and DSN that answers MAIL only once
+    DATA has arrived: a client that waits for each reply stalls (RFC 2920
+    3.1: MAIL, RCPT and DATA may go in one group).  Records the command
+    lines and the message."""
+
+    def __init__(self, drop_after_data=False):
+        import socket
+        self.drop_after_data = drop_after_data
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.commands = []
+        self.data = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.sock.close()
+
+    def serve(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            f = conn.makefile("rb")
+            conn.sendall(b"220 pipe.test ESMTP\r\n")
+            held = []
+            for line in f:
+                cmd = line.rstrip(b"\r\n").decode()
+                self.commands.append(cmd)
+                verb = cmd.split(" ")[0].upper()
+                if verb == "EHLO":
+                    conn.sendall(b"250-pipe.test\r\n250-PIPELINING\r\n"
+                                 b"250-DSN\r\n250 8BITMIME\r\n")
+                elif verb in ("MAIL", "RCPT"):
+                    held.append(b"250 2.1.0 Ok\r\n")
+                elif verb == "DATA":
+                    conn.sendall(b"".join(held) + b"354 go\r\n")
+                    held = []
+                    body = []
+                    for l in f:
+                        if l == b".\r\n":
+                            break
+                        body.append(l)
+                    self.data.append(b"".join(body))
+                    if self.drop_after_data:
+                        return          # no final reply
+                    conn.sendall(b"250 2.0.0 pipelined ok\r\n")
+                elif verb == "QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 Ok\r\n")
+
+
+def test_pipelining_and_dsn_parameters_passed_on(mta_factory, dns):
+    mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
+    sink = PipeliningSink()
+    try:
+        m = remote_mta(mta_factory, sink.port)
+        qid = send(m, ["bob@remote.test"], mail_options=[
+            "RET=HDRS", "ENVID=env+2Bid42"], rcpt_options=[
+            "NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;bob+2Bx@remote.test"])
+        line = wait_log(m, qid, "bob@remote.test", "sent")
+        assert line and "pipelined ok" in line[0], m.log()
+        mail = [c for c in sink.commands if c.startswith("MAIL")][0]
+        rcpt = [c for c in sink.commands if c.startswith("RCPT")][0]
+        assert mail.startswith("MAIL FROM:<sender@example.test>")
+        assert "RET=HDRS" in mail.split() and \
+            "ENVID=env+2Bid42" in mail.split()
+        assert rcpt.split()[2:] == ["NOTIFY=SUCCESS,FAILURE",
+                                    "ORCPT=rfc822;bob+2Bx@remote.test"]
+        assert len(sink.data) == 1 and sink.data[0].endswith(b"hello\r\n")
+    finally:
+        sink.close()
+
+
+def test_connection_lost_before_the_final_reply_defers(mta_factory, dns):
+    mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
+    sink = PipeliningSink(drop_after_data=True)
+    try:
+        m = remote_mta(mta_factory, sink.port, "retry = 1h")
+        qid = send(m, ["bob@remote.test", "carl@remote.test"])
+        for addr in ("bob@remote.test", "carl@remote.test"):
+            line = wait_log(m, qid, addr, "deferred")
+            assert line and "dsn=4.4.2" in line[0], m.log()
+            assert "lost connection with mx.remote.test" in line[0]
+        st = wait_for(lambda: states(m, qid))
+        assert {v[0] for v in st.values()} == {"deferred"}
+    finally:
+        sink.close()
