@@ -36,16 +36,20 @@ address = 127.0.0.1:$port
 host = 127.0.0.1:$sport
 tls = none
 CONF
+# wait_port PORT - until something accepts on 127.0.0.1:PORT (30s).
+wait_port() {
+	local i
+	for i in $(seq 300); do
+		(exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
 # smtp-sink: accept everything, PIPELINING on, up to 256 connections.
-smtp-sink -u "$(id -un)" 127.0.0.1:$sport 256 &
-sink=$!
-"$BIN" serve -c "$dir/postbote.conf" 2> "$dir/log" &
-pid=$!
+smtp-sink -u "$(id -un)" 127.0.0.1:$sport 256 & sink=$!
+"$BIN" serve -c "$dir/postbote.conf" 2> "$dir/log" & pid=$!
 trap 'kill $pid $sink 2>/dev/null; wait $pid $sink 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
-for i in $(seq 300); do
-	(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
-	sleep 0.1
-done
+wait_port $sport && wait_port $port
 start=$(date +%s.%N)
 smtp-source -s "$S" -m "$N" -l 2048 -f bench@bench.example \
 	-t sink@remote.example 127.0.0.1:$port
