@@ -592,11 +592,15 @@ class PipeliningSink:
     3.1: MAIL, RCPT and DATA may go in one group).  Records the command
     lines and the message."""
 
-    def __init__(self, drop_after_data=False):
+    def __init__(self, drop_after_data=False, esmtp=True,
+                 greeting=b"220 pipe.test ESMTP", host="127.0.0.1", port=0):
         import socket
         self.drop_after_data = drop_after_data
+        self.esmtp = esmtp          # False: 502 to EHLO, no PIPELINING
+        self.greeting = greeting
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
         self.sock.listen(4)
         self.port = self.sock.getsockname()[1]
         self.commands = []
@@ -614,15 +618,22 @@ class PipeliningSink:
             return
         with conn:
             f = conn.makefile("rb")
-            conn.sendall(b"220 pipe.test ESMTP\r\n")
+            conn.sendall(self.greeting + b"\r\n")
+            if not self.greeting.startswith(b"220"):
+                self.commands.append(f.readline().rstrip(b"\r\n").decode())
+                return
             held = []
             for line in f:
                 cmd = line.rstrip(b"\r\n").decode()
                 self.commands.append(cmd)
                 verb = cmd.split(" ")[0].upper()
-                if verb == "EHLO":
+                if verb == "EHLO" and not self.esmtp:
+                    conn.sendall(b"502 5.5.1 no ESMTP here\r\n")
+                elif verb == "EHLO":
                     conn.sendall(b"250-pipe.test\r\n250-PIPELINING\r\n"
                                  b"250-DSN\r\n250 8BITMIME\r\n")
+                elif verb in ("MAIL", "RCPT") and not self.esmtp:
+                    conn.sendall(b"250 2.1.0 Ok\r\n")
                 elif verb in ("MAIL", "RCPT"):
                     held.append(b"250 2.1.0 Ok\r\n")
                 elif verb == "DATA":
@@ -680,3 +691,34 @@ def test_connection_lost_before_the_final_reply_defers(mta_factory, dns):
         assert {v[0] for v in st.values()} == {"deferred"}
     finally:
         sink.close()
+
+
+def test_helo_when_ehlo_is_refused(mta_factory, dns):
+    mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
+    sink = PipeliningSink(esmtp=False)
+    try:
+        m = remote_mta(mta_factory, sink.port)
+        qid = send(m, ["bob@remote.test"], mail_options=["RET=HDRS"])
+        assert wait_log(m, qid, "bob@remote.test", "sent"), m.log()
+        assert [c.split()[0] for c in sink.commands][:2] == ["EHLO", "HELO"]
+        mail = [c for c in sink.commands if c.startswith("MAIL")][0]
+        assert mail == "MAIL FROM:<sender@example.test>"  # no parameters
+    finally:
+        sink.close()
+
+
+def test_4xx_greeting_moves_on_to_the_next_mx(mta_factory, dns):
+    mx(dns, "remote.test", (10, "mx1.remote.test", "127.0.0.2"),
+       (20, "mx2.remote.test", "127.0.0.1"))
+    with Sink() as sink:
+        busy = PipeliningSink(greeting=b"421 4.3.2 too busy",
+                              host="127.0.0.2", port=sink.port)
+        try:
+            m = remote_mta(mta_factory, sink.port)
+            qid = send(m, ["bob@remote.test"])
+            line = wait_log(m, qid, "bob@remote.test", "sent")
+            assert line and "relay=mx2.remote.test" in line[0], m.log()
+            assert len(sink.messages) == 1
+            assert wait_for(lambda: busy.commands == ["QUIT"])
+        finally:
+            busy.close()
