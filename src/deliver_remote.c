@@ -44,10 +44,10 @@
 #include "log.h"
 #include "proc.h"
 #include "smtp_parse.h"
+#include "smtp_reply.h"
 #include "util.h"
 
 #define LINE_MAX_LEN	2048	/* RFC 5321 4.5.3.1.5: 512; be lenient */
-#define REPLY_LINES_MAX	100	/* lines of one reply we look at */
 #define CHUNK		(64 * 1024)
 #define OUT_HIGH	(256 * 1024)	/* body bytes queued ahead */
 #define ADDRS_MAX	16
@@ -68,14 +68,6 @@ enum cstate {
 	C_TXN, C_BODY, C_DOT, C_RSET, C_IDLE, C_QUIT
 };
 
-#define CAP_STARTTLS	0x01
-#define CAP_PIPELINING	0x02
-#define CAP_SIZE	0x04
-#define CAP_8BITMIME	0x08
-#define CAP_SMTPUTF8	0x10
-#define CAP_DSN		0x20
-#define CAP_AUTH_PLAIN	0x40
-#define CAP_AUTH_LOGIN	0x80
 
 struct rjob;
 
@@ -92,12 +84,7 @@ struct rconn {
 	struct event		*idle;
 	char			 relay[320];	/* host[ip]:port */
 	char			 host[256];
-	unsigned		 caps_pending;	/* EHLO reply being read */
-	/* the reply being read */
-	int			 code;
-	unsigned		 nlines;
-	char			 text[DELIVER_TEXT_MAX];
-	size_t			 tlen;
+	struct smtp_reply	 rp;		/* the reply being read */
 };
 
 struct rjob {
@@ -227,28 +214,6 @@ set_error(struct rjob *r, int result, const char *dsn, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* reply_dsn - the enhanced status of the reply in c (RFC 3463), or one
- * made from the basic code: "5.0.0". */
-static void
-reply_dsn(const struct rconn *c, char dsn[8])
-{
-	const char	*t = c->text + 4;
-	size_t		 i = 0, dots = 0;
-
-	dsn[0] = (char)('0' + (c->code / 100) % 10);
-	memcpy(dsn + 1, ".0.0", 5);
-	if (c->tlen < 4 || t[0] != c->text[0] || t[1] != '.')
-		return;
-	while (i < 7 && (isdigit((unsigned char)t[i]) || t[i] == '.')) {
-		dots += t[i] == '.';
-		i++;
-	}
-	if (dots == 2 && (t[i] == ' ' || t[i] == '\0') && t[i - 1] != '.') {
-		memcpy(dsn, t, i);
-		dsn[i] = '\0';
-	}
-}
-
 static int
 result_of(int code)
 {
@@ -262,8 +227,8 @@ rcpt_from_reply(struct drcpt *d, const struct rconn *c)
 {
 	char	dsn[8];
 
-	reply_dsn(c, dsn);
-	deliver_set_result(d, result_of(c->code), dsn, c->text);
+	smtp_reply_dsn(&c->rp, dsn);
+	deliver_set_result(d, result_of(c->rp.code), dsn, c->rp.text);
 }
 
 /* ---- route passwords, TLS contexts ---- */
@@ -866,65 +831,6 @@ static const reply_fn handlers[] = {
 	[C_QUIT] = on_idle,
 };
 
-/* text_add - append a reply line's text, space-separated, capped. */
-static void
-text_add(struct rconn *c, const char *p, size_t len)
-{
-	if (c->tlen > 0 && c->tlen < sizeof(c->text) - 1)
-		c->text[c->tlen++] = ' ';
-	len = MIN(len, sizeof(c->text) - 1 - c->tlen);
-	memcpy(c->text + c->tlen, p, len);
-	c->tlen += len;
-	c->text[c->tlen] = '\0';
-}
-
-/* ehlo_keyword - the capability an EHLO line names (RFC 5321 4.1.1.1). */
-static unsigned
-ehlo_keyword(struct rconn *c, const char *p, size_t len)
-{
-	static const struct {
-		const char	*kw;
-		unsigned	 cap;
-	} kws[] = {
-		{ "STARTTLS", CAP_STARTTLS }, { "PIPELINING", CAP_PIPELINING },
-		{ "8BITMIME", CAP_8BITMIME }, { "SMTPUTF8", CAP_SMTPUTF8 },
-		{ "DSN", CAP_DSN },
-	};
-	char	w[64];
-	size_t	n = 0;
-
-	while (n < len && n < sizeof(w) - 1 && p[n] != ' ')
-		n++;
-	memcpy(w, p, n);
-	w[n] = '\0';
-	for (size_t i = 0; i < NELEM(kws); i++)
-		if (str_ieq(w, kws[i].kw))
-			return kws[i].cap;
-	if (str_ieq(w, "SIZE")) {
-		char	num[24];
-		size_t	k = MIN(len - n, sizeof(num) - 1);
-
-		memcpy(num, p + n, k);
-		num[k] = '\0';
-		c->maxsize = strtoull(num, NULL, 10);
-		return CAP_SIZE;
-	}
-	if (str_ieq(w, "AUTH") || str_iprefix(w, "AUTH=")) {
-		unsigned	caps = 0;
-		char		list[256];
-		size_t		k = MIN(len, sizeof(list) - 1);
-
-		memcpy(list, p, k);
-		list[k] = '\0';
-		for (char *t = strtok(list + 5, " "); t != NULL;
-		    t = strtok(NULL, " "))
-			caps |= str_ieq(t, "PLAIN") ? CAP_AUTH_PLAIN :
-			    str_ieq(t, "LOGIN") ? CAP_AUTH_LOGIN : 0;
-		return caps;
-	}
-	return 0;
-}
-
 /* conn_alive - c is still a connection and still reads from bev. */
 static bool
 conn_alive(struct rconn *c, struct bufferevent *bev)
@@ -935,38 +841,6 @@ conn_alive(struct rconn *c, struct bufferevent *bev)
 	return false;
 }
 
-/* take_line - one reply line: "ddd-text" or "ddd text" (RFC 5321 4.2).
- * Returns 1 when the reply is complete, 0 for more, -1 on a bad line. */
-static int
-take_line(struct rconn *c, const char *l, size_t len)
-{
-	int	code;
-
-	if (len < 3 || !isdigit((unsigned char)l[0]) ||
-	    !isdigit((unsigned char)l[1]) || !isdigit((unsigned char)l[2]) ||
-	    (len > 3 && l[3] != ' ' && l[3] != '-'))
-		return -1;
-	code = (l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0');
-	if (c->nlines > 0 && code != c->code)
-		return -1;
-	if (c->nlines == 0) {
-		c->code = code;
-		c->tlen = 0;
-		c->text[0] = '\0';
-		c->caps_pending = 0;
-	}
-	if (c->state == C_EHLO && c->nlines > 0)
-		c->caps_pending |= ehlo_keyword(c, l + 4, len - 4);
-	if (c->nlines < REPLY_LINES_MAX)
-		text_add(c, c->nlines == 0 ? l : l + MIN(len, 4),
-		    c->nlines == 0 ? len : len - MIN(len, 4));
-	c->nlines++;
-	if (len > 3 && l[3] == '-')
-		return 0;
-	c->nlines = 0;
-	return 1;
-}
-
 static void
 conn_read(struct bufferevent *bev, void *arg)
 {
@@ -974,17 +848,18 @@ conn_read(struct bufferevent *bev, void *arg)
 	struct evbuffer	*in = bufferevent_get_input(bev);
 	char		*line;
 	size_t		 len;
-	int		 rc;
+	enum smtp_reply_rc rc;
 
 	while (c->bev == bev && (line = evbuffer_readln(in, &len,
 	    EVBUFFER_EOL_CRLF)) != NULL) {
-		rc = len > LINE_MAX_LEN ? -1 : take_line(c, line, len);
+		rc = len > LINE_MAX_LEN ? SMTP_REPLY_BAD :
+		    smtp_reply_line(&c->rp, line, len, c->state == C_EHLO);
 		free(line);
-		if (rc == -1) {
+		if (rc == SMTP_REPLY_BAD) {
 			conn_failed(c, "bad reply line");
 			return;
 		}
-		if (rc == 0)
+		if (rc == SMTP_REPLY_MORE)
 			continue;
 		c->got_reply = true;
 		if (c->state >= NELEM(handlers) || handlers[c->state] == NULL) {
@@ -1010,9 +885,9 @@ reject_host(struct rconn *c, int result, const char *dsn, const char *what)
 {
 	struct rjob	*r = c->job;
 
-	if (c->code > 0)
+	if (c->rp.code > 0)
 		set_error(r, result, dsn, "%s %s: %s", c->relay, what,
-		    c->text);
+		    c->rp.text);
 	else
 		set_error(r, result, dsn, "%s: %s", c->relay, what);
 	str_copy(r->j->relay, c->relay, sizeof(r->j->relay));
@@ -1028,8 +903,8 @@ reject_host(struct rconn *c, int result, const char *dsn, const char *what)
 static void
 on_greeting(struct rconn *c)
 {
-	if (c->code / 100 != 2) {
-		reject_host(c, result_of(c->code), c->code >= 500 ? "5.0.0" :
+	if (c->rp.code / 100 != 2) {
+		reject_host(c, result_of(c->rp.code), c->rp.code >= 500 ? "5.0.0" :
 		    "4.0.0", "greeting");
 		return;
 	}
@@ -1041,10 +916,11 @@ on_greeting(struct rconn *c)
 static void
 on_ehlo(struct rconn *c)
 {
-	if (c->code / 100 == 2) {
-		c->caps = c->caps_pending;
+	if (c->rp.code / 100 == 2) {
+		c->caps = c->rp.caps;
+		c->maxsize = c->rp.maxsize;
 		after_ehlo(c);
-	} else if (c->code / 100 == 5) {
+	} else if (c->rp.code / 100 == 5) {
 		c->state = C_HELO;
 		send_line(c, "HELO %s", config->hostname);
 	} else
@@ -1054,8 +930,8 @@ on_ehlo(struct rconn *c)
 static void
 on_helo(struct rconn *c)
 {
-	if (c->code / 100 != 2) {
-		reject_host(c, result_of(c->code), "4.0.0", "HELO");
+	if (c->rp.code / 100 != 2) {
+		reject_host(c, result_of(c->rp.code), "4.0.0", "HELO");
 		return;
 	}
 	c->caps = 0;
@@ -1099,7 +975,7 @@ start_tls(struct rconn *c)
 static void
 on_starttls(struct rconn *c)
 {
-	if (c->code == 220) {
+	if (c->rp.code == 220) {
 		start_tls(c);
 		return;
 	}
@@ -1107,7 +983,7 @@ on_starttls(struct rconn *c)
 		reject_host(c, DELIVER_TEMP, "4.7.4", "STARTTLS");
 		return;
 	}
-	c->caps &= ~CAP_STARTTLS;
+	c->caps &= ~SMTP_CAP_STARTTLS;
 	after_ehlo(c);
 }
 
@@ -1120,7 +996,7 @@ start_auth(struct rconn *c)
 
 	buf_init(&raw, 0);
 	buf_init(&b64, 0);
-	if (c->caps & CAP_AUTH_PLAIN) {
+	if (c->caps & SMTP_CAP_AUTH_PLAIN) {
 		buf_putc(&raw, '\0');
 		buf_puts(&raw, r->auth_user);
 		buf_putc(&raw, '\0');
@@ -1160,22 +1036,22 @@ on_auth(struct rconn *c)
 {
 	struct rjob	*r = c->job;
 
-	if (c->code == 334 && c->state == C_AUTH_LOGIN_USER) {
+	if (c->rp.code == 334 && c->state == C_AUTH_LOGIN_USER) {
 		c->state = C_AUTH_LOGIN_PASS;
 		send_b64(c, r->auth_user);
 		return;
 	}
-	if (c->code == 334 && c->state == C_AUTH_LOGIN_PASS) {
+	if (c->rp.code == 334 && c->state == C_AUTH_LOGIN_PASS) {
 		c->state = C_AUTH;
 		send_b64(c, r->auth_pass);
 		return;
 	}
-	if (c->code == 235) {
+	if (c->rp.code == 235) {
 		c->authed = true;
 		after_ehlo(c);
 		return;
 	}
-	if (c->code == 334)		/* a challenge we do not answer */
+	if (c->rp.code == 334)		/* a challenge we do not answer */
 		send_line(c, "*");
 	reject_host(c, DELIVER_TEMP, "4.7.0", "AUTH");
 }
@@ -1188,20 +1064,26 @@ after_ehlo(struct rconn *c)
 
 	set_timeout(c, T_MAIL);
 	if (!c->tls && r->tls != ROUTE_TLS_NONE && !r->no_tls &&
-	    (c->caps & CAP_STARTTLS)) {
+	    (c->caps & SMTP_CAP_STARTTLS)) {
 		c->state = C_STARTTLS;
 		send_line(c, "STARTTLS");
 		return;
 	}
 	if (!c->tls && r->tls == ROUTE_TLS_REQUIRE) {
-		c->code = 0;
+		c->rp.code = 0;
 		reject_host(c, DELIVER_TEMP, "4.7.4", r->no_tls ?
 		    "TLS handshake" : "STARTTLS not offered");
 		return;
 	}
 	if (r->auth_user != NULL && !c->authed) {
-		if (!(c->caps & (CAP_AUTH_PLAIN | CAP_AUTH_LOGIN))) {
-			c->code = 0;
+		if (!c->tls) {		/* the password never goes in clear */
+			c->rp.code = 0;
+			reject_host(c, DELIVER_TEMP, "4.7.0",
+			    "no TLS: credentials not sent");
+			return;
+		}
+		if (!(c->caps & (SMTP_CAP_AUTH_PLAIN | SMTP_CAP_AUTH_LOGIN))) {
+			c->rp.code = 0;
 			reject_host(c, DELIVER_TEMP, "4.7.0",
 			    "AUTH PLAIN or LOGIN not offered");
 			return;
@@ -1223,14 +1105,14 @@ send_mail(struct rconn *c)
 	char		 x[512];
 
 	evbuffer_add_printf(out, "MAIL FROM:<%s>", j->sender);
-	if (c->caps & CAP_SIZE)
+	if (c->caps & SMTP_CAP_SIZE)
 		evbuffer_add_printf(out, " SIZE=%llu",
 		    (unsigned long long)j->size);
-	if ((c->caps & CAP_8BITMIME) && j->body == SMTP_BODY_8BITMIME)
+	if ((c->caps & SMTP_CAP_8BITMIME) && j->body == SMTP_BODY_8BITMIME)
 		evbuffer_add_printf(out, " BODY=8BITMIME");
 	if (j->smtputf8)
 		evbuffer_add_printf(out, " SMTPUTF8");
-	if (c->caps & CAP_DSN) {
+	if (c->caps & SMTP_CAP_DSN) {
 		if (j->ret != SMTP_RET_NONE)
 			evbuffer_add_printf(out, " RET=%s",
 			    j->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
@@ -1257,7 +1139,7 @@ send_rcpt(struct rconn *c, const struct drcpt *d)
 	char		 x[1024];
 
 	evbuffer_add_printf(out, "RCPT TO:<%s>", d->addr);
-	if ((c->caps & CAP_DSN) && d->notify != 0) {
+	if ((c->caps & SMTP_CAP_DSN) && d->notify != 0) {
 		const char	*sep = " NOTIFY=";
 
 		if (d->notify & SMTP_NOTIFY_NEVER)
@@ -1270,7 +1152,7 @@ send_rcpt(struct rconn *c, const struct drcpt *d)
 					sep = ",";
 				}
 	}
-	if ((c->caps & CAP_DSN) && semi != NULL && xtext_encode(semi + 1,
+	if ((c->caps & SMTP_CAP_DSN) && semi != NULL && xtext_encode(semi + 1,
 	    strlen(semi + 1), x, sizeof(x)) < sizeof(x))
 		evbuffer_add_printf(out, " ORCPT=%.*s;%s",
 		    (int)(semi - d->orcpt), d->orcpt, x);
@@ -1293,7 +1175,7 @@ send_next(struct rconn *c)
 		else
 			send_line(c, "DATA");
 		r->sent++;
-	} while ((c->caps & CAP_PIPELINING) && r->sent <= last);
+	} while ((c->caps & SMTP_CAP_PIPELINING) && r->sent <= last);
 }
 
 /* precheck - what the peer cannot take, before any command. */
@@ -1302,7 +1184,7 @@ precheck(struct rconn *c)
 {
 	struct rjob	*r = c->job;
 
-	if ((c->caps & CAP_SIZE) && c->maxsize > 0 &&
+	if ((c->caps & SMTP_CAP_SIZE) && c->maxsize > 0 &&
 	    r->j->size > c->maxsize) {
 		set_error(r, DELIVER_PERM, "5.3.4", "message size %llu "
 		    "exceeds the limit of %s (%llu)",
@@ -1310,7 +1192,7 @@ precheck(struct rconn *c)
 		    (unsigned long long)c->maxsize);
 		return false;
 	}
-	if (r->j->smtputf8 && !(c->caps & CAP_SMTPUTF8)) {
+	if (r->j->smtputf8 && !(c->caps & SMTP_CAP_SMTPUTF8)) {
 		set_error(r, DELIVER_PERM, "5.6.7", "%s does not support "
 		    "SMTPUTF8, which the message needs (RFC 6531)", c->relay);
 		return false;
@@ -1345,7 +1227,7 @@ on_txn(struct rconn *c)
 	struct rjob	*r = c->job;
 	size_t		 k = r->answered++, n = r->j->n;
 
-	if (k == 0 && c->code / 100 != 2) {
+	if (k == 0 && c->rp.code / 100 != 2) {
 		/* MAIL refused: its reply is every recipient's result. */
 		r->mail_failed = true;
 		for (size_t i = 0; i < n; i++)
@@ -1353,7 +1235,7 @@ on_txn(struct rconn *c)
 	} else if (k >= 1 && k <= n) {
 		if (!r->mail_failed) {
 			rcpt_from_reply(&r->j->r[k - 1], c);
-			if (c->code / 100 == 2)
+			if (c->rp.code / 100 == 2)
 				r->accepted++;
 		}
 	} else if (k == n + 1) {
@@ -1377,7 +1259,7 @@ on_data_reply(struct rconn *c)
 {
 	struct rjob	*r = c->job;
 
-	if (c->code == 354 && r->accepted > 0) {
+	if (c->rp.code == 354 && r->accepted > 0) {
 		r->off = 0;
 		r->bol = true;
 		r->eof = false;
@@ -1388,7 +1270,7 @@ on_data_reply(struct rconn *c)
 		send_body(c);
 		return;
 	}
-	if (c->code == 354) {		/* no recipient: an empty message */
+	if (c->rp.code == 354) {		/* no recipient: an empty message */
 		c->state = C_DOT;
 		set_timeout(c, T_DOT);
 		send_line(c, ".");
@@ -1531,7 +1413,7 @@ go_idle(struct rconn *c)
 static void
 on_rset(struct rconn *c)
 {
-	if (c->code / 100 != 2) {
+	if (c->rp.code / 100 != 2) {
 		if (c->job != NULL) {
 			struct rjob *r = c->job;
 

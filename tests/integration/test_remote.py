@@ -517,21 +517,35 @@ def test_relay_host_with_auth(mta_factory, dns, workdir, mech):
                        for q in dns.queries)
 
 
-def test_relay_host_refusing_auth_defers(mta_factory, dns, workdir):
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("tls,password,reason", [
+    (True, "wrong", "dsn=4.7.0"),               # the relay refuses
+    (False, "s3cret pass", "no TLS: credentials not sent"),
+], ids=["refused", "no-tls"])
+def test_relay_auth_failing_defers(mta_factory, dns, workdir, tls, password,
+                                   reason):
     ca, cert, key = make_ca(workdir, "smtp.provider.test")
     dns.add("smtp.provider.test", "A", "127.0.0.1")
     pwfile = os.path.join(workdir, "relay.pw")
     with open(pwfile, "w") as f:
-        f.write("wrong\n")
-    with Sink(tls_context=tls_context(cert, key), auth_required=True,
-              authenticator=authenticator) as sink:
+        f.write(password + "\n")
+    seen = []
+
+    def spy(server, session, envelope, mechanism, auth_data):
+        seen.append(auth_data.login)
+        return authenticator(server, session, envelope, mechanism, auth_data)
+    # without TLS the sink offers AUTH in plain text
+    kw = {"tls_context": tls_context(cert, key)} if tls else {
+        "auth_require_tls": False}
+    with Sink(auth_required=True, authenticator=spy, **kw) as sink:
         m = remote_mta(mta_factory, sink.port, (
             "retry = 1h\n[route *]\nhost = smtp.provider.test:%d\n"
             "auth = relayuser %s") % (sink.port, pwfile))
         qid = send(m, ["bob@far.test"])
         line = wait_log(m, qid, "bob@far.test", "deferred")
-        assert line and "dsn=4.7.0" in line[0], m.log()
+        assert line and reason in line[0], m.log()
         assert sink.messages == []
+        assert seen == ([b"relayuser"] if tls else [])
 
 
 def test_route_to_an_address_literal_with_implicit_tls(
