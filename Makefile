@@ -9,7 +9,7 @@
 #   make fuzz     libFuzzer targets (clang) in build/fuzz/
 
 CC	?= cc
-PKGS	 = libevent libevent_pthreads libcares openssl libcrypt zlib
+PKGS	 = libevent libevent_pthreads libevent_openssl libcares openssl libcrypt zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \
@@ -33,7 +33,7 @@ UNIT_BINS := $(UNITS:tests/unit/%.c=build/asan/tests/%)
 FUZZ_BINS := $(FUZZERS:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim \
-	bench-tls bench-auth
+	bench-tls bench-auth bench-out
 
 all: build/postbote
 
@@ -105,6 +105,9 @@ run: deps
 
 bench: deps build/postbote
 	bash bench/smtp-source.sh
+
+bench-out: deps build/postbote
+	bash bench/outbound.sh
 
 clean:
 	rm -rf build

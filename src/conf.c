@@ -66,7 +66,8 @@ static const char *const w_spf[] = { "record", "reject", NULL };
 static const char *const w_dmarc[] = { "record", "enforce", NULL };
 static const char *const w_mode[] = { "mx", "submission", "submissions",
 	NULL };
-static const char *const w_tls[] = { "none", "may", "require", NULL };
+static const char *const w_tls[] = { "none", "may", "require", "implicit",
+	NULL };
 static const char *const w_bool[] = { "no", "yes", NULL };
 
 #define G(f)	SC_GLOBAL, #f
@@ -159,6 +160,18 @@ static const struct conf_key keys[] = {
 	    GO(min_data_rate), 0, NULL },
 	{ G(data_rate_window), T_DURATION, "30s", 1, HOUR, 0,
 	    GO(data_rate_window), 0, NULL },
+	{ G(remote_concurrency), T_UINT, "20", 1, 1000, 0,
+	    GO(remote_concurrency), 0, NULL },
+	{ G(destination_concurrency), T_UINT, "4", 1, 1000, 0,
+	    GO(destination_concurrency), 0, NULL },
+	{ G(max_received), T_UINT, "50", 1, 1000, 0, GO(max_received), 0,
+	    NULL },
+	{ G(smtp_client_timeout), T_DURATION, "0s", 0, HOUR, 0,
+	    GO(smtp_client_timeout), 0, NULL },
+	{ G(smtp_tls_ca), T_PATH, NULL, 0, 0, K_EMPTY_OK, GO(smtp_tls_ca), 0,
+	    NULL },
+	{ G(smtp_idle_time), T_DURATION, "5s", 0, HOUR, 0,
+	    GO(smtp_idle_time), 0, NULL },
 
 	{ SC_LISTEN, "address", T_LISTEN_ADDR, NULL, 0, 0, K_REQUIRED,
 	    LO(host), LO(port), NULL },
@@ -1605,6 +1618,7 @@ conf_free(struct conf *c)
 	free(c->tls_key);
 	strv_free(c->resolvers, c->nresolvers);
 	free(c->retry);
+	free(c->smtp_tls_ca);
 	free(c->user);
 	free(c->log);
 	for (size_t i = 0; i < c->nlistens; i++) {

@@ -15,7 +15,8 @@
 #define CONF_DEFAULT_PATH	"/etc/postbote/postbote.conf"
 
 enum listen_mode { LISTEN_MX = 0, LISTEN_SUBMISSION, LISTEN_SUBMISSIONS };
-enum route_tls { ROUTE_TLS_NONE = 0, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE };
+enum route_tls { ROUTE_TLS_NONE = 0, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE,
+	ROUTE_TLS_IMPLICIT };
 enum policy_spf { SPF_POLICY_RECORD = 0, SPF_POLICY_REJECT };
 enum policy_dmarc { DMARC_POLICY_RECORD = 0, DMARC_POLICY_ENFORCE };
 
@@ -94,6 +95,13 @@ struct conf {
 	uint64_t	 greet_delay;
 	unsigned	 max_errors;
 	unsigned	 local_concurrency;
+	unsigned	 remote_concurrency;	/* remote deliveries at a time */
+	unsigned	 destination_concurrency;	/* per domain */
+	unsigned	 max_received;	/* more Received: headers: a loop */
+	uint64_t	 smtp_client_timeout;	/* caps the client's timeouts; 0 =
+					 * RFC 5321 4.5.3.2 values */
+	uint64_t	 smtp_idle_time;	/* keep an idle connection open */
+	char		*smtp_tls_ca;	/* CAs for tls = require; NULL = system */
 	bool		 any_local;	/* embedded defaults: every local part */
 	/* AUTH and abuse limits (0 = no limit where a count) */
 	int		 allow_plaintext_auth;	/* 0/1: AUTH without TLS */

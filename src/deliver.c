@@ -4,8 +4,10 @@
  * a worker thread writes each copy to tmp/, syncs once for the batch,
  * renames into new/, syncs the new/ directories, and only then reports
  * success.  Runs unprivileged as the one mail user who owns all
- * mailboxes.  Remote delivery is not part of this process yet: such
- * recipients are deferred.
+ * mailboxes.  Remote recipients (all of one domain per request) go to
+ * the SMTP client in deliver_remote.c.  Every delivery, local or remote,
+ * first counts the message's Received: headers (max_received): more means
+ * a mail loop, failed with 5.4.6.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -16,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "conf.h"
+#include "deliver.h"
 #include "log.h"
 #include "maildir.h"
 #include "proc.h"
@@ -28,32 +32,9 @@
 #include "worker.h"
 
 #define MAX_SYNC_DIRS	64
+#define HEADER_SCAN_MAX	(64 * 1024)	/* bytes of header read to count
+					   Received: lines */
 #define PREPARED_MAX	1024	/* maildirs known to exist (worker only) */
-
-struct drcpt {
-	uint32_t	 index;
-	int		 kind;
-	char		*addr, *orig;
-	char		 dir[PATH_MAX];
-	char		 name[MAILDIR_NAME_MAX];
-	off_t		 size;
-	bool		 written;
-	int		 result;	/* enum deliver_result */
-	char		 dsn[8];
-	char		 text[200];
-};
-
-struct djob {
-	struct worker_item	 item;
-	char			 id[QUEUE_ID_LEN + 1];
-	bool			 recovered;	/* loaded after a crash */
-	char			*sender;
-	char			*prepend;	/* envelope 'X', "" if none */
-	uint64_t		 arrival;
-	int			 fd;
-	size_t			 n;
-	struct drcpt		*r;
-};
 
 static struct worker	*writer;
 static char		*prepared[PREPARED_MAX];	/* worker thread only */
@@ -95,8 +76,10 @@ ensure_maildir(const char *dir, bool again)
 	return 0;
 }
 
-static void
-set_result(struct drcpt *r, int result, const char *dsn, const char *text)
+/* deliver_set_result - see deliver.h. */
+void
+deliver_set_result(struct drcpt *r, int result, const char *dsn,
+    const char *text)
 {
 	r->result = result;
 	str_copy(r->dsn, dsn, sizeof(r->dsn));
@@ -110,14 +93,14 @@ set_errno_result(struct drcpt *r, const char *what, int e)
 
 	snprintf(text, sizeof(text), "%s: %s", what, strerror(e));
 	if (e == EDQUOT)
-		set_result(r, DELIVER_TEMP, "4.2.2", text);
+		deliver_set_result(r, DELIVER_TEMP, "4.2.2", text);
 	else if (e == ENOSPC)
-		set_result(r, DELIVER_TEMP, "4.3.1", text);
+		deliver_set_result(r, DELIVER_TEMP, "4.3.1", text);
 	else if (e == ENOTDIR)	/* a file where the Maildir must be: no
 				 * retry mends that, the sender is told */
-		set_result(r, DELIVER_PERM, "5.2.0", text);
+		deliver_set_result(r, DELIVER_PERM, "5.2.0", text);
 	else
-		set_result(r, DELIVER_TEMP, "4.2.0", text);
+		deliver_set_result(r, DELIVER_TEMP, "4.2.0", text);
 }
 
 /* write_copy - one recipient's copy into DIR/tmp (no sync yet). */
@@ -135,7 +118,7 @@ write_copy(struct djob *j, struct drcpt *r)
 	snprintf(tag, sizeof(tag), "%s_%u", j->id, r->index);
 	if (j->recovered && maildir_has_tag(r->dir, tag)) {
 		/* Delivered before the crash; the queue did not hear it. */
-		set_result(r, DELIVER_OK, "2.0.0", "delivered to maildir "
+		deliver_set_result(r, DELIVER_OK, "2.0.0", "delivered to maildir "
 		    "before a restart");
 		return;
 	}
@@ -274,19 +257,90 @@ prepare_rcpt(struct drcpt *r)
 {
 	struct mailaddr	a;
 
-	set_result(r, DELIVER_OK, "2.0.0", "delivered to maildir");
-	if (r->kind != RCPT_LOCAL) {
-		set_result(r, DELIVER_TEMP, "4.4.0",
-		    "remote delivery is not available");
+	deliver_set_result(r, DELIVER_OK, "2.0.0", "delivered to maildir");
+	if (r->kind != RCPT_LOCAL) {	/* mixed into a local request */
+		deliver_set_result(r, DELIVER_TEMP, "4.3.5",
+		    "remote recipient in a local delivery request");
 		return;
 	}
 	if (addr_parse(r->addr, ADDR_F_UTF8, &a) != ADDR_OK ||
 	    maildir_path(config->mailbox, str_lower(a.local), a.domain,
 	    r->dir, sizeof(r->dir)) == -1) {
 		r->dir[0] = '\0';
-		set_result(r, DELIVER_PERM, "5.1.3",
+		deliver_set_result(r, DELIVER_PERM, "5.1.3",
 		    "address has no valid mailbox path");
 	}
+}
+
+/* count_received - Received: header fields in the message's header (the
+ * part before the first empty line, read up to HEADER_SCAN_MAX). */
+static unsigned
+count_received(int fd)
+{
+	char		*h = xmalloc(HEADER_SCAN_MAX + 1);
+	ssize_t		 got;
+	size_t		 len = 0;
+	unsigned	 n = 0;
+
+	while (len < HEADER_SCAN_MAX && (got = pread(fd, h + len,
+	    HEADER_SCAN_MAX - len, (off_t)len)) > 0)
+		len += (size_t)got;
+	h[len] = '\0';
+	for (size_t off = 0; off < len; ) {
+		char	*eol = memchr(h + off, '\n', len - off);
+
+		if (h[off] == '\r' || h[off] == '\n')
+			break;		/* end of the header */
+		if (len - off >= 9 && strncasecmp(h + off, "Received:", 9) == 0)
+			n++;
+		if (eol == NULL)
+			break;
+		off = (size_t)(eol - h) + 1;
+	}
+	free(h);
+	return n;
+}
+
+/* get_dsn_fields - IPC_DELIVER's appended part (queue.c put_dsn_fields). */
+static void
+get_dsn_fields(struct ipc_msg *m, struct djob *j)
+{
+	j->body = (int)ipc_get_u32(m);
+	j->smtputf8 = ipc_get_u32(m) != 0;
+	j->ret = (int)ipc_get_u32(m);
+	j->envid = xstrdup(ipc_get_str(m));
+	j->size = ipc_get_u64(m);
+	for (size_t i = 0; j->r != NULL && i < j->n && !m->bad; i++) {
+		j->r[i].notify = ipc_get_u32(m);
+		j->r[i].orcpt = xstrdup(ipc_get_str(m));
+	}
+}
+
+static void
+job_free(struct djob *j)
+{
+	for (size_t i = 0; j->r != NULL && i < j->n; i++) {
+		free(j->r[i].addr);
+		free(j->r[i].orig);
+		free(j->r[i].orcpt);
+	}
+	if (j->fd != -1)
+		close(j->fd);
+	free(j->r);
+	free(j->sender);
+	free(j->envid);
+	free(j->prepend);
+	free(j);
+}
+
+/* is_remote_job - every recipient remote: the SMTP client's. */
+static bool
+is_remote_job(const struct djob *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (j->r[i].kind != RCPT_REMOTE)
+			return false;
+	return true;
 }
 
 static void
@@ -295,6 +349,7 @@ deliver_request(struct ipc_msg *m)
 	struct djob	*j = xcalloc(1, sizeof(*j));
 	const char	*id = ipc_get_str(m);
 
+	j->reqid = m->id;
 	str_copy(j->id, id, sizeof(j->id));
 	j->sender = xstrdup(ipc_get_str(m));
 	j->arrival = ipc_get_u64(m);
@@ -308,23 +363,28 @@ deliver_request(struct ipc_msg *m)
 		j->r[i].kind = (int)ipc_get_u32(m);
 		j->r[i].addr = xstrdup(ipc_get_str(m));
 		j->r[i].orig = xstrdup(ipc_get_str(m));
-		prepare_rcpt(&j->r[i]);
 	}
+	get_dsn_fields(m, j);
 	j->prepend = xstrdup(ipc_get_str(m));
+	j->size += strlen(j->prepend);	/* SIZE= counts what goes out */
 	if (!ipc_msg_ok(m) || j->r == NULL || j->fd == -1) {
 		log_warn("event=ipc-error reason=\"bad delivery request\"");
-		for (size_t i = 0; j->r != NULL && i < j->n; i++) {
-			free(j->r[i].addr);
-			free(j->r[i].orig);
-		}
-		if (j->fd != -1)
-			close(j->fd);
-		free(j->r);
-		free(j->sender);
-		free(j->prepend);
-		free(j);
+		job_free(j);
 		return;
 	}
+	if (count_received(j->fd) > config->max_received) {
+		for (size_t i = 0; i < j->n; i++)
+			deliver_set_result(&j->r[i], DELIVER_PERM, "5.4.6",
+			    "mail loop: too many Received: header fields");
+		deliver_job_done(j);
+		return;
+	}
+	if (is_remote_job(j)) {
+		remote_deliver(j);
+		return;
+	}
+	for (size_t i = 0; i < j->n; i++)
+		prepare_rcpt(&j->r[i]);
 	worker_push(writer, &j->item);
 }
 
@@ -335,11 +395,16 @@ status_word(int result)
 	    "bounced" : "deferred";
 }
 
-/* job_done - on the loop: log each result and report to queue. */
 static void
 job_done(struct worker_item *wi)
 {
-	struct djob	*j = (struct djob *)wi;
+	deliver_job_done((struct djob *)wi);
+}
+
+/* deliver_job_done - on the loop: log each result and report to queue. */
+void
+deliver_job_done(struct djob *j)
+{
 	struct buf	 b;
 	double		 delay = (double)(now_usec() - j->arrival) / 1e6;
 
@@ -349,26 +414,22 @@ job_done(struct worker_item *wi)
 	for (size_t i = 0; i < j->n; i++) {
 		struct drcpt	*r = &j->r[i];
 
-		log_info("%s: to=<%s>%s%s%s relay=local delay=%.2f dsn=%s "
+		log_info("%s: to=<%s>%s%s%s relay=%s delay=%.2f dsn=%s "
 		    "status=%s (%s)", j->id, log_safe(r->addr),
 		    strcmp(r->addr, r->orig) ? " orig_to=<" : "",
 		    strcmp(r->addr, r->orig) ? log_safe(r->orig) : "",
-		    strcmp(r->addr, r->orig) ? ">" : "", delay, r->dsn,
+		    strcmp(r->addr, r->orig) ? ">" : "",
+		    j->relay[0] != '\0' ? log_safe(j->relay) : "local", delay,
+		    r->dsn,
 		    status_word(r->result), log_safe(r->text));
 		ipc_put_u32(&b, r->index);
 		ipc_put_u32(&b, (uint32_t)r->result);
 		ipc_put_str(&b, r->dsn);
 		ipc_put_str(&b, r->text);
-		free(r->addr);
-		free(r->orig);
 	}
-	proc_send(PROC_QUEUE, IPC_DELIVER_REPLY, 0, &b, -1);
+	proc_send(PROC_QUEUE, IPC_DELIVER_REPLY, j->reqid, &b, -1);
 	buf_free(&b);
-	close(j->fd);
-	free(j->r);
-	free(j->sender);
-	free(j->prepend);
-	free(j);
+	job_free(j);
 }
 
 static void
@@ -376,6 +437,7 @@ deliver_init(struct event_base *base)
 {
 	umask(077);
 	writer = worker_new(base, run_batch, job_done);
+	remote_init(base);
 }
 
 static void
@@ -399,12 +461,14 @@ deliver_nop(int proc)
 static void
 deliver_reload(void)
 {
+	remote_reload();
 	log_info("event=reloaded");
 }
 
 static void
 deliver_shutdown(void)
 {
+	remote_shutdown();
 	proc_exit();
 }
 

@@ -29,6 +29,20 @@
 #include "util.h"
 
 #define HASH_SIZE	8192
+#define DEST_HASH	256
+#define DOMAINS_MAX	64	/* remote domains dispatched per message turn */
+
+struct qdest {				/* remote deliveries in flight, by domain */
+	struct qdest	*next;
+	char		*domain;	/* lower case */
+	unsigned	 n;
+};
+
+struct qpart {				/* one remote IPC_DELIVER in flight */
+	struct qpart	*next;
+	uint64_t	 reqid;
+	struct qdest	*dest;
+};
 
 struct qmsg {
 	struct qmsg	*hnext;
@@ -41,6 +55,8 @@ struct qmsg {
 	bool		 deleted;	/* deleted while in flight */
 	bool		 recovered;	/* loaded at start: maybe delivered */
 	struct event	*timer;
+	unsigned	 parts;		/* deliveries in flight (local + remote) */
+	struct qpart	*rparts;	/* the remote ones */
 };
 
 struct incoming {			/* spool files handed to smtpd */
@@ -54,12 +70,14 @@ static struct qmsg	*msgs[HASH_SIZE];
 static struct incoming	*incomings[HASH_SIZE];
 static struct qmsg	*ready_head, **ready_tail = &ready_head;
 static unsigned		 inflight, nmsgs;
+static unsigned		 remote_inflight;
+static struct qdest	*dests[DEST_HASH];
+static uint64_t		 next_reqid;
 static struct event_base *base;
 static bool		 stopping;
 
 static void	 dispatch(void);
 static void	 make_report(struct qmsg *, const unsigned char *);
-static void	 wait_remote(struct qmsg *);
 static bool	 wants(const struct env_rcpt *, unsigned);
 
 /* A recipient's mark in a batch's note array: 0 = no DSN, else this. */
@@ -367,8 +385,7 @@ has_pending(const struct qmsg *m)
 	return false;
 }
 
-/* has_local_pending - remote delivery does not exist yet: only local
- * recipients are handed to deliver; remote ones wait in the queue. */
+/* has_local_pending - local recipients still to deliver. */
 static bool
 has_local_pending(const struct qmsg *m)
 {
@@ -379,10 +396,45 @@ has_local_pending(const struct qmsg *m)
 	return false;
 }
 
-static bool
-is_sendable(const struct env_rcpt *r)
+/* rcpt_domain - the domain part of a recipient address ("" if none). */
+static const char *
+rcpt_domain(const struct env_rcpt *r)
 {
-	return r->state == RCPT_PENDING && r->kind == RCPT_LOCAL;
+	const char	*at = strrchr(r->addr, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+/* is_sendable - pending, and of this delivery: local ones (domain NULL),
+ * or the remote ones of domain. */
+static bool
+is_sendable(const struct env_rcpt *r, const char *domain)
+{
+	if (r->state != RCPT_PENDING)
+		return false;
+	if (domain == NULL)
+		return r->kind == RCPT_LOCAL;
+	return r->kind == RCPT_REMOTE && str_ieq(rcpt_domain(r), domain);
+}
+
+/* dest_get - the in-flight counter of a destination domain. */
+static struct qdest *
+dest_get(const char *domain)
+{
+	unsigned	 h = 5381;
+	struct qdest	*d;
+
+	for (const char *p = domain; *p != '\0'; p++)
+		h = h * 33 + (unsigned char)(*p | 0x20);
+	h %= DEST_HASH;
+	for (d = dests[h]; d != NULL; d = d->next)
+		if (str_ieq(d->domain, domain))
+			return d;
+	d = xcalloc(1, sizeof(*d));
+	d->domain = str_lower(xstrdup(domain));
+	d->next = dests[h];
+	dests[h] = d;
+	return d;
 }
 
 static void
@@ -393,22 +445,49 @@ msg_done(struct qmsg *m)
 	msg_unlink(m);
 }
 
+/* put_dsn_fields - IPC_DELIVER's appended part: what the SMTP client
+ * passes on (RFC 3461, 6152, 6531). */
 static void
-send_delivery(struct qmsg *m)
+put_dsn_fields(struct buf *b, const struct qmsg *m, const char *domain)
+{
+	ipc_put_u32(b, (uint32_t)m->env.body);
+	ipc_put_u32(b, m->env.smtputf8);
+	ipc_put_u32(b, (uint32_t)m->env.ret);
+	ipc_put_str(b, m->env.envid);
+	ipc_put_u64(b, m->env.size);
+	for (size_t i = 0; i < m->env.nrcpt; i++) {
+		const struct env_rcpt *r = &m->env.rcpts[i];
+
+		if (!is_sendable(r, domain))
+			continue;
+		ipc_put_u32(b, r->notify);
+		ipc_put_str(b, r->orcpt);
+	}
+}
+
+/* send_delivery - one IPC_DELIVER: the local recipients (domain NULL,
+ * request id 0) or the remote ones of one domain (a fresh request id,
+ * remembered with the domain's counter).  0, or -1 if not sent; -2
+ * when the data file is missing and m is gone. */
+static int
+send_delivery(struct qmsg *m, const char *domain)
 {
 	struct buf	 b;
 	int		 fd = spool_open_data(m->id);
 	uint32_t	 n = 0;
+	uint64_t	 reqid = domain != NULL ? ++next_reqid : 0;
 
 	if (fd == -1) {
 		log_warn("%s: event=data-missing error=\"%s\"", m->id,
 		    strerror(errno));
+		if (m->parts > 0)	/* other parts still out: later */
+			return -1;
 		spool_corrupt(m->held ? "hold" : "queue", m->id);
 		msg_unlink(m);
-		return;
+		return -2;
 	}
 	for (size_t i = 0; i < m->env.nrcpt; i++)
-		if (is_sendable(&m->env.rcpts[i]))
+		if (is_sendable(&m->env.rcpts[i], domain))
 			n++;
 	buf_init(&b, 0);
 	ipc_put_str(&b, m->id);
@@ -419,39 +498,120 @@ send_delivery(struct qmsg *m)
 	for (size_t i = 0; i < m->env.nrcpt; i++) {
 		const struct env_rcpt *r = &m->env.rcpts[i];
 
-		if (!is_sendable(r))
+		if (!is_sendable(r, domain))
 			continue;
 		ipc_put_u32(&b, (uint32_t)i);
 		ipc_put_u32(&b, (uint32_t)r->kind);
 		ipc_put_str(&b, r->addr);
 		ipc_put_str(&b, r->orig);
 	}
+	put_dsn_fields(&b, m, domain);
 	ipc_put_str(&b, m->env.prepend != NULL ? m->env.prepend : "");
-	if (proc_send(PROC_DELIVER, IPC_DELIVER, 0, &b, fd) == 0) {
-		m->inflight = true;
-		inflight++;
-	} else
-		make_ready(m);
+	if (proc_send(PROC_DELIVER, IPC_DELIVER, reqid, &b, fd) != 0) {
+		buf_free(&b);
+		return -1;
+	}
 	buf_free(&b);
+	m->inflight = true;
+	m->parts++;
+	if (domain == NULL)
+		inflight++;
+	else {
+		struct qpart	*p = xcalloc(1, sizeof(*p));
+
+		p->reqid = reqid;
+		p->dest = dest_get(domain);
+		p->dest->n++;
+		p->next = m->rparts;
+		m->rparts = p;
+		remote_inflight++;
+	}
+	return 0;
 }
 
-/* dispatch - hand ready messages to deliver, up to the concurrency. */
+/* remote_domains - the distinct domains of m's pending remote recipients
+ * (pointers into the envelope), at most max. */
+static size_t
+remote_domains(const struct qmsg *m, const char **v, size_t max)
+{
+	size_t	n = 0, k;
+
+	for (size_t i = 0; i < m->env.nrcpt && n < max; i++) {
+		const struct env_rcpt *r = &m->env.rcpts[i];
+
+		if (r->state != RCPT_PENDING || r->kind != RCPT_REMOTE)
+			continue;
+		for (k = 0; k < n && !str_ieq(v[k], rcpt_domain(r)); k++)
+			;
+		if (k == n)
+			v[n++] = rcpt_domain(r);
+	}
+	return n;
+}
+
+/* can_start - are there slots for every part of m now?  A message waits
+ * whole rather than go out in pieces; with nothing remote in flight it
+ * may exceed remote_concurrency, so that a message with more domains
+ * than that still goes. */
+static bool
+can_start(const struct qmsg *m, const char **v, size_t nd, bool local)
+{
+	if (local && inflight >= config->local_concurrency)
+		return false;
+	if (nd > 0 && remote_inflight > 0 &&
+	    remote_inflight + nd > config->remote_concurrency)
+		return false;
+	for (size_t k = 0; k < nd; k++)
+		if (dest_get(v[k])->n >= config->destination_concurrency)
+			return false;
+	return true;
+}
+
+/* start_delivery - send every part of m; what could not be sent makes
+ * the message ready again once the others are back. */
+static void
+start_delivery(struct qmsg *m, const char **v, size_t nd, bool local)
+{
+	int	rc = 0;
+
+	if (local)
+		rc = send_delivery(m, NULL);
+	for (size_t k = 0; k < nd && rc != -2; k++) {
+		int r = send_delivery(m, v[k]);
+
+		if (r != 0)
+			rc = r;
+	}
+	if (rc == -1 && m->parts == 0)
+		make_ready(m);
+}
+
+/* dispatch - hand ready messages to deliver, up to the concurrency
+ * limits: local_concurrency, remote_concurrency, destination_concurrency.
+ * A message whose destinations are busy stays on the ready list. */
 static void
 dispatch(void)
 {
-	while (!stopping && ready_head != NULL && proc_peer(PROC_DELIVER) &&
-	    inflight < config->local_concurrency) {
-		struct qmsg	*m = ready_head;
+	struct qmsg	**pp = &ready_head, *m;
+	const char	 *v[DOMAINS_MAX];
 
-		ready_head = m->rnext;
-		if (ready_head == NULL)
-			ready_tail = &ready_head;
+	while (!stopping && (m = *pp) != NULL && proc_peer(PROC_DELIVER)) {
+		bool	local = has_local_pending(m);
+		size_t	nd = remote_domains(m, v, NELEM(v));
+
+		if ((local || nd > 0) && !can_start(m, v, nd, local)) {
+			pp = &m->rnext;
+			continue;
+		}
+		*pp = m->rnext;
+		if (*pp == NULL)
+			ready_tail = pp;
 		m->ready = false;
 		m->rnext = NULL;
-		if (has_local_pending(m))
-			send_delivery(m);
-		else
-			wait_remote(m);
+		if (local || nd > 0)
+			start_delivery(m, v, nd, local);
+		else if (!has_pending(m))
+			msg_done(m);
 	}
 }
 
@@ -530,41 +690,6 @@ retry_later(struct qmsg *m, struct buf *st, unsigned char *note)
 	envelope_put_schedule(st, m->env.attempts, m->env.next_attempt);
 }
 
-/*
- * wait_remote - the message has only remote recipients left, and remote
- * delivery is not in this build yet: it waits, but it still ages, so the
- * delay warning and expiry come on time.  The timer is set for the next
- * of the two (in memory: after a restart it is computed again).
- */
-static void
-wait_remote(struct qmsg *m)
-{
-	uint64_t	 end = m->env.arrival + config->queue_lifetime * 1000000;
-	uint64_t	 due;
-	unsigned char	*note = xcalloc(m->env.nrcpt, 1);
-	struct buf	 st;
-
-	buf_init(&st, 0);
-	if (now_usec() >= end)
-		expire(m, &st, note);
-	else
-		maybe_warn(m, &st, note);
-	if (st.len > 0)
-		spool_append(m->id, m->held, &st);
-	buf_free(&st);
-	make_report(m, note);
-	free(note);
-	if (!has_pending(m)) {
-		msg_done(m);
-		return;
-	}
-	due = delay_due(m);
-	m->env.next_attempt = due != 0 && due < end ? due : end;
-	log_debug("%s: event=waiting reason=\"remote delivery is not "
-	    "available\"", m->id);
-	schedule(m);
-}
-
 /* apply_result - one recipient's result; noted for a DSN when its
  * NOTIFY asks for one. */
 static void
@@ -597,6 +722,32 @@ apply_result(struct qmsg *m, struct ipc_msg *im, struct buf *st,
 		envelope_put_deferred(st, idx, status);
 }
 
+/* part_done - the delivery with request id reqid of m is back: release
+ * its slots.  0, or -1 if m has no such delivery out. */
+static int
+part_done(struct qmsg *m, uint64_t reqid)
+{
+	struct qpart	**pp = &m->rparts, *p;
+
+	if (reqid == 0) {
+		if (inflight == 0)
+			return -1;
+		inflight--;
+	} else {
+		while (*pp != NULL && (*pp)->reqid != reqid)
+			pp = &(*pp)->next;
+		if ((p = *pp) == NULL)
+			return -1;
+		*pp = p->next;
+		p->dest->n--;
+		remote_inflight--;
+		free(p);
+	}
+	m->parts--;
+	m->inflight = m->parts > 0;
+	return 0;
+}
+
 static void
 delivered(struct ipc_msg *im)
 {
@@ -606,17 +757,22 @@ delivered(struct ipc_msg *im)
 	unsigned char	*note;
 	struct buf	 st;
 
-	if (im->bad || m == NULL || !m->inflight) {
+	if (im->bad || m == NULL || !m->inflight || part_done(m, im->id)) {
 		log_warn("event=ipc-error reason=\"delivery reply for unknown "
 		    "message %s\"", log_safe(id));
 		return;
 	}
-	m->inflight = false;
-	inflight--;
 	buf_init(&st, 0);
 	note = xcalloc(m->env.nrcpt, 1);
 	for (uint32_t i = 0; i < n && !im->bad; i++)
 		apply_result(m, im, &st, note);
+	if (m->parts > 0) {		/* other destinations still out */
+		spool_append(m->id, m->held, &st);
+		buf_free(&st);
+		make_report(m, note);
+		free(note);
+		return;
+	}
 	if (m->deleted || !has_pending(m)) {
 		if (!m->deleted)
 			make_report(m, note);
@@ -625,18 +781,15 @@ delivered(struct ipc_msg *im)
 		msg_done(m);
 		return;
 	}
-	if (has_local_pending(m))
-		retry_later(m, &st, note);
+	retry_later(m, &st, note);
 	spool_append(m->id, m->held, &st);
 	buf_free(&st);
 	make_report(m, note);
 	free(note);
 	if (!has_pending(m))
 		msg_done(m);
-	else if (has_local_pending(m))
-		schedule(m);
 	else
-		make_ready(m);	/* remote only: wait_remote times it */
+		schedule(m);
 }
 
 /* ---- notifications: bounces, delay warnings, success reports ---- */
@@ -1016,11 +1169,20 @@ queue_peer_down(int proc)
 	for (size_t i = 0; i < HASH_SIZE; i++)
 		for (struct qmsg *m = msgs[i]; m != NULL; m = m->hnext)
 			if (m->inflight) {
+				while (m->rparts != NULL) {
+					struct qpart *p = m->rparts;
+
+					m->rparts = p->next;
+					p->dest->n--;
+					free(p);
+				}
+				m->parts = 0;
 				m->inflight = false;
 				m->recovered = true;
-				inflight--;
 				make_ready(m);
 			}
+	inflight = 0;
+	remote_inflight = 0;
 }
 
 static void

@@ -20,6 +20,20 @@ import pytest
 from conftest import BIN
 
 REMOTE = "someone@remote.test"
+DEFERRED = "4.4.3 remote.test: MX lookup failed, try again"
+
+
+@pytest.fixture
+def mta(mta_factory, dns):
+    """A server whose remote recipients stay queued and idle: the MX
+    lookup of remote.test fails (SERVFAIL: deferred, see send()) and the
+    next attempt is an hour away."""
+    dns.set_rcode("remote.test", None, "SERVFAIL")
+    m = mta_factory()
+    conf = open(m.conf).read().replace("retry = 1s 2s", "retry = 1h")
+    with open(m.conf, "w") as f:
+        f.write(conf)
+    return m.start()
 
 
 def send(m, rcpts, sender="sender@client.test", subject="queued",
@@ -36,7 +50,13 @@ def send(m, rcpts, sender="sender@client.test", subject="queued",
             assert c.rcpt(r)[0] == 250
         code, text = c.data(body)
         assert code == 250, text
-    return re.search(rb"queued as ([0-9A-F]{16})", text).group(1).decode()
+    qid = re.search(rb"queued as ([0-9A-F]{16})", text).group(1).decode()
+    if any(r.endswith("@remote.test") for r in rcpts):
+        # the first attempt is made at once: wait until it is over
+        assert wait_for(lambda: all(
+            x["state"] != "pending" for x in
+            listed(m).get(qid, {"recipients": []})["recipients"]))
+    return qid
 
 
 def queue(m, *args, user=None, env=None):
@@ -81,7 +101,8 @@ def test_list_text_shows_envelope_and_recipient_states(mta):
     today = time.strftime("%Y-%m-%d")
     assert today in head[0]
     i = lines.index(head[0])
-    assert re.match(r"^\s+pending\s+<someone@remote\.test>$", lines[i + 1])
+    assert re.match(r"^\s+deferred\s+<someone@remote\.test> %s$"
+                    % re.escape(DEFERRED), lines[i + 1])
     assert re.match(r"^\s+done\s+<alice@example\.test> 2\.0\.0 ",
                     lines[i + 2])
     assert lines[-1].startswith("-- 1 message, ")
@@ -111,8 +132,10 @@ def test_list_json_fields(mta):
     now = datetime.datetime.utcnow()
     assert abs((now - arrival).total_seconds()) < 60
     assert e["recipients"] == [
-        {"address": "other@remote.test", "state": "pending", "status": None},
-        {"address": "third@remote.test", "state": "pending", "status": None},
+        {"address": "other@remote.test", "state": "deferred",
+         "status": DEFERRED},
+        {"address": "third@remote.test", "state": "deferred",
+         "status": DEFERRED},
     ]
 
 
@@ -161,7 +184,8 @@ def test_show_prints_envelope_and_headers(mta):
     assert re.search(r"^sender:\s+<sender@client\.test>$", out, re.M)
     assert re.search(r"^helo:\s+client\.test$", out, re.M)
     assert re.search(r"^client:\s+\[127\.0\.0\.1\]:\d+$", out, re.M)
-    assert re.search(r"^\s+pending\s+<someone@remote\.test>$", out, re.M)
+    assert re.search(r"^\s+deferred\s+<someone@remote\.test> 4\.4\.3 ", out,
+                     re.M)
     assert re.search(r"^Received: from client\.test", out, re.M)
     assert "\nSubject: show me\nX-Test: yes\n" in out
     assert "hello" not in out                     # headers only

@@ -174,7 +174,8 @@ def test_queued_mail_survives_restart(mta_factory):
     assert "messages=1" in m.log()
 
 
-def test_corrupt_envelope_is_moved_aside(mta_factory):
+def test_corrupt_envelope_is_moved_aside(mta_factory, dns):
+    dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     m = mta_factory()
     m.start()
     with smtplib.SMTP("127.0.0.1", m.port) as c:
@@ -194,7 +195,8 @@ def test_corrupt_envelope_is_moved_aside(mta_factory):
     assert "event=corrupt" in m.log()
 
 
-def test_journal_restores_lost_spool_files(mta_factory):
+def test_journal_restores_lost_spool_files(mta_factory, dns):
+    dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     m = mta_factory()
     m.start()
     with smtplib.SMTP("127.0.0.1", m.port) as c:
@@ -219,7 +221,8 @@ def test_journal_restores_lost_spool_files(mta_factory):
     assert "event=journal-replayed records=1" in m.log()
 
 
-def test_restart_keeps_delivery_state(mta_factory):
+def test_restart_keeps_delivery_state(mta_factory, dns):
+    dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     # Delivered to alice, waiting for the remote one: a restart must not
     # deliver alice's copy again (the journal replay keeps status records).
     m = mta_factory()

@@ -459,7 +459,9 @@ static const struct bad bads[] = {
 	{ "[route *]\nhost = smtp.x:0", "t.conf:2:1: host: \"smtp.x:0\" is not "
 	    "HOST, HOST:PORT or [IPV6]:PORT" },
 	{ "[route *]\nhost = a\ntls = maybe", "t.conf:3:1: tls: must be none "
-	    "| may | require" },
+	    "| may | require | implicit" },
+	{ "destination_concurrency = 0", "t.conf:1:1: destination_concurrency: "
+	    "must be between 1 and 1000" },
 	{ "[route *]\nhost = a\nauth = user", "t.conf:3:1: auth: takes 2 "
 	    "words, not 1" },
 	{ "[route *]\nhost = a\nauth = u f x", "t.conf:3:1: auth: takes 2 "
@@ -655,6 +657,30 @@ test_defaults_file(void **state)
 	/* hostname comes from the system when it is a domain name */
 	if (gethostname(host, sizeof(host)) == 0 && strchr(host, '_') == NULL)
 		assert_true(str_ieq(c.hostname, host));
+	conf_free(&c);
+}
+
+/* The remote delivery keys: defaults, and tls = implicit on a route. */
+static void
+test_remote_keys(void **state)
+{
+	struct conf	c;
+
+	(void)state;
+	parse_ok("# nothing\n", &c);
+	assert_int_equal(c.remote_concurrency, 20);
+	assert_int_equal(c.destination_concurrency, 4);
+	assert_int_equal(c.max_received, 50);
+	assert_int_equal(c.smtp_client_timeout, 0);
+	assert_int_equal(c.smtp_idle_time, 5);
+	assert_null(c.smtp_tls_ca);
+	conf_free(&c);
+	parse_ok("smtp_client_timeout = 2m\nsmtp_tls_ca = /ca.pem\n"
+	    "[route *]\nhost = smtp.example.net:465\ntls = implicit\n", &c);
+	assert_int_equal(c.smtp_client_timeout, 120);
+	assert_string_equal(c.smtp_tls_ca, "/ca.pem");
+	assert_int_equal(c.routes[0].tls, ROUTE_TLS_IMPLICIT);
+	assert_int_equal(c.routes[0].port, 465);
 	conf_free(&c);
 }
 
@@ -1204,6 +1230,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_values),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_remote_keys),
 		cmocka_unit_test(test_nul_bytes),
 		cmocka_unit_test(test_error_truncated_and_null),
 		cmocka_unit_test(test_line_numbers),
