@@ -327,7 +327,7 @@ spool_abort_request(struct ipc_msg *im)
 	spool_discard(id);
 }
 
-/* quarantine - a DMARC p=quarantine failure (envelope 'W') goes on hold
+/* quarantine - a DMARC p=quarantine failure (envelope 'G') goes on hold
  * at once; "postbote queue release ID" lets it go. */
 static void
 quarantine(struct qmsg *m)

@@ -166,7 +166,7 @@ static const struct field fields[] = {
 	NUM('U', SCOPE_MSG, false, smtputf8),
 	NUM('Z', SCOPE_MSG, true, size),
 	MSG_STR('X', false, STR_TEXT, prepend),
-	NUM('W', SCOPE_MSG, false, quarantine),
+	NUM('G', SCOPE_MSG, false, quarantine),
 	RCPT_STR('r', SCOPE_RCPT_START, true, STR_ADDR, addr),
 	RCPT_STR('o', SCOPE_RCPT, false, STR_ADDR, orig),
 	RCPT_STR('c', SCOPE_RCPT, false, STR_ADDR, orcpt),
@@ -499,7 +499,7 @@ set_quarantine(void *o, const char *v, size_t n)
 	return parse_flag(v, n, &((struct envelope *)o)->quarantine);
 }
 
-/* put_quarantine - written only when set: older files have no 'W'. */
+/* put_quarantine - written only when set: older files have no 'G'. */
 static int
 put_quarantine(struct buf *b, char t, const void *o)
 {
