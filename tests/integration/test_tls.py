@@ -41,6 +41,17 @@ def client_ctx():
     return ctx
 
 
+def client_hello():
+    """The bytes of a real TLS ClientHello (Python's ssl)."""
+    inc, outc = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx().wrap_bio(inc, outc)
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    hello = outc.read()
+    assert hello[:1] == b"\x16"          # a handshake record
+    return hello
+
+
 def make_cert(directory, name, tag):
     """A self-signed P-256 certificate for name: (cert path, key path)."""
     cert = os.path.join(directory, "%s.crt" % tag)
@@ -311,15 +322,7 @@ def test_garbage_handshake_leaves_server_up(tmta):
 
 
 def test_client_drops_mid_handshake(tmta):
-    hello = None
-    # a real ClientHello, cut short
-    inc, outc = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = client_ctx().wrap_bio(inc, outc)
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        hello = outc.read()
-    assert hello
+    hello = client_hello()      # a real one, cut short below
     for cut in (5, len(hello) // 2, len(hello)):
         s = socket.create_connection(("127.0.0.1", tmta.subs_port), 10)
         s.sendall(hello[:cut])
@@ -595,3 +598,26 @@ def test_key_update_and_help(tmta):
     with RawSMTP(tmta.port) as c:
         c.ehlo()
         assert c.expect("HELP", 214).text.endswith(" STARTTLS")
+
+
+def test_stalled_handshakes_do_not_block_other_sessions(tmta):
+    """Handshakes run on the event loop: clients that stop half-way (or
+    never start) hold no one else up."""
+    hello = client_hello()
+    stalled = []
+    for i in range(30):
+        s = socket.create_connection(("127.0.0.1", tmta.subs_port), 10)
+        if i % 2:
+            s.sendall(hello[:len(hello) // 3])
+        stalled.append(s)
+    try:
+        with smtplib.SMTP_SSL("127.0.0.1", tmta.subs_port, timeout=20,
+                              context=client_ctx()) as c:
+            assert c.noop()[0] == 250
+        with smtplib.SMTP("127.0.0.1", tmta.port, timeout=20) as c:
+            c.starttls(context=client_ctx())
+            c.sendmail("sender@client.test", [ALICE], b"Subject: s\r\n\r\n")
+        assert len(tmta.wait_messages(ALICE, 1)) == 1
+    finally:
+        for s in stalled:
+            s.close()
