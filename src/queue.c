@@ -79,10 +79,10 @@ static bool		 stopping;
 static void	 dispatch(void);
 static void	 make_report(struct qmsg *, const unsigned char *);
 static bool	 wants(const struct env_rcpt *, unsigned);
+static void	 make_ready(struct qmsg *);
 
 /* A recipient's mark in a batch's note array: 0 = no DSN, else this. */
 #define NOTE(action)	((unsigned char)((action) + 1))
-static void	 make_ready(struct qmsg *);
 
 static unsigned
 hash_id(const char *id)

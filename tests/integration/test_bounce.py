@@ -251,3 +251,28 @@ def test_notify_delay_off_without_delay(mta_factory):
     send(m, ALICE, [REMOTE], rcpt_opts=["NOTIFY=FAILURE"])
     assert report(m, ALICE, FAILED)
     assert "delay notification" not in m.log()
+
+
+def test_local_deferral_warns_then_expires(mta_factory):
+    """A local mailbox the deliver process may not write (a directory of
+    root's, 0755) defers with 4.2.0 on every attempt: the retry path sends
+    the delay warning, then expiry bounces with 4.4.7 and the last error."""
+    m = mta_factory(extra="queue_lifetime = 4s\ndelay_warning = 1s").start()
+    prime(m)
+    os.makedirs(os.path.join(m.state, "mail", "example.test", "bob"))
+    qid = send(m, ALICE, [BOB])
+    warn, _ = report(m, ALICE, DELAYED)
+    _, blocks, _ = report_parts(warn)
+    assert blocks[1]["Final-Recipient"] == "rfc822; " + BOB
+    assert blocks[1]["Action"] == "delayed"
+    assert blocks[1]["Status"] == "4.2.0"
+    bounce, _ = report(m, ALICE, FAILED)
+    _, blocks, _ = report_parts(bounce)
+    assert blocks[1]["Action"] == "failed"
+    assert blocks[1]["Status"] == "4.4.7"
+    assert "last error: 4.2.0" in blocks[1]["Diagnostic-Code"]
+    log = m.log()
+    assert re.search(r"%s: to=<%s> .*status=deferred" % (qid, BOB), log)
+    assert re.search(r"%s: to=<%s> .*dsn=4.4.7 status=expired" % (qid, BOB),
+                     log)
+    assert m.wait_queue_empty() == []
