@@ -247,6 +247,15 @@ def test_spf_policy_reject(server, dns):
     assert code == 451 and resp.startswith(b"4.7.24"), resp
 
 
+def dnsfunc_for(records):
+    """A dkimpy dnsfunc answering from {name: TXT text}."""
+    def dnsfunc(name, timeout=5):
+        name = name.decode() if isinstance(name, bytes) else name
+        rec = records.get(name.rstrip("."))
+        return rec.encode() if rec else None
+    return dnsfunc
+
+
 def write_key(tmp, name, pem):
     path = os.path.join(tmp, name)
     with open(path, "wb") as f:
@@ -280,11 +289,7 @@ def test_relay_client_mail_is_signed(mta_factory, dns, tmp_path):
     records = {"rsa._domainkey.example.test": rsa_rec}
     strings = re.findall(r'"([^"]*)"', ed_rec)
     records["ed._domainkey.example.test"] = "".join(strings)
-
-    def dnsfunc(name, timeout=5):
-        name = name.decode() if isinstance(name, bytes) else name
-        rec = records.get(name.rstrip("."))
-        return rec.encode() if rec else None
+    dnsfunc = dnsfunc_for(records)
     # dkimpy checks the first signature; take each one to the top in turn
     start = raw.index(b"DKIM-Signature")
     assert dkim.verify(raw[start:], dnsfunc=dnsfunc)
@@ -507,11 +512,7 @@ def test_reload_reads_new_dkim_keys(mta_factory, tmp_path):
                             "key = %s\n" % k1).start()
     records = {"k1._domainkey.example.test": rec1,
                "k2._domainkey.example.test": rec2}
-
-    def dnsfunc(name, timeout=5):
-        name = name.decode() if isinstance(name, bytes) else name
-        rec = records.get(name.rstrip("."))
-        return rec.encode() if rec else None
+    dnsfunc = dnsfunc_for(records)
     msg = BODY.replace(b"sam@sender.test", b"bob@example.test")
 
     def signed_copy(n):
