@@ -10,6 +10,7 @@ import base64
 import os
 import re
 import shutil
+import signal
 import smtplib
 import subprocess
 import time
@@ -246,6 +247,15 @@ def test_spf_policy_reject(server, dns):
     assert code == 451 and resp.startswith(b"4.7.24"), resp
 
 
+def dnsfunc_for(records):
+    """A dkimpy dnsfunc answering from {name: TXT text}."""
+    def dnsfunc(name, timeout=5):
+        name = name.decode() if isinstance(name, bytes) else name
+        rec = records.get(name.rstrip("."))
+        return rec.encode() if rec else None
+    return dnsfunc
+
+
 def write_key(tmp, name, pem):
     path = os.path.join(tmp, name)
     with open(path, "wb") as f:
@@ -279,11 +289,7 @@ def test_relay_client_mail_is_signed(mta_factory, dns, tmp_path):
     records = {"rsa._domainkey.example.test": rsa_rec}
     strings = re.findall(r'"([^"]*)"', ed_rec)
     records["ed._domainkey.example.test"] = "".join(strings)
-
-    def dnsfunc(name, timeout=5):
-        name = name.decode() if isinstance(name, bytes) else name
-        rec = records.get(name.rstrip("."))
-        return rec.encode() if rec else None
+    dnsfunc = dnsfunc_for(records)
     # dkimpy checks the first signature; take each one to the top in turn
     start = raw.index(b"DKIM-Signature")
     assert dkim.verify(raw[start:], dnsfunc=dnsfunc)
@@ -489,3 +495,50 @@ def test_check_loads_dkim_keys(mta_factory, tmp_path):
     assert p.returncode == 2, err
     assert "[dkim example.test] selector a: key:" in err
     assert "[dkim example.test] selector b: key: cannot read" in err
+
+
+def test_reload_reads_new_dkim_keys(mta_factory, tmp_path):
+    pem1, rec1 = rsa_keys()
+    k1 = write_key(str(tmp_path), "k1.key", pem1)
+    conf = tmp_path / "k.conf"
+    conf.write_text("state_dir = %s\n" % (tmp_path / "ks"))
+    p = subprocess.run([BIN, "dkim", "-c", str(conf), "keygen",
+                        "example.test", "-s", "k2", "-t", "ed25519"],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    rec2 = "".join(re.findall(r'"([^"]*)"', p.stdout.decode()))
+    k2 = str(tmp_path / "ks" / "dkim" / "example.test.k2.key")
+    mta = mta_factory(extra="[dkim example.test]\nselector = k1\n"
+                            "key = %s\n" % k1).start()
+    records = {"k1._domainkey.example.test": rec1,
+               "k2._domainkey.example.test": rec2}
+    dnsfunc = dnsfunc_for(records)
+    msg = BODY.replace(b"sam@sender.test", b"bob@example.test")
+
+    def signed_copy(n):
+        assert send(mta, msg, mail_from="bob@example.test")[0] == 250
+        raw = mta.wait_messages(RCPT, n)[-1].replace(b"\n", b"\r\n")
+        return raw[raw.index(b"DKIM-Signature"):]
+    raw = signed_copy(1)
+    assert len(header_fields(raw, "DKIM-Signature")) == 1
+    assert dkim.verify(raw, dnsfunc=dnsfunc)
+    # k1 (0600) was read before smtpd dropped privileges; at reload smtpd
+    # reads as `user`, so a key added then must be readable by it
+    k2_shared = os.path.join(mta.base, "k2.key")     # mta.base is 0755
+    shutil.copy(k2, k2_shared)
+    os.chmod(k2_shared, 0o644)
+    with open(mta.conf, "a") as f:
+        f.write("[dkim example.test]\nselector = k2\nkey = %s\n"
+                % k2_shared)
+    mta.proc.send_signal(signal.SIGHUP)
+    end = time.time() + 15
+    while time.time() < end and "event=reload result=ok" not in mta.log():
+        time.sleep(0.05)
+    assert "event=reload result=ok" in mta.log()
+    time.sleep(0.5)        # smtpd applies it on its own loop
+    raw = signed_copy(2)
+    sigs = header_fields(raw, "DKIM-Signature")
+    assert len(sigs) == 2, mta.log()
+    d = dkim.DKIM(raw)
+    assert d.verify(idx=0, dnsfunc=dnsfunc) and \
+        d.verify(idx=1, dnsfunc=dnsfunc)
