@@ -8,6 +8,7 @@ tests that check what happens without it."""
 
 import base64
 import smtplib
+import ssl
 import subprocess
 
 import pytest
@@ -315,6 +316,7 @@ def test_sender_login_match_off(mta_factory):
 
 def test_submission_after_auth(mta_factory):
     m = mta_factory(extra=PLAINTEXT, relay_networks=NO_RELAY).start()
+    m.dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     with session(m.sub_port) as c:
         c.expect("MAIL FROM:<alice@example.test>", 530, "5.7.0")
         c.expect("AUTH PLAIN " + plain("alice@example.test", "alice-pw"),
@@ -369,13 +371,18 @@ def test_failed_auth_ban(mta_factory):
 
 
 def test_submissions_listener_needs_auth(mta_factory):
-    # TLS is not on this branch: the submissions listener talks plain SMTP
-    # here, but its rule is the same: AUTH before MAIL
+    # implicit TLS (RFC 8314), then the same rule: AUTH before MAIL
     port = free_port()
     m = mta_factory(extra=PLAINTEXT + "\n[listen subs]\n"
                     "address = 127.0.0.1:%d\nmode = submissions" % port)
     m.start()
-    with session(port) as c:
+    tls = ssl.create_default_context()
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE
+    with RawSMTP(port, greet=False) as c:
+        c.sock = tls.wrap_socket(c.sock)
+        assert c.reply().code == 220
+        c.ehlo()
         c.expect("MAIL FROM:<alice@example.test>", 530, "5.7.0")
         c.expect("AUTH PLAIN " + plain("alice@example.test", "alice-pw"),
                  235)

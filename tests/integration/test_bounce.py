@@ -209,9 +209,10 @@ def test_bounce_to_failing_sender_is_dropped(mta):
 
 
 def test_expiry_bounce(mta_factory):
-    """Remote delivery does not exist on this branch: a remote recipient
-    waits until queue_lifetime, then expires with 4.4.7."""
+    """A remote recipient whose MX lookup keeps failing (SERVFAIL) is
+    deferred until queue_lifetime, then expires with 4.4.7."""
     m = mta_factory(extra="queue_lifetime = 2s\ndelay_warning = 0s").start()
+    m.dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     qid = send(m, ALICE, [REMOTE])
     msg, raw = report(m, ALICE)
     assert msg["Subject"] == "Undelivered Mail Returned to Sender"
@@ -228,6 +229,7 @@ def test_expiry_bounce(mta_factory):
 
 def test_delay_warning_sent_once(mta_factory):
     m = mta_factory(extra="queue_lifetime = 6s\ndelay_warning = 1s").start()
+    m.dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     qid = send(m, ALICE, [REMOTE])
     msg, raw = report(m, ALICE, DELAYED)
     _, blocks, orig = report_parts(msg)

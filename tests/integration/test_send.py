@@ -145,6 +145,7 @@ def test_sendmail_and_mailq_links(mta, workdir):
     assert r.returncode == 0, r.stderr
     assert parse(one_message(mta, BOB))["Subject"] == "via link"
     # A remote recipient waits in the queue here: mailq shows it.
+    mta.dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     r = send(mta, ["-f", ALICE, "someone@remote.test"], b"Subject: q\n\n.\n",
              prog=sm)
     assert r.returncode == 0, r.stderr
@@ -219,6 +220,7 @@ def test_unprivileged_user_submits(mta):
 def test_submit_socket_takes_only_submissions(mta):
     """A control request (IPC_CTL_DELETE) on state_dir/submit is refused:
     that socket is open to every local user."""
+    mta.dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     r = send(mta, ["-f", ALICE, "someone@remote.test"], b"Subject: q\n\n.\n")
     assert r.returncode == 0, r.stderr
     end = time.time() + 10

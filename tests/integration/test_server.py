@@ -162,7 +162,7 @@ def test_sigterm_stops_cleanly_with_421(mta):
 def test_queued_mail_survives_restart(mta_factory):
     m = mta_factory()
     m.start()
-    # Remote recipients stay queued (no remote delivery yet).
+    m.dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     with smtplib.SMTP("127.0.0.1", m.port) as c:
         c.sendmail("a@client.test", ["someone@remote.test"],
                    b"Subject: wait\r\n\r\nx\r\n")
