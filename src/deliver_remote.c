@@ -455,6 +455,17 @@ job_resolve(struct rjob *r)
 		r->hosts[0] = xstrdup(r->rhost);
 		r->nhosts = 1;
 		try_next_host(r);
+	} else if (r->domain[0] == '[') {
+		/* An address literal (RFC 5321 4.1.3): that host, no MX. */
+		size_t	len = strlen(r->domain);
+		char	*ip = xstrndup(r->domain + 1, len > 1 ? len - 2 : 0);
+
+		r->hosts = xcalloc(1, sizeof(*r->hosts));
+		r->hosts[0] = str_iprefix(ip, "ipv6:") ? xstrdup(ip + 5) :
+		    xstrdup(ip);
+		r->nhosts = 1;
+		free(ip);
+		try_next_host(r);
 	} else
 		mx_resolve(dns, r->domain, config->hostname, mx_done, r->id);
 }

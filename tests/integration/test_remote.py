@@ -736,3 +736,13 @@ def test_4xx_greeting_moves_on_to_the_next_mx(mta_factory, dns):
             assert wait_for(lambda: busy.commands == ["QUIT"])
         finally:
             busy.close()
+
+
+def test_address_literal_domain_is_delivered_without_mx(mta_factory, dns):
+    with Sink() as sink:
+        m = remote_mta(mta_factory, sink.port)
+        qid = send(m, ["bob@[127.0.0.1]"])
+        line = wait_log(m, qid, "bob@[127.0.0.1]", "sent")
+        assert line and "relay=127.0.0.1[127.0.0.1]" in line[0], m.log()
+        assert [q for q in dns.queries if q[1] == "MX"] == []
+        assert sink.messages[0]["to"] == ["bob@[127.0.0.1]"]
