@@ -746,3 +746,35 @@ def test_address_literal_domain_is_delivered_without_mx(mta_factory, dns):
         assert line and "relay=127.0.0.1[127.0.0.1]" in line[0], m.log()
         assert [q for q in dns.queries if q[1] == "MX"] == []
         assert sink.messages[0]["to"] == ["bob@[127.0.0.1]"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")     # TLSv1_1
+def test_failed_opportunistic_tls_falls_back_to_plain_text(
+        mta_factory, dns, workdir):
+    ca, cert, key = make_ca(workdir, "mx.remote.test")
+    mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
+    ctx = tls_context(cert, key)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1    # below our minimum
+    with Sink(tls_context=ctx) as sink:
+        m = remote_mta(mta_factory, sink.port)
+        qid = send(m, ["bob@remote.test"])
+        msgs = sink.wait(1)
+        assert len(msgs) == 1 and not msgs[0]["tls"], m.log()
+        assert wait_log(m, qid, "bob@remote.test", "sent")
+        assert "event=tls-failed relay=mx.remote.test[127.0.0.1]:%d" % \
+            sink.port in m.log()
+
+
+def test_one_message_to_more_domains_than_remote_concurrency(
+        mta_factory, dns):
+    for d in ("a.test", "b.test", "c.test"):
+        mx(dns, d, (10, "mx." + d, "127.0.0.1"))
+    with Sink() as sink:
+        m = remote_mta(mta_factory, sink.port,
+                       "remote_concurrency = 1\ndestination_concurrency = 1")
+        send(m, ["x@a.test", "y@b.test", "z@c.test"])
+        send(m, ["w@a.test"])
+        msgs = sink.wait(4)
+        assert sorted(x for msg in msgs for x in msg["to"]) == [
+            "w@a.test", "x@a.test", "y@b.test", "z@c.test"]
+        assert m.wait_queue_empty() == []
