@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import re
+import signal
 import smtplib
 import ssl
 import subprocess
@@ -778,3 +779,28 @@ def test_one_message_to_more_domains_than_remote_concurrency(
         assert sorted(x for msg in msgs for x in msg["to"]) == [
             "w@a.test", "x@a.test", "y@b.test", "z@c.test"]
         assert m.wait_queue_empty() == []
+
+
+def test_route_password_is_read_again_at_reload(mta_factory, dns, workdir):
+    ca, cert, key = make_ca(workdir, "smtp.provider.test")
+    dns.add("smtp.provider.test", "A", "127.0.0.1")
+    pwfile = os.path.join(workdir, "relay.pw")
+    with open(pwfile, "w") as f:
+        f.write("old\n")
+    with Sink(tls_context=tls_context(cert, key), auth_required=True,
+              authenticator=authenticator) as sink:
+        m = remote_mta(mta_factory, sink.port, (
+            "retry = 1h\n[route *]\nhost = smtp.provider.test:%d\n"
+            "auth = relayuser %s") % (sink.port, pwfile))
+        qid = send(m, ["bob@far.test"])
+        assert wait_log(m, qid, "bob@far.test", "deferred"), m.log()
+        with open(pwfile, "w") as f:
+            f.write("s3cret pass\n")
+        m.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: re.search(r"deliver\[\d+\]: event=reloaded",
+                                          m.log()))
+        r = subprocess.run([BIN, "queue", "-c", m.conf, "flush", qid],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert wait_log(m, qid, "bob@far.test", "sent"), m.log()
+        assert len(sink.messages) == 1
