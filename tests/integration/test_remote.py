@@ -804,3 +804,51 @@ def test_route_password_is_read_again_at_reload(mta_factory, dns, workdir):
         assert r.returncode == 0, r.stderr
         assert wait_log(m, qid, "bob@far.test", "sent"), m.log()
         assert len(sink.messages) == 1
+
+
+class SlowHandler(Handler):
+    """Takes its time over DATA and counts the transactions at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.now = self.most = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.now += 1
+        self.most = max(self.most, self.now)
+        await asyncio.sleep(0.3)
+        self.now -= 1
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_destination_concurrency_is_respected(mta_factory, dns):
+    mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
+    handler = SlowHandler()
+    with Sink(handler) as sink:
+        m = remote_mta(mta_factory, sink.port, "destination_concurrency = 2")
+        for i in range(6):
+            send(m, ["bob@remote.test"], subject="n%d" % i)
+        assert len(sink.wait(6)) == 6
+        assert 1 <= handler.most <= 2
+        assert len({msg["peer"] for msg in sink.messages}) <= 2
+
+
+def test_equal_preference_mx_hosts_are_shuffled(mta_factory, dns):
+    # Two MX hosts of one preference on two loopback addresses; no reuse,
+    # so each message picks again.  All 16 on one host: p = 2 / 65536.
+    mx(dns, "remote.test", (10, "mx1.remote.test", "127.0.0.1"),
+       (10, "mx2.remote.test", "127.0.0.3"))
+    with Sink() as one:
+        other = Handler()
+        ctl = Controller(other, hostname="127.0.0.3", port=one.port)
+        ctl.start()
+        try:
+            m = remote_mta(mta_factory, one.port,
+                           "smtp_idle_time = 0s\ndestination_concurrency = 1")
+            for i in range(16):
+                send(m, ["bob@remote.test"], subject="n%d" % i)
+            assert wait_for(lambda: len(one.messages) +
+                            len(other.messages) == 16)
+            assert one.messages and other.messages
+        finally:
+            ctl.stop()
