@@ -767,8 +767,8 @@ conn_failed(struct rconn *c, const char *why)
 		return;
 	}
 	set_error(r, DELIVER_TEMP, c->state == C_TLS_HANDSHAKE ||
-	    strncmp(why, "TLS:", 4) == 0 ? "4.7.5" : "4.4.2", "%s %s: %s", early ? "connect to" : "lost connection "
-	    "with", c->relay, why);
+	    strncmp(why, "TLS:", 4) == 0 ? "4.7.5" : "4.4.2", "%s %s: %s",
+	    early ? "connect to" : "lost connection with", c->relay, why);
 	str_copy(r->j->relay, c->relay, sizeof(r->j->relay));
 	conn_free(c);
 	if (early) {
