@@ -7,6 +7,9 @@
 # Usage: bash bench/outbound.sh [messages] [inject-sessions]
 #   RCONC  remote_concurrency (default 20)
 #   DCONC  destination_concurrency (default 20: one destination here)
+#   SPLIT=1  delivery alone: inject while the sink is down (every message
+#          is deferred), then start the sink, `postbote queue flush`, and
+#          time the deliveries only
 set -eu
 N=${1:-5000}
 S=${2:-20}
@@ -45,17 +48,31 @@ wait_port() {
 	done
 	return 1
 }
+count() { grep -c "$1" "$dir/log" || true; }
 # smtp-sink: accept everything, PIPELINING on, up to 256 connections.
-smtp-sink -u "$(id -un)" 127.0.0.1:$sport 256 & sink=$!
+start_sink() {
+	smtp-sink -u "$(id -un)" 127.0.0.1:$sport 256 & sink=$!
+	wait_port $sport
+}
+sink=
 "$BIN" serve -c "$dir/postbote.conf" 2> "$dir/log" & pid=$!
 trap 'kill $pid $sink 2>/dev/null; wait $pid $sink 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
-wait_port $sport && wait_port $port
+[ -n "${SPLIT:-}" ] || start_sink
+wait_port $port
 start=$(date +%s.%N)
 smtp-source -s "$S" -m "$N" -l 2048 -f bench@bench.example \
 	-t sink@remote.example 127.0.0.1:$port
 injected=$(date +%s.%N)
-while [ "$(grep -c 'status=sent' "$dir/log" || true)" -lt "$N" ]; do
-	if [ "$(grep -c 'status=\(deferred\|bounced\)' "$dir/log" || true)" -gt 0 ]; then
+if [ -n "${SPLIT:-}" ]; then
+	while [ "$(count 'status=deferred')" -lt "$N" ]; do sleep 0.2; done
+	start_sink
+	start=$(date +%s.%N)
+	injected=$start
+	"$BIN" queue -c "$dir/postbote.conf" flush >/dev/null
+fi
+failed=$(count 'status=\(deferred\|bounced\)')
+while [ "$(count 'status=sent')" -lt "$N" ]; do
+	if [ "$(count 'status=\(deferred\|bounced\)')" -gt "$failed" ]; then
 		grep -m3 'status=\(deferred\|bounced\)' "$dir/log" >&2
 		echo "outbound.sh: deliveries failed" >&2
 		exit 1
@@ -63,6 +80,7 @@ while [ "$(grep -c 'status=sent' "$dir/log" || true)" -lt "$N" ]; do
 	sleep 0.1
 done
 end=$(date +%s.%N)
-echo "$N $start $injected $end $RCONC $DCONC $S" | awk '{
-	printf "messages=%d injected in %.2fs, all delivered after %.2fs: %.0f messages/s delivered (remote_concurrency=%d destination_concurrency=%d, %d injecting sessions)\n",
-	    $1, $3 - $2, $4 - $2, $1 / ($4 - $2), $5, $6, $7 }'
+echo "$N $start $injected $end $RCONC $DCONC $S ${SPLIT:-0}" | awk '{
+	printf "messages=%d %s all delivered after %.2fs: %.0f messages/s delivered (remote_concurrency=%d destination_concurrency=%d)\n",
+	    $1, $8 ? "queued first (SPLIT), then flushed:" : sprintf("injected by %d sessions in %.2fs,", $7, $3 - $2),
+	    $4 - $2, $1 / ($4 - $2), $5, $6 }'

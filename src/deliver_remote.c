@@ -456,6 +456,17 @@ job_resolve(struct rjob *r)
 		r->hosts[0] = xstrdup(r->rhost);
 		r->nhosts = 1;
 		try_next_host(r);
+	} else if (r->domain[0] == '[') {
+		/* An address literal (RFC 5321 4.1.3): that host, no MX. */
+		size_t	len = strlen(r->domain);
+		char	*ip = xstrndup(r->domain + 1, len > 1 ? len - 2 : 0);
+
+		r->hosts = xcalloc(1, sizeof(*r->hosts));
+		r->hosts[0] = str_iprefix(ip, "ipv6:") ? xstrdup(ip + 5) :
+		    xstrdup(ip);
+		r->nhosts = 1;
+		free(ip);
+		try_next_host(r);
 	} else
 		mx_resolve(dns, r->domain, config->hostname, mx_done, r->id);
 }
@@ -757,8 +768,8 @@ conn_failed(struct rconn *c, const char *why)
 		return;
 	}
 	set_error(r, DELIVER_TEMP, c->state == C_TLS_HANDSHAKE ||
-	    strncmp(why, "TLS:", 4) == 0 ? "4.7.5" : "4.4.2", "%s %s: %s", early ? "connect to" : "lost connection "
-	    "with", c->relay, why);
+	    strncmp(why, "TLS:", 4) == 0 ? "4.7.5" : "4.4.2", "%s %s: %s",
+	    early ? "connect to" : "lost connection with", c->relay, why);
 	str_copy(r->j->relay, c->relay, sizeof(r->j->relay));
 	conn_free(c);
 	if (early) {

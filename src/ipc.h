@@ -49,11 +49,15 @@ enum ipc_type {
 	IPC_DELIVER,		/* str id, str sender, u64 arrival,
 				 * u32 recovered, u32 n,
 				 * n x (u32 index, u32 kind, str addr, str orig),
+				 * u32 body, u32 smtputf8, u32 ret, str envid,
+				 * u64 size, n x (u32 notify, str orcpt),
 				 * str prepend (header fields to write before
 				 * the message: envelope 'X', "" if none);
-				 * fd: the message, read-only */
+				 * fd: the message, read-only.  Request id 0:
+				 * the local recipients; else the remote ones of
+				 * one domain */
 	IPC_DELIVER_REPLY,	/* str id, u32 n, n x (u32 index, u32 result,
-				 * str dsn, str text) */
+				 * str dsn, str text); the request's id */
 	/* CLI <-> queue control socket (queue_ctl.c, cmd_queue.c) */
 	IPC_CTL_LIST,		/* no payload -> LIST_REPLY frames */
 	IPC_CTL_LIST_REPLY,	/* u32 more (another frame follows), u32 n,

@@ -417,24 +417,60 @@ is_sendable(const struct env_rcpt *r, const char *domain)
 	return r->kind == RCPT_REMOTE && str_ieq(rcpt_domain(r), domain);
 }
 
-/* dest_get - the in-flight counter of a destination domain. */
-static struct qdest *
-dest_get(const char *domain)
+static unsigned
+dest_hash(const char *domain)
 {
-	unsigned	 h = 5381;
-	struct qdest	*d;
+	unsigned	h = 5381;
 
 	for (const char *p = domain; *p != '\0'; p++)
 		h = h * 33 + (unsigned char)(*p | 0x20);
-	h %= DEST_HASH;
-	for (d = dests[h]; d != NULL; d = d->next)
+	return h % DEST_HASH;
+}
+
+/* dest_find - the in-flight counter of a destination domain, or NULL
+ * when nothing is in flight to it. */
+static struct qdest *
+dest_find(const char *domain)
+{
+	struct qdest	*d;
+
+	for (d = dests[dest_hash(domain)]; d != NULL; d = d->next)
 		if (str_ieq(d->domain, domain))
 			return d;
+	return NULL;
+}
+
+/* dest_get - dest_find, making the counter when there is none. */
+static struct qdest *
+dest_get(const char *domain)
+{
+	unsigned	 h = dest_hash(domain);
+	struct qdest	*d = dest_find(domain);
+
+	if (d != NULL)
+		return d;
 	d = xcalloc(1, sizeof(*d));
 	d->domain = str_lower(xstrdup(domain));
 	d->next = dests[h];
 	dests[h] = d;
 	return d;
+}
+
+/* dest_release - one delivery to d is back; an idle counter is freed
+ * (so that the table holds only busy destinations). */
+static void
+dest_release(struct qdest *d)
+{
+	struct qdest	**pp = &dests[dest_hash(d->domain)];
+
+	if (--d->n > 0)
+		return;
+	while (*pp != NULL && *pp != d)
+		pp = &(*pp)->next;
+	if (*pp != NULL)
+		*pp = d->next;
+	free(d->domain);
+	free(d);
 }
 
 static void
@@ -561,9 +597,12 @@ can_start(const struct qmsg *m, const char **v, size_t nd, bool local)
 	if (nd > 0 && remote_inflight > 0 &&
 	    remote_inflight + nd > config->remote_concurrency)
 		return false;
-	for (size_t k = 0; k < nd; k++)
-		if (dest_get(v[k])->n >= config->destination_concurrency)
+	for (size_t k = 0; k < nd; k++) {
+		const struct qdest *d = dest_find(v[k]);
+
+		if (d != NULL && d->n >= config->destination_concurrency)
 			return false;
+	}
 	return true;
 }
 
@@ -739,7 +778,7 @@ part_done(struct qmsg *m, uint64_t reqid)
 		if ((p = *pp) == NULL)
 			return -1;
 		*pp = p->next;
-		p->dest->n--;
+		dest_release(p->dest);
 		remote_inflight--;
 		free(p);
 	}
@@ -1173,7 +1212,7 @@ queue_peer_down(int proc)
 					struct qpart *p = m->rparts;
 
 					m->rparts = p->next;
-					p->dest->n--;
+					dest_release(p->dest);
 					free(p);
 				}
 				m->parts = 0;

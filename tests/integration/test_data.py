@@ -858,10 +858,10 @@ def test_bdat_stalled_chunk_times_out(mta_factory):
     assert_nothing_stored(m)
 
 
-def test_bdat_without_rcpt_then_new_transaction(mta):
+def test_bdat_without_rcpt_then_new_transaction(mta, dns):
     """After BDAT is refused for want of recipients, the next MAIL starts a
     clean transaction: the first sender and its ENVID are gone."""
-    mta.dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
+    dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     with session(mta) as c:
         c.expect("MAIL FROM:<first@client.test> ENVID=FIRST RET=FULL", 250)
         c.send(b"BDAT 3 LAST\r\nabc")

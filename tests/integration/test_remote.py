@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import re
+import signal
 import smtplib
 import ssl
 import subprocess
@@ -736,3 +737,118 @@ def test_4xx_greeting_moves_on_to_the_next_mx(mta_factory, dns):
             assert wait_for(lambda: busy.commands == ["QUIT"])
         finally:
             busy.close()
+
+
+def test_address_literal_domain_is_delivered_without_mx(mta_factory, dns):
+    with Sink() as sink:
+        m = remote_mta(mta_factory, sink.port)
+        qid = send(m, ["bob@[127.0.0.1]"])
+        line = wait_log(m, qid, "bob@[127.0.0.1]", "sent")
+        assert line and "relay=127.0.0.1[127.0.0.1]" in line[0], m.log()
+        assert [q for q in dns.queries if q[1] == "MX"] == []
+        assert sink.messages[0]["to"] == ["bob@[127.0.0.1]"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")     # TLSv1_1
+def test_failed_opportunistic_tls_falls_back_to_plain_text(
+        mta_factory, dns, workdir):
+    ca, cert, key = make_ca(workdir, "mx.remote.test")
+    mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
+    ctx = tls_context(cert, key)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1    # below our minimum
+    with Sink(tls_context=ctx) as sink:
+        m = remote_mta(mta_factory, sink.port)
+        qid = send(m, ["bob@remote.test"])
+        msgs = sink.wait(1)
+        assert len(msgs) == 1 and not msgs[0]["tls"], m.log()
+        assert wait_log(m, qid, "bob@remote.test", "sent")
+        assert "event=tls-failed relay=mx.remote.test[127.0.0.1]:%d" % \
+            sink.port in m.log()
+
+
+def test_one_message_to_more_domains_than_remote_concurrency(
+        mta_factory, dns):
+    for d in ("a.test", "b.test", "c.test"):
+        mx(dns, d, (10, "mx." + d, "127.0.0.1"))
+    with Sink() as sink:
+        m = remote_mta(mta_factory, sink.port,
+                       "remote_concurrency = 1\ndestination_concurrency = 1")
+        send(m, ["x@a.test", "y@b.test", "z@c.test"])
+        send(m, ["w@a.test"])
+        msgs = sink.wait(4)
+        assert sorted(x for msg in msgs for x in msg["to"]) == [
+            "w@a.test", "x@a.test", "y@b.test", "z@c.test"]
+        assert m.wait_queue_empty() == []
+
+
+def test_route_password_is_read_again_at_reload(mta_factory, dns, workdir):
+    ca, cert, key = make_ca(workdir, "smtp.provider.test")
+    dns.add("smtp.provider.test", "A", "127.0.0.1")
+    pwfile = os.path.join(workdir, "relay.pw")
+    with open(pwfile, "w") as f:
+        f.write("old\n")
+    with Sink(tls_context=tls_context(cert, key), auth_required=True,
+              authenticator=authenticator) as sink:
+        m = remote_mta(mta_factory, sink.port, (
+            "retry = 1h\n[route *]\nhost = smtp.provider.test:%d\n"
+            "auth = relayuser %s") % (sink.port, pwfile))
+        qid = send(m, ["bob@far.test"])
+        assert wait_log(m, qid, "bob@far.test", "deferred"), m.log()
+        with open(pwfile, "w") as f:
+            f.write("s3cret pass\n")
+        m.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: re.search(r"deliver\[\d+\]: event=reloaded",
+                                          m.log()))
+        r = subprocess.run([BIN, "queue", "-c", m.conf, "flush", qid],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert wait_log(m, qid, "bob@far.test", "sent"), m.log()
+        assert len(sink.messages) == 1
+
+
+class SlowHandler(Handler):
+    """Takes its time over DATA and counts the transactions at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.now = self.most = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.now += 1
+        self.most = max(self.most, self.now)
+        await asyncio.sleep(0.3)
+        self.now -= 1
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_destination_concurrency_is_respected(mta_factory, dns):
+    mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
+    handler = SlowHandler()
+    with Sink(handler) as sink:
+        m = remote_mta(mta_factory, sink.port, "destination_concurrency = 2")
+        for i in range(6):
+            send(m, ["bob@remote.test"], subject="n%d" % i)
+        assert len(sink.wait(6)) == 6
+        assert 1 <= handler.most <= 2
+        assert len({msg["peer"] for msg in sink.messages}) <= 2
+
+
+def test_equal_preference_mx_hosts_are_shuffled(mta_factory, dns):
+    # Two MX hosts of one preference on two loopback addresses; no reuse,
+    # so each message picks again.  All 16 on one host: p = 2 / 65536.
+    mx(dns, "remote.test", (10, "mx1.remote.test", "127.0.0.1"),
+       (10, "mx2.remote.test", "127.0.0.3"))
+    with Sink() as one:
+        other = Handler()
+        ctl = Controller(other, hostname="127.0.0.3", port=one.port)
+        ctl.start()
+        try:
+            m = remote_mta(mta_factory, one.port,
+                           "smtp_idle_time = 0s\ndestination_concurrency = 1")
+            for i in range(16):
+                send(m, ["bob@remote.test"], subject="n%d" % i)
+            assert wait_for(lambda: len(one.messages) +
+                            len(other.messages) == 16)
+            assert one.messages and other.messages
+        finally:
+            ctl.stop()

@@ -159,10 +159,11 @@ def test_sigterm_stops_cleanly_with_421(mta):
     assert "event=stopped" in mta.log()
 
 
-def test_queued_mail_survives_restart(mta_factory):
+def test_queued_mail_survives_restart(mta_factory, dns):
+    dns.set_rcode("remote.test", None, "SERVFAIL")
     m = mta_factory()
     m.start()
-    m.dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
+    # The remote recipient stays queued (its MX lookup fails: deferred).
     with smtplib.SMTP("127.0.0.1", m.port) as c:
         c.sendmail("a@client.test", ["someone@remote.test"],
                    b"Subject: wait\r\n\r\nx\r\n")
