@@ -18,7 +18,9 @@ import pytest
 import dkim
 import nacl.signing
 
+import fakedns
 from conftest import BIN
+from fakedns import FakeDNS
 
 DOMAIN = "example.test"
 
@@ -259,3 +261,64 @@ def test_opendkim_signature_in_postbote(dns, keys, tmp_path):
     assert rc == 1
     assert lines == ["dkim=policy (rsa-sha1 refused, RFC 8301) "
                      "header.d=example.test header.s=od header.a=rsa-sha1"]
+
+
+class _DNSOnPort53(FakeDNS):
+    """The fake DNS server on 127.0.0.1:53, for a program that only asks
+    the servers of /etc/resolv.conf (OpenDKIM's libresolv)."""
+
+    def _bind_pair(self):
+        udp_cls, tcp_cls = fakedns._server_classes(self._family)
+        udp = udp_cls((self.host, 53), fakedns._UDPHandler)
+        try:
+            tcp = tcp_cls((self.host, 53), fakedns._TCPHandler)
+        except OSError:
+            udp.server_close()
+            raise
+        udp.fake = tcp.fake = self
+        return udp, tcp
+
+
+@pytest.fixture
+def dns53(tmp_path):
+    """A fake DNS server on 127.0.0.1:53 and a resolv.conf naming it; the
+    test runs its client in a private mount namespace where that file is
+    /etc/resolv.conf, so the machine's own resolver is never asked."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare for a private resolv.conf")
+    try:
+        server = _DNSOnPort53().start()
+    except OSError as e:
+        pytest.skip("127.0.0.1:53 is taken: %s" % e)
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\noptions attempts:1 timeout:2\n")
+    server.resolv = str(resolv)
+    yield server
+    server.stop()
+
+
+def opendkim_verify(dns53, path):
+    """opendkim-testmsg in verify mode, its DNS going to dns53 only."""
+    return subprocess.run(
+        ["unshare", "--mount", "sh", "-c",
+         'mount --bind "$1" /etc/resolv.conf && exec opendkim-testmsg < "$2"',
+         "sh", dns53.resolv, str(path)],
+        capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(shutil.which("opendkim-testmsg") is None,
+                    reason="opendkim-tools not installed")
+@pytest.mark.parametrize("ktype", ["rsa", "ed25519"])
+def test_our_signature_verifies_in_opendkim(dns53, keys, tmp_path, ktype):
+    keyfile, rec = keys("od2", ktype)
+    dns53.add("od2._domainkey." + DOMAIN, "TXT", rec)
+    signed = run(["sign", "-d", DOMAIN, "-s", "od2", "-k", keyfile],
+                 stdin=MSG, check=True).stdout
+    good, bad = tmp_path / "good.eml", tmp_path / "bad.eml"
+    good.write_bytes(signed)
+    bad.write_bytes(signed.replace(b"Hello", b"Howdy"))
+    p = opendkim_verify(dns53, good)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert ("od2._domainkey." + DOMAIN, "TXT") in dns53.queries
+    p = opendkim_verify(dns53, bad)
+    assert p.returncode != 0 and "Bad signature" in p.stderr, p.stderr

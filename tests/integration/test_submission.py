@@ -7,39 +7,18 @@ from before STARTTLS is forgotten, and Received: says ESMTPSA."""
 
 import base64
 import re
-import shutil
 import smtplib
-import ssl
-import subprocess
 import time
 
 import pytest
 
 from smtpclient import RawSMTP
+from test_tls import client_ctx as ctx, need, run
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
 REMOTE = "someone@remote.test"
 NO_RELAY = "192.0.2.0/24"        # loopback may not relay without AUTH
-
-
-def need(binary):
-    path = shutil.which(binary)
-    if path is None:
-        pytest.skip("%s is not installed" % binary)
-    return path
-
-
-def run(argv, timeout=60, input=None):
-    return subprocess.run(argv, input=input, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, timeout=timeout)
-
-
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
 
 
 def plain(user, pw):
