@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import smtplib
+import ssl
 import subprocess
 import time
 
@@ -297,6 +298,32 @@ def test_relay_client_mail_is_signed(mta_factory, dns, tmp_path):
     assert d.verify(idx=1, dnsfunc=dnsfunc)
     assert {"a=rsa-sha256", "a=ed25519-sha256"} <= {
         m for s in sigs for m in re.findall(r"a=[\w-]+", s)}
+
+
+def test_authenticated_submission_is_signed(mta_factory, tmp_path):
+    """A client outside relay_networks that logs in over STARTTLS on the
+    submission port gets its mail signed; it gets no SPF check and no
+    Authentication-Results."""
+    pem, rec = rsa_keys()
+    extra = ("[dkim example.test]\nselector = sub\nkey = %s\n"
+             % write_key(str(tmp_path), "sub.key", pem))
+    mta = mta_factory(extra=extra, relay_networks=NOT_RELAY).start()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    msg = BODY.replace(b"sam@sender.test", b"bob@example.test")
+    with smtplib.SMTP("127.0.0.1", mta.sub_port, timeout=60) as c:
+        c.starttls(context=ctx)
+        c.login("bob@example.test", "bob-pw")
+        c.sendmail("bob@example.test", [RCPT], msg)
+    raw = mta.wait_messages(RCPT, 1)[0].replace(b"\n", b"\r\n")
+    sigs = header_fields(raw, "DKIM-Signature")
+    assert len(sigs) == 1 and "s=sub" in sigs[0], sigs
+    assert header_fields(raw, "Authentication-Results") == []
+    assert b"with ESMTPSA" in raw
+    start = raw.index(b"DKIM-Signature")
+    assert dkim.verify(raw[start:], dnsfunc=dnsfunc_for(
+        {"sub._domainkey.example.test": rec}))
 
 
 def verify(dns, msg, args, conf):

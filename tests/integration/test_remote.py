@@ -6,6 +6,8 @@ dot-stuffing and loop detection.  Recipient states are read with
 
 import asyncio
 import datetime
+import email
+import email.policy
 import json
 import os
 import re
@@ -852,3 +854,36 @@ def test_equal_preference_mx_hosts_are_shuffled(mta_factory, dns):
             assert one.messages and other.messages
         finally:
             ctl.stop()
+
+
+def test_remote_5xx_bounces_to_the_local_sender(mta_factory, dns):
+    """A 550 from the next hop becomes an RFC 3464 report in the sender's
+    Maildir, which Python's email package reads as multipart/report; the
+    recipient the peer took is not in it."""
+    mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
+    handler = Handler({"gone": "550 5.1.1 no such user"})
+    with Sink(handler) as sink:
+        m = remote_mta(mta_factory, sink.port)
+        qid = send(m, ["ok@remote.test", "gone@remote.test"],
+                   sender="alice@example.test", subject="to be bounced")
+        assert wait_log(m, qid, "gone@remote.test", "bounced")
+        assert sink.wait(1)[0]["to"] == ["ok@remote.test"]
+        msgs = m.wait_messages("alice@example.test", 1)
+    assert len(msgs) == 1, m.log()
+    rep = email.message_from_bytes(msgs[0], policy=email.policy.default)
+    assert rep.get_content_type() == "multipart/report"
+    assert rep.get_param("report-type") == "delivery-status"
+    assert rep["Auto-Submitted"] == "auto-replied"
+    parts = list(rep.iter_parts())
+    assert [p.get_content_type() for p in parts] == [
+        "text/plain", "message/delivery-status", "text/rfc822-headers"] or \
+        [p.get_content_type() for p in parts] == [
+        "text/plain", "message/delivery-status", "message/rfc822"]
+    blocks = parts[1].get_payload()
+    per_rcpt = [b for b in blocks if b.get("Final-Recipient")]
+    assert [b["Final-Recipient"] for b in per_rcpt] == [
+        "rfc822; gone@remote.test"]
+    assert per_rcpt[0]["Action"] == "failed"
+    assert per_rcpt[0]["Status"] == "5.1.1"
+    assert "550 5.1.1 no such user" in per_rcpt[0]["Diagnostic-Code"]
+    assert b"Subject: to be bounced" in parts[2].as_bytes()
