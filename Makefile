@@ -31,6 +31,7 @@ OPT_OBJS := $(SRCS:src/%.c=build/obj/%.o)
 SAN_LIB_OBJS := $(LIBSRCS:src/%.c=build/asan/obj/%.o)
 UNIT_BINS := $(UNITS:tests/unit/%.c=build/asan/tests/%)
 FUZZ_BINS := $(FUZZERS:tests/fuzz/%.c=build/fuzz/%)
+REPLAY_BINS := $(FUZZERS:tests/fuzz/%.c=build/asan/replay/%)
 
 .PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim \
 	bench-tls bench-auth bench-out
@@ -60,14 +61,15 @@ asan: build/asan/postbote
 build/asan/tests/%: tests/unit/%.c build/asan/libpostbote.a | build/asan/tests
 	$(CC) $(SAN_CFLAGS) -o $@ $< build/asan/libpostbote.a -lcmocka $(LIBS)
 
-build/obj build/asan/obj build/asan/tests build/fuzz:
+build/obj build/asan/obj build/asan/tests build/asan/replay build/fuzz:
 	mkdir -p $@
 
 check: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
 		echo "== $$t"; $$t || fail=1; done; exit $$fail
 
-# libFuzzer targets; the regression run replays every kept corpus input.
+# libFuzzer targets, for fuzzing (make fuzz); make test replays their
+# corpora through build/asan/replay (below).
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Isrc $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_OBJS  := $(LIBSRCS:src/%.c=build/fuzz/obj/%.o)
@@ -82,19 +84,29 @@ build/fuzz/obj:
 
 fuzz: $(FUZZ_BINS)
 
-fuzz-regress: $(FUZZ_BINS)
-	@for f in $(FUZZ_BINS); do n=$${f#build/fuzz/fuzz_}; \
+# The corpora are replayed by the same targets linked with the ASan+UBSan
+# library and a small driver (tests/fuzz/replay.c) instead of libFuzzer.
+build/asan/replay/%: tests/fuzz/%.c tests/fuzz/replay.c build/asan/libpostbote.a | build/asan/replay
+	$(CC) $(SAN_CFLAGS) -o $@ $< tests/fuzz/replay.c build/asan/libpostbote.a $(LIBS)
+
+fuzz-regress: $(REPLAY_BINS)
+	@for f in $(REPLAY_BINS); do n=$${f#build/asan/replay/fuzz_}; \
 		d=tests/fuzz/corpus/$$n; [ -d $$d ] || continue; \
 		echo "== $$f ($$(ls $$d | wc -l) inputs)"; \
-		$$f -runs=0 $$d >/dev/null 2>build/fuzz/$$n.log || \
-		{ cat build/fuzz/$$n.log; exit 1; }; done
+		$$f $$d >/dev/null 2>build/asan/replay/$$n.log || \
+		{ cat build/asan/replay/$$n.log; exit 1; }; done
 
+# Two pytest workers (python3-pytest-xdist), a test file per worker at a
+# time; each worker takes its loopback ports from its own range.
+XDIST = $(shell $(PYTHON) -c 'import xdist' 2>/dev/null && \
+	echo "-n 2 --dist loadfile")
 itest: build/asan/postbote
 	POSTBOTE_BIN=$(CURDIR)/build/asan/postbote $(PYTHON) -m pytest -q \
-		-p no:cacheprovider tests/integration
+		-p no:cacheprovider $(XDIST) tests/integration
 
 test: deps
-	$(MAKE) -j2 $(UNIT_BINS) build/asan/postbote build/postbote $(FUZZ_BINS)
+	$(MAKE) -j2 $(UNIT_BINS) build/asan/postbote build/postbote \
+		$(REPLAY_BINS)
 	$(MAKE) check
 	$(MAKE) fuzz-regress
 	$(MAKE) itest

@@ -43,19 +43,37 @@ archive@example.org: carol@example.org
 """
 
 
-_given_ports = set()
+# Loopback ports come from a range below the kernel's ephemeral ports
+# (32768-60999: the fake DNS servers' and the clients' ports), split between
+# the pytest-xdist workers, handed out in order and never twice in a run.
+_PORT_LOW, _PORT_HIGH = 10000, 32000
+
+
+def _port_range():
+    worker = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER",
+                                                   "gw0")) or 0)
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    span = (_PORT_HIGH - _PORT_LOW) // count
+    low = _PORT_LOW + worker * span
+    return low, low + span
+
+
+_next_port, _end_port = _port_range()
 
 
 def free_port():
-    """A free loopback port, never one handed out before in this run (the
-    kernel may offer a just-closed port again at once)."""
-    while True:
+    """A loopback port nothing listens on, from this worker's range."""
+    global _next_port
+    while _next_port < _end_port:
+        port = _next_port
+        _next_port += 1
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _given_ports:
-            _given_ports.add(port)
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no loopback port left in %d-%d" % _port_range())
 
 
 def wait_port(port, proc, timeout=15.0, greet_timeout=0.2):
