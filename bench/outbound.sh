@@ -56,7 +56,7 @@ start_sink() {
 }
 sink=
 "$BIN" serve -c "$dir/postbote.conf" 2> "$dir/log" & pid=$!
-trap 'kill $pid $sink 2>/dev/null; wait $pid $sink 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
+trap 'kill $pid $sink 2>/dev/null; wait $pid $sink 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 [ -n "${SPLIT:-}" ] || start_sink
 wait_port $port
 start=$(date +%s.%N)
