@@ -1653,7 +1653,11 @@ conn_admit(struct smtp_session *s)
 	    r == LIMITS_CONN_BANNED ? "too many failed logins" :
 	    r == LIMITS_CONN_TOTAL ? "max_connections" :
 	    "max_connections_per_ip");
-	if (r == LIMITS_CONN_BANNED)
+	/* On an implicit-TLS listener the client waits for a handshake: a
+	 * plaintext 421 would only be a TLS error to it; just close. */
+	if (config->listens[s->listen_idx].mode == LISTEN_SUBMISSIONS)
+		;
+	else if (r == LIMITS_CONN_BANNED)
 		reply(s, "421 4.7.0 %s Error: too many failed logins from "
 		    "your address, try again later", hostname());
 	else

@@ -6,6 +6,8 @@ caps, the minimum data rate for DATA and BDAT with a slow client
 (421 4.4.2), and the idle timeout."""
 
 import base64
+import socket
+import ssl
 import time
 
 import pytest
@@ -234,3 +236,27 @@ def test_max_connections_per_ip_ipv6(mta_factory):
             assert (r.code, r.enhanced) == (421, "4.7.0")
         a.expect("NOOP", 250)
     assert "client=[::1]:" in m.log()
+
+
+def test_implicit_tls_listener_past_the_limit_just_closes(mta_factory):
+    """A client of a submissions listener expects a TLS handshake: past
+    max_connections it gets no plaintext 421 (that would only confuse its
+    TLS stack), the connection is simply closed."""
+    m = mta_factory(extra="max_connections = 1\nmax_connections_per_ip = 0")
+    with open(m.conf, "a") as f:
+        f.write("[listen submissions]\naddress = 127.0.0.1:%d\n"
+                "mode = submissions\n" % m.subs_port)
+    m.start()
+    time.sleep(0.3)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with session(m.port) as held:          # takes the one connection
+        with socket.create_connection(("127.0.0.1", m.subs_port), 10) as s:
+            s.settimeout(10)
+            assert s.recv(512) == b""      # closed, nothing written
+        held.expect("NOOP", 250)
+    time.sleep(0.2)
+    with socket.create_connection(("127.0.0.1", m.subs_port), 10) as s:
+        with ctx.wrap_socket(s) as t:
+            assert t.recv(512).startswith(b"220 ")
