@@ -381,8 +381,9 @@ child_main(int id, int ctlfd)
 	}
 	if (id != PROC_SMTPD)
 		tls_material_wipe();	/* only smtpd needs the keys */
-	if (id == PROC_SMTPD)
-		smtp_check_load_keys();	/* DKIM keys may be root's only */
+	if (id == PROC_SMTPD || id == PROC_QUEUE)
+		smtp_check_load_keys();	/* DKIM keys may be root's only; queue
+					 * signs local submissions */
 	drop_privileges();
 	if ((cbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");

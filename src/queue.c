@@ -25,6 +25,7 @@
 #include "proc.h"
 #include "queue.h"
 #include "queue_ctl.h"
+#include "smtp_check.h"
 #include "smtp_parse.h"
 #include "util.h"
 
@@ -1255,6 +1256,7 @@ queue_msg(int proc, struct ipc_msg *m)
 static void
 queue_reload(void)
 {
+	smtp_check_load_keys();
 	log_info("event=reloaded");
 	dispatch();
 }

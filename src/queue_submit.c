@@ -11,6 +11,7 @@
  * by request id; a job whose lookup went away is refused, never left.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -22,6 +23,7 @@
 #include "proc.h"
 #include "queue.h"
 #include "queue_ctl.h"
+#include "smtp_check.h"
 #include "util.h"
 
 struct job {
@@ -183,6 +185,25 @@ queue_submit_resolved(struct ipc_msg *m)
 		finish(j);
 }
 
+/* sign - local mail from a [dkim] domain is signed as smtpd signs
+ * relayed and authenticated mail; the fields go first at delivery. */
+static void
+sign(const struct job *j, struct envelope *env)
+{
+	struct buf	 fields;
+	char		 what[96];
+
+	buf_init(&fields, 0);
+	snprintf(what, sizeof(what), "submit client=\"%s\"",
+	    log_safe(env->client != NULL ? env->client : "local"));
+	smtp_check_sign(j->data.data, j->data.len, &fields, what);
+	if (fields.len > 0) {
+		free(env->prepend);
+		env->prepend = xstrdup(buf_cstr(&fields));
+	}
+	buf_free(&fields);
+}
+
 /* finish - every recipient is resolved: commit, or refuse. */
 static void
 finish(struct job *j)
@@ -215,6 +236,7 @@ finish(struct job *j)
 	j->out = NULL;
 	j->nout = 0;
 	c->parsed.arrival = now_usec();
+	sign(j, &c->parsed);
 	if (spool_inject(c, j->data.data, j->data.len) == -1) {
 		log_warn("event=submit-error error=\"%s\"", strerror(errno));
 		queue_ctl_submitted(j->conn, j->reqid, false,

@@ -245,15 +245,16 @@ strip_forged(struct smtp_session *s, struct smtp_check *c)
 		s->spool_err = true;
 }
 
-/* sign - a DKIM-Signature per key of the From domain (RSA, Ed25519). */
-static void
-sign(struct smtp_session *s, struct smtp_check *c)
+/* smtp_check_sign - see smtp_check.h. */
+void
+smtp_check_sign(const void *msg, size_t len, struct buf *out,
+    const char *what)
 {
 	struct dmarc_from	 from;
 	struct dkim_sign_opts	 o;
 	char			 err[256];
 
-	if (nkeys == 0 || dmarc_from_extract(c->map, c->maplen, &from) !=
+	if (nkeys == 0 || dmarc_from_extract(msg, len, &from) !=
 	    DMARC_FROM_OK)
 		return;
 	for (size_t i = 0; i < nkeys; i++) {
@@ -265,17 +266,25 @@ sign(struct smtp_session *s, struct smtp_check *c)
 		o.selector = keys[i].selector;
 		o.key = keys[i].key;
 		o.now = (int64_t)time(NULL);
-		if (dkim_sign(c->map, c->maplen, &o, &c->prepend, err,
-		    sizeof(err)) == -1)
-			log_warn("%s: session=%016llx event=dkim-sign "
-			    "result=failed domain=%s selector=%s reason=\"%s\"",
-			    s->qid, (unsigned long long)s->id, o.domain,
+		if (dkim_sign(msg, len, &o, out, err, sizeof(err)) == -1)
+			log_warn("%s event=dkim-sign result=failed domain=%s "
+			    "selector=%s reason=\"%s\"", what, o.domain,
 			    o.selector, log_safe(err));
 		else
-			log_info("%s: session=%016llx event=dkim-sign "
-			    "domain=%s selector=%s", s->qid,
-			    (unsigned long long)s->id, o.domain, o.selector);
+			log_info("%s event=dkim-sign domain=%s selector=%s",
+			    what, o.domain, o.selector);
 	}
+}
+
+/* sign - a DKIM-Signature per key of the From domain (RSA, Ed25519). */
+static void
+sign(struct smtp_session *s, struct smtp_check *c)
+{
+	char	 what[64];
+
+	snprintf(what, sizeof(what), "%s: session=%016llx", s->qid,
+	    (unsigned long long)s->id);
+	smtp_check_sign(c->map, c->maplen, &c->prepend, what);
 }
 
 /* smtp_check_eod - see smtp_check.h. */

@@ -14,7 +14,10 @@ import struct
 import subprocess
 import time
 
+import dkim
+
 from conftest import BIN
+from test_authres import dnsfunc_for, rsa_keys, write_key
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
@@ -297,3 +300,24 @@ def test_one_user_cannot_crowd_out_submissions(mta):
     finally:
         hog.stdin.close()
         hog.wait(10)
+
+
+def test_local_submission_is_dkim_signed(mta_factory, tmp_path):
+    """Mail a program hands to sendmail is signed like an authenticated
+    submission when its From domain has a [dkim] key (queue loads the keys
+    before it drops privileges)."""
+    pem, rec = rsa_keys()
+    key = write_key(str(tmp_path), "loc.key", pem)
+    os.chmod(key, 0o600)                    # root's only, as admins keep it
+    m = mta_factory(extra="[dkim example.test]\nselector = loc\n"
+                    "key = %s\n" % key).start()
+    r = send(m, ["-f", ALICE, CAROL], b"From: " + ALICE.encode() +
+             b"\nTo: " + CAROL.encode() + b"\nSubject: from cron\n\nok\n")
+    assert r.returncode == 0, r.stderr
+    raw = one_message(m, CAROL).replace(b"\n", b"\r\n")
+    start = raw.index(b"DKIM-Signature:")
+    assert b"s=loc;" in raw[start:start + 300]
+    assert dkim.verify(raw[start:], dnsfunc=dnsfunc_for(
+        {"loc._domainkey.example.test": rec}))
+    assert re.search(r"event=dkim-sign domain=example\.test selector=loc",
+                     m.log())
