@@ -88,11 +88,7 @@ static void	 make_ready(struct qmsg *);
 static unsigned
 hash_id(const char *id)
 {
-	unsigned	h = 2166136261u;
-
-	for (; *id != '\0'; id++)
-		h = (h ^ (unsigned char)*id) * 16777619u;
-	return h % HASH_SIZE;
+	return str_hash(id) % HASH_SIZE;
 }
 
 static struct qmsg *

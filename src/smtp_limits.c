@@ -66,15 +66,11 @@ limits_free(struct limits *l)
 	free(l);
 }
 
-/* hash - FNV-1a; keys come from peers, but buckets only cost time. */
+/* hash - keys come from peers, but a crowded bucket only costs time. */
 static unsigned
 hash(const char *s)
 {
-	uint32_t	h = 2166136261u;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % NBUCKETS;
+	return str_hash(s) % NBUCKETS;
 }
 
 /* find - the entry for key; with create, a new one (NULL when full). */

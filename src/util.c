@@ -138,6 +138,16 @@ str_iprefix(const char *s, const char *prefix)
 	return true;
 }
 
+uint32_t
+str_hash(const char *s)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 uint64_t
 now_usec(void)
 {

@@ -43,6 +43,8 @@ char	*str_lower(char *);
 /* str_casecmp_n - ASCII-only case-insensitive compare of n bytes. */
 bool	 str_ieq(const char *, const char *);
 bool	 str_iprefix(const char *s, const char *prefix);
+/* str_hash - FNV-1a of a string, for hash tables (not for secrets). */
+uint32_t str_hash(const char *);
 
 /* now_usec / now_mono_usec - wall clock and monotonic clock in µs. */
 uint64_t now_usec(void);

@@ -211,6 +211,21 @@ class MTA:
             time.sleep(0.05)
         return self.messages(addr)
 
+    def wait_subject(self, addr, text, timeout=30.0):
+        """The delivered message of addr whose header block holds text
+        (bytes or str); fails with the log when none comes."""
+        if isinstance(text, str):
+            text = text.encode()
+        end = time.time() + timeout
+        while time.time() < end:
+            for raw in self.messages(addr):
+                head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+                if text in head:
+                    return raw
+            time.sleep(0.05)
+        raise AssertionError("no message with %r for %s:\n%s"
+                             % (text, addr, self.log()))
+
     def queued(self):
         d = os.path.join(self.state, "spool", "queue")
         return sorted(os.listdir(d)) if os.path.isdir(d) else []

@@ -9,7 +9,6 @@ import email
 import email.policy
 import re
 import smtplib
-import time
 
 import pytest
 
@@ -62,21 +61,10 @@ def submit(m, rcpts, subject):
     assert refused == {}
 
 
-def wait_subject(m, addr, subject, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        for raw in m.messages(addr):
-            head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
-            if subject.encode() in head:
-                return raw
-        time.sleep(0.05)
-    raise AssertionError("no %r for %s:\n%s" % (subject, addr, m.log()))
-
-
 def test_signed_relayed_and_verified(pair):
     sender, receiver = pair
     submit(sender, ["alice@example.test"], "peer one")
-    raw = wait_subject(receiver, "alice@example.test", "peer one")
+    raw = receiver.wait_subject("alice@example.test", "peer one")
     ar = header_fields(raw, "Authentication-Results")
     assert len(ar) == 1, raw
     assert ar[0].startswith("mx.example.test;"), ar
@@ -100,8 +88,8 @@ def test_refusal_comes_back_as_a_bounce(pair):
     sender, receiver = pair
     submit(sender, ["alice@example.test", "nobody@example.test"],
            "peer two")
-    wait_subject(receiver, "alice@example.test", "peer two")
-    raw = wait_subject(sender, SENDER, "Undelivered Mail")
+    receiver.wait_subject("alice@example.test", "peer two")
+    raw = sender.wait_subject(SENDER, "Undelivered Mail")
     rep = email.message_from_bytes(raw, policy=email.policy.default)
     assert rep.get_content_type() == "multipart/report"
     status = list(rep.iter_parts())[1].get_payload()

@@ -8,7 +8,6 @@ from before STARTTLS is forgotten, and Received: says ESMTPSA."""
 import base64
 import re
 import smtplib
-import time
 
 import pytest
 
@@ -32,17 +31,6 @@ def smta(mta_module_factory):
         f.write("[listen submissions]\naddress = 127.0.0.1:%d\n"
                 "mode = submissions\n" % m.subs_port)
     return m.start()
-
-
-def wait_subject(m, addr, subject, timeout=15):
-    """The delivered message of addr whose header block has subject."""
-    end = time.time() + timeout
-    while time.time() < end:
-        for msg in m.messages(addr):
-            if subject in msg.split(b"\r\n\r\n", 1)[0]:
-                return msg
-        time.sleep(0.05)
-    raise AssertionError("no %r for %s:\n%s" % (subject, addr, m.log()))
 
 
 def tls_session(port):
@@ -92,7 +80,7 @@ def test_smtplib_starttls_login_sends_with_esmtpsa(smta):
         c.starttls(context=ctx())
         c.login(ALICE, "alice-pw")
         c.sendmail(ALICE, [BOB], b"Subject: sub1\r\n\r\nhello\r\n")
-    msg = wait_subject(smta, BOB, b"Subject: sub1")
+    msg = smta.wait_subject(BOB, b"Subject: sub1")
     assert re.search(rb"with ESMTPSA id ", msg), msg
 
 
@@ -103,7 +91,7 @@ def test_smtplib_ssl_login(smta):
         assert "auth" in c.esmtp_features
         c.login(BOB, "bob-pw")
         c.sendmail(BOB, [ALICE], b"Subject: sub2\r\n\r\nhello\r\n")
-    assert b"with ESMTPSA" in wait_subject(smta, ALICE, b"Subject: sub2")
+    assert b"with ESMTPSA" in smta.wait_subject(ALICE, b"Subject: sub2")
 
 
 @pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
@@ -135,7 +123,7 @@ def test_curl_starttls_auth(smta, tmp_path):
              "--user", "%s:alice-pw" % ALICE, "--mail-from", ALICE,
              "--mail-rcpt", BOB, "-T", str(f)])
     assert p.returncode == 0, p.stdout
-    assert b"with ESMTPSA" in wait_subject(smta, BOB, b"Subject: sub3 curl")
+    assert b"with ESMTPSA" in smta.wait_subject(BOB, b"Subject: sub3 curl")
 
 
 def test_curl_smtps_auth_relays(smta, tmp_path):
