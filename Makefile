@@ -21,8 +21,11 @@ OPT_CFLAGS  = $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN	    = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 SAN_CFLAGS  = $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer $(SAN)
 
-SRCS	 := $(wildcard src/*.c)
-LIBSRCS	 := $(filter-out src/main.c,$(SRCS))
+# One folder per layer or process (docs/architecture.md); every object
+# also writes its header dependencies (-MMD -MP), so a changed header
+# rebuilds only what includes it.
+SRCS	 := $(wildcard src/*/*.c)
+LIBSRCS	 := $(filter-out src/cli/main.c,$(SRCS))
 UNITS	 := $(wildcard tests/unit/test_*.c)
 FUZZERS	 := $(wildcard tests/fuzz/fuzz_*.c)
 PYTHON	 = /usr/bin/python3
@@ -41,27 +44,31 @@ all: build/postbote
 deps:
 	@sh scripts/deps.sh
 
-build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
-	$(CC) $(OPT_CFLAGS) -c -o $@ $<
+DEPFLAGS = -MMD -MP
+
+build/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(OPT_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 build/postbote: $(OPT_OBJS)
 	$(CC) -o $@ $(OPT_OBJS) $(LIBS)
 
-build/asan/obj/%.o: src/%.c $(wildcard src/*.h) | build/asan/obj
-	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+build/asan/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 build/asan/libpostbote.a: $(SAN_LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-build/asan/postbote: build/asan/obj/main.o build/asan/libpostbote.a
+build/asan/postbote: build/asan/obj/cli/main.o build/asan/libpostbote.a
 	$(CC) $(SAN) -o $@ $^ $(LIBS)
 
 asan: build/asan/postbote
 
 build/asan/tests/%: tests/unit/%.c build/asan/libpostbote.a | build/asan/tests
-	$(CC) $(SAN_CFLAGS) -o $@ $< build/asan/libpostbote.a -lcmocka $(LIBS)
+	$(CC) $(SAN_CFLAGS) $(DEPFLAGS) -o $@ $< build/asan/libpostbote.a -lcmocka $(LIBS)
 
-build/obj build/asan/obj build/asan/tests build/asan/replay build/fuzz:
+build/asan/tests build/asan/replay build/fuzz:
 	mkdir -p $@
 
 check: $(UNIT_BINS)
@@ -71,23 +78,22 @@ check: $(UNIT_BINS)
 # libFuzzer targets, for fuzzing (make fuzz); make test replays their
 # corpora through build/asan/replay (below).
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread -g -O1 -Isrc $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_CFLAGS = $(BASE_CFLAGS) -g -O1 $(FUZZ_SAN)
 FUZZ_OBJS  := $(LIBSRCS:src/%.c=build/fuzz/obj/%.o)
-build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 build/fuzz/libpostbote.a: $(FUZZ_OBJS)
 	rm -f $@ && ar rcs $@ $^
 build/fuzz/%: tests/fuzz/%.c build/fuzz/libpostbote.a | build/fuzz
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libpostbote.a $(LIBS)
-build/fuzz/obj:
-	mkdir -p $@
+	clang $(FUZZ_CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libpostbote.a $(LIBS)
 
 fuzz: $(FUZZ_BINS)
 
 # The corpora are replayed by the same targets linked with the ASan+UBSan
 # library and a small driver (tests/fuzz/replay.c) instead of libFuzzer.
 build/asan/replay/%: tests/fuzz/%.c tests/fuzz/replay.c build/asan/libpostbote.a | build/asan/replay
-	$(CC) $(SAN_CFLAGS) -o $@ $< tests/fuzz/replay.c build/asan/libpostbote.a $(LIBS)
+	$(CC) $(SAN_CFLAGS) $(DEPFLAGS) -o $@ $< tests/fuzz/replay.c build/asan/libpostbote.a $(LIBS)
 
 fuzz-regress: $(REPLAY_BINS)
 	@for f in $(REPLAY_BINS); do n=$${f#build/asan/replay/fuzz_}; \
@@ -124,7 +130,7 @@ bench-out: deps build/postbote
 clean:
 	rm -rf build
 
-build/dkim_bench: bench/dkim_bench.c $(filter-out build/obj/main.o,$(OPT_OBJS))
+build/dkim_bench: bench/dkim_bench.c $(filter-out build/obj/cli/main.o,$(OPT_OBJS))
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)
 
 bench-dkim: build/dkim_bench
@@ -136,3 +142,7 @@ bench-tls: build/postbote
 # AUTH verifications per second (yescrypt, default cost) over real logins.
 bench-auth: build/postbote
 	$(PYTHON) bench/auth_bench.py
+
+DEPS := $(OPT_OBJS:.o=.d) $(SAN_LIB_OBJS:.o=.d) build/asan/obj/cli/main.d \
+	$(FUZZ_OBJS:.o=.d) $(UNIT_BINS:=.d) $(REPLAY_BINS:=.d) $(FUZZ_BINS:=.d)
+-include $(DEPS)

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "dkim.h"
+#include "lib/buf.h"
+#include "auth/dkim.h"
 
 static const char	*record;
 

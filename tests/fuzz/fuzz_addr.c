@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
+#include "mail/addr.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

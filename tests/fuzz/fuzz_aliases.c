@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lookup_tab.h"
-#include "util.h"
+#include "common/lookup_tab.h"
+#include "lib/util.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "authres.h"
+#include "auth/authres.h"
 
 #define FUZZ_MAX	65536
 #define RANGES		64

@@ -13,7 +13,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "conf.h"
+#include "common/conf.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

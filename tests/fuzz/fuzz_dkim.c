@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "dkim.h"
+#include "lib/buf.h"
+#include "auth/dkim.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

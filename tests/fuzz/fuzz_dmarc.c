@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dmarc.h"
+#include "auth/dmarc.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "queue_journal.h"
+#include "queue/journal.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sasl.h"
+#include "mail/sasl.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "smtp_data.h"
+#include "lib/buf.h"
+#include "mail/smtp_data.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

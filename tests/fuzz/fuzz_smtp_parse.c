@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
-#include "smtp_parse.h"
+#include "mail/addr.h"
+#include "mail/smtp_parse.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp_reply.h"
+#include "mail/smtp_reply.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "buf.h"
-#include "spf.h"
+#include "lib/buf.h"
+#include "auth/spf.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "spool_rec.h"
+#include "lib/buf.h"
+#include "mail/spool_rec.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

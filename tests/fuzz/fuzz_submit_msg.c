@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "submit_msg.h"
+#include "lib/buf.h"
+#include "mail/submit_msg.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

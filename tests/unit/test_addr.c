@@ -14,9 +14,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "addr.h"
-#include "log.h"
-#include "util.h"
+#include "mail/addr.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #define NUL_F	ADDR_F_NULL
 #define U8	ADDR_F_UTF8

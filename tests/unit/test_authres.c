@@ -14,9 +14,9 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
-#include "authres.h"
-#include "buf.h"
-#include "util.h"
+#include "auth/authres.h"
+#include "lib/buf.h"
+#include "lib/util.h"
 
 struct find_case {
 	const char	*msg;

@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "bounce.h"
-#include "buf.h"
-#include "util.h"
+#include "mail/bounce.h"
+#include "lib/buf.h"
+#include "lib/util.h"
 
 #define T0	((uint64_t)1700000000 * 1000000)	/* 2023-11-14 22:13:20 */
 

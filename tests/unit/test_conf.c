@@ -22,9 +22,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "conf.h"
-#include "util.h"
+#include "lib/buf.h"
+#include "common/conf.h"
+#include "lib/util.h"
 
 #ifndef TOP_SRCDIR
 #define TOP_SRCDIR "."

@@ -18,9 +18,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "dkim.h"
-#include "util.h"
+#include "lib/buf.h"
+#include "auth/dkim.h"
+#include "lib/util.h"
 
 #define NOW	1700000000LL
 

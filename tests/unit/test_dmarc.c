@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "dmarc.h"
-#include "util.h"
+#include "auth/dmarc.h"
+#include "lib/util.h"
 
 static const char psl_text[] =
     "// test list\n"

@@ -23,7 +23,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
-#include "dns.h"
+#include "lib/dns.h"
 
 #define T_A	1
 #define T_PTR	12

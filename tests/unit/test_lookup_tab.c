@@ -12,8 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "lookup_tab.h"
+#include "lib/buf.h"
+#include "common/lookup_tab.h"
 
 static char	*domains[] = { "example.com", "example.org" };
 static struct conf conf;

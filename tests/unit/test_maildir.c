@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "maildir.h"
+#include "deliver/maildir.h"
 
 #define BLOCK	(64 * 1024)
 

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "queue_journal.h"
-#include "util.h"
+#include "queue/journal.h"
+#include "lib/util.h"
 
 #define ID1	"0123456789ABCDEF"
 #define ID2	"FEDCBA9876543210"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "sasl.h"
+#include "mail/sasl.h"
 
 struct b64_case {
 	const char		*in;

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "smtp_data.h"
+#include "lib/buf.h"
+#include "mail/smtp_data.h"
 
 #define S(x)	x, sizeof(x) - 1
 

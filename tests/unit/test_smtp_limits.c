@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "smtp_limits.h"
+#include "smtpd/limits.h"
 
 static void
 test_connections(void **state)

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "addr.h"
-#include "log.h"
-#include "smtp_parse.h"
-#include "util.h"
+#include "mail/addr.h"
+#include "lib/log.h"
+#include "mail/smtp_parse.h"
+#include "lib/util.h"
 
 struct mail_case {
 	const char		*arg;

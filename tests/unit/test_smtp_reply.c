@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "smtp_reply.h"
+#include "mail/smtp_reply.h"
 
 /* feed - lines separated by '\n'; returns the result of the last one. */
 static enum smtp_reply_rc

@@ -12,8 +12,8 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "spf.h"
+#include "lib/buf.h"
+#include "auth/spf.h"
 
 struct parse_case {
 	const char	*rec;

@@ -14,10 +14,10 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "smtp_parse.h"
-#include "spool_rec.h"
-#include "util.h"
+#include "lib/buf.h"
+#include "mail/smtp_parse.h"
+#include "mail/spool_rec.h"
+#include "lib/util.h"
 
 #define TEST_ID		"0123456789ABCDEF"
 

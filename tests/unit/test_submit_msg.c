@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "submit_msg.h"
-#include "util.h"
+#include "lib/buf.h"
+#include "mail/submit_msg.h"
+#include "lib/util.h"
 
 struct list {
 	char	 s[1024];	/* addresses joined with '|' */

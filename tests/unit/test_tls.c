@@ -17,11 +17,11 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "conf.h"
-#include "proc.h"
-#include "tls.h"
-#include "util.h"
+#include "lib/buf.h"
+#include "common/conf.h"
+#include "common/proc.h"
+#include "common/tls.h"
+#include "lib/util.h"
 
 static void
 test_name_match(void **state)

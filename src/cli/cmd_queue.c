@@ -1,0 +1,679 @@
+/*
+ * cmd_queue.c - "postbote queue [-c FILE] list [--json] | show ID |
+ * flush [ID] | delete ID | hold ID | release ID", and "mailq" (queue
+ * list).  Loads the config to find state_dir, sends one request on the
+ * control socket state_dir/control (queue_ctl.c) with the blocking ipc
+ * helpers, and prints the answer.
+ *
+ * Runs as a short-lived command of the admin (root or the server's user).
+ * Trust: the replies come from our queue process, but they carry peer
+ * strings (addresses, statuses, headers), so every string is escaped
+ * before it reaches the terminal or the JSON output, and frames are read
+ * with the bounds-checked getters.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "cli/cmd_queue.h"
+#include "common/conf.h"
+#include "lib/ipc.h"
+#include "queue/queue_ctl.h"
+#include "mail/spool_rec.h"
+#include "lib/util.h"
+
+#define TIMEOUT_MS	10000		/* for each frame of the answer */
+#define REQ_ID		1
+
+struct entry {				/* the head of one message entry */
+	const char	*id, *sender;
+	uint64_t	 arrival, size;
+	uint32_t	 flags, nrcpt, listed;
+};
+
+struct rcpt {
+	const char	*addr, *orig, *status;
+	uint32_t	 state;
+};
+
+struct client {
+	int		 fd;
+	const char	*path;
+	struct buf	 store;		/* the frame last received */
+	struct ipc_msg	 im;
+};
+
+struct verb {
+	const char	*name;
+	int		 minargs, maxargs;
+	const char	*flag;		/* the only argument allowed, or NULL */
+	int		(*run)(struct client *, int, char **);
+};
+
+static int	 usage(void);
+static int	 run_list(struct client *, int, char **);
+static int	 run_show(struct client *, int, char **);
+static int	 run_flush(struct client *, int, char **);
+static int	 run_delete(struct client *, int, char **);
+static int	 run_hold(struct client *, int, char **);
+static int	 run_release(struct client *, int, char **);
+
+static const struct verb verbs[] = {
+	{ "list",	0, 1,	"--json",	run_list },
+	{ "show",	1, 1,	NULL,		run_show },
+	{ "flush",	0, 1,	NULL,		run_flush },
+	{ "delete",	1, 1,	NULL,		run_delete },
+	{ "hold",	1, 1,	NULL,		run_hold },
+	{ "release",	1, 1,	NULL,		run_release },
+};
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: postbote queue [-c FILE] list [--json] | "
+	    "show ID | flush [ID] |\n"
+	    "                      delete ID | hold ID | release ID\n"
+	    "       mailq [-c FILE] [--json]\n");
+	return 2;
+}
+
+/* ---- output: escaping and times ---- */
+
+/* utf8_next - the code point at p in *cp and its length, or 0 when the
+ * bytes there are not well-formed UTF-8 (overlong, surrogate, too big). */
+static size_t
+utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	size_t		len;
+	uint32_t	v, min;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if ((p[0] & 0xe0) == 0xc0)
+		len = 2;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4;
+	else
+		return 0;
+	v = p[0] & (0x7f >> len);		/* the lead byte's payload */
+	min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (p[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return len;
+}
+
+/* put_text - bytes for a terminal: printable ASCII, tab and UTF-8 from
+ * U+00A0 as they are, anything else as \xNN.  With lines, CRLF is a line
+ * end; without, it becomes one space. */
+static void
+put_text(FILE *f, const char *s, size_t n, bool lines)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	uint32_t		 cp;
+	size_t			 k;
+
+	for (size_t i = 0; i < n; i += k) {
+		k = 1;
+		if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') {
+			putc(lines ? '\n' : ' ', f);
+			k = 2;
+		} else if ((p[i] >= 0x20 && p[i] < 0x7f) || p[i] == '\t')
+			putc(p[i], f);
+		else if (p[i] >= 0x80 && (k = utf8_next(p + i, n - i, &cp)) > 0
+		    && cp >= 0xa0)
+			fwrite(p + i, 1, k, f);
+		else {
+			fprintf(f, "\\x%02X", p[i]);
+			k = 1;
+		}
+	}
+}
+
+static void
+put_str(const char *s)
+{
+	put_text(stdout, s, strlen(s), false);
+}
+
+/* put_json - a JSON string: '"', '\\', control characters and everything
+ * beyond ASCII as \u escapes (RFC 8259 section 7; surrogate pairs above
+ * U+FFFF); a byte that is not UTF-8 becomes U+FFFD. */
+static void
+put_json(const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 n = strlen(s), k;
+	uint32_t		 cp;
+
+	putchar('"');
+	for (size_t i = 0; i < n; i += k) {
+		if ((k = utf8_next(p + i, n - i, &cp)) == 0) {
+			cp = 0xfffd;
+			k = 1;
+		}
+		if (cp == '"' || cp == '\\')
+			printf("\\%c", (char)cp);
+		else if (cp >= 0x20 && cp < 0x7f)
+			putchar((int)cp);
+		else if (cp < 0x10000)
+			printf("\\u%04x", (unsigned)cp);
+		else
+			printf("\\u%04x\\u%04x",
+			    (unsigned)(0xd800 + ((cp - 0x10000) >> 10)),
+			    (unsigned)(0xdc00 + ((cp - 0x10000) & 0x3ff)));
+	}
+	putchar('"');
+}
+
+/* fmt_time - µs since the epoch as local "2026-03-01 10:00:05", or in
+ * UTC as RFC 3339 "2026-03-01T10:00:05Z". */
+static const char *
+fmt_time(uint64_t usec, bool rfc3339, char *out, size_t len)
+{
+	time_t		t = (time_t)(usec / 1000000);
+	struct tm	tm;
+
+	if (rfc3339)
+		gmtime_r(&t, &tm);
+	else
+		localtime_r(&t, &tm);
+	if (strftime(out, len, rfc3339 ? "%Y-%m-%dT%H:%M:%SZ" :
+	    "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		str_copy(out, "?", len);
+	return out;
+}
+
+/* state_name - done, failed, pending, or deferred: pending after a
+ * failed attempt (a status is known). */
+static const char *
+state_name(const struct rcpt *r)
+{
+	if (r->state == RCPT_DONE)
+		return "done";
+	if (r->state == RCPT_FAILED)
+		return "failed";
+	return r->status[0] != '\0' ? "deferred" : "pending";
+}
+
+/* ---- the connection ---- */
+
+/* ctl_connect - connect to the control socket; on failure say why in
+ * the admin's terms and return -1. */
+static int
+ctl_connect(const char *path)
+{
+	int	fd = queue_ctl_connect(path, TIMEOUT_MS), e = errno;
+
+	if (fd != -1)
+		return fd;
+	if (e == ENAMETOOLONG) {
+		fprintf(stderr, "postbote: %s: path too long\n", path);
+		return -1;
+	}
+	if (e == ENOENT)
+		fprintf(stderr, "postbote: the server is not running (no "
+		    "control socket at %s)\n", path);
+	else if (e == ECONNREFUSED)
+		fprintf(stderr, "postbote: the server is not running "
+		    "(nothing answers on %s)\n", path);
+	else if (e == EACCES || e == EPERM)
+		fprintf(stderr, "postbote: cannot connect to %s: %s (only "
+		    "root and the server's user may)\n", path, strerror(e));
+	else
+		fprintf(stderr, "postbote: cannot connect to %s: %s\n", path,
+		    strerror(e));
+	return -1;
+}
+
+/* request - send type with a string argument (or none). */
+static int
+request(struct client *c, uint16_t type, const char *arg)
+{
+	struct buf	b;
+	int		rc;
+
+	buf_init(&b, 0);
+	if (arg != NULL)
+		ipc_put_str(&b, arg);
+	rc = ipc_sync_send(c->fd, type, REQ_ID, &b);
+	buf_free(&b);
+	if (rc == -1)
+		fprintf(stderr, "postbote: cannot send to %s: %s\n", c->path,
+		    strerror(errno));
+	return rc;
+}
+
+/* answer - the next frame, which must be of type want. */
+static int
+answer(struct client *c, uint16_t want)
+{
+	if (ipc_sync_recv(c->fd, &c->im, &c->store, TIMEOUT_MS) == -1) {
+		fprintf(stderr, "postbote: no answer from the server on %s\n",
+		    c->path);
+		return -1;
+	}
+	if (c->im.type != want || c->im.id != REQ_ID) {
+		fprintf(stderr, "postbote: unexpected answer (%s) on %s\n",
+		    ipc_type_str(c->im.type), c->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* bad_answer - a frame that did not decode. */
+static int
+bad_answer(const struct client *c)
+{
+	fprintf(stderr, "postbote: malformed answer from the server on %s\n",
+	    c->path);
+	return 1;
+}
+
+static void
+get_entry(struct ipc_msg *im, struct entry *e)
+{
+	e->id = ipc_get_str(im);
+	e->sender = ipc_get_str(im);
+	e->arrival = ipc_get_u64(im);
+	e->size = ipc_get_u64(im);
+	e->flags = ipc_get_u32(im);
+	e->nrcpt = ipc_get_u32(im);
+	e->listed = ipc_get_u32(im);
+}
+
+static void
+get_rcpt(struct ipc_msg *im, struct rcpt *r)
+{
+	r->addr = ipc_get_str(im);
+	r->orig = ipc_get_str(im);
+	r->state = ipc_get_u32(im);
+	r->status = ipc_get_str(im);
+}
+
+/* ---- list ---- */
+
+static void
+text_rcpt(const struct rcpt *r)
+{
+	printf("    %-9s<", state_name(r));
+	put_str(r->addr);
+	putchar('>');
+	if (r->orig[0] != '\0' && strcmp(r->orig, r->addr) != 0) {
+		printf(" (to <");
+		put_str(r->orig);
+		printf(">)");
+	}
+	if (r->status[0] != '\0') {
+		printf(" ");
+		put_str(r->status);
+	}
+	putchar('\n');
+}
+
+/* text_entry - "ID  SIZE  ARRIVAL  <sender>  [held] [active]", then one
+ * indented line per recipient: state, <address>, last status. */
+static void
+text_entry(struct ipc_msg *im, const struct entry *e)
+{
+	struct rcpt	r;
+	char		t[32];
+
+	printf("%-16s %9llu  %s  <", e->id, (unsigned long long)e->size,
+	    fmt_time(e->arrival, false, t, sizeof(t)));
+	put_str(e->sender);
+	printf(">%s%s\n", e->flags & QUEUE_CTL_HELD ? "  held" : "",
+	    e->flags & QUEUE_CTL_INFLIGHT ? "  active" : "");
+	for (uint32_t i = 0; i < e->listed && !im->bad; i++) {
+		get_rcpt(im, &r);
+		text_rcpt(&r);
+	}
+	if (e->listed < e->nrcpt)
+		printf("    ... and %u more recipients\n",
+		    e->nrcpt - e->listed);
+}
+
+static void
+json_entry(struct ipc_msg *im, const struct entry *e)
+{
+	struct rcpt	r;
+	char		t[32];
+
+	printf("{\"id\": ");
+	put_json(e->id);
+	printf(", \"sender\": ");
+	put_json(e->sender);
+	printf(", \"arrival\": \"%s\", \"size\": %llu, \"held\": %s, "
+	    "\"active\": %s, \"recipients\": [",
+	    fmt_time(e->arrival, true, t, sizeof(t)),
+	    (unsigned long long)e->size,
+	    e->flags & QUEUE_CTL_HELD ? "true" : "false",
+	    e->flags & QUEUE_CTL_INFLIGHT ? "true" : "false");
+	for (uint32_t i = 0; i < e->listed && !im->bad; i++) {
+		get_rcpt(im, &r);
+		printf("%s{\"address\": ", i > 0 ? ", " : "");
+		put_json(r.addr);
+		printf(", \"state\": \"%s\", \"status\": ", state_name(&r));
+		if (r.status[0] != '\0')
+			put_json(r.status);
+		else
+			printf("null");
+		putchar('}');
+	}
+	printf("], \"recipients_not_listed\": %u}", e->nrcpt - e->listed);
+}
+
+/* list_frames - print each LIST_REPLY frame's entries; counts them. */
+static int
+list_frames(struct client *c, bool json, unsigned *nmsg, unsigned *nheld,
+    uint64_t *bytes)
+{
+	uint32_t	more, n;
+	struct entry	e;
+
+	do {
+		if (answer(c, IPC_CTL_LIST_REPLY) == -1)
+			return 1;
+		more = ipc_get_u32(&c->im);
+		n = ipc_get_u32(&c->im);
+		for (uint32_t i = 0; i < n && !c->im.bad; i++) {
+			get_entry(&c->im, &e);
+			if (c->im.bad)
+				break;
+			if (json)
+				printf("%s\n  ", *nmsg > 0 ? "," : "");
+			(json ? json_entry : text_entry)(&c->im, &e);
+			*nmsg += 1;
+			*nheld += (e.flags & QUEUE_CTL_HELD) != 0;
+			*bytes += e.size;
+		}
+		if (!ipc_msg_ok(&c->im))
+			return bad_answer(c);
+	} while (more);
+	return 0;
+}
+
+static int
+run_list(struct client *c, int argc, char **argv)
+{
+	bool		json = argc > 0;	/* checked: "--json" */
+	unsigned	nmsg = 0, nheld = 0;
+	uint64_t	bytes = 0;
+	int		rc;
+
+	if (request(c, IPC_CTL_LIST, NULL) == -1)
+		return 1;
+	if (json)
+		printf("[");
+	else
+		printf("%-16s %9s  %-19s  %s\n", "ID", "SIZE", "ARRIVAL",
+		    "SENDER / RECIPIENTS");
+	rc = list_frames(c, json, &nmsg, &nheld, &bytes);
+	if (json)
+		printf("%s]\n", nmsg > 0 ? "\n" : "");
+	else if (nmsg == 0)
+		printf("-- the queue is empty\n");
+	else
+		printf("-- %u message%s, %llu bytes, %u held\n", nmsg,
+		    nmsg == 1 ? "" : "s", (unsigned long long)bytes, nheld);
+	return rc;
+}
+
+/* ---- show ---- */
+
+static void
+show_field(const char *name, const char *value)
+{
+	if (value[0] == '\0')
+		return;
+	printf("%-13s", name);
+	put_str(value);
+	putchar('\n');
+}
+
+/* show_envelope - the entry and the envelope fields after it. */
+static void
+show_envelope(struct ipc_msg *im, const struct entry *e)
+{
+	struct rcpt	 r;
+	uint64_t	 next;
+	char		 t[32];
+
+	printf("%-13s%s\n", "id:", e->id);
+	printf("%-13s%s\n", "state:", e->flags & QUEUE_CTL_HELD ? "held" :
+	    e->flags & QUEUE_CTL_INFLIGHT ? "being delivered" : "queued");
+	printf("%-13s%s\n", "arrival:", fmt_time(e->arrival, false, t,
+	    sizeof(t)));
+	printf("%-13s%llu\n", "size:", (unsigned long long)e->size);
+	printf("%-13s<", "sender:");
+	put_str(e->sender);
+	printf(">\nrecipients: %u\n", e->nrcpt);
+	for (uint32_t i = 0; i < e->listed && !im->bad; i++) {
+		get_rcpt(im, &r);
+		text_rcpt(&r);
+	}
+	show_field("helo:", ipc_get_str(im));
+	show_field("client:", ipc_get_str(im));
+	show_field("client name:", ipc_get_str(im));
+	show_field("auth:", ipc_get_str(im));
+	show_field("envid:", ipc_get_str(im));
+	printf("%-13s%u", "attempts:", ipc_get_u32(im));
+	next = ipc_get_u64(im);
+	if (next != 0 && !(e->flags & QUEUE_CTL_HELD))
+		printf(" (next %s)", fmt_time(next, false, t, sizeof(t)));
+	putchar('\n');
+}
+
+static int
+run_show(struct client *c, int argc, char **argv)
+{
+	struct entry	 e;
+	const char	*text, *hdr;
+	uint32_t	 ok, cut;
+	size_t		 hlen;
+
+	if (request(c, IPC_CTL_SHOW, argv[0]) == -1 ||
+	    answer(c, IPC_CTL_REPLY) == -1)
+		return 1;
+	ok = ipc_get_u32(&c->im);
+	text = ipc_get_str(&c->im);
+	if (c->im.bad)
+		return bad_answer(c);
+	if (!ok) {
+		fprintf(stderr, "postbote: %s: %s\n", argv[0], text);
+		return 1;
+	}
+	get_entry(&c->im, &e);
+	show_envelope(&c->im, &e);
+	cut = ipc_get_u32(&c->im);
+	hdr = ipc_get_bytes(&c->im, &hlen);
+	if (!ipc_msg_ok(&c->im))
+		return bad_answer(c);
+	printf("\n");
+	put_text(stdout, hdr, hlen, true);
+	if (cut)
+		printf("\n[header block cut at %d bytes]\n",
+		    QUEUE_CTL_HEADERS_MAX);
+	return 0;
+}
+
+/* ---- flush, delete, hold, release ---- */
+
+/* action - one request with an id (or "" for flush all); prints the
+ * server's text, on stdout when it worked, else on stderr (exit 1). */
+static int
+action(struct client *c, uint16_t type, const char *id)
+{
+	uint32_t	 ok;
+	const char	*text;
+
+	if (request(c, type, id) == -1 || answer(c, IPC_CTL_REPLY) == -1)
+		return 1;
+	ok = ipc_get_u32(&c->im);
+	text = ipc_get_str(&c->im);
+	if (!ipc_msg_ok(&c->im))
+		return bad_answer(c);
+	if (!ok) {
+		fprintf(stderr, "postbote: %s%s", id,
+		    id[0] != '\0' ? ": " : "");
+		put_text(stderr, text, strlen(text), false);
+		fprintf(stderr, "\n");
+		return 1;
+	}
+	printf("%s%s", id, id[0] != '\0' ? ": " : "");
+	put_str(text);
+	putchar('\n');
+	return 0;
+}
+
+static int
+run_flush(struct client *c, int argc, char **argv)
+{
+	return action(c, IPC_CTL_FLUSH, argc > 0 ? argv[0] : "");
+}
+
+static int
+run_delete(struct client *c, int argc, char **argv)
+{
+	return action(c, IPC_CTL_DELETE, argv[0]);
+}
+
+static int
+run_hold(struct client *c, int argc, char **argv)
+{
+	return action(c, IPC_CTL_HOLD, argv[0]);
+}
+
+static int
+run_release(struct client *c, int argc, char **argv)
+{
+	return action(c, IPC_CTL_RELEASE, argv[0]);
+}
+
+/* ---- entry points ---- */
+
+/* id_upper - queue ids are upper-case hex: accept one typed in lower
+ * case.  Anything else is left alone (and will not be found). */
+static void
+id_upper(char *s)
+{
+	if (strlen(s) != QUEUE_ID_LEN ||
+	    strspn(s, "0123456789ABCDEFabcdef") != QUEUE_ID_LEN)
+		return;
+	for (; *s != '\0'; s++)
+		if (*s >= 'a' && *s <= 'f')
+			*s = (char)(*s - 'a' + 'A');
+}
+
+/* parse_conf_opt - leading "-c FILE" / "-cFILE" options; the index of
+ * the first other argument, or -1 for a usage error. */
+static int
+parse_conf_opt(int argc, char **argv, const char **conf)
+{
+	int	i = 1;
+
+	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--json")) {
+		if (strcmp(argv[i], "--") == 0)
+			return i + 1;
+		if (strncmp(argv[i], "-c", 2) != 0)
+			return -1;
+		if (argv[i][2] != '\0')
+			*conf = argv[i++] + 2;
+		else if (i + 1 < argc) {
+			*conf = argv[i + 1];
+			i += 2;
+		} else
+			return -1;
+	}
+	return i;
+}
+
+/* run_verb - load the config, connect, run v. */
+static int
+run_verb(const struct verb *v, const char *confpath, int argc, char **argv)
+{
+	struct conf	 conf;
+	struct client	 c = { .fd = -1 };
+	char		 err[512], *path;
+	int		 rc = 1;
+
+	if (conf_load(confpath, &conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "postbote: %s\n", err);
+		return 2;
+	}
+	path = queue_ctl_path(conf.state_dir);
+	conf_free(&conf);
+	c.path = path;
+	buf_init(&c.store, 0);
+	if ((c.fd = ctl_connect(path)) != -1) {
+		rc = v->run(&c, argc, argv);
+		close(c.fd);
+	}
+	fflush(stdout);
+	buf_free(&c.store);
+	free(path);
+	return rc;
+}
+
+static int
+queue_main(int argc, char **argv, const char *verb)
+{
+	const char	*confpath = NULL;
+	int		 i = parse_conf_opt(argc, argv, &confpath);
+
+	if (i == -1)
+		return usage();
+	argc -= i;
+	argv += i;
+	if (verb == NULL) {
+		if (argc < 1)
+			return usage();
+		verb = argv[0];
+		argc--;
+		argv++;
+	}
+	if (argc > 0)
+		id_upper(argv[0]);
+	for (size_t k = 0; k < NELEM(verbs); k++) {
+		if (strcmp(verbs[k].name, verb) != 0)
+			continue;
+		if (argc < verbs[k].minargs || argc > verbs[k].maxargs ||
+		    (verbs[k].flag != NULL && argc > 0 &&
+		    strcmp(argv[0], verbs[k].flag) != 0))
+			return usage();
+		return run_verb(&verbs[k], confpath, argc, argv);
+	}
+	return usage();
+}
+
+/* cmd_queue - "postbote queue ..."; see cmd_queue.h. */
+int
+cmd_queue(int argc, char **argv)
+{
+	return queue_main(argc, argv, NULL);
+}
+
+/* cmd_mailq - "mailq [-c FILE] [--json]". */
+int
+cmd_mailq(int argc, char **argv)
+{
+	return queue_main(argc, argv, "list");
+}

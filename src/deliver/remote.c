@@ -1,0 +1,1461 @@
+/*
+ * deliver_remote.c - the SMTP client of the deliver process (RFC 5321,
+ * 3207 STARTTLS, 2920 PIPELINING, 1870 SIZE, 6152 8BITMIME, 6531
+ * SMTPUTF8, 3461 DSN, 4954 AUTH).  One job is the recipients of one
+ * domain of one message: one transaction.  Destinations come from a
+ * [route] (relay host) or from MX records (deliver_mx.c); each host's
+ * addresses are tried in turn after a connection failure or a 4xx/5xx
+ * greeting.  Connections are kept for smtp_idle_time after a
+ * transaction and reused for the same destination.
+ *
+ * Trust: everything the peer sends is untrusted.  Reply lines are capped
+ * in length and count, parsed strictly, and reach logs and the queue only
+ * through log_safe() and a length-capped text (CVE-2020-8794).  Route
+ * passwords are read at start and reload, and never logged.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "common/conf.h"
+#include "deliver/deliver.h"
+#include "deliver/mx.h"
+#include "auth/dkim.h"
+#include "lib/dns.h"
+#include "lib/ipc.h"
+#include "lib/log.h"
+#include "common/proc.h"
+#include "mail/smtp_parse.h"
+#include "mail/smtp_reply.h"
+#include "lib/util.h"
+
+#define LINE_MAX_LEN	2048	/* RFC 5321 4.5.3.1.5: 512; be lenient */
+#define CHUNK		(64 * 1024)
+#define OUT_HIGH	(256 * 1024)	/* body bytes queued ahead */
+#define ADDRS_MAX	16
+
+/* RFC 5321 4.5.3.2 timeouts, seconds. */
+#define T_CONNECT	30
+#define T_GREETING	300
+#define T_MAIL		300
+#define T_RCPT		300
+#define T_DATA		120
+#define T_BLOCK		180
+#define T_DOT		600
+#define T_QUIT		10
+
+enum cstate {
+	C_CONNECT, C_TLS_WRAP, C_GREETING, C_EHLO, C_HELO, C_STARTTLS,
+	C_TLS_HANDSHAKE, C_AUTH, C_AUTH_LOGIN_USER, C_AUTH_LOGIN_PASS,
+	C_TXN, C_BODY, C_DOT, C_RSET, C_IDLE, C_QUIT
+};
+
+
+struct rjob;
+
+struct rconn {
+	struct rconn		*next;		/* all connections */
+	char			*dest;		/* reuse key */
+	struct bufferevent	*bev;
+	SSL			*ssl;		/* owned by bev once wrapped */
+	enum cstate		 state;
+	unsigned		 caps;
+	uint64_t		 maxsize;	/* peer SIZE, 0 = none */
+	bool			 tls, authed, reused, got_reply;
+	struct rjob		*job;		/* NULL while idle */
+	struct event		*idle;
+	char			 relay[320];	/* host[ip]:port */
+	char			 host[256];
+	struct smtp_reply	 rp;		/* the reply being read */
+};
+
+struct rjob {
+	struct rjob		*next;
+	uint64_t		 id;
+	struct djob		*j;
+	char			*domain, *dest;
+	/* the route: copies, valid across a reload */
+	bool			 routed;
+	char			*rhost;
+	uint16_t		 port;
+	enum route_tls		 tls;
+	bool			 implicit, no_tls;
+	char			*auth_user, *auth_pass;
+	/* hosts and addresses to try */
+	char			**hosts;
+	size_t			 nhosts, hi;
+	struct sockaddr_storage	 addrs[ADDRS_MAX];
+	size_t			 naddrs, ai;
+	bool			 any_remote;	/* some address was not us */
+	/* the transaction */
+	struct rconn		*c;
+	size_t			 answered, sent, accepted;
+	bool			 mail_failed;
+	bool			 broken;	/* the transaction was cut off */
+	off_t			 off;
+	bool			 bol, eof;
+	char			 last;
+	/* the result when every address fails */
+	int			 result;
+	char			 dsn[8];
+	char			 text[DELIVER_TEXT_MAX];
+};
+
+struct route_pass {
+	char	*domain;
+	char	*pass;
+};
+
+static struct event_base	*base;
+static struct dns_ctx		*dns;
+static SSL_CTX			*ctx_may, *ctx_verify;
+static struct rconn		*conns;
+static struct rjob		*jobs;
+static uint64_t			 next_id;
+static struct route_pass	*passes;
+static size_t			 npasses;
+
+static void	 try_next_host(struct rjob *);
+static void	 try_next_addr(struct rjob *);
+static void	 job_finish(struct rjob *);
+static void	 conn_free(struct rconn *);
+static void	 conn_read(struct bufferevent *, void *);
+static void	 conn_write(struct bufferevent *, void *);
+static void	 conn_event(struct bufferevent *, short, void *);
+static void	 begin_txn(struct rconn *);
+static void	 after_ehlo(struct rconn *);
+static void	 job_resolve(struct rjob *);
+static void	 verify_host(SSL *, const char *);
+static bool	 is_literal(const char *, uint16_t, struct sockaddr_storage *);
+static void	 go_idle(struct rconn *);
+static void	 end_txn(struct rconn *);
+static void	 send_body(struct rconn *);
+static void	 stuff(struct rjob *, struct evbuffer *, const char *, size_t);
+static void	 on_data_reply(struct rconn *);
+static void	 conn_free_job(struct rconn *);
+static void	 mx_done(uint64_t, int, const char *, const char *,
+		    const char *const *, size_t);
+
+/* ---- small helpers ---- */
+
+static int
+tmo(int secs)
+{
+	if (config->smtp_client_timeout > 0 &&
+	    config->smtp_client_timeout < (uint64_t)secs)
+		return (int)config->smtp_client_timeout;
+	return secs;
+}
+
+static void
+set_timeout(struct rconn *c, int secs)
+{
+	struct timeval	tv = { tmo(secs), 0 };
+
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+static void
+send_line(struct rconn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+send_line(struct rconn *c, const char *fmt, ...)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static struct rjob *
+job_find(uint64_t id)
+{
+	for (struct rjob *r = jobs; r != NULL; r = r->next)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+/* set_error - remember why this attempt failed, for when none works. */
+static void
+set_error(struct rjob *r, int result, const char *dsn, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+set_error(struct rjob *r, int result, const char *dsn, const char *fmt, ...)
+{
+	va_list	ap;
+
+	r->result = result;
+	str_copy(r->dsn, dsn, sizeof(r->dsn));
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+}
+
+static int
+result_of(int code)
+{
+	return code >= 200 && code < 400 ? DELIVER_OK : code >= 500 &&
+	    code < 600 ? DELIVER_PERM : DELIVER_TEMP;
+}
+
+/* rcpt_from_reply - a recipient's result is the reply in c. */
+static void
+rcpt_from_reply(struct drcpt *d, const struct rconn *c)
+{
+	char	dsn[8];
+
+	smtp_reply_dsn(&c->rp, dsn);
+	deliver_set_result(d, result_of(c->rp.code), dsn, c->rp.text);
+}
+
+/* ---- route passwords, TLS contexts ---- */
+
+static char *
+read_password(const char *path)
+{
+	char	 line[1024];
+	FILE	*f = fopen(path, "re");
+	size_t	 n;
+
+	if (f == NULL) {
+		log_warn("event=route-password-error file=\"%s\" error=\"%s\"",
+		    log_safe(path), strerror(errno));
+		return NULL;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	return xstrdup(line);
+}
+
+static void
+load_passwords(void)
+{
+	for (size_t i = 0; i < npasses; i++) {
+		free(passes[i].domain);
+		if (passes[i].pass != NULL)
+			explicit_bzero(passes[i].pass, strlen(passes[i].pass));
+		free(passes[i].pass);
+	}
+	free(passes);
+	passes = xcalloc(config->nroutes + 1, sizeof(*passes));
+	npasses = 0;
+	for (size_t i = 0; i < config->nroutes; i++) {
+		const struct conf_route *rt = &config->routes[i];
+
+		if (rt->auth_user == NULL)
+			continue;
+		passes[npasses].domain = xstrdup(rt->domain);
+		passes[npasses].pass = read_password(rt->auth_file);
+		npasses++;
+	}
+}
+
+static const char *
+route_password(const char *domain)
+{
+	for (size_t i = 0; i < npasses; i++)
+		if (strcmp(passes[i].domain, domain) == 0)
+			return passes[i].pass;
+	return NULL;
+}
+
+static SSL_CTX *
+make_ctx(bool verify)
+{
+	SSL_CTX	*ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL)
+		fatalx("SSL_CTX_new failed");
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (config->smtp_tls_ca != NULL) {
+			if (SSL_CTX_load_verify_locations(ctx,
+			    config->smtp_tls_ca, NULL) != 1)
+				log_warn("event=tls-ca-error file=\"%s\"",
+				    log_safe(config->smtp_tls_ca));
+		} else
+			SSL_CTX_set_default_verify_paths(ctx);
+	} else
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	return ctx;
+}
+
+static void
+make_contexts(void)
+{
+	if (ctx_may != NULL)
+		SSL_CTX_free(ctx_may);
+	if (ctx_verify != NULL)
+		SSL_CTX_free(ctx_verify);
+	ctx_may = make_ctx(false);
+	ctx_verify = make_ctx(true);
+}
+
+static void
+make_dns(void)
+{
+	char	err[256];
+
+	struct dns_ctx	*old = dns;
+
+	/* Lookups cancelled by dns_free() see dns NULL and fail softly. */
+	dns = NULL;
+	dns_free(old);
+	dns = dns_new(base, (const char *const *)config->resolvers,
+	    config->nresolvers, 5000, 2, err, sizeof(err));
+	if (dns == NULL)
+		log_warn("event=dns-init result=failed reason=\"%s\"",
+		    log_safe(err));
+}
+
+/* remote_init - see deliver.h. */
+void
+remote_init(struct event_base *b)
+{
+	base = b;
+	srandom((unsigned)(now_usec() ^ (uint64_t)getpid()));
+	make_dns();
+	make_contexts();
+	load_passwords();
+}
+
+/* remote_reload - see deliver.h.  Jobs in progress keep their copies. */
+void
+remote_reload(void)
+{
+	make_dns();
+	make_contexts();
+	load_passwords();
+}
+
+/* remote_shutdown - see deliver.h. */
+void
+remote_shutdown(void)
+{
+	struct rconn	*c, *next;
+
+	for (c = conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->job == NULL)
+			conn_free(c);
+	}
+}
+
+/* ---- jobs ---- */
+
+static const struct conf_route *
+find_route(const char *domain)
+{
+	const struct conf_route	*star = NULL;
+
+	for (size_t i = 0; i < config->nroutes; i++) {
+		if (str_ieq(config->routes[i].domain, domain))
+			return &config->routes[i];
+		if (strcmp(config->routes[i].domain, "*") == 0)
+			star = &config->routes[i];
+	}
+	return star;
+}
+
+static void
+job_set_route(struct rjob *r)
+{
+	const struct conf_route	*rt = find_route(r->domain);
+	const char		*pass;
+
+	r->tls = ROUTE_TLS_MAY;
+	r->port = config->smtp_port;
+	if (rt == NULL) {
+		xasprintf(&r->dest, "mx:%s", r->domain);
+		return;
+	}
+	r->routed = true;
+	r->rhost = xstrdup(rt->host);
+	r->tls = rt->tls;
+	r->port = rt->port != 0 ? rt->port : rt->tls == ROUTE_TLS_IMPLICIT ?
+	    465 : 25;
+	/* Port 465 is implicit TLS (RFC 8314 3.3) unless tls = none. */
+	r->implicit = rt->tls == ROUTE_TLS_IMPLICIT ||
+	    (r->port == 465 && rt->tls != ROUTE_TLS_NONE);
+	if (rt->auth_user != NULL) {
+		r->auth_user = xstrdup(rt->auth_user);
+		pass = route_password(rt->domain);
+		r->auth_pass = xstrdup(pass != NULL ? pass : "");
+	}
+	xasprintf(&r->dest, "route:%s", rt->domain);
+}
+
+/* remote_deliver - see deliver.h. */
+void
+remote_deliver(struct djob *j)
+{
+	struct rjob	*r = xcalloc(1, sizeof(*r));
+	const char	*at = strrchr(j->r[0].addr, '@');
+
+	r->id = ++next_id;
+	r->j = j;
+	r->domain = str_lower(xstrdup(at != NULL ? at + 1 : ""));
+	r->next = jobs;
+	jobs = r;
+	set_error(r, DELIVER_TEMP, "4.4.1", "no mail host could be reached");
+	job_set_route(r);
+	/* An idle connection to the same destination: use it. */
+	for (struct rconn *c = conns; c != NULL; c = c->next)
+		if (c->job == NULL && strcmp(c->dest, r->dest) == 0 &&
+		    (c->state == C_IDLE || c->state == C_RSET)) {
+			c->job = r;
+			r->c = c;
+			c->reused = true;
+			c->got_reply = false;
+			if (c->idle != NULL)
+				evtimer_del(c->idle);
+			if (c->state == C_IDLE)
+				begin_txn(c);
+			return;
+		}
+	job_resolve(r);
+}
+
+/* job_resolve - find the hosts of r's destination, then connect. */
+static void
+job_resolve(struct rjob *r)
+{
+	if (dns == NULL) {
+		set_error(r, DELIVER_TEMP, "4.4.3", "no DNS resolver");
+		job_finish(r);
+	} else if (r->routed) {
+		r->hosts = xcalloc(1, sizeof(*r->hosts));
+		r->hosts[0] = xstrdup(r->rhost);
+		r->nhosts = 1;
+		try_next_host(r);
+	} else if (r->domain[0] == '[') {
+		/* An address literal (RFC 5321 4.1.3): that host, no MX. */
+		size_t	len = strlen(r->domain);
+		char	*ip = xstrndup(r->domain + 1, len > 1 ? len - 2 : 0);
+
+		r->hosts = xcalloc(1, sizeof(*r->hosts));
+		r->hosts[0] = str_iprefix(ip, "ipv6:") ? xstrdup(ip + 5) :
+		    xstrdup(ip);
+		r->nhosts = 1;
+		free(ip);
+		try_next_host(r);
+	} else
+		mx_resolve(dns, r->domain, config->hostname, mx_done, r->id);
+}
+
+/* job_finish - every recipient without a result gets the job's error;
+ * report to queue and forget the job (its connection lives on). */
+static void
+job_finish(struct rjob *r)
+{
+	struct rjob	**pp = &jobs;
+	struct djob	 *j = r->j;
+
+	/* A recipient accepted at RCPT is not delivered until the final
+	 * reply: a broken transaction fails it too. */
+	for (size_t i = 0; i < j->n; i++)
+		if (j->r[i].dsn[0] == '\0' || (r->broken &&
+		    j->r[i].result == DELIVER_OK))
+			deliver_set_result(&j->r[i], r->result, r->dsn,
+			    r->text);
+	if (r->c != NULL) {
+		str_copy(j->relay, r->c->relay, sizeof(j->relay));
+		r->c->job = NULL;
+	} else if (j->relay[0] == '\0')
+		str_copy(j->relay, "none", sizeof(j->relay));
+	while (*pp != NULL && *pp != r)
+		pp = &(*pp)->next;
+	if (*pp != NULL)
+		*pp = r->next;
+	for (size_t i = 0; i < r->nhosts; i++)
+		free(r->hosts[i]);
+	free(r->hosts);
+	free(r->domain);
+	free(r->dest);
+	free(r->rhost);
+	free(r->auth_user);
+	if (r->auth_pass != NULL)
+		explicit_bzero(r->auth_pass, strlen(r->auth_pass));
+	free(r->auth_pass);
+	free(r);
+	deliver_job_done(j);
+}
+
+/* ---- where to connect ---- */
+
+static void
+mx_done(uint64_t id, int result, const char *dsn, const char *text,
+    const char *const *hosts, size_t n)
+{
+	struct rjob	*r = job_find(id);
+
+	if (r == NULL)
+		return;
+	if (result != DELIVER_OK) {
+		set_error(r, result, dsn, "%s", text);
+		job_finish(r);
+		return;
+	}
+	r->hosts = xcalloc(n, sizeof(*r->hosts));
+	for (size_t i = 0; i < n; i++)
+		r->hosts[i] = xstrdup(hosts[i]);
+	r->nhosts = n;
+	try_next_host(r);
+}
+
+/* is_literal - an IP address instead of a name: parse it into a. */
+static bool
+is_literal(const char *host, uint16_t port, struct sockaddr_storage *a)
+{
+	struct sockaddr_in	*s4 = (struct sockaddr_in *)a;
+	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)a;
+
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		return true;
+	}
+	return false;
+}
+
+static void
+addr_done(uint64_t id, void *arg, enum dns_status st,
+    const struct sockaddr_storage *addrs, size_t n)
+{
+	struct rjob	*r = job_find(id);
+
+	if (r == NULL)
+		return;
+	if (st != DNS_OK || n == 0) {
+		set_error(r, DELIVER_TEMP, "4.4.3", "%s: no address (%s)",
+		    r->hosts[r->hi], dns_status_str(st));
+		r->hi++;
+		try_next_host(r);
+		return;
+	}
+	r->naddrs = MIN(n, (size_t)ADDRS_MAX);
+	for (size_t i = 0; i < r->naddrs; i++) {
+		r->addrs[i] = addrs[i];
+		if (addrs[i].ss_family == AF_INET)
+			((struct sockaddr_in *)&r->addrs[i])->sin_port =
+			    htons(r->port);
+		else
+			((struct sockaddr_in6 *)&r->addrs[i])->sin6_port =
+			    htons(r->port);
+	}
+	r->ai = 0;
+	try_next_addr(r);
+}
+
+/* try_next_host - look up the addresses of hosts[hi], or give up. */
+static void
+try_next_host(struct rjob *r)
+{
+	if (r->hi >= r->nhosts) {
+		if (!r->any_remote && r->nhosts > 0 && r->naddrs > 0)
+			set_error(r, DELIVER_PERM, "5.4.6",
+			    "mail loops back to myself");
+		job_finish(r);
+		return;
+	}
+	if (is_literal(r->hosts[r->hi], r->port, &r->addrs[0])) {
+		/* an address literal (route host) */
+		r->naddrs = 1;
+		r->ai = 0;
+		try_next_addr(r);
+		return;
+	}
+	if (dns == NULL) {
+		set_error(r, DELIVER_TEMP, "4.4.3", "DNS lookups cancelled");
+		job_finish(r);
+		return;
+	}
+	dns_addr(dns, r->hosts[r->hi], AF_UNSPEC, addr_done, r->id, NULL);
+}
+
+static void
+addr_string(const struct sockaddr_storage *a, char *ip, size_t len)
+{
+	const void	*p = a->ss_family == AF_INET ?
+	    (const void *)&((const struct sockaddr_in *)a)->sin_addr :
+	    (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr;
+
+	if (inet_ntop(a->ss_family, p, ip, (socklen_t)len) == NULL)
+		str_copy(ip, "?", len);
+}
+
+/* is_self - an address and port one of our listeners accepts on. */
+static bool
+is_self(const struct sockaddr_storage *a, uint16_t port)
+{
+	char	ip[INET6_ADDRSTRLEN];
+
+	addr_string(a, ip, sizeof(ip));
+	for (size_t i = 0; i < config->nlistens; i++) {
+		const struct conf_listen *l = &config->listens[i];
+
+		if (l->port != port)
+			continue;
+		if (strcmp(l->host, ip) == 0 ||
+		    strcmp(l->host, "0.0.0.0") == 0 ||
+		    strcmp(l->host, "::") == 0)
+			return true;
+	}
+	return false;
+}
+
+static struct rconn *
+conn_new(struct rjob *r, const struct sockaddr_storage *a)
+{
+	struct rconn	*c = xcalloc(1, sizeof(*c));
+	char		 ip[INET6_ADDRSTRLEN];
+
+	addr_string(a, ip, sizeof(ip));
+	c->dest = xstrdup(r->dest);
+	str_copy(c->host, r->hosts[r->hi], sizeof(c->host));
+	snprintf(c->relay, sizeof(c->relay), "%s[%s]:%u", c->host, ip,
+	    (unsigned)r->port);
+	c->job = r;
+	r->c = c;
+	c->next = conns;
+	conns = c;
+	return c;
+}
+
+/* try_next_addr - connect to addrs[ai], or go on to the next host. */
+static void
+try_next_addr(struct rjob *r)
+{
+	struct rconn	*c;
+	SSL		*ssl = NULL;
+
+	while (r->ai < r->naddrs && is_self(&r->addrs[r->ai], r->port))
+		r->ai++;
+	if (r->ai >= r->naddrs) {
+		r->hi++;
+		try_next_host(r);
+		return;
+	}
+	r->any_remote = true;
+	c = conn_new(r, &r->addrs[r->ai]);
+	if (r->implicit) {
+		ssl = SSL_new(r->tls == ROUTE_TLS_REQUIRE ||
+		    r->tls == ROUTE_TLS_IMPLICIT ? ctx_verify : ctx_may);
+		verify_host(ssl, c->host);
+		c->bev = bufferevent_openssl_socket_new(base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		c->tls = true;
+	} else
+		c->bev = bufferevent_socket_new(base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
+	c->state = C_CONNECT;
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	set_timeout(c, T_CONNECT);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(c->bev,
+	    (struct sockaddr *)&r->addrs[r->ai],
+	    r->addrs[r->ai].ss_family == AF_INET ?
+	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) == -1)
+		conn_event(c->bev, BEV_EVENT_ERROR, c);
+}
+
+/* verify_host - the name (or address literal) the certificate must
+ * carry, for verifying contexts. */
+static void
+verify_host(SSL *ssl, const char *host)
+{
+	struct sockaddr_storage	a;
+
+	if (is_literal(host, 0, &a))
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+	else {
+		SSL_set_tlsext_host_name(ssl, host);
+		SSL_set1_host(ssl, host);
+	}
+}
+
+/* ---- connections ---- */
+
+static void
+conn_free(struct rconn *c)
+{
+	struct rconn	**pp = &conns;
+
+	while (*pp != NULL && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp != NULL)
+		*pp = c->next;
+	if (c->idle != NULL)
+		event_free(c->idle);
+	if (c->bev != NULL) {
+		SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
+
+		if (ssl != NULL)
+			SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN);
+		bufferevent_free(c->bev);
+	}
+	free(c->dest);
+	free(c);
+}
+
+/* conn_failed - the connection is unusable.  Before the transaction
+ * began, the next address is tried; a reused connection that the peer
+ * had closed is replaced by a new one; in the transaction, the recipients
+ * without an answer get a temporary failure. */
+static void
+conn_failed(struct rconn *c, const char *why)
+{
+	struct rjob	*r = c->job;
+	bool		 early = c->state < C_TXN;
+	bool		 stale = c->reused && !c->got_reply;
+
+	if (r == NULL) {
+		conn_free(c);
+		return;
+	}
+	r->c = NULL;
+	if (c->state == C_TLS_HANDSHAKE && r->tls == ROUTE_TLS_MAY &&
+	    !r->no_tls) {
+		/* Opportunistic TLS failed: the same address, in clear. */
+		log_info("event=tls-failed relay=%s reason=\"%s\" "
+		    "action=retry-plaintext", log_safe(c->relay), why);
+		r->no_tls = true;
+		conn_free(c);
+		try_next_addr(r);
+		return;
+	}
+	if (stale) {
+		conn_free(c);
+		if (r->nhosts == 0) {
+			job_resolve(r);
+			return;
+		}
+		try_next_addr(r);
+		return;
+	}
+	set_error(r, DELIVER_TEMP, c->state == C_TLS_HANDSHAKE ||
+	    strncmp(why, "TLS:", 4) == 0 ? "4.7.5" : "4.4.2", "%s %s: %s",
+	    early ? "connect to" : "lost connection with", c->relay, why);
+	str_copy(r->j->relay, c->relay, sizeof(r->j->relay));
+	conn_free(c);
+	if (early) {
+		r->ai++;
+		try_next_addr(r);
+	} else {
+		r->broken = true;
+		job_finish(r);
+	}
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct rconn	*c = arg;
+	char		 why[160];
+	unsigned long	 e;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->state == C_TLS_HANDSHAKE) {
+			c->tls = true;
+			c->caps = 0;
+			c->state = C_EHLO;
+			set_timeout(c, T_GREETING);
+			send_line(c, "EHLO %s", config->hostname);
+		} else {
+			c->state = C_GREETING;
+			set_timeout(c, T_GREETING);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		str_copy(why, "timeout", sizeof(why));
+	else if ((e = bufferevent_get_openssl_error(bev)) != 0)
+		snprintf(why, sizeof(why), "TLS: %s",
+		    ERR_reason_error_string(e) != NULL ?
+		    ERR_reason_error_string(e) : "error");
+	else if (what & BEV_EVENT_EOF)
+		str_copy(why, "connection closed", sizeof(why));
+	else
+		str_copy(why, strerror(EVUTIL_SOCKET_ERROR() != 0 ?
+		    EVUTIL_SOCKET_ERROR() : EIO), sizeof(why));
+	if (c->state == C_QUIT) {
+		conn_free(c);
+		return;
+	}
+	conn_failed(c, why);
+}
+
+/* ---- replies ---- */
+
+typedef void (*reply_fn)(struct rconn *);
+
+static void	 on_greeting(struct rconn *);
+static void	 on_ehlo(struct rconn *);
+static void	 on_helo(struct rconn *);
+static void	 on_starttls(struct rconn *);
+static void	 on_auth(struct rconn *);
+static void	 on_txn(struct rconn *);
+static void	 on_dot(struct rconn *);
+static void	 on_rset(struct rconn *);
+static void	 on_idle(struct rconn *);
+
+static const reply_fn handlers[] = {
+	[C_GREETING] = on_greeting,	[C_EHLO] = on_ehlo,
+	[C_HELO] = on_helo,		[C_STARTTLS] = on_starttls,
+	[C_AUTH] = on_auth,		[C_AUTH_LOGIN_USER] = on_auth,
+	[C_AUTH_LOGIN_PASS] = on_auth,	[C_TXN] = on_txn,
+	[C_BODY] = on_idle,		[C_DOT] = on_dot,
+	[C_RSET] = on_rset,		[C_IDLE] = on_idle,
+	[C_QUIT] = on_idle,
+};
+
+/* conn_alive - c is still a connection and still reads from bev. */
+static bool
+conn_alive(struct rconn *c, struct bufferevent *bev)
+{
+	for (struct rconn *x = conns; x != NULL; x = x->next)
+		if (x == c)
+			return c->bev == bev;
+	return false;
+}
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	struct rconn	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	char		*line;
+	size_t		 len;
+	enum smtp_reply_rc rc;
+
+	while (c->bev == bev && (line = evbuffer_readln(in, &len,
+	    EVBUFFER_EOL_CRLF)) != NULL) {
+		rc = len > LINE_MAX_LEN ? SMTP_REPLY_BAD :
+		    smtp_reply_line(&c->rp, line, len, c->state == C_EHLO);
+		free(line);
+		if (rc == SMTP_REPLY_BAD) {
+			conn_failed(c, "bad reply line");
+			return;
+		}
+		if (rc == SMTP_REPLY_MORE)
+			continue;
+		c->got_reply = true;
+		if (c->state >= NELEM(handlers) || handlers[c->state] == NULL) {
+			conn_failed(c, "unexpected reply");
+			return;
+		}
+		handlers[c->state](c);
+		/* The handler may have freed c: only continue on the same
+		 * bufferevent of a live connection. */
+		if (!conn_alive(c, bev))
+			return;
+	}
+	if (conn_alive(c, bev) && evbuffer_get_length(in) > LINE_MAX_LEN)
+		conn_failed(c, "reply line too long");
+}
+
+/* ---- session set-up ---- */
+
+/* reject_host - this host will not do (greeting, EHLO, TLS, AUTH): say
+ * QUIT and try the next address. */
+static void
+reject_host(struct rconn *c, int result, const char *dsn, const char *what)
+{
+	struct rjob	*r = c->job;
+
+	if (c->rp.code > 0)
+		set_error(r, result, dsn, "%s %s: %s", c->relay, what,
+		    c->rp.text);
+	else
+		set_error(r, result, dsn, "%s: %s", c->relay, what);
+	str_copy(r->j->relay, c->relay, sizeof(r->j->relay));
+	r->c = NULL;
+	c->job = NULL;
+	c->state = C_QUIT;
+	set_timeout(c, T_QUIT);
+	send_line(c, "QUIT");
+	r->ai++;
+	try_next_addr(r);
+}
+
+static void
+on_greeting(struct rconn *c)
+{
+	if (c->rp.code / 100 != 2) {
+		reject_host(c, result_of(c->rp.code), c->rp.code >= 500 ? "5.0.0" :
+		    "4.0.0", "greeting");
+		return;
+	}
+	c->state = C_EHLO;
+	set_timeout(c, T_MAIL);
+	send_line(c, "EHLO %s", config->hostname);
+}
+
+static void
+on_ehlo(struct rconn *c)
+{
+	if (c->rp.code / 100 == 2) {
+		c->caps = c->rp.caps;
+		c->maxsize = c->rp.maxsize;
+		after_ehlo(c);
+	} else if (c->rp.code / 100 == 5) {
+		c->state = C_HELO;
+		send_line(c, "HELO %s", config->hostname);
+	} else
+		reject_host(c, DELIVER_TEMP, "4.0.0", "EHLO");
+}
+
+static void
+on_helo(struct rconn *c)
+{
+	if (c->rp.code / 100 != 2) {
+		reject_host(c, result_of(c->rp.code), "4.0.0", "HELO");
+		return;
+	}
+	c->caps = 0;
+	after_ehlo(c);
+}
+
+/* start_tls - wrap the connection after "220" to STARTTLS (RFC 3207).
+ * Bytes after the 220 would be plaintext injected into the TLS session:
+ * refuse them (the client side of CVE-2011-0411). */
+static void
+start_tls(struct rconn *c)
+{
+	struct rjob		*r = c->job;
+	bool			 verify = r->tls == ROUTE_TLS_REQUIRE;
+	SSL			*ssl = SSL_new(verify ? ctx_verify : ctx_may);
+	struct bufferevent	*tb;
+
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+		SSL_free(ssl);
+		conn_failed(c, "data after the STARTTLS reply");
+		return;
+	}
+	if (verify)
+		verify_host(ssl, r->routed ? r->rhost : c->host);
+	else if (!is_literal(c->host, 0, &(struct sockaddr_storage){ 0 }))
+		SSL_set_tlsext_host_name(ssl, c->host);
+	tb = bufferevent_openssl_filter_new(base, c->bev, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tb == NULL) {
+		SSL_free(ssl);
+		conn_failed(c, "cannot start TLS");
+		return;
+	}
+	c->bev = tb;
+	c->state = C_TLS_HANDSHAKE;
+	bufferevent_setcb(tb, conn_read, conn_write, conn_event, c);
+	set_timeout(c, T_GREETING);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+}
+
+static void
+on_starttls(struct rconn *c)
+{
+	if (c->rp.code == 220) {
+		start_tls(c);
+		return;
+	}
+	if (c->job->tls == ROUTE_TLS_REQUIRE) {
+		reject_host(c, DELIVER_TEMP, "4.7.4", "STARTTLS");
+		return;
+	}
+	c->caps &= ~SMTP_CAP_STARTTLS;
+	after_ehlo(c);
+}
+
+/* start_auth - AUTH PLAIN (RFC 4616) or LOGIN, credentials of the route. */
+static void
+start_auth(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+	struct buf	 raw, b64;
+
+	buf_init(&raw, 0);
+	buf_init(&b64, 0);
+	if (c->caps & SMTP_CAP_AUTH_PLAIN) {
+		buf_putc(&raw, '\0');
+		buf_puts(&raw, r->auth_user);
+		buf_putc(&raw, '\0');
+		buf_puts(&raw, r->auth_pass);
+		dkim_b64_encode((const unsigned char *)raw.data, raw.len,
+		    &b64);
+		c->state = C_AUTH;
+		send_line(c, "AUTH PLAIN %s", buf_cstr(&b64));
+	} else {
+		c->state = C_AUTH_LOGIN_USER;
+		send_line(c, "AUTH LOGIN");
+	}
+	if (raw.data != NULL)
+		explicit_bzero(raw.data, raw.len);
+	if (b64.data != NULL)
+		explicit_bzero(b64.data, b64.len);
+	buf_free(&raw);
+	buf_free(&b64);
+}
+
+/* send_b64 - one base64 line of s (AUTH LOGIN steps). */
+static void
+send_b64(struct rconn *c, const char *s)
+{
+	struct buf	b64;
+
+	buf_init(&b64, 0);
+	dkim_b64_encode((const unsigned char *)s, strlen(s), &b64);
+	send_line(c, "%s", buf_cstr(&b64));
+	if (b64.data != NULL)
+		explicit_bzero(b64.data, b64.len);
+	buf_free(&b64);
+}
+
+static void
+on_auth(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+
+	if (c->rp.code == 334 && c->state == C_AUTH_LOGIN_USER) {
+		c->state = C_AUTH_LOGIN_PASS;
+		send_b64(c, r->auth_user);
+		return;
+	}
+	if (c->rp.code == 334 && c->state == C_AUTH_LOGIN_PASS) {
+		c->state = C_AUTH;
+		send_b64(c, r->auth_pass);
+		return;
+	}
+	if (c->rp.code == 235) {
+		c->authed = true;
+		after_ehlo(c);
+		return;
+	}
+	if (c->rp.code == 334)		/* a challenge we do not answer */
+		send_line(c, "*");
+	reject_host(c, DELIVER_TEMP, "4.7.0", "AUTH");
+}
+
+/* after_ehlo - STARTTLS, AUTH, then the transaction. */
+static void
+after_ehlo(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+
+	set_timeout(c, T_MAIL);
+	if (!c->tls && r->tls != ROUTE_TLS_NONE && !r->no_tls &&
+	    (c->caps & SMTP_CAP_STARTTLS)) {
+		c->state = C_STARTTLS;
+		send_line(c, "STARTTLS");
+		return;
+	}
+	if (!c->tls && r->tls == ROUTE_TLS_REQUIRE) {
+		c->rp.code = 0;
+		reject_host(c, DELIVER_TEMP, "4.7.4", r->no_tls ?
+		    "TLS handshake" : "STARTTLS not offered");
+		return;
+	}
+	if (r->auth_user != NULL && !c->authed) {
+		if (!c->tls) {		/* the password never goes in clear */
+			c->rp.code = 0;
+			reject_host(c, DELIVER_TEMP, "4.7.0",
+			    "no TLS: credentials not sent");
+			return;
+		}
+		if (!(c->caps & (SMTP_CAP_AUTH_PLAIN | SMTP_CAP_AUTH_LOGIN))) {
+			c->rp.code = 0;
+			reject_host(c, DELIVER_TEMP, "4.7.0",
+			    "AUTH PLAIN or LOGIN not offered");
+			return;
+		}
+		start_auth(c);
+		return;
+	}
+	begin_txn(c);
+}
+
+/* ---- the transaction ---- */
+
+/* send_mail - MAIL FROM with the parameters the peer supports. */
+static void
+send_mail(struct rconn *c)
+{
+	struct djob	*j = c->job->j;
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	char		 x[512];
+
+	evbuffer_add_printf(out, "MAIL FROM:<%s>", j->sender);
+	if (c->caps & SMTP_CAP_SIZE)
+		evbuffer_add_printf(out, " SIZE=%llu",
+		    (unsigned long long)j->size);
+	if ((c->caps & SMTP_CAP_8BITMIME) && j->body == SMTP_BODY_8BITMIME)
+		evbuffer_add_printf(out, " BODY=8BITMIME");
+	if (j->smtputf8)
+		evbuffer_add_printf(out, " SMTPUTF8");
+	if (c->caps & SMTP_CAP_DSN) {
+		if (j->ret != SMTP_RET_NONE)
+			evbuffer_add_printf(out, " RET=%s",
+			    j->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
+		if (j->envid[0] != '\0' && xtext_encode(j->envid,
+		    strlen(j->envid), x, sizeof(x)) < sizeof(x))
+			evbuffer_add_printf(out, " ENVID=%s", x);
+	}
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+send_rcpt(struct rconn *c, const struct drcpt *d)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	static const struct {
+		unsigned	 bit;
+		const char	*word;
+	} nw[] = {
+		{ SMTP_NOTIFY_SUCCESS, "SUCCESS" },
+		{ SMTP_NOTIFY_FAILURE, "FAILURE" },
+		{ SMTP_NOTIFY_DELAY, "DELAY" },
+	};
+	const char	*semi = strchr(d->orcpt, ';');
+	char		 x[1024];
+
+	evbuffer_add_printf(out, "RCPT TO:<%s>", d->addr);
+	if ((c->caps & SMTP_CAP_DSN) && d->notify != 0) {
+		const char	*sep = " NOTIFY=";
+
+		if (d->notify & SMTP_NOTIFY_NEVER)
+			evbuffer_add_printf(out, " NOTIFY=NEVER");
+		else
+			for (size_t i = 0; i < NELEM(nw); i++)
+				if (d->notify & nw[i].bit) {
+					evbuffer_add_printf(out, "%s%s", sep,
+					    nw[i].word);
+					sep = ",";
+				}
+	}
+	if ((c->caps & SMTP_CAP_DSN) && semi != NULL && xtext_encode(semi + 1,
+	    strlen(semi + 1), x, sizeof(x)) < sizeof(x))
+		evbuffer_add_printf(out, " ORCPT=%.*s;%s",
+		    (int)(semi - d->orcpt), d->orcpt, x);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* send_next - the next command of the transaction: MAIL, RCPTs, DATA;
+ * all at once with PIPELINING (RFC 2920 3.1: DATA ends the group). */
+static void
+send_next(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+	size_t		 last = r->j->n + 1;	/* index of DATA */
+
+	do {
+		if (r->sent == 0)
+			send_mail(c);
+		else if (r->sent <= r->j->n)
+			send_rcpt(c, &r->j->r[r->sent - 1]);
+		else
+			send_line(c, "DATA");
+		r->sent++;
+	} while ((c->caps & SMTP_CAP_PIPELINING) && r->sent <= last);
+}
+
+/* precheck - what the peer cannot take, before any command. */
+static bool
+precheck(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+
+	if ((c->caps & SMTP_CAP_SIZE) && c->maxsize > 0 &&
+	    r->j->size > c->maxsize) {
+		set_error(r, DELIVER_PERM, "5.3.4", "message size %llu "
+		    "exceeds the limit of %s (%llu)",
+		    (unsigned long long)r->j->size, c->relay,
+		    (unsigned long long)c->maxsize);
+		return false;
+	}
+	if (r->j->smtputf8 && !(c->caps & SMTP_CAP_SMTPUTF8)) {
+		set_error(r, DELIVER_PERM, "5.6.7", "%s does not support "
+		    "SMTPUTF8, which the message needs (RFC 6531)", c->relay);
+		return false;
+	}
+	return true;
+}
+
+/* begin_txn - start the transaction of c's job. */
+static void
+begin_txn(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+
+	r->sent = r->answered = r->accepted = 0;
+	c->got_reply = false;		/* a reused one may be stale */
+	r->mail_failed = r->broken = false;
+	str_copy(r->j->relay, c->relay, sizeof(r->j->relay));
+	if (!precheck(c)) {
+		job_finish(r);
+		go_idle(c);
+		return;
+	}
+	c->state = C_TXN;
+	set_timeout(c, T_MAIL);
+	send_next(c);
+}
+
+/* on_txn - replies to MAIL, each RCPT and DATA, in order. */
+static void
+on_txn(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+	size_t		 k = r->answered++, n = r->j->n;
+
+	if (k == 0 && c->rp.code / 100 != 2) {
+		/* MAIL refused: its reply is every recipient's result. */
+		r->mail_failed = true;
+		for (size_t i = 0; i < n; i++)
+			rcpt_from_reply(&r->j->r[i], c);
+	} else if (k >= 1 && k <= n) {
+		if (!r->mail_failed) {
+			rcpt_from_reply(&r->j->r[k - 1], c);
+			if (c->rp.code / 100 == 2)
+				r->accepted++;
+		}
+	} else if (k == n + 1) {
+		on_data_reply(c);
+		return;
+	}
+	if (r->answered < r->sent)
+		return;			/* more pipelined replies to come */
+	if (r->mail_failed || (k == n && r->accepted == 0)) {
+		end_txn(c);		/* nothing to send: RSET */
+		return;
+	}
+	set_timeout(c, k == n ? T_DATA : T_RCPT);
+	send_next(c);
+}
+
+/* on_data_reply - 354: send the message; else the accepted recipients
+ * get this reply. */
+static void
+on_data_reply(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+
+	if (c->rp.code == 354 && r->accepted > 0) {
+		r->off = 0;
+		r->bol = true;
+		r->eof = false;
+		r->last = '\n';
+		c->state = C_BODY;
+		/* our trace and DKIM fields kept with the envelope go first */
+		stuff(r, bufferevent_get_output(c->bev), r->j->prepend,
+		    strlen(r->j->prepend));
+		set_timeout(c, T_BLOCK);
+		bufferevent_setwatermark(c->bev, EV_WRITE, CHUNK, 0);
+		send_body(c);
+		return;
+	}
+	if (c->rp.code == 354) {		/* no recipient: an empty message */
+		c->state = C_DOT;
+		set_timeout(c, T_DOT);
+		send_line(c, ".");
+		return;
+	}
+	for (size_t i = 0; i < r->j->n; i++)
+		if (r->j->r[i].result == DELIVER_OK)
+			rcpt_from_reply(&r->j->r[i], c);
+	end_txn(c);
+}
+
+/* stuff - append p[0..len) dot-stuffed (RFC 5321 4.5.2). */
+static void
+stuff(struct rjob *r, struct evbuffer *out, const char *p, size_t len)
+{
+	size_t	from = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (r->bol && p[i] == '.') {
+			evbuffer_add(out, p + from, i - from);
+			evbuffer_add(out, ".", 1);
+			from = i;
+		}
+		r->bol = p[i] == '\n';
+	}
+	evbuffer_add(out, p + from, len - from);
+	if (len > 0)
+		r->last = p[len - 1];
+}
+
+/* send_body - queue message bytes up to OUT_HIGH; at the end, the final
+ * dot.  The spool data is CRLF already; a last line without its CRLF
+ * gets one. */
+static void
+send_body(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	char		 chunk[CHUNK];
+	ssize_t		 got;
+
+	while (!r->eof && evbuffer_get_length(out) < OUT_HIGH) {
+		got = pread(r->j->fd, chunk, sizeof(chunk), r->off);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1) {
+			set_error(r, DELIVER_TEMP, "4.3.0",
+			    "cannot read the queue file: %s", strerror(errno));
+			conn_free_job(c);
+			return;
+		}
+		if (got == 0) {
+			r->eof = true;
+			break;
+		}
+		stuff(r, out, chunk, (size_t)got);
+		r->off += got;
+	}
+	if (!r->eof)
+		return;
+	if (r->last != '\n')
+		evbuffer_add(out, "\r\n", 2);
+	evbuffer_add(out, ".\r\n", 3);
+	c->state = C_DOT;
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	set_timeout(c, T_DOT);
+}
+
+static void
+conn_write(struct bufferevent *bev, void *arg)
+{
+	struct rconn	*c = arg;
+
+	if (c->state == C_BODY)
+		send_body(c);
+}
+
+/* on_dot - the reply to the end of data is each accepted recipient's. */
+static void
+on_dot(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+
+	for (size_t i = 0; i < r->j->n; i++)
+		if (r->j->r[i].result == DELIVER_OK)
+			rcpt_from_reply(&r->j->r[i], c);
+	end_txn(c);
+}
+
+/* end_txn - the job is done; RSET and keep the connection for the next
+ * message to the same destination. */
+static void
+end_txn(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+
+	c->state = C_RSET;
+	set_timeout(c, T_MAIL);
+	send_line(c, "RSET");
+	job_finish(r);
+}
+
+/* conn_free_job - a local failure in the transaction: finish the job with
+ * its error and drop the connection. */
+static void
+conn_free_job(struct rconn *c)
+{
+	struct rjob	*r = c->job;
+
+	r->c = NULL;
+	c->job = NULL;
+	r->broken = true;
+	job_finish(r);
+	conn_free(c);
+}
+
+static void
+idle_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct rconn	*c = arg;
+
+	c->state = C_QUIT;
+	set_timeout(c, T_QUIT);
+	send_line(c, "QUIT");
+}
+
+/* go_idle - wait for the next job for this destination, for a while. */
+static void
+go_idle(struct rconn *c)
+{
+	struct timeval	tv = { (time_t)config->smtp_idle_time, 0 };
+
+	c->state = C_IDLE;
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	if (c->idle == NULL)
+		c->idle = evtimer_new(base, idle_timeout, c);
+	evtimer_add(c->idle, &tv);
+}
+
+static void
+on_rset(struct rconn *c)
+{
+	if (c->rp.code / 100 != 2) {
+		if (c->job != NULL) {
+			struct rjob *r = c->job;
+
+			r->c = NULL;
+			c->job = NULL;
+			c->state = C_QUIT;
+			send_line(c, "QUIT");
+			job_resolve(r);
+			return;
+		}
+		c->state = C_QUIT;
+		send_line(c, "QUIT");
+		return;
+	}
+	if (c->job != NULL)
+		begin_txn(c);
+	else
+		go_idle(c);
+}
+
+/* on_idle - a reply nobody asked for, or to QUIT: close. */
+static void
+on_idle(struct rconn *c)
+{
+	if (c->job != NULL) {
+		conn_failed(c, "unexpected reply");
+		return;
+	}
+	conn_free(c);
+}

@@ -1,0 +1,153 @@
+/*
+ * ipc.h - framed, typed messages between postbote's processes over
+ * socketpairs, with file descriptors passed by SCM_RIGHTS.
+ *
+ * A frame is a fixed header {version, type, flags, payload length,
+ * request id} and a payload built with the ipc_put_* helpers and read with
+ * the bounds-checked ipc_get_* getters.  A getter past the end, or a string
+ * that is not NUL-terminated where it says, marks the message bad; the
+ * receiver checks ipc_msg_ok() once at the end and treats a bad message
+ * from a peer process as a bug in that peer (it is logged and dropped).
+ */
+#ifndef POSTBOTE_IPC_H
+#define POSTBOTE_IPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+#define IPC_VERSION	1
+#define IPC_MAX_PAYLOAD	(16u * 1024 * 1024)
+
+enum proc_id {
+	PROC_PARENT = 0,
+	PROC_SMTPD,
+	PROC_QUEUE,
+	PROC_LOOKUP,
+	PROC_DELIVER,
+	PROC_MAX
+};
+
+enum ipc_type {
+	/* parent -> child */
+	IPC_PEER = 1,		/* u32 proc; fd: channel to that process */
+	IPC_RELOAD,		/* str conf text, str path, str users, str aliases,
+				 * bytes TLS material (smtpd only, tls.h) */
+	IPC_SHUTDOWN,		/* no payload */
+	/* smtpd -> lookup, and reply */
+	IPC_RESOLVE,		/* str address */
+	IPC_RESOLVE_REPLY,	/* u32 result; u32 n; n x (u32 kind, str addr) */
+	/* smtpd -> queue, and replies */
+	IPC_SPOOL_OPEN,		/* no payload */
+	IPC_SPOOL_OPEN_REPLY,	/* u32 ok, str id; fd when ok */
+	IPC_SPOOL_COMMIT,	/* str id, bytes envelope */
+	IPC_SPOOL_COMMIT_REPLY,	/* u32 ok, str text */
+	IPC_SPOOL_ABORT,	/* str id */
+	/* queue -> deliver, and reply */
+	IPC_DELIVER,		/* str id, str sender, u64 arrival,
+				 * u32 recovered, u32 n,
+				 * n x (u32 index, u32 kind, str addr, str orig),
+				 * u32 body, u32 smtputf8, u32 ret, str envid,
+				 * u64 size, n x (u32 notify, str orcpt),
+				 * str prepend (header fields to write before
+				 * the message: envelope 'X', "" if none);
+				 * fd: the message, read-only.  Request id 0:
+				 * the local recipients; else the remote ones of
+				 * one domain */
+	IPC_DELIVER_REPLY,	/* str id, u32 n, n x (u32 index, u32 result,
+				 * str dsn, str text); the request's id */
+	/* CLI <-> queue control socket (queue_ctl.c, cmd_queue.c) */
+	IPC_CTL_LIST,		/* no payload -> LIST_REPLY frames */
+	IPC_CTL_LIST_REPLY,	/* u32 more (another frame follows), u32 n,
+				 * n x entry, sorted by id.  entry = str id,
+				 * str sender, u64 arrival (us), u64 size,
+				 * u32 flags (QUEUE_CTL_HELD, _INFLIGHT),
+				 * u32 nrcpt, u32 listed, listed x (str addr,
+				 * str orig, u32 state, str status) */
+	IPC_CTL_FLUSH,		/* str id ("" = all) -> REPLY */
+	IPC_CTL_DELETE,		/* str id -> REPLY */
+	IPC_CTL_HOLD,		/* str id -> REPLY */
+	IPC_CTL_RELEASE,	/* str id -> REPLY */
+	IPC_CTL_SHOW,		/* str id -> REPLY; when ok, the text is
+				 * followed by: entry, str helo, str client,
+				 * str client_name, str auth, str envid,
+				 * u32 attempts, u64 next_attempt, u32 cut,
+				 * bytes header block */
+	IPC_CTL_REPLY,		/* u32 ok, str text */
+	/* smtpd -> lookup, and replies (AUTH, sender ownership) */
+	IPC_AUTH,		/* str user, str password */
+	IPC_AUTH_REPLY,		/* u32 ok, str login (canonical address) */
+	IPC_SENDER_OWNED,	/* str login, str sender */
+	IPC_SENDER_OWNED_REPLY,	/* u32 ok */
+	/* CLI -> queue, control or submission socket (cmd_send.c) */
+	IPC_CTL_SUBMIT,		/* str sender ("" = <>), u32 n, n x str
+				 * recipient, bytes message (CRLF) -> REPLY
+				 * u32 ok, str queue id or reason,
+				 * u32 sysexits.h code */
+	IPC_TYPE_MAX
+};
+
+/* Result codes carried by IPC_DELIVER_REPLY. */
+enum deliver_result { DELIVER_OK = 0, DELIVER_TEMP, DELIVER_PERM };
+
+struct ipc_msg {
+	uint16_t	 type;
+	uint64_t	 id;		/* request id, echoed in the reply */
+	const unsigned char *p;
+	size_t		 len, off;
+	int		 fd;		/* passed descriptor or -1; the handler
+					 * owns it (close it if unused) */
+	bool		 bad;
+};
+
+struct ipc_chan;
+typedef void (*ipc_msg_cb)(struct ipc_chan *, struct ipc_msg *, void *);
+typedef void (*ipc_close_cb)(struct ipc_chan *, void *);
+
+struct event_base;
+
+/* ipc_chan_new - wrap a connected, non-blocking stream socket. */
+struct ipc_chan *ipc_chan_new(struct event_base *, int fd, int peer,
+	    ipc_msg_cb, ipc_close_cb, void *arg);
+/* ipc_chan_free - close the socket and any fds not yet sent or handled. */
+void	 ipc_chan_free(struct ipc_chan *);
+int	 ipc_chan_peer(const struct ipc_chan *);
+/* ipc_chan_pending - bytes queued for sending. */
+size_t	 ipc_chan_pending(const struct ipc_chan *);
+
+/*
+ * ipc_send - queue one frame; payload may be NULL for none.  fd >= 0 is
+ * passed along and closed here once sent (ownership moves to ipc).
+ * Returns 0, or -1 if the channel is closed.
+ */
+int	 ipc_send(struct ipc_chan *, uint16_t type, uint64_t id,
+	    const struct buf *payload, int fd);
+
+/* Payload builders (append to a struct buf; out of memory is fatal). */
+void	 ipc_put_u32(struct buf *, uint32_t);
+void	 ipc_put_u64(struct buf *, uint64_t);
+void	 ipc_put_str(struct buf *, const char *);	/* NULL -> "" */
+void	 ipc_put_bytes(struct buf *, const void *, size_t);
+
+uint32_t ipc_get_u32(struct ipc_msg *);
+uint64_t ipc_get_u64(struct ipc_msg *);
+/* ipc_get_str - a NUL-terminated string inside the payload, or "" and
+ * the message marked bad.  Points into the message: copy to keep. */
+const char *ipc_get_str(struct ipc_msg *);
+const void *ipc_get_bytes(struct ipc_msg *, size_t *len);
+bool	 ipc_msg_ok(const struct ipc_msg *);
+const char *ipc_type_str(uint16_t);
+
+/*
+ * Blocking use, for the command line tools on the control socket:
+ * ipc_sync_send writes one frame; ipc_sync_recv reads one frame into
+ * *in (payload in buf *store, which the caller frees).  0 or -1.
+ */
+int	 ipc_sync_send(int fd, uint16_t type, uint64_t id,
+	    const struct buf *payload);
+int	 ipc_sync_recv(int fd, struct ipc_msg *in, struct buf *store,
+	    int timeout_ms);
+
+#endif

@@ -1,0 +1,818 @@
+/*
+ * queue_ctl.c - the queue's control socket, state_dir/control, which
+ * "postbote queue" (cmd_queue.c) talks to: list, show, flush, delete,
+ * hold and release, as ipc.c frames with the IPC_CTL_* types.
+ *
+ * The parent binds the socket at start (the queue process runs as `user`
+ * and may not write in state_dir), mode 0600 and owned by `user`; the
+ * queue process inherits it and serves it on its loop through the small
+ * API in queue.h.  Trust: only root and `user` can connect (the file mode,
+ * checked again with SO_PEERCRED), but a request is still a peer's frame:
+ * it is bounds-checked and an id is only ever looked up, never used in a
+ * path here.  Every request is logged once, with the caller's uid.
+ *
+ * The submission socket, state_dir/submit (mode 0666), takes local mail
+ * from any user ("postbote send", sendmail): only IPC_CTL_SUBMIT, whose
+ * envelope is checked here as strictly as smtpd checks SMTP (addresses
+ * parsed, CRLF-only text, size limit) and whose client is recorded as
+ * "local uid=N" from SO_PEERCRED, never from what the caller says.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <sysexits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "mail/addr.h"
+#include "common/conf.h"
+#include "lib/ipc.h"
+#include "lib/log.h"
+#include "common/proc.h"
+#include "mail/smtp_parse.h"
+#include "queue/queue.h"
+#include "queue/queue_ctl.h"
+#include "lib/util.h"
+
+#define CTL_CONNS_MAX	16		/* admin connections at a time */
+#define SUBMIT_CONNS_MAX 64		/* submissions at a time, and */
+#define SUBMIT_PER_UID	8		/* ... of one user: a local user
+					 * cannot crowd out the others */
+#define CTL_CHUNK	(1024 * 1024)	/* LIST_REPLY frames close at this */
+#define CTL_ENTRY_MAX	(4 * 1024 * 1024) /* recipients listed per entry */
+
+struct ctl_conn {
+	struct ctl_conn	*next;
+	struct ipc_chan	*chan;
+	unsigned	 uid;
+	uint64_t	 serial;	/* names it for a later reply */
+	bool		 submit_only;	/* from state_dir/submit */
+};
+
+struct ctl_req {
+	uint16_t	 type;
+	const char	*name;
+	void		(*run)(struct ctl_conn *, const struct ctl_req *,
+			    struct ipc_msg *);
+	int		(*act)(const char *, const char **);
+};
+
+struct collect {
+	struct queue_entry	*v;
+	size_t			 n, cap;
+};
+
+static void	 run_list(struct ctl_conn *, const struct ctl_req *,
+		    struct ipc_msg *);
+static void	 run_show(struct ctl_conn *, const struct ctl_req *,
+		    struct ipc_msg *);
+static void	 run_flush(struct ctl_conn *, const struct ctl_req *,
+		    struct ipc_msg *);
+static void	 run_action(struct ctl_conn *, const struct ctl_req *,
+		    struct ipc_msg *);
+static void	 run_submit(struct ctl_conn *, const struct ctl_req *,
+		    struct ipc_msg *);
+static bool	 is_crowded(bool, unsigned);
+
+static const struct ctl_req reqs[] = {
+	{ IPC_CTL_LIST,		"list",		run_list,	NULL },
+	{ IPC_CTL_SHOW,		"show",		run_show,	NULL },
+	{ IPC_CTL_FLUSH,	"flush",	run_flush,	NULL },
+	{ IPC_CTL_DELETE,	"delete",	run_action,	queue_delete },
+	{ IPC_CTL_HOLD,		"hold",		run_action,	queue_hold },
+	{ IPC_CTL_RELEASE,	"release",	run_action,	queue_release },
+	{ IPC_CTL_SUBMIT,	"submit",	run_submit,	NULL },
+};
+
+static char		*ctl_path;		/* parent: what it bound */
+static char		*submit_path;
+static struct event_base *base;
+static struct event	*accept_ev, *resume_ev, *submit_ev;
+static struct ctl_conn	*conns;
+static unsigned		 nconns[2];	/* [submit_only] */
+static uint64_t		 last_serial;
+
+/* queue_ctl_path - where the control socket of state_dir lives. */
+char *
+queue_ctl_path(const char *state_dir)
+{
+	char	*p;
+
+	xasprintf(&p, "%s/control", state_dir);
+	return p;
+}
+
+/* ---- parent: bind ---- */
+
+static void
+make_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (str_copy(sun->sun_path, path, sizeof(sun->sun_path)) >=
+	    sizeof(sun->sun_path))
+		fatalx("the control socket path %s is too long (state_dir)",
+		    path);
+}
+
+/* clear_stale - remove a socket left by a server that is gone; refuse to
+ * start when one still answers (two queues on one spool would corrupt
+ * it), or when something else has the name. */
+static void
+clear_stale(const struct sockaddr_un *sun)
+{
+	struct stat	st;
+	int		fd;
+
+	if (lstat(sun->sun_path, &st) == -1) {
+		if (errno != ENOENT)
+			fatal("cannot check %s", sun->sun_path);
+		return;
+	}
+	if (!S_ISSOCK(st.st_mode))
+		fatalx("%s exists and is not a socket", sun->sun_path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		fatal("socket");
+	if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0)
+		fatalx("another postbote server is running in this state_dir "
+		    "(%s answers)", sun->sun_path);
+	close(fd);
+	if (unlink(sun->sun_path) == -1 && errno != ENOENT)
+		fatal("cannot remove the stale %s", sun->sun_path);
+}
+
+/* bind_socket - a listening socket at path with the given mode. */
+static int
+bind_socket(const char *path, mode_t mode, bool own, uid_t uid, gid_t gid)
+{
+	struct sockaddr_un	sun;
+	mode_t			old;
+	int			fd, rc;
+
+	make_addr(path, &sun);
+	clear_stale(&sun);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		fatal("socket");
+	old = umask(0177);		/* never briefly open to others */
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc == -1)
+		fatal("cannot bind the socket %s", path);
+	if ((own && chown(path, uid, gid) == -1) ||
+	    chmod(path, mode) == -1 || listen(fd, 16) == -1)
+		fatal("cannot set up the socket %s", path);
+	return fd;
+}
+
+/* queue_ctl_bind - the listening control socket; see queue_ctl.h. */
+int
+queue_ctl_bind(const char *state_dir, bool own, uid_t uid, gid_t gid)
+{
+	free(ctl_path);
+	ctl_path = queue_ctl_path(state_dir);
+	return bind_socket(ctl_path, 0600, own, uid, gid);
+}
+
+/* queue_ctl_bind_submit - the submission socket; see queue_ctl.h. */
+int
+queue_ctl_bind_submit(const char *state_dir, bool own, uid_t uid, gid_t gid)
+{
+	free(submit_path);
+	submit_path = queue_ctl_submit_path(state_dir);
+	return bind_socket(submit_path, 0666, own, uid, gid);
+}
+
+/* queue_ctl_submit_path - where the submission socket lives. */
+char *
+queue_ctl_submit_path(const char *state_dir)
+{
+	char	*p;
+
+	xasprintf(&p, "%s/submit", state_dir);
+	return p;
+}
+
+/* queue_ctl_connect - client side: see queue_ctl.h. */
+int
+queue_ctl_connect(const char *path, int timeout_ms)
+{
+	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	struct timeval		tv = { timeout_ms / 1000,
+	    (timeout_ms % 1000) * 1000 };
+	int			fd, e;
+
+	if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* queue_ctl_unlink - remove what queue_ctl_bind made. */
+void
+queue_ctl_unlink(void)
+{
+	if (ctl_path != NULL)
+		unlink(ctl_path);
+	if (submit_path != NULL)
+		unlink(submit_path);
+	free(ctl_path);
+	free(submit_path);
+	ctl_path = submit_path = NULL;
+}
+
+/* ---- queue process: replies and logging ---- */
+
+static bool
+is_queue_id(const char *id)
+{
+	if (strlen(id) != QUEUE_ID_LEN)
+		return false;
+	for (; *id != '\0'; id++)
+		if (!((*id >= '0' && *id <= '9') || (*id >= 'A' && *id <= 'F')))
+			return false;
+	return true;
+}
+
+/* log_req - the one log line of a request; detail is key=value text. */
+static void
+log_req(const struct ctl_conn *c, const char *req, const char *id,
+    bool ok, const char *detail)
+{
+	const char	*res = ok ? "ok" : "error";
+
+	if (id != NULL && is_queue_id(id))
+		log_info("%s: event=control request=%s uid=%u result=%s%s", id,
+		    req, c->uid, res, detail);
+	else if (id != NULL)
+		log_info("event=control request=%s id=\"%s\" uid=%u "
+		    "result=%s%s", req, log_safe(id), c->uid, res, detail);
+	else
+		log_info("event=control request=%s uid=%u result=%s%s", req,
+		    c->uid, res, detail);
+}
+
+static void
+reply(struct ctl_conn *c, uint64_t reqid, bool ok, const char *text)
+{
+	struct buf	b;
+
+	buf_init(&b, 0);
+	ipc_put_u32(&b, ok);
+	ipc_put_str(&b, text);
+	ipc_send(c->chan, IPC_CTL_REPLY, reqid, &b, -1);
+	buf_free(&b);
+}
+
+/* put_capped - a string, cut at max bytes. */
+static void
+put_capped(struct buf *b, const char *s, size_t max)
+{
+	size_t	n = s != NULL ? strlen(s) : 0;
+
+	ipc_put_u32(b, (uint32_t)(MIN(n, max) + 1));
+	if (n > 0)
+		buf_append(b, s, MIN(n, max));
+	buf_putc(b, '\0');
+}
+
+/* put_entry - one message as LIST_REPLY and SHOW carry it (ipc.h).  Past
+ * CTL_ENTRY_MAX bytes the remaining recipients are only counted. */
+static void
+put_entry(struct buf *b, const struct queue_entry *e)
+{
+	const struct envelope	*env = e->env;
+	size_t			 start = b->len, at;
+	uint32_t		 n = 0;
+
+	ipc_put_str(b, e->id);
+	put_capped(b, env->sender, QUEUE_CTL_STATUS_MAX);
+	ipc_put_u64(b, env->arrival);
+	ipc_put_u64(b, env->size);
+	ipc_put_u32(b, (e->held ? QUEUE_CTL_HELD : 0) |
+	    (e->inflight ? QUEUE_CTL_INFLIGHT : 0));
+	ipc_put_u32(b, (uint32_t)env->nrcpt);
+	at = b->len;
+	ipc_put_u32(b, 0);		/* recipients listed, set below */
+	for (; n < env->nrcpt && b->len - start < CTL_ENTRY_MAX; n++) {
+		const struct env_rcpt *r = &env->rcpts[n];
+
+		put_capped(b, r->addr, QUEUE_CTL_STATUS_MAX);
+		put_capped(b, r->orig, QUEUE_CTL_STATUS_MAX);
+		ipc_put_u32(b, (uint32_t)r->state);
+		put_capped(b, r->status, QUEUE_CTL_STATUS_MAX);
+	}
+	memcpy(b->data + at, &n, sizeof(n));
+}
+
+/* ---- queue process: the requests ---- */
+
+static void
+collect_one(const struct queue_entry *e, void *arg)
+{
+	struct collect	*col = arg;
+
+	if (col->n == col->cap) {
+		col->cap = col->cap ? col->cap * 2 : 64;
+		col->v = xreallocarray(col->v, col->cap, sizeof(*col->v));
+	}
+	col->v[col->n++] = *e;
+}
+
+static int
+by_id(const void *a, const void *b)
+{
+	return strcmp(((const struct queue_entry *)a)->id,
+	    ((const struct queue_entry *)b)->id);
+}
+
+static void
+send_list(struct ctl_conn *c, uint64_t reqid, bool more, uint32_t n,
+    const struct buf *body)
+{
+	struct buf	b;
+
+	buf_init(&b, 0);
+	ipc_put_u32(&b, more);
+	ipc_put_u32(&b, n);
+	if (body->len > 0)
+		buf_append(&b, body->data, body->len);
+	ipc_send(c->chan, IPC_CTL_LIST_REPLY, reqid, &b, -1);
+	buf_free(&b);
+}
+
+/* run_list - every message, sorted by id (that is, by arrival), in
+ * frames of about CTL_CHUNK bytes; the last has more = 0. */
+static void
+run_list(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
+{
+	struct collect	 col = { 0 };
+	struct buf	 body;
+	uint32_t	 n = 0;
+	char		 detail[32];
+
+	queue_foreach(collect_one, &col);
+	if (col.n > 0)
+		qsort(col.v, col.n, sizeof(*col.v), by_id);
+	buf_init(&body, 0);
+	for (size_t i = 0; i < col.n; i++) {
+		put_entry(&body, &col.v[i]);
+		n++;
+		if (body.len >= CTL_CHUNK) {
+			send_list(c, im->id, true, n, &body);
+			buf_reset(&body);
+			n = 0;
+		}
+	}
+	send_list(c, im->id, false, n, &body);
+	buf_free(&body);
+	snprintf(detail, sizeof(detail), " messages=%zu", col.n);
+	log_req(c, rq->name, NULL, true, detail);
+	free(col.v);
+}
+
+/* put_headers - the header block from the data file, at most
+ * QUEUE_CTL_HEADERS_MAX bytes: u32 cut, bytes.  A small read on the loop:
+ * the file was written moments or more ago and is in the page cache. */
+static void
+put_headers(struct buf *b, const char *id, const char *prepend)
+{
+	struct buf	 h;
+	int		 fd = spool_open_data(id);
+	size_t		 cap = QUEUE_CTL_HEADERS_MAX + 1;
+	ssize_t		 r;
+	const char	*end;
+	bool		 cut = false;
+
+	buf_init(&h, 0);
+	/* One byte more than is sent, to know whether it was cut. */
+	if (fd != -1 && buf_reserve(&h, cap) == 0)
+		while (h.len < cap) {
+			r = pread(fd, h.data + h.len, cap - h.len,
+			    (off_t)h.len);
+			if (r == -1 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			h.len += (size_t)r;
+		}
+	if (fd != -1)
+		close(fd);
+	if (h.len > 0 && (end = memmem(h.data, MIN(h.len,
+	    QUEUE_CTL_HEADERS_MAX), "\r\n\r\n", 4)) != NULL)
+		h.len = (size_t)(end - h.data) + 2;
+	else if (h.len > QUEUE_CTL_HEADERS_MAX) {
+		h.len = QUEUE_CTL_HEADERS_MAX;
+		cut = true;
+	}
+	ipc_put_u32(b, cut);
+	if (prepend != NULL && *prepend != '\0') {
+		/* Delivery writes these first (envelope 'X'): show them so. */
+		struct buf	 all;
+
+		buf_init(&all, 0);
+		buf_append(&all, prepend, strlen(prepend));
+		buf_append(&all, h.data ? h.data : "", h.len);
+		ipc_put_bytes(b, all.data, all.len);
+		buf_free(&all);
+	} else
+		ipc_put_bytes(b, h.data ? h.data : "", h.len);
+	buf_free(&h);
+}
+
+/* run_show - one message: its entry, the rest of its envelope, and its
+ * header block (ipc.h, IPC_CTL_REPLY). */
+static void
+run_show(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
+{
+	const char		*id = ipc_get_str(im);
+	struct queue_entry	 e;
+	struct buf		 b;
+
+	if (!ipc_msg_ok(im) || queue_lookup(id, &e) == -1) {
+		reply(c, im->id, false, "no such message");
+		log_req(c, rq->name, id, false, " reason=\"no such message\"");
+		return;
+	}
+	buf_init(&b, 0);
+	ipc_put_u32(&b, 1);
+	ipc_put_str(&b, "");
+	put_entry(&b, &e);
+	put_capped(&b, e.env->helo, QUEUE_CTL_STATUS_MAX);
+	put_capped(&b, e.env->client, QUEUE_CTL_STATUS_MAX);
+	put_capped(&b, e.env->client_name, QUEUE_CTL_STATUS_MAX);
+	put_capped(&b, e.env->auth, QUEUE_CTL_STATUS_MAX);
+	put_capped(&b, e.env->envid, QUEUE_CTL_STATUS_MAX);
+	ipc_put_u32(&b, e.env->attempts);
+	ipc_put_u64(&b, e.env->next_attempt);
+	put_headers(&b, e.id, e.env->prepend);
+	ipc_send(c->chan, IPC_CTL_REPLY, im->id, &b, -1);
+	buf_free(&b);
+	log_req(c, rq->name, id, true, "");
+}
+
+static void
+run_flush(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
+{
+	const char	*id = ipc_get_str(im), *why = "bad request";
+	unsigned	 n = 0;
+	char		 text[64], detail[64];
+	int		 rc = -1;
+
+	if (ipc_msg_ok(im))
+		rc = queue_flush(*id != '\0' ? id : NULL, &n, &why);
+	if (rc == -1) {
+		reply(c, im->id, false, why);
+		snprintf(detail, sizeof(detail), " reason=\"%s\"", why);
+	} else {
+		snprintf(text, sizeof(text), "%u message%s scheduled now", n,
+		    n == 1 ? "" : "s");
+		reply(c, im->id, true, text);
+		snprintf(detail, sizeof(detail), " messages=%u", n);
+	}
+	log_req(c, rq->name, *id != '\0' ? id : NULL, rc == 0, detail);
+}
+
+/* run_action - delete, hold or release one message. */
+static void
+run_action(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
+{
+	const char	*id = ipc_get_str(im), *why = "bad request";
+	char		 detail[96];
+	int		 rc = -1;
+
+	if (ipc_msg_ok(im))
+		rc = rq->act(id, &why);
+	reply(c, im->id, rc == 0, why);
+	snprintf(detail, sizeof(detail), " %s=\"%s\"",
+	    rc == 0 ? "note" : "reason", why);
+	log_req(c, rq->name, id, rc == 0, detail);
+}
+
+/* ---- queue process: local submission ---- */
+
+/* submit_reply - IPC_CTL_REPLY with the sysexits.h code the client
+ * exits with: u32 ok, str text (queue id or reason), u32 code. */
+static void
+submit_reply(struct ctl_conn *c, uint64_t reqid, bool ok, const char *text,
+    int code)
+{
+	struct buf	b;
+
+	buf_init(&b, 0);
+	ipc_put_u32(&b, ok);
+	ipc_put_str(&b, text);
+	ipc_put_u32(&b, (uint32_t)code);
+	ipc_send(c->chan, IPC_CTL_REPLY, reqid, &b, -1);
+	buf_free(&b);
+}
+
+/* queue_ctl_submitted - see queue_ctl.h. */
+void
+queue_ctl_submitted(uint64_t serial, uint64_t reqid, bool ok,
+    const char *text, int code)
+{
+	struct ctl_conn	*c;
+
+	for (c = conns; c != NULL && c->serial != serial; c = c->next)
+		;
+	if (c != NULL)		/* else the caller went away: no one to tell */
+		submit_reply(c, reqid, ok, text, code);
+}
+
+/* is_crlf_text - only CRLF line ends, no NUL, ends with CRLF (the
+ * client converts LF; what reaches the spool is what SMTP would). */
+static bool
+is_crlf_text(const char *p, size_t len)
+{
+	if (len < 2 || p[len - 2] != '\r' || p[len - 1] != '\n')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\0')
+			return false;
+		if (p[i] == '\r' && (i + 1 == len || p[i + 1] != '\n'))
+			return false;
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			return false;
+	}
+	return true;
+}
+
+static bool
+is_8bit(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* submit_addr - parse one address (sender may be ""); the canonical
+ * form, allocated, or NULL. */
+static char *
+submit_addr(const char *s, bool null_ok, bool *utf8)
+{
+	struct mailaddr	a;
+	char		out[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
+
+	if (*s == '\0')
+		return null_ok ? xstrdup("") : NULL;
+	if (addr_parse(s, ADDR_F_UTF8, &a) != ADDR_OK || a.domain[0] == '\0' ||
+	    addr_format(&a, out, sizeof(out)) >= sizeof(out))
+		return NULL;
+	if (!addr_is_ascii(&a))
+		*utf8 = true;
+	return xstrdup(out);
+}
+
+/* submit_envelope - the envelope of a request; 0, or -1 with *why and
+ * *code set.  env is the caller's to free either way. */
+static int
+submit_envelope(struct ctl_conn *c, struct ipc_msg *im, struct envelope *env,
+    const char **why, int *code)
+{
+	const char	*sender = ipc_get_str(im);
+	uint32_t	 n = ipc_get_u32(im);
+
+	*code = EX_DATAERR;
+	*why = "malformed request";
+	if (im->bad || n == 0 || n > config->max_recipients) {
+		*why = n == 0 ? "no recipients" : "too many recipients";
+		*code = n == 0 ? EX_USAGE : EX_DATAERR;
+		return -1;
+	}
+	if ((env->sender = submit_addr(sender, true, &env->smtputf8)) ==
+	    NULL) {
+		*why = "bad sender address";
+		return -1;
+	}
+	env->rcpts = xcalloc(n, sizeof(*env->rcpts));
+	for (uint32_t i = 0; i < n; i++) {
+		struct env_rcpt	*r = &env->rcpts[i];
+
+		r->addr = submit_addr(ipc_get_str(im), false, &env->smtputf8);
+		if (r->addr == NULL || im->bad) {
+			*why = "bad recipient address";
+			*code = EX_NOUSER;
+			return -1;
+		}
+		env->nrcpt++;
+	}
+	xasprintf(&env->client, "local uid=%u", c->uid);
+	return 0;
+}
+
+/* received - the trace header of a local submission (RFC 5321 4.4). */
+static void
+received(struct buf *b, unsigned uid)
+{
+	time_t		t = time(NULL);
+	struct tm	tm;
+	char		date[64];
+
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	buf_printf(b, "Received: by %s (postbote, from userid %u);\r\n"
+	    "\t%s\r\n", config->hostname, uid, date);
+}
+
+/* run_submit - IPC_CTL_SUBMIT: str sender, u32 n, n x str recipient,
+ * bytes message (CRLF text).  Answered by submit_reply, now when refused,
+ * else once the message is durable (queue_ctl_submitted). */
+static void
+run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
+{
+	struct envelope	 env = { 0 };
+	const char	*why, *data;
+	size_t		 len = 0;
+	struct buf	 msg;
+	char		 detail[96];
+	int		 code;
+
+	buf_init(&msg, 0);
+	if (submit_envelope(c, im, &env, &why, &code) == 0) {
+		data = ipc_get_bytes(im, &len);
+		code = EX_DATAERR;
+		if (!ipc_msg_ok(im))
+			why = "malformed request";
+		else if (len > config->max_message_size)
+			why = "message too big (max_message_size)";
+		else if (!is_crlf_text(data, len))
+			why = "message is not CRLF text (bare CR, LF or NUL)";
+		else {
+			received(&msg, c->uid);
+			buf_append(&msg, data, len);
+			env.body = is_8bit(data, len) ? SMTP_BODY_8BITMIME :
+			    SMTP_BODY_7BIT;
+			if (queue_submit(&env, msg.data, msg.len, c->serial,
+			    im->id, &why, &code) == 0)
+				code = EX_OK;
+		}
+	}
+	envelope_free(&env);
+	buf_free(&msg);
+	if (code != EX_OK) {
+		submit_reply(c, im->id, false, why, code);
+		snprintf(detail, sizeof(detail), " reason=\"%s\"", why);
+	} else
+		snprintf(detail, sizeof(detail), " size=%zu", len);
+	log_req(c, rq->name, NULL, code == EX_OK, detail);
+}
+
+/* ---- queue process: connections ---- */
+
+static void
+conn_msg(struct ipc_chan *chan, struct ipc_msg *im, void *arg)
+{
+	struct ctl_conn	*c = arg;
+
+	if (im->fd != -1)
+		close(im->fd);
+	for (size_t i = 0; i < NELEM(reqs); i++)
+		if (reqs[i].type == im->type && (!c->submit_only ||
+		    im->type == IPC_CTL_SUBMIT)) {
+			reqs[i].run(c, &reqs[i], im);
+			return;
+		}
+	log_warn("event=control-error uid=%u reason=\"unexpected %s\"",
+	    c->uid, ipc_type_str(im->type));
+	reply(c, im->id, false, "unknown request");
+}
+
+static void
+conn_closed(struct ipc_chan *chan, void *arg)
+{
+	struct ctl_conn	*c = arg, **pp;
+
+	for (pp = &conns; *pp != NULL && *pp != c; pp = &(*pp)->next)
+		;
+	if (*pp != NULL)
+		*pp = c->next;
+	nconns[c->submit_only]--;
+	ipc_chan_free(chan);
+	free(c);
+}
+
+/* peer_uid - who connected; -1 if it may not (only root and us, unless
+ * anyone may). */
+static long
+peer_uid(int fd, bool anyone)
+{
+	struct ucred	cred;
+	socklen_t	len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		return -1;
+	if (!anyone && cred.uid != 0 && cred.uid != geteuid()) {
+		log_warn("event=control-refused uid=%u", (unsigned)cred.uid);
+		return -1;
+	}
+	return (long)cred.uid;
+}
+
+/* is_crowded - no room for another connection of this kind (or, on the
+ * submission socket, of this non-root user). */
+static bool
+is_crowded(bool submit, unsigned uid)
+{
+	unsigned	n = 0;
+
+	if (!submit)
+		return nconns[0] >= CTL_CONNS_MAX;
+	if (nconns[1] >= SUBMIT_CONNS_MAX)
+		return true;
+	for (const struct ctl_conn *c = conns; c != NULL; c = c->next)
+		if (c->submit_only && c->uid == uid)
+			n++;
+	return uid != 0 && n >= SUBMIT_PER_UID;
+}
+
+static void
+resume_accept(evutil_socket_t fd, short ev, void *arg)
+{
+	event_add(accept_ev, NULL);
+	if (submit_ev != NULL)
+		event_add(submit_ev, NULL);
+}
+
+static void
+on_accept(evutil_socket_t lfd, short ev, void *arg)
+{
+	for (;;) {
+		int		 fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
+		    SOCK_CLOEXEC);
+		long		 uid;
+		struct ctl_conn	*c;
+
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Out of descriptors: pause, or spin. */
+				struct timeval tv = { 1, 0 };
+
+				log_warn("event=control-error error=\"%s\"",
+				    strerror(errno));
+				event_del(accept_ev);
+				if (submit_ev != NULL)
+					event_del(submit_ev);
+				evtimer_add(resume_ev, &tv);
+			}
+			return;
+		}
+		if ((uid = peer_uid(fd, arg != NULL)) == -1 ||
+		    is_crowded(arg != NULL, (unsigned)uid)) {
+			if (uid != -1)
+				log_warn("event=control-refused reason=\"too "
+				    "many connections\"");
+			close(fd);
+			continue;
+		}
+		c = xcalloc(1, sizeof(*c));
+		c->uid = (unsigned)uid;
+		c->serial = ++last_serial;
+		c->submit_only = arg != NULL;
+		c->chan = ipc_chan_new(base, fd, -1, conn_msg, conn_closed, c);
+		c->next = conns;
+		conns = c;
+		nconns[c->submit_only]++;
+	}
+}
+
+/* queue_ctl_init - serve the inherited listening sockets. */
+void
+queue_ctl_init(struct event_base *b, int fd, int submit_fd)
+{
+	static int	submit_tag;
+
+	if (fd == -1)
+		return;
+	base = b;
+	accept_ev = event_new(b, fd, EV_READ | EV_PERSIST, on_accept, NULL);
+	resume_ev = evtimer_new(b, resume_accept, NULL);
+	if (accept_ev == NULL || resume_ev == NULL)
+		fatalx("queue_ctl: event_new failed");
+	event_add(accept_ev, NULL);
+	if (submit_fd == -1)
+		return;
+	/* arg != NULL marks the submission socket's connections. */
+	submit_ev = event_new(b, submit_fd, EV_READ | EV_PERSIST, on_accept,
+	    &submit_tag);
+	if (submit_ev == NULL)
+		fatalx("queue_ctl: event_new failed");
+	event_add(submit_ev, NULL);
+}

@@ -1,0 +1,263 @@
+/*
+ * queue_submit.c - local submissions in the queue process: the envelope
+ * queue_ctl.c checked, whose recipients the lookup process resolves
+ * (users, aliases, recipient delimiter) exactly as it does smtpd's RCPT
+ * TO, then committed through spool_inject like any other message.  The
+ * client's answer waits for that commit (queue_ctl_submitted).
+ *
+ * Trust: the envelope came from a local user through state_dir/submit
+ * and was validated by queue_ctl.c; the lookup replies are from our own
+ * process and read with the bounds-checked getters.  Replies are matched
+ * by request id; a job whose lookup went away is refused, never left.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "common/conf.h"
+#include "lib/ipc.h"
+#include "lib/log.h"
+#include "common/lookup_tab.h"
+#include "common/proc.h"
+#include "queue/queue.h"
+#include "queue/queue_ctl.h"
+#include "smtpd/smtp_check.h"
+#include "lib/util.h"
+
+struct job {
+	struct job	*next;
+	struct envelope	 env;		/* recipients as given */
+	struct env_rcpt	*out;		/* as resolved */
+	size_t		 nout, capout;
+	struct buf	 data;
+	uint64_t	 conn, reqid;
+	uint64_t	 base;		/* IPC_RESOLVE ids base .. base+nrcpt-1 */
+	size_t		 left;		/* answers still to come */
+	char		*error;		/* the first refusal, or NULL */
+	int		 code;		/* its sysexits.h code */
+};
+
+static struct job	*jobs;
+static uint64_t		 next_rid = 1;
+
+static void	 job_free(struct job *);
+static void	 job_unlink(struct job *);
+static void	 add_target(struct job *, unsigned, const char *,
+		    const char *);
+static void	 refuse(struct job *, int, const char *, const char *);
+static void	 finish(struct job *);
+
+static void
+job_free(struct job *j)
+{
+	for (size_t i = 0; i < j->nout; i++) {
+		free(j->out[i].addr);
+		free(j->out[i].orig);
+	}
+	free(j->out);
+	envelope_free(&j->env);
+	buf_free(&j->data);
+	free(j->error);
+	free(j);
+}
+
+static void
+job_unlink(struct job *j)
+{
+	struct job	**pp;
+
+	for (pp = &jobs; *pp != NULL && *pp != j; pp = &(*pp)->next)
+		;
+	if (*pp != NULL)
+		*pp = j->next;
+}
+
+/* add_target - one resolved recipient; a duplicate is kept once. */
+static void
+add_target(struct job *j, unsigned kind, const char *addr, const char *given)
+{
+	struct env_rcpt	*r;
+
+	for (size_t i = 0; i < j->nout; i++)
+		if (strcmp(j->out[i].addr, addr) == 0)
+			return;
+	if (j->nout == j->capout) {
+		j->capout = j->capout ? j->capout * 2 : 8;
+		j->out = xreallocarray(j->out, j->capout, sizeof(*j->out));
+	}
+	r = &j->out[j->nout++];
+	memset(r, 0, sizeof(*r));
+	r->addr = xstrdup(addr);
+	r->orig = xstrdup(given);
+	r->kind = kind == RCPT_LOCAL ? RCPT_LOCAL : RCPT_REMOTE;
+}
+
+/* refuse - the job fails with "what <addr>" (or what alone). */
+static void
+refuse(struct job *j, int code, const char *what, const char *addr)
+{
+	if (j->error != NULL)
+		return;
+	if (addr != NULL)
+		xasprintf(&j->error, "%s <%s>", what, addr);
+	else
+		j->error = xstrdup(what);
+	j->code = code;
+}
+
+/* queue_submit - see queue.h. */
+int
+queue_submit(struct envelope *env, const void *data, size_t len,
+    uint64_t conn, uint64_t reqid, const char **why, int *code)
+{
+	struct job	*j;
+
+	if (proc_peer(PROC_LOOKUP) == NULL) {
+		*why = "the server is starting or busy, try again";
+		*code = EX_TEMPFAIL;
+		return -1;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->env = *env;
+	memset(env, 0, sizeof(*env));
+	buf_init(&j->data, 0);
+	buf_append(&j->data, data, len);
+	j->conn = conn;
+	j->reqid = reqid;
+	j->base = next_rid;
+	next_rid += j->env.nrcpt;
+	j->left = j->env.nrcpt;
+	for (size_t i = 0; i < j->env.nrcpt; i++) {
+		struct buf	b;
+		int		rc;
+
+		buf_init(&b, 0);
+		ipc_put_str(&b, j->env.rcpts[i].addr);
+		rc = proc_send(PROC_LOOKUP, IPC_RESOLVE, j->base + i, &b, -1);
+		buf_free(&b);
+		if (rc == -1) {
+			job_free(j);
+			*why = "the server is busy, try again";
+			*code = EX_TEMPFAIL;
+			return -1;
+		}
+	}
+	j->next = jobs;
+	jobs = j;
+	return 0;
+}
+
+/* queue_submit_resolved - see queue.h. */
+void
+queue_submit_resolved(struct ipc_msg *m)
+{
+	struct job	*j;
+	uint32_t	 res = ipc_get_u32(m), n = ipc_get_u32(m);
+	const char	*given;
+
+	for (j = jobs; j != NULL; j = j->next)
+		if (m->id >= j->base && m->id - j->base < j->env.nrcpt)
+			break;
+	if (j == NULL)
+		return;			/* its job was refused meanwhile */
+	given = j->env.rcpts[m->id - j->base].addr;
+	if (res == LK_OK && n > 0)
+		for (uint32_t i = 0; i < n && !m->bad; i++) {
+			uint32_t	 kind = ipc_get_u32(m);
+			const char	*t = ipc_get_str(m);
+
+			if (!m->bad)
+				add_target(j, kind, t, given);
+		}
+	else if (res == LK_LOOP)
+		refuse(j, EX_NOUSER, "alias loop at", given);
+	else if (res == LK_TOO_MANY)
+		refuse(j, EX_UNAVAILABLE, "too many recipients after alias "
+		    "expansion of", given);
+	else
+		refuse(j, EX_NOUSER, "unknown user", given);
+	if (!ipc_msg_ok(m))
+		refuse(j, EX_TEMPFAIL, "recipient lookup failed for",
+		    given);
+	if (--j->left == 0)
+		finish(j);
+}
+
+/* sign - local mail from a [dkim] domain is signed as smtpd signs
+ * relayed and authenticated mail; the fields go first at delivery. */
+static void
+sign(const struct job *j, struct envelope *env)
+{
+	struct buf	 fields;
+	char		 what[96];
+
+	buf_init(&fields, 0);
+	snprintf(what, sizeof(what), "submit client=\"%s\"",
+	    log_safe(env->client != NULL ? env->client : "local"));
+	smtp_check_sign(j->data.data, j->data.len, &fields, what);
+	if (fields.len > 0) {
+		free(env->prepend);
+		env->prepend = xstrdup(buf_cstr(&fields));
+	}
+	buf_free(&fields);
+}
+
+/* finish - every recipient is resolved: commit, or refuse. */
+static void
+finish(struct job *j)
+{
+	struct spool_commit	*c;
+
+	job_unlink(j);
+	if (j->error == NULL && j->nout > config->max_recipients)
+		refuse(j, EX_UNAVAILABLE, "too many recipients after alias "
+		    "expansion", NULL);
+	if (j->error != NULL) {
+		queue_ctl_submitted(j->conn, j->reqid, false, j->error,
+		    j->code);
+		job_free(j);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->origin = SPOOL_FROM_SUBMIT;
+	c->conn = j->conn;
+	c->reqid = j->reqid;
+	c->parsed = j->env;
+	memset(&j->env, 0, sizeof(j->env));
+	for (size_t i = 0; i < c->parsed.nrcpt; i++) {
+		free(c->parsed.rcpts[i].addr);
+		free(c->parsed.rcpts[i].orig);
+	}
+	free(c->parsed.rcpts);
+	c->parsed.rcpts = j->out;
+	c->parsed.nrcpt = j->nout;
+	j->out = NULL;
+	j->nout = 0;
+	c->parsed.arrival = now_usec();
+	sign(j, &c->parsed);
+	if (spool_inject(c, j->data.data, j->data.len) == -1) {
+		log_warn("event=submit-error error=\"%s\"", strerror(errno));
+		queue_ctl_submitted(j->conn, j->reqid, false,
+		    "queue file write error", EX_TEMPFAIL);
+		envelope_free(&c->parsed);
+		free(c);
+	} else
+		log_info("%s: client=%s", c->id, log_safe(c->parsed.client));
+	job_free(j);
+}
+
+/* queue_submit_abort - see queue.h. */
+void
+queue_submit_abort(void)
+{
+	while (jobs != NULL) {
+		struct job	*j = jobs;
+
+		jobs = j->next;
+		queue_ctl_submitted(j->conn, j->reqid, false, "the server's "
+		    "lookup process restarted, try again", EX_TEMPFAIL);
+		job_free(j);
+	}
+}

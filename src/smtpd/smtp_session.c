@@ -1,0 +1,2052 @@
+/*
+ * smtp_session.c - SMTP server sessions (RFC 5321 with PIPELINING, SIZE,
+ * 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8, CHUNKING and DSN), in the smtpd
+ * process.  Everything here is peer input: lines are bounded and must end
+ * in CRLF, sequencing is a table (which verbs each state allows), every
+ * argument goes through the strict parsers, and DATA runs through the
+ * end-of-data recognizer that refuses bare CR and LF.  Sessions never block:
+ * RCPT resolution, spool files and commits are requests to lookup and queue,
+ * matched back by session id.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "mail/addr.h"
+#include "common/conf.h"
+#include "lib/dns.h"
+#include "smtpd/io.h"
+#include "lib/log.h"
+#include "common/lookup_tab.h"
+#include "common/proc.h"
+#include "mail/sasl.h"
+#include "smtpd/limits.h"
+#include "smtpd/smtp_check.h"
+#include "smtpd/smtp_session.h"
+#include "common/tls.h"
+#include "lib/util.h"
+
+#define LINE_MAX_BASE	512		/* RFC 5321 4.5.3.1.4 */
+#define LINE_MAX_MAIL	(512 + 26 + 10 + 14 + 110 + 500)	/* SIZE, SMTPUTF8,
+					 * BODY, RET+ENVID (RFC 3461), AUTH */
+#define LINE_MAX_RCPT	(512 + 500 + 30)	/* ORCPT, NOTIFY */
+#define LINE_MAX_AUTH	(12 + SASL_B64_MAX + 2)	/* "AUTH PLAIN " + response */
+#define AUTH_DELAY_STEPS 10		/* the 535 delay grows up to this */
+#define LIMITS_SWEEP	60		/* seconds between sweeps */
+#define LINE_BUF	2048
+#define SPOOL_FLUSH	(64 * 1024)
+#define TABLE_SIZE	4096
+#define INPUT_MAX	(1024 * 1024)	/* buffered input while waiting */
+#define OUTPUT_MAX	(64 * 1024)	/* unread replies before we stop */
+
+#define S_BIT(s)	(1u << (s))
+#define S_ANY		(S_BIT(SMTP_S_HELO) | S_BIT(SMTP_S_READY) | \
+			 S_BIT(SMTP_S_MAIL) | S_BIT(SMTP_S_RCPT))
+#define S_TX		(S_BIT(SMTP_S_READY) | S_BIT(SMTP_S_MAIL) | \
+			 S_BIT(SMTP_S_RCPT))
+
+struct smtp_verb {
+	const char	*name;
+	unsigned	 states;	/* S_BIT(SMTP_S_*) where legal */
+	size_t		 maxlen;	/* line limit incl. CRLF */
+	void		(*run)(struct smtp_session *, const char *);
+};
+
+static void	 cmd_helo(struct smtp_session *, const char *);
+static void	 cmd_ehlo(struct smtp_session *, const char *);
+static void	 cmd_mail(struct smtp_session *, const char *);
+static void	 cmd_rcpt(struct smtp_session *, const char *);
+static void	 cmd_data(struct smtp_session *, const char *);
+static void	 cmd_bdat(struct smtp_session *, const char *);
+static void	 cmd_rset(struct smtp_session *, const char *);
+static void	 cmd_noop(struct smtp_session *, const char *);
+static void	 cmd_quit(struct smtp_session *, const char *);
+static void	 cmd_vrfy(struct smtp_session *, const char *);
+static void	 cmd_expn(struct smtp_session *, const char *);
+static void	 cmd_help(struct smtp_session *, const char *);
+static void	 cmd_starttls(struct smtp_session *, const char *);
+static void	 cmd_notimpl(struct smtp_session *, const char *);
+static void	 cmd_auth(struct smtp_session *, const char *);
+
+static const struct smtp_verb verbs[] = {
+	{ "EHLO", S_ANY, LINE_MAX_BASE, cmd_ehlo },
+	{ "HELO", S_ANY, LINE_MAX_BASE, cmd_helo },
+	{ "MAIL", S_BIT(SMTP_S_READY), LINE_MAX_MAIL, cmd_mail },
+	{ "RCPT", S_BIT(SMTP_S_MAIL) | S_BIT(SMTP_S_RCPT), LINE_MAX_RCPT,
+	    cmd_rcpt },
+	{ "DATA", S_BIT(SMTP_S_RCPT), LINE_MAX_BASE, cmd_data },
+	{ "BDAT", S_ANY, LINE_MAX_BASE, cmd_bdat },
+	{ "RSET", S_ANY, LINE_MAX_BASE, cmd_rset },
+	{ "NOOP", S_ANY, LINE_MAX_BASE, cmd_noop },
+	{ "QUIT", S_ANY, LINE_MAX_BASE, cmd_quit },
+	{ "VRFY", S_ANY, LINE_MAX_BASE, cmd_vrfy },
+	{ "EXPN", S_ANY, LINE_MAX_BASE, cmd_expn },
+	{ "HELP", S_ANY, LINE_MAX_BASE, cmd_help },
+	{ "STARTTLS", S_TX, LINE_MAX_BASE, cmd_starttls },
+	{ "AUTH", S_TX, LINE_MAX_AUTH, cmd_auth },
+	{ "ETRN", S_ANY, LINE_MAX_BASE, cmd_notimpl },
+	{ "TURN", S_ANY, LINE_MAX_BASE, cmd_notimpl },
+	{ NULL, 0, 0, NULL }
+};
+
+/* Verbs of other protocols: the client is not speaking SMTP (ALPACA). */
+static const char *const foreign[] = { "GET", "POST", "HEAD", "PUT",
+	"CONNECT", "OPTIONS", "DELETE", "TRACE", "PATCH", "USER", "PASS",
+	NULL };
+
+static struct smtp_session	*table[TABLE_SIZE];
+static unsigned			 nsessions;
+static uint64_t			 next_id;
+static struct event_base	*base;
+static struct dns_ctx		*dns;
+static bool			 shutting_down;
+static struct limits		*limits;
+static uint64_t			 last_sweep;
+
+static void	 session_io(struct io *, enum io_event, void *);
+static void	 session_free(struct smtp_session *);
+static void	 flush(struct smtp_session *);
+static void	 process(struct smtp_session *);
+static void	 tx_reset(struct smtp_session *);
+static void	 reply(struct smtp_session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	 close_after(struct smtp_session *);
+static void	 set_timeout(struct smtp_session *);
+static void	 begin_body(struct smtp_session *);
+static void	 finish_message(struct smtp_session *);
+static void	 commit_message(struct smtp_session *);
+static void	 spool_abort(struct smtp_session *);
+static void	 start_tls(struct smtp_session *);
+static void	 tls_ready(struct smtp_session *);
+static void	 greet_start(struct smtp_session *);
+static bool	 starttls_offered(const struct smtp_session *);
+static void	 resume(struct smtp_session *);
+static bool	 conn_admit(struct smtp_session *);
+static void	 auth_line(struct smtp_session *, char *, size_t);
+static bool	 is_auth_offered(const struct smtp_session *);
+static bool	 rate_take(struct smtp_session *, enum limits_rate, unsigned);
+static void	 mail_accept(struct smtp_session *);
+static bool	 mail_policy(struct smtp_session *);
+static void	 sender_check(struct smtp_session *);
+static bool	 rcpt_rate_ok(struct smtp_session *);
+static void	 data_timer_start(struct smtp_session *);
+static void	 data_timer_stop(struct smtp_session *);
+
+void
+smtp_session_init(struct event_base *b)
+{
+	char	err[256];
+
+	base = b;
+	next_id = ((uint64_t)getpid() << 40) ^ (now_usec() & 0xffffffffffULL);
+	dns = dns_new(b, (const char *const *)config->resolvers,
+	    config->nresolvers, 2000, 2, err, sizeof(err));
+	if (dns == NULL)
+		log_warn("event=dns-init result=failed reason=\"%s\"",
+		    log_safe(err));
+	limits = limits_new();
+	smtp_check_init(b, dns);
+}
+
+unsigned
+smtp_session_count(void)
+{
+	return nsessions;
+}
+
+struct smtp_session *
+smtp_session_find(uint64_t id)
+{
+	struct smtp_session	*s = table[id % TABLE_SIZE];
+
+	while (s != NULL && s->id != id)
+		s = s->hnext;
+	return s;
+}
+
+static void
+table_del(struct smtp_session *s)
+{
+	struct smtp_session	**pp = &table[s->id % TABLE_SIZE];
+
+	while (*pp != NULL && *pp != s)
+		pp = &(*pp)->hnext;
+	if (*pp != NULL)
+		*pp = s->hnext;
+	nsessions--;
+}
+
+static const char *
+hostname(void)
+{
+	return config->hostname;
+}
+
+/* ---- replies ---- */
+
+/* reply_safe - a parsed address for a reply: as it is when printable
+ * ASCII, else escaped like a log string. */
+static const char *
+reply_safe(const char *a)
+{
+	for (const unsigned char *p = (const void *)a; *p != '\0'; p++)
+		if (*p < 0x20 || *p >= 0x7f)
+			return log_safe(a);
+	return a;
+}
+
+static void	 vreply(struct smtp_session *, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
+/* vreply - one reply line, CRLF added; sent at the next flush. */
+static void
+vreply(struct smtp_session *s, const char *fmt, va_list ap)
+{
+	struct evbuffer	*out = io_output(s->io);
+
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+reply(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vreply(s, fmt, ap);
+	va_end(ap);
+}
+
+/* error - a 5xx/4xx for a client mistake; too many end the session. */
+static void
+error(struct smtp_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void
+error(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vreply(s, fmt, ap);
+	va_end(ap);
+	if (++s->errors >= config->max_errors) {
+		log_info("session=%016llx event=too-many-errors client=%s "
+		    "errors=%u", (unsigned long long)s->id, s->peer_str,
+		    s->errors);
+		reply(s, "421 4.7.0 %s Error: too many errors", hostname());
+		close_after(s);
+	}
+}
+
+/* close_after - hang up once the output is sent (see flush).  Never
+ * frees the session: callers may still be on the stack with it. */
+static void
+close_after(struct smtp_session *s)
+{
+	s->state = SMTP_S_QUIT;
+	io_reading(s->io, false);
+}
+
+/* flush - send the replies; the end of every entry point into a session.
+ * A session in SMTP_S_QUIT whose output is out is freed here. */
+void
+smtp_session_flush(struct smtp_session *s)
+{
+	flush(s);
+}
+
+static void
+flush(struct smtp_session *s)
+{
+	int	r = io_flush(s->io);
+
+	if (r == -1 || (r == 0 && s->state == SMTP_S_QUIT))
+		session_free(s);
+	else if (r == 0 && s->wait == WAIT_TLS && !io_is_tls(s->io))
+		start_tls(s);		/* "220 Ready to start TLS" is out */
+}
+
+/* ---- session life ---- */
+
+static void
+fmt_peer(struct smtp_session *s)
+{
+	const struct sockaddr	*sa = (struct sockaddr *)&s->peer;
+	unsigned		 port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, s->peer_ip,
+		    sizeof(s->peer_ip));
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, s->peer_ip,
+		    sizeof(s->peer_ip));
+		port = ntohs(in6->sin6_port);
+	} else
+		str_copy(s->peer_ip, "local", sizeof(s->peer_ip));
+	snprintf(s->peer_str, sizeof(s->peer_str), "[%s]:%u", s->peer_ip,
+	    port);
+}
+
+static bool
+is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+		    in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+static void
+client_named(uint64_t id, void *arg, enum dns_status st, const char *name)
+{
+	struct smtp_session	*s = smtp_session_find(id);
+
+	if (s == NULL || st != DNS_OK || name == NULL)
+		return;
+	str_copy(s->client_name, name, sizeof(s->client_name));
+}
+
+static void
+greet(struct smtp_session *s)
+{
+	char	peek[1];
+
+	/* A client that talks before the greeting is not an SMTP client. */
+	if (evbuffer_get_length(io_input(s->io)) > 0 || (!s->tls &&
+	    recv(io_fd(s->io), peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0)) {
+		log_info("session=%016llx event=pregreet client=%s",
+		    (unsigned long long)s->id, s->peer_str);
+		reply(s, "554 5.5.1 %s Error: talked before the greeting",
+		    hostname());
+		close_after(s);
+		return;
+	}
+	reply(s, "220 %s ESMTP postbote", hostname());
+	s->state = SMTP_S_HELO;
+	set_timeout(s);
+	io_reading(s->io, true);
+}
+
+static void
+greet_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	greet(arg);
+	flush(arg);
+}
+
+/* smtp_session_start - set up a session and greet (or wait greet_delay). */
+void
+smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
+    int idx)
+{
+	struct smtp_session	*s = xcalloc(1, sizeof(*s));
+
+	s->id = ++next_id;
+	memcpy(&s->peer, sa, MIN((size_t)salen, sizeof(s->peer)));
+	s->listen_idx = idx;
+	str_copy(s->listener, config->listens[idx].name, sizeof(s->listener));
+	s->spool_fd = -1;
+	buf_init(&s->dbuf, 0);
+	fmt_peer(s);
+	str_copy(s->client_name, "unknown", sizeof(s->client_name));
+	s->relay_ok = conf_relay_allowed(config, sa);
+	s->io = io_new(base, fd, session_io, s);
+	s->hnext = table[s->id % TABLE_SIZE];
+	table[s->id % TABLE_SIZE] = s;
+	nsessions++;
+	log_debug("session=%016llx event=connect client=%s listener=%s",
+	    (unsigned long long)s->id, s->peer_str,
+	    config->listens[idx].name);
+	if (!conn_admit(s))
+		return;
+	if (is_loopback(sa))
+		str_copy(s->client_name, "localhost", sizeof(s->client_name));
+	else if (dns != NULL)
+		dns_client_name(dns, sa, client_named, s->id, NULL);
+	if (config->listens[idx].mode == LISTEN_SUBMISSIONS) {
+		/* RFC 8314 3.3: TLS from the first byte, then the greeting. */
+		s->wait = WAIT_TLS;
+		flush(s);
+		return;
+	}
+	greet_start(s);
+	flush(s);
+}
+
+/* greet_start - greet now, or after greet_delay; the caller flushes. */
+static void
+greet_start(struct smtp_session *s)
+{
+	if (config->greet_delay > 0) {
+		struct timeval tv = { (time_t)config->greet_delay, 0 };
+
+		s->greet_timer = evtimer_new(base, greet_timer, s);
+		evtimer_add(s->greet_timer, &tv);
+	} else
+		greet(s);
+}
+
+static void
+session_free(struct smtp_session *s)
+{
+	log_info("session=%016llx event=disconnect client=%s name=%s "
+	    "listener=%s helo=\"%s\" messages=%u errors=%u",
+	    (unsigned long long)s->id, s->peer_str, log_safe(s->client_name),
+	    s->listener, log_safe(s->helo), s->nmsgs, s->errors);
+	/* A commit in flight is queue's now: it will be delivered. */
+	if (s->wait != WAIT_COMMIT && (s->spool_fd != -1 || s->qid[0] != '\0'))
+		spool_abort(s);
+	tx_reset(s);
+	table_del(s);
+	if (s->greet_timer != NULL)
+		event_free(s->greet_timer);
+	if (s->auth_timer != NULL)
+		event_free(s->auth_timer);
+	data_timer_stop(s);
+	if (s->conn_counted)
+		limits_conn_close(limits, s->limit_key);
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	io_free(s->io);
+	buf_free(&s->dbuf);
+	free(s);
+}
+
+static void
+set_timeout(struct smtp_session *s)
+{
+	uint64_t	 secs = (s->state == SMTP_S_DATA ||
+	    s->state == SMTP_S_BDAT) ? config->data_timeout :
+	    config->command_timeout;
+
+	io_timeout(s->io, (unsigned)secs);
+}
+
+static void
+session_io(struct io *io, enum io_event ev, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	switch (ev) {
+	case IO_DATAIN:
+		process(s);
+		break;
+	case IO_DRAINED:
+		/* Replies went out: carry on with what the client sent. */
+		if (s->paused && s->wait == WAIT_NONE && !s->peer_eof &&
+		    s->state != SMTP_S_QUIT) {
+			s->paused = false;
+			io_reading(s->io, true);
+		}
+		if (s->state != SMTP_S_QUIT)
+			process(s);
+		break;
+	case IO_TIMEOUT:
+		log_info("session=%016llx event=timeout client=%s state=%d%s",
+		    (unsigned long long)s->id, s->peer_str, (int)s->state,
+		    s->wait == WAIT_TLS ? " tls=handshake" : "");
+		if (s->wait == WAIT_COMMIT)
+			return;
+		if (s->wait == WAIT_TLS) {	/* no 421 inside a handshake */
+			session_free(s);
+			return;
+		}
+		reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname());
+		close_after(s);
+		break;
+	case IO_EOF:
+		/* Half-closed: answer what was sent, then hang up. */
+		s->peer_eof = true;
+		if (s->state != SMTP_S_QUIT)
+			process(s);
+		break;
+	case IO_ERROR:
+		/* The client is gone.  A commit in flight finishes in queue;
+		 * its reply then finds no session. */
+		if (*io_tls_error(s->io) != '\0')
+			log_info("session=%016llx event=tls-error client=%s "
+			    "reason=\"%s\"", (unsigned long long)s->id,
+			    s->peer_str, log_safe(io_tls_error(s->io)));
+		session_free(s);
+		return;
+	case IO_TLS_READY:
+		tls_ready(s);
+		break;
+	}
+	flush(s);
+}
+
+/* ---- command lines ---- */
+
+static const struct smtp_verb *
+find_verb(const char *line, const char **args)
+{
+	size_t	n = strcspn(line, " ");
+
+	*args = line[n] == ' ' ? line + n + 1 : line + n;
+	for (const struct smtp_verb *v = verbs; v->name != NULL; v++)
+		if (strlen(v->name) == n && strncasecmp(line, v->name, n) == 0)
+			return v;
+	return NULL;
+}
+
+static bool
+is_foreign(const char *line)
+{
+	size_t	n = strcspn(line, " ");
+
+	for (size_t i = 0; foreign[i] != NULL; i++)
+		if (strlen(foreign[i]) == n &&
+		    strncasecmp(line, foreign[i], n) == 0)
+			return true;
+	return false;
+}
+
+static const char *
+sequence_error(const struct smtp_session *s, const struct smtp_verb *v)
+{
+	if (s->state == SMTP_S_HELO)
+		return "503 5.5.1 Error: send HELO/EHLO first";
+	if (v->run == cmd_mail)
+		return "503 5.5.1 Error: nested MAIL command";
+	if (v->run == cmd_rcpt)
+		return "503 5.5.1 Error: need MAIL command";
+	if (v->run == cmd_data && s->state == SMTP_S_MAIL)
+		return "554 5.5.1 Error: no valid recipients";
+	if (v->run == cmd_data)
+		return "503 5.5.1 Error: need RCPT command";
+	return "503 5.5.1 Error: bad sequence of commands";
+}
+
+/* run_line - one command line of n bytes including its CRLF. */
+static void
+run_line(struct smtp_session *s, char *line, size_t n)
+{
+	const struct smtp_verb	*v;
+	const char		*args;
+
+	if (s->auth_step != AUTH_STEP_NONE) {
+		auth_line(s, line, n);	/* credentials: never logged */
+		return;
+	}
+	if (n < 2 || line[n - 2] != '\r') {
+		error(s, "500 5.5.2 Error: command line must end with CRLF");
+		return;
+	}
+	line[n - 2] = '\0';
+	if (memchr(line, '\r', n - 2) != NULL ||
+	    memchr(line, '\0', n - 2) != NULL) {
+		error(s, "500 5.5.2 Error: bad character in command line");
+		return;
+	}
+	if ((v = find_verb(line, &args)) == NULL) {
+		if (is_foreign(line)) {
+			log_info("session=%016llx event=foreign-protocol "
+			    "client=%s line=\"%s\"", (unsigned long long)s->id,
+			    s->peer_str, log_safe(line));
+			close_after(s);
+			return;
+		}
+		error(s, "500 5.5.2 Error: command not recognized");
+		return;
+	}
+	if (n > v->maxlen) {
+		error(s, "500 5.5.2 Error: line too long");
+		return;
+	}
+	if (!(v->states & S_BIT(s->state))) {
+		error(s, "%s", sequence_error(s, v));
+		return;
+	}
+	v->run(s, args);
+}
+
+/* next_line - take one line off the input; false if none is complete. */
+static bool
+next_line(struct smtp_session *s, struct evbuffer *in)
+{
+	char			 line[LINE_BUF + 1];
+	struct evbuffer_ptr	 p;
+	size_t			 len = evbuffer_get_length(in), n;
+
+	p = evbuffer_search(in, "\n", 1, NULL);
+	if (p.pos < 0) {
+		if (len > LINE_BUF) {
+			s->auth_step = AUTH_STEP_NONE;
+			if (!s->discard_line)
+				error(s, "500 5.5.2 Error: line too long");
+			s->discard_line = true;
+			evbuffer_drain(in, len);
+		}
+		return false;
+	}
+	n = (size_t)p.pos + 1;
+	if (n > LINE_BUF || s->discard_line) {
+		s->auth_step = AUTH_STEP_NONE;
+		if (!s->discard_line)
+			error(s, "500 5.5.2 Error: line too long");
+		s->discard_line = false;
+		evbuffer_drain(in, n);
+		return true;
+	}
+	evbuffer_remove(in, line, n);
+	line[n] = '\0';
+	run_line(s, line, n);
+	return true;
+}
+
+static bool	 data_step(struct smtp_session *, struct evbuffer *);
+static bool	 bdat_step(struct smtp_session *, struct evbuffer *);
+
+/* process - run buffered input until it runs out or a request waits. */
+static void
+process(struct smtp_session *s)
+{
+	struct evbuffer	*in = io_input(s->io);
+	bool		 more = true;
+
+	/* A client that does not read its replies gets no more of them:
+	 * its input waits (and reading stops) until the output drains. */
+	while (more && s->wait == WAIT_NONE && s->state != SMTP_S_QUIT &&
+	    s->state != SMTP_S_GREET && io_pending(s->io) < OUTPUT_MAX) {
+		if (s->state == SMTP_S_BDAT)
+			more = bdat_step(s, in);	/* "BDAT 0" needs no input */
+		else if (evbuffer_get_length(in) == 0)
+			break;
+		else if (s->state == SMTP_S_DATA)
+			more = data_step(s, in);
+		else
+			more = next_line(s, in);
+	}
+	if (s->state == SMTP_S_QUIT)
+		return;
+	if (s->peer_eof && s->wait == WAIT_NONE)
+		close_after(s);		/* all input answered */
+	else if ((s->wait != WAIT_NONE || io_pending(s->io) >= OUTPUT_MAX) &&
+	    !s->paused && evbuffer_get_length(in) > INPUT_MAX) {
+		s->paused = true;	/* a flood while we wait: stop reading */
+		io_reading(s->io, false);
+	} else
+		set_timeout(s);
+}
+
+/* resume - a request finished: carry on with pipelined input. */
+static void
+resume(struct smtp_session *s)
+{
+	s->wait = WAIT_NONE;
+	if (s->paused && s->state != SMTP_S_QUIT && !s->peer_eof) {
+		s->paused = false;
+		io_reading(s->io, true);
+	}
+	process(s);
+}
+
+/* ---- transaction ---- */
+
+static void
+tx_reset(struct smtp_session *s)
+{
+	smtp_check_free(s);
+	envelope_free(&s->env);
+	memset(&s->mail, 0, sizeof(s->mail));
+	s->nrcpt = 0;
+	s->bdat_used = false;
+	if (s->spool_fd != -1) {
+		close(s->spool_fd);
+		s->spool_fd = -1;
+	}
+	s->qid[0] = '\0';
+	s->spool_err = false;
+	buf_reset(&s->dbuf);
+	data_timer_stop(s);
+	if (s->state != SMTP_S_QUIT && s->state != SMTP_S_GREET)
+		s->state = s->helo[0] != '\0' ? SMTP_S_READY : SMTP_S_HELO;
+}
+
+static void
+spool_abort(struct smtp_session *s)
+{
+	struct buf	b;
+
+	if (s->qid[0] != '\0') {
+		buf_init(&b, 0);
+		ipc_put_str(&b, s->qid);
+		proc_send(PROC_QUEUE, IPC_SPOOL_ABORT, s->id, &b, -1);
+		buf_free(&b);
+	}
+	if (s->spool_fd != -1) {
+		close(s->spool_fd);
+		s->spool_fd = -1;
+	}
+	s->qid[0] = '\0';
+}
+
+/* helo_ok - a printable, space-free name; validated before we echo it. */
+static bool
+helo_ok(const char *a)
+{
+	size_t	n = strlen(a);
+
+	if (n == 0 || n > 255)
+		return false;
+	if (addr_helo_check(a))
+		return true;
+	for (const unsigned char *p = (const void *)a; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f || strchr("()<>\"\\;,", *p) != NULL)
+			return false;
+	return true;
+}
+
+static void
+set_helo(struct smtp_session *s, const char *arg, bool esmtp)
+{
+	if (s->state != SMTP_S_HELO)
+		spool_abort(s);
+	str_copy(s->helo, arg, sizeof(s->helo));
+	s->esmtp = esmtp;
+	s->state = SMTP_S_READY;
+	tx_reset(s);
+}
+
+static void
+cmd_ehlo(struct smtp_session *s, const char *arg)
+{
+	struct buf	b;
+
+	if (!helo_ok(arg)) {
+		error(s, "501 5.5.4 Syntax: EHLO hostname");
+		return;
+	}
+	set_helo(s, arg, true);
+	buf_init(&b, 0);
+	buf_printf(&b, "250-%s Hello %s [%s]\r\n", hostname(), s->helo,
+	    s->peer_ip);
+	if (starttls_offered(s))
+		buf_puts(&b, "250-STARTTLS\r\n");
+	buf_printf(&b, "250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n",
+	    (unsigned long long)config->max_message_size);
+	if (is_auth_offered(s))
+		buf_printf(&b, "250-AUTH PLAIN LOGIN\r\n");
+	buf_printf(&b, "250 DSN\r\n");
+	/* One write: a multi-line reply is never split by us. */
+	evbuffer_add(io_output(s->io), b.data, b.len);
+	buf_free(&b);
+}
+
+static void
+cmd_helo(struct smtp_session *s, const char *arg)
+{
+	if (!helo_ok(arg)) {
+		error(s, "501 5.5.4 Syntax: HELO hostname");
+		return;
+	}
+	set_helo(s, arg, false);
+	reply(s, "250 %s", hostname());
+}
+
+static void
+mail_error(struct smtp_session *s, enum smtp_parse_result r, bool rcpt)
+{
+	switch (r) {
+	case SP_BAD_ADDR:
+	case SP_ADDR_TOO_LONG:
+		error(s, "501 %s Error: bad %s address syntax",
+		    rcpt ? "5.1.3" : "5.1.7", rcpt ? "recipient" : "sender");
+		break;
+	case SP_NEED_UTF8:
+		error(s, "553 5.6.7 Error: non-ASCII address needs SMTPUTF8");
+		break;
+	case SP_UNKNOWN_PARAM:
+		error(s, "555 5.5.4 Error: unsupported parameter");
+		break;
+	case SP_BAD_PARAM:
+		error(s, "501 5.5.4 Error: bad parameter value");
+		break;
+	default:
+		error(s, "501 5.5.2 Syntax: %s", rcpt ? "RCPT TO:<address>" :
+		    "MAIL FROM:<address>");
+	}
+}
+
+static void
+cmd_mail(struct smtp_session *s, const char *arg)
+{
+	enum smtp_parse_result	 r = smtp_parse_mail(arg, &s->mail);
+
+	if (r != SP_OK) {
+		mail_error(s, r, false);
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
+	if (!s->esmtp && (s->mail.has_size || s->mail.body ||
+	    s->mail.smtputf8 || s->mail.ret || s->mail.envid[0] ||
+	    s->mail.has_auth)) {
+		error(s, "555 5.5.4 Error: parameters need EHLO");
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
+	if (s->mail.has_size && s->mail.size > config->max_message_size) {
+		reply(s, "552 5.3.4 Error: message size exceeds limit");
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
+	if (!mail_policy(s)) {
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
+	if (s->auth[0] != '\0' && config->sender_login_match &&
+	    !addr_is_null(&s->mail.addr)) {
+		sender_check(s);
+		return;
+	}
+	mail_accept(s);
+}
+
+/* mail_accept - the MAIL checks passed: start the transaction. */
+static void
+mail_accept(struct smtp_session *s)
+{
+	char	 a[ADDR_TEXT_MAX];
+
+	if (!rate_take(s, LIMITS_MESSAGES, 1)) {
+		reply(s, "450 4.7.1 Error: message rate limit exceeded, try "
+		    "again later");
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
+	addr_format(&s->mail.addr, a, sizeof(a));
+	envelope_free(&s->env);		/* nothing may be left from before */
+	s->env.sender = xstrdup(a);
+	s->env.body = s->mail.body;
+	s->env.smtputf8 = s->mail.smtputf8;
+	s->env.ret = s->mail.ret;
+	s->env.envid = s->mail.envid[0] ? xstrdup(s->mail.envid) : NULL;
+	/* RFC 4954 5: the AUTH= of a client we did not authenticate is
+	 * "<>"; we record the login we checked ourselves. */
+	s->env.auth = s->auth[0] != '\0' ? xstrdup(s->auth) : NULL;
+	s->state = SMTP_S_MAIL;
+	smtp_check_mail(s);
+	reply(s, "250 2.1.0 Ok");
+}
+
+static void
+add_target(struct smtp_session *s, enum rcpt_kind kind, const char *addr)
+{
+	struct env_rcpt	*r;
+	char		 orig[ADDR_TEXT_MAX];
+
+	for (size_t i = 0; i < s->env.nrcpt; i++)
+		if (strcmp(s->env.rcpts[i].addr, addr) == 0)
+			return;		/* delivered once per message */
+	s->env.rcpts = xreallocarray(s->env.rcpts, s->env.nrcpt + 1,
+	    sizeof(*s->env.rcpts));
+	r = &s->env.rcpts[s->env.nrcpt++];
+	memset(r, 0, sizeof(*r));
+	addr_format(&s->rcpt.addr, orig, sizeof(orig));
+	r->addr = xstrdup(addr);
+	r->orig = xstrdup(orig);
+	r->orcpt = s->rcpt.orcpt[0] ? xstrdup(s->rcpt.orcpt) : NULL;
+	r->notify = s->rcpt.notify;
+	r->kind = kind;
+	r->state = RCPT_PENDING;
+}
+
+static void
+rcpt_accepted(struct smtp_session *s)
+{
+	s->nrcpt++;
+	s->nrcpt_session++;
+	s->state = SMTP_S_RCPT;
+	reply(s, "250 2.1.5 Ok");
+}
+
+static void
+cmd_rcpt(struct smtp_session *s, const char *arg)
+{
+	enum smtp_parse_result	 r;
+	char			 a[ADDR_TEXT_MAX];
+	struct buf		 b;
+
+	if (s->nrcpt >= config->max_recipients) {
+		reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if (config->max_recipients_per_session > 0 &&
+	    s->nrcpt_session >= config->max_recipients_per_session) {
+		reply(s, "452 4.5.3 Error: too many recipients in this "
+		    "session");
+		return;
+	}
+	r = smtp_parse_rcpt(arg, s->mail.smtputf8, &s->rcpt);
+	if (r != SP_OK) {
+		mail_error(s, r, true);
+		return;
+	}
+	if (s->rcpt.addr.domain[0] == '\0')	/* <Postmaster> */
+		str_copy(s->rcpt.addr.domain, config->domains[0],
+		    sizeof(s->rcpt.addr.domain));
+	addr_format(&s->rcpt.addr, a, sizeof(a));
+	if (!conf_is_local_domain(config, s->rcpt.addr.domain)) {
+		if (!s->relay_ok && s->auth[0] == '\0') {
+			log_info("session=%016llx event=reject client=%s "
+			    "to=<%s> dsn=5.7.1 reason=\"relay denied\"",
+			    (unsigned long long)s->id, s->peer_str,
+			    log_safe(a));
+			error(s, "554 5.7.1 <%s>: Relay access denied",
+			    reply_safe(a));
+			return;
+		}
+		if (!rcpt_rate_ok(s))
+			return;
+		add_target(s, RCPT_REMOTE, a);
+		rcpt_accepted(s);
+		return;
+	}
+	if (!rcpt_rate_ok(s))
+		return;
+	buf_init(&b, 0);
+	ipc_put_str(&b, a);
+	if (proc_send(PROC_LOOKUP, IPC_RESOLVE, s->id, &b, -1) == -1) {
+		buf_free(&b);
+		reply(s, "451 4.3.0 Error: recipient lookup unavailable");
+		return;
+	}
+	buf_free(&b);
+	s->wait = WAIT_RESOLVE;
+}
+
+/* smtp_session_resolved - lookup's answer for the pending RCPT. */
+void
+smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
+{
+	uint32_t	 res = ipc_get_u32(m), n = ipc_get_u32(m);
+	char		 a[ADDR_TEXT_MAX];
+
+	if (s->wait != WAIT_RESOLVE)
+		return;
+	if (s->state == SMTP_S_QUIT) {	/* 421 already said: just go */
+		s->wait = WAIT_NONE;
+		return;
+	}
+	addr_format(&s->rcpt.addr, a, sizeof(a));
+	if (res == LK_OK && n > 0) {
+		for (uint32_t i = 0; i < n && !m->bad; i++) {
+			uint32_t	 kind = ipc_get_u32(m);
+			const char	*t = ipc_get_str(m);
+
+			if (!m->bad)
+				add_target(s, kind == RCPT_LOCAL ? RCPT_LOCAL :
+				    RCPT_REMOTE, t);
+		}
+		if (ipc_msg_ok(m))
+			rcpt_accepted(s);
+		else
+			reply(s, "451 4.3.0 Error: recipient lookup failed");
+	} else if (res == LK_UNKNOWN || (res == LK_OK && n == 0)) {
+		log_info("session=%016llx event=reject client=%s to=<%s> "
+		    "dsn=5.1.1 reason=\"unknown user\"",
+		    (unsigned long long)s->id, s->peer_str, log_safe(a));
+		error(s, "550 5.1.1 <%s>: Recipient address rejected: "
+		    "user unknown", reply_safe(a));
+	} else if (res == LK_LOOP)
+		reply(s, "550 5.4.6 <%s>: alias loop", reply_safe(a));
+	else
+		reply(s, "452 4.5.3 <%s>: too many recipients after alias "
+		    "expansion", reply_safe(a));
+	resume(s);
+}
+
+static void
+cmd_rset(struct smtp_session *s, const char *arg)
+{
+	spool_abort(s);
+	tx_reset(s);
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_noop(struct smtp_session *s, const char *arg)
+{
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_quit(struct smtp_session *s, const char *arg)
+{
+	reply(s, "221 2.0.0 Bye");
+	close_after(s);
+}
+
+static void
+cmd_vrfy(struct smtp_session *s, const char *arg)
+{
+	if (*arg == '\0') {
+		error(s, "501 5.5.4 Syntax: VRFY address");
+		return;
+	}
+	reply(s, "252 2.5.2 Cannot VRFY user, but will accept message and "
+	    "attempt delivery");
+}
+
+static void
+cmd_expn(struct smtp_session *s, const char *arg)
+{
+	error(s, "502 5.5.1 Error: EXPN not available");
+}
+
+static void
+cmd_help(struct smtp_session *s, const char *arg)
+{
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
+	    "NOOP QUIT VRFY HELP%s", starttls_offered(s) ? " STARTTLS" : "");
+}
+
+/* ---- TLS ---- */
+
+static bool
+starttls_offered(const struct smtp_session *s)
+{
+	return !s->tls && tls_server_ctx() != NULL &&
+	    config->listens[s->listen_idx].mode != LISTEN_SUBMISSIONS;
+}
+
+/*
+ * cmd_starttls - RFC 3207.  Bytes pipelined behind STARTTLS arrived in
+ * plaintext: running them inside TLS is CVE-2011-0411, so the session
+ * ends instead.  The handshake starts once the 220 is written (flush).
+ */
+static void
+cmd_starttls(struct smtp_session *s, const char *arg)
+{
+	if (*arg != '\0') {
+		error(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (s->tls) {
+		error(s, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (s->state != SMTP_S_READY) {
+		error(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return;
+	}
+	if (!starttls_offered(s)) {
+		reply(s, "454 4.7.0 TLS not available");
+		return;
+	}
+	if (evbuffer_get_length(io_input(s->io)) > 0) {
+		log_info("session=%016llx event=reject client=%s "
+		    "reason=\"input pipelined after STARTTLS\"",
+		    (unsigned long long)s->id, s->peer_str);
+		reply(s, "554 5.5.0 Error: commands sent after STARTTLS; "
+		    "closing");
+		close_after(s);
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	s->wait = WAIT_TLS;
+}
+
+static void
+start_tls(struct smtp_session *s)
+{
+	SSL_CTX		*ctx = tls_server_ctx();
+	const char	*why = NULL;
+
+	if (evbuffer_get_length(io_input(s->io)) > 0) {
+		/* Sent while the 220 waited for a full socket. */
+		log_info("session=%016llx event=reject client=%s "
+		    "reason=\"input pipelined after STARTTLS\"",
+		    (unsigned long long)s->id, s->peer_str);
+		why = "";
+	} else if (ctx == NULL)
+		why = "no certificate loaded";
+	else {
+		io_timeout(s->io, (unsigned)config->command_timeout);
+		if (io_starttls(s->io, ctx) == -1)
+			why = io_tls_error(s->io);
+	}
+	if (why != NULL) {
+		if (*why != '\0')
+			log_warn("session=%016llx event=tls-error client=%s "
+			    "reason=\"%s\"", (unsigned long long)s->id,
+			    s->peer_str, log_safe(why));
+		close_after(s);
+		s->wait = WAIT_NONE;
+		flush(s);
+	}
+}
+
+/* tls_ready - the handshake is done: RFC 3207 4.2, start over. */
+static void
+tls_ready(struct smtp_session *s)
+{
+	const char	*sni = io_tls_servername(s->io);
+
+	s->tls = true;
+	s->wait = WAIT_NONE;
+	str_copy(s->tls_version, io_tls_version(s->io),
+	    sizeof(s->tls_version));
+	str_copy(s->tls_cipher, io_tls_cipher(s->io), sizeof(s->tls_cipher));
+	log_info("session=%016llx event=tls client=%s tls=%s cipher=%s%s%s",
+	    (unsigned long long)s->id, s->peer_str, s->tls_version,
+	    s->tls_cipher, *sni ? " sni=" : "", *sni ? log_safe(sni) : "");
+	if (s->state == SMTP_S_GREET) {		/* implicit TLS */
+		greet_start(s);
+		return;
+	}
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	s->auth[0] = '\0';
+	tx_reset(s);			/* state HELO: EHLO again */
+	set_timeout(s);
+	process(s);
+}
+
+static void
+cmd_notimpl(struct smtp_session *s, const char *arg)
+{
+	error(s, "502 5.5.1 Error: command not implemented");
+}
+
+/* ---- DATA and BDAT ---- */
+
+enum body_kind { BODY_DATA, BODY_BDAT };
+
+static void
+request_spool(struct smtp_session *s)
+{
+	if (proc_send(PROC_QUEUE, IPC_SPOOL_OPEN, s->id, NULL, -1) == -1) {
+		reply(s, "451 4.3.0 Error: queue unavailable");
+		if (s->state == SMTP_S_BDAT) {
+			/* The chunk still has to be read to stay in sync. */
+			s->bdat_discard = true;
+		}
+		return;
+	}
+	s->wait = WAIT_SPOOL;
+}
+
+static void
+cmd_data(struct smtp_session *s, const char *arg)
+{
+	if (*arg != '\0') {
+		error(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (s->bdat_used) {
+		error(s, "503 5.5.1 Error: DATA after BDAT");
+		return;
+	}
+	request_spool(s);
+}
+
+static void
+cmd_bdat(struct smtp_session *s, const char *arg)
+{
+	uint64_t	 size;
+	bool		 last;
+
+	if (smtp_parse_bdat(arg, &size, &last) == -1) {
+		/* Without a size the stream cannot be followed: hang up. */
+		reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+		close_after(s);
+		return;
+	}
+	s->bdat_size = s->bdat_left = size;
+	s->bdat_last = last;
+	s->bdat_discard = false;
+	if (s->state != SMTP_S_RCPT) {
+		s->bdat_discard = true;		/* read it, then 503 */
+		s->state = SMTP_S_BDAT;
+		return;
+	}
+	s->state = SMTP_S_BDAT;
+	if (!s->bdat_used) {
+		s->bdat_used = true;
+		s->bdat_bad = false;
+		request_spool(s);
+	}
+}
+
+/* received_header - RFC 5321 4.4 trace field, RFC 3848/6531 "with". */
+static void
+received_header(struct smtp_session *s)
+{
+	char		 date[64];
+	time_t		 t = time(NULL);
+	struct tm	 tm;
+	const char	*with;
+
+	localtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	with = s->env.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	/* RFC 3848 / RFC 6531: S for TLS, A for AUTH (ESMTP only). */
+	buf_printf(&s->dbuf, "Received: from %s (%s [%s%s])\r\n\tby %s "
+	    "(postbote) with %s%s%s id %s", s->helo, s->client_name,
+	    strchr(s->peer_ip, ':') != NULL ? "IPv6:" : "", s->peer_ip,
+	    hostname(), with, s->tls && (s->esmtp || s->env.smtputf8) ? "S" :
+	    "", s->auth[0] != '\0' && (s->esmtp || s->env.smtputf8) ? "A" : "",
+	    s->qid);
+	if (s->tls)
+		buf_printf(&s->dbuf, "\r\n\t(version=%s cipher=%s)",
+		    s->tls_version, s->tls_cipher);
+	if (s->nrcpt == 1 && s->env.nrcpt > 0)
+		buf_printf(&s->dbuf, "\r\n\tfor <%s>", s->env.rcpts[0].orig);
+	buf_printf(&s->dbuf, "; %s\r\n", date);
+	s->hdr_len = s->dbuf.len;
+}
+
+/* smtp_session_spooled - queue handed us a spool file (or refused). */
+void
+smtp_session_spooled(struct smtp_session *s, struct ipc_msg *m)
+{
+	uint32_t	 ok = ipc_get_u32(m);
+	const char	*id = ipc_get_str(m);
+
+	if (s->wait != WAIT_SPOOL || !ipc_msg_ok(m) || !ok || m->fd == -1 ||
+	    strlen(id) != QUEUE_ID_LEN) {
+		if (m->fd != -1)
+			close(m->fd);
+		if (s->wait != WAIT_SPOOL)
+			return;
+		reply(s, "451 4.3.0 Error: cannot create queue file");
+		if (s->state == SMTP_S_BDAT)
+			s->bdat_discard = true;
+		resume(s);
+		return;
+	}
+	str_copy(s->qid, id, sizeof(s->qid));
+	s->spool_fd = m->fd;
+	if (s->state == SMTP_S_QUIT) {	/* 421 already said: give it back */
+		s->wait = WAIT_NONE;
+		spool_abort(s);
+		return;
+	}
+	begin_body(s);
+	resume(s);
+}
+
+static void
+begin_body(struct smtp_session *s)
+{
+	buf_reset(&s->dbuf);
+	received_header(s);
+	data_rx_init(&s->rx, config->max_message_size, &s->dbuf);
+	data_timer_start(s);
+	if (s->state == SMTP_S_BDAT)
+		return;
+	s->state = SMTP_S_DATA;
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* spool_flush - write pending bytes to the spool file (page cache; the
+ * durable sync is queue's, batched). */
+static void
+spool_flush(struct smtp_session *s)
+{
+	size_t	off = 0;
+
+	while (!s->spool_err && off < s->dbuf.len) {
+		ssize_t	w = write(s->spool_fd, s->dbuf.data + off,
+		    s->dbuf.len - off);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_warn("session=%016llx %s: event=spool-write-error "
+			    "error=\"%s\"", (unsigned long long)s->id, s->qid,
+			    strerror(errno));
+			s->spool_err = true;
+			break;
+		}
+		off += (size_t)w;
+	}
+	buf_reset(&s->dbuf);
+}
+
+static void
+body_refused(struct smtp_session *s, bool hangup)
+{
+	log_info("session=%016llx event=reject client=%s reason=\"bare CR or "
+	    "LF in message\"", (unsigned long long)s->id, s->peer_str);
+	spool_abort(s);
+	tx_reset(s);
+	if (hangup) {
+		/* After a bare LF the end of the message is ambiguous: any
+		 * further byte could be a smuggled command.  Hang up. */
+		reply(s, "554 5.6.0 Error: bare CR or LF in message; closing");
+		close_after(s);
+	} else {
+		error(s, "554 5.6.0 Error: bare CR or LF in message");
+	}
+}
+
+static bool
+data_step(struct smtp_session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec	 v[8];
+	int			 nv = evbuffer_peek(in, -1, NULL, v, 8);
+	size_t			 total = 0, used = 0;
+	enum data_result	 r = DATA_MORE;
+
+	for (int i = 0; i < nv && i < 8 && r == DATA_MORE; i++) {
+		r = smtp_data_feed(&s->rx, v[i].iov_base, v[i].iov_len, &used);
+		total += used;
+	}
+	evbuffer_drain(in, total);
+	s->data_bytes += total;
+	if (s->dbuf.len >= SPOOL_FLUSH)
+		spool_flush(s);
+	if (r == DATA_BAD_EOL) {
+		body_refused(s, true);
+		return false;
+	}
+	if (r == DATA_END) {
+		finish_message(s);
+		return true;
+	}
+	return true;
+}
+
+static void
+bdat_done(struct smtp_session *s)
+{
+	if (s->bdat_discard) {
+		bool	answered = s->bdat_used && s->qid[0] == '\0' &&
+		    s->spool_fd == -1;	/* the spool request failed: 451 */
+
+		s->state = s->helo[0] ? SMTP_S_READY : SMTP_S_HELO;
+		spool_abort(s);
+		tx_reset(s);
+		if (!answered)
+			error(s, "503 5.5.1 Error: BDAT without a transaction");
+		return;
+	}
+	if (s->bdat_bad) {
+		body_refused(s, false);
+		return;
+	}
+	if (s->rx.overflow) {
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "552 5.3.4 Error: message size exceeds limit");
+		return;
+	}
+	if (s->bdat_last) {
+		if (smtp_bdat_last(&s->rx) == DATA_BAD_EOL) {
+			body_refused(s, false);
+			return;
+		}
+		finish_message(s);
+		return;
+	}
+	if (s->dbuf.len >= SPOOL_FLUSH)
+		spool_flush(s);
+	s->state = SMTP_S_RCPT;
+	reply(s, "250 2.0.0 %llu octets received",
+	    (unsigned long long)s->bdat_size);
+}
+
+static bool
+bdat_step(struct smtp_session *s, struct evbuffer *in)
+{
+	while (s->bdat_left > 0 && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec	v;
+		size_t			n;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = MIN(v.iov_len, s->bdat_left);
+		if (!s->bdat_discard && !s->bdat_bad &&
+		    smtp_bdat_feed(&s->rx, v.iov_base, n) == DATA_BAD_EOL)
+			s->bdat_bad = true;
+		evbuffer_drain(in, n);
+		s->data_bytes += n;
+		s->bdat_left -= n;
+		if (s->dbuf.len >= SPOOL_FLUSH)
+			spool_flush(s);
+	}
+	if (s->bdat_left > 0)
+		return false;
+	bdat_done(s);
+	return true;
+}
+
+/* finish_message - end of data: size check, then the durable commit. */
+static void
+finish_message(struct smtp_session *s)
+{
+	if (s->rx.overflow) {
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "552 5.3.4 Error: message size exceeds limit");
+		return;
+	}
+	spool_flush(s);
+	if (!s->spool_err && smtp_check_eod(s)) {
+		s->state = SMTP_S_RCPT;		/* until the checks answer */
+		s->wait = WAIT_CHECK;
+		return;
+	}
+	commit_message(s);
+}
+
+/* smtp_session_checked - the SPF/DKIM/DMARC answers are in. */
+void
+smtp_session_checked(struct smtp_session *s)
+{
+	if (s->wait != WAIT_CHECK)
+		return;
+	s->wait = WAIT_NONE;
+	if (s->state == SMTP_S_QUIT) {	/* 421 already said */
+		spool_abort(s);
+		tx_reset(s);
+		return;
+	}
+	commit_message(s);
+	if (s->wait == WAIT_NONE)
+		resume(s);
+}
+
+/* commit_message - the verdict, then the durable commit. */
+static void
+commit_message(struct smtp_session *s)
+{
+	struct buf	 b, env;
+	char		 client[128], why[160];
+
+	close(s->spool_fd);
+	s->spool_fd = -1;
+	if (s->spool_err) {
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "451 4.3.0 Error: queue file write error");
+		return;
+	}
+	memcpy(s->env.id, s->qid, sizeof(s->env.id));
+	s->env.arrival = now_usec();
+	s->env.size = s->rx.size + s->hdr_len;
+	if (smtp_check_verdict(s, why, sizeof(why))) {
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "%s", why);
+		return;
+	}
+	s->env.helo = xstrdup(s->helo);
+	snprintf(client, sizeof(client), "%s", s->peer_str);
+	s->env.client = xstrdup(client);
+	s->env.client_name = xstrdup(s->client_name);
+	buf_init(&env, 0);
+	buf_init(&b, 0);
+	if (envelope_encode(&s->env, &env) == -1)
+		fatalx("envelope_encode failed");
+	ipc_put_str(&b, s->qid);
+	ipc_put_bytes(&b, env.data, env.len);
+	buf_free(&env);
+	if (proc_send(PROC_QUEUE, IPC_SPOOL_COMMIT, s->id, &b, -1) == -1) {
+		buf_free(&b);
+		tx_reset(s);
+		reply(s, "451 4.3.0 Error: queue unavailable");
+		return;
+	}
+	buf_free(&b);
+	s->state = SMTP_S_RCPT;		/* until the commit answers */
+	s->wait = WAIT_COMMIT;
+}
+
+/* smtp_session_committed - queue says the message is durable (or not). */
+void
+smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
+{
+	uint32_t	 ok = ipc_get_u32(m);
+	const char	*text = ipc_get_str(m);
+
+	if (s->wait != WAIT_COMMIT)
+		return;
+	if (s->state == SMTP_S_QUIT) {	/* 421 could not be sent yet */
+		s->wait = WAIT_NONE;
+		s->qid[0] = '\0';
+		tx_reset(s);
+		return;
+	}
+	if (ipc_msg_ok(m) && ok) {
+		log_info("%s: session=%016llx client=%s helo=\"%s\" size=%llu "
+		    "nrcpt=%zu%s%s%s%s", s->qid, (unsigned long long)s->id,
+		    s->peer_str, log_safe(s->helo),
+		    (unsigned long long)s->env.size, s->env.nrcpt,
+		    s->tls ? " tls=" : "", s->tls ? s->tls_version : "",
+		    s->auth[0] != '\0' ? " auth=" : "",
+		    s->auth[0] != '\0' ? log_safe(s->auth) : "");
+		reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
+		s->nmsgs++;
+	} else
+		reply(s, "451 4.3.0 Error: %s", *text ? text :
+		    "queue commit failed");
+	s->qid[0] = '\0';
+	s->state = SMTP_S_READY;
+	tx_reset(s);
+	if (shutting_down) {
+		reply(s, "421 4.3.2 %s Service shutting down", hostname());
+		close_after(s);
+	}
+	resume(s);
+}
+
+/* smtp_session_peer_down - lookup or queue died: fail waiting requests. */
+void
+smtp_session_peer_down(int proc)
+{
+	for (size_t i = 0; i < TABLE_SIZE; i++) {
+		struct smtp_session *s = table[i], *next;
+
+		for (; s != NULL; s = next) {
+			next = s->hnext;
+			if (proc == PROC_LOOKUP && (s->wait == WAIT_AUTH ||
+			    s->wait == WAIT_OWNER)) {
+				reply(s, s->wait == WAIT_AUTH ? "454 4.7.0 "
+				    "Temporary authentication failure" :
+				    "451 4.3.0 Error: sender check restarting, "
+				    "try again");
+				if (s->wait == WAIT_OWNER)
+					memset(&s->mail, 0, sizeof(s->mail));
+				resume(s);
+				flush(s);
+			} else if (proc == PROC_LOOKUP &&
+			    s->wait == WAIT_RESOLVE) {
+				/* Only that RCPT fails; the transaction stays. */
+				reply(s, "451 4.3.0 Error: recipient lookup "
+				    "restarting, try again");
+				resume(s);
+				flush(s);
+			} else if (proc == PROC_QUEUE && (s->wait == WAIT_SPOOL ||
+			    s->wait == WAIT_COMMIT)) {
+				reply(s, "451 4.3.0 Error: internal service "
+				    "restarting, try again");
+				s->qid[0] = '\0';
+				if (s->state == SMTP_S_BDAT)
+					s->bdat_discard = true;
+				else
+					tx_reset(s);
+				resume(s);
+				flush(s);
+			} else if (proc == PROC_QUEUE && s->spool_fd != -1) {
+				/* Its spool file belongs to the old queue. */
+				s->spool_err = true;
+			}
+		}
+	}
+}
+
+/* smtp_session_shutdown_all - 421 to all but sessions mid-commit. */
+void
+smtp_session_shutdown_all(void)
+{
+	shutting_down = true;
+	for (size_t i = 0; i < TABLE_SIZE; i++) {
+		struct smtp_session *s = table[i], *next;
+
+		for (; s != NULL; s = next) {
+			next = s->hnext;
+			if (s->wait == WAIT_COMMIT || s->state == SMTP_S_QUIT)
+				continue;
+			if (s->wait == WAIT_TLS) {	/* mid-handshake */
+				s->wait = WAIT_NONE;
+				close_after(s);
+				flush(s);
+				continue;
+			}
+			reply(s, "421 4.3.2 %s Service shutting down",
+			    hostname());
+			close_after(s);
+			flush(s);
+		}
+	}
+}
+
+/* ---- connection limits, rates, the minimum data rate ---- */
+
+static uint64_t
+now_sec(void)
+{
+	return now_mono_usec() / 1000000;
+}
+
+/*
+ * set_limit_key - whom the per-client limits count: the IPv4 address, or
+ * the /64 of an IPv6 one (a single host is commonly given a whole /64,
+ * so per-address counting would let it spread out).
+ */
+static void
+set_limit_key(struct smtp_session *s)
+{
+	const struct sockaddr_in6 *in6 = (const void *)&s->peer;
+	struct in6_addr		 net;
+	char			 a[INET6_ADDRSTRLEN];
+
+	if (s->peer.ss_family != AF_INET6 ||
+	    IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		str_copy(s->limit_key, s->peer_ip, sizeof(s->limit_key));
+		return;
+	}
+	net = in6->sin6_addr;
+	memset(net.s6_addr + 8, 0, 8);
+	inet_ntop(AF_INET6, &net, a, sizeof(a));
+	snprintf(s->limit_key, sizeof(s->limit_key), "%s/64", a);
+}
+
+/*
+ * conn_admit - max_connections, max_connections_per_ip and the failed-AUTH
+ * ban, at connect: past them the client gets 421 and is dropped before
+ * the greeting.  Returns false when the session is closing.
+ */
+static bool
+conn_admit(struct smtp_session *s)
+{
+	uint64_t		 now = now_sec();
+	enum limits_conn	 r;
+
+	set_limit_key(s);
+	if (now >= last_sweep + LIMITS_SWEEP) {
+		limits_sweep(limits, now, MAX(3600,
+		    config->auth_failure_window));
+		last_sweep = now;
+	}
+	/* relay_networks are the site's own hosts: no per-IP limit. */
+	r = limits_conn_open(limits, s->limit_key, now, config->max_connections,
+	    s->relay_ok ? 0 : config->max_connections_per_ip);
+	if (r == LIMITS_CONN_OK) {
+		s->conn_counted = true;
+		return true;
+	}
+	log_info("session=%016llx event=reject client=%s reason=\"%s\"",
+	    (unsigned long long)s->id, s->peer_str,
+	    r == LIMITS_CONN_BANNED ? "too many failed logins" :
+	    r == LIMITS_CONN_TOTAL ? "max_connections" :
+	    "max_connections_per_ip");
+	/* On an implicit-TLS listener the client waits for a handshake: a
+	 * plaintext 421 would only be a TLS error to it; just close. */
+	if (config->listens[s->listen_idx].mode == LISTEN_SUBMISSIONS)
+		;
+	else if (r == LIMITS_CONN_BANNED)
+		reply(s, "421 4.7.0 %s Error: too many failed logins from "
+		    "your address, try again later", hostname());
+	else
+		reply(s, "421 4.7.0 %s Error: too many connections%s, try "
+		    "again later", hostname(), r == LIMITS_CONN_TOTAL ? "" :
+		    " from your address");
+	close_after(s);
+	flush(s);
+	return false;
+}
+
+/*
+ * rate_take - count n messages or recipients against the client IP
+ * (clients outside relay_networks) and the login (authenticated
+ * clients); false if a per-minute or per-hour rate would be exceeded.
+ */
+static bool
+rate_take(struct smtp_session *s, enum limits_rate r, unsigned n)
+{
+	unsigned	 pm = r == LIMITS_MESSAGES ?
+	    config->rate_messages_per_minute :
+	    config->rate_recipients_per_minute;
+	unsigned	 ph = r == LIMITS_MESSAGES ?
+	    config->rate_messages_per_hour : config->rate_recipients_per_hour;
+	char		 key[LIMITS_KEY_MAX + 1];
+	uint64_t	 now = now_sec();
+	bool		 ok = true;
+
+	if (!s->relay_ok) {
+		snprintf(key, sizeof(key), "ip:%s", s->limit_key);
+		ok = limits_rate_take(limits, key, r, now, n, pm, ph);
+	}
+	if (ok && s->auth[0] != '\0') {
+		snprintf(key, sizeof(key), "user:%s", s->auth);
+		ok = limits_rate_take(limits, key, r, now, n, pm, ph);
+	}
+	if (!ok)
+		log_info("session=%016llx event=reject client=%s auth=%s "
+		    "reason=\"%s rate limit\"", (unsigned long long)s->id,
+		    s->peer_str, s->auth[0] ? log_safe(s->auth) : "-",
+		    r == LIMITS_MESSAGES ? "message" : "recipient");
+	return ok;
+}
+
+static bool
+rcpt_rate_ok(struct smtp_session *s)
+{
+	if (rate_take(s, LIMITS_RECIPIENTS, 1))
+		return true;
+	reply(s, "450 4.7.1 Error: recipient rate limit exceeded, try again "
+	    "later");
+	return false;
+}
+
+/* data_tick - every data_rate_window in DATA/BDAT: too slow, 421. */
+static void
+data_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_session	*s = arg;
+	uint64_t		 bytes = s->data_bytes;
+
+	s->data_bytes = 0;
+	if ((s->state != SMTP_S_DATA && s->state != SMTP_S_BDAT) ||
+	    s->wait != WAIT_NONE)
+		return;			/* our turn, not the client's */
+	if (limits_data_rate_ok(bytes, config->data_rate_window,
+	    config->min_data_rate))
+		return;
+	log_info("session=%016llx event=slow-data client=%s bytes=%llu "
+	    "seconds=%llu", (unsigned long long)s->id, s->peer_str,
+	    (unsigned long long)bytes,
+	    (unsigned long long)config->data_rate_window);
+	spool_abort(s);
+	tx_reset(s);
+	reply(s, "421 4.4.2 %s Error: data rate too low, closing",
+	    hostname());
+	close_after(s);
+	flush(s);
+}
+
+static void
+data_timer_start(struct smtp_session *s)
+{
+	struct timeval	tv = { (time_t)config->data_rate_window, 0 };
+
+	s->data_bytes = 0;
+	if (config->min_data_rate == 0 || s->data_timer != NULL)
+		return;
+	s->data_timer = event_new(base, -1, EV_PERSIST, data_tick, s);
+	event_add(s->data_timer, &tv);
+}
+
+static void
+data_timer_stop(struct smtp_session *s)
+{
+	if (s->data_timer != NULL) {
+		event_free(s->data_timer);
+		s->data_timer = NULL;
+	}
+}
+
+/* ---- AUTH (RFC 4954) and the listener policy at MAIL ---- */
+
+/* is_auth_offered - AUTH needs TLS unless allow_plaintext_auth. */
+static bool
+is_auth_offered(const struct smtp_session *s)
+{
+	return s->tls || config->allow_plaintext_auth;
+}
+
+/*
+ * mail_policy - the listener mode and session caps at MAIL: submission
+ * and submissions take mail only after AUTH (DESIGN 4); a session gets
+ * max_messages_per_session.  false when a reply was given.
+ */
+static bool
+mail_policy(struct smtp_session *s)
+{
+	enum listen_mode	 mode = config->listens[s->listen_idx].mode;
+
+	if (mode != LISTEN_MX && s->auth[0] == '\0') {
+		error(s, "530 5.7.0 Authentication required");
+		return false;
+	}
+	if (config->max_messages_per_session > 0 &&
+	    s->nmsgs >= config->max_messages_per_session) {
+		log_info("session=%016llx event=reject client=%s "
+		    "reason=\"max_messages_per_session\"",
+		    (unsigned long long)s->id, s->peer_str);
+		reply(s, "421 4.7.0 %s Error: too many messages in this "
+		    "session", hostname());
+		close_after(s);
+		return false;
+	}
+	return true;
+}
+
+/* sender_check - ask lookup whether the login owns MAIL FROM. */
+static void
+sender_check(struct smtp_session *s)
+{
+	char		 a[ADDR_TEXT_MAX];
+	struct buf	 b;
+
+	addr_format(&s->mail.addr, a, sizeof(a));
+	buf_init(&b, 0);
+	ipc_put_str(&b, s->auth);
+	ipc_put_str(&b, a);
+	if (proc_send(PROC_LOOKUP, IPC_SENDER_OWNED, s->id, &b, -1) == -1) {
+		reply(s, "451 4.3.0 Error: sender check unavailable");
+		memset(&s->mail, 0, sizeof(s->mail));
+	} else
+		s->wait = WAIT_OWNER;
+	buf_free(&b);
+}
+
+/* smtp_session_owned - lookup's answer to sender_check. */
+void
+smtp_session_owned(struct smtp_session *s, struct ipc_msg *m)
+{
+	uint32_t	 ok = ipc_get_u32(m);
+	char		 a[ADDR_TEXT_MAX];
+
+	if (s->wait != WAIT_OWNER)
+		return;
+	s->wait = WAIT_NONE;
+	if (s->state == SMTP_S_QUIT)
+		return;
+	if (ipc_msg_ok(m) && ok)
+		mail_accept(s);
+	else {
+		addr_format(&s->mail.addr, a, sizeof(a));
+		log_info("session=%016llx event=reject client=%s auth=%s "
+		    "from=<%s> dsn=5.7.1 reason=\"sender not owned\"",
+		    (unsigned long long)s->id, s->peer_str, log_safe(s->auth),
+		    log_safe(a));
+		error(s, "553 5.7.1 <%s>: Sender address rejected: not owned "
+		    "by user %s", reply_safe(a), reply_safe(s->auth));
+		memset(&s->mail, 0, sizeof(s->mail));
+	}
+	resume(s);
+}
+
+/* auth_submit - send the credentials to lookup; they are wiped here. */
+static void
+auth_submit(struct smtp_session *s, struct sasl_cred *c)
+{
+	struct buf	 b;
+
+	s->auth_step = AUTH_STEP_NONE;
+	buf_init(&b, 0);
+	ipc_put_str(&b, c->user);
+	ipc_put_str(&b, c->pass);
+	explicit_bzero(c, sizeof(*c));
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	if (proc_send(PROC_LOOKUP, IPC_AUTH, s->id, &b, -1) == -1)
+		reply(s, "454 4.7.0 Temporary authentication failure");
+	else
+		s->wait = WAIT_AUTH;
+	explicit_bzero(b.data, b.len);
+	buf_free(&b);
+}
+
+/* auth_reject - a bad exchange (not a wrong password): 501/500. */
+static void
+auth_reject(struct smtp_session *s, enum sasl_result r)
+{
+	s->auth_step = AUTH_STEP_NONE;
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	if (r == SASL_CANCEL)
+		error(s, "501 5.7.0 Authentication aborted");
+	else if (r == SASL_TOO_LONG)
+		error(s, "500 5.5.6 Authentication exchange line is too long");
+	else
+		error(s, "501 5.5.2 Error: cannot decode the authentication "
+		    "response");
+}
+
+static void	 auth_failed(struct smtp_session *);
+
+/* auth_response - one client response (initial or after a 334). */
+static void
+auth_response(struct smtp_session *s, const char *text, bool initial)
+{
+	struct sasl_cred	 c;
+	enum sasl_result	 r;
+
+	if (s->auth_step == AUTH_STEP_LOGIN_USER) {
+		r = sasl_login_field(text, initial, true, s->auth_user,
+		    sizeof(s->auth_user));
+		if (r == SASL_OK) {
+			s->auth_step = AUTH_STEP_LOGIN_PASS;
+			reply(s, "334 UGFzc3dvcmQ6");	/* "Password:" */
+			return;
+		}
+	} else if (s->auth_step == AUTH_STEP_LOGIN_PASS) {
+		memset(&c, 0, sizeof(c));
+		r = sasl_login_field(text, initial, false, c.pass,
+		    sizeof(c.pass));
+		str_copy(c.user, s->auth_user, sizeof(c.user));
+	} else
+		r = sasl_plain(text, initial, &c);
+	if (r == SASL_OK)
+		auth_submit(s, &c);
+	else if (r == SASL_BAD_AUTHZ) {
+		s->auth_step = AUTH_STEP_NONE;
+		auth_failed(s);
+	} else
+		auth_reject(s, r);
+	explicit_bzero(&c, sizeof(c));
+}
+
+/* auth_line - a line inside an AUTH exchange (n bytes with CRLF). */
+static void
+auth_line(struct smtp_session *s, char *line, size_t n)
+{
+	if (n < 2 || line[n - 2] != '\r' ||
+	    memchr(line, '\0', n - 2) != NULL) {
+		auth_reject(s, SASL_BAD_B64);
+	} else if (n - 2 > SASL_B64_MAX) {
+		auth_reject(s, SASL_TOO_LONG);
+	} else {
+		line[n - 2] = '\0';
+		auth_response(s, line, false);
+	}
+	explicit_bzero(line, n);
+}
+
+static void
+cmd_auth(struct smtp_session *s, const char *arg)
+{
+	char		 mech[32];
+	const char	*ir;
+	size_t		 n = strcspn(arg, " ");
+
+	if (s->auth[0] != '\0') {
+		error(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (s->state != SMTP_S_READY || !s->esmtp) {
+		error(s, "503 5.5.1 Error: %s", !s->esmtp ? "send EHLO first" :
+		    "AUTH not permitted during a mail transaction");
+		return;
+	}
+	if (!is_auth_offered(s)) {
+		if (config->listens[s->listen_idx].mode == LISTEN_SUBMISSION)
+			error(s, "530 5.7.0 Must issue a STARTTLS command "
+			    "first");
+		else
+			error(s, "538 5.7.11 Encryption required for "
+			    "requested authentication mechanism");
+		return;
+	}
+	ir = arg[n] == ' ' ? arg + n + 1 : NULL;
+	if (n == 0 || n >= sizeof(mech) || (ir != NULL &&
+	    (*ir == '\0' || strchr(ir, ' ') != NULL))) {
+		error(s, "501 5.5.4 Syntax: AUTH mechanism [initial-response]");
+		return;
+	}
+	memcpy(mech, arg, n);
+	mech[n] = '\0';
+	switch (sasl_mech_parse(mech)) {
+	case SASL_MECH_PLAIN:
+		s->auth_mech = "PLAIN";
+		s->auth_step = AUTH_STEP_PLAIN;
+		break;
+	case SASL_MECH_LOGIN:
+		s->auth_mech = "LOGIN";
+		s->auth_step = AUTH_STEP_LOGIN_USER;
+		break;
+	default:
+		error(s, "504 5.5.4 Error: unrecognized authentication type");
+		return;
+	}
+	if (ir != NULL)
+		auth_response(s, ir, true);
+	else
+		reply(s, s->auth_step == AUTH_STEP_PLAIN ? "334 " :
+		    "334 VXNlcm5hbWU6");	/* "Username:" */
+}
+
+/* auth_delay_done - the pause is over: 535, and 421 once banned. */
+static void
+auth_delay_done(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	if (s->wait != WAIT_AUTH_DELAY)
+		return;
+	s->wait = WAIT_NONE;
+	error(s, "535 5.7.8 Error: authentication failed");
+	if (s->state != SMTP_S_QUIT &&
+	    limits_is_banned(limits, s->limit_key, now_sec())) {
+		reply(s, "421 4.7.0 %s Error: too many failed logins from "
+		    "your address, try again later", hostname());
+		close_after(s);
+	}
+	if (s->state != SMTP_S_QUIT)
+		resume(s);
+	flush(s);
+}
+
+/*
+ * auth_failed - wrong credentials: count them against the client IP
+ * (past auth_max_failures in auth_failure_window it is banned for
+ * auth_ban_time) and answer 535 after a delay that grows with the
+ * failures, so that guessing is slow.  The password is never logged.
+ */
+static void
+auth_failed(struct smtp_session *s)
+{
+	unsigned	 n = limits_auth_failed(limits, s->limit_key, now_sec(),
+	    config->auth_failure_window, config->auth_max_failures,
+	    config->auth_ban_time);
+	struct timeval	 tv;
+	uint64_t	 delay;
+
+	log_info("session=%016llx event=auth-failed client=%s mechanism=%s "
+	    "failures=%u", (unsigned long long)s->id, s->peer_str,
+	    s->auth_mech, n);
+	delay = config->auth_failure_delay * MIN(n, AUTH_DELAY_STEPS);
+	if (s->auth_timer == NULL)
+		s->auth_timer = evtimer_new(base, auth_delay_done, s);
+	tv.tv_sec = (time_t)delay;
+	tv.tv_usec = 0;
+	s->wait = WAIT_AUTH_DELAY;
+	evtimer_add(s->auth_timer, &tv);
+}
+
+/* smtp_session_authed - lookup's answer to the password check. */
+void
+smtp_session_authed(struct smtp_session *s, struct ipc_msg *m)
+{
+	uint32_t	 ok = ipc_get_u32(m);
+	const char	*login = ipc_get_str(m);
+
+	if (s->wait != WAIT_AUTH)
+		return;
+	s->wait = WAIT_NONE;
+	if (s->state == SMTP_S_QUIT)
+		return;
+	if (!ipc_msg_ok(m) || !ok || *login == '\0') {
+		auth_failed(s);
+		return;
+	}
+	str_copy(s->auth, login, sizeof(s->auth));
+	log_info("session=%016llx event=auth client=%s mechanism=%s auth=%s",
+	    (unsigned long long)s->id, s->peer_str, s->auth_mech,
+	    log_safe(s->auth));
+	reply(s, "235 2.7.0 Authentication successful");
+	resume(s);
+}
