@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "auth/authres.h"
+#include "lib/base64.h"
 #include "lib/buf.h"
 #include "lib/dns.h"
 #include "auth/spf_dns.h"
@@ -240,7 +241,7 @@ dmarc_cb(uint64_t id, void *arg, enum dns_status st, const char *const *txt,
 	}
 	rr_store(&a->from_rr, st, txt, len, n);
 	if (a->from_rr.st != DMARC_DNS_TEMP && !has_dmarc_record(&a->from_rr) &&
-	    dmarc_org_domain(dmarc_psl_default(), a->from.domain, org,
+	    dmarc_psl_org_domain(dmarc_psl_default(), a->from.domain, org,
 	    sizeof(org)) == 0 && strcasecmp(org, a->from.domain) != 0) {
 		snprintf(name, sizeof(name), "_dmarc.%s", org);
 		dns_txt(a->dns, name, dmarc_cb, a->id, (void *)(uintptr_t)2);
@@ -451,7 +452,7 @@ put_dkim(const struct authres *a, struct buf *b)
 	for (size_t i = 0; i < a->dv.nsig; i++) {
 		const struct dkim_sig *s = &a->dv.sig[i];
 
-		r |= buf_printf(b, ";\r\n\tdkim=%s", dkim_result_str(s->result));
+		r |= buf_printf(b, ";\r\n\tdkim=%s", dkim_verify_result_str(s->result));
 		if (s->result != DKIM_PASS && s->reason[0] != '\0') {
 			r |= buf_printf(b, " reason=");
 			r |= put_value(b, s->reason);
@@ -461,7 +462,7 @@ put_dkim(const struct authres *a, struct buf *b)
 		if (s->selector[0] != '\0')
 			r |= buf_printf(b, " header.s=%s", s->selector);
 		buf_reset(&enc);
-		if (s->blen > 0 && dkim_b64_encode(s->b, s->blen, &enc) == 0)
+		if (s->blen > 0 && base64_encode(s->b, s->blen, &enc) == 0)
 			r |= buf_printf(b, " header.b=\"%.8s\"", enc.data);
 	}
 	buf_free(&enc);
@@ -515,7 +516,7 @@ authres_summary(const struct authres *a, char *out, size_t size)
 	const char	*dkim = "none";
 
 	for (size_t i = 0; a->dv_ok && i < a->dv.nsig; i++) {
-		dkim = dkim_result_str(a->dv.sig[i].result);
+		dkim = dkim_verify_result_str(a->dv.sig[i].result);
 		if (a->dv.sig[i].result == DKIM_PASS)
 			break;
 	}

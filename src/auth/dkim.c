@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base64.h"
 #include "lib/buf.h"
 #include "auth/dkim.h"
 #include "lib/util.h"
@@ -553,11 +554,11 @@ bs_put(struct bstream *b, const char *p, size_t n)
 	b->total += n;
 	b->hashed += k;
 	if (b->n + k > sizeof(b->blk)) {
-		dkim_sha_update(b->sha, b->blk, b->n);
+		dkim_key_sha_update(b->sha, b->blk, b->n);
 		b->n = 0;
 	}
 	if (k >= sizeof(b->blk))
-		dkim_sha_update(b->sha, p, k);
+		dkim_key_sha_update(b->sha, p, k);
 	else {
 		memcpy(b->blk + b->n, p, k);
 		b->n += k;
@@ -607,7 +608,7 @@ body_hash(const struct dkim_msg *m, enum dkim_canon c, bool has_l,
 	size_t		 i = 0, eol;
 	int		 rc = 0;
 
-	b->sha = dkim_sha_new();
+	b->sha = dkim_key_sha_new();
 	b->limit = has_l ? l : UINT64_MAX;
 	while (i < m->bodylen) {
 		eol = line_end(m->body, m->bodylen, i);
@@ -616,8 +617,8 @@ body_hash(const struct dkim_msg *m, enum dkim_canon c, bool has_l,
 	}
 	if (c == DKIM_CANON_SIMPLE && b->total == 0)
 		bs_put(b, "\r\n", 2);
-	dkim_sha_update(b->sha, b->blk, b->n);
-	dkim_sha_final(b->sha, out);
+	dkim_key_sha_update(b->sha, b->blk, b->n);
+	dkim_key_sha_final(b->sha, out);
 	*clen = b->total;
 	if (has_l && l > b->total)
 		rc = -1;
@@ -687,7 +688,7 @@ sig_head(const struct dkim_msg *m, const struct dkim_sign_opts *o,
 	}
 	buf_init(&b64, 0);
 	buf_puts(&b64, "bh=");
-	dkim_b64_encode(bh, sizeof(bh), &b64);
+	base64_encode(bh, sizeof(bh), &b64);
 	buf_putc(&b64, ';');
 	fold(out, col, b64.data, b64.len, true);
 	buf_free(&b64);
@@ -715,7 +716,7 @@ sign_fields(const struct dkim_msg *m, const struct dkim_sign_opts *o,
 	if (rc == 0)
 		rc = dkim_key_sign(o->key, data.data, data.len, &sig, &siglen);
 	if (rc == 0)
-		rc = dkim_b64_encode(sig, siglen, &b64);
+		rc = base64_encode(sig, siglen, &b64);
 	if (rc == 0) {
 		fold_b64(&head, &col, b64.data, b64.len);
 		rc = buf_append(out, head.data, head.len);

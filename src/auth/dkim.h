@@ -196,19 +196,13 @@ int	 dkim_key_sign(const struct dkim_key *, const void *data, size_t len,
 int	 dkim_key_verify(const struct dkim_key *, enum dkim_alg,
 	    const void *data, size_t len, const unsigned char *sig,
 	    size_t siglen);
-/* dkim_sha_new / _update / _final - SHA-256 in pieces; final frees. */
+/* dkim_key_sha_new / _update / _final - SHA-256 in pieces; final frees. */
 struct dkim_sha;
-struct dkim_sha *dkim_sha_new(void);
-void	 dkim_sha_update(struct dkim_sha *, const void *, size_t);
-void	 dkim_sha_final(struct dkim_sha *, unsigned char out[32]);
-/* dkim_sha256 - out gets the 32-byte SHA-256 of data. */
-void	 dkim_sha256(const void *data, size_t len, unsigned char out[32]);
-/* dkim_b64_encode - append base64 (no line breaks) of p to out. */
-int	 dkim_b64_encode(const unsigned char *p, size_t len, struct buf *out);
-/* dkim_b64_decode - decode s, skipping SP, HTAB, CR and LF; padding
- * required.  *out is allocated.  Returns 0 or -1. */
-int	 dkim_b64_decode(const char *s, size_t len, unsigned char **out,
-	    size_t *outlen);
+struct dkim_sha *dkim_key_sha_new(void);
+void	 dkim_key_sha_update(struct dkim_sha *, const void *, size_t);
+void	 dkim_key_sha_final(struct dkim_sha *, unsigned char out[32]);
+/* dkim_key_sha256 - out gets the 32-byte SHA-256 of data. */
+void	 dkim_key_sha256(const void *data, size_t len, unsigned char out[32]);
 
 /* ---- signing ---- */
 
@@ -323,8 +317,8 @@ int	 dkim_verify(struct dkim_verify *, const char *msg, size_t len,
 	    int64_t now, dkim_lookup_fn fn, void *arg, char *err,
 	    size_t errlen);
 
-/* dkim_result_str - "pass", "fail", ... as RFC 8601 spells them. */
-const char *dkim_result_str(enum dkim_result);
+/* dkim_verify_result_str - "pass", "fail", ... as RFC 8601 spells them. */
+const char *dkim_verify_result_str(enum dkim_result);
 /* dkim_alg_str - "rsa-sha256", "ed25519-sha256", "rsa-sha1". */
 const char *dkim_alg_str(enum dkim_alg);
 

@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "lib/base64.h"
 #include "lib/buf.h"
 #include "auth/dkim.h"
 #include "lib/log.h"
@@ -40,7 +41,6 @@ struct dkim_key {
 static int	 no_password(char *, int, int, void *);
 static int	 wrap(EVP_PKEY *, struct dkim_key **);
 static int	 bio_to_buf(BIO *, struct buf *);
-static int	 b64_value(int);
 
 static int
 no_password(char *pw, int size, int rwflag, void *arg)
@@ -229,7 +229,7 @@ dkim_key_record(const struct dkim_key *k, struct buf *out)
 			return -1;
 		if (buf_puts(out, "v=DKIM1; k=ed25519; p=") == -1)
 			return -1;
-		return dkim_b64_encode(raw, rawlen, out);
+		return base64_encode(raw, rawlen, out);
 	}
 	if ((n = i2d_PUBKEY(k->pkey, &der)) <= 0) {
 		ERR_clear_error();
@@ -237,15 +237,15 @@ dkim_key_record(const struct dkim_key *k, struct buf *out)
 	}
 	rc = buf_puts(out, "v=DKIM1; k=rsa; p=");
 	if (rc == 0)
-		rc = dkim_b64_encode(der, (size_t)n, out);
+		rc = base64_encode(der, (size_t)n, out);
 	OPENSSL_free(der);
 	return rc;
 }
 
-/* dkim_sha256 - SHA-256 of data. */
-/* dkim_sha_new - see dkim.h; the context is OpenSSL's EVP_MD_CTX. */
+/* dkim_key_sha256 - SHA-256 of data. */
+/* dkim_key_sha_new - see dkim.h; the context is OpenSSL's EVP_MD_CTX. */
 struct dkim_sha *
-dkim_sha_new(void)
+dkim_key_sha_new(void)
 {
 	EVP_MD_CTX	*c = EVP_MD_CTX_new();
 
@@ -255,14 +255,14 @@ dkim_sha_new(void)
 }
 
 void
-dkim_sha_update(struct dkim_sha *h, const void *p, size_t n)
+dkim_key_sha_update(struct dkim_sha *h, const void *p, size_t n)
 {
 	if (n > 0 && EVP_DigestUpdate((EVP_MD_CTX *)h, p, n) != 1)
 		fatalx("dkim: SHA-256 failed");
 }
 
 void
-dkim_sha_final(struct dkim_sha *h, unsigned char out[32])
+dkim_key_sha_final(struct dkim_sha *h, unsigned char out[32])
 {
 	unsigned int	 n = 32;
 
@@ -272,7 +272,7 @@ dkim_sha_final(struct dkim_sha *h, unsigned char out[32])
 }
 
 void
-dkim_sha256(const void *data, size_t len, unsigned char out[32])
+dkim_key_sha256(const void *data, size_t len, unsigned char out[32])
 {
 	unsigned int	 n = 32;
 
@@ -293,7 +293,7 @@ dkim_key_sign(const struct dkim_key *k, const void *data, size_t len,
 	*sig = NULL;
 	*siglen = 0;
 	if (k->type == DKIM_KEY_ED25519) {
-		dkim_sha256(data, len, hash);
+		dkim_key_sha256(data, len, hash);
 		data = hash;
 		len = sizeof(hash);
 		md = NULL;
@@ -330,7 +330,7 @@ dkim_key_verify(const struct dkim_key *k, enum dkim_alg alg,
 	    (alg == DKIM_ALG_ED25519_SHA256))
 		return 0;
 	if (k->type == DKIM_KEY_ED25519) {
-		dkim_sha256(data, len, hash);
+		dkim_key_sha256(data, len, hash);
 		data = hash;
 		len = sizeof(hash);
 		md = NULL;
@@ -343,87 +343,4 @@ dkim_key_verify(const struct dkim_key *k, enum dkim_alg alg,
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();
 	return ok;
-}
-
-/* dkim_b64_encode - plain base64, no line breaks. */
-int
-dkim_b64_encode(const unsigned char *p, size_t len, struct buf *out)
-{
-	size_t	 n;
-
-	if (len > INT32_MAX / 2 || ckd_add(&n, len / 3 * 4, 5) ||
-	    buf_reserve(out, n) == -1)
-		return -1;
-	n = (size_t)EVP_EncodeBlock((unsigned char *)out->data + out->len, p,
-	    (int)len);
-	out->len += n;
-	out->data[out->len] = '\0';
-	return 0;
-}
-
-static int
-b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* dkim_b64_decode - strict base64 with FWS allowed anywhere. */
-int
-dkim_b64_decode(const char *s, size_t len, unsigned char **out,
-    size_t *outlen)
-{
-	unsigned char	*o = xmalloc(len / 4 * 3 + 3);
-	unsigned	 acc = 0, nq = 0, pad = 0;
-	size_t		 n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int	 c = (unsigned char)s[i], v;
-
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
-			continue;
-		if (c == '=') {
-			if (nq < 2 || ++pad > 2)
-				goto bad;
-			acc <<= 6;
-			if (++nq == 4)
-				nq = 0;
-			continue;
-		}
-		if (pad > 0 || (v = b64_value(c)) < 0)
-			goto bad;
-		acc = acc << 6 | (unsigned)v;
-		if (++nq == 4) {
-			o[n++] = (unsigned char)(acc >> 16);
-			o[n++] = (unsigned char)(acc >> 8);
-			o[n++] = (unsigned char)acc;
-			nq = 0;
-			acc = 0;
-		}
-	}
-	if (nq != 0)
-		goto bad;
-	if (pad > 0) {
-		o[n++] = (unsigned char)(acc >> 16);
-		o[n++] = (unsigned char)(acc >> 8);
-		o[n++] = (unsigned char)acc;
-		n -= pad;
-	}
-	*out = o;
-	*outlen = n;
-	return 0;
-bad:
-	free(o);
-	*out = NULL;
-	*outlen = 0;
-	return -1;
 }

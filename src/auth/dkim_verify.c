@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base64.h"
 #include "lib/buf.h"
 #include "auth/dkim.h"
 #include "lib/util.h"
@@ -232,8 +233,8 @@ parse_hashes(struct dkim_sig *s, const struct dkim_tags *tags)
 	const struct dkim_tag	*b = dkim_tags_find(tags, "b");
 
 	if (bh == NULL || b == NULL ||
-	    dkim_b64_decode(bh->value, bh->valuelen, &s->bh, &s->bhlen) ||
-	    dkim_b64_decode(b->value, b->valuelen, &s->b, &s->blen))
+	    base64_decode_alloc(bh->value, bh->valuelen, BASE64_FWS, &s->bh, &s->bhlen) ||
+	    base64_decode_alloc(b->value, b->valuelen, BASE64_FWS, &s->b, &s->blen))
 		return -1;
 	/* rsa-sha1 is refused by policy later, whatever its bh= says */
 	if (s->blen == 0 || (s->alg != DKIM_ALG_RSA_SHA1 && s->bhlen != 32))
@@ -441,7 +442,7 @@ parse_keyrec(struct dkim_sig *s, const char *rec, size_t len,
 		why = "malformed key record";
 	else if ((why = key_tags(s, &tags, k)) == NULL) {
 		p = dkim_tags_find(&tags, "p");
-		if (dkim_b64_decode(p->value, p->valuelen, &raw, &rawlen) ==
+		if (base64_decode_alloc(p->value, p->valuelen, BASE64_FWS, &raw, &rawlen) ==
 		    -1 || dkim_key_from_record(k->type, raw, rawlen,
 		    &k->key) == -1)
 			why = "unusable public key";
@@ -601,7 +602,7 @@ dkim_verify(struct dkim_verify *v, const char *msg, size_t len, int64_t now,
 }
 
 const char *
-dkim_result_str(enum dkim_result r)
+dkim_verify_result_str(enum dkim_result r)
 {
 	static const char *const names[] = {
 		[DKIM_PENDING] = "none",

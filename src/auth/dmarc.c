@@ -443,7 +443,7 @@ norm(const char *d, char *out)
 	char	 tmp[DMARC_DOMAIN_MAX + 1];
 	size_t	 n;
 
-	if (d == NULL || dmarc_org_domain(NULL, d, tmp, sizeof(tmp)) == -1)
+	if (d == NULL || dmarc_psl_org_domain(NULL, d, tmp, sizeof(tmp)) == -1)
 		return -1;
 	n = strlen(d);
 	if (d[n - 1] == '.')
@@ -467,8 +467,8 @@ dmarc_aligned(const struct dmarc_psl *psl, enum dmarc_align mode,
 		return strcmp(a, b) == 0;
 	}
 	if (from_domain == NULL || identifier == NULL ||
-	    dmarc_org_domain(psl, from_domain, a, sizeof(a)) == -1 ||
-	    dmarc_org_domain(psl, identifier, b, sizeof(b)) == -1)
+	    dmarc_psl_org_domain(psl, from_domain, a, sizeof(a)) == -1 ||
+	    dmarc_psl_org_domain(psl, identifier, b, sizeof(b)) == -1)
 		return false;
 	return strcmp(a, b) == 0;
 }
@@ -586,7 +586,7 @@ dmarc_evaluate(const struct dmarc_input *in, struct dmarc_output *out)
 	enum dmarc_result	 res;
 
 	memset(out, 0, sizeof(*out));
-	if (in->from_domain == NULL || dmarc_org_domain(in->psl,
+	if (in->from_domain == NULL || dmarc_psl_org_domain(in->psl,
 	    in->from_domain, out->org_domain, sizeof(out->org_domain)) == -1) {
 		out->result = DMARC_RES_PERMERROR;
 		return;

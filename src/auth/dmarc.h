@@ -9,7 +9,7 @@
  *	dmarc_from_extract(msg, len, &from);	(6.6.1; see enum dmarc_from_res)
  *	TXT _dmarc.<from.domain>		-> in.from_rr
  *	if no answer is a DMARC record (dmarc_record_is_dmarc) and
- *	dmarc_org_domain() differs from from.domain:
+ *	dmarc_psl_org_domain() differs from from.domain:
  *		TXT _dmarc.<org domain>		-> in.org_rr
  *	dmarc_evaluate(&in, &out);
  */
@@ -106,14 +106,14 @@ void	 dmarc_psl_free(struct dmarc_psl *);
 size_t	 dmarc_psl_count(const struct dmarc_psl *);
 
 /*
- * dmarc_org_domain - the organizational domain of domain (any case, one
+ * dmarc_psl_org_domain - the organizational domain of domain (any case, one
  * trailing dot allowed) into out, lower-cased: its public suffix plus
  * one label, or the domain itself when it is a public suffix.  With psl
  * NULL (no list), the last two labels.  Labels are compared as bytes, so
  * A-labels (xn--...) pass through unchanged.  Returns 0, or -1 when
  * domain is empty, has an empty label or is over DMARC_DOMAIN_MAX.
  */
-int	 dmarc_org_domain(const struct dmarc_psl *, const char *domain,
+int	 dmarc_psl_org_domain(const struct dmarc_psl *, const char *domain,
 	    char *out, size_t size);
 
 /* ---- alignment (RFC 7489 3.1) ---- */

@@ -53,19 +53,11 @@ static void	 load_default(void);
 static struct dmarc_psl	*default_psl;
 static pthread_once_t	 default_once = PTHREAD_ONCE_INIT;
 
-/* hash - FNV-1a over the bytes and the rule kind. */
+/* hash - the bytes' hash; the kinds of one name sit side by side. */
 static uint64_t
 hash(const char *s, size_t len, int kind)
 {
-	uint64_t	 h = 14695981039346656037ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	h ^= (uint64_t)kind;
-	h *= 1099511628211ULL;
-	return h;
+	return str_hash_bytes(s, len) + (uint64_t)kind;
 }
 
 static bool
@@ -274,9 +266,9 @@ suffix_labels(const struct dmarc_psl *p, const char *d, const size_t *start,
 	return best;
 }
 
-/* dmarc_org_domain - public suffix plus one label (RFC 7489 3.2). */
+/* dmarc_psl_org_domain - public suffix plus one label (RFC 7489 3.2). */
 int
-dmarc_org_domain(const struct dmarc_psl *p, const char *domain, char *out,
+dmarc_psl_org_domain(const struct dmarc_psl *p, const char *domain, char *out,
     size_t size)
 {
 	char	 buf[DMARC_DOMAIN_MAX + 1];

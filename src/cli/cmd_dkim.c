@@ -44,7 +44,6 @@ struct verify_run {
 
 static int	 usage(void);
 static int	 read_fd(int, struct buf *);
-static int	 read_file(const char *, struct buf *, size_t);
 static void	 to_crlf(struct buf *);
 static int	 write_key(const char *, const char *, const char *,
 		    const struct buf *);
@@ -101,19 +100,6 @@ read_fd(int fd, struct buf *b)
 		b->data[b->len] = '\0';
 	}
 	return n == 0 ? 0 : -1;
-}
-
-static int
-read_file(const char *path, struct buf *b, size_t max)
-{
-	int	 fd, rc;
-
-	buf_init(b, max);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	rc = read_fd(fd, b);
-	close(fd);
-	return rc;
 }
 
 /* to_crlf - a lone LF becomes CRLF; CRLF stays as it is. */
@@ -275,9 +261,10 @@ sign(int argc, char **argv)
 	if (optind != argc || o.domain == NULL || o.selector == NULL ||
 	    keyfile == NULL)
 		return usage();
+	buf_init(&pem, 0);
 	buf_init(&msg, MSG_MAX);
 	buf_init(&sig, 0);
-	if (read_file(keyfile, &pem, KEYFILE_MAX) == -1)
+	if (buf_read_file(&pem, keyfile, KEYFILE_MAX) == -1)
 		fprintf(stderr, "postbote: %s: %s\n", keyfile, strerror(errno));
 	else if (dkim_key_load_pem(pem.data, pem.len, &key, err,
 	    sizeof(err)) == -1)
@@ -385,7 +372,7 @@ print_results(const struct dkim_verify *v)
 		if (why[0] == '\0' && s->testing)
 			why = "testing";
 		printf("dkim=%s%s%s%s header.d=%s header.s=%s header.a=%s\n",
-		    dkim_result_str(s->result), why[0] != '\0' ? " (" : "",
+		    dkim_verify_result_str(s->result), why[0] != '\0' ? " (" : "",
 		    why, why[0] != '\0' ? ")" : "",
 		    s->domain[0] != '\0' ? s->domain : "unknown",
 		    s->selector[0] != '\0' ? s->selector : "unknown",

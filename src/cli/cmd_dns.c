@@ -119,7 +119,7 @@ key_record(const char *path, struct buf *rec, char *err, size_t errlen)
 	int		 rc = -1;
 
 	buf_init(&pem, KEY_FILE_MAX);
-	if (read_file(path, &pem, KEY_FILE_MAX) == -1)
+	if (buf_read_file(&pem, path, KEY_FILE_MAX) == -1)
 		snprintf(err, errlen, "cannot read %s", path);
 	else if (dkim_key_load_pem(pem.data, pem.len, &key, err, errlen) == 0)
 		rc = dkim_key_record(key, rec);

@@ -25,8 +25,8 @@
 #include "cli/cmd_queue.h"
 #include "common/conf.h"
 #include "lib/ipc.h"
-#include "queue/queue_ctl.h"
-#include "mail/spool_rec.h"
+#include "common/control.h"
+#include "mail/envelope.h"
 #include "lib/util.h"
 
 #define TIMEOUT_MS	10000		/* for each frame of the answer */
@@ -221,7 +221,7 @@ state_name(const struct rcpt *r)
 static int
 ctl_connect(const char *path)
 {
-	int	fd = queue_ctl_connect(path, TIMEOUT_MS), e = errno;
+	int	fd = control_connect(path, TIMEOUT_MS), e = errno;
 
 	if (fd != -1)
 		return fd;
@@ -340,8 +340,8 @@ text_entry(struct ipc_msg *im, const struct entry *e)
 	printf("%-16s %9llu  %s  <", e->id, (unsigned long long)e->size,
 	    fmt_time(e->arrival, false, t, sizeof(t)));
 	put_str(e->sender);
-	printf(">%s%s\n", e->flags & QUEUE_CTL_HELD ? "  held" : "",
-	    e->flags & QUEUE_CTL_INFLIGHT ? "  active" : "");
+	printf(">%s%s\n", e->flags & CONTROL_HELD ? "  held" : "",
+	    e->flags & CONTROL_INFLIGHT ? "  active" : "");
 	for (uint32_t i = 0; i < e->listed && !im->bad; i++) {
 		get_rcpt(im, &r);
 		text_rcpt(&r);
@@ -365,8 +365,8 @@ json_entry(struct ipc_msg *im, const struct entry *e)
 	    "\"active\": %s, \"recipients\": [",
 	    fmt_time(e->arrival, true, t, sizeof(t)),
 	    (unsigned long long)e->size,
-	    e->flags & QUEUE_CTL_HELD ? "true" : "false",
-	    e->flags & QUEUE_CTL_INFLIGHT ? "true" : "false");
+	    e->flags & CONTROL_HELD ? "true" : "false",
+	    e->flags & CONTROL_INFLIGHT ? "true" : "false");
 	for (uint32_t i = 0; i < e->listed && !im->bad; i++) {
 		get_rcpt(im, &r);
 		printf("%s{\"address\": ", i > 0 ? ", " : "");
@@ -402,7 +402,7 @@ list_frames(struct client *c, bool json, unsigned *nmsg, unsigned *nheld,
 				printf("%s\n  ", *nmsg > 0 ? "," : "");
 			(json ? json_entry : text_entry)(&c->im, &e);
 			*nmsg += 1;
-			*nheld += (e.flags & QUEUE_CTL_HELD) != 0;
+			*nheld += (e.flags & CONTROL_HELD) != 0;
 			*bytes += e.size;
 		}
 		if (!ipc_msg_ok(&c->im))
@@ -458,8 +458,8 @@ show_envelope(struct ipc_msg *im, const struct entry *e)
 	char		 t[32];
 
 	printf("%-13s%s\n", "id:", e->id);
-	printf("%-13s%s\n", "state:", e->flags & QUEUE_CTL_HELD ? "held" :
-	    e->flags & QUEUE_CTL_INFLIGHT ? "being delivered" : "queued");
+	printf("%-13s%s\n", "state:", e->flags & CONTROL_HELD ? "held" :
+	    e->flags & CONTROL_INFLIGHT ? "being delivered" : "queued");
 	printf("%-13s%s\n", "arrival:", fmt_time(e->arrival, false, t,
 	    sizeof(t)));
 	printf("%-13s%llu\n", "size:", (unsigned long long)e->size);
@@ -477,7 +477,7 @@ show_envelope(struct ipc_msg *im, const struct entry *e)
 	show_field("envid:", ipc_get_str(im));
 	printf("%-13s%u", "attempts:", ipc_get_u32(im));
 	next = ipc_get_u64(im);
-	if (next != 0 && !(e->flags & QUEUE_CTL_HELD))
+	if (next != 0 && !(e->flags & CONTROL_HELD))
 		printf(" (next %s)", fmt_time(next, false, t, sizeof(t)));
 	putchar('\n');
 }
@@ -511,7 +511,7 @@ run_show(struct client *c, int argc, char **argv)
 	put_text(stdout, hdr, hlen, true);
 	if (cut)
 		printf("\n[header block cut at %d bytes]\n",
-		    QUEUE_CTL_HEADERS_MAX);
+		    CONTROL_HEADERS_MAX);
 	return 0;
 }
 
@@ -619,7 +619,7 @@ run_verb(const struct verb *v, const char *confpath, int argc, char **argv)
 		fprintf(stderr, "postbote: %s\n", err);
 		return 2;
 	}
-	path = queue_ctl_path(conf.state_dir);
+	path = control_path(conf.state_dir);
 	conf_free(&conf);
 	c.path = path;
 	buf_init(&c.store, 0);
@@ -671,9 +671,9 @@ cmd_queue(int argc, char **argv)
 	return queue_main(argc, argv, NULL);
 }
 
-/* cmd_mailq - "mailq [-c FILE] [--json]". */
+/* cmd_queue_mailq - "mailq [-c FILE] [--json]". */
 int
-cmd_mailq(int argc, char **argv)
+cmd_queue_mailq(int argc, char **argv)
 {
 	return queue_main(argc, argv, "list");
 }

@@ -8,7 +8,7 @@
 /* cmd_queue - argv[0] is "queue"; returns the exit status (0 ok, 1
  * failure, 2 usage or config error). */
 int	 cmd_queue(int argc, char **argv);
-/* cmd_mailq - called as mailq: "queue list" with argv's options. */
-int	 cmd_mailq(int argc, char **argv);
+/* cmd_queue_mailq - called as mailq: "queue list" with argv's options. */
+int	 cmd_queue_mailq(int argc, char **argv);
 
 #endif

@@ -26,7 +26,7 @@
 #include "cli/cmd_send.h"
 #include "common/conf.h"
 #include "lib/ipc.h"
-#include "queue/queue_ctl.h"
+#include "common/control.h"
 #include "mail/submit_msg.h"
 #include "lib/util.h"
 
@@ -268,7 +268,7 @@ add_missing(struct send_ctx *s)
 static int
 connect_submit(const char *path)
 {
-	int	fd = queue_ctl_connect(path, TIMEOUT_MS), e = errno;
+	int	fd = control_connect(path, TIMEOUT_MS), e = errno;
 
 	if (fd != -1)
 		return fd;
@@ -287,7 +287,7 @@ connect_submit(const char *path)
 static int
 submit(struct send_ctx *s)
 {
-	char		*path = queue_ctl_submit_path(s->conf.state_dir);
+	char		*path = control_submit_path(s->conf.state_dir);
 	struct buf	 b, store;
 	struct ipc_msg	 im;
 	int		 fd = connect_submit(path), rc = EX_TEMPFAIL;
@@ -411,7 +411,7 @@ cmd_send(int argc, char **argv, bool as_sendmail)
 	if (s.o.list_queue) {
 		char	*av[] = { "mailq", "-c", (char *)s.o.conf, NULL };
 
-		return cmd_mailq(s.o.conf != NULL ? 3 : 1, av);
+		return cmd_queue_mailq(s.o.conf != NULL ? 3 : 1, av);
 	}
 	if (conf_load(s.o.conf, &s.conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "postbote: %s\n", err);

@@ -153,7 +153,7 @@ is_line_of(const char *line, size_t len, const char *key)
 	s += strspn(s, " \t");
 	for (e = colon; e > s && (e[-1] == ' ' || e[-1] == '\t'); e--)
 		e[-1] = '\0';
-	return lookup_user_key(s, k, sizeof(k)) == 0 && strcmp(k, key) == 0;
+	return lookup_tab_user_key(s, k, sizeof(k)) == 0 && strcmp(k, key) == 0;
 }
 
 /*
@@ -243,7 +243,7 @@ edit(const struct conf *c, const struct lookup_tab *t, const struct buf *old,
 	int		 rv;
 
 	if (addr_parse(address, ADDR_F_UTF8, &m) != ADDR_OK ||
-	    lookup_user_key(address, key, sizeof(key)) == -1) {
+	    lookup_tab_user_key(address, key, sizeof(key)) == -1) {
 		fprintf(stderr, "postbote: %s: not a valid address\n",
 		    log_safe(address));
 		return 1;
@@ -253,11 +253,11 @@ edit(const struct conf *c, const struct lookup_tab *t, const struct buf *old,
 		    log_safe(address), log_safe(m.domain));
 		return 1;
 	}
-	if (op == OP_ADD && lookup_user_addr(t, key) != NULL) {
+	if (op == OP_ADD && lookup_tab_user_addr(t, key) != NULL) {
 		fprintf(stderr, "postbote: %s: user already exists\n", key);
 		return 1;
 	}
-	if (op != OP_ADD && lookup_user_addr(t, key) == NULL) {
+	if (op != OP_ADD && lookup_tab_user_addr(t, key) == NULL) {
 		fprintf(stderr, "postbote: %s: no such user\n", key);
 		return 1;
 	}
@@ -281,14 +281,14 @@ load(const struct conf *c, enum user_op op, struct buf *text,
 {
 	char	 err[512];
 
-	if (read_file(c->users, text, USERS_FILE_MAX) == -1) {
+	if (buf_read_file(text, c->users, USERS_FILE_MAX) == -1) {
 		if (errno == ENOENT && op == OP_ADD)
 			return 0;	/* the first user makes the file */
 		fprintf(stderr, "postbote: %s: %s\n", c->users,
 		    strerror(errno));
 		return 1;
 	}
-	if (lookup_users_load(t, c, buf_cstr(text), text->len, c->users,
+	if (lookup_tab_users_load(t, c, buf_cstr(text), text->len, c->users,
 	    err, sizeof(err)) == -1) {
 		fprintf(stderr, "postbote: %s\n", err);
 		return 1;
@@ -333,8 +333,8 @@ cmd_user(int argc, char **argv)
 	buf_init(&text, 0);
 	if ((rv = load(&c, op, &text, t)) == 0) {
 		if (op == OP_LIST)
-			for (size_t i = 0; i < lookup_user_count(t); i++)
-				printf("%s\n", lookup_user_at(t, i));
+			for (size_t i = 0; i < lookup_tab_user_count(t); i++)
+				printf("%s\n", lookup_tab_user_at(t, i));
 		else
 			rv = edit(&c, t, &text, op, argv[1]);
 	}

@@ -4,7 +4,6 @@
  * "queue list".  Parses only its own command line; exit status 0 ok,
  * 1 operational failure, 2 usage or config error.
  */
-#include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +13,10 @@
 #include "cli/cmd_send.h"
 #include "cli/cmd_dkim.h"
 #include "cli/cmd_dns.h"
+#include "cli/cmd_serve.h"
 #include "cli/cmd_spf.h"
 #include "cli/cmd_user.h"
 #include "cli/cmd_verify.h"
-#include "common/conf.h"
 #include "lib/log.h"
 #include "common/proc.h"
 #include "lib/util.h"
@@ -49,67 +48,13 @@ usage(void)
 	exit(2);
 }
 
-static int
-cmd_serve(int argc, char **argv)
-{
-	const char	*conf = NULL;
-	bool		 verbose = false;
-	int		 ch;
-
-	while ((ch = getopt(argc, argv, "c:v")) != -1) {
-		switch (ch) {
-		case 'c':
-			conf = optarg;
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	return serve_main(conf, verbose);
-}
-
-static int
-cmd_check(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "dns", no_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char	*conf = NULL;
-	bool		 dns = false;
-	int		 ch;
-
-	while ((ch = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
-		if (ch == 'd')
-			dns = true;
-		else if (ch == 'c')
-			conf = optarg;
-		else
-			usage();
-	}
-	if (optind != argc)
-		usage();
-	log_init("check", "stderr", false);
-	if (proc_check_config(conf) == -1 || cmd_dns_check_keys(config) == -1)
-		return 2;
-	printf("%s: ok\n", config->path != NULL ? config->path :
-	    "embedded defaults");
-	/* --dns: what the world sees; exit 1 when something is wrong. */
-	return dns ? cmd_dns_check(config) : 0;
-}
-
 int
 main(int argc, char **argv)
 {
 	const char	*verb;
 
 	if (strcmp(basename(argv[0]), "mailq") == 0)
-		return cmd_mailq(argc, argv);
+		return cmd_queue_mailq(argc, argv);
 	if (strcmp(basename(argv[0]), "sendmail") == 0)
 		return cmd_send(argc, argv, true);
 	if (argc < 2)
@@ -120,7 +65,7 @@ main(int argc, char **argv)
 	if (strcmp(verb, "serve") == 0)
 		return cmd_serve(argc, argv);
 	if (strcmp(verb, "check") == 0)
-		return cmd_check(argc, argv);
+		return cmd_serve_check(argc, argv);
 	if (strcmp(verb, "queue") == 0)
 		return cmd_queue(argc, argv);
 	if (strcmp(verb, "send") == 0)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "mail/addr.h"
 #include "common/conf.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -61,6 +62,8 @@ struct conf_key {
 	size_t		 off, off2;	/* field; its count, port or 2nd word */
 	const char *const *words;	/* T_ENUM: value i is words[i] */
 };
+
+struct conf	*config;
 
 static const char *const w_spf[] = { "record", "reject", NULL };
 static const char *const w_dmarc[] = { "record", "enforce", NULL };
@@ -247,7 +250,6 @@ typedef int (*set_fn)(const struct conf_key *, char *, char **, size_t,
 static int	 fail(char *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	 want_words(char *, size_t, size_t);
-static bool	 is_domain(const char *);
 static bool	 is_ip(const char *, int *);
 static bool	 is_name(const char *, size_t);
 static int	 parse_u64(const char *, const char **, uint64_t *);
@@ -364,40 +366,6 @@ want_words(char *why, size_t want, size_t got)
 		return fail(why, "needs a value");
 	return fail(why, "takes %zu word%s, not %zu", want,
 	    want == 1 ? "" : "s", got);
-}
-
-/* is_domain - RFC 1035 host name: LDH labels of 1-63, 253 in all, no
- * trailing dot, last label not all digits (RFC 3696 2). */
-static bool
-is_domain(const char *s)
-{
-	size_t	 len = strlen(s), lab = 0;
-	bool	 digits = true;
-
-	if (len == 0 || len > 253)
-		return false;
-	for (size_t i = 0; i <= len; i++) {
-		char	 ch = s[i];
-
-		if (ch == '.' || ch == '\0') {
-			if (lab == 0 || lab > 63 || s[i - 1] == '-')
-				return false;
-			if (ch == '\0')
-				return !digits;
-			lab = 0;
-			digits = true;
-			continue;
-		}
-		if (lab == 0 && ch == '-')
-			return false;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-'))
-			return false;
-		if (ch < '0' || ch > '9')
-			digits = false;
-		lab++;
-	}
-	return false;
 }
 
 /* is_ip - an IPv4 or IPv6 literal without brackets; *af gets the family. */
@@ -545,7 +513,7 @@ set_domain(const struct conf_key *k, char *base, char **w, size_t n,
 
 	if (n != 1)
 		return want_words(why, 1, n);
-	if (!is_domain(w[0]))
+	if (!addr_hostname_check(w[0]))
 		return fail(why, "\"%s\" is not a domain name", log_safe(w[0]));
 	free(*f);
 	*f = str_lower(xstrdup(w[0]));
@@ -569,7 +537,7 @@ set_domains(const struct conf_key *k, char *base, char **w, size_t n,
 	if (n == 0)
 		return fail(why, "needs at least one domain");
 	for (size_t i = 0; i < n; i++)
-		if (!is_domain(w[i]))
+		if (!addr_hostname_check(w[i]))
 			return fail(why, "\"%s\" is not a domain name",
 			    log_safe(w[i]));
 	v = xreallocarray(NULL, n, sizeof(*v));
@@ -967,7 +935,7 @@ system_hostname(void)
 	if (gethostname(name, sizeof(name)) == -1)
 		return NULL;
 	name[sizeof(name) - 1] = '\0';
-	if (!is_domain(name))
+	if (!addr_hostname_check(name))
 		return NULL;
 	return str_lower(xstrdup(name));
 }
@@ -1321,10 +1289,10 @@ check_name(struct parser *ps, enum scope sc, const char *name, struct pos at)
 	if (sc == SC_LISTEN && !is_name(name, NAME_MAX_LEN))
 		return perr(ps, at, kind, "\"%s\" is not a name (letters, "
 		    "digits, '.', '_', '-')", log_safe(name));
-	if (sc != SC_LISTEN && !is_domain(name) &&
+	if (sc != SC_LISTEN && !addr_hostname_check(name) &&
 	    !(sc == SC_ROUTE && strcmp(name, "*") == 0) &&
 	    !(sc == SC_TLS && strncmp(name, "*.", 2) == 0 &&
-	    is_domain(name + 2)))
+	    addr_hostname_check(name + 2)))
 		return perr(ps, at, kind, "\"%s\" is not a domain name%s",
 		    log_safe(name), sc == SC_ROUTE ? " or *" : "");
 	for (size_t i = 0; sc == SC_LISTEN && i < c->nlistens; i++)
@@ -1535,37 +1503,16 @@ conf_parse(const char *text, size_t len, const char *filename,
 static int
 read_file(const char *path, struct buf *b, char *err, size_t errlen)
 {
-	char		 chunk[8192];
-	struct stat	 st;
-	ssize_t		 n;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	if (buf_read_file(b, path, CONF_FILE_MAX) == 0)
+		return 0;
+	if (errno == EINVAL)
 		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (buf_append(b, chunk, (size_t)n) == -1) {
-			snprintf(err, errlen, "%s: larger than %d bytes", path,
-			    CONF_FILE_MAX);
-			close(fd);
-			return -1;
-		}
-	}
-	if (n == -1)
+	else if (errno == EFBIG)
+		snprintf(err, errlen, "%s: larger than %d bytes", path,
+		    CONF_FILE_MAX);
+	else
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	close(fd);
-	return n == -1 ? -1 : 0;
+	return -1;
 }
 
 /*
@@ -1810,7 +1757,7 @@ conf_parse_hostport(const char *s, bool need_port, char **host,
 	memcpy(buf, h, hlen);
 	buf[hlen] = '\0';
 	if (*s == '[' ? !is_ip(buf, &af) || af != AF_INET6 :
-	    !is_ip(buf, &af) && !is_domain(buf))
+	    !is_ip(buf, &af) && !addr_hostname_check(buf))
 		return -1;
 	if (colon != NULL && parse_port(colon + 1, &pt) == -1)
 		return -1;

@@ -136,6 +136,10 @@ struct conf {
  * from the system, domains = localhost, state_dir = ./var, the three
  * loopback listeners on 2525/2587/2465, any_local = true.
  */
+/* The configuration every process reads, owned here; replaced whole on
+ * reload.  Never keep a pointer into it across event-loop turns. */
+extern struct conf *config;
+
 void	 conf_defaults(struct conf *);
 
 /*

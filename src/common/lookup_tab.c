@@ -159,13 +159,13 @@ lookup_tab_free(struct lookup_tab *t)
 }
 
 /*
- * lookup_users_load - add "address:crypt-hash" lines (see lookup_tab.h).
+ * lookup_tab_users_load - add "address:crypt-hash" lines (see lookup_tab.h).
  * The address is everything before the last ':' (crypt hashes have none).
  * An empty hash is allowed: a mailbox that cannot log in.  On error
  * nothing from this text stays in the table.
  */
 int
-lookup_users_load(struct lookup_tab *t, const struct conf *c,
+lookup_tab_users_load(struct lookup_tab *t, const struct conf *c,
     const char *text, size_t len, const char *file, char *err, size_t errlen)
 {
 	struct ctx	 x = { t, c, file, 0, err, errlen };
@@ -269,13 +269,13 @@ users_rollback(struct lookup_tab *t, size_t start)
 }
 
 /*
- * lookup_aliases_load - add "key: target, ..." entries (see lookup_tab.h).
+ * lookup_tab_aliases_load - add "key: target, ..." entries (see lookup_tab.h).
  * Lines starting with white space continue the previous entry; blank and
  * comment lines do not end it.  Duplicate keys are errors.  Errors name
  * the entry's first line.  On error nothing from this text stays.
  */
 int
-lookup_aliases_load(struct lookup_tab *t, const struct conf *c,
+lookup_tab_aliases_load(struct lookup_tab *t, const struct conf *c,
     const char *text, size_t len, const char *file, char *err, size_t errlen)
 {
 	struct ctx	 x = { t, c, file, 0, err, errlen };
@@ -567,14 +567,14 @@ find_alias(const struct lookup_tab *t, enum key_kind kind, const char *key)
 }
 
 /*
- * lookup_resolve - expand rcpt into out[0..*n) (see lookup_tab.h).  An
+ * lookup_tab_resolve - expand rcpt into out[0..*n) (see lookup_tab.h).  An
  * address without a domain is LK_UNKNOWN: the caller qualifies
  * "<Postmaster>" first.  A local target that resolves to nothing makes
  * the whole recipient LK_UNKNOWN, so a broken alias shows at RCPT time.
  * On any result but LK_OK, *n is 0.
  */
 enum lookup_result
-lookup_resolve(const struct lookup_tab *t, const struct conf *c,
+lookup_tab_resolve(const struct lookup_tab *t, const struct conf *c,
     const struct mailaddr *rcpt, struct lookup_target *out, size_t max,
     size_t *n)
 {
@@ -742,9 +742,9 @@ user_of(const struct lookup_tab *t, const struct names *nm)
 	return u != NULL ? u->addr : NULL;
 }
 
-/* lookup_user_key - the canonical form of a user address: 0 or -1. */
+/* lookup_tab_user_key - the canonical form of a user address: 0 or -1. */
 int
-lookup_user_key(const char *address, char *out, size_t outsz)
+lookup_tab_user_key(const char *address, char *out, size_t outsz)
 {
 	struct mailaddr	 m;
 
@@ -759,42 +759,42 @@ user_by_address(const struct lookup_tab *t, const char *address)
 {
 	char	 key[ADDR_TEXT_MAX];
 
-	if (lookup_user_key(address, key, sizeof(key)) == -1)
+	if (lookup_tab_user_key(address, key, sizeof(key)) == -1)
 		return NULL;
 	return find_user(t, key);
 }
 
 /*
- * lookup_user_hash - the crypt hash of a user, or NULL.  address is
+ * lookup_tab_user_hash - the crypt hash of a user, or NULL.  address is
  * normalized as the loader does (so case and quoting do not matter).
  */
 const char *
-lookup_user_hash(const struct lookup_tab *t, const char *address)
+lookup_tab_user_hash(const struct lookup_tab *t, const char *address)
 {
 	const struct user	*u = user_by_address(t, address);
 
 	return u != NULL ? u->hash : NULL;
 }
 
-/* lookup_user_addr - the user's address as stored (canonical), or NULL. */
+/* lookup_tab_user_addr - the user's address as stored (canonical), or NULL. */
 const char *
-lookup_user_addr(const struct lookup_tab *t, const char *address)
+lookup_tab_user_addr(const struct lookup_tab *t, const char *address)
 {
 	const struct user	*u = user_by_address(t, address);
 
 	return u != NULL ? u->addr : NULL;
 }
 
-/* lookup_user_count - number of users. */
+/* lookup_tab_user_count - number of users. */
 size_t
-lookup_user_count(const struct lookup_tab *t)
+lookup_tab_user_count(const struct lookup_tab *t)
 {
 	return t->nusers;
 }
 
-/* lookup_user_at - i-th user address in sorted order, or NULL past the end. */
+/* lookup_tab_user_at - i-th user address in sorted order, or NULL past the end. */
 const char *
-lookup_user_at(const struct lookup_tab *t, size_t i)
+lookup_tab_user_at(const struct lookup_tab *t, size_t i)
 {
 	return i < t->nusers ? t->users[i].addr : NULL;
 }

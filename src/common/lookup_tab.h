@@ -11,7 +11,7 @@
 
 #include "mail/addr.h"
 #include "common/conf.h"
-#include "mail/spool_rec.h"
+#include "mail/envelope.h"
 
 #define LOOKUP_MAX_TARGETS	1000	/* expansion of one recipient */
 #define LOOKUP_MAX_DEPTH	20	/* alias nesting */
@@ -35,17 +35,17 @@ struct lookup_tab *lookup_tab_new(void);
 void	 lookup_tab_free(struct lookup_tab *);
 
 /*
- * lookup_users_load - "address:crypt-hash" lines; '#' comments and blank
+ * lookup_tab_users_load - "address:crypt-hash" lines; '#' comments and blank
  * lines ignored; the address must parse (addr_parse) and its domain be a
  * local domain of c; duplicates are errors.  Returns 0, or -1 with err
  * "FILE:LINE: reason".
  */
-int	 lookup_users_load(struct lookup_tab *, const struct conf *c,
+int	 lookup_tab_users_load(struct lookup_tab *, const struct conf *c,
 	    const char *text, size_t len, const char *file,
 	    char *err, size_t errlen);
 
 /*
- * lookup_aliases_load - "key: target, target" lines.  key is
+ * lookup_tab_aliases_load - "key: target, target" lines.  key is
  * "local@domain" (a local domain), "@domain" (catch-all for that local
  * domain) or a bare local part (that local part in every local domain).
  * A target is "local@domain", or a bare local part meaning that local
@@ -54,12 +54,12 @@ int	 lookup_users_load(struct lookup_tab *, const struct conf *c,
  * never runs commands or writes files for aliases.  Continuation lines
  * (starting with white space) extend the previous entry.
  */
-int	 lookup_aliases_load(struct lookup_tab *, const struct conf *c,
+int	 lookup_tab_aliases_load(struct lookup_tab *, const struct conf *c,
 	    const char *text, size_t len, const char *file,
 	    char *err, size_t errlen);
 
 /*
- * lookup_resolve - expand one recipient at a local domain into its final
+ * lookup_tab_resolve - expand one recipient at a local domain into its final
  * targets, in order, without duplicates.  Order of lookups for
  * local@domain: the alias for local@domain; if the local part contains
  * c->recipient_delimiter, the alias for base@domain (base = text before
@@ -73,20 +73,20 @@ int	 lookup_aliases_load(struct lookup_tab *, const struct conf *c,
  * are RCPT_REMOTE.  Local targets name the user (base address, lower-cased
  * local part).
  */
-enum lookup_result lookup_resolve(const struct lookup_tab *,
+enum lookup_result lookup_tab_resolve(const struct lookup_tab *,
 	    const struct conf *c, const struct mailaddr *rcpt,
 	    struct lookup_target *out, size_t max, size_t *n);
 
-/* lookup_user_hash - the crypt hash of a user, or NULL. */
-const char *lookup_user_hash(const struct lookup_tab *, const char *address);
-/* lookup_user_key - the canonical form (lower case, unquoted where it
+/* lookup_tab_user_hash - the crypt hash of a user, or NULL. */
+const char *lookup_tab_user_hash(const struct lookup_tab *, const char *address);
+/* lookup_tab_user_key - the canonical form (lower case, unquoted where it
  * can be) of a user address into out; 0, or -1 if it does not parse. */
-int	 lookup_user_key(const char *address, char *out, size_t outsz);
-/* lookup_user_addr - the user's canonical address (lower case), or NULL;
+int	 lookup_tab_user_key(const char *address, char *out, size_t outsz);
+/* lookup_tab_user_addr - the user's canonical address (lower case), or NULL;
  * points into the table. */
-const char *lookup_user_addr(const struct lookup_tab *, const char *address);
-size_t	 lookup_user_count(const struct lookup_tab *);
-/* lookup_user_at - i-th user address in sorted order (for "user list"). */
-const char *lookup_user_at(const struct lookup_tab *, size_t i);
+const char *lookup_tab_user_addr(const struct lookup_tab *, const char *address);
+size_t	 lookup_tab_user_count(const struct lookup_tab *);
+/* lookup_tab_user_at - i-th user address in sorted order (for "user list"). */
+const char *lookup_tab_user_at(const struct lookup_tab *, size_t i);
 
 #endif

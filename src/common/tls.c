@@ -351,7 +351,7 @@ tls_check_conf(const struct conf *c, char *err, size_t errlen)
 static int
 read_pem(const char *path, struct buf *b, char *err, size_t errlen)
 {
-	if (read_file(path, b, PEM_MAX) == -1) {
+	if (buf_read_file(b, path, PEM_MAX) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}

@@ -27,7 +27,7 @@
 #include "lib/log.h"
 #include "deliver/maildir.h"
 #include "common/proc.h"
-#include "mail/spool_rec.h"
+#include "mail/envelope.h"
 #include "lib/util.h"
 #include "lib/worker.h"
 
@@ -44,11 +44,9 @@ static char		*prepared[PREPARED_MAX];	/* worker thread only */
 static char **
 prepared_slot(const char *dir)
 {
-	unsigned	h = 5381;
+	uint32_t	h = str_hash(dir);
 	size_t		i;
 
-	for (const char *p = dir; *p != '\0'; p++)
-		h = h * 33 + (unsigned char)*p;
 	for (size_t n = 0; n < PREPARED_MAX; n++) {
 		i = (h + n) % PREPARED_MAX;
 		if (prepared[i] == NULL || strcmp(prepared[i], dir) == 0)

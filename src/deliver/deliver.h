@@ -14,8 +14,13 @@
 #include <sys/types.h>
 
 #include "deliver/maildir.h"
-#include "mail/spool_rec.h"
+#include "mail/envelope.h"
 #include "lib/worker.h"
+
+struct proc_module;
+
+/* The deliver process (deliver.c). */
+extern const struct proc_module deliver_module;
 
 #define DELIVER_TEXT_MAX	200	/* reply text kept per recipient */
 

@@ -41,7 +41,6 @@ static int	 mkdir_parents(char *);
 static void	 host_part(char *, size_t);
 static void	 host_part_compute(char *, size_t);
 static int	 make_name(char *, size_t, const char *);
-static int	 write_all(int, const char *, size_t);
 static char	*lf_block(char *, size_t, bool *, size_t *);
 static int	 copy_prefix(int, const char *, char *, bool *, uint64_t *);
 static int	 copy_body(int, int, char *, bool *, uint64_t *);
@@ -321,7 +320,7 @@ maildir_copy(int out_fd, int in_fd, const char *prefix)
 	    &total);
 	if (rv == 0)
 		rv = copy_body(out_fd, in_fd, blk, &cr, &total);
-	if (rv == 0 && cr && (rv = write_all(out_fd, "\r", 1)) == 0)
+	if (rv == 0 && cr && (rv = util_write_all(out_fd, "\r", 1)) == 0)
 		total++;
 	saved = errno;
 	free(blk);
@@ -348,7 +347,7 @@ copy_prefix(int out_fd, const char *prefix, char *blk, bool *cr,
 		prefix += n;
 		left -= n;
 		p = lf_block(blk, n, cr, &outlen);
-		if (write_all(out_fd, p, outlen) == -1)
+		if (util_write_all(out_fd, p, outlen) == -1)
 			return -1;
 		*total += outlen;
 	}
@@ -373,7 +372,7 @@ copy_body(int out_fd, int in_fd, char *blk, bool *cr, uint64_t *total)
 			return 0;
 		off += got;
 		p = lf_block(blk, (size_t)got, cr, &outlen);
-		if (write_all(out_fd, p, outlen) == -1)
+		if (util_write_all(out_fd, p, outlen) == -1)
 			return -1;
 		*total += outlen;
 	}
@@ -413,28 +412,6 @@ lf_block(char *b, size_t n, bool *cr, size_t *outlen)
 	}
 	*outlen = (size_t)(w - start);
 	return start;
-}
-
-/* write_all - write everything, retrying short writes and EINTR. */
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	 w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			return -1;
-		if (w == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /*

@@ -35,6 +35,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "lib/base64.h"
 #include "common/conf.h"
 #include "deliver/deliver.h"
 #include "deliver/mx.h"
@@ -1013,7 +1014,7 @@ start_auth(struct rconn *c)
 		buf_puts(&raw, r->auth_user);
 		buf_putc(&raw, '\0');
 		buf_puts(&raw, r->auth_pass);
-		dkim_b64_encode((const unsigned char *)raw.data, raw.len,
+		base64_encode((const unsigned char *)raw.data, raw.len,
 		    &b64);
 		c->state = C_AUTH;
 		send_line(c, "AUTH PLAIN %s", buf_cstr(&b64));
@@ -1036,7 +1037,7 @@ send_b64(struct rconn *c, const char *s)
 	struct buf	b64;
 
 	buf_init(&b64, 0);
-	dkim_b64_encode((const unsigned char *)s, strlen(s), &b64);
+	base64_encode((const unsigned char *)s, strlen(s), &b64);
 	send_line(c, "%s", buf_cstr(&b64));
 	if (b64.data != NULL)
 		explicit_bzero(b64.data, b64.len);
@@ -1128,7 +1129,7 @@ send_mail(struct rconn *c)
 		if (j->ret != SMTP_RET_NONE)
 			evbuffer_add_printf(out, " RET=%s",
 			    j->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
-		if (j->envid[0] != '\0' && xtext_encode(j->envid,
+		if (j->envid[0] != '\0' && smtp_parse_xtext_encode(j->envid,
 		    strlen(j->envid), x, sizeof(x)) < sizeof(x))
 			evbuffer_add_printf(out, " ENVID=%s", x);
 	}
@@ -1164,7 +1165,7 @@ send_rcpt(struct rconn *c, const struct drcpt *d)
 					sep = ",";
 				}
 	}
-	if ((c->caps & SMTP_CAP_DSN) && semi != NULL && xtext_encode(semi + 1,
+	if ((c->caps & SMTP_CAP_DSN) && semi != NULL && smtp_parse_xtext_encode(semi + 1,
 	    strlen(semi + 1), x, sizeof(x)) < sizeof(x))
 		evbuffer_add_printf(out, " ORCPT=%.*s;%s",
 		    (int)(semi - d->orcpt), d->orcpt, x);

@@ -1,10 +1,15 @@
 /*
  * buf.c - growable byte buffer with a hard ceiling (struct buf).
- * Used in every process for text and records that are not socket I/O.
+ * Used in every process for text and records that are not socket I/O,
+ * and for reading whole files (the config, tables and keys).
  * Growth is checked for overflow and against buf->max; a failed append
  * leaves the buffer as it was and returns -1 with errno set.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,4 +149,55 @@ buf_cstr(struct buf *b)
 	if (b->data == NULL)
 		return "";
 	return b->data;
+}
+
+/* buf_read_file - see buf.h. */
+int
+buf_read_file(struct buf *b, const char *path, size_t max)
+{
+	struct stat	st;
+	ssize_t		r;
+	char		c;
+	int		fd, e = 0;
+
+	buf_reset(b);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = EINVAL;
+	else if ((uint64_t)st.st_size > max)
+		e = EFBIG;
+	/* One reservation from the size: no realloc leaves a copy behind. */
+	else if (buf_reserve(b, (size_t)st.st_size) == -1)
+		e = errno;
+	while (e == 0) {
+		size_t	room = b->cap - 1 - b->len;
+
+		if (room > 0)
+			r = read(fd, b->data + b->len, room);
+		else			/* full: at the end, or did it grow? */
+			r = read(fd, &c, 1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			e = r == 0 ? 0 : errno;
+			break;
+		}
+		if (room == 0 && buf_append(b, &c, 1) == -1)
+			e = errno;
+		else if (room > 0)
+			b->len += (size_t)r;
+		if (b->len > max)
+			e = EFBIG;
+	}
+	close(fd);
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	if (b->data != NULL)
+		b->data[b->len] = '\0';
+	return 0;
 }

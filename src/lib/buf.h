@@ -32,4 +32,12 @@ void	 buf_consume(struct buf *, size_t n);
 char	*buf_steal(struct buf *, size_t *lenp);
 const char *buf_cstr(struct buf *);
 
+/*
+ * buf_read_file - the whole regular file at path into b (reset first), at
+ * most max bytes.  It reads straight into b, sized from fstat, so a secret
+ * (a private key) is left in no other buffer: the caller wipes b.  0, or
+ * -1 with errno (EFBIG: over max; EINVAL: not a regular file).
+ */
+int	 buf_read_file(struct buf *b, const char *path, size_t max);
+
 #endif

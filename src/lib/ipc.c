@@ -530,24 +530,6 @@ ipc_msg_ok(const struct ipc_msg *m)
 	return !m->bad && m->off == m->len;
 }
 
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char	*s = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* ipc_sync_send - blocking frame write for the command line tools. */
 int
 ipc_sync_send(int fd, uint16_t type, uint64_t id, const struct buf *payload)
@@ -560,9 +542,9 @@ ipc_sync_send(int fd, uint16_t type, uint64_t id, const struct buf *payload)
 	memcpy(hdr + 2, &type, 2);
 	memcpy(hdr + 8, &len, 4);
 	memcpy(hdr + 16, &id, 8);
-	if (write_all(fd, hdr, sizeof(hdr)) == -1)
+	if (util_write_all(fd, hdr, sizeof(hdr)) == -1)
 		return -1;
-	return len > 0 ? write_all(fd, payload->data, len) : 0;
+	return len > 0 ? util_write_all(fd, payload->data, len) : 0;
 }
 
 static int

@@ -63,7 +63,7 @@ enum ipc_type {
 	IPC_CTL_LIST_REPLY,	/* u32 more (another frame follows), u32 n,
 				 * n x entry, sorted by id.  entry = str id,
 				 * str sender, u64 arrival (us), u64 size,
-				 * u32 flags (QUEUE_CTL_HELD, _INFLIGHT),
+				 * u32 flags (CONTROL_HELD, _INFLIGHT),
 				 * u32 nrcpt, u32 listed, listed x (str addr,
 				 * str orig, u32 state, str status) */
 	IPC_CTL_FLUSH,		/* str id ("" = all) -> REPLY */

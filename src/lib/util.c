@@ -1,8 +1,11 @@
 /*
- * util.c - allocation wrappers, checked arithmetic helpers, string helpers.
- * Runs in every process.  Trusts nothing: sizes are checked before use;
- * out of memory is an environment failure and exits through fatalx().
+ * util.c - allocation wrappers, checked arithmetic helpers, string helpers,
+ * the string hash, and reading and writing whole files.  Runs in every
+ * process.  Trusts nothing: sizes are checked before use; out of memory
+ * is an environment failure and exits through fatalx().
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -10,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
@@ -138,14 +143,64 @@ str_iprefix(const char *s, const char *prefix)
 	return true;
 }
 
+#define FNV32_BASIS	2166136261u
+#define FNV32_PRIME	16777619u
+#define FNV64_BASIS	14695981039346656037ULL
+#define FNV64_PRIME	1099511628211ULL
+
 uint32_t
 str_hash(const char *s)
 {
-	uint32_t	h = 2166136261u;
+	uint32_t	h = FNV32_BASIS;
 
 	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
+		h = (h ^ (unsigned char)*s) * FNV32_PRIME;
 	return h;
+}
+
+uint32_t
+str_ihash(const char *s)
+{
+	uint32_t	h = FNV32_BASIS;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)lower((unsigned char)*s)) *
+		    FNV32_PRIME;
+	return h;
+}
+
+uint64_t
+str_hash_bytes(const void *p, size_t len)
+{
+	const unsigned char	*s = p;
+	uint64_t		 h = FNV64_BASIS;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ s[i]) * FNV64_PRIME;
+	return h;
+}
+
+/* util_write_all - see util.h. */
+int
+util_write_all(int fd, const void *p, size_t n)
+{
+	const char	*s = p;
+	ssize_t		 w;
+
+	while (n > 0) {
+		w = write(fd, s, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return -1;
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }
 
 uint64_t

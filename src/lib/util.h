@@ -1,7 +1,7 @@
 /*
  * util.h - allocation that exits on failure, checked size arithmetic,
- * always-on assertions and small string helpers.  Mail-agnostic; no I/O
- * except the fatal path.
+ * always-on assertions, small string helpers, the one string hash, and
+ * writing all of a buffer.  Mail-agnostic.
  */
 #ifndef POSTBOTE_UTIL_H
 #define POSTBOTE_UTIL_H
@@ -43,8 +43,18 @@ char	*str_lower(char *);
 /* str_casecmp_n - ASCII-only case-insensitive compare of n bytes. */
 bool	 str_ieq(const char *, const char *);
 bool	 str_iprefix(const char *s, const char *prefix);
-/* str_hash - FNV-1a of a string, for hash tables (not for secrets). */
+/*
+ * str_hash / str_hash_bytes / str_ihash - FNV-1a, for hash tables (not
+ * for secrets): of a string, of len bytes, and of a string with ASCII
+ * letters folded to lower case (domain names).
+ */
 uint32_t str_hash(const char *);
+uint64_t str_hash_bytes(const void *, size_t len);
+uint32_t str_ihash(const char *);
+
+/* util_write_all - write all n bytes, retrying short writes and EINTR;
+ * 0, or -1 with errno (EIO for a write of 0 bytes). */
+int	 util_write_all(int fd, const void *p, size_t n);
 
 /* now_usec / now_mono_usec - wall clock and monotonic clock in µs. */
 uint64_t now_usec(void);

@@ -22,6 +22,7 @@
 #include "lib/log.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
+#include "lookup/lookup.h"
 #include "mail/sasl.h"
 #include "lib/util.h"
 #include "lib/worker.h"
@@ -38,6 +39,7 @@ struct auth_job {
 	char			 pass[SASL_PASS_MAX + 1];
 };
 
+static struct lookup_tab	*tables;	/* users and aliases */
 static struct lookup_target	*targets;
 static struct worker		*auth_workers[AUTH_THREADS_MAX];
 static size_t			 nauth_workers, next_worker;
@@ -47,6 +49,14 @@ static char			 dummy_hash[CRYPT_OUTPUT_SIZE];
 static void	 auth_run(struct worker_item *);
 static void	 auth_done(struct worker_item *);
 
+/* lookup_postfork - the tables the parent loaded are ours. */
+static void
+lookup_postfork(struct proc_inherit *inh)
+{
+	tables = inh->tables;
+	inh->tables = NULL;
+}
+
 static void
 lookup_init(struct event_base *base)
 {
@@ -54,8 +64,8 @@ lookup_init(struct event_base *base)
 	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	targets = xcalloc(LOOKUP_MAX_TARGETS, sizeof(*targets));
-	if (lookup_tables == NULL)
-		lookup_tables = lookup_tab_new();
+	if (tables == NULL)
+		tables = lookup_tab_new();
 	auth_cd = xcalloc(1, sizeof(*auth_cd));
 	/* The dummy for unknown users costs what a default hash costs. */
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL ||
@@ -118,8 +128,8 @@ auth(struct ipc_msg *m)
 		auth_done(&j->w);	/* answered "no", never left waiting */
 		return;
 	}
-	hash = lookup_user_hash(lookup_tables, user);
-	login = lookup_user_addr(lookup_tables, user);
+	hash = lookup_tab_user_hash(tables, user);
+	login = lookup_tab_user_addr(tables, user);
 	j->known = hash != NULL && login != NULL &&
 	    str_copy(j->hash, hash, sizeof(j->hash)) < sizeof(j->hash);
 	if (j->known)
@@ -139,8 +149,8 @@ auth(struct ipc_msg *m)
 static bool
 is_owned(const char *login, const char *sender)
 {
-	const char	*own = lookup_user_addr(lookup_tables, login);
-	const char	*as = lookup_user_addr(lookup_tables, sender);
+	const char	*own = lookup_tab_user_addr(tables, login);
+	const char	*as = lookup_tab_user_addr(tables, sender);
 	struct mailaddr	 addr;
 	size_t		 n = 0;
 
@@ -150,7 +160,7 @@ is_owned(const char *login, const char *sender)
 		return strcmp(own, as) == 0;
 	if (addr_parse(sender, ADDR_F_UTF8, &addr) != ADDR_OK ||
 	    !conf_is_local_domain(config, addr.domain) ||
-	    lookup_resolve(lookup_tables, config, &addr, targets,
+	    lookup_tab_resolve(tables, config, &addr, targets,
 	    LOOKUP_MAX_TARGETS, &n) != LK_OK)
 		return false;
 	for (size_t i = 0; i < n; i++)
@@ -189,7 +199,7 @@ resolve(int proc, struct ipc_msg *m)
 		return;
 	}
 	if (addr_parse(a, ADDR_F_UTF8, &addr) == ADDR_OK)
-		r = lookup_resolve(lookup_tables, config, &addr, targets,
+		r = lookup_tab_resolve(tables, config, &addr, targets,
 		    LOOKUP_MAX_TARGETS, &n);
 	if (r != LK_OK)
 		n = 0;
@@ -227,11 +237,33 @@ lookup_nop(int proc)
 {
 }
 
+/* lookup_configure - the users and aliases texts of the reload, parsed
+ * with the new config; a table that does not load refuses the reload. */
+static int
+lookup_configure(const struct conf *nc, const struct proc_reload *r)
+{
+	struct lookup_tab	*t = lookup_tab_new();
+	char			 err[512];
+
+	if ((nc->users != NULL && lookup_tab_users_load(t, nc, r->users,
+	    strlen(r->users), nc->users, err, sizeof(err)) == -1) ||
+	    (nc->aliases != NULL && lookup_tab_aliases_load(t, nc, r->aliases,
+	    strlen(r->aliases), nc->aliases, err, sizeof(err)) == -1)) {
+		log_warn("event=reload result=failed reason=\"%s\"",
+		    log_safe(err));
+		lookup_tab_free(t);
+		return -1;
+	}
+	lookup_tab_free(tables);
+	tables = t;
+	return 0;
+}
+
 static void
 lookup_reload(void)
 {
 	log_info("event=reloaded users=%zu",
-	    lookup_user_count(lookup_tables));
+	    lookup_tab_user_count(tables));
 }
 
 static void
@@ -242,10 +274,13 @@ lookup_shutdown(void)
 
 const struct proc_module lookup_module = {
 	.name = "lookup",
+	.needs = PROC_NEEDS_TABLES,
+	.postfork = lookup_postfork,
 	.init = lookup_init,
 	.peer_up = lookup_nop,
 	.peer_down = lookup_nop,
 	.msg = lookup_msg,
+	.configure = lookup_configure,
 	.reload = lookup_reload,
 	.shutdown = lookup_shutdown,
 };

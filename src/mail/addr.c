@@ -438,6 +438,24 @@ addr_domain_check(const char *s, bool utf8)
 	return (size_t)((const char *)p - s) <= ADDR_DOMAIN_MAX;
 }
 
+/*
+ * addr_hostname_check - true if s is an ASCII Domain that can also be a
+ * DNS host name: at most 253 octets (the longest name DNS can hold in
+ * text form, RFC 1035 3.1) and a last label that is not all digits, so
+ * that "192.0.2.1" is never taken for a name (RFC 3696 2).
+ */
+bool
+addr_hostname_check(const char *s)
+{
+	const char	*last;
+
+	if (!addr_domain_check(s, false) || strlen(s) > ADDR_HOSTNAME_MAX)
+		return false;
+	last = strrchr(s, '.');
+	last = last != NULL ? last + 1 : s;
+	return strspn(last, "0123456789") != strlen(last);
+}
+
 /* addr_helo_check - true if s is an ASCII Domain or an address-literal. */
 bool
 addr_helo_check(const char *s)

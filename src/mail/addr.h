@@ -11,6 +11,7 @@
 
 #define ADDR_LOCAL_MAX	64	/* RFC 5321 4.5.3.1.1, octets */
 #define ADDR_DOMAIN_MAX	255	/* RFC 5321 4.5.3.1.2, octets */
+#define ADDR_HOSTNAME_MAX 253	/* RFC 1035 3.1, a name in text form */
 #define ADDR_PATH_MAX	256	/* RFC 5321 4.5.3.1.3, incl. "<>" */
 #define ADDR_TEXT_MAX	(ADDR_LOCAL_MAX * 2 + 3 + ADDR_DOMAIN_MAX + 1)
 
@@ -61,6 +62,9 @@ enum addr_result addr_parse(const char *s, unsigned flags,
 /* addr_domain_check - true if s is a valid Domain (RFC 5321 4.1.2), with
  * UTF-8 U-labels allowed when utf8 is set.  No trailing dot. */
 bool	 addr_domain_check(const char *s, bool utf8);
+/* addr_hostname_check - an ASCII domain usable as a DNS host name (253
+ * octets at most, last label not all digits). */
+bool	 addr_hostname_check(const char *s);
 
 /* addr_helo_check - true if s is a valid EHLO/HELO argument: a Domain or an
  * address-literal ([IPv4], [IPv6:...]). */

@@ -8,12 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/base64.h"
 #include "mail/sasl.h"
 
-static const char	b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int	 b64_value(unsigned char);
 static bool	 is_printable_name(const char *, size_t);
 static enum sasl_result plain_split(const char *, size_t,
 		    struct sasl_cred *);
@@ -26,91 +23,6 @@ sasl_mech_parse(const char *name)
 	if (strcasecmp(name, "LOGIN") == 0)
 		return SASL_MECH_LOGIN;
 	return SASL_MECH_NONE;
-}
-
-/* b64_value - the 6-bit value of a base64 letter, or -1. */
-static int
-b64_value(unsigned char c)
-{
-	const char	*p = c != '\0' ? strchr(b64, c) : NULL;
-
-	return p != NULL ? (int)(p - b64) : -1;
-}
-
-/* sasl_b64_decode - see sasl.h. */
-enum sasl_result
-sasl_b64_decode(const char *in, size_t inlen, unsigned char *out,
-    size_t outsz, size_t *outlen)
-{
-	size_t	 n = 0;
-
-	*outlen = 0;
-	if (outsz == 0)
-		return SASL_TOO_LONG;
-	out[0] = '\0';
-	if (inlen % 4 != 0)
-		return SASL_BAD_B64;
-	if (inlen / 4 > (outsz - 1) / 3 + 1)
-		return SASL_TOO_LONG;
-	for (size_t i = 0; i < inlen; i += 4) {
-		const unsigned char *q = (const unsigned char *)in + i;
-		int	 v[4];
-		size_t	 pad = 0;
-		unsigned long	 w;
-
-		for (int j = 0; j < 4; j++) {
-			v[j] = b64_value(q[j]);
-			if (q[j] == '=' && i + 4 == inlen && j >= 2) {
-				v[j] = 0;
-				pad++;
-			} else if (v[j] < 0 || pad > 0)
-				return SASL_BAD_B64;	/* data after '=' */
-		}
-		w = (unsigned long)v[0] << 18 | (unsigned long)v[1] << 12 |
-		    (unsigned long)v[2] << 6 | (unsigned long)v[3];
-		/* Canonical encoding only: the bits padding hides are 0. */
-		if ((pad == 1 && (w & 0xff) != 0) ||
-		    (pad == 2 && (w & 0xffff) != 0))
-			return SASL_BAD_B64;
-		if (n + 3 - pad > outsz - 1)
-			return SASL_TOO_LONG;
-		out[n++] = (unsigned char)(w >> 16);
-		if (pad < 2)
-			out[n++] = (unsigned char)(w >> 8);
-		if (pad < 1)
-			out[n++] = (unsigned char)w;
-	}
-	out[n] = '\0';
-	*outlen = n;
-	return SASL_OK;
-}
-
-/* sasl_b64_encode - see sasl.h. */
-size_t
-sasl_b64_encode(const void *in, size_t inlen, char *out, size_t outsz)
-{
-	const unsigned char	*p = in;
-	size_t			 need = (inlen + 2) / 3 * 4, n = 0;
-	char			 q[4];
-
-	for (size_t i = 0; i < inlen; i += 3) {
-		unsigned long	w = (unsigned long)p[i] << 16;
-
-		if (i + 1 < inlen)
-			w |= (unsigned long)p[i + 1] << 8;
-		if (i + 2 < inlen)
-			w |= p[i + 2];
-		q[0] = b64[(w >> 18) & 63];
-		q[1] = b64[(w >> 12) & 63];
-		q[2] = i + 1 < inlen ? b64[(w >> 6) & 63] : '=';
-		q[3] = i + 2 < inlen ? b64[w & 63] : '=';
-		for (int j = 0; j < 4; j++, n++)
-			if (n + 1 < outsz)
-				out[n] = q[j];
-	}
-	if (outsz > 0)
-		out[n < outsz ? n : outsz - 1] = '\0';
-	return need;
 }
 
 /* sasl_response - see sasl.h. */
@@ -129,7 +41,15 @@ sasl_response(const char *text, bool initial, unsigned char *out,
 		return SASL_OK;		/* RFC 4954 4: empty initial response */
 	if (len > SASL_B64_MAX)
 		return SASL_TOO_LONG;
-	return sasl_b64_decode(text, len, out, outsz, outlen);
+	switch (base64_decode(text, len, BASE64_CANONICAL, out, outsz,
+	    outlen)) {
+	case BASE64_OK:
+		return SASL_OK;
+	case BASE64_TOO_LONG:
+		return SASL_TOO_LONG;
+	default:
+		return SASL_BAD_B64;
+	}
 }
 
 /* is_printable_name - a login name: printable, no space, not empty.

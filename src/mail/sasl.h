@@ -33,19 +33,6 @@ struct sasl_cred {
 /* sasl_mech_parse - "PLAIN" / "LOGIN" (any case), else SASL_MECH_NONE. */
 enum sasl_mech sasl_mech_parse(const char *name);
 
-/*
- * sasl_b64_decode - strict base64: length a multiple of 4, padding only at
- * the end, no white space, unused bits zero.  Writes at most outsz bytes
- * and a NUL after them (outsz counts it); *outlen is the decoded length.
- * SASL_OK, SASL_BAD_B64 or SASL_TOO_LONG.
- */
-enum sasl_result sasl_b64_decode(const char *in, size_t inlen,
-	    unsigned char *out, size_t outsz, size_t *outlen);
-
-/* sasl_b64_encode - base64 of inlen bytes, NUL-terminated; returns the
- * length needed without the NUL (snprintf style). */
-size_t	 sasl_b64_encode(const void *in, size_t inlen, char *out,
-	    size_t outsz);
 
 /*
  * sasl_response - one client response: "*" is SASL_CANCEL; with initial

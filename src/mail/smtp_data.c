@@ -68,9 +68,9 @@ hdr_set(struct data_rx *rx, unsigned h)
 	rx->state = (rx->state & RX_STATE_MASK) | (int)(h << RX_HDR_SHIFT);
 }
 
-/* data_rx_init - start a message; the initial state is "after CRLF". */
+/* smtp_data_init - start a message; the initial state is "after CRLF". */
 void
-data_rx_init(struct data_rx *rx, uint64_t max, struct buf *out)
+smtp_data_init(struct data_rx *rx, uint64_t max, struct buf *out)
 {
 	memset(rx, 0, sizeof(*rx));
 	rx->state = RX_BOL;
@@ -90,20 +90,20 @@ smtp_data_feed(struct data_rx *rx, const char *p, size_t len, size_t *used)
 }
 
 /*
- * smtp_bdat_feed - one BDAT chunk (RFC 3030): no dot-stuffing, same CRLF
+ * smtp_data_bdat_feed - one BDAT chunk (RFC 3030): no dot-stuffing, same CRLF
  * rule; a CR ending this chunk may be completed by the next one.
  */
 enum data_result
-smtp_bdat_feed(struct data_rx *rx, const char *p, size_t len)
+smtp_data_bdat_feed(struct data_rx *rx, const char *p, size_t len)
 {
 	size_t	 used;
 
 	return feed(rx, p, len, &used, false);
 }
 
-/* smtp_bdat_last - end of the last chunk: a CR still waiting is lone. */
+/* smtp_data_bdat_last - end of the last chunk: a CR still waiting is lone. */
 enum data_result
-smtp_bdat_last(struct data_rx *rx)
+smtp_data_bdat_last(struct data_rx *rx)
 {
 	enum rx_state	 st = rx->state & RX_STATE_MASK;
 

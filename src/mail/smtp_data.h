@@ -34,8 +34,8 @@ struct data_rx {
 	struct buf	*out;		/* unstuffed output, appended to */
 };
 
-/* data_rx_init - start a message; the initial state is "after CRLF". */
-void	 data_rx_init(struct data_rx *, uint64_t max, struct buf *out);
+/* smtp_data_init - start a message; the initial state is "after CRLF". */
+void	 smtp_data_init(struct data_rx *, uint64_t max, struct buf *out);
 
 /*
  * smtp_data_feed - run DATA bytes through the recognizer.  Stuffed dots
@@ -51,13 +51,13 @@ enum data_result smtp_data_feed(struct data_rx *, const char *p, size_t len,
 	    size_t *used);
 
 /*
- * smtp_bdat_feed - run one BDAT chunk's bytes (no dot-stuffing, RFC 3030)
+ * smtp_data_bdat_feed - run one BDAT chunk's bytes (no dot-stuffing, RFC 3030)
  * through the same CRLF rule; the state carries across chunks, so a CR at
  * the end of one chunk may be followed by LF at the start of the next.
- * Returns DATA_MORE or DATA_BAD_EOL.  smtp_bdat_last - at "BDAT n LAST":
+ * Returns DATA_MORE or DATA_BAD_EOL.  smtp_data_bdat_last - at "BDAT n LAST":
  * DATA_END, or DATA_BAD_EOL if the message ends in a lone CR.
  */
-enum data_result smtp_bdat_feed(struct data_rx *, const char *p, size_t len);
-enum data_result smtp_bdat_last(struct data_rx *);
+enum data_result smtp_data_bdat_feed(struct data_rx *, const char *p, size_t len);
+enum data_result smtp_data_bdat_last(struct data_rx *);
 
 #endif

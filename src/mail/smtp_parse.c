@@ -164,12 +164,12 @@ hexval(unsigned char c)
 }
 
 /*
- * xtext_decode - decode RFC 3461 4 xtext (see smtp_parse.h).  A decoded
+ * smtp_parse_xtext_decode - decode RFC 3461 4 xtext (see smtp_parse.h).  A decoded
  * byte below 0x20 or equal to 0x7f is refused, so the value can never
  * carry a line break or a NUL.  On -1, out (if outsz > 0) is "".
  */
 long
-xtext_decode(const char *in, size_t inlen, char *out, size_t outsz)
+smtp_parse_xtext_decode(const char *in, size_t inlen, char *out, size_t outsz)
 {
 	size_t		 i = 0, o = 0;
 	unsigned char	 c;
@@ -206,11 +206,11 @@ bad:
 }
 
 /*
- * xtext_encode - encode inlen bytes as xtext into out (NUL-terminated if
+ * smtp_parse_xtext_encode - encode inlen bytes as xtext into out (NUL-terminated if
  * outsz > 0).  Returns the full encoded length; >= outsz means cut.
  */
 size_t
-xtext_encode(const char *in, size_t inlen, char *out, size_t outsz)
+smtp_parse_xtext_encode(const char *in, size_t inlen, char *out, size_t outsz)
 {
 	static const char	 hex[] = "0123456789ABCDEF";
 	size_t			 o = 0;
@@ -292,7 +292,7 @@ mail_envid(struct smtp_mail_args *a, const struct param_tok *t)
 {
 	if (t->val == NULL)
 		return false;
-	return xtext_decode(t->val, t->vlen, a->envid, sizeof(a->envid)) > 0;
+	return smtp_parse_xtext_decode(t->val, t->vlen, a->envid, sizeof(a->envid)) > 0;
 }
 
 /* mail_auth - RFC 4954 5: AUTH=xtext, where "<>" means "unknown". */
@@ -301,7 +301,7 @@ mail_auth(struct smtp_mail_args *a, const struct param_tok *t)
 {
 	if (t->val == NULL)
 		return false;
-	if (xtext_decode(t->val, t->vlen, a->auth, sizeof(a->auth)) <= 0)
+	if (smtp_parse_xtext_decode(t->val, t->vlen, a->auth, sizeof(a->auth)) <= 0)
 		return false;
 	a->has_auth = true;
 	return true;
@@ -365,7 +365,7 @@ rcpt_orcpt(struct smtp_rcpt_args *a, const struct param_tok *t)
 			return false;	/* not atext (RFC 5322 3.2.3) */
 	}
 	memcpy(a->orcpt, t->val, tlen + 1);
-	if (xtext_decode(semi + 1, t->vlen - tlen - 1, a->orcpt + tlen + 1,
+	if (smtp_parse_xtext_decode(semi + 1, t->vlen - tlen - 1, a->orcpt + tlen + 1,
 	    sizeof(a->orcpt) - tlen - 1) <= 0) {
 		a->orcpt[0] = '\0';
 		return false;

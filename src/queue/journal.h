@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "lib/buf.h"
-#include "mail/spool_rec.h"
+#include "mail/envelope.h"
 
 #define JOURNAL_HDR_SIZE	4096
 #define JOURNAL_MAX		(64u * 1024 * 1024)

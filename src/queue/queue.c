@@ -76,6 +76,7 @@ static struct qdest	*dests[DEST_HASH];
 static uint64_t		 next_reqid;
 static struct event_base *base;
 static bool		 stopping;
+static int		 control_fd = -1, submit_fd = -1;
 
 static void	 dispatch(void);
 static void	 make_report(struct qmsg *, const unsigned char *);
@@ -417,11 +418,7 @@ is_sendable(const struct env_rcpt *r, const char *domain)
 static unsigned
 dest_hash(const char *domain)
 {
-	unsigned	h = 5381;
-
-	for (const char *p = domain; *p != '\0'; p++)
-		h = h * 33 + (unsigned char)(*p | 0x20);
-	return h % DEST_HASH;
+	return str_ihash(domain) % DEST_HASH;
 }
 
 /* dest_find - the in-flight counter of a destination domain, or NULL
@@ -1171,6 +1168,17 @@ load(const char *id, bool held, const char *data, size_t len)
 	return 0;
 }
 
+/* queue_postfork - as root: the control sockets are ours, and the DKIM
+ * keys (local submissions are signed here) may be root's only. */
+static void
+queue_postfork(struct proc_inherit *inh)
+{
+	control_fd = inh->control_fd;
+	submit_fd = inh->submit_fd;
+	inh->control_fd = inh->submit_fd = -1;
+	smtp_check_load_keys();
+}
+
 static void
 queue_init(struct event_base *b)
 {
@@ -1178,7 +1186,7 @@ queue_init(struct event_base *b)
 	spool_init(b, config->state_dir, committed);
 	spool_scan(load);
 	log_info("event=queue-loaded messages=%u", nmsgs);
-	queue_ctl_init(b, proc_control_fd(), proc_submit_fd());
+	queue_ctl_init(b, control_fd, submit_fd);
 }
 
 static void
@@ -1269,6 +1277,8 @@ queue_shutdown(void)
 
 const struct proc_module queue_module = {
 	.name = "queue",
+	.needs = PROC_NEEDS_CONTROL,
+	.postfork = queue_postfork,
 	.init = queue_init,
 	.peer_up = queue_peer_up,
 	.peer_down = queue_peer_down,

@@ -11,10 +11,14 @@
 
 #include "lib/buf.h"
 #include "lib/ipc.h"
-#include "mail/spool_rec.h"
+#include "mail/envelope.h"
 #include "lib/worker.h"
 
 struct event_base;
+struct proc_module;
+
+/* The queue process (queue.c). */
+extern const struct proc_module queue_module;
 
 enum spool_op { SPOOL_OP_COMMIT = 0, SPOOL_OP_REMOVE };
 /* Who asked for a commit, and so who hears of its end. */

@@ -32,6 +32,7 @@
 
 #include "mail/addr.h"
 #include "common/conf.h"
+#include "common/control.h"
 #include "lib/ipc.h"
 #include "lib/log.h"
 #include "common/proc.h"
@@ -90,152 +91,11 @@ static const struct ctl_req reqs[] = {
 	{ IPC_CTL_SUBMIT,	"submit",	run_submit,	NULL },
 };
 
-static char		*ctl_path;		/* parent: what it bound */
-static char		*submit_path;
 static struct event_base *base;
 static struct event	*accept_ev, *resume_ev, *submit_ev;
 static struct ctl_conn	*conns;
 static unsigned		 nconns[2];	/* [submit_only] */
 static uint64_t		 last_serial;
-
-/* queue_ctl_path - where the control socket of state_dir lives. */
-char *
-queue_ctl_path(const char *state_dir)
-{
-	char	*p;
-
-	xasprintf(&p, "%s/control", state_dir);
-	return p;
-}
-
-/* ---- parent: bind ---- */
-
-static void
-make_addr(const char *path, struct sockaddr_un *sun)
-{
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	if (str_copy(sun->sun_path, path, sizeof(sun->sun_path)) >=
-	    sizeof(sun->sun_path))
-		fatalx("the control socket path %s is too long (state_dir)",
-		    path);
-}
-
-/* clear_stale - remove a socket left by a server that is gone; refuse to
- * start when one still answers (two queues on one spool would corrupt
- * it), or when something else has the name. */
-static void
-clear_stale(const struct sockaddr_un *sun)
-{
-	struct stat	st;
-	int		fd;
-
-	if (lstat(sun->sun_path, &st) == -1) {
-		if (errno != ENOENT)
-			fatal("cannot check %s", sun->sun_path);
-		return;
-	}
-	if (!S_ISSOCK(st.st_mode))
-		fatalx("%s exists and is not a socket", sun->sun_path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		fatal("socket");
-	if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0)
-		fatalx("another postbote server is running in this state_dir "
-		    "(%s answers)", sun->sun_path);
-	close(fd);
-	if (unlink(sun->sun_path) == -1 && errno != ENOENT)
-		fatal("cannot remove the stale %s", sun->sun_path);
-}
-
-/* bind_socket - a listening socket at path with the given mode. */
-static int
-bind_socket(const char *path, mode_t mode, bool own, uid_t uid, gid_t gid)
-{
-	struct sockaddr_un	sun;
-	mode_t			old;
-	int			fd, rc;
-
-	make_addr(path, &sun);
-	clear_stale(&sun);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		fatal("socket");
-	old = umask(0177);		/* never briefly open to others */
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (rc == -1)
-		fatal("cannot bind the socket %s", path);
-	if ((own && chown(path, uid, gid) == -1) ||
-	    chmod(path, mode) == -1 || listen(fd, 16) == -1)
-		fatal("cannot set up the socket %s", path);
-	return fd;
-}
-
-/* queue_ctl_bind - the listening control socket; see queue_ctl.h. */
-int
-queue_ctl_bind(const char *state_dir, bool own, uid_t uid, gid_t gid)
-{
-	free(ctl_path);
-	ctl_path = queue_ctl_path(state_dir);
-	return bind_socket(ctl_path, 0600, own, uid, gid);
-}
-
-/* queue_ctl_bind_submit - the submission socket; see queue_ctl.h. */
-int
-queue_ctl_bind_submit(const char *state_dir, bool own, uid_t uid, gid_t gid)
-{
-	free(submit_path);
-	submit_path = queue_ctl_submit_path(state_dir);
-	return bind_socket(submit_path, 0666, own, uid, gid);
-}
-
-/* queue_ctl_submit_path - where the submission socket lives. */
-char *
-queue_ctl_submit_path(const char *state_dir)
-{
-	char	*p;
-
-	xasprintf(&p, "%s/submit", state_dir);
-	return p;
-}
-
-/* queue_ctl_connect - client side: see queue_ctl.h. */
-int
-queue_ctl_connect(const char *path, int timeout_ms)
-{
-	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
-	struct timeval		tv = { timeout_ms / 1000,
-	    (timeout_ms % 1000) * 1000 };
-	int			fd, e;
-
-	if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-		return fd;
-	e = errno;
-	close(fd);
-	errno = e;
-	return -1;
-}
-
-/* queue_ctl_unlink - remove what queue_ctl_bind made. */
-void
-queue_ctl_unlink(void)
-{
-	if (ctl_path != NULL)
-		unlink(ctl_path);
-	if (submit_path != NULL)
-		unlink(submit_path);
-	free(ctl_path);
-	free(submit_path);
-	ctl_path = submit_path = NULL;
-}
 
 /* ---- queue process: replies and logging ---- */
 
@@ -302,21 +162,21 @@ put_entry(struct buf *b, const struct queue_entry *e)
 	uint32_t		 n = 0;
 
 	ipc_put_str(b, e->id);
-	put_capped(b, env->sender, QUEUE_CTL_STATUS_MAX);
+	put_capped(b, env->sender, CONTROL_STATUS_MAX);
 	ipc_put_u64(b, env->arrival);
 	ipc_put_u64(b, env->size);
-	ipc_put_u32(b, (e->held ? QUEUE_CTL_HELD : 0) |
-	    (e->inflight ? QUEUE_CTL_INFLIGHT : 0));
+	ipc_put_u32(b, (e->held ? CONTROL_HELD : 0) |
+	    (e->inflight ? CONTROL_INFLIGHT : 0));
 	ipc_put_u32(b, (uint32_t)env->nrcpt);
 	at = b->len;
 	ipc_put_u32(b, 0);		/* recipients listed, set below */
 	for (; n < env->nrcpt && b->len - start < CTL_ENTRY_MAX; n++) {
 		const struct env_rcpt *r = &env->rcpts[n];
 
-		put_capped(b, r->addr, QUEUE_CTL_STATUS_MAX);
-		put_capped(b, r->orig, QUEUE_CTL_STATUS_MAX);
+		put_capped(b, r->addr, CONTROL_STATUS_MAX);
+		put_capped(b, r->orig, CONTROL_STATUS_MAX);
 		ipc_put_u32(b, (uint32_t)r->state);
-		put_capped(b, r->status, QUEUE_CTL_STATUS_MAX);
+		put_capped(b, r->status, CONTROL_STATUS_MAX);
 	}
 	memcpy(b->data + at, &n, sizeof(n));
 }
@@ -388,14 +248,14 @@ run_list(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 }
 
 /* put_headers - the header block from the data file, at most
- * QUEUE_CTL_HEADERS_MAX bytes: u32 cut, bytes.  A small read on the loop:
+ * CONTROL_HEADERS_MAX bytes: u32 cut, bytes.  A small read on the loop:
  * the file was written moments or more ago and is in the page cache. */
 static void
 put_headers(struct buf *b, const char *id, const char *prepend)
 {
 	struct buf	 h;
 	int		 fd = spool_open_data(id);
-	size_t		 cap = QUEUE_CTL_HEADERS_MAX + 1;
+	size_t		 cap = CONTROL_HEADERS_MAX + 1;
 	ssize_t		 r;
 	const char	*end;
 	bool		 cut = false;
@@ -415,10 +275,10 @@ put_headers(struct buf *b, const char *id, const char *prepend)
 	if (fd != -1)
 		close(fd);
 	if (h.len > 0 && (end = memmem(h.data, MIN(h.len,
-	    QUEUE_CTL_HEADERS_MAX), "\r\n\r\n", 4)) != NULL)
+	    CONTROL_HEADERS_MAX), "\r\n\r\n", 4)) != NULL)
 		h.len = (size_t)(end - h.data) + 2;
-	else if (h.len > QUEUE_CTL_HEADERS_MAX) {
-		h.len = QUEUE_CTL_HEADERS_MAX;
+	else if (h.len > CONTROL_HEADERS_MAX) {
+		h.len = CONTROL_HEADERS_MAX;
 		cut = true;
 	}
 	ipc_put_u32(b, cut);
@@ -454,11 +314,11 @@ run_show(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	ipc_put_u32(&b, 1);
 	ipc_put_str(&b, "");
 	put_entry(&b, &e);
-	put_capped(&b, e.env->helo, QUEUE_CTL_STATUS_MAX);
-	put_capped(&b, e.env->client, QUEUE_CTL_STATUS_MAX);
-	put_capped(&b, e.env->client_name, QUEUE_CTL_STATUS_MAX);
-	put_capped(&b, e.env->auth, QUEUE_CTL_STATUS_MAX);
-	put_capped(&b, e.env->envid, QUEUE_CTL_STATUS_MAX);
+	put_capped(&b, e.env->helo, CONTROL_STATUS_MAX);
+	put_capped(&b, e.env->client, CONTROL_STATUS_MAX);
+	put_capped(&b, e.env->client_name, CONTROL_STATUS_MAX);
+	put_capped(&b, e.env->auth, CONTROL_STATUS_MAX);
+	put_capped(&b, e.env->envid, CONTROL_STATUS_MAX);
 	ipc_put_u32(&b, e.env->attempts);
 	ipc_put_u64(&b, e.env->next_attempt);
 	put_headers(&b, e.id, e.env->prepend);

@@ -119,7 +119,7 @@ smtp_check_load_keys(void)
 		struct dkim_key		*k = NULL;
 
 		buf_reset(&pem);
-		if (read_file(d->key, &pem, KEY_FILE_MAX) == -1 ||
+		if (buf_read_file(&pem, d->key, KEY_FILE_MAX) == -1 ||
 		    dkim_key_load_pem(pem.data, pem.len, &k, err,
 		    sizeof(err)) == -1) {
 			if ((k = old_key(d)) == NULL) {

@@ -1261,7 +1261,7 @@ begin_body(struct smtp_session *s)
 {
 	buf_reset(&s->dbuf);
 	received_header(s);
-	data_rx_init(&s->rx, config->max_message_size, &s->dbuf);
+	smtp_data_init(&s->rx, config->max_message_size, &s->dbuf);
 	data_timer_start(s);
 	if (s->state == SMTP_S_BDAT)
 		return;
@@ -1363,7 +1363,7 @@ bdat_done(struct smtp_session *s)
 		return;
 	}
 	if (s->bdat_last) {
-		if (smtp_bdat_last(&s->rx) == DATA_BAD_EOL) {
+		if (smtp_data_bdat_last(&s->rx) == DATA_BAD_EOL) {
 			body_refused(s, false);
 			return;
 		}
@@ -1388,7 +1388,7 @@ bdat_step(struct smtp_session *s, struct evbuffer *in)
 			break;
 		n = MIN(v.iov_len, s->bdat_left);
 		if (!s->bdat_discard && !s->bdat_bad &&
-		    smtp_bdat_feed(&s->rx, v.iov_base, n) == DATA_BAD_EOL)
+		    smtp_data_bdat_feed(&s->rx, v.iov_base, n) == DATA_BAD_EOL)
 			s->bdat_bad = true;
 		evbuffer_drain(in, n);
 		s->data_bytes += n;

@@ -15,7 +15,7 @@
 #include "lib/ipc.h"
 #include "mail/smtp_data.h"
 #include "mail/smtp_parse.h"
-#include "mail/spool_rec.h"
+#include "mail/envelope.h"
 
 struct io;
 struct event;

@@ -20,6 +20,7 @@
 #include "common/proc.h"
 #include "smtpd/smtp_check.h"
 #include "smtpd/smtp_session.h"
+#include "smtpd/smtpd.h"
 #include "common/tls.h"
 #include "lib/util.h"
 
@@ -27,6 +28,8 @@
 
 static struct evconnlistener	**listeners;
 static size_t			  nlisteners;
+static int			 *listen_fds;	/* from the parent */
+static struct buf		  material;	/* TLS keys (tls.h) */
 static bool			  stopping;
 static struct event		 *stop_timer;
 
@@ -67,18 +70,45 @@ load_tls(void)
 {
 	char	err[512];
 
-	if (tls_server_load(config, &tls_material, err, sizeof(err)) == -1)
+	if (tls_server_load(config, &material, err, sizeof(err)) == -1)
 		log_warn("event=tls-load result=failed reason=\"%s\"",
 		    log_safe(err));
 	else
 		log_debug("event=tls-load result=ok");
 }
 
+/* wipe_material - the TLS keys leave our memory. */
+static void
+wipe_material(void)
+{
+	if (material.data != NULL)
+		explicit_bzero(material.data, material.cap);
+	buf_free(&material);
+}
+
+/* smtpd_postfork - as root: the listeners and the TLS keys are ours;
+ * DKIM keys may be root's only, so they are read now. */
+static void
+smtpd_postfork(struct proc_inherit *inh)
+{
+	listen_fds = xcalloc(inh->nlisten ? inh->nlisten : 1, sizeof(int));
+	nlisteners = inh->nlisten;
+	for (size_t i = 0; i < inh->nlisten; i++) {
+		listen_fds[i] = inh->listen_fds[i];
+		inh->listen_fds[i] = -1;
+	}
+	if (inh->tls != NULL) {
+		material = *inh->tls;		/* moved, not copied */
+		buf_init(inh->tls, 0);
+	}
+	smtp_check_load_keys();
+}
+
 static void
 smtpd_init(struct event_base *base)
 {
-	size_t		 n;
-	const int	*fds = proc_listen_fds(&n);
+	size_t		 n = nlisteners;
+	const int	*fds = listen_fds;
 	struct rlimit	 rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -173,6 +203,17 @@ smtpd_msg(int proc, struct ipc_msg *m)
 	smtp_session_flush(s);
 }
 
+/* smtpd_configure - new TLS material comes with a reload. */
+static int
+smtpd_configure(const struct conf *nc, const struct proc_reload *r)
+{
+	if (r->tlslen > 0) {
+		wipe_material();
+		buf_append(&material, r->tls, r->tlslen);
+	}
+	return 0;
+}
+
 static void
 smtpd_reload(void)
 {
@@ -188,6 +229,9 @@ stop_check(evutil_socket_t fd, short ev, void *arg)
 
 	if (smtp_session_count() == 0 || ++ticks > SHUTDOWN_GRACE * 10) {
 		tls_server_free();
+		wipe_material();
+		free(listen_fds);
+		free(listeners);
 		proc_exit();
 	}
 }
@@ -210,10 +254,13 @@ smtpd_shutdown(void)
 
 const struct proc_module smtpd_module = {
 	.name = "smtpd",
+	.needs = PROC_NEEDS_LISTENERS | PROC_NEEDS_TLS,
+	.postfork = smtpd_postfork,
 	.init = smtpd_init,
 	.peer_up = smtpd_peer_up,
 	.peer_down = smtpd_peer_down,
 	.msg = smtpd_msg,
+	.configure = smtpd_configure,
 	.reload = smtpd_reload,
 	.shutdown = smtpd_shutdown,
 };

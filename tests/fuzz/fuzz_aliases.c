@@ -80,7 +80,7 @@ resolve_text(const struct lookup_tab *t, const struct conf *c,
 		if (addr_parse(tmp, ADDR_F_UTF8, &m) != ADDR_OK)
 			return;
 	}
-	r = lookup_resolve(t, c, &m, out, MAX_OUT, &n);
+	r = lookup_tab_resolve(t, c, &m, out, MAX_OUT, &n);
 	if (r != LK_OK) {
 		if (n != 0 || (no_aliases && !c->any_local && r != LK_UNKNOWN))
 			abort();
@@ -89,7 +89,7 @@ resolve_text(const struct lookup_tab *t, const struct conf *c,
 	check_targets(c, out, n);
 	if (no_aliases && !c->any_local && (n != 1 ||
 	    (out[0].kind == RCPT_LOCAL &&
-	    lookup_user_hash(t, out[0].addr) == NULL)))
+	    lookup_tab_user_hash(t, out[0].addr) == NULL)))
 		abort();
 }
 
@@ -130,10 +130,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.domains = domains;
 	c.ndomains = 2;
 	c.recipient_delimiter = '+';
-	if (lookup_users_load(t, &c, users, strlen(users), "users", err,
+	if (lookup_tab_users_load(t, &c, users, strlen(users), "users", err,
 	    sizeof(err)) != 0)
 		abort();
-	r = lookup_aliases_load(t, &c, (const char *)data, size, "aliases",
+	r = lookup_tab_aliases_load(t, &c, (const char *)data, size, "aliases",
 	    err, sizeof(err));
 	if (r == -1 && strncmp(err, "aliases:", 8) != 0)
 		abort();

@@ -84,7 +84,7 @@ fuzz_from(const char *p, size_t n)
 	for (const char *c = f.domain; *c != '\0'; c++)
 		if (*c >= 'A' && *c <= 'Z')
 			violation("upper case domain");
-	if (dmarc_org_domain(NULL, f.domain, org, sizeof(org)) == -1)
+	if (dmarc_psl_org_domain(NULL, f.domain, org, sizeof(org)) == -1)
 		violation("From domain not a name");
 	dl = strlen(f.domain);
 	ol = strlen(org);
@@ -130,7 +130,7 @@ fuzz_org(const char *p, size_t n)
 		psl = dmarc_psl_parse(psl_text, sizeof(psl_text) - 1);
 	memcpy(d, p, m);
 	d[m] = '\0';
-	if (dmarc_org_domain(psl, d, org, sizeof(org)) == 0 &&
+	if (dmarc_psl_org_domain(psl, d, org, sizeof(org)) == 0 &&
 	    (org[0] == '\0' || org[0] == '.'))
 		violation("empty org domain");
 	(void)dmarc_aligned(psl, DMARC_ALIGN_RELAXED, d, "example.com");

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base64.h"
+#include "lib/buf.h"
 #include "mail/sasl.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -43,16 +45,19 @@ static void
 check_b64(const char *s, size_t len)
 {
 	unsigned char	out[SASL_DECODED_MAX + 1];
-	char		enc[SASL_B64_MAX + 8];
+	struct buf	enc;
 	size_t		n;
 
-	if (sasl_b64_decode(s, len, out, sizeof(out), &n) != SASL_OK)
+	if (base64_decode(s, len, BASE64_CANONICAL, out, sizeof(out), &n) !=
+	    BASE64_OK)
 		return;
 	if (n > SASL_DECODED_MAX || out[n] != '\0')
 		violation("decoded length");
-	if (sasl_b64_encode(out, n, enc, sizeof(enc)) != len ||
-	    memcmp(enc, s, len) != 0)
+	buf_init(&enc, 0);
+	if (base64_encode(out, n, &enc) != 0 || enc.len != len ||
+	    memcmp(enc.data, s, len) != 0)
 		violation("not canonical");
+	buf_free(&enc);
 }
 
 int

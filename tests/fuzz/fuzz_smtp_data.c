@@ -32,7 +32,7 @@ data_run(struct run *o, const char *p, size_t len, size_t k)
 	size_t	 u;
 
 	buf_init(&o->out, 0);
-	data_rx_init(&o->rx, FUZZ_MAX, &o->out);
+	smtp_data_init(&o->rx, FUZZ_MAX, &o->out);
 	o->r = smtp_data_feed(&o->rx, p, k, &o->used);
 	if (o->r == DATA_MORE) {
 		if (o->used != k)
@@ -46,13 +46,13 @@ static void
 bdat_run(struct run *o, const char *p, size_t len, size_t k)
 {
 	buf_init(&o->out, 0);
-	data_rx_init(&o->rx, FUZZ_MAX, &o->out);
+	smtp_data_init(&o->rx, FUZZ_MAX, &o->out);
 	o->used = 0;
-	o->r = smtp_bdat_feed(&o->rx, p, k);
+	o->r = smtp_data_bdat_feed(&o->rx, p, k);
 	if (o->r == DATA_MORE)
-		o->r = smtp_bdat_feed(&o->rx, p + k, len - k);
+		o->r = smtp_data_bdat_feed(&o->rx, p + k, len - k);
 	if (o->r == DATA_MORE)
-		o->r = smtp_bdat_last(&o->rx);
+		o->r = smtp_data_bdat_last(&o->rx);
 }
 
 static void

@@ -4,7 +4,7 @@
  * transaction, '3' BDAT (low two bits).  The rest, cut at its first NUL,
  * is copied into a heap block of exactly its size, so ASan catches any
  * read past the terminator.  The whole rest, NULs included, also goes to
- * xtext_decode() without a terminator.  Accepted values must be within
+ * smtp_parse_xtext_decode() without a terminator.  Accepted values must be within
  * their limits and free of control bytes, bad_param must point into the
  * argument, and xtext must round-trip.  Any violation aborts.
  */
@@ -110,17 +110,17 @@ fuzz_xtext(const uint8_t *p, size_t len)
 	if (raw == NULL)
 		return;
 	memcpy(raw, p, len);
-	n = xtext_decode(raw, len, dec, sizeof(dec));
+	n = smtp_parse_xtext_decode(raw, len, dec, sizeof(dec));
 	free(raw);
 	if (n < 0)
 		return;
 	if ((size_t)n > len || strlen(dec) != (size_t)n)
 		violation("decoded length");
 	clean(dec, FUZZ_MAX, "decoded xtext");
-	e = xtext_encode(dec, (size_t)n, enc, sizeof(enc));
+	e = smtp_parse_xtext_encode(dec, (size_t)n, enc, sizeof(enc));
 	if (e >= sizeof(enc) || e > len)
 		violation("encoded length");
-	m = xtext_decode(enc, e, again, sizeof(again));
+	m = smtp_parse_xtext_decode(enc, e, again, sizeof(again));
 	if (m != n || memcmp(dec, again, (size_t)n) != 0)
 		violation("xtext round trip");
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
-#include "mail/spool_rec.h"
+#include "mail/envelope.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -50,11 +50,17 @@ _PORT_LOW, _PORT_HIGH = 10000, 32000
 
 
 def _port_range():
+    # POSTBOTE_TEST_PORTS=LOW-HIGH narrows the range, so that two
+    # checkouts can run their suites side by side on one machine.
+    low, high = _PORT_LOW, _PORT_HIGH
+    if os.environ.get("POSTBOTE_TEST_PORTS"):
+        low, high = (int(x) for x in
+                     os.environ["POSTBOTE_TEST_PORTS"].split("-"))
     worker = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER",
                                                    "gw0")) or 0)
     count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-    span = (_PORT_HIGH - _PORT_LOW) // count
-    low = _PORT_LOW + worker * span
+    span = (high - low) // count
+    low = low + worker * span
     return low, low + span
 
 

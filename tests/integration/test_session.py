@@ -907,8 +907,8 @@ def test_no_memory_growth_from_refused_bdat(mta_factory, monkeypatch):
     if not os.path.exists(rel):
         pytest.skip("build/postbote not built")
     src = os.path.join(root, "src")
-    newest = max(os.path.getmtime(os.path.join(src, f))
-                 for f in os.listdir(src))
+    newest = max(os.path.getmtime(os.path.join(d, f))
+                 for d, _, files in os.walk(src) for f in files)
     if os.path.getmtime(rel) < newest:
         pytest.skip("build/postbote is older than src/: run make")
     monkeypatch.setattr(sys.modules["conftest"], "BIN", rel)

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "lib/base64.h"
 #include "lib/buf.h"
 #include "auth/dkim.h"
 #include "lib/util.h"
@@ -370,21 +371,21 @@ test_names_and_b64(void **state)
 	assert_false(dkim_name_is_valid("a.", 2));
 	assert_false(dkim_name_is_valid("a/b", 3));
 	assert_false(dkim_name_is_valid("..", 2));
-	assert_int_equal(dkim_b64_decode("aGk=", 4, &p, &n), 0);
+	assert_int_equal(base64_decode_alloc("aGk=", 4, BASE64_FWS, &p, &n), 0);
 	assert_int_equal(n, 2);
 	assert_memory_equal(p, "hi", 2);
 	free(p);
-	assert_int_equal(dkim_b64_decode(" aG\r\n\tk h=", 10, &p, &n), -1);
-	assert_int_equal(dkim_b64_decode("aGkh", 4, &p, &n), 0);
+	assert_int_equal(base64_decode_alloc(" aG\r\n\tk h=", 10, BASE64_FWS, &p, &n), -1);
+	assert_int_equal(base64_decode_alloc("aGkh", 4, BASE64_FWS, &p, &n), 0);
 	assert_int_equal(n, 3);
 	free(p);
-	assert_int_equal(dkim_b64_decode("a G\r\n\tk  =", 10, &p, &n), 0);
+	assert_int_equal(base64_decode_alloc("a G\r\n\tk  =", 10, BASE64_FWS, &p, &n), 0);
 	assert_int_equal(n, 2);
 	free(p);
-	assert_int_equal(dkim_b64_decode("aGk", 3, &p, &n), -1);
-	assert_int_equal(dkim_b64_decode("aG==k=", 6, &p, &n), -1);
-	assert_int_equal(dkim_b64_decode("a===", 4, &p, &n), -1);
-	assert_int_equal(dkim_b64_decode("a*k=", 4, &p, &n), -1);
+	assert_int_equal(base64_decode_alloc("aGk", 3, BASE64_FWS, &p, &n), -1);
+	assert_int_equal(base64_decode_alloc("aG==k=", 6, BASE64_FWS, &p, &n), -1);
+	assert_int_equal(base64_decode_alloc("a===", 4, BASE64_FWS, &p, &n), -1);
+	assert_int_equal(base64_decode_alloc("a*k=", 4, BASE64_FWS, &p, &n), -1);
 }
 
 /* ---- keys ---- */
@@ -663,7 +664,7 @@ test_key_records(void **state)
 		enum dkim_result r = verify1(m, &a, reason, sizeof(reason));
 
 		if (r != cases[i].want || strcmp(reason, cases[i].reason) != 0)
-			fail_msg("case %zu: %s (%s)", i, dkim_result_str(r),
+			fail_msg("case %zu: %s (%s)", i, dkim_verify_result_str(r),
 			    reason);
 	}
 	free(m);
@@ -792,7 +793,7 @@ test_malformed_signatures(void **state)
 		t = replace(m, cases[i].from, cases[i].to);
 		r = verify1(t, &a, reason, sizeof(reason));
 		if (r != DKIM_NEUTRAL || strcmp(reason, cases[i].reason) != 0)
-			fail_msg("case %zu: %s (%s)", i, dkim_result_str(r),
+			fail_msg("case %zu: %s (%s)", i, dkim_verify_result_str(r),
 			    reason);
 		free(t);
 	}

@@ -203,24 +203,24 @@ test_org_domain(void **state)
 	(void)state;
 	assert_true(dmarc_psl_count(psl) >= 11);
 	for (size_t i = 0; i < NELEM(org_cases); i++) {
-		assert_int_equal(dmarc_org_domain(psl, org_cases[i].in, out,
+		assert_int_equal(dmarc_psl_org_domain(psl, org_cases[i].in, out,
 		    sizeof(out)), 0);
 		if (strcmp(out, org_cases[i].out) != 0)
 			fail_msg("%s: got %s want %s", org_cases[i].in, out,
 			    org_cases[i].out);
 	}
-	assert_int_equal(dmarc_org_domain(psl, "", out, sizeof(out)), -1);
-	assert_int_equal(dmarc_org_domain(psl, ".", out, sizeof(out)), -1);
-	assert_int_equal(dmarc_org_domain(psl, "a..com", out, sizeof(out)),
+	assert_int_equal(dmarc_psl_org_domain(psl, "", out, sizeof(out)), -1);
+	assert_int_equal(dmarc_psl_org_domain(psl, ".", out, sizeof(out)), -1);
+	assert_int_equal(dmarc_psl_org_domain(psl, "a..com", out, sizeof(out)),
 	    -1);
-	assert_int_equal(dmarc_org_domain(psl, ".a.com", out, sizeof(out)),
+	assert_int_equal(dmarc_psl_org_domain(psl, ".a.com", out, sizeof(out)),
 	    -1);
 	/* no list: last two labels */
-	assert_int_equal(dmarc_org_domain(NULL, "a.b.co.uk", out,
+	assert_int_equal(dmarc_psl_org_domain(NULL, "a.b.co.uk", out,
 	    sizeof(out)), 0);
 	assert_string_equal(out, "co.uk");
 	/* too small an output buffer */
-	assert_int_equal(dmarc_org_domain(psl, "example.com", out, 5), -1);
+	assert_int_equal(dmarc_psl_org_domain(psl, "example.com", out, 5), -1);
 }
 
 static void
@@ -234,13 +234,13 @@ test_org_domain_system(void **state)
 		skip();
 	assert_true(dmarc_psl_count(sys) > 5000);
 	assert_ptr_equal(sys, dmarc_psl_default());
-	assert_int_equal(dmarc_org_domain(sys, "mail.example.co.uk", out,
+	assert_int_equal(dmarc_psl_org_domain(sys, "mail.example.co.uk", out,
 	    sizeof(out)), 0);
 	assert_string_equal(out, "example.co.uk");
-	assert_int_equal(dmarc_org_domain(sys, "a.b.www.ck", out,
+	assert_int_equal(dmarc_psl_org_domain(sys, "a.b.www.ck", out,
 	    sizeof(out)), 0);
 	assert_string_equal(out, "www.ck");
-	assert_int_equal(dmarc_org_domain(sys, "a.b.c.ck", out,
+	assert_int_equal(dmarc_psl_org_domain(sys, "a.b.c.ck", out,
 	    sizeof(out)), 0);
 	assert_string_equal(out, "b.c.ck");
 	assert_null(dmarc_psl_load("/nonexistent/psl.dat"));

@@ -52,7 +52,7 @@ load_users(struct lookup_tab *t)
 {
 	char	 err[256] = "";
 
-	assert_int_equal(lookup_users_load(t, &conf, users_text,
+	assert_int_equal(lookup_tab_users_load(t, &conf, users_text,
 	    strlen(users_text), "users", err, sizeof(err)), 0);
 	assert_string_equal(err, "");
 }
@@ -62,7 +62,7 @@ load_aliases(struct lookup_tab *t, const char *text)
 {
 	char	 err[256] = "";
 
-	if (lookup_aliases_load(t, &conf, text, strlen(text), "aliases", err,
+	if (lookup_tab_aliases_load(t, &conf, text, strlen(text), "aliases", err,
 	    sizeof(err)) != 0)
 		fail_msg("aliases: %s", err);
 }
@@ -76,7 +76,7 @@ resolve(struct lookup_tab *t, const char *local, const char *domain,
 	memset(&m, 0, sizeof(m));
 	snprintf(m.local, sizeof(m.local), "%s", local);
 	snprintf(m.domain, sizeof(m.domain), "%s", domain);
-	return lookup_resolve(t, &conf, &m, out, max, n);
+	return lookup_tab_resolve(t, &conf, &m, out, max, n);
 }
 
 /* expect - resolve and compare with "L:addr" / "R:addr" targets. */
@@ -113,19 +113,19 @@ test_users_load(void **state)
 	struct lookup_tab *t = *state;
 
 	load_users(t);
-	assert_int_equal(lookup_user_count(t), 6);
-	assert_string_equal(lookup_user_at(t, 0), "alice@example.com");
-	assert_string_equal(lookup_user_at(t, 2), "bob@example.com");
-	assert_string_equal(lookup_user_at(t, 3), "carol@example.com");
-	assert_null(lookup_user_at(t, 6));
-	assert_string_equal(lookup_user_hash(t, "alice@example.com"),
+	assert_int_equal(lookup_tab_user_count(t), 6);
+	assert_string_equal(lookup_tab_user_at(t, 0), "alice@example.com");
+	assert_string_equal(lookup_tab_user_at(t, 2), "bob@example.com");
+	assert_string_equal(lookup_tab_user_at(t, 3), "carol@example.com");
+	assert_null(lookup_tab_user_at(t, 6));
+	assert_string_equal(lookup_tab_user_hash(t, "alice@example.com"),
 	    "$6$salt$hashA");
-	assert_string_equal(lookup_user_hash(t, "BOB@example.com"),
+	assert_string_equal(lookup_tab_user_hash(t, "BOB@example.com"),
 	    "$6$salt$hashB");
-	assert_string_equal(lookup_user_hash(t, "Carol@EXAMPLE.com"),
+	assert_string_equal(lookup_tab_user_hash(t, "Carol@EXAMPLE.com"),
 	    "$6$salt$hashC");
-	assert_null(lookup_user_hash(t, "dave@example.com"));
-	assert_null(lookup_user_hash(t, "not an address"));
+	assert_null(lookup_tab_user_hash(t, "dave@example.com"));
+	assert_null(lookup_tab_user_hash(t, "not an address"));
 }
 
 static void
@@ -135,18 +135,18 @@ test_user_addr_and_key(void **state)
 	char		 key[ADDR_TEXT_MAX];
 
 	load_users(t);
-	assert_string_equal(lookup_user_addr(t, "BOB@EXAMPLE.com"),
+	assert_string_equal(lookup_tab_user_addr(t, "BOB@EXAMPLE.com"),
 	    "bob@example.com");
-	assert_string_equal(lookup_user_addr(t, "\"carol\"@example.com"),
+	assert_string_equal(lookup_tab_user_addr(t, "\"carol\"@example.com"),
 	    "carol@example.com");
-	assert_null(lookup_user_addr(t, "dave@example.com"));
-	assert_null(lookup_user_addr(t, "bob"));
-	assert_int_equal(lookup_user_key("Dave@Example.COM", key,
+	assert_null(lookup_tab_user_addr(t, "dave@example.com"));
+	assert_null(lookup_tab_user_addr(t, "bob"));
+	assert_int_equal(lookup_tab_user_key("Dave@Example.COM", key,
 	    sizeof(key)), 0);
 	assert_string_equal(key, "dave@example.com");
-	assert_int_equal(lookup_user_key("not an address", key, sizeof(key)),
+	assert_int_equal(lookup_tab_user_key("not an address", key, sizeof(key)),
 	    -1);
-	assert_int_equal(lookup_user_key("dave@example.com", key, 8), -1);
+	assert_int_equal(lookup_tab_user_key("dave@example.com", key, 8), -1);
 }
 
 struct err_case {
@@ -160,19 +160,19 @@ check_errors(struct lookup_tab *t, const struct err_case *cases, size_t n,
 {
 	for (size_t i = 0; i < n; i++) {
 		char	 err[256] = "";
-		size_t	 before = lookup_user_count(t);
+		size_t	 before = lookup_tab_user_count(t);
 		int	 r;
 
 		if (aliases)
-			r = lookup_aliases_load(t, &conf, cases[i].text,
+			r = lookup_tab_aliases_load(t, &conf, cases[i].text,
 			    strlen(cases[i].text), "f", err, sizeof(err));
 		else
-			r = lookup_users_load(t, &conf, cases[i].text,
+			r = lookup_tab_users_load(t, &conf, cases[i].text,
 			    strlen(cases[i].text), "f", err, sizeof(err));
 		if (r != -1 || strstr(err, cases[i].err) == NULL)
 			fail_msg("case %zu: r=%d err=\"%s\", want \"%s\"", i,
 			    r, err, cases[i].err);
-		assert_int_equal(lookup_user_count(t), before);
+		assert_int_equal(lookup_tab_user_count(t), before);
 	}
 }
 
@@ -195,8 +195,8 @@ test_users_errors(void **state)
 	char		 err[128];
 
 	check_errors(t, cases, sizeof(cases) / sizeof(cases[0]), false);
-	assert_int_equal(lookup_user_count(t), 0);
-	assert_int_equal(lookup_users_load(t, &conf, nul, sizeof(nul) - 1,
+	assert_int_equal(lookup_tab_user_count(t), 0);
+	assert_int_equal(lookup_tab_users_load(t, &conf, nul, sizeof(nul) - 1,
 	    "f", err, sizeof(err)), -1);
 	assert_string_equal(err, "f:1: NUL byte in line");
 }
@@ -209,13 +209,13 @@ test_users_duplicate_across_loads(void **state)
 	char		 err[128];
 
 	load_users(t);
-	assert_int_equal(lookup_users_load(t, &conf, more, strlen(more),
+	assert_int_equal(lookup_tab_users_load(t, &conf, more, strlen(more),
 	    "more", err, sizeof(err)), -1);
 	assert_string_equal(err, "more:2: duplicate user alice@example.com");
 	/* rolled back: zed is gone, the first load is intact */
-	assert_int_equal(lookup_user_count(t), 6);
-	assert_null(lookup_user_hash(t, "zed@example.com"));
-	assert_string_equal(lookup_user_hash(t, "alice@example.com"),
+	assert_int_equal(lookup_tab_user_count(t), 6);
+	assert_null(lookup_tab_user_hash(t, "zed@example.com"));
+	assert_string_equal(lookup_tab_user_hash(t, "alice@example.com"),
 	    "$6$salt$hashA");
 }
 
@@ -264,7 +264,7 @@ test_aliases_rollback(void **state)
 
 	load_users(t);
 	load_aliases(t, "old: alice\n");
-	assert_int_equal(lookup_aliases_load(t, &conf, bad, strlen(bad), "f",
+	assert_int_equal(lookup_tab_aliases_load(t, &conf, bad, strlen(bad), "f",
 	    err, sizeof(err)), -1);
 	expect(t, "newone", "example.com", LK_UNKNOWN, NONE);
 	expect(t, "old", "example.com", LK_OK, T("L:alice@example.com"));
@@ -325,7 +325,7 @@ test_resolve_exact_user_with_delimiter(void **state)
 	static const char u[] = "a+b@example.com:x\na@example.com:y\n";
 	char		 err[128];
 
-	assert_int_equal(lookup_users_load(t, &conf, u, strlen(u), "u", err,
+	assert_int_equal(lookup_tab_users_load(t, &conf, u, strlen(u), "u", err,
 	    sizeof(err)), 0);
 	expect(t, "a+b", "example.com", LK_OK, T("L:a+b@example.com"));
 	expect(t, "a+c", "example.com", LK_OK, T("L:a@example.com"));

@@ -106,7 +106,7 @@ run_whole(const char *in, size_t len, uint64_t max, struct outcome *o)
 	enum data_result r;
 
 	buf_init(&o->out, 0);
-	data_rx_init(&rx, max, &o->out);
+	smtp_data_init(&rx, max, &o->out);
 	r = smtp_data_feed(&rx, in, len, &used);
 	take(o, &rx, r, used);
 }
@@ -121,7 +121,7 @@ run_split(const char *in, size_t len, size_t k, uint64_t max,
 	enum data_result r;
 
 	buf_init(&o->out, 0);
-	data_rx_init(&rx, max, &o->out);
+	smtp_data_init(&rx, max, &o->out);
 	r = smtp_data_feed(&rx, in, k, &used);
 	if (r == DATA_MORE) {
 		assert_int_equal(used, k);
@@ -139,7 +139,7 @@ run_bytes(const char *in, size_t len, uint64_t max, struct outcome *o)
 	enum data_result r = DATA_MORE;
 
 	buf_init(&o->out, 0);
-	data_rx_init(&rx, max, &o->out);
+	smtp_data_init(&rx, max, &o->out);
 	for (size_t i = 0; i < len && r == DATA_MORE; i++) {
 		r = smtp_data_feed(&rx, in + i, 1, &u);
 		used += u;
@@ -273,7 +273,7 @@ test_buf_ceiling_sets_overflow(void **state)
 
 	(void)state;
 	buf_init(&out, 4);
-	data_rx_init(&rx, 1000, &out);
+	smtp_data_init(&rx, 1000, &out);
 	assert_int_equal(smtp_data_feed(&rx, in, sizeof(in) - 1, &used),
 	    DATA_END);
 	assert_true(rx.overflow);
@@ -289,7 +289,7 @@ test_null_out_counts(void **state)
 	size_t		 used;
 
 	(void)state;
-	data_rx_init(&rx, 1000, NULL);
+	smtp_data_init(&rx, 1000, NULL);
 	assert_int_equal(smtp_data_feed(&rx, in, sizeof(in) - 1, &used),
 	    DATA_END);
 	assert_int_equal(rx.size, 8);
@@ -373,11 +373,11 @@ test_after_end_is_sticky(void **state)
 
 	(void)state;
 	buf_init(&out, 0);
-	data_rx_init(&rx, 100, &out);
+	smtp_data_init(&rx, 100, &out);
 	assert_int_equal(smtp_data_feed(&rx, S(".\r\n"), &used), DATA_END);
 	assert_int_equal(smtp_data_feed(&rx, S("more\r\n"), &used), DATA_END);
 	assert_int_equal(used, 0);
-	data_rx_init(&rx, 100, &out);
+	smtp_data_init(&rx, 100, &out);
 	assert_int_equal(smtp_data_feed(&rx, S("\n"), &used), DATA_BAD_EOL);
 	assert_int_equal(smtp_data_feed(&rx, S("x\r\n.\r\n"), &used),
 	    DATA_BAD_EOL);
@@ -393,7 +393,7 @@ test_bare_lf_cannot_end_data(void **state)
 	size_t			used;
 
 	(void)state;
-	data_rx_init(&rx, 1024, NULL);
+	smtp_data_init(&rx, 1024, NULL);
 	assert_int_equal(smtp_data_feed(&rx, in, sizeof(in) - 1, &used),
 	    DATA_BAD_EOL);
 }
@@ -453,16 +453,16 @@ bdat_run(const char *in, size_t k1, size_t k2, struct buf *out)
 	size_t		 len = strlen(in);
 	enum data_result r;
 
-	data_rx_init(&rx, 1000, out);
-	r = smtp_bdat_feed(&rx, in, k1);
+	smtp_data_init(&rx, 1000, out);
+	r = smtp_data_bdat_feed(&rx, in, k1);
 	if (r == DATA_MORE)
-		r = smtp_bdat_feed(&rx, in + k1, k2 - k1);
+		r = smtp_data_bdat_feed(&rx, in + k1, k2 - k1);
 	if (r == DATA_MORE)
-		r = smtp_bdat_feed(&rx, in + k2, len - k2);
+		r = smtp_data_bdat_feed(&rx, in + k2, len - k2);
 	if (r == DATA_MORE)
-		r = smtp_bdat_last(&rx);
+		r = smtp_data_bdat_last(&rx);
 	else
-		assert_int_equal(smtp_bdat_last(&rx), DATA_BAD_EOL);
+		assert_int_equal(smtp_data_bdat_last(&rx), DATA_BAD_EOL);
 	return r;
 }
 
@@ -499,13 +499,13 @@ test_bdat_cr_lf_across_chunks(void **state)
 
 	(void)state;
 	buf_init(&out, 0);
-	data_rx_init(&rx, 1000, &out);
-	assert_int_equal(smtp_bdat_feed(&rx, S("Subject: a\r")), DATA_MORE);
+	smtp_data_init(&rx, 1000, &out);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("Subject: a\r")), DATA_MORE);
 	assert_string_equal(buf_cstr(&out), "Subject: a");
-	assert_int_equal(smtp_bdat_feed(&rx, S("\n\r")), DATA_MORE);
-	assert_int_equal(smtp_bdat_feed(&rx, S("\nbody\r")), DATA_MORE);
-	assert_int_equal(smtp_bdat_feed(&rx, S("\n")), DATA_MORE);
-	assert_int_equal(smtp_bdat_last(&rx), DATA_END);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("\n\r")), DATA_MORE);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("\nbody\r")), DATA_MORE);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("\n")), DATA_MORE);
+	assert_int_equal(smtp_data_bdat_last(&rx), DATA_END);
 	assert_string_equal(buf_cstr(&out), "Subject: a\r\n\r\nbody\r\n");
 	assert_false(rx.in_header);
 	buf_free(&out);
@@ -517,11 +517,11 @@ test_bdat_final_lone_cr(void **state)
 	struct data_rx	 rx;
 
 	(void)state;
-	data_rx_init(&rx, 1000, NULL);
-	assert_int_equal(smtp_bdat_feed(&rx, S("abc\r\n")), DATA_MORE);
-	assert_int_equal(smtp_bdat_feed(&rx, S("def\r")), DATA_MORE);
-	assert_int_equal(smtp_bdat_feed(&rx, S("")), DATA_MORE);
-	assert_int_equal(smtp_bdat_last(&rx), DATA_BAD_EOL);
+	smtp_data_init(&rx, 1000, NULL);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("abc\r\n")), DATA_MORE);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("def\r")), DATA_MORE);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("")), DATA_MORE);
+	assert_int_equal(smtp_data_bdat_last(&rx), DATA_BAD_EOL);
 }
 
 static void
@@ -530,10 +530,10 @@ test_bdat_cr_then_other(void **state)
 	struct data_rx	 rx;
 
 	(void)state;
-	data_rx_init(&rx, 1000, NULL);
-	assert_int_equal(smtp_bdat_feed(&rx, S("abc\r")), DATA_MORE);
-	assert_int_equal(smtp_bdat_feed(&rx, S("d")), DATA_BAD_EOL);
-	assert_int_equal(smtp_bdat_last(&rx), DATA_BAD_EOL);
+	smtp_data_init(&rx, 1000, NULL);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("abc\r")), DATA_MORE);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("d")), DATA_BAD_EOL);
+	assert_int_equal(smtp_data_bdat_last(&rx), DATA_BAD_EOL);
 }
 
 static void
@@ -544,10 +544,10 @@ test_bdat_size_and_headers(void **state)
 
 	(void)state;
 	buf_init(&out, 0);
-	data_rx_init(&rx, 8, &out);
-	assert_int_equal(smtp_bdat_feed(&rx, S("Received: x\r")), DATA_MORE);
-	assert_int_equal(smtp_bdat_feed(&rx, S("\n\r\n\xff")), DATA_MORE);
-	assert_int_equal(smtp_bdat_last(&rx), DATA_END);
+	smtp_data_init(&rx, 8, &out);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("Received: x\r")), DATA_MORE);
+	assert_int_equal(smtp_data_bdat_feed(&rx, S("\n\r\n\xff")), DATA_MORE);
+	assert_int_equal(smtp_data_bdat_last(&rx), DATA_END);
 	assert_int_equal(rx.hdr_received, 1);
 	assert_false(rx.in_header);
 	assert_true(rx.eightbit);

@@ -643,7 +643,7 @@ test_xtext_decode_table(void **state)
 		long			 r;
 
 		memcpy(p, c->in, n);	/* no NUL: inlen ends it */
-		r = xtext_decode(p, n, out, sizeof(out));
+		r = smtp_parse_xtext_decode(p, n, out, sizeof(out));
 		if (c->want == NULL) {
 			if (r != -1)
 				fail_msg("xtext case %zu \"%s\" decoded", i,
@@ -666,18 +666,18 @@ test_xtext_bounds(void **state)
 
 	(void)state;
 	/* inlen, not the NUL, ends the input */
-	assert_int_equal(xtext_decode("abcdef", 3, out, sizeof(out)), 3);
+	assert_int_equal(smtp_parse_xtext_decode("abcdef", 3, out, sizeof(out)), 3);
 	assert_string_equal(out, "abc");
-	assert_int_equal(xtext_decode("a+2B", 2, out, sizeof(out)), -1);
-	assert_int_equal(xtext_decode("a\0b", 3, out, sizeof(out)), -1);
+	assert_int_equal(smtp_parse_xtext_decode("a+2B", 2, out, sizeof(out)), -1);
+	assert_int_equal(smtp_parse_xtext_decode("a\0b", 3, out, sizeof(out)), -1);
 	/* outsz counts the NUL */
-	assert_int_equal(xtext_decode("1234567", 7, out, 8), 7);
-	assert_int_equal(xtext_decode("12345678", 8, out, 8), -1);
-	assert_int_equal(xtext_decode("+41+41", 6, out, 3), 2);
-	assert_int_equal(xtext_decode("+41+41+41", 9, out, 3), -1);
-	assert_int_equal(xtext_decode("", 0, out, 1), 0);
-	assert_int_equal(xtext_decode("a", 1, out, 1), -1);
-	assert_int_equal(xtext_decode("a", 1, NULL, 0), -1);
+	assert_int_equal(smtp_parse_xtext_decode("1234567", 7, out, 8), 7);
+	assert_int_equal(smtp_parse_xtext_decode("12345678", 8, out, 8), -1);
+	assert_int_equal(smtp_parse_xtext_decode("+41+41", 6, out, 3), 2);
+	assert_int_equal(smtp_parse_xtext_decode("+41+41+41", 9, out, 3), -1);
+	assert_int_equal(smtp_parse_xtext_decode("", 0, out, 1), 0);
+	assert_int_equal(smtp_parse_xtext_decode("a", 1, out, 1), -1);
+	assert_int_equal(smtp_parse_xtext_decode("a", 1, NULL, 0), -1);
 }
 
 static void
@@ -686,19 +686,19 @@ test_xtext_encode(void **state)
 	char	 out[64];
 
 	(void)state;
-	assert_int_equal(xtext_encode("abc", 3, out, sizeof(out)), 3);
+	assert_int_equal(smtp_parse_xtext_encode("abc", 3, out, sizeof(out)), 3);
 	assert_string_equal(out, "abc");
-	assert_int_equal(xtext_encode("a+b=c d", 7, out, sizeof(out)), 13);
+	assert_int_equal(smtp_parse_xtext_encode("a+b=c d", 7, out, sizeof(out)), 13);
 	assert_string_equal(out, "a+2Bb+3Dc+20d");
-	assert_int_equal(xtext_encode("\r\n\0\x7f\xff", 5, out, sizeof(out)),
+	assert_int_equal(smtp_parse_xtext_encode("\r\n\0\x7f\xff", 5, out, sizeof(out)),
 	    15);
 	assert_string_equal(out, "+0D+0A+00+7F+FF");
-	assert_int_equal(xtext_encode("", 0, out, sizeof(out)), 0);
+	assert_int_equal(smtp_parse_xtext_encode("", 0, out, sizeof(out)), 0);
 	assert_string_equal(out, "");
 	/* snprintf semantics */
-	assert_int_equal(xtext_encode("a+b", 3, out, 3), 5);
+	assert_int_equal(smtp_parse_xtext_encode("a+b", 3, out, 3), 5);
 	assert_string_equal(out, "a+");
-	assert_int_equal(xtext_encode("a+b", 3, NULL, 0), 5);
+	assert_int_equal(smtp_parse_xtext_encode("a+b", 3, NULL, 0), 5);
 }
 
 /* Every printable byte and mixed strings survive encode then decode. */
@@ -714,24 +714,24 @@ test_xtext_round_trip(void **state)
 	(void)state;
 	for (int c = 0x20; c <= 0x7e; c++) {
 		in[0] = (char)c;
-		assert_true(xtext_encode(in, 1, enc, sizeof(enc)) <= 3);
-		assert_int_equal(xtext_decode(enc, strlen(enc), dec,
+		assert_true(smtp_parse_xtext_encode(in, 1, enc, sizeof(enc)) <= 3);
+		assert_int_equal(smtp_parse_xtext_decode(enc, strlen(enc), dec,
 		    sizeof(dec)), 1);
 		assert_int_equal((unsigned char)dec[0], c);
 	}
 	for (size_t i = 0; i < NELEM(strs); i++) {
-		size_t	 n = xtext_encode(strs[i], strlen(strs[i]), enc,
+		size_t	 n = smtp_parse_xtext_encode(strs[i], strlen(strs[i]), enc,
 		    sizeof(enc));
 
-		assert_int_equal(xtext_decode(enc, n, dec, sizeof(dec)),
+		assert_int_equal(smtp_parse_xtext_decode(enc, n, dec, sizeof(dec)),
 		    strlen(strs[i]));
 		assert_string_equal(dec, strs[i]);
 	}
 	/* control bytes encode, but never decode back */
 	for (int c = 0; c < 0x20; c++) {
 		in[0] = (char)c;
-		xtext_encode(in, 1, enc, sizeof(enc));
-		assert_int_equal(xtext_decode(enc, 3, dec, sizeof(dec)), -1);
+		smtp_parse_xtext_encode(in, 1, enc, sizeof(enc));
+		assert_int_equal(smtp_parse_xtext_decode(enc, 3, dec, sizeof(dec)), -1);
 	}
 }
 

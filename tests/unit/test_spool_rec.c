@@ -16,6 +16,7 @@
 
 #include "lib/buf.h"
 #include "mail/smtp_parse.h"
+#include "mail/envelope.h"
 #include "mail/spool_rec.h"
 #include "lib/util.h"
 

@@ -19,7 +19,6 @@
 
 #include "lib/buf.h"
 #include "common/conf.h"
-#include "common/proc.h"
 #include "common/tls.h"
 #include "lib/util.h"
 
@@ -156,12 +155,12 @@ test_selfsigned_once(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 	buf_init(&a, 0);
 	buf_init(&b, 0);
-	assert_int_equal(read_file(cert, &a, 1 << 20), 0);
+	assert_int_equal(buf_read_file(&a, cert, 1 << 20), 0);
 	assert_non_null(strstr(buf_cstr(&a), "-----BEGIN CERTIFICATE-----"));
 	assert_int_equal(tls_selfsigned(tmpdir, "other.example.com", &cert2,
 	    &key2, err, sizeof(err)), 0);
 	assert_string_equal(cert, cert2);
-	assert_int_equal(read_file(cert2, &b, 1 << 20), 0);
+	assert_int_equal(buf_read_file(&b, cert2, 1 << 20), 0);
 	assert_int_equal(a.len, b.len);
 	assert_memory_equal(a.data, b.data, a.len);	/* reused, not made */
 	buf_free(&a);

@@ -1,0 +1,402 @@
+/*
+ * parent.c - "postbote serve": the parent process (parent.h).  Root if
+ * started so, it reads the config (parent_setup.c), binds the listeners
+ * and the control sockets, then forks smtpd, queue, lookup and deliver,
+ * wires their socketpairs, restarts a child that dies, reloads on SIGHUP
+ * and stops cleanly on SIGTERM/SIGINT.  It holds no mail and reads no
+ * network byte.  Each child gets only what its module says it needs
+ * (PROC_NEEDS_*): the listeners, the control sockets, the TLS keys or the
+ * tables; the child runtime (common/proc.c) drops privileges after that.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/conf.h"
+#include "common/control.h"
+#include "common/lookup_tab.h"
+#include "common/proc.h"
+#include "common/tls.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "parent/parent.h"
+#include "parent/parent_setup.h"
+
+#define RESTART_WINDOW	60		/* seconds */
+#define RESTART_MAX	10		/* restarts per window before giving up */
+#define STOP_GRACE	15		/* seconds before SIGKILL */
+
+struct child {
+	pid_t		 pid;
+	struct ipc_chan	*ctl;
+	time_t		 window_start;
+	int		 restarts;
+};
+
+/* Which processes talk to each other directly. */
+static const int links[][2] = {
+	{ PROC_SMTPD, PROC_QUEUE }, { PROC_SMTPD, PROC_LOOKUP },
+	{ PROC_QUEUE, PROC_DELIVER }, { PROC_QUEUE, PROC_LOOKUP },
+};
+
+static const struct proc_module *const *modules;
+static struct child	 children[PROC_MAX];
+static struct event_base *pbase;
+static int		*listen_fds;
+static size_t		 nlisten_fds;
+static int		 control_fd = -1;	/* queue's control socket */
+static int		 submit_fd = -1;	/* queue's submission socket */
+static char		*control_file, *submit_file;
+static struct proc_user	 run_as;
+static bool		 stopping;
+static struct event	*stop_timer;
+static struct lookup_tab *tables;
+static struct parent_texts texts;
+
+static void	 connect_peers(int id);
+
+/* forget - in a child: the parent's loop is not its own (its signal
+ * handlers go with it), nor are the texts. */
+static void
+forget(void)
+{
+	event_base_free(pbase);
+	pbase = NULL;
+	parent_setup_free_texts(&texts);
+}
+
+/*
+ * child_start - in the new child: hand down what the module needs and
+ * become that process.
+ */
+static void __attribute__((noreturn))
+child_start(int id, int ctlfd)
+{
+	const struct proc_module *m = modules[id];
+	unsigned		 need = m->needs;
+	struct proc_inherit	 inh = { .control_fd = -1, .submit_fd = -1,
+	    .forget = forget };
+	if (need & PROC_NEEDS_LISTENERS) {
+		inh.listen_fds = listen_fds;
+		inh.nlisten = nlisten_fds;
+	}
+	if (need & PROC_NEEDS_CONTROL) {
+		inh.control_fd = control_fd;
+		inh.submit_fd = submit_fd;
+	}
+	/* What the module does not need is wiped here, before it runs. */
+	if (need & PROC_NEEDS_TLS)
+		inh.tls = &tls_material;
+	else
+		tls_material_wipe();
+	if (need & PROC_NEEDS_TABLES)
+		inh.tables = tables;
+	else
+		lookup_tab_free(tables);
+	tables = NULL;
+	proc_child(m, ctlfd, &inh, &run_as);
+}
+
+static void
+ctl_msg(struct ipc_chan *c, struct ipc_msg *m, void *arg)
+{
+	if (m->fd != -1)
+		close(m->fd);
+}
+
+static void
+ctl_closed(struct ipc_chan *c, void *arg)
+{
+	/* The child's exit is handled on SIGCHLD. */
+}
+
+static void
+spawn(int id)
+{
+	int	 sv[2];
+	pid_t	 pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		fatal("socketpair");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		close(sv[0]);
+		child_start(id, sv[1]);
+	}
+	close(sv[1]);
+	children[id].pid = pid;
+	children[id].ctl = ipc_chan_new(pbase, sv[0], id, ctl_msg, ctl_closed,
+	    NULL);
+	log_info("event=spawn process=%s pid=%ld", proc_name(id), (long)pid);
+	connect_peers(id);
+}
+
+static void
+connect_peers(int id)
+{
+	for (size_t i = 0; i < NELEM(links); i++) {
+		int		 a = links[i][0], b = links[i][1], sv[2];
+		struct buf	 pa, pb;
+
+		if ((a != id && b != id) || children[a].pid == 0 ||
+		    children[b].pid == 0)
+			continue;
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+			fatal("socketpair");
+		buf_init(&pa, 0);
+		buf_init(&pb, 0);
+		ipc_put_u32(&pa, (uint32_t)b);
+		ipc_put_u32(&pb, (uint32_t)a);
+		ipc_send(children[a].ctl, IPC_PEER, 0, &pa, sv[0]);
+		ipc_send(children[b].ctl, IPC_PEER, 0, &pb, sv[1]);
+		buf_free(&pa);
+		buf_free(&pb);
+	}
+}
+
+static bool
+all_exited(void)
+{
+	for (int i = 1; i < PROC_MAX; i++)
+		if (children[i].pid != 0)
+			return false;
+	return true;
+}
+
+static void
+stop_next(void)
+{
+	/* smtpd first, so that sessions finish their commits; then the rest. */
+	if (children[PROC_SMTPD].pid != 0) {
+		kill(children[PROC_SMTPD].pid, SIGTERM);
+		return;
+	}
+	for (int i = 1; i < PROC_MAX; i++)
+		if (children[i].pid != 0)
+			kill(children[i].pid, SIGTERM);
+}
+
+/* restart - a child died while we were not stopping: again, unless it
+ * keeps dying. */
+static void
+restart(int id)
+{
+	if (time(NULL) - children[id].window_start > RESTART_WINDOW) {
+		children[id].window_start = time(NULL);
+		children[id].restarts = 0;
+	}
+	if (++children[id].restarts > RESTART_MAX)
+		fatalx("process %s died %d times in %d seconds; giving up",
+		    proc_name(id), RESTART_MAX, RESTART_WINDOW);
+	spawn(id);
+}
+
+static void
+reap(evutil_socket_t sig, short ev, void *arg)
+{
+	pid_t	pid;
+	int	status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		int	id = 0;
+
+		for (int i = 1; i < PROC_MAX; i++)
+			if (children[i].pid == pid)
+				id = i;
+		if (id == 0)
+			continue;
+		children[id].pid = 0;
+		ipc_chan_free(children[id].ctl);
+		children[id].ctl = NULL;
+		if (WIFSIGNALED(status))
+			log_info("event=exit process=%s pid=%ld signal=%d",
+			    proc_name(id), (long)pid, WTERMSIG(status));
+		else
+			log_info("event=exit process=%s pid=%ld status=%d",
+			    proc_name(id), (long)pid, WEXITSTATUS(status));
+		if (stopping)
+			stop_next();
+		else
+			restart(id);
+	}
+	if (stopping && all_exited()) {
+		log_info("event=stopped");
+		event_base_loopexit(pbase, NULL);
+	}
+}
+
+static void
+stop_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	for (int i = 1; i < PROC_MAX; i++)
+		if (children[i].pid != 0) {
+			log_warn("event=kill process=%s reason=\"did not stop "
+			    "in %d seconds\"", proc_name(i), STOP_GRACE);
+			kill(children[i].pid, SIGKILL);
+		}
+}
+
+static void
+on_stop(evutil_socket_t sig, short ev, void *arg)
+{
+	struct timeval	tv = { STOP_GRACE, 0 };
+
+	if (stopping)
+		return;
+	stopping = true;
+	log_info("event=stopping signal=%d", (int)sig);
+	stop_timer = evtimer_new(pbase, stop_timeout, NULL);
+	evtimer_add(stop_timer, &tv);
+	stop_next();
+}
+
+/* send_reload - IPC_RELOAD to child i, with what its module needs. */
+static void
+send_reload(int i)
+{
+	unsigned	need = modules[i]->needs;
+	struct buf	b;
+
+	buf_init(&b, 0);
+	ipc_put_str(&b, buf_cstr(&texts.conf));
+	ipc_put_str(&b, config->path != NULL ? config->path : "");
+	ipc_put_str(&b, need & PROC_NEEDS_TABLES ? buf_cstr(&texts.users) :
+	    "");
+	ipc_put_str(&b, need & PROC_NEEDS_TABLES ? buf_cstr(&texts.aliases) :
+	    "");
+	ipc_put_bytes(&b, tls_material.data, need & PROC_NEEDS_TLS ?
+	    tls_material.len : 0);
+	ipc_send(children[i].ctl, IPC_RELOAD, 0, &b, -1);
+	if (b.data != NULL)
+		explicit_bzero(b.data, b.cap);
+	buf_free(&b);
+}
+
+static void
+on_reload(evutil_socket_t sig, short ev, void *arg)
+{
+	char	*path = config->path != NULL ? xstrdup(config->path) : NULL;
+	char	 err[512];
+
+	log_info("event=reload");
+	if (parent_setup_load(path, &tables, &texts) == 0) {
+		if (tls_material_load(config, err, sizeof(err)) == -1)
+			log_warn("event=reload tls=kept reason=\"%s\"",
+			    log_safe(err));
+		for (int i = 1; i < PROC_MAX; i++)
+			if (children[i].ctl != NULL)
+				send_reload(i);
+		log_info("event=reload result=ok");
+	}
+	free(path);
+}
+
+/* parent_check - see parent.h.  The certificate files are read when
+ * tls_cert names them (the self-signed pair is serve's to make). */
+int
+parent_check(const char *path)
+{
+	char	err[512];
+
+	if (parent_setup_load(path, &tables, &texts) == -1)
+		return -1;
+	if (config->tls_cert != NULL &&
+	    tls_material_load(config, err, sizeof(err)) == -1) {
+		fprintf(stderr, "postbote: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* bind_control - the control and submission sockets, owned by the user
+ * the queue process runs as. */
+static void
+bind_control(void)
+{
+	control_file = control_path(config->state_dir);
+	submit_file = control_submit_path(config->state_dir);
+	control_fd = control_bind(control_file, 0600, run_as.drop,
+	    run_as.uid, run_as.gid);
+	submit_fd = control_bind(submit_file, 0666, run_as.drop, run_as.uid,
+	    run_as.gid);
+}
+
+static void
+log_start(void)
+{
+	log_info("event=start version=%s config=%s state_dir=%s",
+	    POSTBOTE_VERSION, config->path ? config->path : "(embedded)",
+	    config->state_dir);
+	for (size_t i = 0; i < config->nlistens; i++)
+		log_info("event=listen name=%s address=%s:%u mode=%s",
+		    config->listens[i].name, config->listens[i].host,
+		    config->listens[i].port,
+		    conf_listen_mode_str(config->listens[i].mode));
+}
+
+/* parent_serve - see parent.h. */
+int
+parent_serve(const char *path, bool verbose,
+    const struct proc_module *const mods[PROC_MAX])
+{
+	struct event	*ev[4];
+	int		 sigs[4] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	void		(*cb[4])(evutil_socket_t, short, void *) = { reap,
+	    on_stop, on_stop, on_reload };
+	char		 err[512];
+
+	modules = mods;
+	log_init("parent", "stderr", verbose);
+	if (parent_setup_load(path, &tables, &texts) == -1)
+		return 2;
+	if (log_init("parent", config->log, verbose) == -1) {
+		fprintf(stderr, "postbote: cannot open log %s: %s\n",
+		    config->log, strerror(errno));
+		return 1;
+	}
+	parent_setup_user(&run_as);
+	parent_setup_dirs(&run_as);
+	/* Certificates and keys are read here, as root if started so; the
+	 * self-signed pair is made on the first start (tls.c). */
+	if (tls_material_load(config, err, sizeof(err)) == -1) {
+		log_warn("event=tls-load result=failed reason=\"%s\"",
+		    log_safe(err));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	listen_fds = parent_setup_listen(&nlisten_fds);
+	bind_control();
+	if ((pbase = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	for (size_t i = 0; i < NELEM(sigs); i++) {
+		ev[i] = evsignal_new(pbase, sigs[i], cb[i], NULL);
+		event_add(ev[i], NULL);
+	}
+	log_start();
+	for (int id = PROC_QUEUE; id < PROC_MAX; id++)
+		spawn(id);
+	spawn(PROC_SMTPD);
+	event_base_dispatch(pbase);
+	for (size_t i = 0; i < NELEM(sigs); i++)
+		event_free(ev[i]);
+	if (stop_timer != NULL)
+		event_free(stop_timer);
+	event_base_free(pbase);
+	close(control_fd);
+	close(submit_fd);
+	unlink(control_file);
+	unlink(submit_file);
+	free(control_file);
+	free(submit_file);
+	return 0;
+}

@@ -1,0 +1,236 @@
+/*
+ * parent_setup.c - the parent's work before the children exist and at
+ * each reload (parent_setup.h): the config and its tables read and
+ * checked, the state directories, the listeners, the user.  Runs as root
+ * when started so; reads only the admin's files, every one still parsed
+ * strictly with file:line errors.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/conf.h"
+#include "common/lookup_tab.h"
+#include "common/tls.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "parent/parent_setup.h"
+
+/*
+ * needs_restart - what a reload cannot change: the bound listeners (smtpd
+ * has the sockets), state_dir and user.  true, with the reason in err.
+ */
+static bool
+needs_restart(const struct conf *o, const struct conf *n, char *err,
+    size_t errlen)
+{
+	bool	same = o->nlistens == n->nlistens &&
+	    strcmp(o->state_dir, n->state_dir) == 0 &&
+	    strcmp(o->user, n->user) == 0;
+
+	for (size_t i = 0; same && i < o->nlistens; i++)
+		same = strcmp(o->listens[i].name, n->listens[i].name) == 0 &&
+		    strcmp(o->listens[i].host, n->listens[i].host) == 0 &&
+		    o->listens[i].port == n->listens[i].port &&
+		    o->listens[i].mode == n->listens[i].mode;
+	if (!same)
+		snprintf(err, errlen, "listeners, state_dir or user changed: "
+		    "these need a restart");
+	return !same;
+}
+
+/* parent_setup_load - see parent_setup.h. */
+int
+parent_setup_load(const char *path, struct lookup_tab **tables,
+    struct parent_texts *texts)
+{
+	struct conf		*nc = xcalloc(1, sizeof(*nc));
+	struct lookup_tab	*t = NULL;
+	struct buf		 ct, ut, at;
+	char			 err[1024];
+	bool			 loaded = false;
+
+	buf_init(&ct, 0);
+	buf_init(&ut, 0);
+	buf_init(&at, 0);
+	if (conf_load(path, nc, err, sizeof(err)) == -1)
+		goto fail;
+	loaded = true;
+	if (tls_check_conf(nc, err, sizeof(err)) == -1)
+		goto fail;
+	if (nc->path != NULL && buf_read_file(&ct, nc->path, 1 << 20) == -1) {
+		snprintf(err, sizeof(err), "%s: %s", nc->path, strerror(errno));
+		goto fail;
+	}
+	t = lookup_tab_new();
+	if (nc->users != NULL && (buf_read_file(&ut, nc->users, 64 << 20) == -1 ||
+	    lookup_tab_users_load(t, nc, buf_cstr(&ut), ut.len, nc->users, err,
+	    sizeof(err)) == -1)) {
+		if (errno != 0 && ut.len == 0)
+			snprintf(err, sizeof(err), "%s: %s", nc->users,
+			    strerror(errno));
+		goto fail;
+	}
+	if (nc->aliases != NULL && (buf_read_file(&at, nc->aliases, 64 << 20) ==
+	    -1 || lookup_tab_aliases_load(t, nc, buf_cstr(&at), at.len,
+	    nc->aliases, err, sizeof(err)) == -1)) {
+		if (errno != 0 && at.len == 0)
+			snprintf(err, sizeof(err), "%s: %s", nc->aliases,
+			    strerror(errno));
+		goto fail;
+	}
+	if (config != NULL && needs_restart(config, nc, err, sizeof(err)))
+		goto fail;
+	if (config != NULL) {
+		conf_free(config);
+		free(config);
+	}
+	config = nc;
+	lookup_tab_free(*tables);
+	*tables = t;
+	parent_setup_free_texts(texts);
+	texts->conf = ct;
+	texts->users = ut;
+	texts->aliases = at;
+	return 0;
+fail:
+	if (config == NULL)
+		fprintf(stderr, "postbote: %s\n", err);
+	else
+		log_warn("event=reload result=refused reason=\"%s\"",
+		    log_safe(err));
+	lookup_tab_free(t);
+	if (loaded)
+		conf_free(nc);
+	free(nc);
+	buf_free(&ct);
+	buf_free(&ut);
+	buf_free(&at);
+	return -1;
+}
+
+/* parent_setup_free_texts - see parent_setup.h. */
+void
+parent_setup_free_texts(struct parent_texts *t)
+{
+	buf_free(&t->conf);
+	buf_free(&t->users);
+	buf_free(&t->aliases);
+}
+
+static void
+make_dir(const char *path, mode_t mode, const struct proc_user *u)
+{
+	struct stat	st;
+
+	int		fd;
+
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		fatal("cannot create directory %s", path);
+	/* fchown on what we opened: a symlink put in its place is refused. */
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || fstat(fd, &st) == -1 || !S_ISDIR(st.st_mode))
+		fatalx("%s is not a directory", path);
+	if (u != NULL && u->drop && fchown(fd, u->uid, u->gid) == -1)
+		fatal("cannot chown %s", path);
+	close(fd);
+}
+
+/* parent_setup_dirs - see parent_setup.h. */
+void
+parent_setup_dirs(const struct proc_user *u)
+{
+	static const char *spool[] = { "spool", "spool/data", "spool/queue",
+	    "spool/hold", "spool/corrupt", "spool/free" };
+	char		*p;
+	size_t		 sl = strlen(config->state_dir);
+
+	make_dir(config->state_dir, 0755, NULL);
+	for (size_t i = 0; i < NELEM(spool); i++) {
+		xasprintf(&p, "%s/%s", config->state_dir, spool[i]);
+		make_dir(p, 0700, u);
+		free(p);
+	}
+	/* The default mailbox root lives in state_dir and belongs to user. */
+	if (strncmp(config->mailbox, config->state_dir, sl) == 0 &&
+	    strncmp(config->mailbox + sl, "/mail/", 6) == 0) {
+		xasprintf(&p, "%s/mail", config->state_dir);
+		make_dir(p, 0755, u);
+		free(p);
+	}
+}
+
+static int
+bind_one(const struct conf_listen *l)
+{
+	struct addrinfo	 hints = { 0 }, *res;
+	char		 port[8];
+	int		 fd, on = 1, rc;
+
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", l->port);
+	if ((rc = getaddrinfo(l->host, port, &hints, &res)) != 0)
+		fatalx("listen %s: bad address %s: %s", l->name, l->host,
+		    gai_strerror(rc));
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		fatal("socket");
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
+		fatal("cannot listen on %s:%u (listen %s)", l->host, l->port,
+		    l->name);
+	if (listen(fd, 1024) == -1)
+		fatal("listen");
+	freeaddrinfo(res);
+	/* The listeners are inherited by smtpd; no close-on-exec needed. */
+	return fd;
+}
+
+/* parent_setup_listen - see parent_setup.h. */
+int *
+parent_setup_listen(size_t *n)
+{
+	int	*fds = xcalloc(config->nlistens ? config->nlistens : 1,
+	    sizeof(int));
+
+	for (size_t i = 0; i < config->nlistens; i++)
+		fds[i] = bind_one(&config->listens[i]);
+	*n = config->nlistens;
+	return fds;
+}
+
+/* parent_setup_user - see parent_setup.h. */
+void
+parent_setup_user(struct proc_user *u)
+{
+	struct passwd	*pw;
+
+	memset(u, 0, sizeof(*u));
+	if (geteuid() != 0)
+		return;
+	if ((pw = getpwnam(config->user)) == NULL)
+		fatalx("user %s does not exist: create it (useradd --system "
+		    "%s) or set \"user\" in the config", config->user,
+		    config->user);
+	if (pw->pw_uid == 0)
+		fatalx("user %s is root: postbote will not run its processes "
+		    "as root", config->user);
+	u->uid = pw->pw_uid;
+	u->gid = pw->pw_gid;
+	u->drop = true;
+}
