@@ -17,6 +17,10 @@ for names: a file's exported functions and variables carry the file's
 name as their prefix (spool.c exports spool_*), but for the few helpers
 listed in NAME_EXCEPTIONS.
 
+The documents (README.md, docs/*.md) may name files and folders of src/
+(`src/queue/spool.c`, `src/smtpd/`): each one named must exist, and
+docs/architecture.md must name every folder, so the map cannot go stale.
+
 --reach prints, for each process, the files its entry point reaches
 through includes and symbols, per folder.
 
@@ -186,6 +190,38 @@ def reach(graph, start):
     return seen
 
 
+DOC_PATH = re.compile(r"\bsrc/[a-z_]+(?:/[a-z_0-9]+)?(?:\.[ch]\b|/)?")
+
+
+def check_docs(src, errors):
+    root = os.path.dirname(os.path.abspath(src))
+    docs = [os.path.join(root, "README.md")]
+    ddir = os.path.join(root, "docs")
+    if os.path.isdir(ddir):
+        docs += [os.path.join(ddir, f) for f in sorted(os.listdir(ddir))
+                 if f.endswith(".md")]
+    for doc in docs:
+        if not os.path.exists(doc):
+            continue
+        with open(doc, encoding="utf-8") as fh:
+            text = fh.read()
+        for ref in sorted(set(DOC_PATH.findall(text))):
+            if ref == "src/":
+                continue
+            if not os.path.exists(os.path.join(root, ref)):
+                errors.append("%s: names %s, which does not exist"
+                              % (os.path.relpath(doc, root), ref))
+    arch = os.path.join(ddir, "architecture.md")
+    if os.path.exists(arch):
+        with open(arch, encoding="utf-8") as fh:
+            text = fh.read()
+        for d in sorted(os.listdir(src)):
+            if os.path.isdir(os.path.join(src, d)) and \
+                    "src/%s/" % d not in text:
+                errors.append("docs/architecture.md: does not name src/%s/"
+                              % d)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--src", default="src")
@@ -198,6 +234,7 @@ def main():
     check_layers(inc, "includes", errors)
     for c in cycles(inc):
         errors.append("include cycle: " + " -> ".join(c))
+    check_docs(args.src, errors)
     both = {m: set(inc[m]) for m in inc}
     if args.objs:
         sym = symbol_graph(args.objs, mods, errors)

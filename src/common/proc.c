@@ -29,6 +29,7 @@
 #include "common/conf.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -71,6 +72,18 @@ proc_send(int id, uint16_t type, uint64_t rid, const struct buf *b, int fd)
 	return ipc_send(peers[id], type, rid, b, fd);
 }
 
+int
+proc_send_msg(int id, uint16_t type, uint64_t rid, const void *msg,
+    size_t msize, int fd)
+{
+	if (id < 0 || id >= PROC_MAX || peers[id] == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return ipc_proto_send(peers[id], type, rid, msg, msize, fd);
+}
+
 void
 proc_exit(void)
 {
@@ -103,22 +116,23 @@ peer_closed(struct ipc_chan *c, void *arg)
 static void
 child_reload(struct ipc_msg *m)
 {
-	const char		*text = ipc_get_str(m), *path = ipc_get_str(m);
+	struct ipc_reload	 in;
 	struct proc_reload	 r;
 	struct conf		*nc;
 	char			 err[512];
 
-	r.users = ipc_get_str(m);
-	r.aliases = ipc_get_str(m);
-	r.tls = ipc_get_bytes(m, &r.tlslen);
-	if (!ipc_msg_ok(m)) {
+	if (IPC_DECODE(m, &in, NULL) == -1) {
 		log_warn("event=reload result=failed reason=\"bad message\"");
 		return;
 	}
+	r.users = in.users;
+	r.aliases = in.aliases;
+	r.tls = in.tls.p;
+	r.tlslen = in.tls.len;
 	nc = xcalloc(1, sizeof(*nc));
-	if (*path == '\0')
+	if (*in.path == '\0')
 		conf_defaults(nc);
-	else if (conf_parse(text, strlen(text), path, nc, err,
+	else if (conf_parse(in.conf, strlen(in.conf), in.path, nc, err,
 	    sizeof(err)) == -1) {
 		log_warn("event=reload result=failed reason=\"%s\"",
 		    log_safe(err));
@@ -139,10 +153,13 @@ child_reload(struct ipc_msg *m)
 static void
 peer_wire(struct ipc_msg *m)
 {
-	int	id = (int)ipc_get_u32(m);
+	struct ipc_peer	 in;
+	int		 id;
 
-	if (!ipc_msg_ok(m) || id <= PROC_PARENT || id >= PROC_MAX ||
-	    m->fd == -1) {
+	if (IPC_DECODE(m, &in, NULL) == -1)
+		in.proc = PROC_PARENT;
+	id = (int)in.proc;
+	if (id <= PROC_PARENT || id >= PROC_MAX || m->fd == -1) {
 		if (m->fd != -1)
 			close(m->fd);
 		log_warn("event=ipc-error reason=\"bad peer message\"");

@@ -112,6 +112,12 @@ struct ipc_chan *proc_peer(int proc);
 /* proc_send - send to a peer; -1 (and fd closed) if it is down. */
 int	 proc_send(int proc, uint16_t type, uint64_t id, const struct buf *,
 	    int fd);
+/* proc_send_msg - encode msg (msize bytes, the struct of type in
+ * ipc_proto.h) and send it; PROC_SEND passes the size. */
+int	 proc_send_msg(int proc, uint16_t type, uint64_t id, const void *msg,
+	    size_t msize, int fd);
+#define PROC_SEND(proc, type, id, m, fd) \
+	proc_send_msg((proc), (type), (id), (m), sizeof(*(m)), (fd))
 /* proc_exit - leave the child's event loop and exit 0. */
 void	 proc_exit(void);
 /* proc_base - the child's event base. */

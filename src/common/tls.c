@@ -30,9 +30,8 @@
 #include <openssl/x509v3.h>
 
 #include "common/conf.h"
-#include "lib/ipc.h"
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
-#include "common/proc.h"
 #include "common/tls.h"
 #include "lib/util.h"
 
@@ -226,42 +225,37 @@ set_free(struct tls_set *t)
 }
 
 /*
- * set_build - contexts from material: u32 n, then n x (str name, str cert
- * PEM, str key PEM); entry 0 is the default (name "").
+ * set_build - contexts from material (IPC_TLS_MATERIAL, ipc_proto.h);
+ * entry 0 is the default (name "").
  */
 static struct tls_set *
 set_build(const struct conf *c, const struct buf *m, char *err,
     size_t errlen)
 {
-	struct ipc_msg	 in = { 0 };
-	struct tls_set	*t = xcalloc(1, sizeof(*t));
-	uint32_t	 n;
-	char		 what[300];
+	struct ipc_msg		 in = { .type = IPC_TLS_MATERIAL, .fd = -1 };
+	struct ipc_tls_material	 mat;
+	struct tls_set		*t = xcalloc(1, sizeof(*t));
+	char			 what[300];
 
-	in.p = (const unsigned char *)m->data;
+	in.p = (const unsigned char *)(m->data != NULL ? m->data : "");
 	in.len = m->len;
-	in.fd = -1;
-	n = ipc_get_u32(&in);
-	if (in.bad || n == 0 || n > 100000) {
+	if (IPC_DECODE(&in, &mat, NULL) == -1 || mat.ncerts == 0) {
 		snprintf(err, errlen, "no certificate material");
-		goto fail;
+		ipc_proto_free(IPC_TLS_MATERIAL, &mat);
+		free(t);
+		return NULL;
 	}
-	t->sni = xcalloc(n, sizeof(*t->sni));
-	for (uint32_t i = 0; i < n; i++) {
-		const char	*name = ipc_get_str(&in);
-		const char	*cert = ipc_get_str(&in);
-		const char	*key = ipc_get_str(&in);
+	t->sni = xcalloc(mat.ncerts, sizeof(*t->sni));
+	for (size_t i = 0; i < mat.ncerts; i++) {
+		const struct ipc_tls_cert *e = &mat.certs[i];
 		SSL_CTX		*ctx;
 
-		if (in.bad || (i + 1 == n && !ipc_msg_ok(&in))) {
-			snprintf(err, errlen, "bad certificate material");
-			goto fail;
-		}
 		if ((ctx = ctx_new(c, err, errlen)) == NULL)
 			goto fail;
-		if (ctx_use_pem(ctx, cert, key, what, sizeof(what)) == -1) {
+		if (ctx_use_pem(ctx, e->cert, e->key, what,
+		    sizeof(what)) == -1) {
 			snprintf(err, errlen, "%s%s%s: %s", i ? "[tls " : "",
-			    i ? name : "default certificate", i ? "]" : "",
+			    i ? e->name : "default certificate", i ? "]" : "",
 			    what);
 			SSL_CTX_free(ctx);
 			goto fail;
@@ -270,11 +264,13 @@ set_build(const struct conf *c, const struct buf *m, char *err,
 			t->def = ctx;
 			continue;
 		}
-		t->sni[t->nsni].name = str_lower(xstrdup(name));
+		t->sni[t->nsni].name = str_lower(xstrdup(e->name));
 		t->sni[t->nsni++].ctx = ctx;
 	}
+	ipc_proto_free(IPC_TLS_MATERIAL, &mat);
 	return t;
 fail:
+	ipc_proto_free(IPC_TLS_MATERIAL, &mat);
 	set_free(t);
 	return NULL;
 }
@@ -362,51 +358,72 @@ read_pem(const char *path, struct buf *b, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-add_entry(struct buf *out, const char *name, const char *cert,
-    const char *key, char *err, size_t errlen)
+/* wipe - a buffer that held a private key. */
+static void
+wipe(struct buf *b)
 {
-	struct buf	 cb, kb;
-	int		 rc = -1;
+	if (b->data != NULL)
+		explicit_bzero(b->data, b->cap);
+	buf_free(b);
+}
 
-	buf_init(&cb, 0);
-	buf_init(&kb, 0);
-	if (read_pem(cert, &cb, err, errlen) == 0 &&
-	    read_pem(key, &kb, err, errlen) == 0) {
-		ipc_put_str(out, name);
-		ipc_put_str(out, buf_cstr(&cb));
-		ipc_put_str(out, buf_cstr(&kb));
-		rc = 0;
-	}
-	if (kb.data != NULL)
-		explicit_bzero(kb.data, kb.len);
-	buf_free(&cb);
-	buf_free(&kb);
-	return rc;
+/* add_entry - read one certificate and its key into pem[2] and e. */
+static int
+add_entry(struct ipc_tls_cert *e, struct buf pem[2], const char *name,
+    const char *cert, const char *key, char *err, size_t errlen)
+{
+	if (read_pem(cert, &pem[0], err, errlen) == -1 ||
+	    read_pem(key, &pem[1], err, errlen) == -1)
+		return -1;
+	e->name = name;
+	e->cert = buf_cstr(&pem[0]);
+	e->key = buf_cstr(&pem[1]);
+	return 0;
+}
+
+/* encode_material - the entries, in a buffer reserved once (a growing
+ * buffer would leave copies of the keys behind). */
+static void
+encode_material(struct buf *out, const struct ipc_tls_material *mat)
+{
+	size_t	need = 64;
+
+	for (size_t i = 0; i < mat->ncerts; i++)
+		need += 16 + strlen(mat->certs[i].name) +
+		    strlen(mat->certs[i].cert) + strlen(mat->certs[i].key);
+	buf_reserve(out, need);
+	IPC_ENCODE(out, IPC_TLS_MATERIAL, mat);
 }
 
 int
 tls_material_load(const struct conf *c, char *err, size_t errlen)
 {
-	struct buf	 out;
-	struct tls_set	*t;
-	char		*cert = NULL, *key = NULL;
-	int		 rc = -1;
+	struct ipc_tls_material	 mat = { 0 };
+	struct buf		 out, *pem;
+	struct tls_set		*t;
+	char			*cert = NULL, *key = NULL;
+	size_t			 n = 1 + c->ntlss;
+	int			 rc = -1;
 
 	buf_init(&out, 0);
+	mat.certs = xcalloc(n, sizeof(*mat.certs));
+	pem = xcalloc(2 * n, sizeof(*pem));
 	if (c->tls_cert != NULL) {
 		cert = xstrdup(c->tls_cert);
 		key = xstrdup(c->tls_key);
 	} else if (tls_selfsigned(c->state_dir, c->hostname, &cert, &key,
 	    err, errlen) == -1)
 		goto done;
-	ipc_put_u32(&out, (uint32_t)(1 + c->ntlss));
-	if (add_entry(&out, "", cert, key, err, errlen) == -1)
+	if (add_entry(&mat.certs[0], &pem[0], "", cert, key, err,
+	    errlen) == -1)
 		goto done;
 	for (size_t i = 0; i < c->ntlss; i++)
-		if (add_entry(&out, c->tlss[i].name, c->tlss[i].cert,
-		    c->tlss[i].key, err, errlen) == -1)
+		if (add_entry(&mat.certs[i + 1], &pem[2 * (i + 1)],
+		    c->tlss[i].name, c->tlss[i].cert, c->tlss[i].key, err,
+		    errlen) == -1)
 			goto done;
+	mat.ncerts = n;
+	encode_material(&out, &mat);
 	if ((t = set_build(c, &out, err, errlen)) == NULL)
 		goto done;
 	set_free(t);
@@ -415,9 +432,11 @@ tls_material_load(const struct conf *c, char *err, size_t errlen)
 	buf_init(&out, 0);
 	rc = 0;
 done:
-	if (out.data != NULL)
-		explicit_bzero(out.data, out.len);
-	buf_free(&out);
+	wipe(&out);
+	for (size_t i = 0; i < 2 * n; i++)
+		wipe(&pem[i]);
+	free(pem);
+	free(mat.certs);
 	free(cert);
 	free(key);
 	return rc;
@@ -426,9 +445,7 @@ done:
 void
 tls_material_wipe(void)
 {
-	if (tls_material.data != NULL)
-		explicit_bzero(tls_material.data, tls_material.len);
-	buf_free(&tls_material);
+	wipe(&tls_material);
 }
 
 /* ---- the self-signed certificate ---- */

@@ -75,6 +75,9 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_SENDER_OWNED] = "sender-owned",
 	[IPC_SENDER_OWNED_REPLY] = "sender-owned-reply",
 	[IPC_CTL_SUBMIT] = "ctl-submit",
+	[IPC_CTL_SUBMIT_REPLY] = "ctl-submit-reply",
+	[IPC_CTL_SHOW_REPLY] = "ctl-show-reply",
+	[IPC_TLS_MATERIAL] = "tls-material",
 };
 
 const char *

@@ -18,7 +18,7 @@
 
 #include "lib/buf.h"
 
-#define IPC_VERSION	1
+#define IPC_VERSION	2
 #define IPC_MAX_PAYLOAD	(16u * 1024 * 1024)
 
 enum proc_id {
@@ -30,62 +30,45 @@ enum proc_id {
 	PROC_MAX
 };
 
+/* The message types; each one's fields are defined once, in ipc_proto.h
+ * and its table in ipc_proto.c. */
 enum ipc_type {
 	/* parent -> child */
-	IPC_PEER = 1,		/* u32 proc; fd: channel to that process */
-	IPC_RELOAD,		/* str conf text, str path, str users, str aliases,
-				 * bytes TLS material (smtpd only, tls.h) */
-	IPC_SHUTDOWN,		/* no payload */
-	/* smtpd -> lookup, and reply */
-	IPC_RESOLVE,		/* str address */
-	IPC_RESOLVE_REPLY,	/* u32 result; u32 n; n x (u32 kind, str addr) */
+	IPC_PEER = 1,
+	IPC_RELOAD,
+	IPC_SHUTDOWN,
+	/* smtpd (and queue) -> lookup, and reply */
+	IPC_RESOLVE,
+	IPC_RESOLVE_REPLY,
 	/* smtpd -> queue, and replies */
-	IPC_SPOOL_OPEN,		/* no payload */
-	IPC_SPOOL_OPEN_REPLY,	/* u32 ok, str id; fd when ok */
-	IPC_SPOOL_COMMIT,	/* str id, bytes envelope */
-	IPC_SPOOL_COMMIT_REPLY,	/* u32 ok, str text */
-	IPC_SPOOL_ABORT,	/* str id */
+	IPC_SPOOL_OPEN,
+	IPC_SPOOL_OPEN_REPLY,
+	IPC_SPOOL_COMMIT,
+	IPC_SPOOL_COMMIT_REPLY,
+	IPC_SPOOL_ABORT,
 	/* queue -> deliver, and reply */
-	IPC_DELIVER,		/* str id, str sender, u64 arrival,
-				 * u32 recovered, u32 n,
-				 * n x (u32 index, u32 kind, str addr, str orig),
-				 * u32 body, u32 smtputf8, u32 ret, str envid,
-				 * u64 size, n x (u32 notify, str orcpt),
-				 * str prepend (header fields to write before
-				 * the message: envelope 'X', "" if none);
-				 * fd: the message, read-only.  Request id 0:
-				 * the local recipients; else the remote ones of
-				 * one domain */
-	IPC_DELIVER_REPLY,	/* str id, u32 n, n x (u32 index, u32 result,
-				 * str dsn, str text); the request's id */
-	/* CLI <-> queue control socket (queue_ctl.c, cmd_queue.c) */
-	IPC_CTL_LIST,		/* no payload -> LIST_REPLY frames */
-	IPC_CTL_LIST_REPLY,	/* u32 more (another frame follows), u32 n,
-				 * n x entry, sorted by id.  entry = str id,
-				 * str sender, u64 arrival (us), u64 size,
-				 * u32 flags (CONTROL_HELD, _INFLIGHT),
-				 * u32 nrcpt, u32 listed, listed x (str addr,
-				 * str orig, u32 state, str status) */
-	IPC_CTL_FLUSH,		/* str id ("" = all) -> REPLY */
-	IPC_CTL_DELETE,		/* str id -> REPLY */
-	IPC_CTL_HOLD,		/* str id -> REPLY */
-	IPC_CTL_RELEASE,	/* str id -> REPLY */
-	IPC_CTL_SHOW,		/* str id -> REPLY; when ok, the text is
-				 * followed by: entry, str helo, str client,
-				 * str client_name, str auth, str envid,
-				 * u32 attempts, u64 next_attempt, u32 cut,
-				 * bytes header block */
-	IPC_CTL_REPLY,		/* u32 ok, str text */
+	IPC_DELIVER,
+	IPC_DELIVER_REPLY,
+	/* command line <-> queue, on the control socket */
+	IPC_CTL_LIST,
+	IPC_CTL_LIST_REPLY,
+	IPC_CTL_FLUSH,
+	IPC_CTL_DELETE,
+	IPC_CTL_HOLD,
+	IPC_CTL_RELEASE,
+	IPC_CTL_SHOW,
+	IPC_CTL_REPLY,
 	/* smtpd -> lookup, and replies (AUTH, sender ownership) */
-	IPC_AUTH,		/* str user, str password */
-	IPC_AUTH_REPLY,		/* u32 ok, str login (canonical address) */
-	IPC_SENDER_OWNED,	/* str login, str sender */
-	IPC_SENDER_OWNED_REPLY,	/* u32 ok */
-	/* CLI -> queue, control or submission socket (cmd_send.c) */
-	IPC_CTL_SUBMIT,		/* str sender ("" = <>), u32 n, n x str
-				 * recipient, bytes message (CRLF) -> REPLY
-				 * u32 ok, str queue id or reason,
-				 * u32 sysexits.h code */
+	IPC_AUTH,
+	IPC_AUTH_REPLY,
+	IPC_SENDER_OWNED,
+	IPC_SENDER_OWNED_REPLY,
+	/* command line -> queue, on the control or submission socket */
+	IPC_CTL_SUBMIT,
+	IPC_CTL_SUBMIT_REPLY,
+	IPC_CTL_SHOW_REPLY,
+	/* not a frame: the TLS material inside IPC_RELOAD */
+	IPC_TLS_MATERIAL,
 	IPC_TYPE_MAX
 };
 

@@ -19,6 +19,7 @@
 
 #include "mail/addr.h"
 #include "common/conf.h"
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
@@ -102,14 +103,10 @@ auth_run(struct worker_item *batch)
 static void
 auth_done(struct worker_item *it)
 {
-	struct auth_job	*j = (struct auth_job *)it;
-	struct buf	 b;
+	struct auth_job		*j = (struct auth_job *)it;
+	struct ipc_auth_reply	 r = { j->ok, j->ok ? j->login : "" };
 
-	buf_init(&b, 0);
-	ipc_put_u32(&b, j->ok);
-	ipc_put_str(&b, j->ok ? j->login : "");
-	proc_send(PROC_SMTPD, IPC_AUTH_REPLY, j->id, &b, -1);
-	buf_free(&b);
+	PROC_SEND(PROC_SMTPD, IPC_AUTH_REPLY, j->id, &r, -1);
 	free(j);
 }
 
@@ -117,27 +114,28 @@ auth_done(struct worker_item *it)
 static void
 auth(struct ipc_msg *m)
 {
-	const char	*user = ipc_get_str(m), *pass = ipc_get_str(m);
+	struct ipc_auth	 in;
 	const char	*hash, *login;
 	struct auth_job	*j;
 
 	j = xcalloc(1, sizeof(*j));
 	j->id = m->id;
-	if (!ipc_msg_ok(m) || strlen(pass) > SASL_PASS_MAX) {
+	if (IPC_DECODE(m, &in, NULL) == -1 ||
+	    strlen(in.password) > SASL_PASS_MAX) {
 		log_warn("event=ipc-error reason=\"bad auth request\"");
 		auth_done(&j->w);	/* answered "no", never left waiting */
 		return;
 	}
-	hash = lookup_tab_user_hash(tables, user);
-	login = lookup_tab_user_addr(tables, user);
+	hash = lookup_tab_user_hash(tables, in.user);
+	login = lookup_tab_user_addr(tables, in.user);
 	j->known = hash != NULL && login != NULL &&
 	    str_copy(j->hash, hash, sizeof(j->hash)) < sizeof(j->hash);
 	if (j->known)
 		str_copy(j->login, login, sizeof(j->login));
 	else
 		str_copy(j->hash, dummy_hash, sizeof(j->hash));
-	str_copy(j->pass, pass, sizeof(j->pass));
-	explicit_bzero((char *)pass, strlen(pass));
+	str_copy(j->pass, in.password, sizeof(j->pass));
+	explicit_bzero((char *)in.password, strlen(in.password));
 	/* Round robin: each thread hashes one password at a time. */
 	worker_push(auth_workers[next_worker++ % nauth_workers], &j->w);
 }
@@ -174,44 +172,43 @@ is_owned(const char *login, const char *sender)
 static void
 sender_owned(struct ipc_msg *m)
 {
-	const char	*login = ipc_get_str(m), *sender = ipc_get_str(m);
-	struct buf	 b;
+	struct ipc_sender_owned		in;
+	struct ipc_sender_owned_reply	r = { 0 };
 
-	if (!ipc_msg_ok(m))
+	if (IPC_DECODE(m, &in, NULL) == -1)
 		log_warn("event=ipc-error reason=\"bad sender request\"");
-	buf_init(&b, 0);
-	ipc_put_u32(&b, ipc_msg_ok(m) && is_owned(login, sender));
-	proc_send(PROC_SMTPD, IPC_SENDER_OWNED_REPLY, m->id, &b, -1);
-	buf_free(&b);
+	else
+		r.ok = is_owned(in.login, in.sender);
+	PROC_SEND(PROC_SMTPD, IPC_SENDER_OWNED_REPLY, m->id, &r, -1);
 }
 
 static void
 resolve(int proc, struct ipc_msg *m)
 {
-	const char		*a = ipc_get_str(m);
+	struct ipc_resolve	 in;
+	struct ipc_resolve_reply out = { LK_UNKNOWN, NULL, 0 };
 	struct mailaddr		 addr;
 	enum lookup_result	 r = LK_UNKNOWN;
 	size_t			 n = 0;
-	struct buf		 b;
 
-	if (!ipc_msg_ok(m)) {
+	if (IPC_DECODE(m, &in, NULL) == -1) {
 		log_warn("event=ipc-error reason=\"bad resolve request\"");
 		return;
 	}
-	if (addr_parse(a, ADDR_F_UTF8, &addr) == ADDR_OK)
+	if (addr_parse(in.addr, ADDR_F_UTF8, &addr) == ADDR_OK)
 		r = lookup_tab_resolve(tables, config, &addr, targets,
 		    LOOKUP_MAX_TARGETS, &n);
-	if (r != LK_OK)
-		n = 0;
-	buf_init(&b, 0);
-	ipc_put_u32(&b, (uint32_t)r);
-	ipc_put_u32(&b, (uint32_t)n);
-	for (size_t i = 0; i < n; i++) {
-		ipc_put_u32(&b, (uint32_t)targets[i].kind);
-		ipc_put_str(&b, targets[i].addr);
+	out.result = (uint32_t)r;
+	if (r == LK_OK && n > 0) {
+		out.targets = xcalloc(n, sizeof(*out.targets));
+		out.ntargets = n;
 	}
-	proc_send(proc, IPC_RESOLVE_REPLY, m->id, &b, -1);
-	buf_free(&b);
+	for (size_t i = 0; i < out.ntargets; i++) {
+		out.targets[i].kind = (uint32_t)targets[i].kind;
+		out.targets[i].addr = targets[i].addr;
+	}
+	PROC_SEND(proc, IPC_RESOLVE_REPLY, m->id, &out, -1);
+	free(out.targets);
 }
 
 static void

@@ -26,6 +26,7 @@
 #include "common/lookup_tab.h"
 #include "common/proc.h"
 #include "common/tls.h"
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "parent/parent.h"
@@ -146,21 +147,17 @@ connect_peers(int id)
 {
 	for (size_t i = 0; i < NELEM(links); i++) {
 		int		 a = links[i][0], b = links[i][1], sv[2];
-		struct buf	 pa, pb;
+		struct ipc_peer	 pa = { (uint32_t)b }, pb = { (uint32_t)a };
 
 		if ((a != id && b != id) || children[a].pid == 0 ||
 		    children[b].pid == 0)
 			continue;
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 			fatal("socketpair");
-		buf_init(&pa, 0);
-		buf_init(&pb, 0);
-		ipc_put_u32(&pa, (uint32_t)b);
-		ipc_put_u32(&pb, (uint32_t)a);
-		ipc_send(children[a].ctl, IPC_PEER, 0, &pa, sv[0]);
-		ipc_send(children[b].ctl, IPC_PEER, 0, &pb, sv[1]);
-		buf_free(&pa);
-		buf_free(&pb);
+		ipc_proto_send(children[a].ctl, IPC_PEER, 0, &pa, sizeof(pa),
+		    sv[0]);
+		ipc_proto_send(children[b].ctl, IPC_PEER, 0, &pb, sizeof(pb),
+		    sv[1]);
 	}
 }
 
@@ -264,18 +261,23 @@ on_stop(evutil_socket_t sig, short ev, void *arg)
 static void
 send_reload(int i)
 {
-	unsigned	need = modules[i]->needs;
-	struct buf	b;
+	unsigned		need = modules[i]->needs;
+	struct ipc_reload	r = { 0 };
+	struct buf		b;
 
+	r.conf = buf_cstr(&texts.conf);
+	r.path = config->path != NULL ? config->path : "";
+	r.users = need & PROC_NEEDS_TABLES ? buf_cstr(&texts.users) : "";
+	r.aliases = need & PROC_NEEDS_TABLES ? buf_cstr(&texts.aliases) : "";
+	if (need & PROC_NEEDS_TLS) {
+		r.tls.p = tls_material.data;
+		r.tls.len = tls_material.len;
+	}
 	buf_init(&b, 0);
-	ipc_put_str(&b, buf_cstr(&texts.conf));
-	ipc_put_str(&b, config->path != NULL ? config->path : "");
-	ipc_put_str(&b, need & PROC_NEEDS_TABLES ? buf_cstr(&texts.users) :
-	    "");
-	ipc_put_str(&b, need & PROC_NEEDS_TABLES ? buf_cstr(&texts.aliases) :
-	    "");
-	ipc_put_bytes(&b, tls_material.data, need & PROC_NEEDS_TLS ?
-	    tls_material.len : 0);
+	/* One reservation: the keys are not copied by a growing buffer. */
+	buf_reserve(&b, strlen(r.conf) + strlen(r.users) +
+	    strlen(r.aliases) + strlen(r.path) + r.tls.len + 64);
+	IPC_ENCODE(&b, IPC_RELOAD, &r);
 	ipc_send(children[i].ctl, IPC_RELOAD, 0, &b, -1);
 	if (b.data != NULL)
 		explicit_bzero(b.data, b.cap);

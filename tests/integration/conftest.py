@@ -2,7 +2,9 @@
 loopback ports, with a temporary state_dir, users and aliases files, and a
 fake DNS server on loopback that every config points `resolver` at."""
 
+import atexit
 import os
+import shutil
 import re
 import signal
 import socket
@@ -22,6 +24,39 @@ from fakedns import FakeDNS
 BIN = os.environ.get("POSTBOTE_BIN",
                      os.path.join(os.path.dirname(__file__), "..", "..",
                                   "build", "asan", "postbote"))
+
+
+def _others_can_run(path):
+    """Can a user other than root (nobody, postbote) run path: every
+    folder above it searchable by others, the file readable and runnable?"""
+    path = os.path.abspath(path)
+    if os.stat(path).st_mode & 0o005 != 0o005:
+        return False
+    d = os.path.dirname(path)
+    while True:
+        if not os.stat(d).st_mode & 0o001:
+            return False
+        if d == os.path.dirname(d):
+            return True
+        d = os.path.dirname(d)
+
+
+def _runnable_by_others(path):
+    """The binary itself when other users can run it; else a copy in a
+    folder of its own that they can (a checkout in a private folder, as
+    /root/postbote is, keeps the tests that run commands as nobody)."""
+    if not os.path.exists(path) or _others_can_run(path):
+        return path
+    d = tempfile.mkdtemp(prefix="postbote-bin-")
+    os.chmod(d, 0o755)
+    copy = os.path.join(d, "postbote")
+    shutil.copy2(path, copy)
+    os.chmod(copy, 0o755)
+    atexit.register(shutil.rmtree, d, True)
+    return copy
+
+
+BIN = _runnable_by_others(BIN)
 
 USERS = {
     "alice@example.test": "alice-pw",

@@ -232,8 +232,9 @@ def test_submit_socket_takes_only_submissions(mta):
     qid = mta.queued()[0]
     ipc_ctl_delete, ipc_ctl_reply = 16, 20          # ipc.h
     payload = qid.encode() + b"\0"
-    frame = struct.pack("=HHIIIQ", 1, ipc_ctl_delete, 0, len(payload), 0,
-                        7) + payload
+    ipc_version = 2                                 # ipc.h IPC_VERSION
+    frame = struct.pack("=HHIIIQ", ipc_version, ipc_ctl_delete, 0,
+                        len(payload), 0, 7) + payload
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(10)
         s.connect(os.path.join(mta.state, "submit"))
