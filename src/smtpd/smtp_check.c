@@ -15,8 +15,9 @@
  * in the envelope.
  *
  * Trust: the message is peer data, parsed only by the bounded parsers of
- * dkim*.c, dmarc*.c and authres.c.  Private keys are read from the files
- * the admin configured, before privileges are dropped.
+ * dkim*.c, dmarc*.c and authres.c.  The [dkim] keys are those of
+ * common/dkim_keys.c, read from the admin's files before privileges are
+ * dropped.
  */
 #include <sys/mman.h>
 #include <sys/types.h>
@@ -25,13 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "auth/authres.h"
 #include "lib/buf.h"
 #include "common/conf.h"
-#include "auth/dkim.h"
+#include "auth/dkim_sign.h"
+#include "common/dkim_keys.h"
 #include "lib/log.h"
 #include "common/proc.h"
 #include "smtpd/smtp_check.h"
@@ -39,7 +40,6 @@
 #include "lib/util.h"
 
 #define FORGED_MAX	64		/* forged A-R fields cut per message */
-#define KEY_FILE_MAX	(64 * 1024)
 #define MOVE_BLOCK	(64 * 1024)
 
 struct smtp_check {
@@ -51,15 +51,8 @@ struct smtp_check {
 	bool		 quarantine;
 };
 
-struct sign_key {
-	char		*domain, *selector, *path;
-	struct dkim_key	*key;
-};
-
 static struct event_base	*base;
 static struct dns_ctx		*dns;
-static struct sign_key		*keys;
-static size_t			 nkeys;
 
 static void	 checked(uint64_t);
 static int	 map_spool(struct smtp_check *, int, size_t);
@@ -75,72 +68,6 @@ smtp_check_init(struct event_base *b, struct dns_ctx *d)
 	base = b;
 	dns = d;
 	(void)dmarc_psl_default();	/* read the list once, now */
-}
-
-static struct dkim_key *
-old_key(const struct conf_dkim *d)
-{
-	for (size_t i = 0; i < nkeys; i++)
-		if (strcmp(keys[i].domain, d->domain) == 0 &&
-		    strcmp(keys[i].selector, d->selector) == 0 &&
-		    strcmp(keys[i].path, d->key) == 0) {
-			struct dkim_key *k = keys[i].key;
-
-			keys[i].key = NULL;
-			return k;
-		}
-	return NULL;
-}
-
-static void
-free_keys(struct sign_key *k, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(k[i].domain);
-		free(k[i].selector);
-		free(k[i].path);
-		dkim_key_free(k[i].key);
-	}
-	free(k);
-}
-
-/* smtp_check_load_keys - see smtp_check.h. */
-void
-smtp_check_load_keys(void)
-{
-	struct sign_key	*nk = xcalloc(config->ndkims + 1, sizeof(*nk));
-	struct buf	 pem;
-	char		 err[256];
-	size_t		 n = 0;
-
-	buf_init(&pem, KEY_FILE_MAX);
-	for (size_t i = 0; i < config->ndkims; i++) {
-		const struct conf_dkim	*d = &config->dkims[i];
-		struct dkim_key		*k = NULL;
-
-		buf_reset(&pem);
-		if (buf_read_file(&pem, d->key, KEY_FILE_MAX) == -1 ||
-		    dkim_key_load_pem(pem.data, pem.len, &k, err,
-		    sizeof(err)) == -1) {
-			if ((k = old_key(d)) == NULL) {
-				log_warn("event=dkim-key result=failed "
-				    "domain=%s selector=%s file=\"%s\"",
-				    d->domain, d->selector, log_safe(d->key));
-				continue;
-			}
-		}
-		nk[n].domain = xstrdup(d->domain);
-		nk[n].selector = xstrdup(d->selector);
-		nk[n].path = xstrdup(d->key);
-		nk[n].key = k;
-		n++;
-	}
-	if (pem.data != NULL)
-		explicit_bzero(pem.data, pem.cap);
-	buf_free(&pem);
-	free_keys(keys, nkeys);
-	keys = nk;
-	nkeys = n;
 }
 
 /* smtp_check_mail - see smtp_check.h. */
@@ -245,37 +172,6 @@ strip_forged(struct smtp_session *s, struct smtp_check *c)
 		s->spool_err = true;
 }
 
-/* smtp_check_sign - see smtp_check.h. */
-void
-smtp_check_sign(const void *msg, size_t len, struct buf *out,
-    const char *what)
-{
-	struct dmarc_from	 from;
-	struct dkim_sign_opts	 o;
-	char			 err[256];
-
-	if (nkeys == 0 || dmarc_from_extract(msg, len, &from) !=
-	    DMARC_FROM_OK)
-		return;
-	for (size_t i = 0; i < nkeys; i++) {
-		if (strcmp(keys[i].domain, from.domain) != 0 ||
-		    keys[i].key == NULL)
-			continue;
-		memset(&o, 0, sizeof(o));
-		o.domain = keys[i].domain;
-		o.selector = keys[i].selector;
-		o.key = keys[i].key;
-		o.now = (int64_t)time(NULL);
-		if (dkim_sign(msg, len, &o, out, err, sizeof(err)) == -1)
-			log_warn("%s event=dkim-sign result=failed domain=%s "
-			    "selector=%s reason=\"%s\"", what, o.domain,
-			    o.selector, log_safe(err));
-		else
-			log_info("%s event=dkim-sign domain=%s selector=%s",
-			    what, o.domain, o.selector);
-	}
-}
-
 /* sign - a DKIM-Signature per key of the From domain (RSA, Ed25519). */
 static void
 sign(struct smtp_session *s, struct smtp_check *c)
@@ -284,7 +180,8 @@ sign(struct smtp_session *s, struct smtp_check *c)
 
 	snprintf(what, sizeof(what), "%s: session=%016llx", s->qid,
 	    (unsigned long long)s->id);
-	smtp_check_sign(c->map, c->maplen, &c->prepend, what);
+	(void)dkim_sign_message(dkim_keys_signer(), c->map, c->maplen,
+	    &c->prepend, what);
 }
 
 /* smtp_check_eod - see smtp_check.h. */

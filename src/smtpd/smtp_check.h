@@ -21,21 +21,6 @@ struct smtp_check;
 /* smtp_check_init - the loop and resolver sessions use (dns may be
  * NULL: no checks then). */
 void	 smtp_check_init(struct event_base *, struct dns_ctx *);
-/*
- * smtp_check_load_keys - (re)load the [dkim DOMAIN] private keys.  smtpd
- * and queue call it before they drop privileges, and again at reload
- * (then as the unprivileged user: a key it cannot read keeps its old
- * copy).  Errors are logged.
- */
-void	 smtp_check_load_keys(void);
-/*
- * smtp_check_sign - append a DKIM-Signature field to out for each loaded
- * key of msg's From domain (none when no key matches).  what names the
- * message in the log lines.  smtpd signs relay and authenticated mail
- * with it, queue the local submissions of `postbote send`.
- */
-void	 smtp_check_sign(const void *msg, size_t len, struct buf *out,
-	    const char *what);
 /* smtp_check_mail - MAIL accepted: start SPF unless the client is
  * authenticated or in relay_networks. */
 void	 smtp_check_mail(struct smtp_session *);
