@@ -21,11 +21,11 @@
 
 #include "mail/bounce.h"
 #include "common/conf.h"
+#include "common/dkim_keys.h"
 #include "lib/log.h"
 #include "common/proc.h"
 #include "queue/queue.h"
 #include "queue/queue_ctl.h"
-#include "smtpd/smtp_check.h"
 #include "mail/smtp_parse.h"
 #include "lib/util.h"
 
@@ -1176,7 +1176,7 @@ queue_postfork(struct proc_inherit *inh)
 	control_fd = inh->control_fd;
 	submit_fd = inh->submit_fd;
 	inh->control_fd = inh->submit_fd = -1;
-	smtp_check_load_keys();
+	dkim_keys_load();
 }
 
 static void
@@ -1260,7 +1260,7 @@ queue_msg(int proc, struct ipc_msg *m)
 static void
 queue_reload(void)
 {
-	smtp_check_load_keys();
+	dkim_keys_load();
 	log_info("event=reloaded");
 	dispatch();
 }

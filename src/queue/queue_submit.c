@@ -16,14 +16,15 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "auth/dkim_sign.h"
 #include "common/conf.h"
+#include "common/dkim_keys.h"
 #include "lib/ipc.h"
 #include "lib/log.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
 #include "queue/queue.h"
 #include "queue/queue_ctl.h"
-#include "smtpd/smtp_check.h"
 #include "lib/util.h"
 
 struct job {
@@ -196,7 +197,8 @@ sign(const struct job *j, struct envelope *env)
 	buf_init(&fields, 0);
 	snprintf(what, sizeof(what), "submit client=\"%s\"",
 	    log_safe(env->client != NULL ? env->client : "local"));
-	smtp_check_sign(j->data.data, j->data.len, &fields, what);
+	dkim_sign_message(dkim_keys_signer(), j->data.data, j->data.len,
+	    &fields, what);
 	if (fields.len > 0) {
 		free(env->prepend);
 		env->prepend = xstrdup(buf_cstr(&fields));

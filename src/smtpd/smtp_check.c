@@ -1,6 +1,7 @@
 /*
- * smtp_check.c - sender authentication and DKIM signing in the smtpd
- * process, as hooks the session calls (smtp_check.h).
+ * smtp_check.c - the checks of one SMTP transaction, in the smtpd
+ * process (smtp_check.h).  It knows no session: smtp_session.c hands it
+ * what MAIL and end of data know, and applies the verdict it returns.
  *
  * At MAIL, clients that are neither authenticated nor in relay_networks
  * get an authres job (authres.c): SPF starts at once, asynchronously.  At
@@ -9,14 +10,13 @@
  * that claim our host name are cut out of it (rare: the rest of the file
  * is moved down in place), and then either the message is verified (DKIM
  * keys and DMARC policies are fetched; the session waits, not the loop)
- * or, for submissions, signed with the From domain's [dkim] keys.  The
- * verdict (spf_policy, dmarc_policy) is given before the commit; what to
- * prepend (our Authentication-Results or DKIM-Signature fields) travels
- * in the envelope.
+ * or, for trusted clients, signed with the From domain's [dkim] keys
+ * (common/dkim_keys.c).  The verdict (spf_policy, dmarc_policy) is given
+ * before the commit; what to prepend (our Authentication-Results or
+ * DKIM-Signature fields) travels in the envelope.
  *
  * Trust: the message is peer data, parsed only by the bounded parsers of
- * dkim*.c, dmarc*.c and authres.c.  Private keys are read from the files
- * the admin configured, before privileges are dropped.
+ * dkim*.c, dmarc*.c and authres.c.
  */
 #include <sys/mman.h>
 #include <sys/types.h>
@@ -25,48 +25,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "auth/authres.h"
-#include "lib/buf.h"
+#include "auth/dkim_sign.h"
 #include "common/conf.h"
-#include "auth/dkim.h"
+#include "common/dkim_keys.h"
+#include "lib/buf.h"
 #include "lib/log.h"
-#include "common/proc.h"
+#include "mail/envelope.h"
 #include "smtpd/smtp_check.h"
-#include "smtpd/smtp_session.h"
 #include "lib/util.h"
 
 #define FORGED_MAX	64		/* forged A-R fields cut per message */
-#define KEY_FILE_MAX	(64 * 1024)
 #define MOVE_BLOCK	(64 * 1024)
 
 struct smtp_check {
+	uint64_t	 id;		/* the session's */
+	bool		 trusted;	/* sign, do not verify */
+	char		 qid[QUEUE_ID_LEN + 1];
 	struct authres	*ar;		/* NULL: no verification */
 	char		*map;		/* the spool file, read-only */
 	size_t		 maplen;
 	struct buf	 prepend;
 	uint64_t	 cut;		/* bytes of forged fields removed */
-	bool		 quarantine;
-};
-
-struct sign_key {
-	char		*domain, *selector, *path;
-	struct dkim_key	*key;
+	bool		 spool_err;	/* the spool file failed us */
 };
 
 static struct event_base	*base;
 static struct dns_ctx		*dns;
-static struct sign_key		*keys;
-static size_t			 nkeys;
 
-static void	 checked(uint64_t);
 static int	 map_spool(struct smtp_check *, int, size_t);
 static void	 unmap(struct smtp_check *);
 static int	 cut_ranges(int, size_t, const struct authres_range *, size_t);
-static void	 strip_forged(struct smtp_session *, struct smtp_check *);
-static void	 sign(struct smtp_session *, struct smtp_check *);
+static void	 strip_forged(struct smtp_check *, int);
+static void	 sign(struct smtp_check *);
 
 /* smtp_check_init - see smtp_check.h. */
 void
@@ -77,88 +70,24 @@ smtp_check_init(struct event_base *b, struct dns_ctx *d)
 	(void)dmarc_psl_default();	/* read the list once, now */
 }
 
-static struct dkim_key *
-old_key(const struct conf_dkim *d)
-{
-	for (size_t i = 0; i < nkeys; i++)
-		if (strcmp(keys[i].domain, d->domain) == 0 &&
-		    strcmp(keys[i].selector, d->selector) == 0 &&
-		    strcmp(keys[i].path, d->key) == 0) {
-			struct dkim_key *k = keys[i].key;
-
-			keys[i].key = NULL;
-			return k;
-		}
-	return NULL;
-}
-
-static void
-free_keys(struct sign_key *k, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(k[i].domain);
-		free(k[i].selector);
-		free(k[i].path);
-		dkim_key_free(k[i].key);
-	}
-	free(k);
-}
-
-/* smtp_check_load_keys - see smtp_check.h. */
-void
-smtp_check_load_keys(void)
-{
-	struct sign_key	*nk = xcalloc(config->ndkims + 1, sizeof(*nk));
-	struct buf	 pem;
-	char		 err[256];
-	size_t		 n = 0;
-
-	buf_init(&pem, KEY_FILE_MAX);
-	for (size_t i = 0; i < config->ndkims; i++) {
-		const struct conf_dkim	*d = &config->dkims[i];
-		struct dkim_key		*k = NULL;
-
-		buf_reset(&pem);
-		if (buf_read_file(&pem, d->key, KEY_FILE_MAX) == -1 ||
-		    dkim_key_load_pem(pem.data, pem.len, &k, err,
-		    sizeof(err)) == -1) {
-			if ((k = old_key(d)) == NULL) {
-				log_warn("event=dkim-key result=failed "
-				    "domain=%s selector=%s file=\"%s\"",
-				    d->domain, d->selector, log_safe(d->key));
-				continue;
-			}
-		}
-		nk[n].domain = xstrdup(d->domain);
-		nk[n].selector = xstrdup(d->selector);
-		nk[n].path = xstrdup(d->key);
-		nk[n].key = k;
-		n++;
-	}
-	if (pem.data != NULL)
-		explicit_bzero(pem.data, pem.cap);
-	buf_free(&pem);
-	free_keys(keys, nkeys);
-	keys = nk;
-	nkeys = n;
-}
-
 /* smtp_check_mail - see smtp_check.h. */
-void
-smtp_check_mail(struct smtp_session *s)
+struct smtp_check *
+smtp_check_mail(const struct smtp_check_mail *m)
 {
+	struct smtp_check	*c = xcalloc(1, sizeof(*c));
 	struct authres_opts	 o;
 
-	smtp_check_free(s);
-	if (s->auth[0] != '\0' || s->relay_ok || dns == NULL)
-		return;
-	s->chk = xcalloc(1, sizeof(*s->chk));
-	buf_init(&s->chk->prepend, 0);
+	c->id = m->id;
+	c->trusted = m->trusted;
+	buf_init(&c->prepend, 0);
+	if (m->trusted || dns == NULL)
+		return c;
 	o.authserv = config->hostname;
-	o.ip = s->peer_ip;
-	o.mail_from = s->env.sender;
-	o.helo = s->helo;
-	s->chk->ar = authres_new(base, dns, &o);
+	o.ip = m->ip;
+	o.mail_from = m->mail_from;
+	o.helo = m->helo;
+	c->ar = authres_new(base, dns, &o);
+	return c;
 }
 
 static int
@@ -219,7 +148,7 @@ cut_ranges(int fd, size_t len, const struct authres_range *r, size_t n)
 
 /* strip_forged - RFC 8601 5: fields claiming our authserv-id go. */
 static void
-strip_forged(struct smtp_session *s, struct smtp_check *c)
+strip_forged(struct smtp_check *c, int fd)
 {
 	struct authres_range	 r[FORGED_MAX];
 	size_t			 n, len = c->maplen, cut = 0;
@@ -231,168 +160,139 @@ strip_forged(struct smtp_session *s, struct smtp_check *c)
 	for (size_t i = 0; i < n; i++)
 		cut += r[i].len;
 	unmap(c);
-	if (cut_ranges(s->spool_fd, len, r, n) == -1) {
+	if (cut_ranges(fd, len, r, n) == -1) {
 		log_warn("session=%016llx %s: event=spool-write-error "
-		    "error=\"%s\"", (unsigned long long)s->id, s->qid,
+		    "error=\"%s\"", (unsigned long long)c->id, c->qid,
 		    strerror(errno));
-		s->spool_err = true;
+		c->spool_err = true;
 		return;
 	}
 	c->cut = cut;
 	log_info("%s: session=%016llx event=forged-authres removed=%zu",
-	    s->qid, (unsigned long long)s->id, n);
-	if (map_spool(c, s->spool_fd, len - cut) == -1)
-		s->spool_err = true;
-}
-
-/* smtp_check_sign - see smtp_check.h. */
-void
-smtp_check_sign(const void *msg, size_t len, struct buf *out,
-    const char *what)
-{
-	struct dmarc_from	 from;
-	struct dkim_sign_opts	 o;
-	char			 err[256];
-
-	if (nkeys == 0 || dmarc_from_extract(msg, len, &from) !=
-	    DMARC_FROM_OK)
-		return;
-	for (size_t i = 0; i < nkeys; i++) {
-		if (strcmp(keys[i].domain, from.domain) != 0 ||
-		    keys[i].key == NULL)
-			continue;
-		memset(&o, 0, sizeof(o));
-		o.domain = keys[i].domain;
-		o.selector = keys[i].selector;
-		o.key = keys[i].key;
-		o.now = (int64_t)time(NULL);
-		if (dkim_sign(msg, len, &o, out, err, sizeof(err)) == -1)
-			log_warn("%s event=dkim-sign result=failed domain=%s "
-			    "selector=%s reason=\"%s\"", what, o.domain,
-			    o.selector, log_safe(err));
-		else
-			log_info("%s event=dkim-sign domain=%s selector=%s",
-			    what, o.domain, o.selector);
-	}
+	    c->qid, (unsigned long long)c->id, n);
+	if (map_spool(c, fd, len - cut) == -1)
+		c->spool_err = true;
 }
 
 /* sign - a DKIM-Signature per key of the From domain (RSA, Ed25519). */
 static void
-sign(struct smtp_session *s, struct smtp_check *c)
+sign(struct smtp_check *c)
 {
 	char	 what[64];
 
-	snprintf(what, sizeof(what), "%s: session=%016llx", s->qid,
-	    (unsigned long long)s->id);
-	smtp_check_sign(c->map, c->maplen, &c->prepend, what);
+	snprintf(what, sizeof(what), "%s: session=%016llx", c->qid,
+	    (unsigned long long)c->id);
+	(void)dkim_sign_message(dkim_keys_signer(), c->map, c->maplen,
+	    &c->prepend, what);
 }
 
 /* smtp_check_eod - see smtp_check.h. */
 bool
-smtp_check_eod(struct smtp_session *s)
+smtp_check_eod(struct smtp_check *c, const struct smtp_check_eod *e,
+    smtp_check_done_fn done)
 {
-	struct smtp_check	*c = s->chk;
-
-	if (c == NULL) {
-		c = s->chk = xcalloc(1, sizeof(*c));
-		buf_init(&c->prepend, 0);
-	}
-	if (map_spool(c, s->spool_fd, (size_t)(s->hdr_len + s->rx.size))
-	    == -1) {
+	str_copy(c->qid, e->qid, sizeof(c->qid));
+	if (map_spool(c, e->fd, e->len) == -1) {
 		log_warn("session=%016llx %s: event=spool-map-error "
-		    "error=\"%s\"", (unsigned long long)s->id, s->qid,
+		    "error=\"%s\"", (unsigned long long)c->id, c->qid,
 		    strerror(errno));
-		s->spool_err = true;
+		c->spool_err = true;
 		return false;
 	}
-	strip_forged(s, c);
-	if (s->spool_err || c->map == NULL)
+	strip_forged(c, e->fd);
+	if (c->spool_err)
 		return false;
-	if (s->auth[0] != '\0' || s->relay_ok)
-		sign(s, c);
+	if (c->trusted)
+		sign(c);
 	if (c->ar == NULL) {
 		unmap(c);
 		return false;
 	}
-	authres_message(c->ar, c->map, c->maplen, checked, s->id);
+	authres_message(c->ar, c->map, c->maplen, done, c->id);
 	return true;
 }
 
-/* checked - the authres job is done: carry on with the session. */
-static void
-checked(uint64_t id)
+/* smtp_check_policy - see smtp_check.h. */
+const char *
+smtp_check_policy(enum policy_spf sp, enum policy_dmarc dp,
+    enum spf_result spf, const struct dmarc_output *d,
+    struct smtp_check_verdict *v)
 {
-	struct smtp_session	*s = smtp_session_find(id);
-
-	if (s == NULL)
-		return;
-	smtp_session_checked(s);
-	smtp_session_flush(s);
+	v->action = SMTP_CHECK_ACCEPT;
+	v->reply[0] = '\0';
+	v->quarantine = false;
+	if (sp == SPF_POLICY_REJECT && spf == SPF_FAIL) {
+		v->action = SMTP_CHECK_REFUSE;
+		snprintf(v->reply, sizeof(v->reply), "550 5.7.23 Error: SPF "
+		    "check failed for the sender domain");
+		return "reject";
+	}
+	if (sp == SPF_POLICY_REJECT && spf == SPF_TEMPERROR) {
+		v->action = SMTP_CHECK_REFUSE;
+		snprintf(v->reply, sizeof(v->reply), "451 4.7.24 Error: SPF "
+		    "temporary error, try again later");
+		return "defer";
+	}
+	if (d == NULL || d->result != DMARC_RES_FAIL ||
+	    dp != DMARC_POLICY_ENFORCE)
+		return "accept";
+	if (d->disposition == DMARC_DISP_REJECT) {
+		v->action = SMTP_CHECK_REFUSE;
+		snprintf(v->reply, sizeof(v->reply), "550 5.7.1 Error: "
+		    "message rejected by the DMARC policy of the From domain");
+		return "reject";
+	}
+	if (d->disposition == DMARC_DISP_QUARANTINE) {
+		v->quarantine = true;
+		return "quarantine";
+	}
+	return "accept";
 }
 
 /* smtp_check_verdict - see smtp_check.h. */
-bool
-smtp_check_verdict(struct smtp_session *s, char *reply, size_t size)
+void
+smtp_check_verdict(struct smtp_check *c, struct smtp_check_verdict *v)
 {
-	struct smtp_check		*c = s->chk;
-	const struct dmarc_output	*d;
-	enum spf_result			 spf;
-	const char			*action = "accept";
-	char				 sum[128];
+	const char	*action;
+	char		 sum[128];
 
-	if (c == NULL)
-		return false;
+	memset(v, 0, sizeof(*v));
+	if (c->spool_err) {
+		v->action = SMTP_CHECK_SPOOL_ERROR;
+		return;
+	}
+	v->cut = c->cut;
 	if (c->ar != NULL) {
-		spf = authres_spf_result(c->ar);
-		d = authres_dmarc_output(c->ar);
+		action = smtp_check_policy(config->spf_policy,
+		    config->dmarc_policy, authres_spf_result(c->ar),
+		    authres_dmarc_output(c->ar), v);
 		authres_summary(c->ar, sum, sizeof(sum));
-		if (config->spf_policy == SPF_POLICY_REJECT &&
-		    spf == SPF_FAIL) {
-			snprintf(reply, size, "550 5.7.23 Error: SPF check "
-			    "failed for the sender domain");
-			action = "reject";
-		} else if (config->spf_policy == SPF_POLICY_REJECT &&
-		    spf == SPF_TEMPERROR) {
-			snprintf(reply, size, "451 4.7.24 Error: SPF "
-			    "temporary error, try again later");
-			action = "defer";
-		} else if (d != NULL && d->result == DMARC_RES_FAIL &&
-		    config->dmarc_policy == DMARC_POLICY_ENFORCE) {
-			if (d->disposition == DMARC_DISP_REJECT) {
-				snprintf(reply, size, "550 5.7.1 Error: "
-				    "message rejected by the DMARC policy of "
-				    "the From domain");
-				action = "reject";
-			} else if (d->disposition == DMARC_DISP_QUARANTINE) {
-				c->quarantine = true;
-				action = "quarantine";
-			}
-		}
 		log_info("%s: session=%016llx event=authres %s action=%s",
-		    s->qid, (unsigned long long)s->id, sum, action);
-		if (strcmp(action, "accept") != 0 && !c->quarantine)
-			return true;
+		    c->qid, (unsigned long long)c->id, sum, action);
+		if (v->action != SMTP_CHECK_ACCEPT)
+			return;
 		authres_header(c->ar, &c->prepend);
 	}
-	s->env.size -= c->cut;
-	s->env.quarantine = c->quarantine;
-	free(s->env.prepend);
-	s->env.prepend = c->prepend.len > 0 ? xstrdup(buf_cstr(&c->prepend)) :
-	    NULL;
-	return false;
+	if (c->prepend.len > 0)
+		v->prepend = xstrdup(buf_cstr(&c->prepend));
+}
+
+/* smtp_check_verdict_free - see smtp_check.h. */
+void
+smtp_check_verdict_free(struct smtp_check_verdict *v)
+{
+	free(v->prepend);
+	v->prepend = NULL;
 }
 
 /* smtp_check_free - see smtp_check.h. */
 void
-smtp_check_free(struct smtp_session *s)
+smtp_check_free(struct smtp_check *c)
 {
-	struct smtp_check	*c = s->chk;
-
 	if (c == NULL)
 		return;
 	authres_free(c->ar);
 	unmap(c);
 	buf_free(&c->prepend);
 	free(c);
-	s->chk = NULL;
 }

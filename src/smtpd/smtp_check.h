@@ -1,58 +1,107 @@
 /*
- * smtp_check.h - sender authentication and DKIM signing for smtpd
- * sessions: SPF starts at MAIL; at end of data forged
- * Authentication-Results fields are cut from the spool file, incoming
- * mail is verified (DKIM, DMARC) and submissions are signed; the verdict
- * and the header fields to prepend go into the envelope.  The logic is
- * here; smtp_session.c only calls these hooks.
+ * smtp_check.h - the checks of one SMTP transaction in smtpd: SPF starts
+ * at MAIL; at end of data forged Authentication-Results fields are cut
+ * from the spool file, incoming mail is verified (DKIM, DMARC) and relay
+ * or authenticated mail is signed.  It knows no session: it takes what
+ * MAIL and end of data know, and gives back a verdict that the session
+ * applies to itself (the reply, the envelope).
+ *
+ *	c = smtp_check_mail(&mail);		at MAIL
+ *	if (smtp_check_eod(c, &eod, done))	at end of data
+ *		... done(mail.id) runs from the loop ...
+ *	smtp_check_verdict(c, &v);		then commit or refuse
+ *	smtp_check_verdict_free(&v);
+ *	smtp_check_free(c);			the transaction ends (cancels)
  */
 #ifndef POSTBOTE_SMTP_CHECK_H
 #define POSTBOTE_SMTP_CHECK_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-struct buf;
+#include "auth/dmarc.h"
+#include "auth/spf.h"
+#include "common/conf.h"
+
 struct dns_ctx;
 struct event_base;
-struct smtp_session;
 struct smtp_check;
 
-/* smtp_check_init - the loop and resolver sessions use (dns may be
- * NULL: no checks then). */
+/* What MAIL knows; only read during smtp_check_mail. */
+struct smtp_check_mail {
+	uint64_t	 id;		/* the session's: log lines, done(id) */
+	const char	*ip;		/* the client's address */
+	const char	*mail_from;	/* "" for the null path */
+	const char	*helo;
+	bool		 trusted;	/* authenticated, or in relay_networks:
+					 * signed, not verified */
+};
+
+/* What end of data knows; only read during smtp_check_eod. */
+struct smtp_check_eod {
+	int		 fd;		/* the spool file, read and write */
+	size_t		 len;		/* bytes written to it */
+	const char	*qid;		/* the queue id, for log lines */
+};
+
+enum smtp_check_action {
+	SMTP_CHECK_ACCEPT = 0,		/* commit (maybe held: quarantine) */
+	SMTP_CHECK_REFUSE,		/* answer reply, drop the message */
+	SMTP_CHECK_SPOOL_ERROR,		/* the spool file could not be read
+					 * or rewritten: 451, drop it */
+};
+
+struct smtp_check_verdict {
+	enum smtp_check_action	 action;
+	char			 reply[160];	/* REFUSE: "550 5.7.1 ..." */
+	bool			 quarantine;	/* ACCEPT: hold it (DMARC) */
+	uint64_t		 cut;		/* bytes removed from the spool
+						 * file (forged A-R fields) */
+	char			*prepend;	/* ACCEPT: header fields to put
+						 * first (A-R, DKIM-Signature),
+						 * owned; NULL: none */
+};
+
+/* smtp_check_done_fn - the answers are in; id is the session's. */
+typedef void (*smtp_check_done_fn)(uint64_t id);
+
+/* smtp_check_init - the loop and resolver checks use (dns may be NULL:
+ * no verification then). */
 void	 smtp_check_init(struct event_base *, struct dns_ctx *);
 /*
- * smtp_check_load_keys - (re)load the [dkim DOMAIN] private keys.  smtpd
- * and queue call it before they drop privileges, and again at reload
- * (then as the unprivileged user: a key it cannot read keeps its old
- * copy).  Errors are logged.
+ * smtp_check_mail - MAIL was accepted: a new check (caller frees); SPF
+ * starts now unless m->trusted or there is no resolver.  Never fails.
  */
-void	 smtp_check_load_keys(void);
+struct smtp_check *smtp_check_mail(const struct smtp_check_mail *m);
 /*
- * smtp_check_sign - append a DKIM-Signature field to out for each loaded
- * key of msg's From domain (none when no key matches).  what names the
- * message in the log lines.  smtpd signs relay and authenticated mail
- * with it, queue the local submissions of `postbote send`.
+ * smtp_check_eod - the message is in the spool file: cut forged A-R
+ * fields, sign trusted mail and start the verification of the rest.
+ * Returns true when answers are awaited: done(id) follows from the loop,
+ * never from inside this call (smtp_check_free before it cancels it).
+ * false: the verdict is ready now.  Call once.
  */
-void	 smtp_check_sign(const void *msg, size_t len, struct buf *out,
-	    const char *what);
-/* smtp_check_mail - MAIL accepted: start SPF unless the client is
- * authenticated or in relay_networks. */
-void	 smtp_check_mail(struct smtp_session *);
+bool	 smtp_check_eod(struct smtp_check *, const struct smtp_check_eod *e,
+	    smtp_check_done_fn done);
 /*
- * smtp_check_eod - end of data, spool file written (s->spool_fd still
- * open): cut forged A-R fields, sign or start verification.  Returns true
- * when answers are awaited: smtp_session_checked(s) follows from the
- * loop.  false: go on with the commit now.
+ * smtp_check_verdict - after smtp_check_eod (and done): spf_policy and
+ * dmarc_policy applied to the answers, logged (event=authres) for
+ * verified mail.  *v is filled; free it with smtp_check_verdict_free.
  */
-bool	 smtp_check_eod(struct smtp_session *);
+void	 smtp_check_verdict(struct smtp_check *, struct smtp_check_verdict *v);
 /*
- * smtp_check_verdict - after the checks: the refusal reply ("550 5.7.1
- * ...") copied into reply (return true), or false and the envelope gets
- * what to prepend, the quarantine flag and the corrected size.
+ * smtp_check_policy - spf_policy and dmarc_policy applied to the SPF
+ * result and the DMARC evaluation (NULL: none): v->action, v->reply and
+ * v->quarantine are set, the rest of *v is left.  Returns the word for
+ * the log line: "accept", "reject", "defer" or "quarantine".
  */
-bool	 smtp_check_verdict(struct smtp_session *, char *reply, size_t size);
-/* smtp_check_free - the transaction ends; s->chk is NULL after. */
-void	 smtp_check_free(struct smtp_session *);
+const char *smtp_check_policy(enum policy_spf, enum policy_dmarc,
+	    enum spf_result, const struct dmarc_output *,
+	    struct smtp_check_verdict *v);
+/* smtp_check_verdict_free - what *v owns. */
+void	 smtp_check_verdict_free(struct smtp_check_verdict *v);
+/* smtp_check_free - the transaction ends; an answer still awaited is
+ * dropped (done is not called).  NULL is ignored. */
+void	 smtp_check_free(struct smtp_check *);
 
 #endif

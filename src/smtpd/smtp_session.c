@@ -143,6 +143,11 @@ static void	 sender_check(struct smtp_session *);
 static bool	 rcpt_rate_ok(struct smtp_session *);
 static void	 data_timer_start(struct smtp_session *);
 static void	 data_timer_stop(struct smtp_session *);
+static void	 check_start(struct smtp_session *);
+static void	 checked(uint64_t);
+static void	 check_done(struct smtp_session *);
+static bool	 verdict_apply(struct smtp_session *);
+static void	 spool_failed(struct smtp_session *);
 
 void
 smtp_session_init(struct event_base *b)
@@ -674,7 +679,8 @@ resume(struct smtp_session *s)
 static void
 tx_reset(struct smtp_session *s)
 {
-	smtp_check_free(s);
+	smtp_check_free(s->chk);
+	s->chk = NULL;
 	envelope_free(&s->env);
 	memset(&s->mail, 0, sizeof(s->mail));
 	s->nrcpt = 0;
@@ -831,6 +837,21 @@ cmd_mail(struct smtp_session *s, const char *arg)
 	mail_accept(s);
 }
 
+/* check_start - SPF and the end-of-data checks of this transaction. */
+static void
+check_start(struct smtp_session *s)
+{
+	struct smtp_check_mail	 m;
+
+	m.id = s->id;
+	m.ip = s->peer_ip;
+	m.mail_from = s->env.sender;
+	m.helo = s->helo;
+	m.trusted = s->auth[0] != '\0' || s->relay_ok;
+	smtp_check_free(s->chk);
+	s->chk = smtp_check_mail(&m);
+}
+
 /* mail_accept - the MAIL checks passed: start the transaction. */
 static void
 mail_accept(struct smtp_session *s)
@@ -854,7 +875,7 @@ mail_accept(struct smtp_session *s)
 	 * "<>"; we record the login we checked ourselves. */
 	s->env.auth = s->auth[0] != '\0' ? xstrdup(s->auth) : NULL;
 	s->state = SMTP_S_MAIL;
-	smtp_check_mail(s);
+	check_start(s);
 	reply(s, "250 2.1.0 Ok");
 }
 
@@ -1413,17 +1434,38 @@ finish_message(struct smtp_session *s)
 		return;
 	}
 	spool_flush(s);
-	if (!s->spool_err && smtp_check_eod(s)) {
-		s->state = SMTP_S_RCPT;		/* until the checks answer */
-		s->wait = WAIT_CHECK;
-		return;
+	if (!s->spool_err) {
+		struct smtp_check_eod	 e;
+
+		ASSERT(s->chk != NULL);		/* made at MAIL */
+		e.fd = s->spool_fd;
+		e.len = (size_t)(s->hdr_len + s->rx.size);
+		e.qid = s->qid;
+		if (smtp_check_eod(s->chk, &e, checked)) {
+			s->state = SMTP_S_RCPT;	/* until the checks answer */
+			s->wait = WAIT_CHECK;
+			return;
+		}
 	}
 	commit_message(s);
 }
 
-/* smtp_session_checked - the SPF/DKIM/DMARC answers are in. */
-void
-smtp_session_checked(struct smtp_session *s)
+/* checked - smtp_check's answers are in; the session may be gone (it
+ * cancels its check when it ends, and is looked up by id anyway). */
+static void
+checked(uint64_t id)
+{
+	struct smtp_session	*s = smtp_session_find(id);
+
+	if (s == NULL)
+		return;
+	check_done(s);
+	flush(s);
+}
+
+/* check_done - the SPF/DKIM/DMARC answers are in: verdict, commit. */
+static void
+check_done(struct smtp_session *s)
 {
 	if (s->wait != WAIT_CHECK)
 		return;
@@ -1443,25 +1485,19 @@ static void
 commit_message(struct smtp_session *s)
 {
 	struct buf	 b, env;
-	char		 client[128], why[160];
+	char		 client[128];
 
 	close(s->spool_fd);
 	s->spool_fd = -1;
 	if (s->spool_err) {
-		spool_abort(s);
-		tx_reset(s);
-		reply(s, "451 4.3.0 Error: queue file write error");
+		spool_failed(s);
 		return;
 	}
 	memcpy(s->env.id, s->qid, sizeof(s->env.id));
 	s->env.arrival = now_usec();
 	s->env.size = s->rx.size + s->hdr_len;
-	if (smtp_check_verdict(s, why, sizeof(why))) {
-		spool_abort(s);
-		tx_reset(s);
-		reply(s, "%s", why);
+	if (!verdict_apply(s))
 		return;
-	}
 	s->env.helo = xstrdup(s->helo);
 	snprintf(client, sizeof(client), "%s", s->peer_str);
 	s->env.client = xstrdup(client);
@@ -1482,6 +1518,47 @@ commit_message(struct smtp_session *s)
 	buf_free(&b);
 	s->state = SMTP_S_RCPT;		/* until the commit answers */
 	s->wait = WAIT_COMMIT;
+}
+
+/* spool_failed - the spool file could not be written: drop it, 451. */
+static void
+spool_failed(struct smtp_session *s)
+{
+	spool_abort(s);
+	tx_reset(s);
+	reply(s, "451 4.3.0 Error: queue file write error");
+}
+
+/*
+ * verdict_apply - smtp_check's verdict into the envelope: the size less
+ * the bytes cut, the quarantine flag, the fields to prepend.  false: the
+ * message is refused, its reply queued and the transaction over.
+ */
+static bool
+verdict_apply(struct smtp_session *s)
+{
+	struct smtp_check_verdict	 v;
+
+	smtp_check_verdict(s->chk, &v);
+	switch (v.action) {
+	case SMTP_CHECK_ACCEPT:
+		s->env.size -= v.cut;
+		s->env.quarantine = v.quarantine;
+		free(s->env.prepend);
+		s->env.prepend = v.prepend;	/* moved */
+		v.prepend = NULL;
+		return true;
+	case SMTP_CHECK_REFUSE:
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "%s", v.reply);
+		break;
+	case SMTP_CHECK_SPOOL_ERROR:
+		spool_failed(s);
+		break;
+	}
+	smtp_check_verdict_free(&v);
+	return false;
 }
 
 /* smtp_session_committed - queue says the message is durable (or not). */

@@ -94,7 +94,8 @@ struct smtp_session {
 	struct envelope		 env;
 	unsigned		 nrcpt;		/* RCPT commands accepted */
 	bool			 bdat_used;
-	struct smtp_check	*chk;		/* SPF/DKIM/DMARC, signing */
+	struct smtp_check	*chk;		/* SPF/DKIM/DMARC, signing: made
+						 * at MAIL, freed by tx_reset */
 
 	/* the message */
 	char			 qid[QUEUE_ID_LEN + 1];
@@ -121,8 +122,6 @@ void	 smtp_session_spooled(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_committed(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_authed(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_owned(struct smtp_session *, struct ipc_msg *);
-/* smtp_session_checked - smtp_check's answers are in: verdict, commit. */
-void	 smtp_session_checked(struct smtp_session *);
 /* smtp_session_flush - send the replies a handler queued; may free s. */
 void	 smtp_session_flush(struct smtp_session *);
 /* smtp_session_peer_down - proc went away: fail what waits on it. */

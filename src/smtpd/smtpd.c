@@ -16,9 +16,9 @@
 #include <event2/listener.h>
 
 #include "common/conf.h"
+#include "common/dkim_keys.h"
 #include "lib/log.h"
 #include "common/proc.h"
-#include "smtpd/smtp_check.h"
 #include "smtpd/smtp_session.h"
 #include "smtpd/smtpd.h"
 #include "common/tls.h"
@@ -101,7 +101,7 @@ smtpd_postfork(struct proc_inherit *inh)
 		material = *inh->tls;		/* moved, not copied */
 		buf_init(inh->tls, 0);
 	}
-	smtp_check_load_keys();
+	dkim_keys_load();
 }
 
 static void
@@ -218,7 +218,7 @@ static void
 smtpd_reload(void)
 {
 	load_tls();
-	smtp_check_load_keys();
+	dkim_keys_load();
 	log_info("event=reloaded");
 }
 
