@@ -1,13 +1,13 @@
 /*
- * deliver.c - the deliver process: local delivery into Maildir.  Queue
- * sends a message (as a read-only descriptor) with its pending recipients;
- * a worker thread writes each copy to tmp/, syncs once for the batch,
- * renames into new/, syncs the new/ directories, and only then reports
- * success.  Runs unprivileged as the one mail user who owns all
- * mailboxes.  Remote recipients (all of one domain per request) go to
- * the SMTP client in deliver_remote.c.  Every delivery, local or remote,
- * first counts the message's Received: headers (max_received): more means
- * a mail loop, failed with 5.4.6.
+ * deliver.c - the deliver process: local delivery into Maildir.  Each
+ * IPC_DELIVER becomes a job (deliver_job.c); a message with too many
+ * Received: fields (max_received) is a mail loop and fails with 5.4.6.
+ * Remote recipients (all of one domain per request) go to the SMTP client
+ * in remote.c.  For local ones, each recipient gets its mailbox path on
+ * the loop; the worker thread then writes each copy to tmp/, syncs once
+ * for the whole batch, renames into new/, syncs the new/ directories, and
+ * only then are the results reported.  Runs unprivileged as the one mail
+ * user who owns all mailboxes.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -18,26 +18,77 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
-#include "mail/addr.h"
 #include "common/conf.h"
-#include "deliver/deliver.h"
-#include "lib/log.h"
-#include "deliver/maildir.h"
 #include "common/proc.h"
-#include "mail/envelope.h"
+#include "deliver/deliver.h"
+#include "deliver/deliver_job.h"
+#include "deliver/maildir.h"
+#include "deliver/remote.h"
+#include "lib/ipc.h"
+#include "lib/log.h"
 #include "lib/util.h"
 #include "lib/worker.h"
+#include "mail/addr.h"
+#include "mail/envelope.h"
 
 #define MAX_SYNC_DIRS	64
-#define HEADER_SCAN_MAX	(64 * 1024)	/* bytes of header read to count
-					   Received: lines */
 #define PREPARED_MAX	1024	/* maildirs known to exist (worker only) */
+
+/* Where one recipient's copy goes; only the worker touches it while the
+ * job is in a batch. */
+struct lrcpt {
+	char	 dir[PATH_MAX];		/* "" = no copy to write */
+	char	 name[MAILDIR_NAME_MAX];
+	off_t	 size;
+	bool	 written;		/* in tmp/ or new/, not given up */
+};
+
+struct ljob {
+	struct worker_item	 item;	/* first: the worker links batches */
+	struct deliver_job	*j;
+	struct lrcpt		*lr;	/* j->n of them */
+};
+
+static void	 local_deliver(struct deliver_job *);
+static struct ljob *next_job(const struct ljob *);
+static char	**prepared_slot(const char *);
+static int	 ensure_maildir(const char *, bool);
+static void	 set_errno_result(struct deliver_rcpt *, const char *, int);
+static void	 write_copy(struct ljob *, size_t);
+static int	 sync_filesystems(struct ljob *);
+static bool	 is_synced_before(struct ljob *, const struct ljob *, size_t);
+static void	 sync_new_dirs(struct ljob *);
+static void	 commit_batch(struct ljob *);
+static void	 run_batch(struct worker_item *);
+static void	 batch_done(struct worker_item *);
+static void	 prepare_rcpt(struct deliver_rcpt *, struct lrcpt *);
+static void	 deliver_request(struct ipc_msg *);
+static void	 deliver_init(struct event_base *);
+static void	 deliver_msg(int, struct ipc_msg *);
+static void	 deliver_nop(int);
+static void	 deliver_reload(void);
+static void	 deliver_shutdown(void);
+
+const struct proc_module deliver_module = {
+	.name = "deliver",
+	.init = deliver_init,
+	.peer_up = deliver_nop,
+	.peer_down = deliver_nop,
+	.msg = deliver_msg,
+	.reload = deliver_reload,
+	.shutdown = deliver_shutdown,
+};
 
 static struct worker	*writer;
 static char		*prepared[PREPARED_MAX];	/* worker thread only */
+
+static struct ljob *
+next_job(const struct ljob *l)
+{
+	return (struct ljob *)l->item.next;
+}
 
 /* prepared_slot - the table slot for dir (open addressing); a full table
  * is simply emptied. */
@@ -74,56 +125,49 @@ ensure_maildir(const char *dir, bool again)
 	return 0;
 }
 
-/* deliver_set_result - see deliver.h. */
-void
-deliver_set_result(struct drcpt *r, int result, const char *dsn,
-    const char *text)
-{
-	r->result = result;
-	str_copy(r->dsn, dsn, sizeof(r->dsn));
-	str_copy(r->text, text, sizeof(r->text));
-}
-
 static void
-set_errno_result(struct drcpt *r, const char *what, int e)
+set_errno_result(struct deliver_rcpt *r, const char *what, int e)
 {
 	char	text[200];
 
 	snprintf(text, sizeof(text), "%s: %s", what, strerror(e));
 	if (e == EDQUOT)
-		deliver_set_result(r, DELIVER_TEMP, "4.2.2", text);
+		deliver_job_set_result(r, DELIVER_TEMP, "4.2.2", text);
 	else if (e == ENOSPC)
-		deliver_set_result(r, DELIVER_TEMP, "4.3.1", text);
+		deliver_job_set_result(r, DELIVER_TEMP, "4.3.1", text);
 	else if (e == ENOTDIR)	/* a file where the Maildir must be: no
 				 * retry mends that, the sender is told */
-		deliver_set_result(r, DELIVER_PERM, "5.2.0", text);
+		deliver_job_set_result(r, DELIVER_PERM, "5.2.0", text);
 	else
-		deliver_set_result(r, DELIVER_TEMP, "4.2.0", text);
+		deliver_job_set_result(r, DELIVER_TEMP, "4.2.0", text);
 }
 
-/* write_copy - one recipient's copy into DIR/tmp (no sync yet). */
+/* write_copy - recipient i's copy into DIR/tmp (no sync yet). */
 static void
-write_copy(struct djob *j, struct drcpt *r)
+write_copy(struct ljob *l, size_t i)
 {
-	char	*prefix, tag[QUEUE_ID_LEN + 16];
-	int	 fd;
-	ssize_t	 n;
+	struct deliver_job	*j = l->j;
+	struct deliver_rcpt	*r = &j->r[i];
+	struct lrcpt		*lr = &l->lr[i];
+	char			*prefix, tag[QUEUE_ID_LEN + 16];
+	int			 fd;
+	ssize_t			 n;
 
-	if (ensure_maildir(r->dir, false) == -1) {
+	if (ensure_maildir(lr->dir, false) == -1) {
 		set_errno_result(r, "cannot create maildir", errno);
 		return;
 	}
 	snprintf(tag, sizeof(tag), "%s_%u", j->id, r->index);
-	if (j->recovered && maildir_has_tag(r->dir, tag)) {
+	if (j->recovered && maildir_has_tag(lr->dir, tag)) {
 		/* Delivered before the crash; the queue did not hear it. */
-		deliver_set_result(r, DELIVER_OK, "2.0.0", "delivered to maildir "
-		    "before a restart");
+		deliver_job_set_result(r, DELIVER_OK, "2.0.0", "delivered to "
+		    "maildir before a restart");
 		return;
 	}
-	fd = maildir_create_tagged(r->dir, tag, r->name, sizeof(r->name));
-	if (fd == -1 && errno == ENOENT && ensure_maildir(r->dir, true) == 0)
-		fd = maildir_create_tagged(r->dir, tag, r->name,
-		    sizeof(r->name));
+	fd = maildir_create_tagged(lr->dir, tag, lr->name, sizeof(lr->name));
+	if (fd == -1 && errno == ENOENT && ensure_maildir(lr->dir, true) == 0)
+		fd = maildir_create_tagged(lr->dir, tag, lr->name,
+		    sizeof(lr->name));
 	if (fd == -1) {
 		set_errno_result(r, "cannot create file", errno);
 		return;
@@ -136,41 +180,41 @@ write_copy(struct djob *j, struct drcpt *r)
 		int e = errno;
 
 		close(fd);
-		maildir_abort(r->dir, r->name);
+		maildir_abort(lr->dir, lr->name);
 		set_errno_result(r, "write error", e);
 		return;
 	}
 	if (close(fd) == -1) {
 		set_errno_result(r, "write error", errno);
-		maildir_abort(r->dir, r->name);
+		maildir_abort(lr->dir, lr->name);
 		return;
 	}
-	r->size = n;
-	r->written = true;
+	lr->size = n;
+	lr->written = true;
 }
 
 /* sync_filesystems - one syncfs per file system that got new files. */
 static int
-sync_filesystems(struct djob *b)
+sync_filesystems(struct ljob *b)
 {
 	dev_t	 devs[MAX_SYNC_DIRS];
 	size_t	 ndevs = 0;
 	int	 rc = 0;
 
-	for (struct djob *j = b; j != NULL; j = (struct djob *)j->item.next)
-		for (size_t i = 0; i < j->n; i++) {
+	for (struct ljob *l = b; l != NULL; l = next_job(l))
+		for (size_t i = 0; i < l->j->n; i++) {
 			struct stat	st;
 			size_t		k;
 			int		fd;
 
-			if (!j->r[i].written || stat(j->r[i].dir, &st) == -1)
+			if (!l->lr[i].written || stat(l->lr[i].dir, &st) == -1)
 				continue;
 			for (k = 0; k < ndevs && devs[k] != st.st_dev; k++)
 				;
 			if (k < ndevs || ndevs == MAX_SYNC_DIRS)
 				continue;
 			devs[ndevs++] = st.st_dev;
-			fd = open(j->r[i].dir, O_RDONLY | O_DIRECTORY |
+			fd = open(l->lr[i].dir, O_RDONLY | O_DIRECTORY |
 			    O_CLOEXEC);
 			if (fd == -1 || syncfs(fd) == -1)
 				rc = -1;
@@ -180,37 +224,57 @@ sync_filesystems(struct djob *b)
 	return rc;
 }
 
+/* is_synced_before - a copy into the same directory as l's recipient i
+ * comes earlier in the batch b: its new/ is synced already. */
+static bool
+is_synced_before(struct ljob *b, const struct ljob *l, size_t i)
+{
+	for (struct ljob *k = b; k != NULL; k = next_job(k))
+		for (size_t x = 0; x < k->j->n; x++) {
+			if (k == l && x == i)
+				break;
+			if (k->lr[x].written &&
+			    strcmp(k->lr[x].dir, l->lr[i].dir) == 0)
+				return true;
+		}
+	return false;
+}
+
 /* sync_new_dirs - fsync each distinct DIR/new once. */
 static void
-sync_new_dirs(struct djob *b)
+sync_new_dirs(struct ljob *b)
 {
-	for (struct djob *j = b; j != NULL; j = (struct djob *)j->item.next)
-		for (size_t i = 0; i < j->n; i++) {
-			struct drcpt	*r = &j->r[i];
-			char		 path[PATH_MAX + 8];
-			bool		 seen = false;
-			int		 fd;
+	for (struct ljob *l = b; l != NULL; l = next_job(l))
+		for (size_t i = 0; i < l->j->n; i++) {
+			char	path[PATH_MAX + 8];
+			int	fd;
 
-			if (!r->written)
+			if (!l->lr[i].written || is_synced_before(b, l, i))
 				continue;
-			/* Same directory earlier in the batch: synced. */
-			for (struct djob *k = b; k != NULL && !seen;
-			    k = (struct djob *)k->item.next)
-				for (size_t x = 0; x < k->n; x++) {
-					if (k == j && x == i)
-						break;
-					if (k->r[x].written &&
-					    strcmp(k->r[x].dir, r->dir) == 0)
-						seen = true;
-				}
-			if (seen)
-				continue;
-			snprintf(path, sizeof(path), "%s/new", r->dir);
+			snprintf(path, sizeof(path), "%s/new", l->lr[i].dir);
 			if ((fd = open(path, O_RDONLY | O_DIRECTORY |
 			    O_CLOEXEC)) != -1) {
 				if (fsync(fd) == -1)
-					set_errno_result(r, "fsync", errno);
+					set_errno_result(&l->j->r[i], "fsync",
+					    errno);
 				close(fd);
+			}
+		}
+}
+
+/* commit_batch - rename each synced copy into new/. */
+static void
+commit_batch(struct ljob *b)
+{
+	for (struct ljob *l = b; l != NULL; l = next_job(l))
+		for (size_t i = 0; i < l->j->n; i++) {
+			struct lrcpt *lr = &l->lr[i];
+
+			if (lr->written && maildir_commit(lr->dir, lr->name,
+			    lr->size) == -1) {
+				set_errno_result(&l->j->r[i], "rename", errno);
+				maildir_abort(lr->dir, lr->name);
+				lr->written = false;
 			}
 		}
 }
@@ -219,222 +283,97 @@ sync_new_dirs(struct djob *b)
 static void
 run_batch(struct worker_item *wi)
 {
-	struct djob	*b = (struct djob *)wi;
+	struct ljob	*b = (struct ljob *)wi;
 
-	for (struct djob *j = b; j != NULL; j = (struct djob *)j->item.next)
-		for (size_t i = 0; i < j->n; i++)
-			if (j->r[i].result == DELIVER_OK && j->r[i].dir[0])
-				write_copy(j, &j->r[i]);
+	for (struct ljob *l = b; l != NULL; l = next_job(l))
+		for (size_t i = 0; i < l->j->n; i++)
+			if (l->j->r[i].result == DELIVER_OK && l->lr[i].dir[0])
+				write_copy(l, i);
 	if (sync_filesystems(b) == -1)
-		for (struct djob *j = b; j != NULL;
-		    j = (struct djob *)j->item.next)
-			for (size_t i = 0; i < j->n; i++)
-				if (j->r[i].written) {
-					set_errno_result(&j->r[i], "syncfs",
+		for (struct ljob *l = b; l != NULL; l = next_job(l))
+			for (size_t i = 0; i < l->j->n; i++)
+				if (l->lr[i].written) {
+					set_errno_result(&l->j->r[i], "syncfs",
 					    errno);
-					maildir_abort(j->r[i].dir, j->r[i].name);
-					j->r[i].written = false;
+					maildir_abort(l->lr[i].dir,
+					    l->lr[i].name);
+					l->lr[i].written = false;
 				}
-	for (struct djob *j = b; j != NULL; j = (struct djob *)j->item.next)
-		for (size_t i = 0; i < j->n; i++) {
-			struct drcpt *r = &j->r[i];
-
-			if (r->written && maildir_commit(r->dir, r->name,
-			    r->size) == -1) {
-				set_errno_result(r, "rename", errno);
-				maildir_abort(r->dir, r->name);
-				r->written = false;
-			}
-		}
+	commit_batch(b);
 	sync_new_dirs(b);
+}
+
+/* batch_done - on the loop, once per job of a finished batch. */
+static void
+batch_done(struct worker_item *wi)
+{
+	struct ljob		*l = (struct ljob *)wi;
+	struct deliver_job	*j = l->j;
+
+	free(l->lr);
+	free(l);
+	deliver_job_done(j);
 }
 
 /* prepare_rcpt - on the loop: where a local copy goes, or why not. */
 static void
-prepare_rcpt(struct drcpt *r)
+prepare_rcpt(struct deliver_rcpt *r, struct lrcpt *lr)
 {
 	struct mailaddr	a;
 
-	deliver_set_result(r, DELIVER_OK, "2.0.0", "delivered to maildir");
+	deliver_job_set_result(r, DELIVER_OK, "2.0.0", "delivered to maildir");
 	if (r->kind != RCPT_LOCAL) {	/* mixed into a local request */
-		deliver_set_result(r, DELIVER_TEMP, "4.3.5",
+		deliver_job_set_result(r, DELIVER_TEMP, "4.3.5",
 		    "remote recipient in a local delivery request");
 		return;
 	}
 	if (addr_parse(r->addr, ADDR_F_UTF8, &a) != ADDR_OK ||
 	    maildir_path(config->mailbox, str_lower(a.local), a.domain,
-	    r->dir, sizeof(r->dir)) == -1) {
-		r->dir[0] = '\0';
-		deliver_set_result(r, DELIVER_PERM, "5.1.3",
+	    lr->dir, sizeof(lr->dir)) == -1) {
+		lr->dir[0] = '\0';
+		deliver_job_set_result(r, DELIVER_PERM, "5.1.3",
 		    "address has no valid mailbox path");
 	}
 }
 
-/* count_received - Received: header fields in the message's header (the
- * part before the first empty line, read up to HEADER_SCAN_MAX). */
-static unsigned
-count_received(int fd)
-{
-	char		*h = xmalloc(HEADER_SCAN_MAX + 1);
-	ssize_t		 got;
-	size_t		 len = 0;
-	unsigned	 n = 0;
-
-	while (len < HEADER_SCAN_MAX && (got = pread(fd, h + len,
-	    HEADER_SCAN_MAX - len, (off_t)len)) > 0)
-		len += (size_t)got;
-	h[len] = '\0';
-	for (size_t off = 0; off < len; ) {
-		char	*eol = memchr(h + off, '\n', len - off);
-
-		if (h[off] == '\r' || h[off] == '\n')
-			break;		/* end of the header */
-		if (len - off >= 9 && strncasecmp(h + off, "Received:", 9) == 0)
-			n++;
-		if (eol == NULL)
-			break;
-		off = (size_t)(eol - h) + 1;
-	}
-	free(h);
-	return n;
-}
-
-/* get_dsn_fields - IPC_DELIVER's appended part (queue.c put_dsn_fields). */
+/* local_deliver - paths now, copies on the worker thread.  Takes j. */
 static void
-get_dsn_fields(struct ipc_msg *m, struct djob *j)
+local_deliver(struct deliver_job *j)
 {
-	j->body = (int)ipc_get_u32(m);
-	j->smtputf8 = ipc_get_u32(m) != 0;
-	j->ret = (int)ipc_get_u32(m);
-	j->envid = xstrdup(ipc_get_str(m));
-	j->size = ipc_get_u64(m);
-	for (size_t i = 0; j->r != NULL && i < j->n && !m->bad; i++) {
-		j->r[i].notify = ipc_get_u32(m);
-		j->r[i].orcpt = xstrdup(ipc_get_str(m));
-	}
-}
+	struct ljob	*l = xcalloc(1, sizeof(*l));
 
-static void
-job_free(struct djob *j)
-{
-	for (size_t i = 0; j->r != NULL && i < j->n; i++) {
-		free(j->r[i].addr);
-		free(j->r[i].orig);
-		free(j->r[i].orcpt);
-	}
-	if (j->fd != -1)
-		close(j->fd);
-	free(j->r);
-	free(j->sender);
-	free(j->envid);
-	free(j->prepend);
-	free(j);
-}
-
-/* is_remote_job - every recipient remote: the SMTP client's. */
-static bool
-is_remote_job(const struct djob *j)
-{
+	l->j = j;
+	l->lr = xcalloc(j->n, sizeof(*l->lr));
 	for (size_t i = 0; i < j->n; i++)
-		if (j->r[i].kind != RCPT_REMOTE)
-			return false;
-	return true;
+		prepare_rcpt(&j->r[i], &l->lr[i]);
+	worker_push(writer, &l->item);
 }
 
+/* deliver_request - one IPC_DELIVER: decode, check for a loop, deliver. */
 static void
 deliver_request(struct ipc_msg *m)
 {
-	struct djob	*j = xcalloc(1, sizeof(*j));
-	const char	*id = ipc_get_str(m);
+	struct deliver_job	*j = deliver_job_decode(m);
 
-	j->reqid = m->id;
-	str_copy(j->id, id, sizeof(j->id));
-	j->sender = xstrdup(ipc_get_str(m));
-	j->arrival = ipc_get_u64(m);
-	j->recovered = ipc_get_u32(m) != 0;
-	j->n = ipc_get_u32(m);
-	j->fd = m->fd;
-	if (!m->bad && j->n > 0 && j->n <= 100000)
-		j->r = xcalloc(j->n, sizeof(*j->r));
-	for (size_t i = 0; j->r != NULL && i < j->n && !m->bad; i++) {
-		j->r[i].index = ipc_get_u32(m);
-		j->r[i].kind = (int)ipc_get_u32(m);
-		j->r[i].addr = xstrdup(ipc_get_str(m));
-		j->r[i].orig = xstrdup(ipc_get_str(m));
-	}
-	get_dsn_fields(m, j);
-	j->prepend = xstrdup(ipc_get_str(m));
-	j->size += strlen(j->prepend);	/* SIZE= counts what goes out */
-	if (!ipc_msg_ok(m) || j->r == NULL || j->fd == -1) {
+	if (j == NULL) {
 		log_warn("event=ipc-error reason=\"bad delivery request\"");
-		job_free(j);
 		return;
 	}
-	if (count_received(j->fd) > config->max_received) {
-		for (size_t i = 0; i < j->n; i++)
-			deliver_set_result(&j->r[i], DELIVER_PERM, "5.4.6",
-			    "mail loop: too many Received: header fields");
+	if (deliver_job_loops(j, config->max_received)) {
 		deliver_job_done(j);
 		return;
 	}
-	if (is_remote_job(j)) {
+	if (deliver_job_is_remote(j))
 		remote_deliver(j);
-		return;
-	}
-	for (size_t i = 0; i < j->n; i++)
-		prepare_rcpt(&j->r[i]);
-	worker_push(writer, &j->item);
-}
-
-static const char *
-status_word(int result)
-{
-	return result == DELIVER_OK ? "sent" : result == DELIVER_PERM ?
-	    "bounced" : "deferred";
-}
-
-static void
-job_done(struct worker_item *wi)
-{
-	deliver_job_done((struct djob *)wi);
-}
-
-/* deliver_job_done - on the loop: log each result and report to queue. */
-void
-deliver_job_done(struct djob *j)
-{
-	struct buf	 b;
-	double		 delay = (double)(now_usec() - j->arrival) / 1e6;
-
-	buf_init(&b, 0);
-	ipc_put_str(&b, j->id);
-	ipc_put_u32(&b, (uint32_t)j->n);
-	for (size_t i = 0; i < j->n; i++) {
-		struct drcpt	*r = &j->r[i];
-
-		log_info("%s: to=<%s>%s%s%s relay=%s delay=%.2f dsn=%s "
-		    "status=%s (%s)", j->id, log_safe(r->addr),
-		    strcmp(r->addr, r->orig) ? " orig_to=<" : "",
-		    strcmp(r->addr, r->orig) ? log_safe(r->orig) : "",
-		    strcmp(r->addr, r->orig) ? ">" : "",
-		    j->relay[0] != '\0' ? log_safe(j->relay) : "local", delay,
-		    r->dsn,
-		    status_word(r->result), log_safe(r->text));
-		ipc_put_u32(&b, r->index);
-		ipc_put_u32(&b, (uint32_t)r->result);
-		ipc_put_str(&b, r->dsn);
-		ipc_put_str(&b, r->text);
-	}
-	proc_send(PROC_QUEUE, IPC_DELIVER_REPLY, j->reqid, &b, -1);
-	buf_free(&b);
-	job_free(j);
+	else
+		local_deliver(j);
 }
 
 static void
 deliver_init(struct event_base *base)
 {
 	umask(077);
-	writer = worker_new(base, run_batch, job_done);
+	writer = worker_new(base, run_batch, batch_done);
 	remote_init(base);
 }
 
@@ -469,13 +408,3 @@ deliver_shutdown(void)
 	remote_shutdown();
 	proc_exit();
 }
-
-const struct proc_module deliver_module = {
-	.name = "deliver",
-	.init = deliver_init,
-	.peer_up = deliver_nop,
-	.peer_down = deliver_nop,
-	.msg = deliver_msg,
-	.reload = deliver_reload,
-	.shutdown = deliver_shutdown,
-};
