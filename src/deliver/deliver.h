@@ -1,7 +1,7 @@
 /*
- * deliver.h - the deliver process: local delivery into Maildir
- * (deliver.c) and remote delivery over SMTP (remote.c, mx.c), both on
- * top of the job that one IPC_DELIVER from queue becomes (deliver_job.c).
+ * deliver.h - the deliver process: local delivery into Maildir (local.c)
+ * and remote delivery over SMTP (remote.c, mx.c), both couriers of the
+ * job that one IPC_DELIVER from queue becomes (deliver_job.c).
  */
 #ifndef POSTBOTE_DELIVER_H
 #define POSTBOTE_DELIVER_H

@@ -3,7 +3,7 @@
  * an IPC_DELIVER into a struct deliver_job, the recipients' results, the
  * mail-loop check every delivery starts with, the log line of each result
  * and the IPC_DELIVER_REPLY that reports them to queue.  Local and remote
- * delivery (deliver.c, remote.c) build on it.
+ * delivery (local.c, remote.c) build on it and never on each other.
  *
  * Runs in the deliver process, on its loop.  Trust: the request comes
  * from queue, one of ours, but its frame is still read with the bounds-

@@ -1,10 +1,9 @@
 /*
  * deliver_job.h - one delivery request of the deliver process and its
- * reply.  One IPC_DELIVER from queue becomes one struct deliver_job;
- * local delivery (deliver.c) or remote delivery (remote.c) sets each
- * recipient's result and hands the job back through deliver_job_done(),
- * which logs the results and answers with one IPC_DELIVER_REPLY carrying
- * the same request id.
+ * reply.  One IPC_DELIVER from queue becomes one struct deliver_job; a
+ * courier (local.c, remote.c) sets each recipient's result and hands the
+ * job back through deliver_job_done(), which logs the results and answers
+ * with one IPC_DELIVER_REPLY carrying the same request id.
  */
 #ifndef POSTBOTE_DELIVER_JOB_H
 #define POSTBOTE_DELIVER_JOB_H
@@ -19,6 +18,8 @@
 
 #define DELIVER_JOB_TEXT_MAX	200	/* reply text kept per recipient */
 #define DELIVER_JOB_RCPT_MAX	100000	/* recipients taken in one request */
+
+struct event_base;
 
 struct deliver_rcpt {
 	uint32_t	 index;		/* in the envelope, echoed back */
@@ -50,6 +51,20 @@ struct deliver_job {
 	uint64_t		 size;		/* SIZE=, prepend included */
 	char			 relay[320];	/* "host[ip]:port" for the
 						 * log; "" = local */
+};
+
+/*
+ * A courier delivers jobs of one kind (chasquid's courier idea): the
+ * process glue hands a job to one without knowing which.  deliver takes
+ * the job and calls deliver_job_done() on it, once, from the loop, when
+ * every recipient has its result.  The hooks may be NULL.
+ */
+struct deliver_courier {
+	const char	*name;
+	void		(*init)(struct event_base *);
+	void		(*reload)(void);
+	void		(*shutdown)(void);	/* let go of idle resources */
+	void		(*deliver)(struct deliver_job *);
 };
 
 /*

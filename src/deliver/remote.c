@@ -1,7 +1,7 @@
 /*
  * remote.c - the SMTP client of the deliver process (RFC 5321, 3207
  * STARTTLS, 2920 PIPELINING, 1870 SIZE, 6152 8BITMIME, 6531 SMTPUTF8,
- * 3461 DSN, 4954 AUTH), on top of deliver_job.c.  One job is
+ * 3461 DSN, 4954 AUTH), a courier on top of deliver_job.c.  One job is
  * the recipients of one domain of one message: one transaction, whose
  * results go back through deliver_job_done().  Destinations come from a
  * [route] (relay host) or from MX records (mx.c); each host's
@@ -135,6 +135,10 @@ static uint64_t			 next_id;
 static struct route_pass	*passes;
 static size_t			 npasses;
 
+static void	 remote_init(struct event_base *);
+static void	 remote_reload(void);
+static void	 remote_shutdown(void);
+static void	 remote_deliver(struct deliver_job *);
 static void	 try_next_host(struct rjob *);
 static void	 try_next_addr(struct rjob *);
 static void	 job_finish(struct rjob *);
@@ -155,6 +159,14 @@ static void	 on_data_reply(struct rconn *);
 static void	 conn_free_job(struct rconn *);
 static void	 mx_done(uint64_t, int, const char *, const char *,
 		    const char *const *, size_t);
+
+const struct deliver_courier remote_courier = {
+	.name = "remote",
+	.init = remote_init,
+	.reload = remote_reload,
+	.shutdown = remote_shutdown,
+	.deliver = remote_deliver,
+};
 
 /* ---- small helpers ---- */
 
@@ -338,8 +350,9 @@ make_dns(void)
 		    log_safe(err));
 }
 
-/* remote_init - see remote.h. */
-void
+/* remote_init - the SMTP client's state: DNS, TLS contexts, route
+ * passwords (read here, never logged). */
+static void
 remote_init(struct event_base *b)
 {
 	base = b;
@@ -349,8 +362,8 @@ remote_init(struct event_base *b)
 	load_passwords();
 }
 
-/* remote_reload - see remote.h. */
-void
+/* remote_reload - the same, anew; jobs in progress keep their copies. */
+static void
 remote_reload(void)
 {
 	make_dns();
@@ -358,8 +371,8 @@ remote_reload(void)
 	load_passwords();
 }
 
-/* remote_shutdown - see remote.h. */
-void
+/* remote_shutdown - close idle connections. */
+static void
 remote_shutdown(void)
 {
 	struct rconn	*c, *next;
@@ -415,8 +428,10 @@ job_set_route(struct rjob *r)
 	xasprintf(&r->dest, "route:%s", rt->domain);
 }
 
-/* remote_deliver - see remote.h. */
-void
+/* remote_deliver - the courier's deliver: j's recipients (all remote, one
+ * domain) in one SMTP transaction, on an idle connection to the same
+ * destination if there is one.  Takes j. */
+static void
 remote_deliver(struct deliver_job *j)
 {
 	struct rjob	*r = xcalloc(1, sizeof(*r));

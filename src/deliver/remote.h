@@ -1,24 +1,18 @@
 /*
- * remote.h - remote delivery over SMTP (the deliver process), for the jobs
- * whose recipients are all of one remote domain.
+ * remote.h - remote delivery over SMTP (the deliver process): a courier
+ * for the jobs whose recipients are all of one remote domain.
  */
 #ifndef POSTBOTE_REMOTE_H
 #define POSTBOTE_REMOTE_H
 
 #include "deliver/deliver_job.h"
 
-struct event_base;
-
-/* remote_init / remote_reload - the SMTP client's state: TLS contexts,
- * DNS, route passwords (read here, never logged).  Jobs in progress keep
- * their copies across a reload. */
-void	 remote_init(struct event_base *);
-void	 remote_reload(void);
-/* remote_deliver - deliver j's recipients (all remote, one domain) in one
- * SMTP transaction, on an idle connection to the same destination if
- * there is one; calls deliver_job_done(j) when finished.  Takes j. */
-void	 remote_deliver(struct deliver_job *j);
-/* remote_shutdown - close idle connections. */
-void	 remote_shutdown(void);
+/*
+ * remote_courier - delivers a job in one SMTP transaction to the
+ * domain's route or MX hosts, keeping connections for reuse; init and
+ * reload read the DNS, TLS and route password settings, shutdown closes
+ * idle connections.
+ */
+extern const struct deliver_courier remote_courier;
 
 #endif
