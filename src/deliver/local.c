@@ -214,14 +214,16 @@ sync_filesystems(struct ljob *b)
 }
 
 /* is_synced_before - a copy into the same directory as l's recipient i
- * comes earlier in the batch b: its new/ is synced already. */
+ * comes earlier in the batch b: its new/ is synced already.  Only what
+ * comes earlier counts: were a later copy counted too, two jobs of one
+ * batch for the same mailbox would each leave the sync to the other. */
 static bool
 is_synced_before(struct ljob *b, const struct ljob *l, size_t i)
 {
 	for (struct ljob *k = b; k != NULL; k = next_job(k))
 		for (size_t x = 0; x < k->j->n; x++) {
 			if (k == l && x == i)
-				break;
+				return false;
 			if (k->lr[x].written &&
 			    strcmp(k->lr[x].dir, l->lr[i].dir) == 0)
 				return true;
