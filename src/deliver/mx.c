@@ -1,16 +1,17 @@
 /*
- * deliver_mx.c - MX resolution for remote delivery (deliver process).
+ * mx.c - MX resolution for remote delivery (remote.c, deliver process).
  * Asks c-ares through dns.c; every answer is untrusted: dns.c has checked
  * the names, and here only their order and count are decided.  RFC 5321
- * 5.1 (MX order, implicit MX), RFC 7505 (null MX).
+ * 5.1 (MX order, implicit MX), RFC 7505 (null MX).  Its failures are
+ * recipient results, in the job's terms (deliver_job.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "deliver/deliver_job.h"
 #include "deliver/mx.h"
 #include "lib/dns.h"
-#include "deliver/deliver.h"
 #include "lib/ipc.h"
 #include "lib/util.h"
 
@@ -43,7 +44,7 @@ shuffle_equal(struct dns_mx *mx, size_t n)
 	}
 }
 
-/* mx_resolve - see deliver_mx.h. */
+/* mx_resolve - see mx.h. */
 void
 mx_resolve(struct dns_ctx *dns, const char *domain, const char *self,
     mx_cb cb, uint64_t id)
@@ -60,7 +61,7 @@ mx_resolve(struct dns_ctx *dns, const char *domain, const char *self,
 static void
 fail(struct mx_req *q, int result, const char *dsn, const char *why)
 {
-	char	text[DELIVER_TEXT_MAX];
+	char	text[DELIVER_JOB_TEXT_MAX];
 
 	snprintf(text, sizeof(text), "%s: %s", q->domain, why);
 	q->cb(q->id, result, dsn, text, NULL, 0);

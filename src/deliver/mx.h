@@ -1,9 +1,9 @@
 /*
- * deliver_mx.h - where mail for a domain goes: its MX hosts in order
- * (RFC 5321 5.1), for the SMTP client in the deliver process.
+ * mx.h - where mail for a domain goes: its MX hosts in order (RFC 5321
+ * 5.1), for the SMTP client (remote.c) in the deliver process.
  */
-#ifndef POSTBOTE_DELIVER_MX_H
-#define POSTBOTE_DELIVER_MX_H
+#ifndef POSTBOTE_MX_H
+#define POSTBOTE_MX_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,9 +1,10 @@
 /*
- * deliver_remote.c - the SMTP client of the deliver process (RFC 5321,
- * 3207 STARTTLS, 2920 PIPELINING, 1870 SIZE, 6152 8BITMIME, 6531
- * SMTPUTF8, 3461 DSN, 4954 AUTH).  One job is the recipients of one
- * domain of one message: one transaction.  Destinations come from a
- * [route] (relay host) or from MX records (deliver_mx.c); each host's
+ * remote.c - the SMTP client of the deliver process (RFC 5321, 3207
+ * STARTTLS, 2920 PIPELINING, 1870 SIZE, 6152 8BITMIME, 6531 SMTPUTF8,
+ * 3461 DSN, 4954 AUTH), a courier on top of deliver_job.c.  One job is
+ * the recipients of one domain of one message: one transaction, whose
+ * results go back through deliver_job_done().  Destinations come from a
+ * [route] (relay host) or from MX records (mx.c); each host's
  * addresses are tried in turn after a connection failure or a 4xx/5xx
  * greeting.  Connections are kept for smtp_idle_time after a
  * transaction and reused for the same destination.
@@ -37,13 +38,13 @@
 
 #include "lib/base64.h"
 #include "common/conf.h"
-#include "deliver/deliver.h"
+#include "deliver/deliver_job.h"
 #include "deliver/mx.h"
+#include "deliver/remote.h"
 #include "auth/dkim.h"
 #include "lib/dns.h"
 #include "lib/ipc.h"
 #include "lib/log.h"
-#include "common/proc.h"
 #include "mail/smtp_parse.h"
 #include "mail/smtp_reply.h"
 #include "lib/util.h"
@@ -91,7 +92,7 @@ struct rconn {
 struct rjob {
 	struct rjob		*next;
 	uint64_t		 id;
-	struct djob		*j;
+	struct deliver_job	*j;
 	char			*domain, *dest;
 	/* the route: copies, valid across a reload */
 	bool			 routed;
@@ -110,14 +111,14 @@ struct rjob {
 	struct rconn		*c;
 	size_t			 answered, sent, accepted;
 	bool			 mail_failed;
-	bool			 broken;	/* the transaction was cut off */
+	bool			 broken;	/* transaction cut off */
 	off_t			 off;
 	bool			 bol, eof;
 	char			 last;
 	/* the result when every address fails */
 	int			 result;
 	char			 dsn[8];
-	char			 text[DELIVER_TEXT_MAX];
+	char			 text[DELIVER_JOB_TEXT_MAX];
 };
 
 struct route_pass {
@@ -134,6 +135,10 @@ static uint64_t			 next_id;
 static struct route_pass	*passes;
 static size_t			 npasses;
 
+static void	 remote_init(struct event_base *);
+static void	 remote_reload(void);
+static void	 remote_shutdown(void);
+static void	 remote_deliver(struct deliver_job *);
 static void	 try_next_host(struct rjob *);
 static void	 try_next_addr(struct rjob *);
 static void	 job_finish(struct rjob *);
@@ -154,6 +159,14 @@ static void	 on_data_reply(struct rconn *);
 static void	 conn_free_job(struct rconn *);
 static void	 mx_done(uint64_t, int, const char *, const char *,
 		    const char *const *, size_t);
+
+const struct deliver_courier remote_courier = {
+	.name = "remote",
+	.init = remote_init,
+	.reload = remote_reload,
+	.shutdown = remote_shutdown,
+	.deliver = remote_deliver,
+};
 
 /* ---- small helpers ---- */
 
@@ -225,12 +238,12 @@ result_of(int code)
 
 /* rcpt_from_reply - a recipient's result is the reply in c. */
 static void
-rcpt_from_reply(struct drcpt *d, const struct rconn *c)
+rcpt_from_reply(struct deliver_rcpt *d, const struct rconn *c)
 {
 	char	dsn[8];
 
 	smtp_reply_dsn(&c->rp, dsn);
-	deliver_set_result(d, result_of(c->rp.code), dsn, c->rp.text);
+	deliver_job_set_result(d, result_of(c->rp.code), dsn, c->rp.text);
 }
 
 /* ---- route passwords, TLS contexts ---- */
@@ -337,8 +350,9 @@ make_dns(void)
 		    log_safe(err));
 }
 
-/* remote_init - see deliver.h. */
-void
+/* remote_init - the SMTP client's state: DNS, TLS contexts, route
+ * passwords (read here, never logged). */
+static void
 remote_init(struct event_base *b)
 {
 	base = b;
@@ -348,8 +362,8 @@ remote_init(struct event_base *b)
 	load_passwords();
 }
 
-/* remote_reload - see deliver.h.  Jobs in progress keep their copies. */
-void
+/* remote_reload - the same, anew; jobs in progress keep their copies. */
+static void
 remote_reload(void)
 {
 	make_dns();
@@ -357,8 +371,8 @@ remote_reload(void)
 	load_passwords();
 }
 
-/* remote_shutdown - see deliver.h. */
-void
+/* remote_shutdown - close idle connections. */
+static void
 remote_shutdown(void)
 {
 	struct rconn	*c, *next;
@@ -414,9 +428,11 @@ job_set_route(struct rjob *r)
 	xasprintf(&r->dest, "route:%s", rt->domain);
 }
 
-/* remote_deliver - see deliver.h. */
-void
-remote_deliver(struct djob *j)
+/* remote_deliver - the courier's deliver: j's recipients (all remote, one
+ * domain) in one SMTP transaction, on an idle connection to the same
+ * destination if there is one.  Takes j. */
+static void
+remote_deliver(struct deliver_job *j)
 {
 	struct rjob	*r = xcalloc(1, sizeof(*r));
 	const char	*at = strrchr(j->r[0].addr, '@');
@@ -477,15 +493,15 @@ job_resolve(struct rjob *r)
 static void
 job_finish(struct rjob *r)
 {
-	struct rjob	**pp = &jobs;
-	struct djob	 *j = r->j;
+	struct rjob		**pp = &jobs;
+	struct deliver_job	 *j = r->j;
 
 	/* A recipient accepted at RCPT is not delivered until the final
 	 * reply: a broken transaction fails it too. */
 	for (size_t i = 0; i < j->n; i++)
 		if (j->r[i].dsn[0] == '\0' || (r->broken &&
 		    j->r[i].result == DELIVER_OK))
-			deliver_set_result(&j->r[i], r->result, r->dsn,
+			deliver_job_set_result(&j->r[i], r->result, r->dsn,
 			    r->text);
 	if (r->c != NULL) {
 		str_copy(j->relay, r->c->relay, sizeof(j->relay));
@@ -917,8 +933,8 @@ static void
 on_greeting(struct rconn *c)
 {
 	if (c->rp.code / 100 != 2) {
-		reject_host(c, result_of(c->rp.code), c->rp.code >= 500 ? "5.0.0" :
-		    "4.0.0", "greeting");
+		reject_host(c, result_of(c->rp.code),
+		    c->rp.code >= 500 ? "5.0.0" : "4.0.0", "greeting");
 		return;
 	}
 	c->state = C_EHLO;
@@ -1113,9 +1129,9 @@ after_ehlo(struct rconn *c)
 static void
 send_mail(struct rconn *c)
 {
-	struct djob	*j = c->job->j;
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
-	char		 x[512];
+	struct deliver_job	*j = c->job->j;
+	struct evbuffer		*out = bufferevent_get_output(c->bev);
+	char			 x[512];
 
 	evbuffer_add_printf(out, "MAIL FROM:<%s>", j->sender);
 	if (c->caps & SMTP_CAP_SIZE)
@@ -1137,7 +1153,7 @@ send_mail(struct rconn *c)
 }
 
 static void
-send_rcpt(struct rconn *c, const struct drcpt *d)
+send_rcpt(struct rconn *c, const struct deliver_rcpt *d)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	static const struct {
@@ -1165,8 +1181,9 @@ send_rcpt(struct rconn *c, const struct drcpt *d)
 					sep = ",";
 				}
 	}
-	if ((c->caps & SMTP_CAP_DSN) && semi != NULL && smtp_parse_xtext_encode(semi + 1,
-	    strlen(semi + 1), x, sizeof(x)) < sizeof(x))
+	if ((c->caps & SMTP_CAP_DSN) && semi != NULL &&
+	    smtp_parse_xtext_encode(semi + 1, strlen(semi + 1), x,
+	    sizeof(x)) < sizeof(x))
 		evbuffer_add_printf(out, " ORCPT=%.*s;%s",
 		    (int)(semi - d->orcpt), d->orcpt, x);
 	evbuffer_add(out, "\r\n", 2);
@@ -1286,7 +1303,7 @@ on_data_reply(struct rconn *c)
 		send_body(c);
 		return;
 	}
-	if (c->rp.code == 354) {		/* no recipient: an empty message */
+	if (c->rp.code == 354) {	/* no recipient: an empty message */
 		c->state = C_DOT;
 		set_timeout(c, T_DOT);
 		send_line(c, ".");

@@ -1,0 +1,223 @@
+/*
+ * deliver_job.c - the job of the deliver process and its reply: decoding
+ * an IPC_DELIVER into a struct deliver_job, the recipients' results, the
+ * mail-loop check every delivery starts with, the log line of each result
+ * and the IPC_DELIVER_REPLY that reports them to queue.  Local and remote
+ * delivery (local.c, remote.c) build on it and never on each other.
+ *
+ * Runs in the deliver process, on its loop.  Trust: the request comes
+ * from queue, one of ours, but its frame is still read with the bounds-
+ * checked getters and its recipient count capped before any allocation.
+ * The message it points to and the reply texts (from remote servers) are
+ * peer data: they reach the log only through log_safe(), and the reply
+ * only cut to DELIVER_JOB_TEXT_MAX.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/proc.h"
+#include "deliver/deliver_job.h"
+#include "lib/ipc.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define HEADER_SCAN_MAX	(64 * 1024)	/* bytes of header read to count
+					   Received: lines */
+
+static void	 decode_dsn_fields(struct ipc_msg *, struct deliver_job *);
+static unsigned	 count_received(int);
+static const char *status_word(int);
+static void	 log_result(const struct deliver_job *,
+		    const struct deliver_rcpt *, double);
+
+/* ---- the wire: IPC_DELIVER in, IPC_DELIVER_REPLY out (ipc.h) ---- */
+
+/* deliver_job_decode - see deliver_job.h. */
+struct deliver_job *
+deliver_job_decode(struct ipc_msg *m)
+{
+	struct deliver_job	*j = xcalloc(1, sizeof(*j));
+
+	j->reqid = m->id;
+	j->fd = m->fd;
+	str_copy(j->id, ipc_get_str(m), sizeof(j->id));
+	j->sender = xstrdup(ipc_get_str(m));
+	j->arrival = ipc_get_u64(m);
+	j->recovered = ipc_get_u32(m) != 0;
+	j->n = ipc_get_u32(m);
+	if (!m->bad && j->n > 0 && j->n <= DELIVER_JOB_RCPT_MAX)
+		j->r = xcalloc(j->n, sizeof(*j->r));
+	for (size_t i = 0; j->r != NULL && i < j->n && !m->bad; i++) {
+		j->r[i].index = ipc_get_u32(m);
+		j->r[i].kind = (int)ipc_get_u32(m);
+		j->r[i].addr = xstrdup(ipc_get_str(m));
+		j->r[i].orig = xstrdup(ipc_get_str(m));
+	}
+	decode_dsn_fields(m, j);
+	j->prepend = xstrdup(ipc_get_str(m));
+	j->size += strlen(j->prepend);	/* SIZE= counts what goes out */
+	if (!ipc_msg_ok(m) || j->r == NULL || j->fd == -1) {
+		deliver_job_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* decode_dsn_fields - IPC_DELIVER's appended part (queue.c
+ * put_dsn_fields): what the SMTP client passes on. */
+static void
+decode_dsn_fields(struct ipc_msg *m, struct deliver_job *j)
+{
+	j->body = (int)ipc_get_u32(m);
+	j->smtputf8 = ipc_get_u32(m) != 0;
+	j->ret = (int)ipc_get_u32(m);
+	j->envid = xstrdup(ipc_get_str(m));
+	j->size = ipc_get_u64(m);
+	for (size_t i = 0; j->r != NULL && i < j->n && !m->bad; i++) {
+		j->r[i].notify = ipc_get_u32(m);
+		j->r[i].orcpt = xstrdup(ipc_get_str(m));
+	}
+}
+
+/* deliver_job_encode_reply - see deliver_job.h. */
+void
+deliver_job_encode_reply(const struct deliver_job *j, struct buf *b)
+{
+	ipc_put_str(b, j->id);
+	ipc_put_u32(b, (uint32_t)j->n);
+	for (size_t i = 0; i < j->n; i++) {
+		const struct deliver_rcpt	*r = &j->r[i];
+
+		ipc_put_u32(b, r->index);
+		ipc_put_u32(b, (uint32_t)r->result);
+		ipc_put_str(b, r->dsn);
+		ipc_put_str(b, r->text);
+	}
+}
+
+/* ---- results ---- */
+
+/* deliver_job_set_result - see deliver_job.h. */
+void
+deliver_job_set_result(struct deliver_rcpt *r, int result, const char *dsn,
+    const char *text)
+{
+	r->result = result;
+	str_copy(r->dsn, dsn, sizeof(r->dsn));
+	str_copy(r->text, text, sizeof(r->text));
+}
+
+/* deliver_job_is_remote - see deliver_job.h. */
+bool
+deliver_job_is_remote(const struct deliver_job *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (j->r[i].kind != RCPT_REMOTE)
+			return false;
+	return true;
+}
+
+/* deliver_job_loops - see deliver_job.h. */
+bool
+deliver_job_loops(struct deliver_job *j, unsigned max)
+{
+	if (count_received(j->fd) <= max)
+		return false;
+	for (size_t i = 0; i < j->n; i++)
+		deliver_job_set_result(&j->r[i], DELIVER_PERM, "5.4.6",
+		    "mail loop: too many Received: header fields");
+	return true;
+}
+
+/* count_received - Received: header fields in the message's header (the
+ * part before the first empty line, read up to HEADER_SCAN_MAX). */
+static unsigned
+count_received(int fd)
+{
+	char		*h = xmalloc(HEADER_SCAN_MAX + 1);
+	ssize_t		 got;
+	size_t		 len = 0;
+	unsigned	 n = 0;
+
+	while (len < HEADER_SCAN_MAX && (got = pread(fd, h + len,
+	    HEADER_SCAN_MAX - len, (off_t)len)) > 0)
+		len += (size_t)got;
+	h[len] = '\0';
+	for (size_t off = 0; off < len; ) {
+		char	*eol = memchr(h + off, '\n', len - off);
+
+		if (h[off] == '\r' || h[off] == '\n')
+			break;		/* end of the header */
+		if (len - off >= 9 && strncasecmp(h + off, "Received:", 9) == 0)
+			n++;
+		if (eol == NULL)
+			break;
+		off = (size_t)(eol - h) + 1;
+	}
+	free(h);
+	return n;
+}
+
+/* ---- the end of a job ---- */
+
+static const char *
+status_word(int result)
+{
+	return result == DELIVER_OK ? "sent" : result == DELIVER_PERM ?
+	    "bounced" : "deferred";
+}
+
+/* log_result - the line mail admins grep (DESIGN.md 5), one per
+ * recipient; orig_to only when an alias or delimiter changed it. */
+static void
+log_result(const struct deliver_job *j, const struct deliver_rcpt *r,
+    double delay)
+{
+	bool	changed = strcmp(r->addr, r->orig) != 0;
+
+	log_info("%s: to=<%s>%s%s%s relay=%s delay=%.2f dsn=%s "
+	    "status=%s (%s)", j->id, log_safe(r->addr),
+	    changed ? " orig_to=<" : "",
+	    changed ? log_safe(r->orig) : "",
+	    changed ? ">" : "",
+	    j->relay[0] != '\0' ? log_safe(j->relay) : "local", delay,
+	    r->dsn,
+	    status_word(r->result), log_safe(r->text));
+}
+
+/* deliver_job_done - see deliver_job.h. */
+void
+deliver_job_done(struct deliver_job *j)
+{
+	struct buf	 b;
+	double		 delay = (double)(now_usec() - j->arrival) / 1e6;
+
+	for (size_t i = 0; i < j->n; i++)
+		log_result(j, &j->r[i], delay);
+	buf_init(&b, 0);
+	deliver_job_encode_reply(j, &b);
+	proc_send(PROC_QUEUE, IPC_DELIVER_REPLY, j->reqid, &b, -1);
+	buf_free(&b);
+	deliver_job_free(j);
+}
+
+/* deliver_job_free - see deliver_job.h. */
+void
+deliver_job_free(struct deliver_job *j)
+{
+	for (size_t i = 0; j->r != NULL && i < j->n; i++) {
+		free(j->r[i].addr);
+		free(j->r[i].orig);
+		free(j->r[i].orcpt);
+	}
+	if (j->fd != -1)
+		close(j->fd);
+	free(j->r);
+	free(j->sender);
+	free(j->envid);
+	free(j->prepend);
+	free(j);
+}

@@ -1,0 +1,112 @@
+/*
+ * deliver_job.h - one delivery request of the deliver process and its
+ * reply.  One IPC_DELIVER from queue becomes one struct deliver_job; a
+ * courier (local.c, remote.c) sets each recipient's result and hands the
+ * job back through deliver_job_done(), which logs the results and answers
+ * with one IPC_DELIVER_REPLY carrying the same request id.
+ */
+#ifndef POSTBOTE_DELIVER_JOB_H
+#define POSTBOTE_DELIVER_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "lib/ipc.h"
+#include "mail/envelope.h"
+
+#define DELIVER_JOB_TEXT_MAX	200	/* reply text kept per recipient */
+#define DELIVER_JOB_RCPT_MAX	100000	/* recipients taken in one request */
+
+struct event_base;
+
+struct deliver_rcpt {
+	uint32_t	 index;		/* in the envelope, echoed back */
+	int		 kind;		/* enum rcpt_kind */
+	char		*addr, *orig;
+	char		*orcpt;		/* DSN ORCPT "type;value" or "" */
+	unsigned	 notify;	/* SMTP_NOTIFY_* bits */
+	int		 result;	/* enum deliver_result */
+	char		 dsn[8];	/* "d.s.n"; "" until a result is set */
+	char		 text[DELIVER_JOB_TEXT_MAX];
+};
+
+struct deliver_job {
+	char			 id[QUEUE_ID_LEN + 1];
+	uint64_t		 reqid;		/* echoed in the reply */
+	bool			 recovered;	/* loaded after a crash */
+	char			*sender;
+	char			*prepend;	/* envelope 'X' fields written
+						 * first; "" if none */
+	uint64_t		 arrival;
+	int			 fd;		/* the message, read-only */
+	size_t			 n;
+	struct deliver_rcpt	*r;
+	/* for the SMTP client */
+	int			 body;		/* enum smtp_body */
+	bool			 smtputf8;
+	int			 ret;		/* enum smtp_ret */
+	char			*envid;		/* "" = none */
+	uint64_t		 size;		/* SIZE=, prepend included */
+	char			 relay[320];	/* "host[ip]:port" for the
+						 * log; "" = local */
+};
+
+/*
+ * A courier delivers jobs of one kind (chasquid's courier idea): the
+ * process glue hands a job to one without knowing which.  deliver takes
+ * the job and calls deliver_job_done() on it, once, from the loop, when
+ * every recipient has its result.  The hooks may be NULL.
+ */
+struct deliver_courier {
+	const char	*name;
+	void		(*init)(struct event_base *);
+	void		(*reload)(void);
+	void		(*shutdown)(void);	/* let go of idle resources */
+	void		(*deliver)(struct deliver_job *);
+};
+
+/*
+ * deliver_job_decode - the job of an IPC_DELIVER message (wire format in
+ * ipc.h).  The job takes m->fd, even on failure (it is then closed).
+ * Returns the job, owned by the caller, or NULL if the message is
+ * malformed, has no descriptor, or 0 or more than DELIVER_JOB_RCPT_MAX
+ * recipients.
+ */
+struct deliver_job *deliver_job_decode(struct ipc_msg *m);
+
+/*
+ * deliver_job_encode_reply - append j's IPC_DELIVER_REPLY payload (wire
+ * format in ipc.h) to b: every recipient with its result.
+ */
+void	 deliver_job_encode_reply(const struct deliver_job *j, struct buf *b);
+
+/*
+ * deliver_job_set_result - set one recipient's result: an enum
+ * deliver_result, an enhanced status "d.s.n" and a text, both copied and
+ * cut to fit (a peer's reply text is untrusted and unbounded).
+ */
+void	 deliver_job_set_result(struct deliver_rcpt *, int result,
+	    const char *dsn, const char *text);
+
+/* deliver_job_is_remote - true if every recipient of j is remote. */
+bool	 deliver_job_is_remote(const struct deliver_job *j);
+
+/*
+ * deliver_job_loops - count the Received: fields in the header of j's
+ * message (up to its first 64 KiB); more than max is a mail loop: every
+ * recipient gets 5.4.6 and the result is true.
+ */
+bool	 deliver_job_loops(struct deliver_job *j, unsigned max);
+
+/*
+ * deliver_job_done - on the loop: log each recipient's result, send the
+ * reply to queue and free j.
+ */
+void	 deliver_job_done(struct deliver_job *j);
+
+/* deliver_job_free - free j and close its descriptor, without a reply. */
+void	 deliver_job_free(struct deliver_job *j);
+
+#endif

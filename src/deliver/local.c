@@ -1,0 +1,348 @@
+/*
+ * local.c - local delivery into Maildir, a courier of the deliver process.
+ * Each job's recipients get their mailbox path on the loop; the worker
+ * thread then writes each copy to tmp/, syncs once for the whole batch
+ * (every job that arrived meanwhile), renames into new/, syncs the new/
+ * directories, and only then are the results reported (deliver_job_done).
+ * A job loaded after a crash first looks for a copy it already made.
+ *
+ * Runs in the deliver process, unprivileged, as the one mail user who
+ * owns all mailboxes.  Trust: the request is queue's; each mailbox path is
+ * built from the checked address and the admin's template, and refused if
+ * a part could leave the mail root (maildir_path).
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/conf.h"
+#include "deliver/deliver_job.h"
+#include "deliver/local.h"
+#include "deliver/maildir.h"
+#include "lib/util.h"
+#include "lib/worker.h"
+#include "mail/addr.h"
+#include "mail/envelope.h"
+
+#define MAX_SYNC_DIRS	64
+#define PREPARED_MAX	1024	/* maildirs known to exist (worker only) */
+
+/* Where one recipient's copy goes; only the worker touches it while the
+ * job is in a batch. */
+struct lrcpt {
+	char	 dir[PATH_MAX];		/* "" = no copy to write */
+	char	 name[MAILDIR_NAME_MAX];
+	off_t	 size;
+	bool	 written;		/* in tmp/ or new/, not given up */
+};
+
+struct ljob {
+	struct worker_item	 item;	/* first: the worker links batches */
+	struct deliver_job	*j;
+	struct lrcpt		*lr;	/* j->n of them */
+};
+
+static void	 local_init(struct event_base *);
+static void	 local_deliver(struct deliver_job *);
+static struct ljob *next_job(const struct ljob *);
+static char	**prepared_slot(const char *);
+static int	 ensure_maildir(const char *, bool);
+static void	 set_errno_result(struct deliver_rcpt *, const char *, int);
+static void	 write_copy(struct ljob *, size_t);
+static int	 sync_filesystems(struct ljob *);
+static bool	 is_synced_before(struct ljob *, const struct ljob *, size_t);
+static void	 sync_new_dirs(struct ljob *);
+static void	 commit_batch(struct ljob *);
+static void	 run_batch(struct worker_item *);
+static void	 batch_done(struct worker_item *);
+static void	 prepare_rcpt(struct deliver_rcpt *, struct lrcpt *);
+
+const struct deliver_courier local_courier = {
+	.name = "local",
+	.init = local_init,
+	.deliver = local_deliver,
+};
+
+static struct worker	*writer;
+static char		*prepared[PREPARED_MAX];	/* worker thread only */
+
+static struct ljob *
+next_job(const struct ljob *l)
+{
+	return (struct ljob *)l->item.next;
+}
+
+/* prepared_slot - the table slot for dir (open addressing); a full table
+ * is simply emptied. */
+static char **
+prepared_slot(const char *dir)
+{
+	uint32_t	h = str_hash(dir);
+	size_t		i;
+
+	for (size_t n = 0; n < PREPARED_MAX; n++) {
+		i = (h + n) % PREPARED_MAX;
+		if (prepared[i] == NULL || strcmp(prepared[i], dir) == 0)
+			return &prepared[i];
+	}
+	for (i = 0; i < PREPARED_MAX; i++) {
+		free(prepared[i]);
+		prepared[i] = NULL;
+	}
+	return &prepared[h % PREPARED_MAX];
+}
+
+/* ensure_maildir - mkdir only the first time a maildir is seen. */
+static int
+ensure_maildir(const char *dir, bool again)
+{
+	char	**slot = prepared_slot(dir);
+
+	if (*slot != NULL && !again)
+		return 0;
+	if (maildir_prepare(dir) == -1)
+		return -1;
+	if (*slot == NULL)
+		*slot = xstrdup(dir);
+	return 0;
+}
+
+static void
+set_errno_result(struct deliver_rcpt *r, const char *what, int e)
+{
+	char	text[200];
+
+	snprintf(text, sizeof(text), "%s: %s", what, strerror(e));
+	if (e == EDQUOT)
+		deliver_job_set_result(r, DELIVER_TEMP, "4.2.2", text);
+	else if (e == ENOSPC)
+		deliver_job_set_result(r, DELIVER_TEMP, "4.3.1", text);
+	else if (e == ENOTDIR)	/* a file where the Maildir must be: no
+				 * retry mends that, the sender is told */
+		deliver_job_set_result(r, DELIVER_PERM, "5.2.0", text);
+	else
+		deliver_job_set_result(r, DELIVER_TEMP, "4.2.0", text);
+}
+
+/* write_copy - recipient i's copy into DIR/tmp (no sync yet). */
+static void
+write_copy(struct ljob *l, size_t i)
+{
+	struct deliver_job	*j = l->j;
+	struct deliver_rcpt	*r = &j->r[i];
+	struct lrcpt		*lr = &l->lr[i];
+	char			*prefix, tag[QUEUE_ID_LEN + 16];
+	int			 fd;
+	ssize_t			 n;
+
+	if (ensure_maildir(lr->dir, false) == -1) {
+		set_errno_result(r, "cannot create maildir", errno);
+		return;
+	}
+	snprintf(tag, sizeof(tag), "%s_%u", j->id, r->index);
+	if (j->recovered && maildir_has_tag(lr->dir, tag)) {
+		/* Delivered before the crash; the queue did not hear it. */
+		deliver_job_set_result(r, DELIVER_OK, "2.0.0", "delivered to "
+		    "maildir before a restart");
+		return;
+	}
+	fd = maildir_create_tagged(lr->dir, tag, lr->name, sizeof(lr->name));
+	if (fd == -1 && errno == ENOENT && ensure_maildir(lr->dir, true) == 0)
+		fd = maildir_create_tagged(lr->dir, tag, lr->name,
+		    sizeof(lr->name));
+	if (fd == -1) {
+		set_errno_result(r, "cannot create file", errno);
+		return;
+	}
+	xasprintf(&prefix, "Return-Path: <%s>\r\nDelivered-To: %s\r\n%s",
+	    j->sender, r->addr, j->prepend);
+	n = maildir_copy(fd, j->fd, prefix);
+	free(prefix);
+	if (n == -1) {
+		int e = errno;
+
+		close(fd);
+		maildir_abort(lr->dir, lr->name);
+		set_errno_result(r, "write error", e);
+		return;
+	}
+	if (close(fd) == -1) {
+		set_errno_result(r, "write error", errno);
+		maildir_abort(lr->dir, lr->name);
+		return;
+	}
+	lr->size = n;
+	lr->written = true;
+}
+
+/* sync_filesystems - one syncfs per file system that got new files. */
+static int
+sync_filesystems(struct ljob *b)
+{
+	dev_t	 devs[MAX_SYNC_DIRS];
+	size_t	 ndevs = 0;
+	int	 rc = 0;
+
+	for (struct ljob *l = b; l != NULL; l = next_job(l))
+		for (size_t i = 0; i < l->j->n; i++) {
+			struct stat	st;
+			size_t		k;
+			int		fd;
+
+			if (!l->lr[i].written || stat(l->lr[i].dir, &st) == -1)
+				continue;
+			for (k = 0; k < ndevs && devs[k] != st.st_dev; k++)
+				;
+			if (k < ndevs || ndevs == MAX_SYNC_DIRS)
+				continue;
+			devs[ndevs++] = st.st_dev;
+			fd = open(l->lr[i].dir, O_RDONLY | O_DIRECTORY |
+			    O_CLOEXEC);
+			if (fd == -1 || syncfs(fd) == -1)
+				rc = -1;
+			if (fd != -1)
+				close(fd);
+		}
+	return rc;
+}
+
+/* is_synced_before - a copy into the same directory as l's recipient i
+ * comes earlier in the batch b: its new/ is synced already.  Only what
+ * comes earlier counts: were a later copy counted too, two jobs of one
+ * batch for the same mailbox would each leave the sync to the other. */
+static bool
+is_synced_before(struct ljob *b, const struct ljob *l, size_t i)
+{
+	for (struct ljob *k = b; k != NULL; k = next_job(k))
+		for (size_t x = 0; x < k->j->n; x++) {
+			if (k == l && x == i)
+				return false;
+			if (k->lr[x].written &&
+			    strcmp(k->lr[x].dir, l->lr[i].dir) == 0)
+				return true;
+		}
+	return false;
+}
+
+/* sync_new_dirs - fsync each distinct DIR/new once. */
+static void
+sync_new_dirs(struct ljob *b)
+{
+	for (struct ljob *l = b; l != NULL; l = next_job(l))
+		for (size_t i = 0; i < l->j->n; i++) {
+			char	path[PATH_MAX + 8];
+			int	fd;
+
+			if (!l->lr[i].written || is_synced_before(b, l, i))
+				continue;
+			snprintf(path, sizeof(path), "%s/new", l->lr[i].dir);
+			if ((fd = open(path, O_RDONLY | O_DIRECTORY |
+			    O_CLOEXEC)) != -1) {
+				if (fsync(fd) == -1)
+					set_errno_result(&l->j->r[i], "fsync",
+					    errno);
+				close(fd);
+			}
+		}
+}
+
+/* commit_batch - rename each synced copy into new/. */
+static void
+commit_batch(struct ljob *b)
+{
+	for (struct ljob *l = b; l != NULL; l = next_job(l))
+		for (size_t i = 0; i < l->j->n; i++) {
+			struct lrcpt *lr = &l->lr[i];
+
+			if (lr->written && maildir_commit(lr->dir, lr->name,
+			    lr->size) == -1) {
+				set_errno_result(&l->j->r[i], "rename", errno);
+				maildir_abort(lr->dir, lr->name);
+				lr->written = false;
+			}
+		}
+}
+
+/* run_batch - on the worker thread: write, sync, rename, sync. */
+static void
+run_batch(struct worker_item *wi)
+{
+	struct ljob	*b = (struct ljob *)wi;
+
+	for (struct ljob *l = b; l != NULL; l = next_job(l))
+		for (size_t i = 0; i < l->j->n; i++)
+			if (l->j->r[i].result == DELIVER_OK && l->lr[i].dir[0])
+				write_copy(l, i);
+	if (sync_filesystems(b) == -1)
+		for (struct ljob *l = b; l != NULL; l = next_job(l))
+			for (size_t i = 0; i < l->j->n; i++)
+				if (l->lr[i].written) {
+					set_errno_result(&l->j->r[i], "syncfs",
+					    errno);
+					maildir_abort(l->lr[i].dir,
+					    l->lr[i].name);
+					l->lr[i].written = false;
+				}
+	commit_batch(b);
+	sync_new_dirs(b);
+}
+
+/* batch_done - on the loop, once per job of a finished batch. */
+static void
+batch_done(struct worker_item *wi)
+{
+	struct ljob		*l = (struct ljob *)wi;
+	struct deliver_job	*j = l->j;
+
+	free(l->lr);
+	free(l);
+	deliver_job_done(j);
+}
+
+/* prepare_rcpt - on the loop: where a local copy goes, or why not. */
+static void
+prepare_rcpt(struct deliver_rcpt *r, struct lrcpt *lr)
+{
+	struct mailaddr	a;
+
+	deliver_job_set_result(r, DELIVER_OK, "2.0.0", "delivered to maildir");
+	if (r->kind != RCPT_LOCAL) {	/* mixed into a local request */
+		deliver_job_set_result(r, DELIVER_TEMP, "4.3.5",
+		    "remote recipient in a local delivery request");
+		return;
+	}
+	if (addr_parse(r->addr, ADDR_F_UTF8, &a) != ADDR_OK ||
+	    maildir_path(config->mailbox, str_lower(a.local), a.domain,
+	    lr->dir, sizeof(lr->dir)) == -1) {
+		lr->dir[0] = '\0';
+		deliver_job_set_result(r, DELIVER_PERM, "5.1.3",
+		    "address has no valid mailbox path");
+	}
+}
+
+static void
+local_init(struct event_base *base)
+{
+	writer = worker_new(base, run_batch, batch_done);
+}
+
+/* local_deliver - the courier's deliver: paths now, copies on the worker
+ * thread.  Takes j. */
+static void
+local_deliver(struct deliver_job *j)
+{
+	struct ljob	*l = xcalloc(1, sizeof(*l));
+
+	l->j = j;
+	l->lr = xcalloc(j->n, sizeof(*l->lr));
+	for (size_t i = 0; i < j->n; i++)
+		prepare_rcpt(&j->r[i], &l->lr[i]);
+	worker_push(writer, &l->item);
+}
