@@ -28,6 +28,7 @@
 #include "common/conf.h"
 #include "lib/dns.h"
 #include "smtpd/io.h"
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
@@ -700,14 +701,10 @@ tx_reset(struct smtp_session *s)
 static void
 spool_abort(struct smtp_session *s)
 {
-	struct buf	b;
+	struct ipc_id	a = { s->qid };
 
-	if (s->qid[0] != '\0') {
-		buf_init(&b, 0);
-		ipc_put_str(&b, s->qid);
-		proc_send(PROC_QUEUE, IPC_SPOOL_ABORT, s->id, &b, -1);
-		buf_free(&b);
-	}
+	if (s->qid[0] != '\0')
+		PROC_SEND(PROC_QUEUE, IPC_SPOOL_ABORT, s->id, &a, -1);
 	if (s->spool_fd != -1) {
 		close(s->spool_fd);
 		s->spool_fd = -1;
@@ -915,7 +912,6 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 {
 	enum smtp_parse_result	 r;
 	char			 a[ADDR_TEXT_MAX];
-	struct buf		 b;
 
 	if (s->nrcpt >= config->max_recipients) {
 		reply(s, "452 4.5.3 Error: too many recipients");
@@ -954,14 +950,11 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 	}
 	if (!rcpt_rate_ok(s))
 		return;
-	buf_init(&b, 0);
-	ipc_put_str(&b, a);
-	if (proc_send(PROC_LOOKUP, IPC_RESOLVE, s->id, &b, -1) == -1) {
-		buf_free(&b);
+	if (PROC_SEND(PROC_LOOKUP, IPC_RESOLVE, s->id,
+	    &(struct ipc_resolve){ a }, -1) == -1) {
 		reply(s, "451 4.3.0 Error: recipient lookup unavailable");
 		return;
 	}
-	buf_free(&b);
 	s->wait = WAIT_RESOLVE;
 }
 
@@ -969,8 +962,10 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 void
 smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 {
-	uint32_t	 res = ipc_get_u32(m), n = ipc_get_u32(m);
-	char		 a[ADDR_TEXT_MAX];
+	struct ipc_resolve_reply r;
+	uint32_t		 res;
+	size_t			 n;
+	char			 a[ADDR_TEXT_MAX];
 
 	if (s->wait != WAIT_RESOLVE)
 		return;
@@ -979,19 +974,18 @@ smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 		return;
 	}
 	addr_format(&s->rcpt.addr, a, sizeof(a));
+	if (IPC_DECODE(m, &r, NULL) == -1) {
+		reply(s, "451 4.3.0 Error: recipient lookup failed");
+		resume(s);
+		return;
+	}
+	res = r.result;
+	n = r.ntargets;
 	if (res == LK_OK && n > 0) {
-		for (uint32_t i = 0; i < n && !m->bad; i++) {
-			uint32_t	 kind = ipc_get_u32(m);
-			const char	*t = ipc_get_str(m);
-
-			if (!m->bad)
-				add_target(s, kind == RCPT_LOCAL ? RCPT_LOCAL :
-				    RCPT_REMOTE, t);
-		}
-		if (ipc_msg_ok(m))
-			rcpt_accepted(s);
-		else
-			reply(s, "451 4.3.0 Error: recipient lookup failed");
+		for (size_t i = 0; i < n; i++)
+			add_target(s, r.targets[i].kind == RCPT_LOCAL ?
+			    RCPT_LOCAL : RCPT_REMOTE, r.targets[i].addr);
+		rcpt_accepted(s);
 	} else if (res == LK_UNKNOWN || (res == LK_OK && n == 0)) {
 		log_info("session=%016llx event=reject client=%s to=<%s> "
 		    "dsn=5.1.1 reason=\"unknown user\"",
@@ -1003,6 +997,7 @@ smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 	else
 		reply(s, "452 4.5.3 <%s>: too many recipients after alias "
 		    "expansion", reply_safe(a));
+	ipc_proto_free(IPC_RESOLVE_REPLY, &r);
 	resume(s);
 }
 
@@ -1166,7 +1161,8 @@ enum body_kind { BODY_DATA, BODY_BDAT };
 static void
 request_spool(struct smtp_session *s)
 {
-	if (proc_send(PROC_QUEUE, IPC_SPOOL_OPEN, s->id, NULL, -1) == -1) {
+	if (PROC_SEND(PROC_QUEUE, IPC_SPOOL_OPEN, s->id, &(struct ipc_empty){ 0 },
+	    -1) == -1) {
 		reply(s, "451 4.3.0 Error: queue unavailable");
 		if (s->state == SMTP_S_BDAT) {
 			/* The chunk still has to be read to stay in sync. */
@@ -1251,11 +1247,10 @@ received_header(struct smtp_session *s)
 void
 smtp_session_spooled(struct smtp_session *s, struct ipc_msg *m)
 {
-	uint32_t	 ok = ipc_get_u32(m);
-	const char	*id = ipc_get_str(m);
+	struct ipc_spool_open_reply r;
 
-	if (s->wait != WAIT_SPOOL || !ipc_msg_ok(m) || !ok || m->fd == -1 ||
-	    strlen(id) != QUEUE_ID_LEN) {
+	if (s->wait != WAIT_SPOOL || IPC_DECODE(m, &r, NULL) == -1 || !r.ok ||
+	    strlen(r.id) != QUEUE_ID_LEN) {
 		if (m->fd != -1)
 			close(m->fd);
 		if (s->wait != WAIT_SPOOL)
@@ -1266,7 +1261,7 @@ smtp_session_spooled(struct smtp_session *s, struct ipc_msg *m)
 		resume(s);
 		return;
 	}
-	str_copy(s->qid, id, sizeof(s->qid));
+	str_copy(s->qid, r.id, sizeof(s->qid));
 	s->spool_fd = m->fd;
 	if (s->state == SMTP_S_QUIT) {	/* 421 already said: give it back */
 		s->wait = WAIT_NONE;
@@ -1484,8 +1479,10 @@ check_done(struct smtp_session *s)
 static void
 commit_message(struct smtp_session *s)
 {
-	struct buf	 b, env;
-	char		 client[128];
+	struct ipc_spool_commit	 c;
+	struct buf		 env;
+	char			 client[128];
+	int			 rc;
 
 	close(s->spool_fd);
 	s->spool_fd = -1;
@@ -1503,19 +1500,18 @@ commit_message(struct smtp_session *s)
 	s->env.client = xstrdup(client);
 	s->env.client_name = xstrdup(s->client_name);
 	buf_init(&env, 0);
-	buf_init(&b, 0);
 	if (envelope_encode(&s->env, &env) == -1)
 		fatalx("envelope_encode failed");
-	ipc_put_str(&b, s->qid);
-	ipc_put_bytes(&b, env.data, env.len);
+	c.id = s->qid;
+	c.envelope.p = env.data;
+	c.envelope.len = env.len;
+	rc = PROC_SEND(PROC_QUEUE, IPC_SPOOL_COMMIT, s->id, &c, -1);
 	buf_free(&env);
-	if (proc_send(PROC_QUEUE, IPC_SPOOL_COMMIT, s->id, &b, -1) == -1) {
-		buf_free(&b);
+	if (rc == -1) {
 		tx_reset(s);
 		reply(s, "451 4.3.0 Error: queue unavailable");
 		return;
 	}
-	buf_free(&b);
 	s->state = SMTP_S_RCPT;		/* until the commit answers */
 	s->wait = WAIT_COMMIT;
 }
@@ -1565,8 +1561,8 @@ verdict_apply(struct smtp_session *s)
 void
 smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
 {
-	uint32_t	 ok = ipc_get_u32(m);
-	const char	*text = ipc_get_str(m);
+	struct ipc_reply r;
+	bool		 ok = IPC_DECODE(m, &r, NULL) == 0 && r.ok;
 
 	if (s->wait != WAIT_COMMIT)
 		return;
@@ -1576,7 +1572,7 @@ smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
 		tx_reset(s);
 		return;
 	}
-	if (ipc_msg_ok(m) && ok) {
+	if (ok) {
 		log_info("%s: session=%016llx client=%s helo=\"%s\" size=%llu "
 		    "nrcpt=%zu%s%s%s%s", s->qid, (unsigned long long)s->id,
 		    s->peer_str, log_safe(s->helo),
@@ -1587,8 +1583,8 @@ smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
 		reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 		s->nmsgs++;
 	} else
-		reply(s, "451 4.3.0 Error: %s", *text ? text :
-		    "queue commit failed");
+		reply(s, "451 4.3.0 Error: %s", r.text != NULL && *r.text ?
+		    r.text : "queue commit failed");
 	s->qid[0] = '\0';
 	s->state = SMTP_S_READY;
 	tx_reset(s);
@@ -1876,34 +1872,30 @@ mail_policy(struct smtp_session *s)
 static void
 sender_check(struct smtp_session *s)
 {
-	char		 a[ADDR_TEXT_MAX];
-	struct buf	 b;
+	char			 a[ADDR_TEXT_MAX];
+	struct ipc_sender_owned	 q = { s->auth, a };
 
 	addr_format(&s->mail.addr, a, sizeof(a));
-	buf_init(&b, 0);
-	ipc_put_str(&b, s->auth);
-	ipc_put_str(&b, a);
-	if (proc_send(PROC_LOOKUP, IPC_SENDER_OWNED, s->id, &b, -1) == -1) {
+	if (PROC_SEND(PROC_LOOKUP, IPC_SENDER_OWNED, s->id, &q, -1) == -1) {
 		reply(s, "451 4.3.0 Error: sender check unavailable");
 		memset(&s->mail, 0, sizeof(s->mail));
 	} else
 		s->wait = WAIT_OWNER;
-	buf_free(&b);
 }
 
 /* smtp_session_owned - lookup's answer to sender_check. */
 void
 smtp_session_owned(struct smtp_session *s, struct ipc_msg *m)
 {
-	uint32_t	 ok = ipc_get_u32(m);
-	char		 a[ADDR_TEXT_MAX];
+	struct ipc_sender_owned_reply	 r;
+	char				 a[ADDR_TEXT_MAX];
 
 	if (s->wait != WAIT_OWNER)
 		return;
 	s->wait = WAIT_NONE;
 	if (s->state == SMTP_S_QUIT)
 		return;
-	if (ipc_msg_ok(m) && ok)
+	if (IPC_DECODE(m, &r, NULL) == 0 && r.ok)
 		mail_accept(s);
 	else {
 		addr_format(&s->mail.addr, a, sizeof(a));
@@ -1922,12 +1914,13 @@ smtp_session_owned(struct smtp_session *s, struct ipc_msg *m)
 static void
 auth_submit(struct smtp_session *s, struct sasl_cred *c)
 {
+	struct ipc_auth	 q = { c->user, c->pass };
 	struct buf	 b;
 
 	s->auth_step = AUTH_STEP_NONE;
 	buf_init(&b, 0);
-	ipc_put_str(&b, c->user);
-	ipc_put_str(&b, c->pass);
+	/* Encoded here, not by PROC_SEND, so that the copy is wiped. */
+	IPC_ENCODE(&b, IPC_AUTH, &q);
 	explicit_bzero(c, sizeof(*c));
 	explicit_bzero(s->auth_user, sizeof(s->auth_user));
 	if (proc_send(PROC_LOOKUP, IPC_AUTH, s->id, &b, -1) == -1)
@@ -2108,19 +2101,18 @@ auth_failed(struct smtp_session *s)
 void
 smtp_session_authed(struct smtp_session *s, struct ipc_msg *m)
 {
-	uint32_t	 ok = ipc_get_u32(m);
-	const char	*login = ipc_get_str(m);
+	struct ipc_auth_reply	 r;
 
 	if (s->wait != WAIT_AUTH)
 		return;
 	s->wait = WAIT_NONE;
 	if (s->state == SMTP_S_QUIT)
 		return;
-	if (!ipc_msg_ok(m) || !ok || *login == '\0') {
+	if (IPC_DECODE(m, &r, NULL) == -1 || !r.ok || *r.login == '\0') {
 		auth_failed(s);
 		return;
 	}
-	str_copy(s->auth, login, sizeof(s->auth));
+	str_copy(s->auth, r.login, sizeof(s->auth));
 	log_info("session=%016llx event=auth client=%s mechanism=%s auth=%s",
 	    (unsigned long long)s->id, s->peer_str, s->auth_mech,
 	    log_safe(s->auth));

@@ -17,6 +17,7 @@
 
 #include "common/conf.h"
 #include "common/dkim_keys.h"
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "common/proc.h"
 #include "smtpd/smtp_session.h"
@@ -165,14 +166,12 @@ smtpd_msg(int proc, struct ipc_msg *m)
 
 	if (s == NULL) {
 		/* The session is gone: give back what was made for it. */
-		if (m->type == IPC_SPOOL_OPEN_REPLY && ipc_get_u32(m)) {
-			struct buf	b;
+		struct ipc_spool_open_reply r;
 
-			buf_init(&b, 0);
-			ipc_put_str(&b, ipc_get_str(m));
-			proc_send(PROC_QUEUE, IPC_SPOOL_ABORT, m->id, &b, -1);
-			buf_free(&b);
-		}
+		if (m->type == IPC_SPOOL_OPEN_REPLY &&
+		    IPC_DECODE(m, &r, NULL) == 0 && r.ok)
+			PROC_SEND(PROC_QUEUE, IPC_SPOOL_ABORT, m->id,
+			    &(struct ipc_id){ r.id }, -1);
 		if (m->fd != -1)
 			close(m->fd);
 		return;
