@@ -142,8 +142,10 @@ const char *ipc_type_str(uint16_t);
 
 /*
  * Blocking use, for the command line tools on the control socket:
- * ipc_sync_send writes one frame; ipc_sync_recv reads one frame into
- * *in (payload in buf *store, which the caller frees).  0 or -1.
+ * ipc_sync_send writes one frame (-1 with EMSGSIZE for a payload over
+ * IPC_MAX_PAYLOAD, EPIPE rather than SIGPIPE for a peer gone away);
+ * ipc_sync_recv reads one frame into *in (payload in buf *store, which
+ * the caller frees), waiting at most timeout_ms for each read.  0 or -1.
  */
 int	 ipc_sync_send(int fd, uint16_t type, uint64_t id,
 	    const struct buf *payload);
