@@ -120,7 +120,9 @@ size_t	 ipc_chan_pending(const struct ipc_chan *);
 /*
  * ipc_send - queue one frame; payload may be NULL for none.  fd >= 0 is
  * passed along and closed here once sent (ownership moves to ipc).
- * Returns 0, or -1 if the channel is closed.
+ * Returns 0, or -1 if the channel is closed.  A payload over
+ * IPC_MAX_PAYLOAD is a bug in the caller (ASSERT): the peer would drop
+ * the channel.
  */
 int	 ipc_send(struct ipc_chan *, uint16_t type, uint64_t id,
 	    const struct buf *payload, int fd);
