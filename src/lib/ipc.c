@@ -56,6 +56,7 @@ static void	 chan_deferred(evutil_socket_t, short, void *);
 static void	 chan_fail(struct ipc_chan *, const char *);
 static int	 chan_flush(struct ipc_chan *);
 static void	 chan_destroy(struct ipc_chan *);
+static int	 send_all(int, const void *, size_t);
 
 static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_PEER] = "peer", [IPC_RELOAD] = "reload",
@@ -533,21 +534,54 @@ ipc_msg_ok(const struct ipc_msg *m)
 	return !m->bad && m->off == m->len;
 }
 
-/* ipc_sync_send - blocking frame write for the command line tools. */
+/*
+ * send_all - all n bytes to a socket.  MSG_NOSIGNAL: a server that went
+ * away is an EPIPE the command line tool reports, not a SIGPIPE that ends
+ * it before it can say the message may not have been sent.
+ */
+static int
+send_all(int fd, const void *p, size_t n)
+{
+	const char	*s = p;
+	ssize_t		 w;
+
+	while (n > 0) {
+		w = send(fd, s, n, MSG_NOSIGNAL);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * ipc_sync_send - blocking frame write for the command line tools.  A
+ * payload over IPC_MAX_PAYLOAD is refused (EMSGSIZE) before a byte is
+ * written: the receiver would drop the channel, and past 4 GiB the 32-bit
+ * length would wrap and the rest of the payload would be read as frames.
+ */
 int
 ipc_sync_send(int fd, uint16_t type, uint64_t id, const struct buf *payload)
 {
 	unsigned char	 hdr[HDR_LEN] = { 0 };
 	uint16_t	 ver = IPC_VERSION;
-	uint32_t	 len = payload != NULL ? (uint32_t)payload->len : 0;
+	uint32_t	 len;
 
+	if (payload != NULL && payload->len > IPC_MAX_PAYLOAD) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	len = payload != NULL ? (uint32_t)payload->len : 0;
 	memcpy(hdr, &ver, 2);
 	memcpy(hdr + 2, &type, 2);
 	memcpy(hdr + 8, &len, 4);
 	memcpy(hdr + 16, &id, 8);
-	if (util_write_all(fd, hdr, sizeof(hdr)) == -1)
+	if (send_all(fd, hdr, sizeof(hdr)) == -1)
 		return -1;
-	return len > 0 ? util_write_all(fd, payload->data, len) : 0;
+	return len > 0 ? send_all(fd, payload->data, len) : 0;
 }
 
 static int

@@ -103,7 +103,9 @@ size_t	 ipc_chan_pending(const struct ipc_chan *);
 /*
  * ipc_send - queue one frame; payload may be NULL for none.  fd >= 0 is
  * passed along and closed here once sent (ownership moves to ipc).
- * Returns 0, or -1 if the channel is closed.
+ * Returns 0, or -1 if the channel is closed.  A payload over
+ * IPC_MAX_PAYLOAD is a bug in the caller (ASSERT): the peer would drop
+ * the channel.
  */
 int	 ipc_send(struct ipc_chan *, uint16_t type, uint64_t id,
 	    const struct buf *payload, int fd);
@@ -125,8 +127,10 @@ const char *ipc_type_str(uint16_t);
 
 /*
  * Blocking use, for the command line tools on the control socket:
- * ipc_sync_send writes one frame; ipc_sync_recv reads one frame into
- * *in (payload in buf *store, which the caller frees).  0 or -1.
+ * ipc_sync_send writes one frame (-1 with EMSGSIZE for a payload over
+ * IPC_MAX_PAYLOAD, EPIPE rather than SIGPIPE for a peer gone away);
+ * ipc_sync_recv reads one frame into *in (payload in buf *store, which
+ * the caller frees), waiting at most timeout_ms for each read.  0 or -1.
  */
 int	 ipc_sync_send(int fd, uint16_t type, uint64_t id,
 	    const struct buf *payload);

@@ -3,7 +3,8 @@
  * syncfs, file writes) so that no event loop ever waits on the disk.
  * Hand-off is a mutex-protected list; completion is signalled through a
  * pipe that the loop watches.  Items are owned by the worker from push
- * until their done callback.
+ * until their done callback.  The thread lives until worker_free, which
+ * lets it finish what was pushed and joins it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,15 +22,24 @@
 struct worker {
 	pthread_mutex_t		 mtx;
 	pthread_cond_t		 cond;
+	pthread_t		 thread;
 	struct worker_item	*pending, **pending_tail;
 	struct worker_item	*batch;		/* handed to the thread */
 	struct worker_item	*finished;	/* handed back */
+	struct worker_item	**finished_tail;
 	bool			 busy;
+	bool			 stopping;	/* in worker_free */
 	int			 pipe[2];
 	struct event		*ev;
 	worker_run_fn		 run;
 	worker_done_fn		 done;
 };
+
+static void	 start_locked(struct worker *);
+static struct worker_item *next_batch_locked(struct worker *);
+static void	*thread_main(void *);
+static void	 on_notify(evutil_socket_t, short, void *);
+static void	 give_back(struct worker *, struct worker_item *);
 
 static void
 start_locked(struct worker *w)
@@ -43,47 +53,58 @@ start_locked(struct worker *w)
 	pthread_cond_signal(&w->cond);
 }
 
+/*
+ * next_batch_locked - wait for the batch the loop hands over, or NULL once
+ * worker_free has asked the thread to stop.  Stopping, the loop hands out
+ * nothing more, so what is still pending becomes the last batch here.
+ */
+static struct worker_item *
+next_batch_locked(struct worker *w)
+{
+	struct worker_item	*b;
+
+	while (w->batch == NULL && !w->stopping)
+		pthread_cond_wait(&w->cond, &w->mtx);
+	if (w->batch == NULL && w->pending != NULL) {
+		w->batch = w->pending;
+		w->pending = NULL;
+		w->pending_tail = &w->pending;
+	}
+	b = w->batch;
+	w->batch = NULL;
+	return b;
+}
+
 static void *
 thread_main(void *arg)
 {
-	struct worker	*w = arg;
+	struct worker		*w = arg;
+	struct worker_item	*b;
+	char			 one = 1;
 
-	for (;;) {
-		struct worker_item	*b;
-		char			 one = 1;
-
-		pthread_mutex_lock(&w->mtx);
-		while (w->batch == NULL)
-			pthread_cond_wait(&w->cond, &w->mtx);
-		b = w->batch;
-		w->batch = NULL;
+	pthread_mutex_lock(&w->mtx);
+	while ((b = next_batch_locked(w)) != NULL) {
 		pthread_mutex_unlock(&w->mtx);
 		w->run(b);
 		pthread_mutex_lock(&w->mtx);
-		w->finished = b;
-		pthread_mutex_unlock(&w->mtx);
+		/* Appended: stopping, two batches may wait for the loop. */
+		*w->finished_tail = b;
+		while (b->next != NULL)
+			b = b->next;
+		w->finished_tail = &b->next;
 		while (write(w->pipe[1], &one, 1) == -1 && errno == EINTR)
 			;
 	}
+	pthread_mutex_unlock(&w->mtx);
 	return NULL;
 }
 
+/* give_back - each item of a finished list to done, in order. */
 static void
-on_notify(evutil_socket_t fd, short ev, void *arg)
+give_back(struct worker *w, struct worker_item *b)
 {
-	struct worker		*w = arg;
-	struct worker_item	*b, *next;
-	char			 tmp[64];
+	struct worker_item	*next;
 
-	while (read(fd, tmp, sizeof(tmp)) > 0)
-		;
-	pthread_mutex_lock(&w->mtx);
-	b = w->finished;
-	w->finished = NULL;
-	if (b != NULL)
-		w->busy = false;
-	start_locked(w);
-	pthread_mutex_unlock(&w->mtx);
 	for (; b != NULL; b = next) {
 		next = b->next;
 		b->next = NULL;
@@ -91,35 +112,81 @@ on_notify(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+static void
+on_notify(evutil_socket_t fd, short ev, void *arg)
+{
+	struct worker		*w = arg;
+	struct worker_item	*b;
+	char			 tmp[64];
+
+	while (read(fd, tmp, sizeof(tmp)) > 0)
+		;
+	pthread_mutex_lock(&w->mtx);
+	b = w->finished;
+	w->finished = NULL;
+	w->finished_tail = &w->finished;
+	if (b != NULL)
+		w->busy = false;
+	start_locked(w);
+	pthread_mutex_unlock(&w->mtx);
+	give_back(w, b);
+}
+
 /* worker_new - start the thread; fatal if it cannot. */
 struct worker *
 worker_new(struct event_base *base, worker_run_fn run, worker_done_fn done)
 {
 	struct worker	*w = xcalloc(1, sizeof(*w));
-	pthread_t	 t;
 
 	pthread_mutex_init(&w->mtx, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	w->pending_tail = &w->pending;
+	w->finished_tail = &w->finished;
 	w->run = run;
 	w->done = done;
 	if (pipe2(w->pipe, O_NONBLOCK | O_CLOEXEC) == -1)
 		fatal("pipe2");
 	w->ev = event_new(base, w->pipe[0], EV_READ | EV_PERSIST, on_notify, w);
 	event_add(w->ev, NULL);
-	if (pthread_create(&t, NULL, thread_main, w) != 0)
+	if (pthread_create(&w->thread, NULL, thread_main, w) != 0)
 		fatalx("cannot start a worker thread");
-	pthread_detach(t);
 	return w;
 }
 
+/* worker_push - see worker.h. */
 void
 worker_push(struct worker *w, struct worker_item *it)
 {
+	ASSERT(!w->stopping);		/* pushed from a done in worker_free */
 	it->next = NULL;
 	pthread_mutex_lock(&w->mtx);
 	*w->pending_tail = it;
 	w->pending_tail = &it->next;
 	start_locked(w);
 	pthread_mutex_unlock(&w->mtx);
+}
+
+/*
+ * worker_free - see worker.h.  The thread runs what is left (the batch in
+ * hand, then everything pending) and ends; its results are given back
+ * here, so every item still reaches its done callback exactly once.
+ */
+void
+worker_free(struct worker *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mtx);
+	w->stopping = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mtx);
+	if (pthread_join(w->thread, NULL) != 0)
+		log_panic("worker: cannot join the thread");
+	event_free(w->ev);
+	close(w->pipe[0]);
+	close(w->pipe[1]);
+	give_back(w, w->finished);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->mtx);
+	free(w);
 }

@@ -24,5 +24,13 @@ struct worker *worker_new(struct event_base *, worker_run_fn,
 	    worker_done_fn);
 /* worker_push - add an item; it runs in the current or next batch. */
 void	 worker_push(struct worker *, struct worker_item *);
+/*
+ * worker_free - stop the thread and free the worker (NULL is fine).  Items
+ * pushed before are still run on the thread, and their done callbacks run
+ * here, on the caller's thread, in order, before it returns: no item is
+ * lost.  Call it on the loop's thread, not from a done callback; a done
+ * callback run here must not push to this worker.
+ */
+void	 worker_free(struct worker *);
 
 #endif
