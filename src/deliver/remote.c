@@ -41,7 +41,6 @@
 #include "deliver/deliver_job.h"
 #include "deliver/mx.h"
 #include "deliver/remote.h"
-#include "auth/dkim.h"
 #include "lib/dns.h"
 #include "lib/ipc.h"
 #include "lib/log.h"
