@@ -1,7 +1,7 @@
 /*
  * queue.c - the queue process: the only writer of the spool.  It hands
  * smtpd new spool files, commits their envelopes durably in batches
- * (queue_spool.c), schedules deliveries to the deliver process with
+ * (spool.c), schedules deliveries to the deliver process with
  * retries and expiry, and records the results.  From the results it
  * makes the delivery status notifications (bounce.c): bounces, delay
  * warnings and requested success reports, committed as new messages from
@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -25,6 +24,7 @@
 #include "common/proc.h"
 #include "queue/queue.h"
 #include "queue/queue_ctl.h"
+#include "queue/spool.h"
 #include "smtpd/smtp_check.h"
 #include "mail/smtp_parse.h"
 #include "lib/util.h"
@@ -82,6 +82,7 @@ static void	 dispatch(void);
 static void	 make_report(struct qmsg *, const unsigned char *);
 static bool	 wants(const struct env_rcpt *, unsigned);
 static void	 make_ready(struct qmsg *);
+static void	 smtpd_committed(const struct spool_commit *, void *);
 
 /* A recipient's mark in a batch's note array: 0 = no DSN, else this. */
 #define NOTE(action)	((unsigned char)((action) + 1))
@@ -275,9 +276,10 @@ commit_request(struct ipc_msg *im)
 	c = xcalloc(1, sizeof(*c));
 	c->op = SPOOL_OP_COMMIT;
 	c->data_fd = in->fd;
-	free(in);
+	in->fd = -1;
+	c->done = smtpd_committed;
+	c->done_arg = in;
 	str_copy(c->id, id, sizeof(c->id));
-	c->reqid = im->id;
 	buf_init(&c->env, 0);
 	buf_append(&c->env, env, len);
 	if (envelope_decode(env, len, &c->parsed, err, sizeof(err)) < 0 ||
@@ -290,9 +292,21 @@ commit_request(struct ipc_msg *im)
 		envelope_free(&c->parsed);
 		buf_free(&c->env);
 		free(c);
+		free(in);
 		return;
 	}
 	spool_commit(c);
+}
+
+/* smtpd_committed - the end of an smtpd commit: answer its session. */
+static void
+smtpd_committed(const struct spool_commit *c, void *arg)
+{
+	struct incoming	*in = arg;
+	bool		 ok = c->error == 0;
+
+	commit_reply(in->reqid, ok, ok ? "" : "queue file write error");
+	free(in);
 }
 
 /* drop_incomings - smtpd went away: the spool files it had are void. */
@@ -339,36 +353,20 @@ quarantine(struct qmsg *m)
 		    why);
 }
 
-/* committed - a batch is durable: answer who asked, schedule delivery. */
+/* accepted - a commit is durable (its requester has been answered, see
+ * spool.h): schedule its delivery. */
 static void
-committed(struct spool_commit *c)
+accepted(const char *id, struct envelope *env)
 {
-	bool	ok = c->error == 0;
+	struct qmsg *m;
 
-	if (!ok)
-		log_warn("%s: event=commit-failed error=\"%s\"", c->id,
-		    strerror(c->error));
-	if (c->origin == SPOOL_FROM_SMTPD)
-		commit_reply(c->reqid, ok, ok ? "" : "queue file write error");
-	else if (c->origin == SPOOL_FROM_SUBMIT)
-		queue_ctl_submitted(c->conn, c->reqid, ok, ok ? c->id :
-		    "queue file write error", ok ? EX_OK : EX_TEMPFAIL);
-	if (!ok)
-		spool_discard(c->id);
-	else {
-		struct qmsg *m;
-
-		log_info("%s: from=<%s> size=%llu nrcpt=%zu", c->id,
-		    log_safe(c->parsed.sender),
-		    (unsigned long long)c->parsed.size, c->parsed.nrcpt);
-		m = msg_add(c->id, &c->parsed, false);
-		make_ready(m);
-		if (m->env.quarantine)
-			quarantine(m);
-	}
-	envelope_free(&c->parsed);
-	buf_free(&c->env);
-	free(c);
+	log_info("%s: from=<%s> size=%llu nrcpt=%zu", id,
+	    log_safe(env->sender), (unsigned long long)env->size,
+	    env->nrcpt);
+	m = msg_add(id, env, false);
+	make_ready(m);
+	if (m->env.quarantine)
+		quarantine(m);
 	dispatch();
 }
 
@@ -922,7 +920,6 @@ inject_report(struct qmsg *m, const struct buf *text, enum bounce_action kind)
 {
 	struct spool_commit	*c = xcalloc(1, sizeof(*c));
 
-	c->origin = SPOOL_FROM_QUEUE;
 	report_envelope(m, &c->parsed);
 	if (spool_inject(c, text->data, text->len) == -1) {
 		log_warn("%s: event=bounce-error error=\"%s\"", m->id,
@@ -1183,7 +1180,7 @@ static void
 queue_init(struct event_base *b)
 {
 	base = b;
-	spool_init(b, config->state_dir, committed);
+	spool_init(b, config->state_dir, accepted);
 	spool_scan(load);
 	log_info("event=queue-loaded messages=%u", nmsgs);
 	queue_ctl_init(b, control_fd, submit_fd);

@@ -39,6 +39,7 @@
 #include "mail/smtp_parse.h"
 #include "queue/queue.h"
 #include "queue/queue_ctl.h"
+#include "queue/spool.h"
 #include "lib/util.h"
 
 #define CTL_CONNS_MAX	16		/* admin connections at a time */

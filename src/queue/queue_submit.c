@@ -23,6 +23,7 @@
 #include "common/proc.h"
 #include "queue/queue.h"
 #include "queue/queue_ctl.h"
+#include "queue/spool.h"
 #include "smtpd/smtp_check.h"
 #include "lib/util.h"
 
@@ -48,6 +49,7 @@ static void	 add_target(struct job *, unsigned, const char *,
 		    const char *);
 static void	 refuse(struct job *, int, const char *, const char *);
 static void	 finish(struct job *);
+static void	 committed(const struct spool_commit *, void *);
 
 static void
 job_free(struct job *j)
@@ -204,7 +206,8 @@ sign(const struct job *j, struct envelope *env)
 	buf_free(&fields);
 }
 
-/* finish - every recipient is resolved: commit, or refuse. */
+/* finish - every recipient is resolved: commit, or refuse.  The job
+ * waits for its commit (committed), with its message data freed. */
 static void
 finish(struct job *j)
 {
@@ -221,9 +224,8 @@ finish(struct job *j)
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
-	c->origin = SPOOL_FROM_SUBMIT;
-	c->conn = j->conn;
-	c->reqid = j->reqid;
+	c->done = committed;
+	c->done_arg = j;
 	c->parsed = j->env;
 	memset(&j->env, 0, sizeof(j->env));
 	for (size_t i = 0; i < c->parsed.nrcpt; i++) {
@@ -243,8 +245,22 @@ finish(struct job *j)
 		    "queue file write error", EX_TEMPFAIL);
 		envelope_free(&c->parsed);
 		free(c);
-	} else
-		log_info("%s: client=%s", c->id, log_safe(c->parsed.client));
+		job_free(j);
+		return;
+	}
+	log_info("%s: client=%s", c->id, log_safe(c->parsed.client));
+	buf_free(&j->data);
+}
+
+/* committed - the submission is durable (or failed): answer the caller. */
+static void
+committed(const struct spool_commit *c, void *arg)
+{
+	struct job	*j = arg;
+	bool		 ok = c->error == 0;
+
+	queue_ctl_submitted(j->conn, j->reqid, ok, ok ? c->id :
+	    "queue file write error", ok ? EX_OK : EX_TEMPFAIL);
 	job_free(j);
 }
 
