@@ -24,6 +24,7 @@
 #include "common/proc.h"
 #include "queue/queue.h"
 #include "queue/queue_ctl.h"
+#include "queue/queue_submit.h"
 #include "queue/spool.h"
 #include "smtpd/smtp_check.h"
 #include "mail/smtp_parse.h"

@@ -1,6 +1,7 @@
 /*
- * queue.h - the queue process (queue.c): its module, the admin's view and
- * actions, and local submissions.  The spool has its own (spool.h).
+ * queue.h - the queue process (queue.c): its module, and the admin's view
+ * and actions.  The spool (spool.h) and local submissions
+ * (queue_submit.h) have their own.
  */
 #ifndef POSTBOTE_QUEUE_H
 #define POSTBOTE_QUEUE_H
@@ -9,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/ipc.h"
 #include "mail/envelope.h"
 
 struct proc_module;
@@ -48,19 +48,5 @@ int	 queue_flush(const char *id, unsigned *n, const char **why);
 int	 queue_delete(const char *id, const char **why);
 int	 queue_hold(const char *id, const char **why);
 int	 queue_release(const char *id, const char **why);
-/*
- * queue_submit - a local submission (sendmail, "postbote send") from
- * control connection conn, request reqid (queue_submit.c): env (taken
- * over; recipients as given) and the message.  Each recipient is resolved
- * by the lookup process (aliases, users) as smtpd's are, then the message
- * is committed.  0: queue_ctl_submitted() answers later; -1 with *why
- * and *code (sysexits.h): refused now.
- */
-int	 queue_submit(struct envelope *env, const void *data, size_t len,
-	    uint64_t conn, uint64_t reqid, const char **why, int *code);
-/* queue_submit_resolved - an IPC_RESOLVE_REPLY from lookup. */
-void	 queue_submit_resolved(struct ipc_msg *);
-/* queue_submit_abort - lookup went away: refuse what waits for it. */
-void	 queue_submit_abort(void);
 
 #endif

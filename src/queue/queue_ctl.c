@@ -15,7 +15,8 @@
  * from any user ("postbote send", sendmail): only IPC_CTL_SUBMIT, whose
  * envelope is checked here as strictly as smtpd checks SMTP (addresses
  * parsed, CRLF-only text, size limit) and whose client is recorded as
- * "local uid=N" from SO_PEERCRED, never from what the caller says.
+ * "local uid=N" from SO_PEERCRED, never from what the caller says;
+ * queue_submit.c answers through the completion given with the request.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -39,6 +40,7 @@
 #include "mail/smtp_parse.h"
 #include "queue/queue.h"
 #include "queue/queue_ctl.h"
+#include "queue/queue_submit.h"
 #include "queue/spool.h"
 #include "lib/util.h"
 
@@ -70,6 +72,11 @@ struct collect {
 	size_t			 n, cap;
 };
 
+struct waiting {			/* a submission, until it is durable */
+	uint64_t	 serial;	/* of its connection */
+	uint64_t	 reqid;
+};
+
 static void	 run_list(struct ctl_conn *, const struct ctl_req *,
 		    struct ipc_msg *);
 static void	 run_show(struct ctl_conn *, const struct ctl_req *,
@@ -81,6 +88,9 @@ static void	 run_action(struct ctl_conn *, const struct ctl_req *,
 static void	 run_submit(struct ctl_conn *, const struct ctl_req *,
 		    struct ipc_msg *);
 static bool	 is_crowded(bool, unsigned);
+static void	 submitted(void *, bool, const char *, int);
+static int	 hand_over(struct ctl_conn *, uint64_t, struct envelope *,
+		    const struct buf *, const char **);
 
 static const struct ctl_req reqs[] = {
 	{ IPC_CTL_LIST,		"list",		run_list,	NULL },
@@ -384,17 +394,19 @@ submit_reply(struct ctl_conn *c, uint64_t reqid, bool ok, const char *text,
 	buf_free(&b);
 }
 
-/* queue_ctl_submitted - see queue_ctl.h. */
-void
-queue_ctl_submitted(uint64_t serial, uint64_t reqid, bool ok,
-    const char *text, int code)
+/* submitted - a submission's end (queue_submit.h): the answer goes to
+ * its connection, found again by serial, if it is still there. */
+static void
+submitted(void *arg, bool ok, const char *text, int code)
 {
+	struct waiting	*w = arg;
 	struct ctl_conn	*c;
 
-	for (c = conns; c != NULL && c->serial != serial; c = c->next)
+	for (c = conns; c != NULL && c->serial != w->serial; c = c->next)
 		;
 	if (c != NULL)		/* else the caller went away: no one to tell */
-		submit_reply(c, reqid, ok, text, code);
+		submit_reply(c, w->reqid, ok, text, code);
+	free(w);
 }
 
 /* is_crlf_text - only CRLF line ends, no NUL, ends with CRLF (the
@@ -493,9 +505,27 @@ received(struct buf *b, unsigned uid)
 	    "\t%s\r\n", config->hostname, uid, date);
 }
 
+/* hand_over - the checked submission to queue_submit.c, which answers
+ * through submitted; EX_OK, or the code of a refusal now (*why set). */
+static int
+hand_over(struct ctl_conn *c, uint64_t reqid, struct envelope *env,
+    const struct buf *msg, const char **why)
+{
+	struct waiting	*w = xcalloc(1, sizeof(*w));
+	int		 code;
+
+	w->serial = c->serial;
+	w->reqid = reqid;
+	if (queue_submit(env, msg->data, msg->len, submitted, w, why,
+	    &code) == 0)
+		return EX_OK;
+	free(w);
+	return code;
+}
+
 /* run_submit - IPC_CTL_SUBMIT: str sender, u32 n, n x str recipient,
  * bytes message (CRLF text).  Answered by submit_reply, now when refused,
- * else once the message is durable (queue_ctl_submitted). */
+ * else once the message is durable (submitted). */
 static void
 run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 {
@@ -521,9 +551,7 @@ run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 			buf_append(&msg, data, len);
 			env.body = is_8bit(data, len) ? SMTP_BODY_8BITMIME :
 			    SMTP_BODY_7BIT;
-			if (queue_submit(&env, msg.data, msg.len, c->serial,
-			    im->id, &why, &code) == 0)
-				code = EX_OK;
+			code = hand_over(c, im->id, &env, &msg, &why);
 		}
 	}
 	envelope_free(&env);

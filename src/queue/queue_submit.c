@@ -3,7 +3,8 @@
  * queue_ctl.c checked, whose recipients the lookup process resolves
  * (users, aliases, recipient delimiter) exactly as it does smtpd's RCPT
  * TO, then committed through spool_inject like any other message.  The
- * client's answer waits for that commit (queue_ctl_submitted).
+ * client's answer waits for that commit: the submission carries its
+ * caller's completion (queue_submit.h), and the commit carries the job.
  *
  * Trust: the envelope came from a local user through state_dir/submit
  * and was validated by queue_ctl.c; the lookup replies are from our own
@@ -21,8 +22,7 @@
 #include "lib/log.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
-#include "queue/queue.h"
-#include "queue/queue_ctl.h"
+#include "queue/queue_submit.h"
 #include "queue/spool.h"
 #include "smtpd/smtp_check.h"
 #include "lib/util.h"
@@ -33,7 +33,8 @@ struct job {
 	struct env_rcpt	*out;		/* as resolved */
 	size_t		 nout, capout;
 	struct buf	 data;
-	uint64_t	 conn, reqid;
+	queue_submit_cb	 done;		/* the caller's completion */
+	void		*arg;
 	uint64_t	 base;		/* IPC_RESOLVE ids base .. base+nrcpt-1 */
 	size_t		 left;		/* answers still to come */
 	char		*error;		/* the first refusal, or NULL */
@@ -48,6 +49,7 @@ static void	 job_unlink(struct job *);
 static void	 add_target(struct job *, unsigned, const char *,
 		    const char *);
 static void	 refuse(struct job *, int, const char *, const char *);
+static void	 sign(const struct job *, struct envelope *);
 static void	 finish(struct job *);
 static void	 committed(const struct spool_commit *, void *);
 
@@ -109,10 +111,10 @@ refuse(struct job *j, int code, const char *what, const char *addr)
 	j->code = code;
 }
 
-/* queue_submit - see queue.h. */
+/* queue_submit - see queue_submit.h. */
 int
 queue_submit(struct envelope *env, const void *data, size_t len,
-    uint64_t conn, uint64_t reqid, const char **why, int *code)
+    queue_submit_cb done, void *arg, const char **why, int *code)
 {
 	struct job	*j;
 
@@ -126,8 +128,8 @@ queue_submit(struct envelope *env, const void *data, size_t len,
 	memset(env, 0, sizeof(*env));
 	buf_init(&j->data, 0);
 	buf_append(&j->data, data, len);
-	j->conn = conn;
-	j->reqid = reqid;
+	j->done = done;
+	j->arg = arg;
 	j->base = next_rid;
 	next_rid += j->env.nrcpt;
 	j->left = j->env.nrcpt;
@@ -151,7 +153,7 @@ queue_submit(struct envelope *env, const void *data, size_t len,
 	return 0;
 }
 
-/* queue_submit_resolved - see queue.h. */
+/* queue_submit_resolved - see queue_submit.h. */
 void
 queue_submit_resolved(struct ipc_msg *m)
 {
@@ -218,8 +220,7 @@ finish(struct job *j)
 		refuse(j, EX_UNAVAILABLE, "too many recipients after alias "
 		    "expansion", NULL);
 	if (j->error != NULL) {
-		queue_ctl_submitted(j->conn, j->reqid, false, j->error,
-		    j->code);
+		j->done(j->arg, false, j->error, j->code);
 		job_free(j);
 		return;
 	}
@@ -241,8 +242,7 @@ finish(struct job *j)
 	sign(j, &c->parsed);
 	if (spool_inject(c, j->data.data, j->data.len) == -1) {
 		log_warn("event=submit-error error=\"%s\"", strerror(errno));
-		queue_ctl_submitted(j->conn, j->reqid, false,
-		    "queue file write error", EX_TEMPFAIL);
+		j->done(j->arg, false, "queue file write error", EX_TEMPFAIL);
 		envelope_free(&c->parsed);
 		free(c);
 		job_free(j);
@@ -259,12 +259,12 @@ committed(const struct spool_commit *c, void *arg)
 	struct job	*j = arg;
 	bool		 ok = c->error == 0;
 
-	queue_ctl_submitted(j->conn, j->reqid, ok, ok ? c->id :
-	    "queue file write error", ok ? EX_OK : EX_TEMPFAIL);
+	j->done(j->arg, ok, ok ? c->id : "queue file write error",
+	    ok ? EX_OK : EX_TEMPFAIL);
 	job_free(j);
 }
 
-/* queue_submit_abort - see queue.h. */
+/* queue_submit_abort - see queue_submit.h. */
 void
 queue_submit_abort(void)
 {
@@ -272,8 +272,8 @@ queue_submit_abort(void)
 		struct job	*j = jobs;
 
 		jobs = j->next;
-		queue_ctl_submitted(j->conn, j->reqid, false, "the server's "
-		    "lookup process restarted, try again", EX_TEMPFAIL);
+		j->done(j->arg, false, "the server's lookup process "
+		    "restarted, try again", EX_TEMPFAIL);
 		job_free(j);
 	}
 }
