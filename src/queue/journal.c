@@ -1,5 +1,5 @@
 /*
- * queue_journal.c - the queue's write-ahead journal (queue process,
+ * journal.c - the queue's write-ahead journal (queue process,
  * worker thread).  Records are framed by a fixed header with a magic, the
  * epoch, the length and a CRC-32 (zlib) over all of it, so a torn write
  * at the end of the journal is recognised and ends the replay.  The
@@ -171,7 +171,7 @@ decode_payload(const char *p, size_t n, enum jrec_type type, struct jrec *r)
 	return r->has_data ? datalen == n - envlen : n == envlen;
 }
 
-/* journal_rec_decode - see queue_journal.h. */
+/* journal_rec_decode - see journal.h. */
 size_t
 journal_rec_decode(const char *p, size_t len, uint64_t epoch, struct jrec *r)
 {

@@ -1,5 +1,5 @@
 /*
- * queue_journal.h - the queue's write-ahead journal.  A commit appends one
+ * journal.h - the queue's write-ahead journal.  A commit appends one
  * record (envelope, and the message data when it is small) to a file that
  * is reused in place, and one fdatasync() makes a whole batch durable: no
  * file creation or directory change waits on the disk.  The per-message

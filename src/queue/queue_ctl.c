@@ -5,17 +5,19 @@
  *
  * The parent binds the socket at start (the queue process runs as `user`
  * and may not write in state_dir), mode 0600 and owned by `user`; the
- * queue process inherits it and serves it on its loop through the small
- * API in queue.h.  Trust: only root and `user` can connect (the file mode,
- * checked again with SO_PEERCRED), but a request is still a peer's frame:
- * it is bounds-checked and an id is only ever looked up, never used in a
- * path here.  Every request is logged once, with the caller's uid.
+ * queue process inherits it and serves it on its loop, acting on the
+ * queue through the scheduler's API (queue_sched.h).  Trust: only root
+ * and `user` can connect (the file mode, checked again with SO_PEERCRED),
+ * but a request is still a peer's frame: it is bounds-checked and an id
+ * is only ever looked up, never used in a path here.  Every request is
+ * logged once, with the caller's uid.
  *
  * The submission socket, state_dir/submit (mode 0666), takes local mail
  * from any user ("postbote send", sendmail): only IPC_CTL_SUBMIT, whose
  * envelope is checked here as strictly as smtpd checks SMTP (addresses
  * parsed, CRLF-only text, size limit) and whose client is recorded as
- * "local uid=N" from SO_PEERCRED, never from what the caller says.
+ * "local uid=N" from SO_PEERCRED, never from what the caller says;
+ * queue_submit.c answers through the completion given with the request.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,8 +39,10 @@
 #include "lib/log.h"
 #include "common/proc.h"
 #include "mail/smtp_parse.h"
-#include "queue/queue.h"
 #include "queue/queue_ctl.h"
+#include "queue/queue_sched.h"
+#include "queue/queue_submit.h"
+#include "queue/spool.h"
 #include "lib/util.h"
 
 #define CTL_CONNS_MAX	16		/* admin connections at a time */
@@ -65,8 +69,13 @@ struct ctl_req {
 };
 
 struct collect {
-	struct queue_entry	*v;
+	struct queue_sched_entry *v;
 	size_t			 n, cap;
+};
+
+struct waiting {			/* a submission, until it is durable */
+	uint64_t	 serial;	/* of its connection */
+	uint64_t	 reqid;
 };
 
 static void	 run_list(struct ctl_conn *, const struct ctl_req *,
@@ -80,15 +89,18 @@ static void	 run_action(struct ctl_conn *, const struct ctl_req *,
 static void	 run_submit(struct ctl_conn *, const struct ctl_req *,
 		    struct ipc_msg *);
 static bool	 is_crowded(bool, unsigned);
+static void	 submitted(void *, bool, const char *, int);
+static int	 hand_over(struct ctl_conn *, uint64_t, struct envelope *,
+		    const struct buf *, const char **);
 
 static const struct ctl_req reqs[] = {
-	{ IPC_CTL_LIST,		"list",		run_list,	NULL },
-	{ IPC_CTL_SHOW,		"show",		run_show,	NULL },
-	{ IPC_CTL_FLUSH,	"flush",	run_flush,	NULL },
-	{ IPC_CTL_DELETE,	"delete",	run_action,	queue_delete },
-	{ IPC_CTL_HOLD,		"hold",		run_action,	queue_hold },
-	{ IPC_CTL_RELEASE,	"release",	run_action,	queue_release },
-	{ IPC_CTL_SUBMIT,	"submit",	run_submit,	NULL },
+	{ IPC_CTL_LIST, "list", run_list, NULL },
+	{ IPC_CTL_SHOW, "show", run_show, NULL },
+	{ IPC_CTL_FLUSH, "flush", run_flush, NULL },
+	{ IPC_CTL_DELETE, "delete", run_action, queue_sched_delete },
+	{ IPC_CTL_HOLD, "hold", run_action, queue_sched_hold },
+	{ IPC_CTL_RELEASE, "release", run_action, queue_sched_release },
+	{ IPC_CTL_SUBMIT, "submit", run_submit, NULL },
 };
 
 static struct event_base *base;
@@ -155,7 +167,7 @@ put_capped(struct buf *b, const char *s, size_t max)
 /* put_entry - one message as LIST_REPLY and SHOW carry it (ipc.h).  Past
  * CTL_ENTRY_MAX bytes the remaining recipients are only counted. */
 static void
-put_entry(struct buf *b, const struct queue_entry *e)
+put_entry(struct buf *b, const struct queue_sched_entry *e)
 {
 	const struct envelope	*env = e->env;
 	size_t			 start = b->len, at;
@@ -184,7 +196,7 @@ put_entry(struct buf *b, const struct queue_entry *e)
 /* ---- queue process: the requests ---- */
 
 static void
-collect_one(const struct queue_entry *e, void *arg)
+collect_one(const struct queue_sched_entry *e, void *arg)
 {
 	struct collect	*col = arg;
 
@@ -198,8 +210,8 @@ collect_one(const struct queue_entry *e, void *arg)
 static int
 by_id(const void *a, const void *b)
 {
-	return strcmp(((const struct queue_entry *)a)->id,
-	    ((const struct queue_entry *)b)->id);
+	return strcmp(((const struct queue_sched_entry *)a)->id,
+	    ((const struct queue_sched_entry *)b)->id);
 }
 
 static void
@@ -227,7 +239,7 @@ run_list(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	uint32_t	 n = 0;
 	char		 detail[32];
 
-	queue_foreach(collect_one, &col);
+	queue_sched_foreach(collect_one, &col);
 	if (col.n > 0)
 		qsort(col.v, col.n, sizeof(*col.v), by_id);
 	buf_init(&body, 0);
@@ -302,10 +314,10 @@ static void
 run_show(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 {
 	const char		*id = ipc_get_str(im);
-	struct queue_entry	 e;
+	struct queue_sched_entry e;
 	struct buf		 b;
 
-	if (!ipc_msg_ok(im) || queue_lookup(id, &e) == -1) {
+	if (!ipc_msg_ok(im) || queue_sched_lookup(id, &e) == -1) {
 		reply(c, im->id, false, "no such message");
 		log_req(c, rq->name, id, false, " reason=\"no such message\"");
 		return;
@@ -336,7 +348,7 @@ run_flush(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	int		 rc = -1;
 
 	if (ipc_msg_ok(im))
-		rc = queue_flush(*id != '\0' ? id : NULL, &n, &why);
+		rc = queue_sched_flush(*id != '\0' ? id : NULL, &n, &why);
 	if (rc == -1) {
 		reply(c, im->id, false, why);
 		snprintf(detail, sizeof(detail), " reason=\"%s\"", why);
@@ -383,17 +395,19 @@ submit_reply(struct ctl_conn *c, uint64_t reqid, bool ok, const char *text,
 	buf_free(&b);
 }
 
-/* queue_ctl_submitted - see queue_ctl.h. */
-void
-queue_ctl_submitted(uint64_t serial, uint64_t reqid, bool ok,
-    const char *text, int code)
+/* submitted - a submission's end (queue_submit.h): the answer goes to
+ * its connection, found again by serial, if it is still there. */
+static void
+submitted(void *arg, bool ok, const char *text, int code)
 {
+	struct waiting	*w = arg;
 	struct ctl_conn	*c;
 
-	for (c = conns; c != NULL && c->serial != serial; c = c->next)
+	for (c = conns; c != NULL && c->serial != w->serial; c = c->next)
 		;
 	if (c != NULL)		/* else the caller went away: no one to tell */
-		submit_reply(c, reqid, ok, text, code);
+		submit_reply(c, w->reqid, ok, text, code);
+	free(w);
 }
 
 /* is_crlf_text - only CRLF line ends, no NUL, ends with CRLF (the
@@ -492,9 +506,27 @@ received(struct buf *b, unsigned uid)
 	    "\t%s\r\n", config->hostname, uid, date);
 }
 
+/* hand_over - the checked submission to queue_submit.c, which answers
+ * through submitted; EX_OK, or the code of a refusal now (*why set). */
+static int
+hand_over(struct ctl_conn *c, uint64_t reqid, struct envelope *env,
+    const struct buf *msg, const char **why)
+{
+	struct waiting	*w = xcalloc(1, sizeof(*w));
+	int		 code;
+
+	w->serial = c->serial;
+	w->reqid = reqid;
+	if (queue_submit(env, msg->data, msg->len, submitted, w, why,
+	    &code) == 0)
+		return EX_OK;
+	free(w);
+	return code;
+}
+
 /* run_submit - IPC_CTL_SUBMIT: str sender, u32 n, n x str recipient,
  * bytes message (CRLF text).  Answered by submit_reply, now when refused,
- * else once the message is durable (queue_ctl_submitted). */
+ * else once the message is durable (submitted). */
 static void
 run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 {
@@ -520,9 +552,7 @@ run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 			buf_append(&msg, data, len);
 			env.body = is_8bit(data, len) ? SMTP_BODY_8BITMIME :
 			    SMTP_BODY_7BIT;
-			if (queue_submit(&env, msg.data, msg.len, c->serial,
-			    im->id, &why, &code) == 0)
-				code = EX_OK;
+			code = hand_over(c, im->id, &env, &msg, &why);
 		}
 	}
 	envelope_free(&env);

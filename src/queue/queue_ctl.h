@@ -7,22 +7,11 @@
 #ifndef POSTBOTE_QUEUE_CTL_H
 #define POSTBOTE_QUEUE_CTL_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 struct event_base;
 
 /* queue_ctl_init - accept on fd (the control socket; -1 for none) and
  * submit_fd (the submission socket; -1 for none) on the loop and serve
  * the requests. */
 void	 queue_ctl_init(struct event_base *, int fd, int submit_fd);
-/*
- * queue_ctl_submitted - the submission of control connection serial,
- * request reqid, is durable (ok, text = queue id) or failed (text =
- * reason, code = the sysexits.h code for the client).  Nothing happens
- * if the connection is gone.
- */
-void	 queue_ctl_submitted(uint64_t serial, uint64_t reqid, bool ok,
-	    const char *text, int code);
 
 #endif

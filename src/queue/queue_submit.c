@@ -3,7 +3,8 @@
  * queue_ctl.c checked, whose recipients the lookup process resolves
  * (users, aliases, recipient delimiter) exactly as it does smtpd's RCPT
  * TO, then committed through spool_inject like any other message.  The
- * client's answer waits for that commit (queue_ctl_submitted).
+ * client's answer waits for that commit: the submission carries its
+ * caller's completion (queue_submit.h), and the commit carries the job.
  *
  * Trust: the envelope came from a local user through state_dir/submit
  * and was validated by queue_ctl.c; the lookup replies are from our own
@@ -23,8 +24,8 @@
 #include "lib/log.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
-#include "queue/queue.h"
-#include "queue/queue_ctl.h"
+#include "queue/queue_submit.h"
+#include "queue/spool.h"
 #include "lib/util.h"
 
 struct job {
@@ -33,7 +34,8 @@ struct job {
 	struct env_rcpt	*out;		/* as resolved */
 	size_t		 nout, capout;
 	struct buf	 data;
-	uint64_t	 conn, reqid;
+	queue_submit_cb	 done;		/* the caller's completion */
+	void		*arg;
 	uint64_t	 base;		/* IPC_RESOLVE ids base .. base+nrcpt-1 */
 	size_t		 left;		/* answers still to come */
 	char		*error;		/* the first refusal, or NULL */
@@ -48,7 +50,9 @@ static void	 job_unlink(struct job *);
 static void	 add_target(struct job *, unsigned, const char *,
 		    const char *);
 static void	 refuse(struct job *, int, const char *, const char *);
+static void	 sign(const struct job *, struct envelope *);
 static void	 finish(struct job *);
+static void	 committed(const struct spool_commit *, void *);
 
 static void
 job_free(struct job *j)
@@ -108,10 +112,10 @@ refuse(struct job *j, int code, const char *what, const char *addr)
 	j->code = code;
 }
 
-/* queue_submit - see queue.h. */
+/* queue_submit - see queue_submit.h. */
 int
 queue_submit(struct envelope *env, const void *data, size_t len,
-    uint64_t conn, uint64_t reqid, const char **why, int *code)
+    queue_submit_cb done, void *arg, const char **why, int *code)
 {
 	struct job	*j;
 
@@ -125,8 +129,8 @@ queue_submit(struct envelope *env, const void *data, size_t len,
 	memset(env, 0, sizeof(*env));
 	buf_init(&j->data, 0);
 	buf_append(&j->data, data, len);
-	j->conn = conn;
-	j->reqid = reqid;
+	j->done = done;
+	j->arg = arg;
 	j->base = next_rid;
 	next_rid += j->env.nrcpt;
 	j->left = j->env.nrcpt;
@@ -150,7 +154,7 @@ queue_submit(struct envelope *env, const void *data, size_t len,
 	return 0;
 }
 
-/* queue_submit_resolved - see queue.h. */
+/* queue_submit_resolved - see queue_submit.h. */
 void
 queue_submit_resolved(struct ipc_msg *m)
 {
@@ -206,7 +210,8 @@ sign(const struct job *j, struct envelope *env)
 	buf_free(&fields);
 }
 
-/* finish - every recipient is resolved: commit, or refuse. */
+/* finish - every recipient is resolved: commit, or refuse.  The job
+ * waits for its commit (committed), with its message data freed. */
 static void
 finish(struct job *j)
 {
@@ -217,15 +222,13 @@ finish(struct job *j)
 		refuse(j, EX_UNAVAILABLE, "too many recipients after alias "
 		    "expansion", NULL);
 	if (j->error != NULL) {
-		queue_ctl_submitted(j->conn, j->reqid, false, j->error,
-		    j->code);
+		j->done(j->arg, false, j->error, j->code);
 		job_free(j);
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
-	c->origin = SPOOL_FROM_SUBMIT;
-	c->conn = j->conn;
-	c->reqid = j->reqid;
+	c->done = committed;
+	c->done_arg = j;
 	c->parsed = j->env;
 	memset(&j->env, 0, sizeof(j->env));
 	for (size_t i = 0; i < c->parsed.nrcpt; i++) {
@@ -241,16 +244,29 @@ finish(struct job *j)
 	sign(j, &c->parsed);
 	if (spool_inject(c, j->data.data, j->data.len) == -1) {
 		log_warn("event=submit-error error=\"%s\"", strerror(errno));
-		queue_ctl_submitted(j->conn, j->reqid, false,
-		    "queue file write error", EX_TEMPFAIL);
+		j->done(j->arg, false, "queue file write error", EX_TEMPFAIL);
 		envelope_free(&c->parsed);
 		free(c);
-	} else
-		log_info("%s: client=%s", c->id, log_safe(c->parsed.client));
+		job_free(j);
+		return;
+	}
+	log_info("%s: client=%s", c->id, log_safe(c->parsed.client));
+	buf_free(&j->data);
+}
+
+/* committed - the submission is durable (or failed): answer the caller. */
+static void
+committed(const struct spool_commit *c, void *arg)
+{
+	struct job	*j = arg;
+	bool		 ok = c->error == 0;
+
+	j->done(j->arg, ok, ok ? c->id : "queue file write error",
+	    ok ? EX_OK : EX_TEMPFAIL);
 	job_free(j);
 }
 
-/* queue_submit_abort - see queue.h. */
+/* queue_submit_abort - see queue_submit.h. */
 void
 queue_submit_abort(void)
 {
@@ -258,8 +274,8 @@ queue_submit_abort(void)
 		struct job	*j = jobs;
 
 		jobs = j->next;
-		queue_ctl_submitted(j->conn, j->reqid, false, "the server's "
-		    "lookup process restarted, try again", EX_TEMPFAIL);
+		j->done(j->arg, false, "the server's lookup process "
+		    "restarted, try again", EX_TEMPFAIL);
 		job_free(j);
 	}
 }

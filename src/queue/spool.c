@@ -1,7 +1,7 @@
 /*
- * queue_spool.c - the spool on disk, written only by the queue process.
+ * spool.c - the spool on disk, written only by the queue process.
  *
- * state_dir/spool/journal   the write-ahead journal (queue_journal.c)
+ * state_dir/spool/journal   the write-ahead journal (journal.c)
  * state_dir/spool/data/ID   message content, written by smtpd through the
  *                           descriptor queue hands it
  * state_dir/spool/queue/ID  envelopes of messages waiting for delivery
@@ -16,6 +16,8 @@
  * one fdatasync() of the journal covers the whole batch, and only then are
  * the 250 replies sent.  The spool files are written without syncing; a
  * checkpoint (syncfs) makes them durable before the journal starts over.
+ * Each commit carries its requester's completion (spool.h), called once
+ * its batch is done, before the message is handed to the scheduler.
  * Recovery replays the journal, then reads the spool directories.
  * docs/queue-format.md explains the crash guarantees.  Trust: ids are
  * generated here and checked before use in any path; the journal and the
@@ -36,8 +38,8 @@
 #include <event2/event.h>
 
 #include "lib/log.h"
-#include "queue/queue.h"
 #include "queue/journal.h"
+#include "queue/spool.h"
 #include "lib/util.h"
 #include "lib/worker.h"
 
@@ -55,7 +57,7 @@ struct pooled {
 };
 
 static int		 dfd[D_MAX];
-static spool_done_cb	 done_cb;
+static spool_accept_cb	 accept_cb;
 static uint64_t		 last_id;
 static pthread_mutex_t	 pool_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct pooled	 pool[POOL_MAX];
@@ -335,17 +337,27 @@ run_batch(struct worker_item *wi)
 	refill_pool();
 }
 
+/* commit_done - on the loop, in order: a removal is over; a commit is
+ * answered (its own completion), then accepted or discarded. */
 static void
 commit_done(struct worker_item *wi)
 {
 	struct spool_commit	*c = (struct spool_commit *)wi;
 
-	if (c->op == SPOOL_OP_REMOVE) {
-		buf_free(&c->env);
-		free(c);
-		return;
+	if (c->op == SPOOL_OP_COMMIT) {
+		if (c->error != 0)
+			log_warn("%s: event=commit-failed error=\"%s\"", c->id,
+			    strerror(c->error));
+		if (c->done != NULL)
+			c->done(c, c->done_arg);
+		if (c->error != 0)
+			spool_discard(c->id);
+		else
+			accept_cb(c->id, &c->parsed);
+		envelope_free(&c->parsed);
 	}
-	done_cb(c);
+	buf_free(&c->env);
+	free(c);
 }
 
 /* load_spares - list free/ before the worker starts (which owns it). */
@@ -377,11 +389,12 @@ load_spares(void)
 
 /* spool_init - open the directories and start the commit worker. */
 void
-spool_init(struct event_base *base, const char *state_dir, spool_done_cb cb)
+spool_init(struct event_base *base, const char *state_dir,
+    spool_accept_cb accept)
 {
 	char		*path;
 
-	done_cb = cb;
+	accept_cb = accept;
 	for (int i = 0; i < D_MAX; i++) {
 		xasprintf(&path, "%s/spool/%s", state_dir, dirnames[i]);
 		dfd[i] = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
@@ -448,7 +461,7 @@ spool_commit(struct spool_commit *c)
 	worker_push(commits, &c->item);
 }
 
-/* spool_inject - see queue.h.  The data is written on the loop: a bounce
+/* spool_inject - see spool.h.  The data is written on the loop: a bounce
  * or a submission is small and goes to the page cache; the worker's commit
  * makes it durable (journal or fsync) like any other message. */
 int
@@ -732,7 +745,7 @@ replay(void)
 	    (unsigned long long)journal_epoch(journal));
 }
 
-/* spool_scan - crash recovery at start; see queue.h. */
+/* spool_scan - crash recovery at start; see spool.h. */
 void
 spool_scan(int (*load)(const char *, bool, const char *, size_t))
 {

@@ -1,5 +1,5 @@
 /*
- * test_queue_journal.c - journal records: round trips, torn and corrupt
+ * test_journal.c - journal records: round trips, torn and corrupt
  * records end the replay, other epochs are ignored; the file API replays
  * what was appended and forgets it after a reset.
  */
