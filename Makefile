@@ -5,6 +5,7 @@
 #   make test     install missing packages, ASan+UBSan build, unit + fuzz
 #                 regression + integration tests
 #   make check    unit tests only (ASan+UBSan)
+#   make layers   the layout check of docs/architecture.md
 #   make itest    integration tests only (ASan+UBSan binary)
 #   make fuzz     libFuzzer targets (clang) in build/fuzz/
 
@@ -36,8 +37,8 @@ UNIT_BINS := $(UNITS:tests/unit/%.c=build/asan/tests/%)
 FUZZ_BINS := $(FUZZERS:tests/fuzz/%.c=build/fuzz/%)
 REPLAY_BINS := $(FUZZERS:tests/fuzz/%.c=build/asan/replay/%)
 
-.PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim \
-	bench-tls bench-auth bench-out
+.PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim layers \
+	bench-tls bench-auth bench-out bench-deps
 
 all: build/postbote
 
@@ -110,9 +111,17 @@ itest: build/asan/postbote
 	POSTBOTE_BIN=$(CURDIR)/build/asan/postbote $(PYTHON) -m pytest -q \
 		-p no:cacheprovider $(XDIST) tests/integration
 
+# The layout of docs/architecture.md: layers, no cycles, names, and the
+# src/ paths the documents name (LIST=1: each folder's files; REACH=1:
+# what each process reaches).
+LAYERS_FLAGS = $(if $(LIST),--list) $(if $(REACH),--reach)
+layers: build/postbote
+	$(PYTHON) scripts/layers.py --objs build/obj $(LAYERS_FLAGS)
+
 test: deps
 	$(MAKE) -j2 $(UNIT_BINS) build/asan/postbote build/postbote \
 		$(REPLAY_BINS)
+	$(MAKE) layers
 	$(MAKE) check
 	$(MAKE) fuzz-regress
 	$(MAKE) itest
@@ -121,10 +130,13 @@ run: deps
 	$(MAKE) -j2 build/postbote
 	./build/postbote serve
 
-bench: deps build/postbote
+bench-deps:
+	@sh scripts/bench-deps.sh
+
+bench: deps bench-deps build/postbote
 	bash bench/smtp-source.sh
 
-bench-out: deps build/postbote
+bench-out: deps bench-deps build/postbote
 	bash bench/outbound.sh
 
 clean:

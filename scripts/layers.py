@@ -21,6 +21,9 @@ The documents (README.md, docs/*.md) may name files and folders of src/
 (`src/queue/spool.c`, `src/smtpd/`): each one named must exist, and
 docs/architecture.md must name every folder, so the map cannot go stale.
 
+--list prints each folder's files with the first line of their opening
+comment: the file list of docs/architecture.md, made from the folders.
+
 --reach prints, for each process, the files its entry point reaches
 through includes and symbols, per folder.
 
@@ -222,11 +225,31 @@ def check_docs(src, errors):
                               % d)
 
 
+def first_line(path):
+    """the opening comment's first line, without the file's name"""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for ln in fh:
+            ln = ln.strip().lstrip("/*").strip()
+            if ln:
+                return re.sub(r"^[a-z_0-9]+\.[ch] - ", "", ln)
+    return ""
+
+
+def list_files(src, mods):
+    for d in sorted({folder(m) for m in mods}, key=lambda f: (LAYERS[f], f)):
+        print("src/%s/" % d)
+        for m in sorted(m for m in mods if folder(m) == d):
+            c = [f for f in mods[m] if f.endswith(".c")]
+            path = c[0] if c else mods[m][0]
+            print("  %-16s %s" % (m.split("/")[1], first_line(path)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--src", default="src")
     ap.add_argument("--objs", help="object folder (build/obj)")
     ap.add_argument("--reach", action="store_true")
+    ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     errors = []
     mods = modules(args.src)
@@ -255,6 +278,8 @@ def main():
             print("%-8s reaches %3d files: %s" % (p, files, ", ".join(
                 "%s %d" % (f, n) for f, n in sorted(
                     per.items(), key=lambda kv: LAYERS[kv[0]]))))
+    if args.list:
+        list_files(args.src, mods)
     for e in errors:
         print(e)
     if errors:

@@ -24,24 +24,13 @@
 #include "lib/buf.h"
 #include "cli/cmd_queue.h"
 #include "common/conf.h"
-#include "lib/ipc.h"
+#include "lib/ipc_proto.h"
 #include "common/control.h"
 #include "mail/envelope.h"
 #include "lib/util.h"
 
 #define TIMEOUT_MS	10000		/* for each frame of the answer */
 #define REQ_ID		1
-
-struct entry {				/* the head of one message entry */
-	const char	*id, *sender;
-	uint64_t	 arrival, size;
-	uint32_t	 flags, nrcpt, listed;
-};
-
-struct rcpt {
-	const char	*addr, *orig, *status;
-	uint32_t	 state;
-};
 
 struct client {
 	int		 fd;
@@ -205,7 +194,7 @@ fmt_time(uint64_t usec, bool rfc3339, char *out, size_t len)
 /* state_name - done, failed, pending, or deferred: pending after a
  * failed attempt (a status is known). */
 static const char *
-state_name(const struct rcpt *r)
+state_name(const struct ipc_ctl_rcpt *r)
 {
 	if (r->state == RCPT_DONE)
 		return "done";
@@ -244,7 +233,8 @@ ctl_connect(const char *path)
 	return -1;
 }
 
-/* request - send type with a string argument (or none). */
+/* request - send type with an id (IPC_CTL_SHOW, _FLUSH, ...) or, when
+ * arg is NULL, with no field (IPC_CTL_LIST). */
 static int
 request(struct client *c, uint16_t type, const char *arg)
 {
@@ -253,7 +243,9 @@ request(struct client *c, uint16_t type, const char *arg)
 
 	buf_init(&b, 0);
 	if (arg != NULL)
-		ipc_put_str(&b, arg);
+		IPC_ENCODE(&b, type, &(struct ipc_id){ arg });
+	else
+		IPC_ENCODE(&b, type, &(struct ipc_empty){ 0 });
 	rc = ipc_sync_send(c->fd, type, REQ_ID, &b);
 	buf_free(&b);
 	if (rc == -1)
@@ -288,31 +280,10 @@ bad_answer(const struct client *c)
 	return 1;
 }
 
-static void
-get_entry(struct ipc_msg *im, struct entry *e)
-{
-	e->id = ipc_get_str(im);
-	e->sender = ipc_get_str(im);
-	e->arrival = ipc_get_u64(im);
-	e->size = ipc_get_u64(im);
-	e->flags = ipc_get_u32(im);
-	e->nrcpt = ipc_get_u32(im);
-	e->listed = ipc_get_u32(im);
-}
-
-static void
-get_rcpt(struct ipc_msg *im, struct rcpt *r)
-{
-	r->addr = ipc_get_str(im);
-	r->orig = ipc_get_str(im);
-	r->state = ipc_get_u32(im);
-	r->status = ipc_get_str(im);
-}
-
 /* ---- list ---- */
 
 static void
-text_rcpt(const struct rcpt *r)
+text_rcpt(const struct ipc_ctl_rcpt *r)
 {
 	printf("    %-9s<", state_name(r));
 	put_str(r->addr);
@@ -332,9 +303,8 @@ text_rcpt(const struct rcpt *r)
 /* text_entry - "ID  SIZE  ARRIVAL  <sender>  [held] [active]", then one
  * indented line per recipient: state, <address>, last status. */
 static void
-text_entry(struct ipc_msg *im, const struct entry *e)
+text_entry(const struct ipc_ctl_entry *e)
 {
-	struct rcpt	r;
 	char		t[32];
 
 	printf("%-16s %9llu  %s  <", e->id, (unsigned long long)e->size,
@@ -342,19 +312,16 @@ text_entry(struct ipc_msg *im, const struct entry *e)
 	put_str(e->sender);
 	printf(">%s%s\n", e->flags & CONTROL_HELD ? "  held" : "",
 	    e->flags & CONTROL_INFLIGHT ? "  active" : "");
-	for (uint32_t i = 0; i < e->listed && !im->bad; i++) {
-		get_rcpt(im, &r);
-		text_rcpt(&r);
-	}
-	if (e->listed < e->nrcpt)
-		printf("    ... and %u more recipients\n",
-		    e->nrcpt - e->listed);
+	for (size_t i = 0; i < e->nrcpts; i++)
+		text_rcpt(&e->rcpts[i]);
+	if (e->nrcpts < e->nrcpt)
+		printf("    ... and %zu more recipients\n",
+		    e->nrcpt - e->nrcpts);
 }
 
 static void
-json_entry(struct ipc_msg *im, const struct entry *e)
+json_entry(const struct ipc_ctl_entry *e)
 {
-	struct rcpt	r;
 	char		t[32];
 
 	printf("{\"id\": ");
@@ -367,18 +334,20 @@ json_entry(struct ipc_msg *im, const struct entry *e)
 	    (unsigned long long)e->size,
 	    e->flags & CONTROL_HELD ? "true" : "false",
 	    e->flags & CONTROL_INFLIGHT ? "true" : "false");
-	for (uint32_t i = 0; i < e->listed && !im->bad; i++) {
-		get_rcpt(im, &r);
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const struct ipc_ctl_rcpt *r = &e->rcpts[i];
+
 		printf("%s{\"address\": ", i > 0 ? ", " : "");
-		put_json(r.addr);
-		printf(", \"state\": \"%s\", \"status\": ", state_name(&r));
-		if (r.status[0] != '\0')
-			put_json(r.status);
+		put_json(r->addr);
+		printf(", \"state\": \"%s\", \"status\": ", state_name(r));
+		if (r->status[0] != '\0')
+			put_json(r->status);
 		else
 			printf("null");
 		putchar('}');
 	}
-	printf("], \"recipients_not_listed\": %u}", e->nrcpt - e->listed);
+	printf("], \"recipients_not_listed\": %zu}",
+	    e->nrcpt > e->nrcpts ? e->nrcpt - e->nrcpts : 0);
 }
 
 /* list_frames - print each LIST_REPLY frame's entries; counts them. */
@@ -386,27 +355,26 @@ static int
 list_frames(struct client *c, bool json, unsigned *nmsg, unsigned *nheld,
     uint64_t *bytes)
 {
-	uint32_t	more, n;
-	struct entry	e;
+	struct ipc_ctl_list_reply	r;
+	bool				more;
 
 	do {
 		if (answer(c, IPC_CTL_LIST_REPLY) == -1)
 			return 1;
-		more = ipc_get_u32(&c->im);
-		n = ipc_get_u32(&c->im);
-		for (uint32_t i = 0; i < n && !c->im.bad; i++) {
-			get_entry(&c->im, &e);
-			if (c->im.bad)
-				break;
+		if (IPC_DECODE(&c->im, &r, NULL) == -1)
+			return bad_answer(c);
+		for (size_t i = 0; i < r.nentries; i++) {
+			const struct ipc_ctl_entry *e = &r.entries[i];
+
 			if (json)
 				printf("%s\n  ", *nmsg > 0 ? "," : "");
-			(json ? json_entry : text_entry)(&c->im, &e);
+			(json ? json_entry : text_entry)(e);
 			*nmsg += 1;
-			*nheld += (e.flags & CONTROL_HELD) != 0;
-			*bytes += e.size;
+			*nheld += (e->flags & CONTROL_HELD) != 0;
+			*bytes += e->size;
 		}
-		if (!ipc_msg_ok(&c->im))
-			return bad_answer(c);
+		more = r.more != 0;
+		ipc_proto_free(IPC_CTL_LIST_REPLY, &r);
 	} while (more);
 	return 0;
 }
@@ -451,11 +419,10 @@ show_field(const char *name, const char *value)
 
 /* show_envelope - the entry and the envelope fields after it. */
 static void
-show_envelope(struct ipc_msg *im, const struct entry *e)
+show_envelope(const struct ipc_ctl_show_reply *m)
 {
-	struct rcpt	 r;
-	uint64_t	 next;
-	char		 t[32];
+	const struct ipc_ctl_entry *e = &m->entry;
+	char			 t[32];
 
 	printf("%-13s%s\n", "id:", e->id);
 	printf("%-13s%s\n", "state:", e->flags & CONTROL_HELD ? "held" :
@@ -466,52 +433,42 @@ show_envelope(struct ipc_msg *im, const struct entry *e)
 	printf("%-13s<", "sender:");
 	put_str(e->sender);
 	printf(">\nrecipients: %u\n", e->nrcpt);
-	for (uint32_t i = 0; i < e->listed && !im->bad; i++) {
-		get_rcpt(im, &r);
-		text_rcpt(&r);
-	}
-	show_field("helo:", ipc_get_str(im));
-	show_field("client:", ipc_get_str(im));
-	show_field("client name:", ipc_get_str(im));
-	show_field("auth:", ipc_get_str(im));
-	show_field("envid:", ipc_get_str(im));
-	printf("%-13s%u", "attempts:", ipc_get_u32(im));
-	next = ipc_get_u64(im);
-	if (next != 0 && !(e->flags & CONTROL_HELD))
-		printf(" (next %s)", fmt_time(next, false, t, sizeof(t)));
+	for (size_t i = 0; i < e->nrcpts; i++)
+		text_rcpt(&e->rcpts[i]);
+	show_field("helo:", m->helo);
+	show_field("client:", m->client);
+	show_field("client name:", m->client_name);
+	show_field("auth:", m->auth);
+	show_field("envid:", m->envid);
+	printf("%-13s%u", "attempts:", m->attempts);
+	if (m->next_attempt != 0 && !(e->flags & CONTROL_HELD))
+		printf(" (next %s)", fmt_time(m->next_attempt, false, t,
+		    sizeof(t)));
 	putchar('\n');
 }
 
 static int
 run_show(struct client *c, int argc, char **argv)
 {
-	struct entry	 e;
-	const char	*text, *hdr;
-	uint32_t	 ok, cut;
-	size_t		 hlen;
+	struct ipc_ctl_show_reply	m;
 
 	if (request(c, IPC_CTL_SHOW, argv[0]) == -1 ||
-	    answer(c, IPC_CTL_REPLY) == -1)
+	    answer(c, IPC_CTL_SHOW_REPLY) == -1)
 		return 1;
-	ok = ipc_get_u32(&c->im);
-	text = ipc_get_str(&c->im);
-	if (c->im.bad)
+	if (IPC_DECODE(&c->im, &m, NULL) == -1)
 		return bad_answer(c);
-	if (!ok) {
-		fprintf(stderr, "postbote: %s: %s\n", argv[0], text);
+	if (!m.ok) {
+		fprintf(stderr, "postbote: %s: %s\n", argv[0], m.text);
+		ipc_proto_free(IPC_CTL_SHOW_REPLY, &m);
 		return 1;
 	}
-	get_entry(&c->im, &e);
-	show_envelope(&c->im, &e);
-	cut = ipc_get_u32(&c->im);
-	hdr = ipc_get_bytes(&c->im, &hlen);
-	if (!ipc_msg_ok(&c->im))
-		return bad_answer(c);
+	show_envelope(&m);
 	printf("\n");
-	put_text(stdout, hdr, hlen, true);
-	if (cut)
+	put_text(stdout, m.headers.p, m.headers.len, true);
+	if (m.cut)
 		printf("\n[header block cut at %d bytes]\n",
 		    CONTROL_HEADERS_MAX);
+	ipc_proto_free(IPC_CTL_SHOW_REPLY, &m);
 	return 0;
 }
 
@@ -522,16 +479,15 @@ run_show(struct client *c, int argc, char **argv)
 static int
 action(struct client *c, uint16_t type, const char *id)
 {
-	uint32_t	 ok;
+	struct ipc_reply r;
 	const char	*text;
 
 	if (request(c, type, id) == -1 || answer(c, IPC_CTL_REPLY) == -1)
 		return 1;
-	ok = ipc_get_u32(&c->im);
-	text = ipc_get_str(&c->im);
-	if (!ipc_msg_ok(&c->im))
+	if (IPC_DECODE(&c->im, &r, NULL) == -1)
 		return bad_answer(c);
-	if (!ok) {
+	text = r.text;
+	if (!r.ok) {
 		fprintf(stderr, "postbote: %s%s", id,
 		    id[0] != '\0' ? ": " : "");
 		put_text(stderr, text, strlen(text), false);

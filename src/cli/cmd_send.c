@@ -25,7 +25,7 @@
 #include "cli/cmd_queue.h"
 #include "cli/cmd_send.h"
 #include "common/conf.h"
-#include "lib/ipc.h"
+#include "lib/ipc_proto.h"
 #include "common/control.h"
 #include "mail/submit_msg.h"
 #include "lib/util.h"
@@ -287,40 +287,41 @@ connect_submit(const char *path)
 static int
 submit(struct send_ctx *s)
 {
-	char		*path = control_submit_path(s->conf.state_dir);
-	struct buf	 b, store;
-	struct ipc_msg	 im;
-	int		 fd = connect_submit(path), rc = EX_TEMPFAIL;
-	const char	*text;
-	uint32_t	 ok, code;
+	char			*path = control_submit_path(s->conf.state_dir);
+	struct ipc_ctl_submit	 q = { 0 };
+	struct ipc_ctl_submit_reply r;
+	struct buf		 b, store;
+	struct ipc_msg		 im;
+	int			 fd = connect_submit(path), rc = EX_TEMPFAIL;
 
 	buf_init(&b, 0);
 	buf_init(&store, 0);
-	ipc_put_str(&b, s->sender);
-	ipc_put_u32(&b, (uint32_t)s->rcpts.n);
+	q.sender = s->sender;
+	q.rcpts = xcalloc(s->rcpts.n ? s->rcpts.n : 1, sizeof(*q.rcpts));
+	q.nrcpts = s->rcpts.n;
 	for (size_t i = 0; i < s->rcpts.n; i++)
-		ipc_put_str(&b, s->rcpts.v[i]);
-	ipc_put_bytes(&b, s->msg.data, s->msg.len);
+		q.rcpts[i].addr = s->rcpts.v[i];
+	q.message.p = s->msg.data;
+	q.message.len = s->msg.len;
+	IPC_ENCODE(&b, IPC_CTL_SUBMIT, &q);
+	free(q.rcpts);
 	if (fd != -1 && (ipc_sync_send(fd, IPC_CTL_SUBMIT, REQ_ID, &b) ==
 	    -1 || ipc_sync_recv(fd, &im, &store, TIMEOUT_MS) == -1 ||
-	    im.type != IPC_CTL_REPLY))
+	    im.type != IPC_CTL_SUBMIT_REPLY))
 		fprintf(stderr, "postbote: no answer from the server on %s; "
 		    "the message may not have been sent\n", path);
 	else if (fd != -1) {
-		ok = ipc_get_u32(&im);
-		text = ipc_get_str(&im);
-		code = ipc_get_u32(&im);
-		if (!ipc_msg_ok(&im))
+		if (IPC_DECODE(&im, &r, NULL) == -1)
 			rc = EX_SOFTWARE;
-		else if (ok) {
+		else if (r.ok) {
 			rc = EX_OK;
 			if (s->o.verbose)
 				fprintf(stderr, "postbote: queued as %s\n",
-				    text);
+				    r.text);
 		} else {
-			rc = code != EX_OK && code < 128 ? (int)code :
+			rc = r.code != EX_OK && r.code < 128 ? (int)r.code :
 			    EX_SOFTWARE;
-			fprintf(stderr, "postbote: refused: %s\n", text);
+			fprintf(stderr, "postbote: refused: %s\n", r.text);
 		}
 	}
 	if (fd != -1)

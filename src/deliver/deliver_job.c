@@ -20,82 +20,82 @@
 
 #include "common/proc.h"
 #include "deliver/deliver_job.h"
-#include "lib/ipc.h"
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
 #define HEADER_SCAN_MAX	(64 * 1024)	/* bytes of header read to count
 					   Received: lines */
 
-static void	 decode_dsn_fields(struct ipc_msg *, struct deliver_job *);
 static unsigned	 count_received(int);
 static const char *status_word(int);
 static void	 log_result(const struct deliver_job *,
 		    const struct deliver_rcpt *, double);
 
-/* ---- the wire: IPC_DELIVER in, IPC_DELIVER_REPLY out (ipc.h) ---- */
+/* ---- the wire: IPC_DELIVER in, IPC_DELIVER_REPLY out (ipc_proto.h) ---- */
 
 /* deliver_job_decode - see deliver_job.h. */
 struct deliver_job *
 deliver_job_decode(struct ipc_msg *m)
 {
-	struct deliver_job	*j = xcalloc(1, sizeof(*j));
+	struct ipc_deliver	 in;
+	struct deliver_job	*j;
 
-	j->reqid = m->id;
-	j->fd = m->fd;
-	str_copy(j->id, ipc_get_str(m), sizeof(j->id));
-	j->sender = xstrdup(ipc_get_str(m));
-	j->arrival = ipc_get_u64(m);
-	j->recovered = ipc_get_u32(m) != 0;
-	j->n = ipc_get_u32(m);
-	if (!m->bad && j->n > 0 && j->n <= DELIVER_JOB_RCPT_MAX)
-		j->r = xcalloc(j->n, sizeof(*j->r));
-	for (size_t i = 0; j->r != NULL && i < j->n && !m->bad; i++) {
-		j->r[i].index = ipc_get_u32(m);
-		j->r[i].kind = (int)ipc_get_u32(m);
-		j->r[i].addr = xstrdup(ipc_get_str(m));
-		j->r[i].orig = xstrdup(ipc_get_str(m));
-	}
-	decode_dsn_fields(m, j);
-	j->prepend = xstrdup(ipc_get_str(m));
-	j->size += strlen(j->prepend);	/* SIZE= counts what goes out */
-	if (!ipc_msg_ok(m) || j->r == NULL || j->fd == -1) {
-		deliver_job_free(j);
+	if (IPC_DECODE(m, &in, NULL) == -1 || in.nrcpts == 0 ||
+	    in.nrcpts > DELIVER_JOB_RCPT_MAX) {
+		ipc_proto_free(IPC_DELIVER, &in);
+		if (m->fd != -1)
+			close(m->fd);
+		m->fd = -1;
 		return NULL;
 	}
-	return j;
-}
+	j = xcalloc(1, sizeof(*j));
+	j->reqid = m->id;
+	j->fd = m->fd;
+	str_copy(j->id, in.id, sizeof(j->id));
+	j->sender = xstrdup(in.sender);
+	j->arrival = in.arrival;
+	j->recovered = in.recovered != 0;
+	j->n = in.nrcpts;
+	j->r = xcalloc(j->n, sizeof(*j->r));
+	for (size_t i = 0; i < j->n; i++) {
+		const struct ipc_deliver_rcpt	*r = &in.rcpts[i];
 
-/* decode_dsn_fields - IPC_DELIVER's appended part (queue.c
- * put_dsn_fields): what the SMTP client passes on. */
-static void
-decode_dsn_fields(struct ipc_msg *m, struct deliver_job *j)
-{
-	j->body = (int)ipc_get_u32(m);
-	j->smtputf8 = ipc_get_u32(m) != 0;
-	j->ret = (int)ipc_get_u32(m);
-	j->envid = xstrdup(ipc_get_str(m));
-	j->size = ipc_get_u64(m);
-	for (size_t i = 0; j->r != NULL && i < j->n && !m->bad; i++) {
-		j->r[i].notify = ipc_get_u32(m);
-		j->r[i].orcpt = xstrdup(ipc_get_str(m));
+		j->r[i].index = r->index;
+		j->r[i].kind = (int)r->kind;
+		j->r[i].addr = xstrdup(r->addr);
+		j->r[i].orig = xstrdup(r->orig);
+		j->r[i].notify = r->notify;
+		j->r[i].orcpt = xstrdup(r->orcpt);
 	}
+	j->body = (int)in.body;
+	j->smtputf8 = in.smtputf8 != 0;
+	j->ret = (int)in.ret;
+	j->envid = xstrdup(in.envid);
+	j->prepend = xstrdup(in.prepend);
+	j->size = in.size + strlen(j->prepend);	/* SIZE= counts what goes
+						 * out */
+	ipc_proto_free(IPC_DELIVER, &in);
+	return j;
 }
 
 /* deliver_job_encode_reply - see deliver_job.h. */
 void
 deliver_job_encode_reply(const struct deliver_job *j, struct buf *b)
 {
-	ipc_put_str(b, j->id);
-	ipc_put_u32(b, (uint32_t)j->n);
-	for (size_t i = 0; i < j->n; i++) {
-		const struct deliver_rcpt	*r = &j->r[i];
+	struct ipc_deliver_reply	 out;
 
-		ipc_put_u32(b, r->index);
-		ipc_put_u32(b, (uint32_t)r->result);
-		ipc_put_str(b, r->dsn);
-		ipc_put_str(b, r->text);
+	out.id = j->id;
+	out.nresults = j->n;
+	out.results = xcalloc(j->n ? j->n : 1, sizeof(*out.results));
+	for (size_t i = 0; i < j->n; i++) {
+		out.results[i].index = j->r[i].index;
+		out.results[i].result = (uint32_t)j->r[i].result;
+		out.results[i].dsn = j->r[i].dsn;
+		out.results[i].text = j->r[i].text;
 	}
+	IPC_ENCODE(b, IPC_DELIVER_REPLY, &out);
+	free(out.results);
 }
 
 /* ---- results ---- */

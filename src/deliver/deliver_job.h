@@ -68,8 +68,8 @@ struct deliver_courier {
 };
 
 /*
- * deliver_job_decode - the job of an IPC_DELIVER message (wire format in
- * ipc.h).  The job takes m->fd, even on failure (it is then closed).
+ * deliver_job_decode - the job of an IPC_DELIVER message (fields in
+ * ipc_proto.h).  The job takes m->fd, even on failure (it is then closed).
  * Returns the job, owned by the caller, or NULL if the message is
  * malformed, has no descriptor, or 0 or more than DELIVER_JOB_RCPT_MAX
  * recipients.
@@ -77,8 +77,8 @@ struct deliver_courier {
 struct deliver_job *deliver_job_decode(struct ipc_msg *m);
 
 /*
- * deliver_job_encode_reply - append j's IPC_DELIVER_REPLY payload (wire
- * format in ipc.h) to b: every recipient with its result.
+ * deliver_job_encode_reply - append j's IPC_DELIVER_REPLY payload (fields
+ * in ipc_proto.h) to b: every recipient with its result.
  */
 void	 deliver_job_encode_reply(const struct deliver_job *j, struct buf *b);
 

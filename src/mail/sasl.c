@@ -1,5 +1,5 @@
 /*
- * sasl.c - SASL decoding for the AUTH verb (RFC 4954): strict base64, the
+ * sasl.c - SASL decoding for the AUTH verb (RFC 4954): base64 (lib/base64.c), the
  * PLAIN (RFC 4616) and LOGIN mechanisms.  Runs in smtpd on peer input: every
  * length is checked before it is written, decoded text is checked for NUL
  * and control bytes where it becomes a name, and nothing here logs (the

@@ -21,7 +21,7 @@
 #include "common/conf.h"
 #include "common/dkim_keys.h"
 #include "common/proc.h"
-#include "lib/ipc.h"
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "queue/queue.h"
@@ -50,8 +50,8 @@ static void	 smtpd_committed(const struct spool_commit *, void *);
 static void	 drop_incomings(void);
 static void	 abort_request(struct ipc_msg *);
 static void	 accepted(const char *, struct envelope *);
-static void	 put_delivery(struct buf *,
-		    const struct queue_sched_delivery *);
+static void	 delivery_msg(const struct queue_sched_delivery *,
+		    struct ipc_deliver *);
 static enum queue_sched_send send_delivery(void *,
 		    const struct queue_sched_delivery *);
 static void	 delivered(struct ipc_msg *);
@@ -115,12 +115,11 @@ incoming_free(struct incoming *in)
 static void
 open_request(uint64_t reqid)
 {
-	struct incoming	*in = xcalloc(1, sizeof(*in));
-	struct buf	 b;
-	int		 fd = spool_create(in->id);
-	unsigned	 h;
+	struct incoming		*in = xcalloc(1, sizeof(*in));
+	struct ipc_spool_open_reply r = { 0, "" };
+	int			 fd = spool_create(in->id);
+	unsigned		 h;
 
-	buf_init(&b, 0);
 	/* Our own descriptor, to read the data back at commit. */
 	if (fd != -1 && (in->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
 		close(fd);
@@ -131,46 +130,45 @@ open_request(uint64_t reqid)
 		log_warn("event=spool-create-error error=\"%s\"",
 		    strerror(errno));
 		free(in);
-		ipc_put_u32(&b, 0);
-		ipc_put_str(&b, "");
 	} else {
 		in->reqid = reqid;
 		h = hash_id(in->id);
 		in->next = incomings[h];
 		incomings[h] = in;
-		ipc_put_u32(&b, 1);
-		ipc_put_str(&b, in->id);
+		r.ok = 1;
+		r.id = in->id;
 	}
-	proc_send(PROC_SMTPD, IPC_SPOOL_OPEN_REPLY, reqid, &b, fd);
-	buf_free(&b);
+	PROC_SEND(PROC_SMTPD, IPC_SPOOL_OPEN_REPLY, reqid, &r, fd);
 }
 
 static void
 commit_reply(uint64_t reqid, bool ok, const char *text)
 {
-	struct buf	b;
+	struct ipc_reply	r = { ok, text };
 
-	buf_init(&b, 0);
-	ipc_put_u32(&b, ok);
-	ipc_put_str(&b, text);
-	proc_send(PROC_SMTPD, IPC_SPOOL_COMMIT_REPLY, reqid, &b, -1);
-	buf_free(&b);
+	PROC_SEND(PROC_SMTPD, IPC_SPOOL_COMMIT_REPLY, reqid, &r, -1);
 }
 
-/* commit_request - IPC_SPOOL_COMMIT: str id, bytes envelope.  The
- * envelope is decoded again, strictly; the commit carries its incoming
- * record, whose session hears of the end (smtpd_committed). */
+/* commit_request - IPC_SPOOL_COMMIT.  The envelope is decoded again,
+ * strictly; the commit carries its incoming record, whose session hears
+ * of the end (smtpd_committed). */
 static void
 commit_request(struct ipc_msg *im)
 {
-	const char		*id = ipc_get_str(im);
-	size_t			 len;
-	const void		*env = ipc_get_bytes(im, &len);
+	struct ipc_spool_commit	 q;
+	const char		*id = "";
+	const void		*env = NULL;
+	size_t			 len = 0;
 	struct incoming		*in = NULL;
 	struct spool_commit	*c;
 	char			 err[128];
 
-	if (!ipc_msg_ok(im) || (in = incoming_take(id)) == NULL ||
+	if (IPC_DECODE(im, &q, NULL) == 0) {
+		id = q.id;
+		env = q.envelope.p;
+		len = q.envelope.len;
+	}
+	if (env == NULL || (in = incoming_take(id)) == NULL ||
 	    in->reqid != im->id) {
 		log_warn("event=commit-refused id=\"%s\" reason=\"unknown "
 		    "spool file\"", log_safe(id));
@@ -230,14 +228,15 @@ drop_incomings(void)
 	}
 }
 
-/* abort_request - IPC_SPOOL_ABORT: str id; smtpd gives the file back. */
+/* abort_request - IPC_SPOOL_ABORT: smtpd gives the file back. */
 static void
 abort_request(struct ipc_msg *im)
 {
-	const char	*id = ipc_get_str(im);
+	struct ipc_id	 q;
 	struct incoming	*in;
 
-	if (!ipc_msg_ok(im) || (in = incoming_take(id)) == NULL)
+	if (IPC_DECODE(im, &q, NULL) == -1 || (in = incoming_take(q.id)) ==
+	    NULL)
 		return;
 	incoming_free(in);
 }
@@ -254,39 +253,38 @@ accepted(const char *id, struct envelope *env)
 
 /* ---- deliveries: IPC_DELIVER out, IPC_DELIVER_REPLY in ---- */
 
-/* put_delivery - IPC_DELIVER's payload (lib/ipc.h): the recipients, then
- * what the SMTP client passes on (RFC 3461, 6152, 6531), then the fields
- * written before the message. */
+/* delivery_msg - IPC_DELIVER (lib/ipc_proto.h) of d: the recipients
+ * with their DSN parameters, what the SMTP client passes on (RFC 3461,
+ * 6152, 6531), and the fields written before the message.  The
+ * recipients' array is the caller's to free. */
 static void
-put_delivery(struct buf *b, const struct queue_sched_delivery *d)
+delivery_msg(const struct queue_sched_delivery *d, struct ipc_deliver *m)
 {
 	const struct envelope	*env = d->env;
 
-	ipc_put_str(b, d->id);
-	ipc_put_str(b, env->sender);
-	ipc_put_u64(b, env->arrival);
-	ipc_put_u32(b, d->recovered);
-	ipc_put_u32(b, d->nrcpt);
+	m->id = d->id;
+	m->sender = env->sender;
+	m->arrival = env->arrival;
+	m->recovered = d->recovered;
+	m->rcpts = xcalloc(d->nrcpt ? d->nrcpt : 1, sizeof(*m->rcpts));
+	m->nrcpts = d->nrcpt;
 	for (uint32_t i = 0; i < d->nrcpt; i++) {
-		const struct env_rcpt *r = &env->rcpts[d->rcpt[i]];
+		const struct env_rcpt	*r = &env->rcpts[d->rcpt[i]];
+		struct ipc_deliver_rcpt	*o = &m->rcpts[i];
 
-		ipc_put_u32(b, d->rcpt[i]);
-		ipc_put_u32(b, (uint32_t)r->kind);
-		ipc_put_str(b, r->addr);
-		ipc_put_str(b, r->orig);
+		o->index = d->rcpt[i];
+		o->kind = (uint32_t)r->kind;
+		o->addr = r->addr;
+		o->orig = r->orig;
+		o->notify = r->notify;
+		o->orcpt = r->orcpt != NULL ? r->orcpt : "";
 	}
-	ipc_put_u32(b, (uint32_t)env->body);
-	ipc_put_u32(b, env->smtputf8);
-	ipc_put_u32(b, (uint32_t)env->ret);
-	ipc_put_str(b, env->envid);
-	ipc_put_u64(b, env->size);
-	for (uint32_t i = 0; i < d->nrcpt; i++) {
-		const struct env_rcpt *r = &env->rcpts[d->rcpt[i]];
-
-		ipc_put_u32(b, r->notify);
-		ipc_put_str(b, r->orcpt);
-	}
-	ipc_put_str(b, env->prepend != NULL ? env->prepend : "");
+	m->body = (uint32_t)env->body;
+	m->smtputf8 = env->smtputf8;
+	m->ret = (uint32_t)env->ret;
+	m->envid = env->envid != NULL ? env->envid : "";
+	m->size = env->size;
+	m->prepend = env->prepend != NULL ? env->prepend : "";
 }
 
 /* send_delivery - the scheduler's deliver op: one IPC_DELIVER with a
@@ -294,8 +292,8 @@ put_delivery(struct buf *b, const struct queue_sched_delivery *d)
 static enum queue_sched_send
 send_delivery(void *arg, const struct queue_sched_delivery *d)
 {
-	struct buf	b;
-	int		fd, rc;
+	struct ipc_deliver	m;
+	int			fd, rc;
 
 	if (stopping || proc_peer(PROC_DELIVER) == NULL)
 		return QUEUE_SCHED_NOT_SENT;
@@ -304,48 +302,43 @@ send_delivery(void *arg, const struct queue_sched_delivery *d)
 		    strerror(errno));
 		return QUEUE_SCHED_NO_DATA;
 	}
-	buf_init(&b, 0);
-	put_delivery(&b, d);
-	rc = proc_send(PROC_DELIVER, IPC_DELIVER, d->reqid, &b, fd);
-	buf_free(&b);
+	delivery_msg(d, &m);
+	rc = PROC_SEND(PROC_DELIVER, IPC_DELIVER, d->reqid, &m, fd);
+	free(m.rcpts);
 	return rc == 0 ? QUEUE_SCHED_SENT : QUEUE_SCHED_NOT_SENT;
 }
 
-/* delivered - IPC_DELIVER_REPLY (lib/ipc.h): str id, u32 n, n x (u32
- * index, u32 result, str dsn, str text), with the request's id.  The
- * results are taken up to the first malformed one. */
+/* delivered - IPC_DELIVER_REPLY, with the request's id: each
+ * recipient's result, to the scheduler. */
 static void
 delivered(struct ipc_msg *im)
 {
-	const char			*id = ipc_get_str(im);
-	uint32_t			 n = ipc_get_u32(im);
-	bool				 bad = im->bad;
-	struct queue_sched_result	*res = NULL, r;
-	size_t				 nres = 0, cap = 0;
+	struct ipc_deliver_reply	 m;
+	struct queue_sched_result	*res;
+	int				 rc = -1;
 
-	while (!im->bad && nres < n) {
-		uint32_t	result;
-
-		r.index = ipc_get_u32(im);
-		result = ipc_get_u32(im);
-		r.dsn = ipc_get_str(im);
-		r.text = ipc_get_str(im);
-		if (im->bad)
-			break;
-		r.outcome = result == DELIVER_OK ? QUEUE_SCHED_DELIVERED :
-		    result == DELIVER_PERM ? QUEUE_SCHED_FAILED :
-		    QUEUE_SCHED_DEFERRED;
-		if (nres == cap) {
-			cap = cap ? cap * 2 : 16;
-			res = xreallocarray(res, cap, sizeof(*res));
-		}
-		res[nres++] = r;
+	if (IPC_DECODE(im, &m, NULL) == -1) {
+		log_warn("event=ipc-error reason=\"bad delivery reply\"");
+		return;
 	}
-	if (bad || queue_sched_delivered(id, im->id, res, nres,
-	    now_usec()) == -1)
+	res = xcalloc(m.nresults ? m.nresults : 1, sizeof(*res));
+	for (size_t i = 0; i < m.nresults; i++) {
+		const struct ipc_deliver_result *r = &m.results[i];
+
+		res[i].index = r->index;
+		res[i].outcome = r->result == DELIVER_OK ?
+		    QUEUE_SCHED_DELIVERED : r->result == DELIVER_PERM ?
+		    QUEUE_SCHED_FAILED : QUEUE_SCHED_DEFERRED;
+		res[i].dsn = r->dsn;
+		res[i].text = r->text;
+	}
+	rc = queue_sched_delivered(m.id, im->id, res, m.nresults,
+	    now_usec());
+	if (rc == -1)
 		log_warn("event=ipc-error reason=\"delivery reply for unknown "
-		    "message %s\"", log_safe(id));
+		    "message %s\"", log_safe(m.id));
 	free(res);
+	ipc_proto_free(IPC_DELIVER_REPLY, &m);
 }
 
 /* ---- the scheduler's other ops: the spool, reports, the timer ---- */

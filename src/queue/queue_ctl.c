@@ -35,7 +35,7 @@
 #include "mail/addr.h"
 #include "common/conf.h"
 #include "common/control.h"
-#include "lib/ipc.h"
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "common/proc.h"
 #include "mail/smtp_parse.h"
@@ -143,54 +143,53 @@ log_req(const struct ctl_conn *c, const char *req, const char *id,
 static void
 reply(struct ctl_conn *c, uint64_t reqid, bool ok, const char *text)
 {
-	struct buf	b;
+	struct ipc_reply	r = { ok, text };
 
-	buf_init(&b, 0);
-	ipc_put_u32(&b, ok);
-	ipc_put_str(&b, text);
-	ipc_send(c->chan, IPC_CTL_REPLY, reqid, &b, -1);
-	buf_free(&b);
+	ipc_proto_send(c->chan, IPC_CTL_REPLY, reqid, &r, sizeof(r), -1);
 }
 
-/* put_capped - a string, cut at max bytes. */
-static void
-put_capped(struct buf *b, const char *s, size_t max)
+/* capped - the bytes a string takes in a frame: the codec cuts it at
+ * IPC_CTL_STR_MAX. */
+static size_t
+capped(const char *s)
 {
-	size_t	n = s != NULL ? strlen(s) : 0;
-
-	ipc_put_u32(b, (uint32_t)(MIN(n, max) + 1));
-	if (n > 0)
-		buf_append(b, s, MIN(n, max));
-	buf_putc(b, '\0');
+	return 5 + (s != NULL ? MIN(strlen(s), (size_t)IPC_CTL_STR_MAX) : 0);
 }
 
-/* put_entry - one message as LIST_REPLY and SHOW carry it (ipc.h).  Past
- * CTL_ENTRY_MAX bytes the remaining recipients are only counted. */
-static void
-put_entry(struct buf *b, const struct queue_sched_entry *e)
+/*
+ * entry_of - one message as LIST_REPLY and SHOW carry it; the strings
+ * point into the queue's envelope (valid until the queue changes), the
+ * recipients' array is the caller's to free.  Past CTL_ENTRY_MAX bytes
+ * the remaining recipients are only counted.  Returns the bytes it takes
+ * in a frame, about.
+ */
+static size_t
+entry_of(const struct queue_sched_entry *e, struct ipc_ctl_entry *o)
 {
 	const struct envelope	*env = e->env;
-	size_t			 start = b->len, at;
-	uint32_t		 n = 0;
+	size_t			 size = 64 + capped(env->sender);
 
-	ipc_put_str(b, e->id);
-	put_capped(b, env->sender, CONTROL_STATUS_MAX);
-	ipc_put_u64(b, env->arrival);
-	ipc_put_u64(b, env->size);
-	ipc_put_u32(b, (e->held ? CONTROL_HELD : 0) |
-	    (e->inflight ? CONTROL_INFLIGHT : 0));
-	ipc_put_u32(b, (uint32_t)env->nrcpt);
-	at = b->len;
-	ipc_put_u32(b, 0);		/* recipients listed, set below */
-	for (; n < env->nrcpt && b->len - start < CTL_ENTRY_MAX; n++) {
-		const struct env_rcpt *r = &env->rcpts[n];
+	o->id = e->id;
+	o->sender = env->sender;
+	o->arrival = env->arrival;
+	o->size = env->size;
+	o->flags = (e->held ? CONTROL_HELD : 0) |
+	    (e->inflight ? CONTROL_INFLIGHT : 0);
+	o->nrcpt = (uint32_t)env->nrcpt;
+	o->rcpts = xcalloc(env->nrcpt ? env->nrcpt : 1, sizeof(*o->rcpts));
+	for (o->nrcpts = 0; o->nrcpts < env->nrcpt && size < CTL_ENTRY_MAX;
+	    o->nrcpts++) {
+		const struct env_rcpt	*r = &env->rcpts[o->nrcpts];
+		struct ipc_ctl_rcpt	*c = &o->rcpts[o->nrcpts];
 
-		put_capped(b, r->addr, CONTROL_STATUS_MAX);
-		put_capped(b, r->orig, CONTROL_STATUS_MAX);
-		ipc_put_u32(b, (uint32_t)r->state);
-		put_capped(b, r->status, CONTROL_STATUS_MAX);
+		c->addr = r->addr;
+		c->orig = r->orig;
+		c->state = (uint32_t)r->state;
+		c->status = r->status;
+		size += capped(r->addr) + capped(r->orig) + 4 +
+		    capped(r->status);
 	}
-	memcpy(b->data + at, &n, sizeof(n));
+	return size;
 }
 
 /* ---- queue process: the requests ---- */
@@ -214,19 +213,16 @@ by_id(const void *a, const void *b)
 	    ((const struct queue_sched_entry *)b)->id);
 }
 
+/* send_list - one IPC_CTL_LIST_REPLY frame; its entries are freed. */
 static void
-send_list(struct ctl_conn *c, uint64_t reqid, bool more, uint32_t n,
-    const struct buf *body)
+send_list(struct ctl_conn *c, uint64_t reqid, bool more,
+    struct ipc_ctl_entry *v, size_t n)
 {
-	struct buf	b;
+	struct ipc_ctl_list_reply	r = { more, v, n };
 
-	buf_init(&b, 0);
-	ipc_put_u32(&b, more);
-	ipc_put_u32(&b, n);
-	if (body->len > 0)
-		buf_append(&b, body->data, body->len);
-	ipc_send(c->chan, IPC_CTL_LIST_REPLY, reqid, &b, -1);
-	buf_free(&b);
+	ipc_proto_send(c->chan, IPC_CTL_LIST_REPLY, reqid, &r, sizeof(r), -1);
+	for (size_t i = 0; i < n; i++)
+		free(v[i].rcpts);
 }
 
 /* run_list - every message, sorted by id (that is, by arrival), in
@@ -234,36 +230,35 @@ send_list(struct ctl_conn *c, uint64_t reqid, bool more, uint32_t n,
 static void
 run_list(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 {
-	struct collect	 col = { 0 };
-	struct buf	 body;
-	uint32_t	 n = 0;
-	char		 detail[32];
+	struct collect		 col = { 0 };
+	struct ipc_ctl_entry	*v;
+	size_t			 n = 0, size = 0;
+	char			 detail[32];
 
 	queue_sched_foreach(collect_one, &col);
 	if (col.n > 0)
 		qsort(col.v, col.n, sizeof(*col.v), by_id);
-	buf_init(&body, 0);
+	v = xcalloc(col.n ? col.n : 1, sizeof(*v));
 	for (size_t i = 0; i < col.n; i++) {
-		put_entry(&body, &col.v[i]);
-		n++;
-		if (body.len >= CTL_CHUNK) {
-			send_list(c, im->id, true, n, &body);
-			buf_reset(&body);
-			n = 0;
+		size += entry_of(&col.v[i], &v[n++]);
+		if (size >= CTL_CHUNK) {
+			send_list(c, im->id, true, v, n);
+			n = size = 0;
 		}
 	}
-	send_list(c, im->id, false, n, &body);
-	buf_free(&body);
+	send_list(c, im->id, false, v, n);
+	free(v);
 	snprintf(detail, sizeof(detail), " messages=%zu", col.n);
 	log_req(c, rq->name, NULL, true, detail);
 	free(col.v);
 }
 
-/* put_headers - the header block from the data file, at most
- * CONTROL_HEADERS_MAX bytes: u32 cut, bytes.  A small read on the loop:
- * the file was written moments or more ago and is in the page cache. */
-static void
-put_headers(struct buf *b, const char *id, const char *prepend)
+/* read_headers - the header block from the data file, at most
+ * CONTROL_HEADERS_MAX bytes, into b, after the fields delivery writes
+ * first; true when it was cut.  A small read on the loop: the file was
+ * written moments or more ago and is in the page cache. */
+static bool
+read_headers(struct buf *b, const char *id, const char *prepend)
 {
 	struct buf	 h;
 	int		 fd = spool_open_data(id);
@@ -293,62 +288,67 @@ put_headers(struct buf *b, const char *id, const char *prepend)
 		h.len = CONTROL_HEADERS_MAX;
 		cut = true;
 	}
-	ipc_put_u32(b, cut);
-	if (prepend != NULL && *prepend != '\0') {
-		/* Delivery writes these first (envelope 'X'): show them so. */
-		struct buf	 all;
-
-		buf_init(&all, 0);
-		buf_append(&all, prepend, strlen(prepend));
-		buf_append(&all, h.data ? h.data : "", h.len);
-		ipc_put_bytes(b, all.data, all.len);
-		buf_free(&all);
-	} else
-		ipc_put_bytes(b, h.data ? h.data : "", h.len);
+	/* Delivery writes the prepend first (envelope 'X'): show it so. */
+	if (prepend != NULL)
+		buf_append(b, prepend, strlen(prepend));
+	buf_append(b, h.data != NULL ? h.data : "", h.len);
 	buf_free(&h);
+	return cut;
 }
 
 /* run_show - one message: its entry, the rest of its envelope, and its
- * header block (ipc.h, IPC_CTL_REPLY). */
+ * header block (IPC_CTL_SHOW_REPLY). */
 static void
 run_show(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 {
-	const char		*id = ipc_get_str(im);
-	struct queue_sched_entry e;
-	struct buf		 b;
+	struct ipc_id			 q;
+	struct queue_sched_entry	 e;
+	struct ipc_ctl_show_reply	 r = { 0 };
+	struct buf			 h;
 
-	if (!ipc_msg_ok(im) || queue_sched_lookup(id, &e) == -1) {
-		reply(c, im->id, false, "no such message");
-		log_req(c, rq->name, id, false, " reason=\"no such message\"");
+	r.text = r.helo = r.client = r.client_name = r.auth = r.envid = "";
+	r.entry.id = r.entry.sender = "";
+	if (IPC_DECODE(im, &q, NULL) == -1 ||
+	    queue_sched_lookup(q.id, &e) == -1) {
+		r.text = "no such message";
+		ipc_proto_send(c->chan, IPC_CTL_SHOW_REPLY, im->id, &r,
+		    sizeof(r), -1);
+		log_req(c, rq->name, q.id, false,
+		    " reason=\"no such message\"");
 		return;
 	}
-	buf_init(&b, 0);
-	ipc_put_u32(&b, 1);
-	ipc_put_str(&b, "");
-	put_entry(&b, &e);
-	put_capped(&b, e.env->helo, CONTROL_STATUS_MAX);
-	put_capped(&b, e.env->client, CONTROL_STATUS_MAX);
-	put_capped(&b, e.env->client_name, CONTROL_STATUS_MAX);
-	put_capped(&b, e.env->auth, CONTROL_STATUS_MAX);
-	put_capped(&b, e.env->envid, CONTROL_STATUS_MAX);
-	ipc_put_u32(&b, e.env->attempts);
-	ipc_put_u64(&b, e.env->next_attempt);
-	put_headers(&b, e.id, e.env->prepend);
-	ipc_send(c->chan, IPC_CTL_REPLY, im->id, &b, -1);
-	buf_free(&b);
-	log_req(c, rq->name, id, true, "");
+	buf_init(&h, 0);
+	r.ok = 1;
+	entry_of(&e, &r.entry);
+	r.helo = e.env->helo;
+	r.client = e.env->client;
+	r.client_name = e.env->client_name;
+	r.auth = e.env->auth;
+	r.envid = e.env->envid;
+	r.attempts = e.env->attempts;
+	r.next_attempt = e.env->next_attempt;
+	r.cut = read_headers(&h, e.id, e.env->prepend);
+	r.headers.p = h.data;
+	r.headers.len = h.len;
+	ipc_proto_send(c->chan, IPC_CTL_SHOW_REPLY, im->id, &r, sizeof(r),
+	    -1);
+	free(r.entry.rcpts);
+	buf_free(&h);
+	log_req(c, rq->name, q.id, true, "");
 }
 
 static void
 run_flush(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 {
-	const char	*id = ipc_get_str(im), *why = "bad request";
+	struct ipc_id	 q;
+	const char	*id, *why = "bad request";
 	unsigned	 n = 0;
 	char		 text[64], detail[64];
 	int		 rc = -1;
 
-	if (ipc_msg_ok(im))
-		rc = queue_sched_flush(*id != '\0' ? id : NULL, &n, &why);
+	if (IPC_DECODE(im, &q, NULL) == 0)
+		rc = queue_sched_flush(*q.id != '\0' ? q.id : NULL, &n, &why);
+	id = q.id != NULL ? q.id : "";
 	if (rc == -1) {
 		reply(c, im->id, false, why);
 		snprintf(detail, sizeof(detail), " reason=\"%s\"", why);
@@ -365,34 +365,31 @@ run_flush(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 static void
 run_action(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 {
-	const char	*id = ipc_get_str(im), *why = "bad request";
+	struct ipc_id	 q;
+	const char	*why = "bad request";
 	char		 detail[96];
 	int		 rc = -1;
 
-	if (ipc_msg_ok(im))
-		rc = rq->act(id, &why);
+	if (IPC_DECODE(im, &q, NULL) == 0)
+		rc = rq->act(q.id, &why);
 	reply(c, im->id, rc == 0, why);
 	snprintf(detail, sizeof(detail), " %s=\"%s\"",
 	    rc == 0 ? "note" : "reason", why);
-	log_req(c, rq->name, id, rc == 0, detail);
+	log_req(c, rq->name, q.id != NULL ? q.id : "", rc == 0, detail);
 }
 
 /* ---- queue process: local submission ---- */
 
-/* submit_reply - IPC_CTL_REPLY with the sysexits.h code the client
- * exits with: u32 ok, str text (queue id or reason), u32 code. */
+/* submit_reply - IPC_CTL_SUBMIT_REPLY: the queue id or the reason, and
+ * the sysexits.h code the client exits with. */
 static void
 submit_reply(struct ctl_conn *c, uint64_t reqid, bool ok, const char *text,
     int code)
 {
-	struct buf	b;
+	struct ipc_ctl_submit_reply	r = { ok, text, (uint32_t)code };
 
-	buf_init(&b, 0);
-	ipc_put_u32(&b, ok);
-	ipc_put_str(&b, text);
-	ipc_put_u32(&b, (uint32_t)code);
-	ipc_send(c->chan, IPC_CTL_REPLY, reqid, &b, -1);
-	buf_free(&b);
+	ipc_proto_send(c->chan, IPC_CTL_SUBMIT_REPLY, reqid, &r, sizeof(r),
+	    -1);
 }
 
 /* submitted - a submission's end (queue_submit.h): the answer goes to
@@ -458,30 +455,29 @@ submit_addr(const char *s, bool null_ok, bool *utf8)
 /* submit_envelope - the envelope of a request; 0, or -1 with *why and
  * *code set.  env is the caller's to free either way. */
 static int
-submit_envelope(struct ctl_conn *c, struct ipc_msg *im, struct envelope *env,
-    const char **why, int *code)
+submit_envelope(struct ctl_conn *c, const struct ipc_ctl_submit *q,
+    struct envelope *env, const char **why, int *code)
 {
-	const char	*sender = ipc_get_str(im);
-	uint32_t	 n = ipc_get_u32(im);
+	size_t	n = q->nrcpts;
 
 	*code = EX_DATAERR;
-	*why = "malformed request";
-	if (im->bad || n == 0 || n > config->max_recipients) {
+	if (n == 0 || n > config->max_recipients) {
 		*why = n == 0 ? "no recipients" : "too many recipients";
 		*code = n == 0 ? EX_USAGE : EX_DATAERR;
 		return -1;
 	}
-	if ((env->sender = submit_addr(sender, true, &env->smtputf8)) ==
+	if ((env->sender = submit_addr(q->sender, true, &env->smtputf8)) ==
 	    NULL) {
 		*why = "bad sender address";
 		return -1;
 	}
 	env->rcpts = xcalloc(n, sizeof(*env->rcpts));
-	for (uint32_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct env_rcpt	*r = &env->rcpts[i];
 
-		r->addr = submit_addr(ipc_get_str(im), false, &env->smtputf8);
-		if (r->addr == NULL || im->bad) {
+		r->addr = submit_addr(q->rcpts[i].addr, false,
+		    &env->smtputf8);
+		if (r->addr == NULL) {
 			*why = "bad recipient address";
 			*code = EX_NOUSER;
 			return -1;
@@ -524,26 +520,27 @@ hand_over(struct ctl_conn *c, uint64_t reqid, struct envelope *env,
 	return code;
 }
 
-/* run_submit - IPC_CTL_SUBMIT: str sender, u32 n, n x str recipient,
- * bytes message (CRLF text).  Answered by submit_reply, now when refused,
- * else once the message is durable (submitted). */
+/* run_submit - IPC_CTL_SUBMIT: sender, recipients, message (CRLF
+ * text).  Answered by submit_reply, now when refused, else once the
+ * message is durable (submitted). */
 static void
 run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 {
-	struct envelope	 env = { 0 };
-	const char	*why, *data;
-	size_t		 len = 0;
-	struct buf	 msg;
-	char		 detail[96];
-	int		 code;
+	struct ipc_ctl_submit	 q;
+	struct envelope		 env = { 0 };
+	const char		*why = "malformed request", *data;
+	size_t			 len = 0;
+	struct buf		 msg;
+	char			 detail[96];
+	int			 code = EX_DATAERR;
 
 	buf_init(&msg, 0);
-	if (submit_envelope(c, im, &env, &why, &code) == 0) {
-		data = ipc_get_bytes(im, &len);
+	if (IPC_DECODE(im, &q, NULL) == 0 &&
+	    submit_envelope(c, &q, &env, &why, &code) == 0) {
+		data = q.message.p;
+		len = q.message.len;
 		code = EX_DATAERR;
-		if (!ipc_msg_ok(im))
-			why = "malformed request";
-		else if (len > config->max_message_size)
+		if (len > config->max_message_size)
 			why = "message too big (max_message_size)";
 		else if (!is_crlf_text(data, len))
 			why = "message is not CRLF text (bare CR, LF or NUL)";
@@ -556,6 +553,7 @@ run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 		}
 	}
 	envelope_free(&env);
+	ipc_proto_free(IPC_CTL_SUBMIT, &q);
 	buf_free(&msg);
 	if (code != EX_OK) {
 		submit_reply(c, im->id, false, why, code);

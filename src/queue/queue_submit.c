@@ -20,7 +20,7 @@
 #include "auth/dkim_sign.h"
 #include "common/conf.h"
 #include "common/dkim_keys.h"
-#include "lib/ipc.h"
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
@@ -135,14 +135,10 @@ queue_submit(struct envelope *env, const void *data, size_t len,
 	next_rid += j->env.nrcpt;
 	j->left = j->env.nrcpt;
 	for (size_t i = 0; i < j->env.nrcpt; i++) {
-		struct buf	b;
-		int		rc;
+		struct ipc_resolve	q = { j->env.rcpts[i].addr };
 
-		buf_init(&b, 0);
-		ipc_put_str(&b, j->env.rcpts[i].addr);
-		rc = proc_send(PROC_LOOKUP, IPC_RESOLVE, j->base + i, &b, -1);
-		buf_free(&b);
-		if (rc == -1) {
+		if (PROC_SEND(PROC_LOOKUP, IPC_RESOLVE, j->base + i, &q,
+		    -1) == -1) {
 			job_free(j);
 			*why = "the server is busy, try again";
 			*code = EX_TEMPFAIL;
@@ -158,34 +154,33 @@ queue_submit(struct envelope *env, const void *data, size_t len,
 void
 queue_submit_resolved(struct ipc_msg *m)
 {
-	struct job	*j;
-	uint32_t	 res = ipc_get_u32(m), n = ipc_get_u32(m);
-	const char	*given;
+	struct job			*j;
+	struct ipc_resolve_reply	 r;
+	bool				 ok = IPC_DECODE(m, &r, NULL) == 0;
+	const char			*given;
 
 	for (j = jobs; j != NULL; j = j->next)
 		if (m->id >= j->base && m->id - j->base < j->env.nrcpt)
 			break;
-	if (j == NULL)
+	if (j == NULL) {
+		ipc_proto_free(IPC_RESOLVE_REPLY, &r);
 		return;			/* its job was refused meanwhile */
+	}
 	given = j->env.rcpts[m->id - j->base].addr;
-	if (res == LK_OK && n > 0)
-		for (uint32_t i = 0; i < n && !m->bad; i++) {
-			uint32_t	 kind = ipc_get_u32(m);
-			const char	*t = ipc_get_str(m);
-
-			if (!m->bad)
-				add_target(j, kind, t, given);
-		}
-	else if (res == LK_LOOP)
+	if (!ok)
+		refuse(j, EX_TEMPFAIL, "recipient lookup failed for", given);
+	else if (r.result == LK_OK && r.ntargets > 0)
+		for (size_t i = 0; i < r.ntargets; i++)
+			add_target(j, r.targets[i].kind, r.targets[i].addr,
+			    given);
+	else if (r.result == LK_LOOP)
 		refuse(j, EX_NOUSER, "alias loop at", given);
-	else if (res == LK_TOO_MANY)
+	else if (r.result == LK_TOO_MANY)
 		refuse(j, EX_UNAVAILABLE, "too many recipients after alias "
 		    "expansion of", given);
 	else
 		refuse(j, EX_NOUSER, "unknown user", given);
-	if (!ipc_msg_ok(m))
-		refuse(j, EX_TEMPFAIL, "recipient lookup failed for",
-		    given);
+	ipc_proto_free(IPC_RESOLVE_REPLY, &r);
 	if (--j->left == 0)
 		finish(j);
 }

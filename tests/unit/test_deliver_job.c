@@ -20,7 +20,7 @@
 
 #include "deliver/deliver_job.h"
 #include "lib/buf.h"
-#include "lib/ipc.h"
+#include "lib/ipc_proto.h"
 #include "mail/envelope.h"
 #include "mail/smtp_parse.h"
 
@@ -44,33 +44,25 @@ is_open(int fd)
 	return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
 }
 
-/* put_request - an IPC_DELIVER payload the way queue.c builds it. */
+/* put_request - an IPC_DELIVER payload as queue.c sends it. */
 static void
 put_request(struct buf *b, uint32_t n)
 {
-	ipc_put_str(b, "4BF2A9C01E000001");
-	ipc_put_str(b, "alice@example.com");
-	ipc_put_u64(b, 1234567);
-	ipc_put_u32(b, 1);			/* recovered */
-	ipc_put_u32(b, n);
+	struct ipc_deliver_rcpt	 r[2];
+	struct ipc_deliver	 d = { "4BF2A9C01E000001",
+	    "alice@example.com", 1234567, 1, r, n, SMTP_BODY_8BITMIME, 1,
+	    SMTP_RET_HDRS, "env-1", 1000, "X-Trace: 1\r\n" };
+
+	assert_true(n <= 2);
 	for (uint32_t i = 0; i < n; i++) {
-		ipc_put_u32(b, 3 + i);
-		ipc_put_u32(b, i == 0 ? RCPT_LOCAL : RCPT_REMOTE);
-		ipc_put_str(b, i == 0 ? "bob@example.org" :
-		    "carol@example.net");
-		ipc_put_str(b, i == 0 ? "bobby@example.org" :
-		    "carol@example.net");
+		r[i].index = 3 + i;
+		r[i].kind = i == 0 ? RCPT_LOCAL : RCPT_REMOTE;
+		r[i].addr = i == 0 ? "bob@example.org" : "carol@example.net";
+		r[i].orig = i == 0 ? "bobby@example.org" : "carol@example.net";
+		r[i].notify = SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY;
+		r[i].orcpt = i == 0 ? "rfc822;bob@example.org" : "";
 	}
-	ipc_put_u32(b, SMTP_BODY_8BITMIME);
-	ipc_put_u32(b, 1);			/* smtputf8 */
-	ipc_put_u32(b, SMTP_RET_HDRS);
-	ipc_put_str(b, "env-1");
-	ipc_put_u64(b, 1000);
-	for (uint32_t i = 0; i < n; i++) {
-		ipc_put_u32(b, SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY);
-		ipc_put_str(b, i == 0 ? "rfc822;bob@example.org" : "");
-	}
-	ipc_put_str(b, "X-Trace: 1\r\n");
+	IPC_ENCODE(b, IPC_DELIVER, &d);
 }
 
 static struct ipc_msg
