@@ -233,8 +233,10 @@ parse_hashes(struct dkim_sig *s, const struct dkim_tags *tags)
 	const struct dkim_tag	*b = dkim_tags_find(tags, "b");
 
 	if (bh == NULL || b == NULL ||
-	    base64_decode_alloc(bh->value, bh->valuelen, BASE64_FWS, &s->bh, &s->bhlen) ||
-	    base64_decode_alloc(b->value, b->valuelen, BASE64_FWS, &s->b, &s->blen))
+	    base64_decode_alloc(bh->value, bh->valuelen, BASE64_FWS, &s->bh,
+	    &s->bhlen) ||
+	    base64_decode_alloc(b->value, b->valuelen, BASE64_FWS, &s->b,
+	    &s->blen))
 		return -1;
 	/* rsa-sha1 is refused by policy later, whatever its bh= says */
 	if (s->blen == 0 || (s->alg != DKIM_ALG_RSA_SHA1 && s->bhlen != 32))

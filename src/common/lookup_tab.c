@@ -792,7 +792,8 @@ lookup_tab_user_count(const struct lookup_tab *t)
 	return t->nusers;
 }
 
-/* lookup_tab_user_at - i-th user address in sorted order, or NULL past the end. */
+/* lookup_tab_user_at - i-th user address in sorted order, or NULL past
+ * the end. */
 const char *
 lookup_tab_user_at(const struct lookup_tab *t, size_t i)
 {

@@ -78,13 +78,15 @@ enum lookup_result lookup_tab_resolve(const struct lookup_tab *,
 	    struct lookup_target *out, size_t max, size_t *n);
 
 /* lookup_tab_user_hash - the crypt hash of a user, or NULL. */
-const char *lookup_tab_user_hash(const struct lookup_tab *, const char *address);
+const char *lookup_tab_user_hash(const struct lookup_tab *,
+	    const char *address);
 /* lookup_tab_user_key - the canonical form (lower case, unquoted where it
  * can be) of a user address into out; 0, or -1 if it does not parse. */
 int	 lookup_tab_user_key(const char *address, char *out, size_t outsz);
 /* lookup_tab_user_addr - the user's canonical address (lower case), or NULL;
  * points into the table. */
-const char *lookup_tab_user_addr(const struct lookup_tab *, const char *address);
+const char *lookup_tab_user_addr(const struct lookup_tab *,
+	    const char *address);
 size_t	 lookup_tab_user_count(const struct lookup_tab *);
 /* lookup_tab_user_at - i-th user address in sorted order (for "user list"). */
 const char *lookup_tab_user_at(const struct lookup_tab *, size_t i);

@@ -1,9 +1,10 @@
 /*
- * sasl.c - SASL decoding for the AUTH verb (RFC 4954): base64 (lib/base64.c), the
- * PLAIN (RFC 4616) and LOGIN mechanisms.  Runs in smtpd on peer input: every
- * length is checked before it is written, decoded text is checked for NUL
- * and control bytes where it becomes a name, and nothing here logs (the
- * bytes are credentials).  Pure: no I/O, no allocation.
+ * sasl.c - SASL decoding for the AUTH verb (RFC 4954): base64 (through
+ * lib/base64.c), the PLAIN (RFC 4616) and LOGIN mechanisms.  Runs in
+ * smtpd on peer input: every length is checked before it is written,
+ * decoded text is checked for NUL and control bytes where it becomes a
+ * name, and nothing here logs (the bytes are credentials).  Pure: no I/O,
+ * no allocation.
  */
 #include <string.h>
 #include <strings.h>

@@ -57,7 +57,8 @@ enum data_result smtp_data_feed(struct data_rx *, const char *p, size_t len,
  * Returns DATA_MORE or DATA_BAD_EOL.  smtp_data_bdat_last - at "BDAT n LAST":
  * DATA_END, or DATA_BAD_EOL if the message ends in a lone CR.
  */
-enum data_result smtp_data_bdat_feed(struct data_rx *, const char *p, size_t len);
+enum data_result smtp_data_bdat_feed(struct data_rx *, const char *p,
+	    size_t len);
 enum data_result smtp_data_bdat_last(struct data_rx *);
 
 #endif

@@ -164,8 +164,8 @@ hexval(unsigned char c)
 }
 
 /*
- * smtp_parse_xtext_decode - decode RFC 3461 4 xtext (see smtp_parse.h).  A decoded
- * byte below 0x20 or equal to 0x7f is refused, so the value can never
+ * smtp_parse_xtext_decode - decode RFC 3461 4 xtext (see smtp_parse.h).
+ * A decoded byte below 0x20 or equal to 0x7f is refused, so the value can never
  * carry a line break or a NUL.  On -1, out (if outsz > 0) is "".
  */
 long
@@ -206,8 +206,9 @@ bad:
 }
 
 /*
- * smtp_parse_xtext_encode - encode inlen bytes as xtext into out (NUL-terminated if
- * outsz > 0).  Returns the full encoded length; >= outsz means cut.
+ * smtp_parse_xtext_encode - encode inlen bytes as xtext into out
+ * (NUL-terminated if outsz > 0).  Returns the full encoded length;
+ * >= outsz means cut.
  */
 size_t
 smtp_parse_xtext_encode(const char *in, size_t inlen, char *out, size_t outsz)
@@ -292,7 +293,8 @@ mail_envid(struct smtp_mail_args *a, const struct param_tok *t)
 {
 	if (t->val == NULL)
 		return false;
-	return smtp_parse_xtext_decode(t->val, t->vlen, a->envid, sizeof(a->envid)) > 0;
+	return smtp_parse_xtext_decode(t->val, t->vlen, a->envid,
+	    sizeof(a->envid)) > 0;
 }
 
 /* mail_auth - RFC 4954 5: AUTH=xtext, where "<>" means "unknown". */

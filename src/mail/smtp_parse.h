@@ -87,14 +87,17 @@ enum smtp_parse_result smtp_parse_rcpt(const char *arg, bool smtputf8,
 int	 smtp_parse_bdat(const char *arg, uint64_t *size, bool *last);
 
 /*
- * smtp_parse_xtext_decode - RFC 3461 4: "+XX" (upper-case hex) stands for a byte;
- * other chars must be in "!" .. "~" except "+" and "=".  Writes at most
- * outsz-1 bytes and a NUL.  Returns the decoded length, or -1 on bad
+ * smtp_parse_xtext_decode - RFC 3461 4: "+XX" (upper-case hex) stands for
+ * a byte; other chars must be in "!" .. "~" except "+" and "=".  Writes at
+ * most outsz-1 bytes and a NUL.  Returns the decoded length, or -1 on bad
  * syntax, a decoded CR, LF, NUL or other control byte, or too long.
  */
-long	 smtp_parse_xtext_decode(const char *in, size_t inlen, char *out, size_t outsz);
-/* smtp_parse_xtext_encode - the reverse; returns length needed (snprintf style). */
-size_t	 smtp_parse_xtext_encode(const char *in, size_t inlen, char *out, size_t outsz);
+long	 smtp_parse_xtext_decode(const char *in, size_t inlen, char *out,
+	    size_t outsz);
+/* smtp_parse_xtext_encode - the reverse; returns length needed (snprintf
+ * style). */
+size_t	 smtp_parse_xtext_encode(const char *in, size_t inlen, char *out,
+	    size_t outsz);
 
 /* smtp_parse_result_str - a short name for logs ("syntax", ...). */
 const char *smtp_parse_result_str(enum smtp_parse_result);
