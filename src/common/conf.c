@@ -65,6 +65,14 @@ struct conf_key {
 
 struct conf	*config;
 
+/*
+ * The folder relative paths are taken from: the working directory of the
+ * first config parsed in this process (the parent's, which the children
+ * inherit).  Paths are made absolute as they are parsed, so that they
+ * mean the same files in the children, which work inside state_dir.
+ */
+static char	*base_dir;
+
 static const char *const w_spf[] = { "record", "reject", NULL };
 static const char *const w_dmarc[] = { "record", "enforce", NULL };
 static const char *const w_mode[] = { "mx", "submission", "submissions",
@@ -265,6 +273,9 @@ static int	 set_domains(const struct conf_key *, char *, char **, size_t,
 		    char *);
 static int	 set_path(const struct conf_key *, char *, char **, size_t,
 		    char *);
+static int	 set_string(const struct conf_key *, char *, char **, size_t,
+		    char *);
+static char	*absolute(const char *);
 static int	 set_mailbox(const struct conf_key *, char *, char **, size_t,
 		    char *);
 static int	 set_delim(const struct conf_key *, char *, char **, size_t,
@@ -341,7 +352,7 @@ static const set_fn setters[] = {
 	[T_USER] = set_user,		[T_LOG] = set_log,
 	[T_RESOLVERS] = set_resolvers,	[T_LISTEN_ADDR] = set_listen_addr,
 	[T_HOSTPORT] = set_hostport,	[T_AUTH] = set_auth,
-	[T_STRING] = set_path,		[T_TLSPROTO] = set_tlsproto,
+	[T_STRING] = set_string,	[T_TLSPROTO] = set_tlsproto,
 };
 
 /*
@@ -559,8 +570,45 @@ set_domains(const struct conf_key *k, char *base, char **w, size_t n,
 	return 0;
 }
 
+/* absolute - path, made absolute from base_dir when it is relative. */
+static char *
+absolute(const char *path)
+{
+	char	*p;
+
+	if (path[0] == '/')
+		return xstrdup(path);
+	if (base_dir == NULL && (base_dir = getcwd(NULL, 0)) == NULL)
+		fatal("getcwd");
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	if (strcmp(path, ".") == 0 || path[0] == '\0')
+		return xstrdup(base_dir);
+	xasprintf(&p, "%s/%s", strcmp(base_dir, "/") == 0 ? "" : base_dir,
+	    path);
+	return p;
+}
+
 static int
 set_path(const struct conf_key *k, char *base, char **w, size_t n,
+    char *why)
+{
+	char	**f = (char **)(base + k->off);
+
+	if (n == 0 && (k->flags & K_EMPTY_OK)) {
+		free(*f);
+		*f = NULL;
+		return 0;
+	}
+	if (n != 1)
+		return want_words(why, 1, n);
+	free(*f);
+	*f = absolute(w[0]);
+	return 0;
+}
+
+static int
+set_string(const struct conf_key *k, char *base, char **w, size_t n,
     char *why)
 {
 	char	**f = (char **)(base + k->off);
@@ -600,7 +648,7 @@ set_mailbox(const struct conf_key *k, char *base, char **w, size_t n,
 	if (n == 1 && !has_u)
 		return fail(why, "needs %%u (the local part)");
 	free(*f);
-	*f = n ? xstrdup(w[0]) : NULL;
+	*f = n ? absolute(w[0]) : NULL;
 	return 0;
 }
 
@@ -729,7 +777,8 @@ set_log(const struct conf_key *k, char *base, char **w, size_t n,
 	if (n != 1)
 		return want_words(why, 1, n);
 	free(*f);
-	*f = xstrdup(w[0]);
+	*f = strcmp(w[0], "stderr") == 0 || strcmp(w[0], "syslog") == 0 ?
+	    xstrdup(w[0]) : absolute(w[0]);
 	return 0;
 }
 
@@ -825,7 +874,7 @@ set_auth(const struct conf_key *k, char *base, char **w, size_t n,
 	free(*user);
 	free(*file);
 	*user = xstrdup(w[0]);
-	*file = xstrdup(w[1]);
+	*file = absolute(w[1]);
 	return 0;
 }
 
@@ -1461,8 +1510,8 @@ conf_defaults(struct conf *c)
 	if ((c->hostname = system_hostname()) == NULL)
 		c->hostname = xstrdup("localhost");
 	free(c->state_dir);
-	c->state_dir = xstrdup("./var");
-	c->mailbox = xstrdup("./var/mail/%d/%u");
+	c->state_dir = absolute("./var");
+	xasprintf(&c->mailbox, "%s/mail/%%d/%%u", c->state_dir);
 	add_listen(c, "mx", "127.0.0.1", 2525, LISTEN_MX);
 	add_listen(c, "submission", "127.0.0.1", 2587, LISTEN_SUBMISSION);
 	add_listen(c, "submissions", "127.0.0.1", 2465, LISTEN_SUBMISSIONS);
@@ -1547,6 +1596,18 @@ conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 	rc = conf_parse(b.data ? b.data : "", b.len, path, c, err, errlen);
 	buf_free(&b);
 	return rc;
+}
+
+/* conf_state_relative - see conf.h. */
+const char *
+conf_state_relative(const struct conf *c, const char *path)
+{
+	size_t	n = strlen(c->state_dir);
+
+	if (strncmp(path, c->state_dir, n) == 0 && path[n] == '/' &&
+	    path[n + 1] != '\0')
+		return path + n + 1;
+	return path;
 }
 
 /* conf_free - release everything *c owns and zero it; safe to repeat. */

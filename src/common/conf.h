@@ -162,6 +162,13 @@ int	 conf_parse(const char *text, size_t len, const char *filename,
 int	 conf_load(const char *path, struct conf *c, char *err, size_t errlen);
 
 void	 conf_free(struct conf *);
+/*
+ * conf_state_relative - path (a file or a template) relative to
+ * state_dir when it lies inside it, else path itself.  The children work
+ * in state_dir (common/proc.c), so such paths never cross the folders
+ * above it, which may be private (a checkout in /root).  Points into path.
+ */
+const char *conf_state_relative(const struct conf *, const char *path);
 
 /* conf_is_local_domain - case-insensitive match against domains. */
 bool	 conf_is_local_domain(const struct conf *, const char *domain);

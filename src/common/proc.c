@@ -314,6 +314,10 @@ proc_child(const struct proc_module *m, int ctlfd,
 	if (module->postfork != NULL)
 		module->postfork(inh);
 	release(inh);
+	/* The children work in state_dir: what they open there is found
+	 * from it, whatever the folders above it let `user` do. */
+	if (chdir(config->state_dir) == -1)
+		fatal("cannot enter state_dir %s", config->state_dir);
 	drop_privileges(u);
 	if ((cbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");

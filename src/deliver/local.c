@@ -319,8 +319,8 @@ prepare_rcpt(struct deliver_rcpt *r, struct lrcpt *lr)
 		return;
 	}
 	if (addr_parse(r->addr, ADDR_F_UTF8, &a) != ADDR_OK ||
-	    maildir_path(config->mailbox, str_lower(a.local), a.domain,
-	    lr->dir, sizeof(lr->dir)) == -1) {
+	    maildir_path(conf_state_relative(config, config->mailbox),
+	    str_lower(a.local), a.domain, lr->dir, sizeof(lr->dir)) == -1) {
 		lr->dir[0] = '\0';
 		deliver_job_set_result(r, DELIVER_PERM, "5.1.3",
 		    "address has no valid mailbox path");

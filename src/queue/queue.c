@@ -443,7 +443,8 @@ queue_init(struct event_base *b)
 	if ((due_ev = evtimer_new(b, on_due, NULL)) == NULL)
 		fatalx("queue: evtimer_new failed");
 	queue_sched_init(&sched_ops, NULL);
-	spool_init(b, config->state_dir, accepted);
+	/* The runtime put us in state_dir (common/proc.c). */
+	spool_init(b, ".", accepted);
 	spool_scan(load);
 	log_info("event=queue-loaded messages=%u", queue_sched_count());
 	queue_ctl_init(b, control_fd, submit_fd);

@@ -303,3 +303,49 @@ def test_client_that_never_reads_is_bounded(mta):
     # Others are served meanwhile and after.
     send(mta.port, "bob@example.test")
     assert len(mta.wait_messages("bob@example.test", 1)) == 1
+
+
+def test_private_folder_with_relative_paths(workdir, dns):
+    """Started in a private folder (mode 0700, as a checkout in /root is)
+    with state_dir, users and mailboxes given relative to it: the
+    processes that run as `user` cannot cross that folder, but they work
+    inside state_dir, so the spool opens and mail is delivered."""
+    from conftest import free_port, wait_port
+    import crypt
+
+    home = os.path.join(workdir, "private")
+    os.mkdir(home)
+    os.chmod(home, 0o700)
+    port = free_port()
+    with open(os.path.join(home, "users"), "w") as f:
+        f.write("bob@example.test:%s\n" % crypt.crypt(
+            "pw", crypt.mksalt(crypt.METHOD_SHA512)))
+    with open(os.path.join(home, "postbote.conf"), "w") as f:
+        f.write("hostname = mx.example.test\ndomains = example.test\n"
+                "state_dir = ./var\nusers = users\nresolver = %s\n"
+                "[listen mx]\naddress = 127.0.0.1:%d\n" % (dns.address,
+                                                             port))
+    with open(os.path.join(home, "log"), "wb") as logf:
+        proc = subprocess.Popen([BIN, "serve", "-c", "postbote.conf"],
+                                cwd=home, stdout=logf, stderr=logf,
+                                stdin=subprocess.DEVNULL)
+        try:
+            assert wait_port(port, proc), open(os.path.join(home,
+                                                            "log")).read()
+            send(port, "bob@example.test")
+            new = os.path.join(home, "var", "mail", "example.test", "bob",
+                               "new")
+            end = time.time() + 15
+            while time.time() < end and not (os.path.isdir(new) and
+                                             os.listdir(new)):
+                time.sleep(0.05)
+            log = open(os.path.join(home, "log")).read()
+            assert os.path.isdir(new) and len(os.listdir(new)) == 1, log
+            assert "state_dir=%s/var" % home in log
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    log = open(os.path.join(home, "log")).read()
+    assert "Permission denied" not in log
+    assert "AddressSanitizer" not in log and "runtime error:" not in log \
+        and "LeakSanitizer" not in log, log

@@ -49,7 +49,9 @@ parse_ok(const char *text, struct conf *c)
 /*
  * Good values: a line (or lines) and the field it must set.
  */
-enum kind { K_NONE, K_UINT, K_U64, K_U16, K_STR, K_NULL, K_CHAR, K_ENUM };
+/* K_CWD: a relative path, made absolute from the working directory */
+enum kind { K_NONE, K_UINT, K_U64, K_U16, K_STR, K_NULL, K_CHAR, K_ENUM,
+	K_CWD };
 
 struct good {
 	const char	*text;
@@ -70,8 +72,12 @@ static const struct good goods[] = {
 	{ "hostname = a-b.c9.example", K_STR, F(hostname), 0,
 	    "a-b.c9.example" },
 	{ "state_dir = /srv/pb", K_STR, F(state_dir), 0, "/srv/pb" },
-	{ "state_dir = relative/dir", K_STR, F(state_dir), 0,
+	{ "state_dir = relative/dir", K_CWD, F(state_dir), 0,
 	    "relative/dir" },
+	{ "state_dir = ./relative/dir", K_CWD, F(state_dir), 0,
+	    "relative/dir" },
+	{ "users = users.txt", K_CWD, F(users), 0, "users.txt" },
+	{ "mailbox = mail/%d/%u", K_CWD, F(mailbox), 0, "mail/%d/%u" },
 	{ "mailbox = /var/mail/%d/%u", K_STR, F(mailbox), 0,
 	    "/var/mail/%d/%u" },
 	{ "mailbox = /m/%u", K_STR, F(mailbox), 0, "/m/%u" },
@@ -82,7 +88,7 @@ static const struct good goods[] = {
 	    "/srv/mail/%d/%u" },
 	{ "users = /etc/pb/users", K_STR, F(users), 0, "/etc/pb/users" },
 	{ "users =", K_NULL, F(users), 0, NULL },
-	{ "aliases = aliases.txt", K_STR, F(aliases), 0, "aliases.txt" },
+	{ "aliases = aliases.txt", K_CWD, F(aliases), 0, "aliases.txt" },
 	{ "aliases =", K_NULL, F(aliases), 0, NULL },
 	{ "recipient_delimiter = +", K_CHAR, F(recipient_delimiter), '+',
 	    NULL },
@@ -132,7 +138,7 @@ static const struct good goods[] = {
 	{ "log = syslog", K_STR, F(log), 0, "syslog" },
 	{ "log = /var/log/postbote.log", K_STR, F(log), 0,
 	    "/var/log/postbote.log" },
-	{ "log = var/pb.log", K_STR, F(log), 0, "var/pb.log" },
+	{ "log = var/pb.log", K_CWD, F(log), 0, "var/pb.log" },
 	{ "command_timeout = 1s", K_U64, F(command_timeout), 1, NULL },
 	{ "command_timeout = 1h", K_U64, F(command_timeout), 3600, NULL },
 	{ "command_timeout = 90", K_U64, F(command_timeout), 90, NULL },
@@ -146,9 +152,9 @@ static const struct good goods[] = {
 	{ "local_concurrency = 1", K_UINT, F(local_concurrency), 1, NULL },
 	{ "local_concurrency = 1000", K_UINT, F(local_concurrency), 1000,
 	    NULL },
-	{ "tls_cert = c.pem\ntls_key = k.pem", K_STR, F(tls_cert), 0,
+	{ "tls_cert = c.pem\ntls_key = k.pem", K_CWD, F(tls_cert), 0,
 	    "c.pem" },
-	{ "tls_key = k.pem\ntls_cert = c.pem", K_STR, F(tls_key), 0,
+	{ "tls_key = k.pem\ntls_cert = c.pem", K_CWD, F(tls_key), 0,
 	    "k.pem" },
 	{ "tls_cert =\ntls_key =", K_NULL, F(tls_cert), 0, NULL },
 	{ "domains = example.com", K_U64, F(ndomains), 1, NULL },
@@ -171,7 +177,7 @@ static const struct good goods[] = {
 	{ "  # indented comment\r\nmax_errors = 8\r\n", K_UINT, F(max_errors),
 	    8, NULL },
 	{ "log = /var/log/a#b", K_STR, F(log), 0, "/var/log/a#b" },
-	{ "log =#x", K_STR, F(log), 0, "#x" },
+	{ "log =#x", K_CWD, F(log), 0, "#x" },
 	{ "users = /u #comment", K_STR, F(users), 0, "/u" },
 	{ "", K_NONE, 0, 0, NULL },
 	{ "# only a comment", K_NONE, 0, 0, NULL },
@@ -201,6 +207,16 @@ check_good(const struct good *g, const struct conf *c)
 	case K_NULL:
 		assert_null(*sp);
 		break;
+	case K_CWD: {
+		char	*cwd = getcwd(NULL, 0), want[4096];
+
+		assert_non_null(cwd);
+		snprintf(want, sizeof(want), "%s/%s", cwd, g->str);
+		assert_non_null(*sp);
+		assert_string_equal(*sp, want);
+		free(cwd);
+		break;
+	}
 	case K_CHAR:
 		assert_int_equal(*p, (char)g->num);
 		break;
@@ -614,13 +630,21 @@ static void
 test_defaults_embedded(void **state)
 {
 	struct conf	 c;
+	char		*cwd = getcwd(NULL, 0), want[4096];
 
 	(void)state;
 	conf_defaults(&c);
 	check_common_defaults(&c);
 	assert_null(c.path);
-	assert_string_equal(c.state_dir, "./var");
-	assert_string_equal(c.mailbox, "./var/mail/%d/%u");
+	/* "./var" and "./var/mail/%d/%u", made absolute */
+	snprintf(want, sizeof(want), "%s/var", cwd);
+	assert_string_equal(c.state_dir, want);
+	snprintf(want, sizeof(want), "%s/var/mail/%%d/%%u", cwd);
+	assert_string_equal(c.mailbox, want);
+	assert_string_equal(conf_state_relative(&c, c.mailbox), "mail/%d/%u");
+	assert_string_equal(conf_state_relative(&c, "/elsewhere/%u"),
+	    "/elsewhere/%u");
+	free(cwd);
 	assert_true(c.any_local);
 	assert_int_equal(c.nlistens, 3);
 	assert_string_equal(c.listens[0].host, "127.0.0.1");
