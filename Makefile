@@ -8,6 +8,7 @@
 #   make layers   the layout check of docs/architecture.md
 #   make itest    integration tests only (ASan+UBSan binary)
 #   make fuzz     libFuzzer targets (clang) in build/fuzz/
+#   make fuzz-run a bounded run of each of them (FUZZ_SECONDS, 15)
 
 CC	?= cc
 PKGS	 = libevent libevent_pthreads libevent_openssl libcares openssl libcrypt zlib
@@ -37,7 +38,8 @@ UNIT_BINS := $(UNITS:tests/unit/%.c=build/asan/tests/%)
 FUZZ_BINS := $(FUZZERS:tests/fuzz/%.c=build/fuzz/%)
 REPLAY_BINS := $(FUZZERS:tests/fuzz/%.c=build/asan/replay/%)
 
-.PHONY: all deps run test check itest fuzz fuzz-regress clean asan bench bench-dkim layers \
+.PHONY: all deps run test check itest fuzz fuzz-regress fuzz-run clean asan bench \
+	bench-dkim layers \
 	bench-tls bench-auth bench-out bench-deps
 
 all: build/postbote
@@ -91,6 +93,23 @@ build/fuzz/%: tests/fuzz/%.c build/fuzz/libpostbote.a | build/fuzz
 
 fuzz: $(FUZZ_BINS)
 
+# A bounded run of every libFuzzer target, FUZZ_SECONDS each, part of
+# make test when clang is there.  New inputs go to a scratch corpus in
+# build/; a crash is kept in the target's corpus (tests/fuzz/corpus/NAME/,
+# as crash-HASH) so that the replay finds it from then on, and the run
+# fails.
+FUZZ_SECONDS ?= 15
+HAVE_CLANG := $(shell command -v clang >/dev/null 2>&1 && echo yes)
+fuzz-run: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$${f#build/fuzz/fuzz_}; \
+		d=tests/fuzz/corpus/$$n; mkdir -p $$d build/fuzz/scratch/$$n; \
+		echo "== $$f ($(FUZZ_SECONDS) s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+		    -artifact_prefix=$$d/crash- build/fuzz/scratch/$$n $$d \
+		    > build/fuzz/$$n.log 2>&1 || \
+		    { tail -40 build/fuzz/$$n.log; exit 1; }; \
+		grep -h "^#[0-9]*.*DONE" build/fuzz/$$n.log | tail -1; done
+
 # The corpora are replayed by the same targets linked with the ASan+UBSan
 # library and a small driver (tests/fuzz/replay.c) instead of libFuzzer.
 build/asan/replay/%: tests/fuzz/%.c tests/fuzz/replay.c build/asan/libpostbote.a | build/asan/replay
@@ -120,10 +139,11 @@ layers: build/postbote
 
 test: deps
 	$(MAKE) -j2 $(UNIT_BINS) build/asan/postbote build/postbote \
-		$(REPLAY_BINS)
+		$(REPLAY_BINS) $(if $(HAVE_CLANG),$(FUZZ_BINS))
 	$(MAKE) layers
 	$(MAKE) check
 	$(MAKE) fuzz-regress
+	$(if $(HAVE_CLANG),$(MAKE) fuzz-run)
 	$(MAKE) itest
 
 run: deps

@@ -150,6 +150,19 @@ child_reload(struct ipc_msg *m)
 	module->reload();
 }
 
+/* wire - fd is our channel to process id now; the old one goes. */
+static void
+wire(int id, int fd)
+{
+	if (peers[id] != NULL) {
+		ipc_chan_free(peers[id]);
+		peers[id] = NULL;
+		module->peer_down(id);
+	}
+	peers[id] = ipc_chan_new(cbase, fd, id, peer_msg, peer_closed, NULL);
+	module->peer_up(id);
+}
+
 static void
 peer_wire(struct ipc_msg *m)
 {
@@ -165,13 +178,23 @@ peer_wire(struct ipc_msg *m)
 		log_warn("event=ipc-error reason=\"bad peer message\"");
 		return;
 	}
-	if (peers[id] != NULL) {
-		ipc_chan_free(peers[id]);
-		peers[id] = NULL;
-		module->peer_down(id);
-	}
-	peers[id] = ipc_chan_new(cbase, m->fd, id, peer_msg, peer_closed, NULL);
-	module->peer_up(id);
+	wire(id, m->fd);
+}
+
+/* proc_attach - see proc.h. */
+void
+proc_attach(const struct proc_module *m, struct event_base *b)
+{
+	module = m;
+	cbase = b;
+}
+
+/* proc_attach_peer - see proc.h. */
+void
+proc_attach_peer(int id, int fd)
+{
+	ASSERT(module != NULL && id > PROC_PARENT && id < PROC_MAX);
+	wire(id, fd);
 }
 
 static void

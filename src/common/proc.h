@@ -107,6 +107,15 @@ void	 proc_child(const struct proc_module *, int ctlfd,
 	    struct proc_inherit *, const struct proc_user *)
 	    __attribute__((noreturn));
 
+/*
+ * proc_attach / proc_attach_peer - run module m's messages on loop b in
+ * this process without a parent, and make fd its channel to process id:
+ * for the session fuzzer (tests/fuzz/fuzz_session.c), which plays smtpd's
+ * peers itself.  Never used by the server.
+ */
+void	 proc_attach(const struct proc_module *m, struct event_base *b);
+void	 proc_attach_peer(int id, int fd);
+
 /* proc_peer - the channel to another process, or NULL while it is down. */
 struct ipc_chan *proc_peer(int proc);
 /* proc_send - send to a peer; -1 (and fd closed) if it is down. */
