@@ -569,3 +569,19 @@ def test_reload_reads_new_dkim_keys(mta_factory, tmp_path):
     d = dkim.DKIM(raw)
     assert d.verify(idx=0, dnsfunc=dnsfunc) and \
         d.verify(idx=1, dnsfunc=dnsfunc)
+
+
+def test_spf_cli_null_sender(dns):
+    # `postbote spf IP '<>' HELO`: the null sender, so the HELO identity
+    # is checked (RFC 7208 2.4)
+    dns.add("helo.sender.test", "TXT", "v=spf1 ip4:192.0.2.9 -all")
+    for sender in ("<>", ""):
+        p = subprocess.run([BIN, "spf", "--resolver", dns.address,
+                            "192.0.2.9", sender, "helo.sender.test"],
+                           capture_output=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.decode().split("\n")[0] == "pass", (sender, p.stdout)
+    p = subprocess.run([BIN, "spf", "--resolver", dns.address, "192.0.2.10",
+                        "<>", "helo.sender.test"], capture_output=True,
+                       timeout=30)
+    assert p.stdout.decode().split("\n")[0] == "fail", p.stdout
