@@ -8,6 +8,10 @@
  * zero timer, never from inside a DNS or evaluator callback, so the
  * caller may free the job from its done function.
  *
+ * DMARC is evaluated for each distinct author domain of the From
+ * field(s) (RFC 7489 6.6.1), up to DMARC_FROM_MAX of them; the strictest
+ * failure decides and the header reports every domain's own result.
+ *
  * Trust: none.  The message, the sender, HELO and every DNS answer are
  * someone else's; the parsers in spf.c, dkim*.c and dmarc*.c bound them,
  * and only validated names and our own words reach the header field.
@@ -37,6 +41,13 @@ struct rrcopy {
 	size_t		 n;
 };
 
+/* One author domain: its DNS answers and its evaluation. */
+struct author {
+	const char		*domain;	/* in authres.from */
+	struct rrcopy		 from_rr, org_rr;
+	struct dmarc_output	 out;
+};
+
 struct authres {
 	uint64_t		 id;
 	struct authres		*hnext;
@@ -58,9 +69,11 @@ struct authres {
 	/* DMARC */
 	enum dmarc_from_res	 from_res;
 	struct dmarc_from	 from;
-	bool			 dmarc_pending, dmarc_run;
-	struct rrcopy		 from_rr, org_rr;
-	struct dmarc_output	 dmarc;
+	struct author		*author;	/* from.ndomain of them */
+	size_t			 dmarc_pending;	/* authors awaiting DNS */
+	bool			 dmarc_run;	/* authors asked about */
+	bool			 too_many;	/* from.more: not evaluated */
+	struct dmarc_output	 dmarc;		/* the deciding one */
 	bool			 finished;
 };
 
@@ -80,7 +93,10 @@ static void	 dmarc_cb(uint64_t, void *, enum dns_status,
 static void	 rr_store(struct rrcopy *, enum dns_status, const char *const *,
 		    const size_t *, size_t);
 static void	 rr_free(struct rrcopy *);
+static bool	 has_dmarc_record(const struct rrcopy *);
+static void	 dmarc_start(struct authres *);
 static void	 maybe_finish(struct authres *);
+static struct dmarc_rrset rrset(const struct rrcopy *);
 static void	 evaluate(struct authres *);
 static void	 fire(evutil_socket_t, short, void *);
 static int	 put_value(struct buf *, const char *);
@@ -223,59 +239,68 @@ has_dmarc_record(const struct rrcopy *r)
 	return false;
 }
 
-/* dmarc_cb - arg 1: _dmarc.<From domain>, 2: _dmarc.<org domain>. */
+/*
+ * dmarc_cb - arg is the author's index times two, plus one for the
+ * answer at its organizational domain (6.6.3 step 3).
+ */
 static void
 dmarc_cb(uint64_t id, void *arg, enum dns_status st, const char *const *txt,
     const size_t *len, size_t n)
 {
 	struct authres	*a = find(id);
+	uintptr_t	 k = (uintptr_t)arg;
+	struct author	*au;
 	char		 org[DMARC_DOMAIN_MAX + 1], name[NAME_MAX_LEN + 8];
 
 	if (a == NULL)
 		return;
-	if ((uintptr_t)arg == 2) {
-		rr_store(&a->org_rr, st, txt, len, n);
-		a->dmarc_pending = false;
-		maybe_finish(a);
-		return;
+	au = &a->author[k / 2];
+	if (k % 2 == 1)
+		rr_store(&au->org_rr, st, txt, len, n);
+	else {
+		rr_store(&au->from_rr, st, txt, len, n);
+		if (au->from_rr.st != DMARC_DNS_TEMP &&
+		    !has_dmarc_record(&au->from_rr) &&
+		    dmarc_psl_org_domain(dmarc_psl_default(), au->domain, org,
+		    sizeof(org)) == 0 && strcasecmp(org, au->domain) != 0) {
+			snprintf(name, sizeof(name), "_dmarc.%s", org);
+			dns_txt(a->dns, name, dmarc_cb, a->id,
+			    (void *)(k + 1));
+			return;
+		}
 	}
-	rr_store(&a->from_rr, st, txt, len, n);
-	if (a->from_rr.st != DMARC_DNS_TEMP && !has_dmarc_record(&a->from_rr) &&
-	    dmarc_psl_org_domain(dmarc_psl_default(), a->from.domain, org,
-	    sizeof(org)) == 0 && strcasecmp(org, a->from.domain) != 0) {
-		snprintf(name, sizeof(name), "_dmarc.%s", org);
-		dns_txt(a->dns, name, dmarc_cb, a->id, (void *)(uintptr_t)2);
-		return;
-	}
-	a->dmarc_pending = false;
+	a->dmarc_pending--;
 	maybe_finish(a);
 }
 
-/* single_domain - RFC 7489 6.6.1: several From mailboxes of one domain
- * are evaluated as that domain; different domains are not evaluated. */
-static bool
-single_from(const struct authres *a)
+/*
+ * dmarc_start - ask for the policy of every author domain.  More author
+ * domains than DMARC_FROM_MAX are not evaluated (each costs up to two
+ * lookups): such a message gets permerror with a reject disposition,
+ * as 6.6.1 lets a receiver refuse a multi-valued From outright.
+ */
+static void
+dmarc_start(struct authres *a)
 {
-	if (a->from_res == DMARC_FROM_OK)
-		return true;
-	if (a->from_res != DMARC_FROM_MULTI_ADDR ||
-	    a->from.naddr > DMARC_FROM_MAX)
-		return false;
-	for (size_t i = 1; i < a->from.naddr; i++)
-		if (strcmp(a->from.domains[i], a->from.domains[0]) != 0)
-			return false;
-	return true;
-}
+	char	 name[NAME_MAX_LEN + 8];
 
-static bool
-single_domain(struct authres *a)
-{
-	if (!single_from(a))
-		return false;
-	if (a->from_res == DMARC_FROM_MULTI_ADDR)
-		str_copy(a->from.domain, a->from.domains[0],
-		    sizeof(a->from.domain));
-	return true;
+	if (a->from.more) {
+		a->too_many = true;
+		a->dmarc.result = DMARC_RES_PERMERROR;
+		a->dmarc.disposition = DMARC_DISP_REJECT;
+		return;
+	}
+	if (a->from.ndomain == 0 || a->dns == NULL)
+		return;
+	a->author = xcalloc(a->from.ndomain, sizeof(*a->author));
+	a->dmarc_run = true;
+	a->dmarc_pending = a->from.ndomain;
+	for (size_t i = 0; i < a->from.ndomain; i++) {
+		a->author[i].domain = a->from.domains[i];
+		snprintf(name, sizeof(name), "_dmarc.%s", a->from.domains[i]);
+		dns_txt(a->dns, name, dmarc_cb, a->id, (void *)(uintptr_t)(2 *
+		    i));
+	}
 }
 
 /* authres_message - see authres.h. */
@@ -300,11 +325,7 @@ authres_message(struct authres *a, const char *msg, size_t len,
 	for (size_t i = 0; a->dv_ok && a->dns == NULL && i < a->dv.nsig; i++)
 		dkim_verify_key(&a->dv, i, DKIM_LOOKUP_TEMP, "", 0);
 	a->from_res = dmarc_from_extract(msg, len, &a->from);
-	if (single_domain(a) && a->dns != NULL) {
-		a->dmarc_run = a->dmarc_pending = true;
-		snprintf(name, sizeof(name), "_dmarc.%s", a->from.domain);
-		dns_txt(a->dns, name, dmarc_cb, a->id, (void *)(uintptr_t)1);
-	}
+	dmarc_start(a);
 	maybe_finish(a);
 }
 
@@ -333,12 +354,21 @@ spf_domain(const struct authres *a)
 	return a->helo != NULL ? a->helo : "";
 }
 
+/* rrset - an author's stored answers as dmarc_evaluate reads them. */
+static struct dmarc_rrset
+rrset(const struct rrcopy *r)
+{
+	return (struct dmarc_rrset){ r->st, (const char *const *)r->txt,
+	    r->len, r->n };
+}
+
+/* evaluate - each author domain on its own; the strictest decides. */
 static void
 evaluate(struct authres *a)
 {
 	struct dmarc_input	 in;
 	struct dmarc_dkim	*dk;
-	size_t			 nd = a->dv_ok ? a->dv.nsig : 0;
+	size_t			 nd = a->dv_ok ? a->dv.nsig : 0, pick = 0;
 
 	memset(&in, 0, sizeof(in));
 	dk = xcalloc(nd + 1, sizeof(*dk));
@@ -346,19 +376,23 @@ evaluate(struct authres *a)
 		dk[i].domain = a->dv.sig[i].domain;
 		dk[i].result = a->dv.sig[i].result;
 	}
-	in.from_domain = a->from.domain;
 	in.spf = a->spf_run ? dmarc_spf_of(a->spf_res) : DMARC_SPF_NONE;
 	in.spf_domain = spf_domain(a);
 	in.dkim = dk;
 	in.ndkim = nd;
-	in.from_rr = (struct dmarc_rrset){ a->from_rr.st,
-	    (const char *const *)a->from_rr.txt, a->from_rr.len,
-	    a->from_rr.n };
-	in.org_rr = (struct dmarc_rrset){ a->org_rr.st,
-	    (const char *const *)a->org_rr.txt, a->org_rr.len, a->org_rr.n };
-	in.pct_rand = arc4random_uniform(100);
 	in.psl = dmarc_psl_default();
-	dmarc_evaluate(&in, &a->dmarc);
+	for (size_t i = 0; i < a->from.ndomain; i++) {
+		struct author	*au = &a->author[i];
+
+		in.from_domain = au->domain;
+		in.from_rr = rrset(&au->from_rr);
+		in.org_rr = rrset(&au->org_rr);
+		in.pct_rand = arc4random_uniform(100);
+		dmarc_evaluate(&in, &au->out);
+		if (dmarc_stricter(&au->out, &a->author[pick].out))
+			pick = i;
+	}
+	a->dmarc = a->author[pick].out;
 	free(dk);
 }
 
@@ -368,7 +402,7 @@ maybe_finish(struct authres *a)
 	struct timeval	 now = { 0, 0 };
 
 	if (a->finished || !a->have_msg || !a->spf_done ||
-	    a->dkim_pending > 0 || a->dmarc_pending)
+	    a->dkim_pending > 0 || a->dmarc_pending > 0)
 		return;
 	if (a->dmarc_run)
 		evaluate(a);
@@ -393,7 +427,8 @@ authres_spf_result(const struct authres *a)
 const struct dmarc_output *
 authres_dmarc_output(const struct authres *a)
 {
-	return a->dmarc_run && a->finished ? &a->dmarc : NULL;
+	return (a->dmarc_run || a->too_many) && a->finished ? &a->dmarc :
+	    NULL;
 }
 
 /* put_value - an RFC 8601 pvalue: as is when it is made of safe
@@ -469,29 +504,43 @@ put_dkim(const struct authres *a, struct buf *b)
 	return r == 0 ? 0 : -1;
 }
 
+/* put_author - one author domain's own DMARC result. */
+static int
+put_author(const struct author *au, struct buf *b)
+{
+	const struct dmarc_output *d = &au->out;
+	int		 r;
+
+	r = buf_printf(b, ";\r\n\tdmarc=%s", dmarc_result_str(d->result));
+	if (d->has_rec)
+		r |= buf_printf(b, " (p=%s dis=%s)", dmarc_disp_str(d->policy),
+		    dmarc_disp_str(d->disposition));
+	r |= buf_printf(b, " header.from=%s", au->domain);
+	return r == 0 ? 0 : -1;
+}
+
+/* put_dmarc - a result per author domain, in From order (RFC 8601 2.2
+ * lets a method appear more than once), or why there is none. */
 static int
 put_dmarc(const struct authres *a, struct buf *b)
 {
-	const struct dmarc_output *d = &a->dmarc;
-	int		 r;
+	int	 r = 0;
 
+	if (a->too_many)
+		return buf_printf(b, ";\r\n\tdmarc=permerror reason=\"more "
+		    "than %d From domains\"", DMARC_FROM_MAX);
 	if (!a->dmarc_run) {
-		if (single_from(a))	/* no resolver to ask */
+		if (a->from.ndomain > 0)	/* no resolver to ask */
 			return buf_printf(b, ";\r\n\tdmarc=temperror "
 			    "reason=\"no resolver\"");
 		if (a->from_res == DMARC_FROM_MISSING)
 			return buf_printf(b, ";\r\n\tdmarc=none "
 			    "reason=\"no From field\"");
-		return buf_printf(b, ";\r\n\tdmarc=permerror reason=\"%s\"",
-		    a->from_res == DMARC_FROM_MULTI_FIELD ? "several From "
-		    "fields" : a->from_res == DMARC_FROM_MULTI_ADDR ?
-		    "From domains differ" : "no usable From domain");
+		return buf_printf(b, ";\r\n\tdmarc=permerror "
+		    "reason=\"no usable From domain\"");
 	}
-	r = buf_printf(b, ";\r\n\tdmarc=%s", dmarc_result_str(d->result));
-	if (d->has_rec)
-		r |= buf_printf(b, " (p=%s dis=%s)", dmarc_disp_str(d->policy),
-		    dmarc_disp_str(d->disposition));
-	r |= buf_printf(b, " header.from=%s", a->from.domain);
+	for (size_t i = 0; i < a->from.ndomain; i++)
+		r |= put_author(&a->author[i], b);
 	return r == 0 ? 0 : -1;
 }
 
@@ -522,7 +571,8 @@ authres_summary(const struct authres *a, char *out, size_t size)
 	}
 	snprintf(out, size, "spf=%s dkim=%s dmarc=%s",
 	    a->spf_run ? spf_result_str(a->spf_res) : "skipped", dkim,
-	    a->dmarc_run ? dmarc_result_str(a->dmarc.result) : "none");
+	    a->dmarc_run || a->too_many ? dmarc_result_str(a->dmarc.result) :
+	    "none");
 }
 
 /* authres_free - see authres.h. */
@@ -543,8 +593,11 @@ authres_free(struct authres *a)
 	spf_check_free(a->spf);
 	if (a->have_msg)
 		dkim_verify_free(&a->dv);
-	rr_free(&a->from_rr);
-	rr_free(&a->org_rr);
+	for (size_t i = 0; a->author != NULL && i < a->from.ndomain; i++) {
+		rr_free(&a->author[i].from_rr);
+		rr_free(&a->author[i].org_rr);
+	}
+	free(a->author);
 	free(a->mail_from);
 	free(a->helo);
 	free(a);

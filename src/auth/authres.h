@@ -53,8 +53,13 @@ void	 authres_message(struct authres *, const char *msg, size_t len,
 int	 authres_header(const struct authres *, struct buf *out);
 /* authres_spf_result - SPF_NONE also when no check ran. */
 enum spf_result authres_spf_result(const struct authres *);
-/* authres_dmarc_output - the DMARC evaluation, or NULL when there was
- * none (no single From domain). */
+/*
+ * authres_dmarc_output - the DMARC evaluation that decides, or NULL when
+ * there was none (no usable From domain, no resolver).  With several
+ * author domains each is evaluated and the strictest failure decides
+ * (RFC 7489 6.6.1; dmarc_stricter); with more than DMARC_FROM_MAX none
+ * is, and the output is permerror with a reject disposition.
+ */
 const struct dmarc_output *authres_dmarc_output(const struct authres *);
 /* authres_summary - "spf=pass dkim=pass dmarc=pass" for a log line. */
 void	 authres_summary(const struct authres *, char *out, size_t size);

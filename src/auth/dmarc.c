@@ -62,6 +62,7 @@ static enum dmarc_result discover(const struct dmarc_input *,
 static enum dmarc_result authenticate(const struct dmarc_input *,
 		    struct dmarc_output *);
 static enum dmarc_disp less_strict(enum dmarc_disp);
+static unsigned	 rank(const struct dmarc_output *);
 
 static const struct tagdef tagdefs[] = {
 	{ "p",		parse_p },
@@ -606,6 +607,32 @@ dmarc_evaluate(const struct dmarc_input *in, struct dmarc_output *out)
 		out->disposition = less_strict(out->policy);
 		out->sampled_out = true;
 	}
+}
+
+/* rank - how strongly an evaluation speaks against the message. */
+static unsigned
+rank(const struct dmarc_output *o)
+{
+	switch (o->result) {
+	case DMARC_RES_FAIL:
+		return 4 + (unsigned)o->disposition;
+	case DMARC_RES_TEMPERROR:
+		return 3;
+	case DMARC_RES_PERMERROR:
+		return 2;
+	case DMARC_RES_NONE:
+		return 1;
+	case DMARC_RES_PASS:
+		break;
+	}
+	return 0;
+}
+
+/* dmarc_stricter - see dmarc.h. */
+bool
+dmarc_stricter(const struct dmarc_output *a, const struct dmarc_output *b)
+{
+	return rank(a) > rank(b);
 }
 
 /* dmarc_result_str - RFC 8601 result names. */

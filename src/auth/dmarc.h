@@ -7,11 +7,13 @@
  * caller does the DNS:
  *
  *	dmarc_from_extract(msg, len, &from);	(6.6.1; see enum dmarc_from_res)
- *	TXT _dmarc.<from.domain>		-> in.from_rr
- *	if no answer is a DMARC record (dmarc_record_is_dmarc) and
- *	dmarc_psl_org_domain() differs from from.domain:
- *		TXT _dmarc.<org domain>		-> in.org_rr
- *	dmarc_evaluate(&in, &out);
+ *	for each author domain d in from.domains[0 .. from.ndomain):
+ *		TXT _dmarc.<d>			-> in.from_rr
+ *		if no answer is a DMARC record (dmarc_record_is_dmarc) and
+ *		dmarc_psl_org_domain() differs from d:
+ *			TXT _dmarc.<org domain>	-> in.org_rr
+ *		dmarc_evaluate(&in, &out[i]);
+ *	the out[i] no other is dmarc_stricter than decides.
  */
 #ifndef POSTBOTE_DMARC_H
 #define POSTBOTE_DMARC_H
@@ -199,34 +201,52 @@ struct dmarc_output {
  * Only fail has a disposition other than none.  *out is always set.
  */
 void	 dmarc_evaluate(const struct dmarc_input *, struct dmarc_output *);
+/*
+ * dmarc_stricter - of two evaluations of one message's author domains,
+ * does a decide rather than b (6.6.1: "apply the most strict policy
+ * selected among the checks that fail")?  A failure with a stricter
+ * disposition comes first, then any failure, temperror, permerror, none
+ * and pass last.  false for equals, so the first of equals decides.
+ */
+bool	 dmarc_stricter(const struct dmarc_output *a,
+	    const struct dmarc_output *b);
 
 /* ---- the RFC 5322.From domain (RFC 7489 6.6.1) ---- */
 
 enum dmarc_from_res {
 	DMARC_FROM_OK = 0,	/* one field, one mailbox: domain is set */
 	DMARC_FROM_MISSING,	/* no From field */
-	DMARC_FROM_MULTI_FIELD,	/* more than one From field */
-	DMARC_FROM_MULTI_ADDR,	/* one field, several mailboxes: naddr and
-				 * domains[] (first DMARC_FROM_MAX) are set;
-				 * 6.6.1: evaluate each, apply the strictest
-				 * failing policy, or reject */
+	DMARC_FROM_MULTI_FIELD,	/* more than one From field (RFC 5322 3.6
+				 * forbids it); every field is read */
+	DMARC_FROM_MULTI_ADDR,	/* one field, several mailboxes; 6.6.1:
+				 * evaluate each domain, apply the strictest
+				 * failing policy (or reject) */
 	DMARC_FROM_NO_DOMAIN,	/* a mailbox without a usable domain (none,
 				 * a literal, not a valid DNS name) */
 	DMARC_FROM_SYNTAX,	/* header block or From value unparseable,
 				 * or no mailbox at all */
 };
 
+/*
+ * The author domains.  Whatever the result, domains[] holds the distinct
+ * usable domains of every mailbox read in every From field, in order:
+ * a second author, a second field or a broken mailbox next to a good
+ * one must not hide a domain from DMARC.
+ */
 struct dmarc_from {
 	char	 domain[DMARC_DOMAIN_MAX + 1];	/* lower case, on OK */
-	size_t	 naddr;
+	size_t	 naddr;		/* mailboxes with a usable domain */
+	size_t	 ndomain;	/* distinct ones kept in domains[] */
+	bool	 more;		/* more than DMARC_FROM_MAX distinct */
 	char	 domains[DMARC_FROM_MAX][DMARC_DOMAIN_MAX + 1];
 };
 
 /*
  * dmarc_from_extract - find the From field(s) in msg (a CRLF message or
- * its header block; len bytes) and the domain of its mailbox.  Comments,
- * display names, quoted local parts, a source route and group syntax
- * (RFC 6854) are understood.  *f is zeroed first.
+ * its header block; len bytes) and the domains of their mailboxes.
+ * Comments, display names, quoted local parts, a source route and group
+ * syntax (RFC 6854) are understood.  *f is zeroed first.  The result is
+ * the first trouble met (several fields before any other).
  */
 enum dmarc_from_res dmarc_from_extract(const char *msg, size_t len,
 	    struct dmarc_from *f);

@@ -1,7 +1,9 @@
 /*
- * dmarc_from.c - the RFC5322.From domain for DMARC (RFC 7489 6.6.1):
- * exactly one From field holding exactly one mailbox, else a distinct
- * result so the caller can reject or evaluate each domain.
+ * dmarc_from.c - the RFC5322.From domains for DMARC (RFC 7489 6.6.1):
+ * the distinct domains of every mailbox in every From field, and a result
+ * that says whether there was exactly one field with one mailbox, so the
+ * caller evaluates each author domain (a second author must not hide the
+ * first one from its domain's policy).
  *
  * Runs in smtpd at end of data (later) and in the CLI.  Pure: no I/O,
  * no logging; the header split is dkim_msg_parse's (the only allocation).
@@ -37,6 +39,7 @@ struct scan {
 };
 
 static void	 mbox_put(struct mbox *, char);
+static void	 add_domain(struct dmarc_from *, const char *);
 static void	 mbox_end(struct scan *, struct mbox *);
 static int	 domain_of(const struct mbox *, char *);
 static int	 skip_comment(const char *, size_t, size_t *);
@@ -97,7 +100,26 @@ domain_of(const struct mbox *m, char *d)
 	return addr_domain_check(d, false) ? 0 : -1;
 }
 
-/* mbox_end - a mailbox ended (',' ';' ':' or the end): count it. */
+/* add_domain - one more mailbox of domain d: keep d once, in order. */
+static void
+add_domain(struct dmarc_from *f, const char *d)
+{
+	f->naddr++;
+	for (size_t i = 0; i < f->ndomain; i++)
+		if (strcmp(f->domains[i], d) == 0)
+			return;
+	if (f->ndomain == DMARC_FROM_MAX) {
+		f->more = true;
+		return;
+	}
+	str_copy(f->domains[f->ndomain++], d, sizeof(f->domains[0]));
+}
+
+/*
+ * mbox_end - a mailbox ended (',' ';' ':' or the end): keep its domain.
+ * A usable domain is kept even after trouble elsewhere in the field: a
+ * reader may still show that address.
+ */
 static void
 mbox_end(struct scan *s, struct mbox *m)
 {
@@ -106,21 +128,13 @@ mbox_end(struct scan *s, struct mbox *m)
 
 	if (m->angle && !m->closed && s->err == DMARC_FROM_OK)
 		s->err = DMARC_FROM_SYNTAX;
-	if (m->any && s->err == DMARC_FROM_OK) {
-		if (m->overflow)
-			r = -2;
-		else
-			r = domain_of(m, d);
-		if (r == -2)
-			s->err = DMARC_FROM_SYNTAX;
-		else if (r == -1)
-			s->err = DMARC_FROM_NO_DOMAIN;
-		else {
-			if (s->f->naddr < DMARC_FROM_MAX)
-				str_copy(s->f->domains[s->f->naddr], d,
-				    sizeof(s->f->domains[0]));
-			s->f->naddr++;
-		}
+	if (m->any) {
+		r = m->overflow ? -2 : domain_of(m, d);
+		if (r == 0)
+			add_domain(s->f, d);
+		else if (s->err == DMARC_FROM_OK)
+			s->err = r == -2 ? DMARC_FROM_SYNTAX :
+			    DMARC_FROM_NO_DOMAIN;
 	}
 	memset(m, 0, sizeof(*m));
 }
@@ -216,12 +230,17 @@ scan_byte(struct scan *s, struct mbox *m, const char *v, size_t n,
 	}
 }
 
-/* parse_value - the mailbox-list after "From:". */
+/*
+ * parse_value - the mailbox-list after "From:"; its domains are added to
+ * f.  On a byte that breaks the syntax the rest of the field is not read:
+ * it has no mailbox boundaries to trust.
+ */
 static enum dmarc_from_res
 parse_value(const char *v, size_t n, struct dmarc_from *f)
 {
 	struct scan	 s = { f, DMARC_FROM_OK };
 	struct mbox	 m;
+	size_t		 before = f->naddr;
 
 	memset(&m, 0, sizeof(m));
 	for (size_t i = 0; i < n; i++)
@@ -230,12 +249,9 @@ parse_value(const char *v, size_t n, struct dmarc_from *f)
 	mbox_end(&s, &m);
 	if (s.err != DMARC_FROM_OK)
 		return s.err;
-	if (f->naddr == 0)
+	if (f->naddr == before)
 		return DMARC_FROM_SYNTAX;
-	if (f->naddr > 1)
-		return DMARC_FROM_MULTI_ADDR;
-	str_copy(f->domain, f->domains[0], sizeof(f->domain));
-	return DMARC_FROM_OK;
+	return f->naddr - before > 1 ? DMARC_FROM_MULTI_ADDR : DMARC_FROM_OK;
 }
 
 /* dmarc_from_extract - the Author Domain; see dmarc.h. */
@@ -243,8 +259,7 @@ enum dmarc_from_res
 dmarc_from_extract(const char *msg, size_t len, struct dmarc_from *f)
 {
 	struct dkim_msg		 m;
-	const struct dkim_hdr	*from = NULL;
-	enum dmarc_from_res	 res;
+	enum dmarc_from_res	 res = DMARC_FROM_OK, r;
 	size_t			 nfrom = 0;
 
 	memset(f, 0, sizeof(*f));
@@ -252,24 +267,26 @@ dmarc_from_extract(const char *msg, size_t len, struct dmarc_from *f)
 		dkim_msg_free(&m);
 		return DMARC_FROM_SYNTAX;
 	}
-	for (size_t i = 0; i < m.nhdr; i++)
-		if (m.hdr[i].namelen == 4 &&
-		    strncasecmp(m.hdr[i].name, "From", 4) == 0) {
-			from = &m.hdr[i];
-			nfrom++;
-		}
-	if (nfrom == 0)
-		res = DMARC_FROM_MISSING;
-	else if (nfrom > 1)
-		res = DMARC_FROM_MULTI_FIELD;
-	else {
-		const char	*colon = memchr(from->raw, ':', from->rawlen);
+	for (size_t i = 0; i < m.nhdr; i++) {
+		const struct dkim_hdr	*h = &m.hdr[i];
+		const char		*colon;
 
+		if (h->namelen != 4 || strncasecmp(h->name, "From", 4) != 0)
+			continue;
+		colon = memchr(h->raw, ':', h->rawlen);
 		ASSERT(colon != NULL);
-		res = parse_value(colon + 1, from->rawlen -
-		    (size_t)(colon + 1 - from->raw), f);
+		r = parse_value(colon + 1, h->rawlen -
+		    (size_t)(colon + 1 - h->raw), f);
+		if (nfrom++ == 0)
+			res = r;
 	}
 	dkim_msg_free(&m);
+	if (nfrom == 0)
+		return DMARC_FROM_MISSING;
+	if (nfrom > 1)
+		return DMARC_FROM_MULTI_FIELD;
+	if (res == DMARC_FROM_OK)
+		str_copy(f->domain, f->domains[0], sizeof(f->domain));
 	return res;
 }
 

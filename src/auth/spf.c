@@ -506,8 +506,10 @@ letter_value(int l, const struct spf_macro_env *e, struct buf *v)
 			buf_puts(v, a);
 			break;
 		}
+		/* dot-format nibbles, upper case as RFC 7208 7.4's own
+		 * example writes them (DNS compares names ignoring case) */
 		for (int k = 0; k < 32; k++)
-			buf_printf(v, "%s%x", k > 0 ? "." : "",
+			buf_printf(v, "%s%X", k > 0 ? "." : "",
 			    (e->ip->a[k / 2] >> (k % 2 ? 0 : 4)) & 0xf);
 		break;
 	}
@@ -623,7 +625,11 @@ spf_expand(const char *s, size_t len, const struct spf_macro_env *e,
 	return out->max != 0 && out->len >= out->max ? -1 : 0;
 }
 
-/* spf_domain_fix - trailing dot off, cut to 253 from the left, check. */
+/*
+ * spf_domain_fix - trailing dot off, cut to 253 from the left, check.
+ * A label may hold any printable ASCII byte, the space too: "%_" expands
+ * to one (7.3) and the name is queried as it is (4.6.4 counts it).
+ */
 int
 spf_domain_fix(char *name)
 {
@@ -648,7 +654,7 @@ spf_domain_fix(char *name)
 			if (label == 0 || label > LABEL_MAX)
 				return -1;
 			label = 0;
-		} else if ((unsigned char)name[i] < 0x21 ||
+		} else if ((unsigned char)name[i] < 0x20 ||
 		    (unsigned char)name[i] > 0x7e)
 			return -1;
 		else

@@ -109,7 +109,8 @@ int	 spf_expand(const char *s, size_t len, const struct spf_macro_env *,
  * spf_domain_fix - after expansion (RFC 7208 4.8, 7.3): drop a trailing
  * dot and cut whole labels from the left while over 253 bytes.  Returns
  * 0, or -1 when the name is not a usable DNS name (empty or over-long
- * label, non-ASCII byte, empty name).  name is changed in place.
+ * label, a control or non-ASCII byte, empty name).  Any other byte, ':'
+ * '%' and space included, may be in a label.  name is changed in place.
  */
 int	 spf_domain_fix(char *name);
 

@@ -125,7 +125,7 @@ spf_dns_lookup(struct dns_ctx *dns, const struct spf_ip *ip,
 		    addr_cb, id, q);
 		break;
 	case SPF_Q_MX:
-		dns_mx(dns, name, mx_cb, id, q);
+		dns_mx_names(dns, name, mx_cb, id, q);
 		break;
 	case SPF_Q_PTR:
 		memset(&ss, 0, sizeof(ss));

@@ -3,7 +3,8 @@
  * (spf_check.c) for IP, MAIL-FROM and HELO over src/dns.h on a libevent
  * loop, and prints the result word, then the explanation if there is
  * one.  With --resolver only that server is asked; otherwise the
- * config's resolvers (or the system's).
+ * config's resolvers (or the system's).  MAIL-FROM "<>" (or "") is the
+ * null sender: the HELO identity is checked (RFC 7208 2.4).
  *
  * Runs as a short-lived CLI process under the admin's own uid.
  *
@@ -105,6 +106,18 @@ run_check(struct spf_run *r, const char *const *servers, size_t ns,
 	return r->done ? 0 : -1;
 }
 
+/* cmd_spf_sender - see cmd_spf.h. */
+char *
+cmd_spf_sender(char *s)
+{
+	size_t	 n = strlen(s);
+
+	if (n < 2 || s[0] != '<' || s[n - 1] != '>')
+		return s;
+	s[n - 1] = '\0';
+	return s + 1;
+}
+
 /* cmd_spf - "postbote spf [--resolver H[:P]] IP MAIL-FROM [HELO]". */
 int
 cmd_spf(int argc, char **argv)
@@ -114,7 +127,7 @@ cmd_spf(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char	*resolver = NULL;
+	const char	*resolver = NULL, *from;
 	struct spf_run	 r;
 	struct conf	 c;
 	char		 err[512];
@@ -141,10 +154,11 @@ cmd_spf(int argc, char **argv)
 		fprintf(stderr, "postbote: %s\n", err);
 		return 2;
 	}
+	from = cmd_spf_sender(argv[optind + 1]);
 	rc = resolver != NULL ? run_check(&r, &resolver, 1, timeout_ms,
-	    argv[optind + 1], argv[optind + 2]) : run_check(&r,
+	    from, argv[optind + 2]) : run_check(&r,
 	    (const char *const *)c.resolvers, c.nresolvers, timeout_ms,
-	    argv[optind + 1], argv[optind + 2]);
+	    from, argv[optind + 2]);
 	conf_free(&c);
 	if (rc == -1)
 		return 1;

@@ -3,7 +3,7 @@
  * [--ip IP] [--mail-from ADDR] [--helo NAME] < MSG": prints the
  * Authentication-Results field smtpd would add to MSG, computed by the
  * same code (authres.c).  SPF is checked only with --ip; the identity is
- * --mail-from, or --helo when it is absent or empty.
+ * --mail-from, or --helo when it is absent, empty or "<>".
  *
  * Runs as a short-lived CLI process under the admin's uid.
  *
@@ -21,6 +21,7 @@
 #include "auth/authres.h"
 #include "lib/buf.h"
 #include "cli/cmd_dkim.h"
+#include "cli/cmd_spf.h"
 #include "cli/cmd_verify.h"
 #include "common/conf.h"
 #include "lib/dns.h"
@@ -113,7 +114,7 @@ cmd_verify(int argc, char **argv)
 		case 'c': confpath = optarg; break;
 		case 'r': resolver = optarg; break;
 		case 'i': o.ip = optarg; break;
-		case 'm': o.mail_from = optarg; break;
+		case 'm': o.mail_from = cmd_spf_sender(optarg); break;
 		case 'h': o.helo = optarg; break;
 		default: return usage();
 		}

@@ -58,6 +58,7 @@ struct name_res {
 struct mx_res {
 	struct dns_mx	*v;			/* hosts owned */
 	size_t		 n;
+	bool		 any_name;		/* dns_mx_names: is_qname */
 };
 
 struct addr_res {
@@ -125,6 +126,8 @@ static int	 reverse_name(char *, size_t, int, const unsigned char *);
 static int	 client_addr(struct name_res *, const struct sockaddr *);
 static void	 ptr_cb(void *, int, int, unsigned char *, int);
 static void	 fwd_cb(void *, int, int, unsigned char *, int);
+static void	 mx_start(struct dns_ctx *, const char *, bool, dns_mx_cb,
+		    uint64_t, void *);
 static void	 mx_cb(void *, int, int, unsigned char *, int);
 static void	 mx_collect(struct mx_res *, const struct ares_mx_reply *);
 static void	 addr4_cb(void *, int, int, unsigned char *, int);
@@ -536,8 +539,10 @@ reverse_name(char *out, size_t size, int family, const unsigned char *a)
 
 /*
  * is_qname - a name we may ask about.  Looser than is_hostname(): SPF
- * macros put local parts into names (RFC 7208 7.3), so any printable
- * ASCII but '\\' (an escape to c-ares) may appear in 1..63-byte labels.
+ * macros put local parts, '%' and spaces into names and a domain-spec
+ * may hold any visible character but '%' (RFC 7208 7.1, 7.3), so any
+ * printable ASCII byte, space included, but '\\' (an escape to c-ares)
+ * may appear in 1..63-byte labels.  Control bytes never reach the wire.
  */
 static bool
 is_qname(const char *s)
@@ -551,7 +556,7 @@ is_qname(const char *s)
 			if (*p == '\0')
 				return len <= DNS_NAME_MAX;
 			label = 0;
-		} else if (*p > ' ' && *p < 0x7f && *p != '\\')
+		} else if (*p >= ' ' && *p < 0x7f && *p != '\\')
 			label++;
 		else
 			return false;
@@ -686,10 +691,31 @@ void
 dns_mx(struct dns_ctx *ctx, const char *domain, dns_mx_cb cb, uint64_t id,
     void *arg)
 {
+	mx_start(ctx, domain, false, cb, id, arg);
+}
+
+/*
+ * dns_mx_names - dns_mx, keeping every host that is a name one may query
+ * (is_qname): SPF's mx looks up whatever the MX records name (RFC 7208
+ * 5.4), "foo:bar/baz.example.com" too.
+ */
+void
+dns_mx_names(struct dns_ctx *ctx, const char *domain, dns_mx_cb cb,
+    uint64_t id, void *arg)
+{
+	mx_start(ctx, domain, true, cb, id, arg);
+}
+
+/* mx_start - the MX query of dns_mx and dns_mx_names. */
+static void
+mx_start(struct dns_ctx *ctx, const char *domain, bool any_name,
+    dns_mx_cb cb, uint64_t id, void *arg)
+{
 	struct dns_req	*r = req_new(ctx, REQ_MX, id, arg);
 	char		 q[DNS_NAME_MAX + 2];
 
 	r->cb.mx = cb;
+	r->u.mx.any_name = any_name;
 	if (req_begin(r, domain, q)) {
 		r->open = 1;
 		ares_query(ctx->channel, q, ns_c_in, ns_t_mx, mx_cb, r);
@@ -736,7 +762,8 @@ mx_collect(struct mx_res *m, const struct ares_mx_reply *head)
 			host[--len] = '\0';
 		if (len == 0)
 			str_copy(host, ".", sizeof(host));	/* RFC 7505 */
-		else if (len >= sizeof(host) || !is_hostname(host))
+		else if (len >= sizeof(host) || !(m->any_name ?
+		    is_qname(host) : is_hostname(host)))
 			continue;
 		for (i = m->n; i > 0 && m->v[i - 1].pref > p->priority; i--)
 			m->v[i] = m->v[i - 1];

@@ -41,7 +41,8 @@ void	 dns_free(struct dns_ctx *);
  * and never before the lookup function returns.  Names and arrays handed
  * to a callback are only valid during the call.  Names are returned in
  * lower case without the root dot.  A name to look up that is not a valid
- * domain name ends with DNS_PERMFAIL.
+ * domain name (a label empty or over 63 bytes, over 253 bytes, a control
+ * or non-ASCII byte, or '\\') ends with DNS_PERMFAIL.
  */
 
 /*
@@ -70,6 +71,13 @@ typedef void (*dns_mx_cb)(uint64_t id, void *arg, enum dns_status,
 	    const struct dns_mx *mx, size_t n);
 void	 dns_mx(struct dns_ctx *, const char *domain, dns_mx_cb, uint64_t id,
 	    void *arg);
+/*
+ * dns_mx_names - dns_mx for SPF (RFC 7208 5.4): a host is kept when it is
+ * any name one may ask about (printable ASCII labels, "a:b/c.example"
+ * too), not only when it is a host name to deliver to.
+ */
+void	 dns_mx_names(struct dns_ctx *, const char *domain, dns_mx_cb,
+	    uint64_t id, void *arg);
 
 /*
  * dns_addr - addresses of name: family AF_INET (A), AF_INET6 (AAAA) or

@@ -233,15 +233,20 @@ smtp_check_policy(enum policy_spf sp, enum policy_dmarc dp,
 		    "temporary error, try again later");
 		return "defer";
 	}
-	if (d == NULL || d->result != DMARC_RES_FAIL ||
-	    dp != DMARC_POLICY_ENFORCE)
+	/* Only a failure has a disposition, but for a From with more author
+	 * domains than are evaluated: permerror, reject (RFC 7489 6.6.1). */
+	if (d == NULL || dp != DMARC_POLICY_ENFORCE)
 		return "accept";
 	if (d->disposition == DMARC_DISP_REJECT) {
 		v->action = SMTP_CHECK_REFUSE;
-		snprintf(v->reply, sizeof(v->reply), "550 5.7.1 Error: "
-		    "message rejected by the DMARC policy of the From domain");
+		snprintf(v->reply, sizeof(v->reply), "550 5.7.1 Error: %s",
+		    d->result == DMARC_RES_FAIL ? "message rejected by the "
+		    "DMARC policy of the From domain" : "message rejected: "
+		    "too many From domains for DMARC");
 		return "reject";
 	}
+	if (d->result != DMARC_RES_FAIL)
+		return "accept";
 	if (d->disposition == DMARC_DISP_QUARANTINE) {
 		v->quarantine = true;
 		return "quarantine";

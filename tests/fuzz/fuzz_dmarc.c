@@ -5,7 +5,8 @@
  * ASan catches any read past the end (the parsers take lengths).
  *   0  record: dmarc_record_parse; an OK record has sane fields and a
  *      NOT_DMARC one fails dmarc_record_is_dmarc
- *   1  From: dmarc_from_extract; an OK domain is lower case, valid, and
+ *   1  From: dmarc_from_extract; author domains are valid names, kept
+ *      once, counted right; an OK domain is lower case, valid, and
  *      its own organizational domain's suffix
  *   2  evaluation: the input as the From domain's only record
  *   3  organizational domain of the input (NUL-cut) with a small list
@@ -77,8 +78,22 @@ fuzz_from(const char *p, size_t n)
 	dmarc_from_res_str(r);
 	if (r == DMARC_FROM_MULTI_ADDR && f.naddr < 2)
 		violation("multi with fewer than two");
+	if (f.ndomain > DMARC_FROM_MAX || f.ndomain > f.naddr ||
+	    (f.more && f.ndomain != DMARC_FROM_MAX) ||
+	    (f.naddr > 0 && f.ndomain == 0))
+		violation("author domain counts");
+	for (size_t i = 0; i < f.ndomain; i++) {
+		if (dmarc_psl_org_domain(NULL, f.domains[i], org,
+		    sizeof(org)) == -1)
+			violation("author domain not a name");
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(f.domains[i], f.domains[k]) == 0)
+				violation("author domain kept twice");
+	}
 	if (r != DMARC_FROM_OK)
 		return;
+	if (f.ndomain != 1 || strcmp(f.domain, f.domains[0]) != 0)
+		violation("ok without its one author domain");
 	if (f.naddr != 1 || f.domain[0] == '\0')
 		violation("ok without one domain");
 	for (const char *c = f.domain; *c != '\0'; c++)

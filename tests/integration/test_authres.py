@@ -569,3 +569,136 @@ def test_reload_reads_new_dkim_keys(mta_factory, tmp_path):
     d = dkim.DKIM(raw)
     assert d.verify(idx=0, dnsfunc=dnsfunc) and \
         d.verify(idx=1, dnsfunc=dnsfunc)
+
+
+# ---- several authors (issue: a second author bypassed p=reject) ----
+#
+# RFC 7489 6.6.1: a From field with several mailboxes is checked against
+# each author domain and the strictest failing policy applies; postbote
+# does the same for several From fields (RFC 5322 3.6 forbids them, so
+# their handling is ours to choose).  sender.test publishes p=reject and
+# does not authorize the client; bad.test is the second author: either it
+# publishes nothing, or it is the attacker's own domain, authorized for
+# the client's address (SPF pass, aligned: its DMARC passes).
+
+SAM = b"Sam <sam@sender.test>"
+BAD = b"Bad <spoof@bad.test>"
+AUTHORS = {
+    "one-field-spoof-first": b"From: " + BAD + b", " + SAM + b"\r\n",
+    "one-field-spoof-last": b"From: " + SAM + b", " + BAD + b"\r\n",
+    "two-fields-spoof-first": (b"From: " + BAD + b"\r\nFrom: " + SAM +
+                               b"\r\n"),
+    "two-fields-spoof-last": (b"From: " + SAM + b"\r\nFrom: " + BAD +
+                              b"\r\n"),
+    "group-and-mailbox": (b"From: friends: " + BAD + b";, " + SAM +
+                          b"\r\n"),
+}
+
+
+def with_from(fields):
+    return BODY.replace(b"From: Sam <sam@sender.test>\r\n", fields)
+
+
+def publish_authors(dns, bad_kind):
+    publish(dns, spf="v=spf1 ip4:192.0.2.1 -all", dmarc="v=DMARC1; p=reject")
+    if bad_kind == "own":
+        publish(dns, spf="v=spf1 ip4:127.0.0.1 -all",
+                dmarc="v=DMARC1; p=reject", domain="bad.test")
+    return "spoof@bad.test" if bad_kind == "own" else "sam@sender.test"
+
+
+def dmarc_entries(ar):
+    """[(result, header.from)] of every dmarc= result in one A-R."""
+    out = []
+    for p in ar.split(";")[1:]:
+        p = p.strip()
+        if p.startswith("dmarc="):
+            m = re.search(r"header\.from=(\S+)", p)
+            out.append((p.split()[0][6:], m.group(1) if m else None))
+    return out
+
+
+@pytest.mark.parametrize("layout", sorted(AUTHORS))
+@pytest.mark.parametrize("bad_kind", ["unpublished", "own"])
+def test_dmarc_second_author_refused(server, dns, layout, bad_kind):
+    mail_from = publish_authors(dns, bad_kind)
+    mta = server()
+    # the single author is refused (the control)...
+    code, resp = send(mta, BODY, mail_from=mail_from)
+    assert code == 550 and resp.startswith(b"5.7.1"), resp
+    # ...and a second author in front of it, behind it or in a field of
+    # its own does not get it through
+    code, resp = send(mta, with_from(AUTHORS[layout]), mail_from=mail_from)
+    assert code == 550 and resp.startswith(b"5.7.1"), (code, resp)
+    assert "dmarc=fail action=reject" in mta.log()
+    time.sleep(0.5)
+    assert mta.messages(RCPT) == []
+
+
+@pytest.mark.parametrize("layout", sorted(AUTHORS))
+def test_dmarc_second_author_recorded_truthfully(server, dns, layout):
+    mail_from = publish_authors(dns, "own")
+    mta = server(extra="dmarc_policy = record")
+    assert send(mta, with_from(AUTHORS[layout]), mail_from=mail_from)[0] \
+        == 250
+    ar, _ = delivered_ar(mta)
+    got = sorted(dmarc_entries(ar))
+    # one result per author domain, each for what it is
+    assert got == [("fail", "sender.test"), ("pass", "bad.test")], ar
+    assert "dmarc=fail (p=reject dis=reject) header.from=sender.test" in ar
+    assert "dmarc=pass (p=reject dis=none) header.from=bad.test" in ar
+    assert "dmarc=fail action=accept" in mta.log()
+
+
+def test_dmarc_several_authors_all_passing_accepted(server, dns):
+    # each author domain passes on its own identifier (bad.test by SPF,
+    # sender.test by its DKIM signature): nothing to refuse
+    priv, rec = rsa_keys()
+    dns.add("sel._domainkey." + SENDER_DOMAIN, "TXT", rec)
+    mail_from = publish_authors(dns, "own")
+    mta = server()
+    msg = sign(with_from(AUTHORS["one-field-spoof-first"]), priv, "sel",
+               "rsa-sha256")
+    code, resp = send(mta, msg, mail_from=mail_from)
+    assert code == 250, resp
+    ar, _ = delivered_ar(mta)
+    assert sorted(dmarc_entries(ar)) == [("pass", "bad.test"),
+                                         ("pass", "sender.test")], ar
+    # several mailboxes of one domain are one author domain
+    same = with_from(b"From: a@sender.test, " + SAM + b"\r\n")
+    code, resp = send(mta, sign(same, priv, "sel", "rsa-sha256"),
+                      mail_from=mail_from)
+    assert code == 250, resp
+    ar, _ = delivered_ar(mta, 2)
+    assert dmarc_entries(ar) == [("pass", "sender.test")], ar
+
+
+def test_dmarc_too_many_authors_refused(server, dns):
+    mail_from = publish_authors(dns, "own")
+    many = b", ".join(b"u@d%d.test" % i for i in range(8))
+    msg = with_from(b"From: " + BAD + b", " + many + b"\r\n")
+    mta = server()
+    code, resp = send(mta, msg, mail_from=mail_from)
+    assert code == 550 and resp.startswith(b"5.7.1"), (code, resp)
+    rec = server(extra="dmarc_policy = record")
+    assert send(rec, msg, mail_from=mail_from)[0] == 250
+    ar = header_fields(rec.wait_messages(RCPT, 1)[0],
+                       "Authentication-Results")
+    assert len(ar) == 1 and dmarc_entries(ar[0]) == [("permerror", None)], ar
+    assert 'reason="more than 8 From domains"' in ar[0]
+
+
+def test_spf_cli_null_sender(dns):
+    # `postbote spf IP '<>' HELO`: the null sender, so the HELO identity
+    # is checked (RFC 7208 2.4)
+    dns.add("helo.sender.test", "TXT", "v=spf1 ip4:192.0.2.9 -all")
+    for sender in ("<>", ""):
+        p = subprocess.run([BIN, "spf", "--resolver", dns.address,
+                            "192.0.2.9", sender, "helo.sender.test"],
+                           capture_output=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.decode().split("\n")[0] == "pass", (sender, p.stdout)
+    p = subprocess.run([BIN, "spf", "--resolver", dns.address, "192.0.2.10",
+                        "<>", "helo.sender.test"], capture_output=True,
+                       timeout=30)
+    assert p.stdout.decode().split("\n")[0] == "fail", p.stdout

@@ -535,10 +535,107 @@ test_from_multi_domains(void **state)
 	assert_int_equal(dmarc_from_extract(m, strlen(m), &f),
 	    DMARC_FROM_MULTI_ADDR);
 	assert_int_equal(f.naddr, 9);
+	assert_int_equal(f.ndomain, DMARC_FROM_MAX);
+	assert_true(f.more);		/* i@9.test is not kept */
 	assert_string_equal(f.domains[0], "one.test");
 	assert_string_equal(f.domains[1], "two.test");
 	assert_string_equal(f.domains[7], "8.test");
 	assert_string_equal(f.domain, "");
+}
+
+/*
+ * Every author domain, whichever field or place it is in: a second
+ * author, a second From field or a broken neighbour must not hide one
+ * (a reader may show it; RFC 7489 6.6.1).
+ */
+static const struct {
+	const char		*msg;
+	enum dmarc_from_res	 res;
+	const char		*domains;	/* ","-joined, in order */
+	size_t			 naddr;
+} author_cases[] = {
+	{ "From: Bad <spoof@example.org>, Test <test@example.com>\r\n",
+	    DMARC_FROM_MULTI_ADDR, "example.org,example.com", 2 },
+	{ "From: Test <test@example.com>, Bad <spoof@example.org>\r\n",
+	    DMARC_FROM_MULTI_ADDR, "example.com,example.org", 2 },
+	{ "From: Bad <spoof@example.org>\r\nFrom: Test <test@example.com>"
+	    "\r\n\r\n", DMARC_FROM_MULTI_FIELD, "example.org,example.com",
+	    2 },
+	{ "From: Test <test@example.com>\r\nSubject: x\r\nfrom: Bad "
+	    "<spoof@example.org>\r\n", DMARC_FROM_MULTI_FIELD,
+	    "example.com,example.org", 2 },
+	{ "From: a@x.test\r\nFrom: <broken\r\nFrom: b@Y.test\r\n",
+	    DMARC_FROM_MULTI_FIELD, "x.test,y.test", 2 },
+	{ "From: a@Example.com, b@example.COM, c@example.com\r\n",
+	    DMARC_FROM_MULTI_ADDR, "example.com", 3 },
+	{ "From: grp: a@x.test;, b@y.test\r\n", DMARC_FROM_MULTI_ADDR,
+	    "x.test,y.test", 2 },
+	{ "From: a@example.com, alice\r\n", DMARC_FROM_NO_DOMAIN,
+	    "example.com", 1 },
+	{ "From: alice, a@example.com\r\n", DMARC_FROM_NO_DOMAIN,
+	    "example.com", 1 },
+	{ "From: a@[192.0.2.1], b@example.com\r\n", DMARC_FROM_NO_DOMAIN,
+	    "example.com", 1 },
+	{ "From: a@example.com, <b@example.org\r\n", DMARC_FROM_SYNTAX,
+	    "example.com,example.org", 2 },
+	{ "From: a@example.com, <<b@example.org>\r\n", DMARC_FROM_SYNTAX,
+	    "example.com", 1 },
+	{ "From: alice\r\nFrom: a@[192.0.2.1]\r\n", DMARC_FROM_MULTI_FIELD,
+	    "", 0 },
+};
+
+static void
+test_from_authors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(author_cases); i++) {
+		struct dmarc_from	 f;
+		char			 got[512] = "";
+		enum dmarc_from_res	 r;
+
+		r = dmarc_from_extract(author_cases[i].msg,
+		    strlen(author_cases[i].msg), &f);
+		for (size_t k = 0; k < f.ndomain; k++)
+			snprintf(got + strlen(got), sizeof(got) - strlen(got),
+			    "%s%s", k > 0 ? "," : "", f.domains[k]);
+		if (r != author_cases[i].res ||
+		    strcmp(got, author_cases[i].domains) != 0 ||
+		    f.naddr != author_cases[i].naddr || f.more)
+			fail_msg("case %zu: %s [%s] %zu", i,
+			    dmarc_from_res_str(r), got, f.naddr);
+	}
+}
+
+/* 6.6.1: the strictest failing policy decides; then the worst result. */
+static void
+test_stricter(void **state)
+{
+	static const struct {
+		enum dmarc_result	 res;
+		enum dmarc_disp		 dis;
+	} order[] = {			/* strictest first */
+		{ DMARC_RES_FAIL, DMARC_DISP_REJECT },
+		{ DMARC_RES_FAIL, DMARC_DISP_QUARANTINE },
+		{ DMARC_RES_FAIL, DMARC_DISP_NONE },
+		{ DMARC_RES_TEMPERROR, DMARC_DISP_NONE },
+		{ DMARC_RES_PERMERROR, DMARC_DISP_NONE },
+		{ DMARC_RES_NONE, DMARC_DISP_NONE },
+		{ DMARC_RES_PASS, DMARC_DISP_NONE },
+	};
+	struct dmarc_output	 a, b;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	for (size_t i = 0; i < NELEM(order); i++)
+		for (size_t k = 0; k < NELEM(order); k++) {
+			a.result = order[i].res;
+			a.disposition = order[i].dis;
+			b.result = order[k].res;
+			b.disposition = order[k].dis;
+			if (dmarc_stricter(&a, &b) != (i < k))
+				fail_msg("%zu vs %zu", i, k);
+		}
 }
 
 int
@@ -554,6 +651,8 @@ main(void)
 		cmocka_unit_test(test_evaluate_discovery),
 		cmocka_unit_test(test_from_table),
 		cmocka_unit_test(test_from_multi_domains),
+		cmocka_unit_test(test_from_authors),
+		cmocka_unit_test(test_stricter),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -86,6 +86,12 @@ static const struct rule rules[] = {
 	{ "txt.test", T_TXT, ANSWER, 0, "" },
 	{ "drop.test", 0, DROP, 0, NULL },
 	{ "six.test", T_AAAA, ANSWER, 0, "::1" },
+	/* RFC 7208 suite, mx-colon-domain: SPF asks about such names */
+	{ "colon.test", T_MX, ANSWER, 0, "0 foo:bar/baz.colon.test." },
+	{ "colon.test", T_MX, ANSWER, 0, "5 mx.colon.test." },
+	{ "colon.test", T_MX, ANSWER, 0, "9 a\\.b.colon.test." },
+	{ "foo:bar/baz.colon.test", T_A, ANSWER, 0, "192.0.2.5" },
+	{ "sp ace%20.test", T_TXT, ANSWER, 0, "found" },
 };
 
 static struct {
@@ -763,6 +769,20 @@ do_mx(const char *domain)
 }
 
 static struct many *
+do_mx_names(const char *domain)
+{
+	static struct many	 m;
+
+	memset(&m, 0, sizeof(m));
+	cur->pending++;
+	dns_mx_names(cur->dns, domain, mx_cb, 5, &m);
+	assert_int_equal(m.calls, 0);
+	run();
+	assert_int_equal(m.calls, 1);
+	return &m;
+}
+
+static struct many *
 do_addr(const char *name, int family)
 {
 	static struct many	 m;
@@ -823,6 +843,30 @@ test_mx_failures(void **state)
 	assert_int_equal(do_mx("numericmx.test")->st, DNS_PERMFAIL);
 	assert_int_equal(do_mx("flaky.test")->st, DNS_NODATA);
 	assert_int_equal(do_mx("4.0.0.127.in-addr.arpa")->st, DNS_TEMPFAIL);
+}
+
+/*
+ * dns_mx keeps host names one may deliver to; dns_mx_names (SPF) keeps
+ * any name one may ask about, and such a name can then be asked.
+ */
+static void
+test_mx_names(void **state)
+{
+	struct many	*m = do_mx("colon.test");
+
+	assert_int_equal(m->st, DNS_OK);
+	assert_int_equal(m->n, 1);
+	assert_string_equal(m->item[0], "5 mx.colon.test");
+	m = do_mx_names("colon.test");
+	assert_int_equal(m->st, DNS_OK);
+	assert_int_equal(m->n, 2);	/* "a\\.b" is no name to ask about */
+	assert_string_equal(m->item[0], "0 foo:bar/baz.colon.test");
+	assert_string_equal(m->item[1], "5 mx.colon.test");
+	m = do_addr("foo:bar/baz.colon.test", AF_INET);
+	assert_int_equal(m->st, DNS_OK);
+	assert_string_equal(m->item[0], "192.0.2.5");
+	assert_int_equal(do_mx_names("numericmx.test")->st, DNS_OK);
+	assert_int_equal(do_mx_names("nomx.test")->st, DNS_NXDOMAIN);
 }
 
 static void
@@ -890,13 +934,19 @@ test_bad_query_names(void **state)
 	assert_int_equal(do_txt("")->st, DNS_PERMFAIL);
 	assert_int_equal(do_txt(".")->st, DNS_PERMFAIL);
 	assert_int_equal(do_txt("a..b")->st, DNS_PERMFAIL);
-	assert_int_equal(do_txt("a b.test")->st, DNS_PERMFAIL);
 	assert_int_equal(do_txt("a\\.b.test")->st, DNS_PERMFAIL);
 	assert_int_equal(do_txt("a\nb.test")->st, DNS_PERMFAIL);
+	assert_int_equal(do_txt("a\tb.test")->st, DNS_PERMFAIL);
+	assert_int_equal(do_txt("a\x7f.test")->st, DNS_PERMFAIL);
+	assert_int_equal(do_txt("\xc3\xa4.test")->st, DNS_PERMFAIL);
 	assert_int_equal(do_mx(longlabel)->st, DNS_PERMFAIL);
 	assert_int_equal(do_addr(longname, AF_UNSPEC)->st, DNS_PERMFAIL);
 	/* A local part in an SPF exists: name is fine to ask about. */
 	assert_int_equal(do_txt("user+tag=x.txt.test")->st, DNS_NXDOMAIN);
+	/* So are a space and '%' (SPF "%_", "%%": RFC 7208 7.3); the
+	 * responder sees the name byte for byte. */
+	assert_int_equal(do_txt("a b.test")->st, DNS_NXDOMAIN);
+	assert_string_equal(do_txt("sp ace%20.test")->item[0], "found");
 }
 
 static void
@@ -1059,6 +1109,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mx_sorted, setup4,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_mx_null, setup4, teardown),
+		cmocka_unit_test_setup_teardown(test_mx_names, setup4,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_mx_failures, setup4,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_addr_families, setup4,

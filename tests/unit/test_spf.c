@@ -47,6 +47,10 @@ static const struct parse_case parse_cases[] = {
 	{ "v=spf1 a:%q.example.com", -1 },
 	{ "v=spf1 -all\tmx", -1 },
 	{ "v=spf1 all:x", -1 },
+	/* 7.1: a domain-spec may hold any visible character but '%' */
+	{ "v=spf1 mx:foo:bar/baz.example.com", 0 },
+	{ "v=spf1 a:macro%%percent%_%_space%-url-space.example.com -all", 0 },
+	{ "v=spf1 a:a\"b'c(d)e.example.com", 0 },
 };
 
 static void
@@ -155,13 +159,56 @@ test_macro_ip6(void **state)
 	assert_int_equal(spf_ip_parse("2001:db8::cb01", &ip), 0);
 	buf_init(&b, 0);
 	assert_int_equal(spf_expand(in, strlen(in), &e, false, &b), 0);
-	assert_string_equal(b.data, "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
-	    "0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com");
+	/* 7.4 writes the nibbles in upper case */
+	assert_string_equal(b.data, "1.0.B.C.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+	    "0.0.0.0.0.8.B.D.0.1.0.0.2.ip6._spf.example.com");
 	buf_reset(&b);
 	assert_int_equal(spf_expand("%{c} %{t}", 9, &e, false, &b), -1);
 	buf_reset(&b);
 	assert_int_equal(spf_expand("%{c} at %{t}", 12, &e, true, &b), 0);
 	assert_string_equal(b.data, "2001:db8::cb01 at 0");
+	buf_free(&b);
+}
+
+/* 7.3: "%%", "%_" and "%-" make a name that is asked as it is. */
+static void
+test_domain_fix(void **state)
+{
+	static const struct {
+		const char	*in, *out;	/* out NULL: refused */
+	} t[] = {
+		{ "macro%percent  space%20url-space.example.com",
+		    "macro%percent  space%20url-space.example.com" },
+		{ "foo:bar/baz.example.com.", "foo:bar/baz.example.com" },
+		{ "a.example.com", "a.example.com" },
+		{ "a\tb.example.com", NULL },
+		{ "a\x7f.example.com", NULL },
+		{ "\xc3\xa4.example.com", NULL },
+		{ "a..example.com", NULL },
+		{ ".", NULL },
+	};
+	struct spf_ip		 ip;
+	struct spf_macro_env	 e = { "test", "e1a.example.com",
+	    "e1a.example.com", NULL, NULL, NULL, &ip, 0 };
+	static const char	 spec[] =
+	    "macro%%percent%_%_space%-url-space.example.com";
+	char			 name[300];
+	struct buf		 b;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(name, sizeof(name), "%s", t[i].in);
+		if (t[i].out == NULL) {
+			assert_int_equal(spf_domain_fix(name), -1);
+			continue;
+		}
+		assert_int_equal(spf_domain_fix(name), 0);
+		assert_string_equal(name, t[i].out);
+	}
+	assert_int_equal(spf_ip_parse("1.2.3.4", &ip), 0);
+	buf_init(&b, 0);
+	assert_int_equal(spf_expand(spec, strlen(spec), &e, false, &b), 0);
+	assert_string_equal(b.data, t[0].out);
 	buf_free(&b);
 }
 
@@ -249,6 +296,13 @@ static const struct rr zone1[] = {
 	{ SPF_Q_TXT, "two.test", "v=spf1 +all" },
 	{ SPF_Q_TXT, "red.test", "v=spf1 redirect=ex.test" },
 	{ SPF_Q_TXT, "rednone.test", "v=spf1 redirect=nothing.test" },
+	{ SPF_Q_TXT, "colon.test", "v=spf1 mx:foo:bar/baz.colon.test -all" },
+	{ SPF_Q_MX, "foo:bar/baz.colon.test", "foo:bar/baz.colon.test" },
+	{ SPF_Q_A, "foo:bar/baz.colon.test", "192.0.2.77" },
+	{ SPF_Q_TXT, "mania.test", "v=spf1 a:macro%%percent%_%_space%-url-"
+	    "space.mania.test -all" },
+	{ SPF_Q_A, "macro%percent  space%20url-space.mania.test",
+	    "192.0.2.78" },
 };
 
 static void
@@ -292,6 +346,15 @@ test_eval(void **state)
 	assert_int_equal(z.queries, 0);		/* caught before any query */
 	z = run(zone1, n, "203.0.113.10", "");	/* HELO identity */
 	assert_int_equal(z.result, SPF_NONE);
+	/* names with ':', '/', '%' and spaces are asked (7.1, 7.3) */
+	z = run(zone1, n, "192.0.2.77", "x@colon.test");
+	assert_int_equal(z.result, SPF_PASS);
+	z = run(zone1, n, "::ffff:192.0.2.77", "x@colon.test");
+	assert_int_equal(z.result, SPF_PASS);
+	z = run(zone1, n, "192.0.2.78", "x@mania.test");
+	assert_int_equal(z.result, SPF_PASS);
+	z = run(zone1, n, "192.0.2.79", "x@mania.test");
+	assert_int_equal(z.result, SPF_FAIL);
 }
 
 int
@@ -302,6 +365,7 @@ main(void)
 		cmocka_unit_test(test_parse_fields),
 		cmocka_unit_test(test_macro_table),
 		cmocka_unit_test(test_macro_ip6),
+		cmocka_unit_test(test_domain_fix),
 		cmocka_unit_test(test_eval),
 	};
 
