@@ -142,6 +142,20 @@ def test_alias_loop_refused(smta):
         assert (r.code, r.enhanced) == (550, "5.4.6"), (a, r)
 
 
+def test_alias_loop_is_logged(mta):
+    """issue 10, item 14: the refusal was not logged."""
+    with session(mta.port) as c:
+        c.expect("MAIL FROM:<x@client.test>", 250)
+        c.expect("RCPT TO:<Loop1@example.test>", 550, "5.4.6")
+    end = time.time() + 5
+    while time.time() < end and "event=alias-loop" not in mta.log():
+        time.sleep(0.05)
+    lines = [l for l in mta.log().splitlines() if "event=alias-loop" in l]
+    assert len(lines) == 1, mta.log()
+    assert "to=<Loop1@example.test>" in lines[0]
+    assert re.search(r"session=[0-9a-f]{16} ", lines[0]), lines[0]
+
+
 def test_alias_loop_does_not_poison_transaction(mta):
     with session(mta.port) as c:
         c.expect("MAIL FROM:<x@client.test>", 250)
