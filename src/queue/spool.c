@@ -649,12 +649,19 @@ scan_dir(int which, int (*load)(const char *, bool, const char *, size_t))
 	closedir(d);
 }
 
+/*
+ * sweep - remove the files of a directory (with only_orphans, those
+ * without an envelope).  After a crash these are mostly the data files
+ * made ahead for smtpd (POOL_MAX of them) and those of sessions that
+ * never committed: nothing to say about each, so one line says how many.
+ */
 static void
 sweep(int which, bool only_orphans)
 {
 	DIR		*d = fdopendir(dup(dfd[which]));
 	struct dirent	*de;
 	struct stat	 st;
+	unsigned	 n = 0;
 
 	if (d == NULL)
 		fatal("cannot read spool/%s", dirnames[which]);
@@ -665,11 +672,13 @@ sweep(int which, bool only_orphans)
 		    AT_SYMLINK_NOFOLLOW) == 0 || fstatat(dfd[D_HOLD],
 		    de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0))
 			continue;
-		unlinkat(dfd[which], de->d_name, 0);
-		log_info("%s: event=stale-removed file=spool/%s", de->d_name,
-		    dirnames[which]);
+		if (unlinkat(dfd[which], de->d_name, 0) == 0)
+			n++;
 	}
 	closedir(d);
+	if (n > 0)
+		log_info("event=stale-removed files=%u dir=spool/%s", n,
+		    dirnames[which]);
 }
 
 /* envelope_is - dir/id holds a whole envelope of that id. */

@@ -147,3 +147,38 @@ def test_kill_whole_tree_during_burst_then_restart(mta):
     assert mta.queued() == []
     # Nothing half-written was left visible, and nothing was quarantined.
     assert os.listdir(os.path.join(mta.state, "spool", "corrupt")) == []
+
+
+def restarted_queue(mta):
+    """kill -9 the queue process and wait for its successor to load."""
+    before = mta.log().count("event=queue-loaded")
+    os.kill(mta.child_pids()["queue"], signal.SIGKILL)
+    end = time.time() + 20
+    while time.time() < end and \
+            mta.log().count("event=queue-loaded") <= before:
+        time.sleep(0.05)
+    assert mta.log().count("event=queue-loaded") > before, mta.log()
+
+
+def test_restart_says_stale_files_in_one_line(mta):
+    """issue 10, item 14: each restart logged 64 `stale-removed` lines,
+    one per data file made ahead for smtpd."""
+    with smtplib.SMTP("127.0.0.1", mta.port, timeout=10) as c:
+        c.sendmail("x@client.test", [RCPT], b"Subject: s\r\n\r\nx\r\n")
+    assert len(mta.wait_messages(RCPT, 1)) == 1
+    time.sleep(0.5)          # the pool of data files is made after a commit
+    start = len(mta.log())
+    restarted_queue(mta)
+    lines = [l for l in mta.log()[start:].splitlines()
+             if "stale-removed" in l]
+    assert len(lines) == 1, "%d lines:\n%s" % (len(lines), "\n".join(lines))
+    m = re.search(r"event=stale-removed files=(\d+) dir=spool/data", lines[0])
+    assert m and int(m.group(1)) >= 1, lines[0]
+    # a restart with nothing left over says nothing
+    start = len(mta.log())
+    mta.stop()
+    for name in os.listdir(os.path.join(mta.state, "spool", "data")):
+        os.unlink(os.path.join(mta.state, "spool", "data", name))
+    mta.start()
+    assert "stale-removed" not in mta.log()[start:]
+
