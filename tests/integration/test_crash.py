@@ -182,3 +182,30 @@ def test_restart_says_stale_files_in_one_line(mta):
     mta.start()
     assert "stale-removed" not in mta.log()[start:]
 
+
+def test_old_maildir_tmp_files_are_removed(mta):
+    """issue 10, item 14: files a crash left in Maildir tmp/ stayed; those
+    unused for 36 hours go (maildir(5)), fresh ones stay."""
+    with smtplib.SMTP("127.0.0.1", mta.port, timeout=10) as c:
+        c.sendmail("x@client.test", [RCPT], b"Subject: s\r\n\r\nx\r\n")
+    assert len(mta.wait_messages(RCPT, 1)) == 1
+    mta.stop()
+    tmp = os.path.join(mta.maildir(RCPT), "tmp")
+    st = os.stat(tmp)
+    old = time.time() - 40 * 3600
+    for name, when in (("1.M1P1Q1.old", old), ("2.M2P2Q2.old", old),
+                       ("3.M3P3Q3.fresh", time.time() - 3600)):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write("left over\n")
+        os.chown(path, st.st_uid, st.st_gid)
+        os.utime(path, (when, when))
+    start = len(mta.log())
+    mta.start()
+    end = time.time() + 15
+    while time.time() < end and "maildir-tmp-removed" not in mta.log():
+        time.sleep(0.05)
+    assert "event=maildir-tmp-removed files=2" in mta.log()[start:], \
+        mta.log()[start:]
+    assert sorted(os.listdir(tmp)) == ["3.M3P3Q3.fresh"]
+    assert len(mta.messages(RCPT)) == 1
