@@ -209,3 +209,77 @@ def test_old_maildir_tmp_files_are_removed(mta):
         mta.log()[start:]
     assert sorted(os.listdir(tmp)) == ["3.M3P3Q3.fresh"]
     assert len(mta.messages(RCPT)) == 1
+
+
+def tracking_sender(port, prefix, stop, outcome):
+    """Like sender, but keeps each message's outcome: "acked", "refused"
+    (the server answered no, at any step) with the reply, or "unknown"
+    (the connection broke: the client cannot know)."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        tid = "%s-%d" % (prefix, n)
+        body = ("Subject: burst\r\nX-Test-Id: %s\r\n\r\n" % tid +
+                "line of text\r\n" * 40).encode()
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=20) as c:
+                c.sendmail("burst@client.test", [RCPT], body)
+            outcome[tid] = ("acked", "")
+        except smtplib.SMTPResponseException as e:
+            outcome[tid] = ("refused", "%d %s" % (e.smtp_code, e.smtp_error))
+        except smtplib.SMTPRecipientsRefused as e:
+            outcome[tid] = ("refused", repr(e.recipients))
+        except (smtplib.SMTPException, OSError) as e:
+            outcome[tid] = ("unknown", repr(e))
+            time.sleep(0.02)
+
+
+def test_commits_cut_by_a_queue_crash_are_answered_by_the_new_queue(mta):
+    """issue 10, item 6: sessions waiting on a commit when the queue
+    process died got `451 internal service restarting`, though most of
+    those messages had been journaled and were delivered: a client that
+    retries sends them twice.  Now smtpd asks the new queue and answers
+    250 when it recovered the message.  Several kill -9 of the queue under
+    load; no message may be both refused and delivered, and none answered
+    250 may be lost."""
+    outcome = {}
+    stop = threading.Event()
+    ts = [threading.Thread(target=tracking_sender,
+                           args=(mta.port, "k%d" % i, stop, outcome))
+          for i in range(24)]
+    for t in ts:
+        t.start()
+    for _ in range(6):
+        time.sleep(1.0)
+        restarted_queue(mta)
+    time.sleep(1.0)
+    stop.set()
+    for t in ts:
+        t.join(60)
+    acked = {t for t, (o, _) in outcome.items() if o == "acked"}
+    refused = {t: why for t, (o, why) in outcome.items() if o == "refused"}
+    cut = {t for t, why in refused.items() if "restarting" in why}
+    end = time.time() + 30
+    while time.time() < end and not acked <= set(delivered_ids(mta)):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    counts = delivered_ids(mta)
+    both = sorted(t for t in refused if t in counts)
+    log = mta.log()
+    print("acked %d, refused %d (%d 'restarting'), refused and delivered "
+          "%d (%d 'restarting'), unknown %d; commits interrupted %d, "
+          "answered by the new queue: journaled %d, not %d" % (
+              len(acked), len(refused), len(cut), len(both),
+              len([t for t in both if t in cut]),
+              len(outcome) - len(acked) - len(refused),
+              len(re.findall(r"smtpd\[\d+\]: \w+: session=\w+ "
+                             r"event=commit-interrupted", log)),
+              len(re.findall(r"smtpd\[\d+\]: \w+: session=\w+ "
+                             r"event=commit-status journaled=yes", log)),
+              len(re.findall(r"smtpd\[\d+\]: \w+: session=\w+ "
+                             r"event=commit-status journaled=no", log))))
+    assert len(acked) > 50
+    assert not both, "refused but delivered: %r" % [
+        (t, refused[t]) for t in both[:10]]
+    check(mta, acked, set(outcome))
+    assert acked <= set(counts)
