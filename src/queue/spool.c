@@ -336,6 +336,9 @@ run_batch(struct worker_item *wi)
 				c->error = ENOSPC;
 				continue;
 			}
+			/* encoded in the epoch before: a replay of the new
+			 * one would stop at it */
+			journal_rec_set_epoch(&rec, journal_epoch(journal));
 		}
 		buf_append(&recs, rec.data, rec.len);
 	}
