@@ -31,6 +31,14 @@
 
 #define COPY_BLOCK	(64 * 1024)
 #define CREATE_TRIES	5
+#define SWEEP_COMPS	32	/* template components below the fixed part */
+
+struct sweep {
+	char		*comp[SWEEP_COMPS];	/* into a copy of the template */
+	size_t		 ncomp;
+	time_t		 cutoff;
+	unsigned	 removed;
+};
 
 /* Per-process part of unique names ("Q<n>"); atomic for worker threads. */
 static atomic_ulong	 name_counter;
@@ -45,6 +53,11 @@ static int	 make_name(char *, size_t, const char *);
 static char	*lf_block(char *, size_t, bool *, size_t *);
 static int	 copy_prefix(int, const char *, char *, bool *, uint64_t *);
 static int	 copy_body(int, int, char *, bool *, uint64_t *);
+static bool	 is_pattern(const char *);
+static char	*unescape(char *);
+static bool	 match(const char *, const char *);
+static void	 sweep_tmp(struct sweep *, int);
+static void	 sweep_level(struct sweep *, int, size_t);
 
 /*
  * maildir_path - expand the mailbox template into out.  Returns 0, or -1
@@ -457,15 +470,6 @@ maildir_abort(const char *dir, const char *name)
 }
 
 /* ---- tmp/ sweeping ---- */
-
-#define SWEEP_COMPS	32	/* template components below the fixed part */
-
-struct sweep {
-	char		*comp[SWEEP_COMPS];	/* into a copy of the template */
-	size_t		 ncomp;
-	time_t		 cutoff;
-	unsigned	 removed;
-};
 
 /* is_pattern - does a template component hold %d or %u? */
 static bool

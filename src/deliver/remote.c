@@ -158,6 +158,7 @@ static void	 on_data_reply(struct rconn *);
 static void	 conn_free_job(struct rconn *);
 static void	 mx_done(uint64_t, int, const char *, const char *,
 		    const char *const *, size_t);
+static int	 reply_result(const struct smtp_reply *, char [8]);
 
 const struct deliver_courier remote_courier = {
 	.name = "remote",
