@@ -46,7 +46,8 @@ enum scope { SC_GLOBAL = 0, SC_LISTEN, SC_ROUTE, SC_DKIM, SC_TLS };
 enum ktype {
 	T_DOMAIN, T_DOMAINS, T_PATH, T_MAILBOX, T_DELIM, T_NETS, T_UINT,
 	T_PORT, T_SIZE, T_DURATION, T_DURLIST, T_ENUM, T_USER, T_LOG,
-	T_RESOLVERS, T_LISTEN_ADDR, T_HOSTPORT, T_AUTH, T_STRING, T_TLSPROTO
+	T_RESOLVERS, T_LISTEN_ADDR, T_HOSTPORT, T_AUTH, T_STRING, T_TLSPROTO,
+	T_ADDRESS
 };
 
 #define K_REQUIRED	0x01	/* the section is incomplete without it */
@@ -100,6 +101,8 @@ static const struct conf_key keys[] = {
 	{ G(aliases), T_PATH, NULL, 0, 0, K_EMPTY_OK, GO(aliases), 0, NULL },
 	{ G(recipient_delimiter), T_DELIM, "+", 0, 0, 0,
 	    GO(recipient_delimiter), 0, NULL },
+	{ G(postmaster), T_ADDRESS, NULL, 0, 0, K_EMPTY_OK, GO(postmaster), 0,
+	    NULL },
 	{ G(relay_networks), T_NETS, "127.0.0.0/8 ::1/128", 0, 0, 0,
 	    GO(relay_networks), GO(nrelay_networks), NULL },
 	{ G(max_message_size), T_SIZE, "25M", KIB, 2 * KIB * KIB * KIB, 0,
@@ -302,6 +305,8 @@ static int	 set_auth(const struct conf_key *, char *, char **, size_t,
 		    char *);
 static int	 set_tlsproto(const struct conf_key *, char *, char **,
 		    size_t, char *);
+static int	 set_address(const struct conf_key *, char *, char **,
+		    size_t, char *);
 static char	**split(const char *, size_t, size_t *);
 static void	 strv_free(char **, size_t);
 static int	 apply(const struct conf_key *, char *, const char *, size_t,
@@ -353,6 +358,7 @@ static const set_fn setters[] = {
 	[T_RESOLVERS] = set_resolvers,	[T_LISTEN_ADDR] = set_listen_addr,
 	[T_HOSTPORT] = set_hostport,	[T_AUTH] = set_auth,
 	[T_STRING] = set_string,	[T_TLSPROTO] = set_tlsproto,
+	[T_ADDRESS] = set_address,
 };
 
 /*
@@ -622,6 +628,38 @@ set_string(const struct conf_key *k, char *base, char **w, size_t n,
 		return want_words(why, 1, n);
 	free(*f);
 	*f = xstrdup(w[0]);
+	return 0;
+}
+
+/*
+ * set_address - one mail address, "local@domain" (no angle brackets),
+ * kept in the form addr_format() gives (addr_parse lower-cases the domain).
+ * Whether it is a user or an alias is for "postbote check" to say: the
+ * tables are not known here.
+ */
+static int
+set_address(const struct conf_key *k, char *base, char **w, size_t n,
+    char *why)
+{
+	char		**f = (char **)(base + k->off);
+	struct mailaddr	 a;
+	char		 text[ADDR_TEXT_MAX];
+
+	if (n == 0 && (k->flags & K_EMPTY_OK)) {
+		free(*f);
+		*f = NULL;
+		return 0;
+	}
+	if (n != 1)
+		return want_words(why, 1, n);
+	if (addr_parse(w[0], ADDR_F_UTF8, &a) != ADDR_OK ||
+	    a.domain[0] == '\0')
+		return fail(why, "\"%s\" is not an address local@domain",
+		    log_safe(w[0]));
+	if (addr_format(&a, text, sizeof(text)) >= sizeof(text))
+		return fail(why, "address too long");
+	free(*f);
+	*f = xstrdup(text);
 	return 0;
 }
 
@@ -1621,6 +1659,7 @@ conf_free(struct conf *c)
 	free(c->mailbox);
 	free(c->users);
 	free(c->aliases);
+	free(c->postmaster);
 	free(c->relay_networks);
 	free(c->tls_cert);
 	free(c->tls_key);

@@ -70,6 +70,7 @@ struct conf {
 	char		*users;		/* path or NULL */
 	char		*aliases;	/* path or NULL */
 	char		 recipient_delimiter;	/* '\0' = none */
+	char		*postmaster;	/* address, or NULL: root's alias */
 	struct conf_net	*relay_networks;
 	size_t		 nrelay_networks;
 	uint64_t	 max_message_size;

@@ -97,6 +97,10 @@ struct resolver {
 	size_t			 visits;
 	size_t			 depth;
 	char			 path[LOOKUP_MAX_DEPTH][ADDR_TEXT_MAX];
+	/* what postmaster's resolution fell back on, for the check */
+	bool			 pm_own_failed;	/* its alias led nowhere */
+	bool			 pm_key_failed;	/* the `postmaster` address did */
+	bool			 pm_own_box;	/* only its own mailbox */
 };
 
 static void	*grow(void *, size_t, size_t *, size_t);
@@ -131,6 +135,14 @@ static const char *user_of(const struct lookup_tab *, const struct names *);
 static enum lookup_result resolve_addr(struct resolver *, const char *,
 		    const char *);
 static enum lookup_result find_def(struct resolver *, const struct names *);
+static bool	 find_own(struct resolver *, const struct names *,
+		    enum lookup_result *);
+static enum lookup_result find_wide(struct resolver *, const struct names *);
+static bool	 is_postmaster(const struct names *);
+static enum lookup_result postmaster(struct resolver *, const struct names *);
+static enum lookup_result pm_try(struct resolver *, const struct names *,
+		    int);
+static enum lookup_result resolve_text(struct resolver *, const char *);
 static enum lookup_result expand(struct resolver *, const struct alias *,
 		    const struct names *);
 static enum lookup_result emit(struct resolver *, enum rcpt_kind,
@@ -597,6 +609,41 @@ lookup_tab_resolve(const struct lookup_tab *t, const struct conf *c,
 }
 
 /*
+ * lookup_tab_postmaster_check - resolve postmaster@domain and say what
+ * its resolution fell back on (see lookup_tab.h).
+ */
+int
+lookup_tab_postmaster_check(const struct lookup_tab *t, const struct conf *c,
+    const char *domain, char *why, size_t whylen)
+{
+	struct resolver	*r = xcalloc(1, sizeof(*r));
+	enum lookup_result res;
+	int		 rv = 0;
+
+	r->t = t;
+	r->c = c;
+	r->out = xcalloc(LOOKUP_MAX_TARGETS, sizeof(*r->out));
+	r->max = LOOKUP_MAX_TARGETS;
+	res = resolve_addr(r, "postmaster", domain);
+	if (r->pm_own_failed || r->pm_key_failed) {
+		snprintf(why, whylen, "%s%s leads nowhere (no such user or "
+		    "alias, or a loop)", r->pm_own_failed ? "the alias of "
+		    "postmaster@" : "postmaster = ", r->pm_own_failed ?
+		    domain : c->postmaster);
+		rv = -1;
+	} else if (res != LK_OK || r->pm_own_box) {
+		snprintf(why, whylen, "mail for postmaster@%s stays in a "
+		    "mailbox of its own, which no user reads: set postmaster "
+		    "in the config, or give postmaster or root an alias",
+		    domain);
+		rv = -1;
+	}
+	free(r->out);
+	free(r);
+	return rv;
+}
+
+/*
  * resolve_addr - one address: remote ones are targets as they are; a
  * local one on the expansion path is its own user's mailbox or a loop;
  * otherwise the first definition in lookup order wins.  Every call counts
@@ -628,24 +675,134 @@ resolve_addr(struct resolver *r, const char *local, const char *domain)
 static enum lookup_result
 find_def(struct resolver *r, const struct names *nm)
 {
+	enum lookup_result res;
+
+	if (is_postmaster(nm))
+		return postmaster(r, nm);
+	if (find_own(r, nm, &res))
+		return res;
+	return find_wide(r, nm);
+}
+
+/* find_own - what names this address itself: its alias (or its base's),
+ * its user, its bare local-part alias.  false when none does; else true
+ * with what it resolved to in *res. */
+static bool
+find_own(struct resolver *r, const struct names *nm, enum lookup_result *res)
+{
 	const struct alias *a;
 	const char	*user;
 
-	if ((a = find_alias(r->t, KEY_ADDR, nm->key)) != NULL ||
-	    (nm->has_base &&
-	    (a = find_alias(r->t, KEY_ADDR, nm->base_key)) != NULL))
-		return expand(r, a, nm);
-	if ((user = user_of(r->t, nm)) != NULL)
-		return emit(r, RCPT_LOCAL, user);
-	if ((a = find_alias(r->t, KEY_BARE, nm->local)) != NULL ||
-	    (nm->has_base &&
-	    (a = find_alias(r->t, KEY_BARE, nm->base)) != NULL) ||
-	    (a = find_alias(r->t, KEY_DOMAIN, nm->domain)) != NULL)
+	if ((a = find_alias(r->t, KEY_ADDR, nm->key)) == NULL && nm->has_base)
+		a = find_alias(r->t, KEY_ADDR, nm->base_key);
+	if (a == NULL && (user = user_of(r->t, nm)) != NULL) {
+		*res = emit(r, RCPT_LOCAL, user);
+		return true;
+	}
+	if (a == NULL && (a = find_alias(r->t, KEY_BARE, nm->local)) == NULL &&
+	    nm->has_base)
+		a = find_alias(r->t, KEY_BARE, nm->base);
+	if (a == NULL)
+		return false;
+	*res = expand(r, a, nm);
+	return true;
+}
+
+/* find_wide - what takes any local part: the domain's catch-all, then
+ * any_local (the embedded defaults). */
+static enum lookup_result
+find_wide(struct resolver *r, const struct names *nm)
+{
+	const struct alias *a;
+
+	if ((a = find_alias(r->t, KEY_DOMAIN, nm->domain)) != NULL)
 		return expand(r, a, nm);
 	if (r->c->any_local && addr_local_is_safe_path(nm->local) &&
 	    addr_local_is_safe_path(nm->base))
 		return emit(r, RCPT_LOCAL, nm->base_key);
 	return LK_UNKNOWN;
+}
+
+/* is_postmaster - "postmaster" (or "postmaster+tag"), any case. */
+static bool
+is_postmaster(const struct names *nm)
+{
+	return strcmp(nm->base, "postmaster") == 0;
+}
+
+enum { PM_OWN, PM_KEY, PM_ROOT, PM_WIDE, PM_OWN_BOX, PM_STEPS };
+
+/*
+ * postmaster - RFC 5321 4.5.1: a server MUST accept mail for postmaster
+ * at each of its domains, and this one never refuses it.  It goes to the
+ * first of these that leads somewhere: its own alias or user; the
+ * `postmaster` address of the config; root's alias or user (the classic
+ * "postmaster: root"); the domain's catch-all (or any_local); else a
+ * mailbox of its own, which no user reads ("postbote check" warns).
+ * postmaster stays on the expansion path meanwhile, so that what leads
+ * back to it is a loop of that step, and the next step is tried.
+ */
+static enum lookup_result
+postmaster(struct resolver *r, const struct names *nm)
+{
+	enum lookup_result res = LK_UNKNOWN;
+
+	if (r->depth >= LOOKUP_MAX_DEPTH)
+		return LK_LOOP;
+	str_copy(r->path[r->depth++], nm->key, sizeof(r->path[0]));
+	for (int step = 0; step < PM_STEPS && res != LK_OK; step++)
+		res = pm_try(r, nm, step);
+	r->depth--;
+	return res;
+}
+
+/* pm_try - one step of postmaster(); a step that fails leaves nothing in
+ * the output, so that the next one starts clean. */
+static enum lookup_result
+pm_try(struct resolver *r, const struct names *nm, int step)
+{
+	enum lookup_result res = LK_UNKNOWN;
+	struct names	 root;
+	size_t		 n0 = r->n;
+
+	switch (step) {
+	case PM_OWN:
+		if (find_own(r, nm, &res))
+			r->pm_own_failed = res != LK_OK;
+		break;
+	case PM_KEY:
+		if (r->c->postmaster == NULL)
+			return LK_UNKNOWN;
+		res = resolve_text(r, r->c->postmaster);
+		r->pm_key_failed = res != LK_OK;
+		break;
+	case PM_ROOT:
+		if (names_make(&root, "root", nm->domain, '\0') == 0)
+			find_own(r, &root, &res);
+		break;
+	case PM_WIDE:
+		res = find_wide(r, nm);
+		break;
+	default:
+		r->pm_own_box = true;
+		res = emit(r, RCPT_LOCAL, nm->base_key);
+		break;
+	}
+	if (res != LK_OK)
+		r->n = n0;
+	return res;
+}
+
+/* resolve_text - an address from the config ("local@domain"). */
+static enum lookup_result
+resolve_text(struct resolver *r, const char *text)
+{
+	struct mailaddr	 m;
+
+	if (addr_parse(text, ADDR_F_UTF8, &m) != ADDR_OK ||
+	    m.domain[0] == '\0')
+		return LK_UNKNOWN;
+	return resolve_addr(r, m.local, m.domain);
 }
 
 /* expand - resolve each target of a, with nm on the expansion path. */

@@ -72,10 +72,28 @@ int	 lookup_tab_aliases_load(struct lookup_tab *, const struct conf *c,
  * "bob: bob, archive" idiom), else LK_LOOP.  Targets at non-local domains
  * are RCPT_REMOTE.  Local targets name the user (base address, lower-cased
  * local part).
+ * postmaster (any case, with or without a +tag) is never LK_UNKNOWN (RFC
+ * 5321 4.5.1): without an alias or user of its own, and before the
+ * catch-all, it goes to c->postmaster, else to root's alias or user at
+ * that domain, else to the catch-all (or any_local), else to the mailbox
+ * of postmaster@domain itself; a step that fails (unknown, loop) is
+ * passed over.
  */
 enum lookup_result lookup_tab_resolve(const struct lookup_tab *,
 	    const struct conf *c, const struct mailaddr *rcpt,
 	    struct lookup_target *out, size_t max, size_t *n);
+
+/*
+ * lookup_tab_postmaster_check - does mail for postmaster@domain (a local
+ * domain of c) reach someone?  0 when an alias, a user, the `postmaster`
+ * address, root's alias or user, or a catch-all takes it; -1, with the
+ * reason in why, when the `postmaster` address leads nowhere or when the
+ * mail would only reach postmaster's own mailbox, which no user has.
+ * For "postbote check".
+ */
+int	 lookup_tab_postmaster_check(const struct lookup_tab *,
+	    const struct conf *c, const char *domain, char *why,
+	    size_t whylen);
 
 /* lookup_tab_user_hash - the crypt hash of a user, or NULL. */
 const char *lookup_tab_user_hash(const struct lookup_tab *,

@@ -5,6 +5,9 @@
  * (every job that arrived meanwhile), renames into new/, syncs the new/
  * directories, and only then are the results reported (deliver_job_done).
  * A job loaded after a crash first looks for a copy it already made.
+ * What a crash left in tmp/ is removed after 36 hours, as Maildir
+ * readers expect, by a second worker thread (at start, then every few
+ * hours), so that the scan never holds up a delivery.
  *
  * Runs in the deliver process, unprivileged, as the one mail user who
  * owns all mailboxes.  Trust: the request is queue's; each mailbox path is
@@ -20,12 +23,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "common/conf.h"
 #include "deliver/deliver_job.h"
 #include "deliver/local.h"
 #include "deliver/maildir.h"
+#include "lib/log.h"
 #include "lib/util.h"
 #include "lib/worker.h"
 #include "mail/addr.h"
@@ -33,6 +40,9 @@
 
 #define MAX_SYNC_DIRS	64
 #define PREPARED_MAX	1024	/* maildirs known to exist (worker only) */
+#define SWEEP_AGE	(36 * 3600)	/* maildir(5): tmp/ files unused this
+					 * long are left over: delete them */
+#define SWEEP_EVERY	(6 * 3600)	/* seconds between sweeps */
 
 /* Where one recipient's copy goes; only the worker touches it while the
  * job is in a batch. */
@@ -49,6 +59,15 @@ struct ljob {
 	struct lrcpt		*lr;	/* j->n of them */
 };
 
+/* One sweep of the tmp/ folders; its template is a copy, as a reload may
+ * replace the config while the sweeper runs. */
+struct lsweep {
+	struct worker_item	 item;
+	char			*tmpl;
+	time_t			 cutoff;
+	unsigned		 removed;
+};
+
 static void	 local_init(struct event_base *);
 static void	 local_deliver(struct deliver_job *);
 static struct ljob *next_job(const struct ljob *);
@@ -63,6 +82,9 @@ static void	 commit_batch(struct ljob *);
 static void	 run_batch(struct worker_item *);
 static void	 batch_done(struct worker_item *);
 static void	 prepare_rcpt(struct deliver_rcpt *, struct lrcpt *);
+static void	 sweep_start(evutil_socket_t, short, void *);
+static void	 sweep_run(struct worker_item *);
+static void	 sweep_done(struct worker_item *);
 
 const struct deliver_courier local_courier = {
 	.name = "local",
@@ -71,6 +93,9 @@ const struct deliver_courier local_courier = {
 };
 
 static struct worker	*writer;
+static struct worker	*sweeper;	/* tmp/ sweeps, off the writer */
+static struct event	*sweep_ev;
+static bool		 sweeping;	/* a sweep is on the thread */
 static char		*prepared[PREPARED_MAX];	/* worker thread only */
 
 static struct ljob *
@@ -330,7 +355,55 @@ prepare_rcpt(struct deliver_rcpt *r, struct lrcpt *lr)
 static void
 local_init(struct event_base *base)
 {
+	struct timeval	tv = { SWEEP_EVERY, 0 };
+
 	writer = worker_new(base, run_batch, batch_done);
+	sweeper = worker_new(base, sweep_run, sweep_done);
+	if ((sweep_ev = event_new(base, -1, EV_PERSIST, sweep_start,
+	    NULL)) == NULL || event_add(sweep_ev, &tv) == -1)
+		fatalx("deliver: cannot set the sweep timer");
+	sweep_start(-1, 0, NULL);
+}
+
+/* sweep_start - on the loop: a sweep of the tmp/ folders on the sweeper
+ * thread, unless the last one is still running. */
+static void
+sweep_start(evutil_socket_t fd, short ev, void *arg)
+{
+	struct lsweep	*w;
+
+	if (sweeping)
+		return;
+	w = xcalloc(1, sizeof(*w));
+	w->tmpl = xstrdup(conf_state_relative(config, config->mailbox));
+	w->cutoff = time(NULL) - SWEEP_AGE;
+	sweeping = true;
+	worker_push(sweeper, &w->item);
+}
+
+/* sweep_run - on the sweeper thread. */
+static void
+sweep_run(struct worker_item *wi)
+{
+	for (; wi != NULL; wi = wi->next) {
+		struct lsweep	*w = (struct lsweep *)wi;
+
+		w->removed = maildir_sweep(w->tmpl, w->cutoff);
+	}
+}
+
+/* sweep_done - on the loop: say what went, if anything. */
+static void
+sweep_done(struct worker_item *wi)
+{
+	struct lsweep	*w = (struct lsweep *)wi;
+
+	if (w->removed > 0)
+		log_info("event=maildir-tmp-removed files=%u age=36h",
+		    w->removed);
+	sweeping = false;
+	free(w->tmpl);
+	free(w);
 }
 
 /* local_deliver - the courier's deliver: paths now, copies on the worker

@@ -1,7 +1,8 @@
 /*
  * maildir.c - Maildir delivery: mailbox paths from the config template,
  * directory creation, unique file names in tmp/, the copy from the spool
- * file with CRLF turned into LF, and the rename into new/.
+ * file with CRLF turned into LF, the rename into new/, and the sweep of
+ * the tmp/ files that a crash left behind.
  * Runs in the deliver process, as the one mail user that owns all
  * mailboxes.  No fsync here: the caller batches syncs of files and of new/.
  *
@@ -30,6 +31,14 @@
 
 #define COPY_BLOCK	(64 * 1024)
 #define CREATE_TRIES	5
+#define SWEEP_COMPS	32	/* template components below the fixed part */
+
+struct sweep {
+	char		*comp[SWEEP_COMPS];	/* into a copy of the template */
+	size_t		 ncomp;
+	time_t		 cutoff;
+	unsigned	 removed;
+};
 
 /* Per-process part of unique names ("Q<n>"); atomic for worker threads. */
 static atomic_ulong	 name_counter;
@@ -44,6 +53,11 @@ static int	 make_name(char *, size_t, const char *);
 static char	*lf_block(char *, size_t, bool *, size_t *);
 static int	 copy_prefix(int, const char *, char *, bool *, uint64_t *);
 static int	 copy_body(int, int, char *, bool *, uint64_t *);
+static bool	 is_pattern(const char *);
+static char	*unescape(char *);
+static bool	 match(const char *, const char *);
+static void	 sweep_tmp(struct sweep *, int);
+static void	 sweep_level(struct sweep *, int, size_t);
 
 /*
  * maildir_path - expand the mailbox template into out.  Returns 0, or -1
@@ -453,4 +467,171 @@ maildir_abort(const char *dir, const char *name)
 	    "%s/tmp/%s", dir, name) < (int)sizeof(path))
 		unlink(path);
 	errno = saved;
+}
+
+/* ---- tmp/ sweeping ---- */
+
+/* is_pattern - does a template component hold %d or %u? */
+static bool
+is_pattern(const char *c)
+{
+	for (; *c != '\0'; c++)
+		if (c[0] == '%' && c[1] != '\0') {
+			if (c[1] == 'd' || c[1] == 'u')
+				return true;
+			c++;			/* "%%" */
+		}
+	return false;
+}
+
+/* unescape - "%%" to "%" in place. */
+static char *
+unescape(char *s)
+{
+	char	*w = s;
+
+	for (const char *r = s; *r != '\0'; r++) {
+		if (r[0] == '%' && r[1] == '%')
+			r++;
+		*w++ = *r;
+	}
+	*w = '\0';
+	return s;
+}
+
+/* match - name against a pattern component: "%d" and "%u" stand for one
+ * or more bytes, "%%" for '%', anything else for itself.  Templates have
+ * a few escapes, so the backtracking stays small. */
+static bool
+match(const char *pat, const char *name)
+{
+	for (; *pat != '\0'; pat++, name++) {
+		if (pat[0] == '%' && (pat[1] == 'd' || pat[1] == 'u')) {
+			size_t	len = strlen(name);
+
+			for (size_t k = 1; k <= len; k++)
+				if (match(pat + 2, name + k))
+					return true;
+			return false;
+		}
+		if (pat[0] == '%' && pat[1] == '%')
+			pat++;
+		if (*name != *pat)
+			return false;
+	}
+	return *name == '\0';
+}
+
+/* sweep_tmp - the old regular files of dfd/tmp. */
+static void
+sweep_tmp(struct sweep *s, int dfd)
+{
+	int		 tfd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC);
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+
+	if (tfd == -1)
+		return;
+	if ((d = fdopendir(tfd)) == NULL) {
+		close(tfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    fstatat(tfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		/* Read or written since the cutoff: a delivery may be
+		 * under way, or a reader still at it. */
+		if (!S_ISREG(st.st_mode) || st.st_atime >= s->cutoff ||
+		    st.st_mtime >= s->cutoff)
+			continue;
+		if (unlinkat(tfd, de->d_name, 0) == 0)
+			s->removed++;
+	}
+	closedir(d);
+}
+
+/* sweep_level - component i of the template below dfd. */
+static void
+sweep_level(struct sweep *s, int dfd, size_t i)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 fd, dup_fd;
+
+	if (i == s->ncomp) {
+		sweep_tmp(s, dfd);
+		return;
+	}
+	if (!is_pattern(s->comp[i])) {
+		fd = openat(dfd, s->comp[i], O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (fd != -1) {
+			sweep_level(s, fd, i + 1);
+			close(fd);
+		}
+		return;
+	}
+	if ((dup_fd = dup(dfd)) == -1)
+		return;
+	if ((d = fdopendir(dup_fd)) == NULL) {
+		close(dup_fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !match(s->comp[i], de->d_name))
+			continue;
+		fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (fd != -1) {
+			sweep_level(s, fd, i + 1);
+			close(fd);
+		}
+	}
+	closedir(d);
+}
+
+/* maildir_sweep - see maildir.h.  The fixed part is the admin's (it may
+ * hold symbolic links); what lies below it is named after peers. */
+unsigned
+maildir_sweep(const char *tmpl, time_t cutoff)
+{
+	struct sweep	 s = { .cutoff = cutoff };
+	char		*copy = xstrdup(tmpl), *first = NULL, *p, *c;
+	const char	*fixed;
+	int		 fd;
+
+	for (p = copy; *p != '\0' && first == NULL; ) {
+		char	*end = p + strcspn(p, "/"), save = *end;
+
+		*end = '\0';
+		if (is_pattern(p))
+			first = p;
+		*end = save;
+		p = *end != '\0' ? end + 1 : end;
+	}
+	if (first == NULL) {		/* no %u: the config refuses that */
+		free(copy);
+		return 0;
+	}
+	if (first > copy)
+		first[-1] = '\0';	/* the '/' before it */
+	fixed = first == copy ? "." : copy[0] == '\0' ? "/" : unescape(copy);
+	for (p = first; (c = strsep(&p, "/")) != NULL; ) {
+		if (*c == '\0')
+			continue;
+		if (s.ncomp == SWEEP_COMPS)
+			break;
+		s.comp[s.ncomp++] = is_pattern(c) ? c : unescape(c);
+	}
+	if (s.ncomp < SWEEP_COMPS && (fd = open(fixed, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) != -1) {
+		sweep_level(&s, fd, 0);
+		close(fd);
+	}
+	free(copy);
+	return s.removed;
 }

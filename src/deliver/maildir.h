@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define MAILDIR_NAME_MAX	256
 
@@ -57,5 +58,16 @@ int	 maildir_commit(const char *dir, const char *name, off_t size);
 
 /* maildir_abort - unlink DIR/tmp/NAME after a failed write. */
 void	 maildir_abort(const char *dir, const char *name);
+
+/*
+ * maildir_sweep - in the tmp/ folder of every Maildir the template can
+ * name, remove the regular files neither read nor written since cutoff:
+ * what a crash left (maildir(5): readers delete tmp/ files not accessed
+ * for 36 hours).  "%d" and "%u" in a path component match any name not
+ * starting with '.'; the part of the template before the first such
+ * component is opened as it is, and below it no symbolic link is
+ * followed.  Blocking: for a worker thread.  Returns the files removed.
+ */
+unsigned maildir_sweep(const char *tmpl, time_t cutoff);
 
 #endif

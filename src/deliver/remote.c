@@ -158,6 +158,7 @@ static void	 on_data_reply(struct rconn *);
 static void	 conn_free_job(struct rconn *);
 static void	 mx_done(uint64_t, int, const char *, const char *,
 		    const char *const *, size_t);
+static int	 reply_result(const struct smtp_reply *, char [8]);
 
 const struct deliver_courier remote_courier = {
 	.name = "remote",
@@ -228,11 +229,31 @@ set_error(struct rjob *r, int result, const char *dsn, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * reply_result - what a final reply means: 2xx done, 5xx failed for good,
+ * 4xx deferred.  A 3xx is deferred too, as a protocol error (4.5.0): no
+ * command whose reply decides a recipient may answer so (354 to DATA is
+ * handled before), and taking it for success would lose the mail.  dsn
+ * gets the reply's enhanced status when its class is the result's (RFC
+ * 3463 2: 2, 4 or 5), else "2.0.0", "4.0.0" or "5.0.0", so that a bounce
+ * never says "Action: failed" with a 4.x.x status.
+ */
 static int
-result_of(int code)
+reply_result(const struct smtp_reply *rp, char dsn[8])
 {
-	return code >= 200 && code < 400 ? DELIVER_OK : code >= 500 &&
-	    code < 600 ? DELIVER_PERM : DELIVER_TEMP;
+	int	 result = rp->code / 100 == 2 ? DELIVER_OK :
+	    rp->code / 100 == 5 ? DELIVER_PERM : DELIVER_TEMP;
+	char	 cls = result == DELIVER_OK ? '2' : result == DELIVER_PERM ?
+	    '5' : '4';
+
+	smtp_reply_dsn(rp, dsn);
+	if (rp->code / 100 == 3)
+		memcpy(dsn, "4.5.0", 6);
+	else if (dsn[0] != cls) {
+		dsn[0] = cls;
+		memcpy(dsn + 1, ".0.0", 5);
+	}
+	return result;
 }
 
 /* rcpt_from_reply - a recipient's result is the reply in c. */
@@ -240,9 +261,9 @@ static void
 rcpt_from_reply(struct deliver_rcpt *d, const struct rconn *c)
 {
 	char	dsn[8];
+	int	result = reply_result(&c->rp, dsn);
 
-	smtp_reply_dsn(&c->rp, dsn);
-	deliver_job_set_result(d, result_of(c->rp.code), dsn, c->rp.text);
+	deliver_job_set_result(d, result, dsn, c->rp.text);
 }
 
 /* ---- route passwords, TLS contexts ---- */
@@ -931,9 +952,10 @@ reject_host(struct rconn *c, int result, const char *dsn, const char *what)
 static void
 on_greeting(struct rconn *c)
 {
+	char	dsn[8];
+
 	if (c->rp.code / 100 != 2) {
-		reject_host(c, result_of(c->rp.code),
-		    c->rp.code >= 500 ? "5.0.0" : "4.0.0", "greeting");
+		reject_host(c, reply_result(&c->rp, dsn), dsn, "greeting");
 		return;
 	}
 	c->state = C_EHLO;
@@ -944,6 +966,8 @@ on_greeting(struct rconn *c)
 static void
 on_ehlo(struct rconn *c)
 {
+	char	dsn[8];
+
 	if (c->rp.code / 100 == 2) {
 		c->caps = c->rp.caps;
 		c->maxsize = c->rp.maxsize;
@@ -952,14 +976,18 @@ on_ehlo(struct rconn *c)
 		c->state = C_HELO;
 		send_line(c, "HELO %s", config->hostname);
 	} else
-		reject_host(c, DELIVER_TEMP, "4.0.0", "EHLO");
+		reject_host(c, reply_result(&c->rp, dsn), dsn, "EHLO");
 }
 
+/* on_helo - after EHLO got 5xx (RFC 5321 3.2).  A 5xx here fails the
+ * recipients for good when no other address does better (5.x.x). */
 static void
 on_helo(struct rconn *c)
 {
+	char	dsn[8];
+
 	if (c->rp.code / 100 != 2) {
-		reject_host(c, result_of(c->rp.code), "4.0.0", "HELO");
+		reject_host(c, reply_result(&c->rp, dsn), dsn, "HELO");
 		return;
 	}
 	c->caps = 0;
@@ -1308,9 +1336,17 @@ on_data_reply(struct rconn *c)
 		send_line(c, ".");
 		return;
 	}
-	for (size_t i = 0; i < r->j->n; i++)
-		if (r->j->r[i].result == DELIVER_OK)
+	for (size_t i = 0; i < r->j->n; i++) {
+		if (r->j->r[i].result != DELIVER_OK)
+			continue;
+		/* 2xx to DATA: the message was never sent (RFC 5321 4.3.2
+		 * allows 354 only), so it cannot be delivered. */
+		if (c->rp.code / 100 == 2)
+			deliver_job_set_result(&r->j->r[i], DELIVER_TEMP,
+			    "4.5.0", c->rp.text);
+		else
 			rcpt_from_reply(&r->j->r[i], c);
+	}
 	end_txn(c);
 }
 

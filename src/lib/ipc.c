@@ -79,6 +79,8 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_CTL_SUBMIT_REPLY] = "ctl-submit-reply",
 	[IPC_CTL_SHOW_REPLY] = "ctl-show-reply",
 	[IPC_TLS_MATERIAL] = "tls-material",
+	[IPC_SPOOL_STATUS] = "spool-status",
+	[IPC_SPOOL_STATUS_REPLY] = "spool-status-reply",
 };
 
 const char *

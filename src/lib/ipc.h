@@ -69,6 +69,9 @@ enum ipc_type {
 	IPC_CTL_SHOW_REPLY,
 	/* not a frame: the TLS material inside IPC_RELOAD */
 	IPC_TLS_MATERIAL,
+	/* smtpd -> a restarted queue: a commit the old one took, and reply */
+	IPC_SPOOL_STATUS,
+	IPC_SPOOL_STATUS_REPLY,
 	IPC_TYPE_MAX
 };
 

@@ -91,6 +91,12 @@ static const struct field f_reply[] = {
 	U32(struct ipc_reply, ok), STR(struct ipc_reply, text), END
 };
 static const struct field f_id[] = { STR(struct ipc_id, id), END };
+static const struct field f_spool_status[] = {
+	STR(struct ipc_spool_status, id), END
+};
+static const struct field f_spool_status_reply[] = {
+	U32(struct ipc_spool_status_reply, journaled), END
+};
 static const struct field f_deliver_rcpt[] = {
 	U32(struct ipc_deliver_rcpt, index), U32(struct ipc_deliver_rcpt, kind),
 	STR(struct ipc_deliver_rcpt, addr), STR(struct ipc_deliver_rcpt, orig),
@@ -221,6 +227,10 @@ static const struct schema schemas[IPC_TYPE_MAX] = {
 	    f_ctl_show_reply, FD_NONE),
 	MSG(IPC_TLS_MATERIAL, struct ipc_tls_material,
 	    f_tls_material, FD_NONE),
+	MSG(IPC_SPOOL_STATUS, struct ipc_spool_status, f_spool_status,
+	    FD_NONE),
+	MSG(IPC_SPOOL_STATUS_REPLY, struct ipc_spool_status_reply,
+	    f_spool_status_reply, FD_NONE),
 };
 
 static const struct schema *schema_of(uint16_t, size_t);

@@ -91,6 +91,16 @@ struct ipc_reply {
 	uint32_t	 ok;
 	const char	*text;
 };
+/* IPC_SPOOL_STATUS - smtpd to a restarted queue: a commit of this id
+ * went to the queue that died, which never answered.  Was it journaled? */
+struct ipc_spool_status {
+	const char	*id;
+};
+/* IPC_SPOOL_STATUS_REPLY - journaled = the message was recovered at the
+ * start and will be delivered (smtpd says 250); 0 = it never was (451). */
+struct ipc_spool_status_reply {
+	uint32_t	 journaled;
+};
 /* IPC_SPOOL_ABORT, IPC_CTL_FLUSH ("" = all), IPC_CTL_DELETE,
  * IPC_CTL_HOLD, IPC_CTL_RELEASE, IPC_CTL_SHOW - one queue id. */
 struct ipc_id {

@@ -198,6 +198,12 @@ resolve(int proc, struct ipc_msg *m)
 	if (addr_parse(in.addr, ADDR_F_UTF8, &addr) == ADDR_OK)
 		r = lookup_tab_resolve(tables, config, &addr, targets,
 		    LOOKUP_MAX_TARGETS, &n);
+	/* The admin needs to know of a loop in the aliases; the request id
+	 * of smtpd is its session's id. */
+	if (r == LK_LOOP)
+		log_warn("%s%016llx event=alias-loop to=<%s>",
+		    proc == PROC_SMTPD ? "session=" : "request=",
+		    (unsigned long long)m->id, log_safe(in.addr));
 	out.result = (uint32_t)r;
 	if (r == LK_OK && n > 0) {
 		out.targets = xcalloc(n, sizeof(*out.targets));

@@ -312,6 +312,12 @@ parent_check(const char *path)
 
 	if (parent_setup_load(path, &tables, &texts) == -1)
 		return -1;
+	/* RFC 5321 4.5.1: postmaster is always accepted; say when nobody
+	 * would read it.  A warning, not an error. */
+	for (size_t i = 0; i < config->ndomains; i++)
+		if (lookup_tab_postmaster_check(tables, config,
+		    config->domains[i], err, sizeof(err)) == -1)
+			fprintf(stderr, "postbote: warning: %s\n", err);
 	if (config->tls_cert != NULL &&
 	    tls_material_load(config, err, sizeof(err)) == -1) {
 		fprintf(stderr, "postbote: %s\n", err);

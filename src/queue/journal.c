@@ -131,6 +131,26 @@ journal_rec_remove(struct buf *b, uint64_t epoch, const char *id)
 	buf_free(&p);
 }
 
+/* journal_rec_set_epoch - see journal.h.  b holds whole records, as the
+ * encoders above made them. */
+void
+journal_rec_set_epoch(struct buf *b, uint64_t epoch)
+{
+	size_t	 off = 0;
+
+	while (off < b->len) {
+		unsigned char	*h = (unsigned char *)b->data + off;
+		uint32_t	 plen;
+
+		ASSERT(b->len - off >= JOURNAL_REC_HDR);
+		plen = get32((const char *)h + 16);
+		ASSERT(b->len - off - JOURNAL_REC_HDR >= plen);
+		put64(h + 8, epoch);
+		put32(h + 20, rec_crc(h, h + JOURNAL_REC_HDR, plen));
+		off += JOURNAL_REC_HDR + plen;
+	}
+}
+
 static bool
 id_chars_ok(const char *id)
 {

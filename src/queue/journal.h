@@ -40,6 +40,9 @@ void	 journal_rec_commit(struct buf *, uint64_t epoch, const char *id,
 	    const void *env, size_t envlen, const void *data,
 	    uint64_t datalen, bool has_data);
 void	 journal_rec_remove(struct buf *, uint64_t epoch, const char *id);
+/* journal_rec_set_epoch - give every record encoded in b the epoch (and
+ * a new CRC): records made before a checkpoint, written after it. */
+void	 journal_rec_set_epoch(struct buf *, uint64_t epoch);
 
 /*
  * journal_rec_decode - the record at p[0..len) of the given epoch.

@@ -8,6 +8,13 @@
  * the spool spool.c's, local submissions queue_submit.c's and the control
  * socket queue_ctl.c's.  Runs unprivileged; it re-checks every envelope
  * smtpd sends with the strict spool decoder.
+ *
+ * A queue that died took the answers to the commits in flight with it,
+ * though some were journaled and are recovered here.  What recovery found
+ * committed is kept for a while (spool_was_committed), so that smtpd can
+ * ask which of its sessions' messages made it (IPC_SPOOL_STATUS) and
+ * answer 250 rather than a 451 that would make the client send the
+ * message twice.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +39,8 @@
 #include "queue/spool.h"
 
 #define HASH_SIZE	8192
+#define RECOVERED_KEEP	600	/* seconds the ids recovered at start are
+				 * kept for smtpd's questions */
 
 struct incoming {			/* spool files handed to smtpd */
 	struct incoming	*next;
@@ -64,6 +73,8 @@ static int	 release_files(void *, const char *);
 static void	 arm(void *, uint64_t);
 static void	 on_due(evutil_socket_t, short, void *);
 static int	 load(const char *, bool, const char *, size_t);
+static void	 recovered_forget(evutil_socket_t, short, void *);
+static void	 status_request(struct ipc_msg *);
 
 static const struct queue_sched_ops sched_ops = {
 	.deliver = send_delivery,
@@ -80,6 +91,7 @@ static struct incoming	*incomings[HASH_SIZE];
 static struct event	*due_ev;	/* the scheduler's one timer */
 static bool		 stopping;
 static int		 control_fd = -1, submit_fd = -1;
+static struct event	*recovered_ev;	/* forgets what recovery saw */
 
 static unsigned
 hash_id(const char *id)
@@ -226,6 +238,35 @@ drop_incomings(void)
 		}
 		incomings[i] = NULL;
 	}
+}
+
+static void
+recovered_forget(evutil_socket_t fd, short ev, void *arg)
+{
+	spool_forget_recovery();
+}
+
+/*
+ * status_request - IPC_SPOOL_STATUS: a session of smtpd waited on the
+ * commit of id when the queue before us died.  Recovery replayed the
+ * journal and read the spool before anything else ran here, so the
+ * message was committed exactly when recovery saw it (spool.h); it may
+ * have been delivered since, by us or even by the queue that died.
+ */
+static void
+status_request(struct ipc_msg *im)
+{
+	struct ipc_spool_status		 q;
+	struct ipc_spool_status_reply	 r = { 0 };
+
+	if (IPC_DECODE(im, &q, NULL) == -1) {
+		log_warn("event=ipc-error reason=\"bad spool status request\"");
+		q.id = "";
+	} else
+		r.journaled = spool_was_committed(q.id);
+	log_info("%s: event=commit-status journaled=%s", log_safe(q.id),
+	    r.journaled ? "yes" : "no");
+	PROC_SEND(PROC_SMTPD, IPC_SPOOL_STATUS_REPLY, im->id, &r, -1);
 }
 
 /* abort_request - IPC_SPOOL_ABORT: smtpd gives the file back. */
@@ -440,12 +481,17 @@ queue_postfork(struct proc_inherit *inh)
 static void
 queue_init(struct event_base *b)
 {
+	struct timeval	keep = { RECOVERED_KEEP, 0 };
+
 	if ((due_ev = evtimer_new(b, on_due, NULL)) == NULL)
 		fatalx("queue: evtimer_new failed");
 	queue_sched_init(&sched_ops, NULL);
 	/* The runtime put us in state_dir (common/proc.c). */
 	spool_init(b, ".", accepted);
 	spool_scan(load);
+	if ((recovered_ev = evtimer_new(b, recovered_forget, NULL)) == NULL ||
+	    evtimer_add(recovered_ev, &keep) == -1)
+		fatalx("queue: cannot arm a timer");
 	log_info("event=queue-loaded messages=%u", queue_sched_count());
 	queue_ctl_init(b, control_fd, submit_fd);
 }
@@ -481,6 +527,9 @@ queue_msg(int proc, struct ipc_msg *m)
 		break;
 	case IPC_SPOOL_ABORT:
 		abort_request(m);
+		break;
+	case IPC_SPOOL_STATUS:
+		status_request(m);
 		break;
 	case IPC_DELIVER_REPLY:
 		delivered(m);

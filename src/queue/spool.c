@@ -18,7 +18,9 @@
  * checkpoint (syncfs) makes them durable before the journal starts over.
  * Each commit carries its requester's completion (spool.h), called once
  * its batch is done, before the message is handed to the scheduler.
- * Recovery replays the journal, then reads the spool directories.
+ * Recovery replays the journal, then reads the spool directories, and
+ * remembers which ids were committed: the answers to the last commits may
+ * have died with the process that made them.
  * docs/queue-format.md explains the crash guarantees.  Trust: ids are
  * generated here and checked before use in any path; the journal and the
  * envelopes are decoded as strictly as network input.
@@ -69,6 +71,11 @@ static uint64_t		*spare;			/* worker: names in free/ */
 static size_t		 nspare;
 static uint64_t		 spare_seq;
 static int		 root_fd;		/* state_dir/spool */
+static uint64_t		*committed;		/* recovery: sorted ids */
+static size_t		 ncommitted, capcommitted;
+
+static void	 committed_add(const char *);
+static int	 cmp_u64(const void *, const void *);
 
 static bool
 id_ok(const char *id)
@@ -270,7 +277,7 @@ finish_chunk(struct spool_commit *first, struct spool_commit *stop,
     struct buf *recs)
 {
 	struct spool_commit	*c;
-	bool			 sync = false;
+	bool			 sync = false, refused;
 	int			 err = 0;
 
 	for (c = first; c != stop; c = (struct spool_commit *)c->item.next)
@@ -292,15 +299,17 @@ finish_chunk(struct spool_commit *first, struct spool_commit *stop,
 		if (c->error != 0 && err == 0)	/* journaled: take it back */
 			journal_rec_remove(recs, journal_epoch(journal), c->id);
 	}
-	if (recs->len > 0 && journal_append(journal, recs, true) == -1)
+	refused = recs->len > 0;
+	if (refused && journal_append(journal, recs, true) == -1)
 		err = errno;
 	buf_reset(recs);
-	if (err != 0) {
-		/* Records of refused commits may be on disk: a new epoch makes
-		 * sure a replay never brings them back. */
+	if (err != 0)
 		log_warn("event=journal-error error=\"%s\"", strerror(err));
+	/* Records of refused commits may be on disk: a new epoch makes sure
+	 * a replay never brings them back, nor shows them as commits whose
+	 * answer was lost (spool_was_committed). */
+	if (err != 0 || refused)
 		checkpoint();
-	}
 }
 
 /* run_batch - on the worker: journal a batch of commits and removals with
@@ -327,6 +336,9 @@ run_batch(struct worker_item *wi)
 				c->error = ENOSPC;
 				continue;
 			}
+			/* encoded in the epoch before: a replay of the new
+			 * one would stop at it */
+			journal_rec_set_epoch(&rec, journal_epoch(journal));
 		}
 		buf_append(&recs, rec.data, rec.len);
 	}
@@ -619,7 +631,9 @@ scan_one(int which, const char *id, struct buf *b,
 		return;
 	}
 	r = load(id, which == D_HOLD, buf_cstr(b), b->len);
-	if (r == -2)
+	if (r == 0)
+		committed_add(id);
+	else if (r == -2)
 		drop_uncommitted(which, id);
 	else if (r == -1)
 		spool_corrupt(dirnames[which], id);
@@ -649,12 +663,19 @@ scan_dir(int which, int (*load)(const char *, bool, const char *, size_t))
 	closedir(d);
 }
 
+/*
+ * sweep - remove the files of a directory (with only_orphans, those
+ * without an envelope).  After a crash these are mostly the data files
+ * made ahead for smtpd (POOL_MAX of them) and those of sessions that
+ * never committed: nothing to say about each, so one line says how many.
+ */
 static void
 sweep(int which, bool only_orphans)
 {
 	DIR		*d = fdopendir(dup(dfd[which]));
 	struct dirent	*de;
 	struct stat	 st;
+	unsigned	 n = 0;
 
 	if (d == NULL)
 		fatal("cannot read spool/%s", dirnames[which]);
@@ -665,11 +686,13 @@ sweep(int which, bool only_orphans)
 		    AT_SYMLINK_NOFOLLOW) == 0 || fstatat(dfd[D_HOLD],
 		    de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0))
 			continue;
-		unlinkat(dfd[which], de->d_name, 0);
-		log_info("%s: event=stale-removed file=spool/%s", de->d_name,
-		    dirnames[which]);
+		if (unlinkat(dfd[which], de->d_name, 0) == 0)
+			n++;
 	}
 	closedir(d);
+	if (n > 0)
+		log_info("event=stale-removed files=%u dir=spool/%s", n,
+		    dirnames[which]);
 }
 
 /* envelope_is - dir/id holds a whole envelope of that id. */
@@ -722,9 +745,10 @@ replay_one(const struct jrec *r, void *arg)
 	unsigned	*n = arg;
 
 	(*n)++;
-	if (r->type == JREC_COMMIT)
+	if (r->type == JREC_COMMIT) {
+		committed_add(r->id);
 		restore(r);
-	else {
+	} else {
 		unlinkat(dfd[D_QUEUE], r->id, 0);
 		unlinkat(dfd[D_HOLD], r->id, 0);
 		unlinkat(dfd[D_DATA], r->id, 0);
@@ -753,4 +777,50 @@ spool_scan(int (*load)(const char *, bool, const char *, size_t))
 	scan_dir(D_QUEUE, load);
 	scan_dir(D_HOLD, load);
 	sweep(D_DATA, true);
+	if (ncommitted > 1)
+		qsort(committed, ncommitted, sizeof(*committed), cmp_u64);
+}
+
+/* committed_add - id was committed (recovery); kept as its number. */
+static void
+committed_add(const char *id)
+{
+	if (!id_ok(id))
+		return;
+	if (ncommitted == capcommitted) {
+		capcommitted = capcommitted == 0 ? 256 : capcommitted * 2;
+		committed = xreallocarray(committed, capcommitted,
+		    sizeof(*committed));
+	}
+	committed[ncommitted++] = strtoull(id, NULL, 16);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* spool_was_committed - see spool.h. */
+bool
+spool_was_committed(const char *id)
+{
+	uint64_t	v;
+
+	if (!id_ok(id) || ncommitted == 0)
+		return false;
+	v = strtoull(id, NULL, 16);
+	return bsearch(&v, committed, ncommitted, sizeof(*committed),
+	    cmp_u64) != NULL;
+}
+
+/* spool_forget_recovery - see spool.h. */
+void
+spool_forget_recovery(void)
+{
+	free(committed);
+	committed = NULL;
+	ncommitted = capcommitted = 0;
 }

@@ -100,5 +100,15 @@ void	 spool_corrupt(const char *dir, const char *id);
  */
 void	 spool_scan(int (*load)(const char *id, bool held, const char *,
 	    size_t));
+/*
+ * spool_was_committed - was id a committed message when spool_scan ran:
+ * a commit record in the journal it replayed (even one removed since, by
+ * a delivery), or an envelope it loaded?  For smtpd's sessions whose
+ * commit the previous queue process took with it, journaled or not.
+ * false for every id once spool_forget_recovery has run.
+ */
+bool	 spool_was_committed(const char *id);
+/* spool_forget_recovery - free what spool_was_committed reads. */
+void	 spool_forget_recovery(void);
 
 #endif

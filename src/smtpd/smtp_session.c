@@ -149,6 +149,7 @@ static void	 checked(uint64_t);
 static void	 check_done(struct smtp_session *);
 static bool	 verdict_apply(struct smtp_session *);
 static void	 spool_failed(struct smtp_session *);
+static void	 commit_answer(struct smtp_session *, bool, const char *);
 
 void
 smtp_session_init(struct event_base *b)
@@ -1561,11 +1562,39 @@ verdict_apply(struct smtp_session *s)
 void
 smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
 {
-	struct ipc_reply r;
+	struct ipc_reply r = { 0, NULL };
 	bool		 ok = IPC_DECODE(m, &r, NULL) == 0 && r.ok;
 
-	if (s->wait != WAIT_COMMIT)
+	if (s->wait != WAIT_COMMIT || s->commit_lost)
 		return;
+	commit_answer(s, ok, r.text != NULL && *r.text != '\0' ? r.text :
+	    "queue commit failed");
+}
+
+/*
+ * smtp_session_commit_status - a restarted queue says whether the commit
+ * its predecessor took with it was journaled: then the message was
+ * recovered and will be delivered, and the client gets its 250, not a
+ * 451 after which it would send the message again.
+ */
+void
+smtp_session_commit_status(struct smtp_session *s, struct ipc_msg *m)
+{
+	struct ipc_spool_status_reply r = { 0 };
+	bool		 ok = IPC_DECODE(m, &r, NULL) == 0 && r.journaled;
+
+	if (s->wait != WAIT_COMMIT || s->commit_lost)
+		return;
+	log_info("%s: session=%016llx event=commit-status journaled=%s",
+	    s->qid, (unsigned long long)s->id, ok ? "yes" : "no");
+	commit_answer(s, ok, "internal service restarting, try again");
+}
+
+/* commit_answer - the reply to the end of data: 250 when ok, else 451
+ * with why; then the session goes on with what the client sent. */
+static void
+commit_answer(struct smtp_session *s, bool ok, const char *why)
+{
 	if (s->state == SMTP_S_QUIT) {	/* 421 could not be sent yet */
 		s->wait = WAIT_NONE;
 		s->qid[0] = '\0';
@@ -1583,8 +1612,7 @@ smtp_session_committed(struct smtp_session *s, struct ipc_msg *m)
 		reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 		s->nmsgs++;
 	} else
-		reply(s, "451 4.3.0 Error: %s", r.text != NULL && *r.text ?
-		    r.text : "queue commit failed");
+		reply(s, "451 4.3.0 Error: %s", why);
 	s->qid[0] = '\0';
 	s->state = SMTP_S_READY;
 	tx_reset(s);
@@ -1621,8 +1649,17 @@ smtp_session_peer_down(int proc)
 				    "restarting, try again");
 				resume(s);
 				flush(s);
-			} else if (proc == PROC_QUEUE && (s->wait == WAIT_SPOOL ||
-			    s->wait == WAIT_COMMIT)) {
+			} else if (proc == PROC_QUEUE &&
+			    s->wait == WAIT_COMMIT) {
+				/* The queue may have journaled it: its
+				 * successor will say (peer_up). */
+				if (!s->commit_lost)
+					log_info("%s: session=%016llx "
+					    "event=commit-interrupted",
+					    s->qid, (unsigned long long)s->id);
+				s->commit_lost = true;
+			} else if (proc == PROC_QUEUE &&
+			    s->wait == WAIT_SPOOL) {
 				reply(s, "451 4.3.0 Error: internal service "
 				    "restarting, try again");
 				s->qid[0] = '\0';
@@ -1640,6 +1677,24 @@ smtp_session_peer_down(int proc)
 	}
 }
 
+/* smtp_session_peer_up - see smtp_session.h.  A question that cannot be
+ * sent (the queue went again) waits for the next peer_up. */
+void
+smtp_session_peer_up(int proc)
+{
+	if (proc != PROC_QUEUE)
+		return;
+	for (size_t i = 0; i < TABLE_SIZE; i++)
+		for (struct smtp_session *s = table[i]; s != NULL;
+		    s = s->hnext) {
+			if (s->wait != WAIT_COMMIT || !s->commit_lost)
+				continue;
+			if (PROC_SEND(PROC_QUEUE, IPC_SPOOL_STATUS, s->id,
+			    &(struct ipc_spool_status){ s->qid }, -1) == 0)
+				s->commit_lost = false;
+		}
+}
+
 /* smtp_session_shutdown_all - 421 to all but sessions mid-commit. */
 void
 smtp_session_shutdown_all(void)
@@ -1650,6 +1705,16 @@ smtp_session_shutdown_all(void)
 
 		for (; s != NULL; s = next) {
 			next = s->hnext;
+			if (s->wait == WAIT_COMMIT && s->commit_lost &&
+			    s->state != SMTP_S_QUIT) {
+				/* The queue is down and no successor comes
+				 * while we stop: nobody can say. */
+				s->commit_lost = false;
+				commit_answer(s, false, "internal service "
+				    "restarting, try again");
+				flush(s);
+				continue;
+			}
 			if (s->wait == WAIT_COMMIT || s->state == SMTP_S_QUIT)
 				continue;
 			if (s->wait == WAIT_TLS) {	/* mid-handshake */

@@ -99,6 +99,8 @@ struct smtp_session {
 
 	/* the message */
 	char			 qid[QUEUE_ID_LEN + 1];
+	bool			 commit_lost;	/* WAIT_COMMIT, and the queue
+						 * died: ask the next one */
 	int			 spool_fd;
 	bool			 spool_err;	/* a write to the spool failed */
 	struct data_rx		 rx;
@@ -120,12 +122,17 @@ struct smtp_session *smtp_session_find(uint64_t id);
 void	 smtp_session_resolved(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_spooled(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_committed(struct smtp_session *, struct ipc_msg *);
+void	 smtp_session_commit_status(struct smtp_session *,
+	    struct ipc_msg *);
 void	 smtp_session_authed(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_owned(struct smtp_session *, struct ipc_msg *);
 /* smtp_session_flush - send the replies a handler queued; may free s. */
 void	 smtp_session_flush(struct smtp_session *);
 /* smtp_session_peer_down - proc went away: fail what waits on it. */
 void	 smtp_session_peer_down(int proc);
+/* smtp_session_peer_up - proc is (back) up: ask a restarted queue about
+ * the commits its predecessor took with it. */
+void	 smtp_session_peer_up(int proc);
 /* smtp_session_shutdown_all - 421 to every session not committing. */
 void	 smtp_session_shutdown_all(void);
 unsigned smtp_session_count(void);

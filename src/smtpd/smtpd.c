@@ -149,6 +149,7 @@ update_listeners(void)
 static void
 smtpd_peer_up(int proc)
 {
+	smtp_session_peer_up(proc);
 	update_listeners();
 }
 
@@ -186,6 +187,9 @@ smtpd_msg(int proc, struct ipc_msg *m)
 		break;
 	case IPC_SPOOL_COMMIT_REPLY:
 		smtp_session_committed(s, m);
+		break;
+	case IPC_SPOOL_STATUS_REPLY:
+		smtp_session_commit_status(s, m);
 		break;
 	case IPC_AUTH_REPLY:
 		smtp_session_authed(s, m);

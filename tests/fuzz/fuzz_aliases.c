@@ -60,10 +60,12 @@ check_targets(const struct conf *c, const struct lookup_target *out,
 	}
 }
 
+static bool	 is_postmaster_box(const struct mailaddr *, const char *);
+
 /*
  * resolve_text - resolve s (or s@example.com) and check the result.  With
  * no aliases loaded and any_local off, only users and remote addresses
- * may resolve, each to itself.
+ * may resolve, each to itself, and postmaster, to a user or its own box.
  */
 static void
 resolve_text(const struct lookup_tab *t, const struct conf *c,
@@ -89,8 +91,23 @@ resolve_text(const struct lookup_tab *t, const struct conf *c,
 	check_targets(c, out, n);
 	if (no_aliases && !c->any_local && (n != 1 ||
 	    (out[0].kind == RCPT_LOCAL &&
-	    lookup_tab_user_hash(t, out[0].addr) == NULL)))
+	    lookup_tab_user_hash(t, out[0].addr) == NULL &&
+	    !is_postmaster_box(&m, out[0].addr))))
 		abort();
+}
+
+/* is_postmaster_box - addr is the mailbox of postmaster at m's domain,
+ * where postmaster goes when nothing else takes it (RFC 5321 4.5.1). */
+static bool
+is_postmaster_box(const struct mailaddr *m, const char *addr)
+{
+	char	box[ADDR_TEXT_MAX];
+
+	if (!str_iprefix(m->local, "postmaster") || (m->local[10] != '\0' &&
+	    m->local[10] != '+'))
+		return false;
+	snprintf(box, sizeof(box), "postmaster@%s", m->domain);
+	return str_ieq(box, addr);
 }
 
 /* input_keys - resolve the text before ':' on the first few lines. */

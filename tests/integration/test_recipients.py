@@ -142,6 +142,20 @@ def test_alias_loop_refused(smta):
         assert (r.code, r.enhanced) == (550, "5.4.6"), (a, r)
 
 
+def test_alias_loop_is_logged(mta):
+    """issue 10, item 14: the refusal was not logged."""
+    with session(mta.port) as c:
+        c.expect("MAIL FROM:<x@client.test>", 250)
+        c.expect("RCPT TO:<Loop1@example.test>", 550, "5.4.6")
+    end = time.time() + 5
+    while time.time() < end and "event=alias-loop" not in mta.log():
+        time.sleep(0.05)
+    lines = [l for l in mta.log().splitlines() if "event=alias-loop" in l]
+    assert len(lines) == 1, mta.log()
+    assert "to=<Loop1@example.test>" in lines[0]
+    assert re.search(r"session=[0-9a-f]{16} ", lines[0]), lines[0]
+
+
 def test_alias_loop_does_not_poison_transaction(mta):
     with session(mta.port) as c:
         c.expect("MAIL FROM:<x@client.test>", 250)
@@ -189,6 +203,70 @@ def test_postmaster_from_non_relay_client(mta_factory):
     m = mta_factory(relay_networks="192.0.2.0/24").start()
     send(m, ["Postmaster"])
     delivered_to(m, ALICE)
+
+
+# RFC 5321 4.5.1: postmaster is accepted with a users file and no aliases
+# (issue 10, item 1: it got 550 5.1.1 user unknown).
+
+PM_RCPTS = ["Postmaster", "postmaster", "POSTMASTER", "postmaster@example.test",
+            "PostMaster@Example.ORG", "postmaster+tag@example.test"]
+
+
+@pytest.fixture(scope="module")
+def pm_smta(mta_module_factory):
+    return mta_module_factory(aliases="").start()
+
+
+@pytest.mark.parametrize("rcpt", PM_RCPTS)
+def test_postmaster_accepted_without_aliases(pm_smta, rcpt):
+    r = rcpt_reply(pm_smta, rcpt)
+    assert r.code == 250, r
+
+
+def test_postmaster_without_aliases_has_a_mailbox(mta_factory):
+    """No alias, no key, no root: its own mailbox, at each domain."""
+    m = mta_factory(aliases="").start()
+    send(m, ["Postmaster", "postmaster@example.org"])
+    delivered_to(m, "postmaster@example.test")
+    delivered_to(m, "postmaster@example.org")
+    assert counts(m) == (0, 0, 0)
+
+
+def test_postmaster_goes_to_the_configured_address(mta_factory):
+    m = mta_factory(aliases="", extra="postmaster = bob@example.test").start()
+    qid = send(m, ["POSTMASTER@EXAMPLE.ORG", "Postmaster"])
+    delivered_to(m, BOB)
+    wait_sent(m, qid, 1)
+    assert counts(m) == (0, 1, 0)
+
+
+def test_postmaster_goes_to_root_alias(mta_factory):
+    m = mta_factory(aliases="root: carol@example.org\n").start()
+    send(m, ["postmaster@example.test"])
+    delivered_to(m, CAROL)
+
+
+def check_output(m):
+    import subprocess
+    from conftest import BIN
+    r = subprocess.run([BIN, "check", "-c", m.conf], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stderr
+
+
+def test_check_warns_when_postmaster_goes_nowhere(mta_factory):
+    m = mta_factory(aliases="")
+    err = check_output(m)
+    assert "warning" in err and "postmaster@example.test" in err, err
+    assert "postmaster@example.org" in err, err
+    m2 = mta_factory(aliases="", extra="postmaster = nobody@example.test")
+    assert "postmaster = nobody@example.test leads nowhere" in \
+        check_output(m2)
+    m3 = mta_factory(aliases="", extra="postmaster = alice@example.test")
+    assert "warning" not in check_output(m3)
+    # the fixture's aliases have "postmaster: alice@example.test"
+    assert "warning" not in check_output(mta_factory())
 
 
 def test_alias_to_remote_queued(mta_factory, dns):

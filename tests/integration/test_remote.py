@@ -889,3 +889,118 @@ def test_remote_5xx_bounces_to_the_local_sender(mta_factory, dns):
     assert per_rcpt[0]["Status"] == "5.1.1"
     assert "550 5.1.1 no such user" in per_rcpt[0]["Diagnostic-Code"]
     assert b"Subject: to be bounced" in parts[2].as_bytes()
+
+
+# ---- reply classes (issue 10, item 11) ----
+
+class ScriptedPeer:
+    """A peer answering each verb from `replies` (verb -> reply line,
+    "GREETING" and "DOT" for the greeting and the end of data), one
+    connection after another; records the command lines."""
+
+    DEFAULT = {"GREETING": "220 scripted.test ESMTP",
+               "EHLO": "250 scripted.test", "HELO": "250 scripted.test",
+               "MAIL": "250 2.1.0 Ok", "RCPT": "250 2.1.5 Ok",
+               "DATA": "354 go", "DOT": "250 2.0.0 stored",
+               "RSET": "250 Ok", "QUIT": "221 bye"}
+
+    def __init__(self, **replies):
+        import socket
+        self.replies = dict(self.DEFAULT, **replies)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", free_port()))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.commands = []
+        self.bodies = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+    def say(self, conn, key):
+        conn.sendall(self.replies[key].encode() + b"\r\n")
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    self.session(conn)
+                except OSError:
+                    pass
+
+    def session(self, conn):
+        f = conn.makefile("rb")
+        self.say(conn, "GREETING")
+        for line in f:
+            cmd = line.rstrip(b"\r\n").decode()
+            self.commands.append(cmd)
+            verb = cmd.split(" ")[0].upper()
+            self.say(conn, verb if verb in self.replies else "RSET")
+            if verb == "DATA" and self.replies["DATA"].startswith("354"):
+                for l in f:
+                    if l == b".\r\n":
+                        break
+                self.bodies += 1
+                self.say(conn, "DOT")
+            if verb == "QUIT":
+                return
+
+
+def test_ehlo_and_helo_refused_bounce_with_a_5xx_status(mta_factory, dns):
+    """A server answering EHLO and HELO with 500 was bounced with
+    `Status: 4.0.0` and `Action: failed`; a permanent failure carries
+    5.x.x (RFC 3463)."""
+    mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
+    peer = ScriptedPeer(EHLO="500 5.5.1 no EHLO", HELO="500 no HELO")
+    try:
+        m = remote_mta(mta_factory, peer.port, "retry = 1h")
+        qid = send(m, ["bob@remote.test"], sender="alice@example.test",
+                   subject="helo refused")
+        line = wait_log(m, qid, "bob@remote.test", "bounced")
+        assert line and "dsn=5.0.0" in line[0], m.log()
+        msgs = m.wait_messages("alice@example.test", 1)
+    finally:
+        peer.close()
+    assert len(msgs) == 1, m.log()
+    rep = email.message_from_bytes(msgs[0], policy=email.policy.default)
+    status = list(rep.iter_parts())[1].get_payload()
+    per_rcpt = [b for b in status if b.get("Final-Recipient")]
+    assert per_rcpt[0]["Action"] == "failed"
+    assert per_rcpt[0]["Status"] == "5.0.0"
+    assert "500 no HELO" in per_rcpt[0]["Diagnostic-Code"]
+
+
+@pytest.mark.parametrize("replies,status", [
+    ({"HELO": "554 5.7.1 go away", "EHLO": "502 5.5.2 no"},
+     ("bounced", "5.7.1")),
+    ({"GREETING": "554 5.3.2 not now"}, ("bounced", "5.3.2")),
+    ({"RCPT": "550 4.1.1 odd"}, ("bounced", "5.0.0")),
+    ({"RCPT": "450 5.2.2 odd"}, ("deferred", "4.0.0")),
+    # A 3xx where no 3xx belongs is not a success: nothing was delivered.
+    ({"GREETING": "354 hello?"}, ("deferred", "4.5.0")),
+    ({"MAIL": "354 what"}, ("deferred", "4.5.0")),
+    ({"RCPT": "354 what"}, ("deferred", "4.5.0")),
+    ({"DATA": "250 no body needed"}, ("deferred", "4.5.0")),
+    ({"DOT": "354 more"}, ("deferred", "4.5.0")),
+])
+def test_result_and_status_class_agree(mta_factory, dns, replies, status):
+    mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
+    peer = ScriptedPeer(**replies)
+    try:
+        m = remote_mta(mta_factory, peer.port, "retry = 1h")
+        qid = send(m, ["bob@remote.test"])
+        line = wait_for(lambda: log_lines(m, qid, "bob@remote.test"))
+        assert line, m.log()
+        assert "status=%s" % status[0] in line[0], line[0]
+        assert "dsn=%s" % status[1] in line[0], line[0]
+        if status[0] == "deferred":
+            st = wait_for(lambda: states(m, qid))
+            assert st["bob@remote.test"][0] == "deferred", st
+    finally:
+        peer.close()

@@ -99,6 +99,12 @@ static const struct good goods[] = {
 	{ "recipient_delimiter = =", K_CHAR, F(recipient_delimiter), '=',
 	    NULL },
 	{ "recipient_delimiter =", K_CHAR, F(recipient_delimiter), 0, NULL },
+	{ "postmaster = admin@Example.COM", K_STR, F(postmaster), 0,
+	    "admin@example.com" },
+	{ "postmaster = \"First.Last\"@Example.NET", K_STR, F(postmaster), 0,
+	    "First.Last@example.net" },
+	{ "postmaster =", K_NULL, F(postmaster), 0, NULL },
+	{ "# no postmaster", K_NULL, F(postmaster), 0, NULL },
 	{ "recipient_delimiter = # none", K_CHAR, F(recipient_delimiter), 0,
 	    NULL },
 	{ "max_message_size = 1K", K_U64, F(max_message_size), 1024, NULL },
@@ -300,6 +306,12 @@ static const struct bad bads[] = {
 	{ "mailbox = /m/%u%", "t.conf:1:1: mailbox: only %d, %u and %% may "
 	    "follow %" },
 	{ "users = a b", "t.conf:1:1: users: takes 1 word, not 2" },
+	{ "postmaster = root", "t.conf:1:1: postmaster: \"root\" is not an "
+	    "address local@domain" },
+	{ "postmaster = <a@b.example>", "t.conf:1:1: postmaster: "
+	    "\"<a@b.example>\" is not an address local@domain" },
+	{ "postmaster = a@b.example c@d.example", "t.conf:1:1: postmaster: "
+	    "takes 1 word, not 2" },
 	{ "recipient_delimiter = ++", "t.conf:1:1: recipient_delimiter: "
 	    "must be one of + - _ = or empty" },
 	{ "recipient_delimiter = .", "t.conf:1:1: recipient_delimiter: "

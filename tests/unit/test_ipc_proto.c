@@ -37,6 +37,8 @@ static struct ipc_spool_commit	 s_commit = { "0123456789ABCDEF",
 	{ "V1:1\n.0:\n", 9 } };
 static struct ipc_reply		 s_reply = { 0, "queue file write error" };
 static struct ipc_id		 s_id = { "0123456789ABCDEF" };
+static struct ipc_spool_status	 s_status = { "0661D23A2B879E00" };
+static struct ipc_spool_status_reply s_status_reply = { 1 };
 static struct ipc_deliver_rcpt	 s_drcpts[] = {
 	{ 0, 1, "a@x.example", "A@x.example", 0x6, "rfc822;a@x.example" },
 	{ 2, 1, "b@x.example", "b@x.example", 0, "" } };
@@ -107,6 +109,8 @@ static const struct sample samples[] = {
 	S(IPC_CTL_SUBMIT_REPLY, s_submit_reply),
 	S(IPC_CTL_SHOW_REPLY, s_show_reply),
 	S(IPC_TLS_MATERIAL, s_tls),
+	S(IPC_SPOOL_STATUS, s_status),
+	S(IPC_SPOOL_STATUS_REPLY, s_status_reply),
 };
 
 /* view - a received frame over encoded bytes. */

@@ -81,6 +81,32 @@ test_other_epoch_ends(void **state)
 }
 
 /* Every cut and every flipped byte is refused: never a wrong record. */
+/* Records moved to another epoch read back in it, and only in it. */
+static void
+test_set_epoch(void **state)
+{
+	struct buf	b;
+	struct jrec	r;
+	size_t		n;
+
+	(void)state;
+	buf_init(&b, 0);
+	journal_rec_commit(&b, 3, ID1, "ENV", 3, "d", 1, true);
+	journal_rec_remove(&b, 3, ID2);
+	journal_rec_set_epoch(&b, 4);
+	assert_int_equal(journal_rec_decode(b.data, b.len, 3, &r), 0);
+	n = journal_rec_decode(b.data, b.len, 4, &r);
+	assert_true(n > 0);
+	assert_int_equal(r.type, JREC_COMMIT);
+	assert_string_equal(r.id, ID1);
+	assert_memory_equal(r.env, "ENV", 3);
+	assert_int_equal(journal_rec_decode(b.data + n, b.len - n, 4, &r),
+	    b.len - n);
+	assert_int_equal(r.type, JREC_REMOVE);
+	assert_string_equal(r.id, ID2);
+	buf_free(&b);
+}
+
 static void
 test_torn_and_flipped(void **state)
 {
@@ -188,6 +214,7 @@ main(void)
 		cmocka_unit_test(test_commit_round_trip),
 		cmocka_unit_test(test_commit_without_data_and_remove),
 		cmocka_unit_test(test_other_epoch_ends),
+		cmocka_unit_test(test_set_epoch),
 		cmocka_unit_test(test_torn_and_flipped),
 		cmocka_unit_test(test_bad_ids_refused),
 		cmocka_unit_test(test_file_append_replay_reset),

@@ -389,8 +389,19 @@ test_resolve_catch_all_to_itself(void **state)
 {
 	struct lookup_tab *t = *state;
 
-	load_aliases(t, "@example.org: postmaster\n");
+	load_aliases(t, "@example.org: nobody\n");
 	expect(t, "x", "example.org", LK_LOOP, NONE);
+}
+
+/* A catch-all to postmaster: postmaster is never unknown (RFC 5321
+ * 4.5.1), so it is its own mailbox, not a loop back to the catch-all. */
+static void
+test_resolve_catch_all_to_postmaster(void **state)
+{
+	struct lookup_tab *t = *state;
+
+	load_aliases(t, "@example.org: postmaster\n");
+	expect(t, "x", "example.org", LK_OK, T("L:postmaster@example.org"));
 }
 
 static void
@@ -613,6 +624,140 @@ test_resolve_any_local(void **state)
 	expect(t, "random", "example.com", LK_UNKNOWN, NONE);
 }
 
+/* postmaster - RFC 5321 4.5.1 */
+
+static const char users_no_root[] =
+    "alice@example.com:$6$salt$hashA\n"
+    "bob@example.com:$6$salt$hashB\n";
+
+static void
+load_text_users(struct lookup_tab *t, const char *text)
+{
+	char	 err[256] = "";
+
+	assert_int_equal(lookup_tab_users_load(t, &conf, text, strlen(text),
+	    "users", err, sizeof(err)), 0);
+}
+
+static void
+pm_check(struct lookup_tab *t, const char *domain, int want,
+    const char *why_has)
+{
+	char	 why[512] = "";
+
+	assert_int_equal(lookup_tab_postmaster_check(t, &conf, domain, why,
+	    sizeof(why)), want);
+	if (why_has != NULL)
+		assert_non_null(strstr(why, why_has));
+}
+
+/* With users and no aliases, postmaster is accepted anyway: the mailbox
+ * of its own is the last resort, and the check says so. */
+static void
+test_postmaster_without_aliases(void **state)
+{
+	struct lookup_tab *t = *state;
+
+	load_text_users(t, users_no_root);
+	expect(t, "postmaster", "example.com", LK_OK,
+	    T("L:postmaster@example.com"));
+	expect(t, "PostMaster", "EXAMPLE.ORG", LK_OK,
+	    T("L:postmaster@example.org"));
+	expect(t, "POSTMASTER+tag", "example.com", LK_OK,
+	    T("L:postmaster@example.com"));
+	expect(t, "postmasters", "example.com", LK_UNKNOWN, NONE);
+	expect(t, "postmaster", "remote.test", LK_OK,
+	    T("R:postmaster@remote.test"));
+	pm_check(t, "example.com", -1, "postmaster@example.com");
+}
+
+/* The order: its own alias or user, the postmaster key, root, the
+ * catch-all, its own mailbox. */
+static void
+test_postmaster_order(void **state)
+{
+	struct lookup_tab *t = *state;
+
+	load_users(t);			/* root@example.com, root@example.org */
+	expect(t, "postmaster", "example.com", LK_OK, T("L:root@example.com"));
+	expect(t, "Postmaster", "example.org", LK_OK, T("L:root@example.org"));
+	pm_check(t, "example.com", 0, NULL);
+	conf.postmaster = "alice@example.com";
+	expect(t, "postmaster", "example.org", LK_OK,
+	    T("L:alice@example.com"));
+	conf.postmaster = "pm@remote.test";
+	expect(t, "postmaster", "example.com", LK_OK, T("R:pm@remote.test"));
+	load_aliases(t, "postmaster@example.org: bob@example.com\n");
+	expect(t, "postmaster", "example.org", LK_OK, T("L:bob@example.com"));
+	expect(t, "postmaster", "example.com", LK_OK, T("R:pm@remote.test"));
+	conf.postmaster = NULL;
+}
+
+static void
+test_postmaster_root_alias_and_catch_all(void **state)
+{
+	struct lookup_tab *t = *state;
+
+	load_text_users(t, users_no_root);
+	load_aliases(t, "root: bob@example.com\n"
+	    "@example.org: alice@example.com\n");
+	expect(t, "postmaster", "example.com", LK_OK, T("L:bob@example.com"));
+	expect(t, "postmaster", "example.org", LK_OK, T("L:bob@example.com"));
+	pm_check(t, "example.org", 0, NULL);
+}
+
+static void
+test_postmaster_catch_all(void **state)
+{
+	struct lookup_tab *t = *state;
+
+	load_text_users(t, users_no_root);
+	load_aliases(t, "@example.org: alice@example.com\n");
+	expect(t, "postmaster", "example.org", LK_OK,
+	    T("L:alice@example.com"));
+	expect(t, "postmaster", "example.com", LK_OK,
+	    T("L:postmaster@example.com"));
+	pm_check(t, "example.org", 0, NULL);
+	pm_check(t, "example.com", -1, "no user reads");
+}
+
+/* A step that leads nowhere or back to postmaster is passed over, and a
+ * postmaster key that does is reported. */
+static void
+test_postmaster_broken_steps(void **state)
+{
+	struct lookup_tab *t = *state;
+
+	load_users(t);
+	load_aliases(t, "loop@example.com: postmaster@example.com\n"
+	    "root@example.org: postmaster\n");
+	conf.postmaster = "nobody@example.com";
+	expect(t, "postmaster", "example.com", LK_OK, T("L:root@example.com"));
+	pm_check(t, "example.com", -1, "postmaster = nobody@example.com");
+	conf.postmaster = "loop@example.com";
+	expect(t, "postmaster", "example.com", LK_OK, T("L:root@example.com"));
+	pm_check(t, "example.com", -1, "leads nowhere");
+	conf.postmaster = NULL;
+	/* root's alias leads back: postmaster's own mailbox */
+	expect(t, "postmaster", "example.org", LK_OK,
+	    T("L:postmaster@example.org"));
+	/* an alias reaching postmaster reaches where it goes */
+	expect(t, "loop", "example.com", LK_OK, T("L:root@example.com"));
+}
+
+/* postmaster's own alias leads nowhere: root takes it, the check says. */
+static void
+test_postmaster_broken_alias(void **state)
+{
+	struct lookup_tab *t = *state;
+
+	load_users(t);
+	load_aliases(t, "postmaster: nobody\n");
+	expect(t, "postmaster", "example.com", LK_OK, T("L:root@example.com"));
+	pm_check(t, "example.com", -1, "the alias of postmaster@example.com");
+	expect(t, "nobody", "example.com", LK_UNKNOWN, NONE);
+}
+
 static void
 test_quoted_and_continuations(void **state)
 {
@@ -653,6 +798,7 @@ main(void)
 		TEST(test_resolve_bare_alias),
 		TEST(test_resolve_catch_all),
 		TEST(test_resolve_catch_all_to_itself),
+		TEST(test_resolve_catch_all_to_postmaster),
 		TEST(test_resolve_nested),
 		TEST(test_resolve_loop),
 		TEST(test_resolve_self_idiom),
@@ -665,6 +811,12 @@ main(void)
 		TEST(test_resolve_lookup_max_targets),
 		TEST(test_resolve_fanout_bounded),
 		TEST(test_resolve_any_local),
+		TEST(test_postmaster_without_aliases),
+		TEST(test_postmaster_order),
+		TEST(test_postmaster_root_alias_and_catch_all),
+		TEST(test_postmaster_catch_all),
+		TEST(test_postmaster_broken_steps),
+		TEST(test_postmaster_broken_alias),
 		TEST(test_quoted_and_continuations),
 	};
 

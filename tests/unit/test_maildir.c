@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -510,6 +511,102 @@ test_abort(void **state)
 	assert_int_equal(access(p, F_OK), 0);
 }
 
+/* maildir_sweep */
+
+/* make_file - root/rel with a few bytes, its times age seconds ago. */
+static void
+make_file(const char *root, const char *rel, time_t age)
+{
+	char		 p[1024];
+	struct timespec	 ts[2];
+	int		 fd;
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x\n", 2), 2);
+	close(fd);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age;
+	ts[1] = ts[0];
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+static bool
+exists(const char *root, const char *rel)
+{
+	char	p[1024];
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	return access(p, F_OK) == 0;
+}
+
+#define OLD	(40 * 3600)
+
+/* Old tmp/ files of every mailbox go; fresh ones, new/ and cur/, files
+ * outside tmp/ and what lies behind a symbolic link stay. */
+static void
+test_sweep(void **state)
+{
+	struct fixture	*f = *state;
+	char		 tmpl[512], box[512], p[1024], q[1024];
+	time_t		 cutoff = time(NULL) - 36 * 3600;
+
+	snprintf(box, sizeof(box), "%s/mail/example.org/bob", f->root);
+	assert_int_equal(maildir_prepare(f->mbox), 0);
+	assert_int_equal(maildir_prepare(box), 0);
+	make_file(f->root, "mail/example.com/alice/tmp/old1", OLD);
+	make_file(f->root, "mail/example.com/alice/tmp/new1", 60);
+	make_file(f->root, "mail/example.com/alice/new/old2", OLD);
+	make_file(f->root, "mail/example.com/alice/old3", OLD);
+	make_file(f->root, "mail/example.org/bob/tmp/old4", OLD);
+	make_file(f->root, "mail/example.org/bob/tmp/old5", OLD);
+	/* a mailbox that is a link elsewhere is not entered */
+	snprintf(p, sizeof(p), "%s/elsewhere", f->root);
+	assert_int_equal(maildir_prepare(p), 0);
+	make_file(f->root, "elsewhere/tmp/old6", OLD);
+	snprintf(q, sizeof(q), "%s/mail/example.org/link", f->root);
+	assert_int_equal(symlink(p, q), 0);
+	/* a link in tmp/ is not a regular file */
+	snprintf(q, sizeof(q), "%s/mail/example.org/bob/tmp/link", f->root);
+	assert_int_equal(symlink(p, q), 0);
+	snprintf(tmpl, sizeof(tmpl), "%s/mail/%%d/%%u", f->root);
+	assert_int_equal(maildir_sweep(tmpl, cutoff), 3);
+	assert_false(exists(f->root, "mail/example.com/alice/tmp/old1"));
+	assert_false(exists(f->root, "mail/example.org/bob/tmp/old4"));
+	assert_false(exists(f->root, "mail/example.org/bob/tmp/old5"));
+	assert_true(exists(f->root, "mail/example.com/alice/tmp/new1"));
+	assert_true(exists(f->root, "mail/example.com/alice/new/old2"));
+	assert_true(exists(f->root, "mail/example.com/alice/old3"));
+	assert_true(exists(f->root, "elsewhere/tmp/old6"));
+	assert_true(exists(f->root, "mail/example.org/bob/tmp/link"));
+	assert_int_equal(maildir_sweep(tmpl, cutoff), 0);
+}
+
+/* Templates with fixed parts after the patterns, inside a component, and
+ * relative ones; a template that names nothing existing is fine. */
+static void
+test_sweep_templates(void **state)
+{
+	struct fixture	*f = *state;
+	char		 tmpl[512], box[512], cwd[1024];
+	time_t		 cutoff = time(NULL) - 36 * 3600;
+
+	snprintf(box, sizeof(box), "%s/home/bob.example.org/Maildir", f->root);
+	assert_int_equal(maildir_prepare(box), 0);
+	make_file(f->root, "home/bob.example.org/Maildir/tmp/old", OLD);
+	snprintf(tmpl, sizeof(tmpl), "%s/home/%%u.other/Maildir", f->root);
+	assert_int_equal(maildir_sweep(tmpl, cutoff), 0);
+	snprintf(tmpl, sizeof(tmpl), "%s/nothing/%%d/%%u", f->root);
+	assert_int_equal(maildir_sweep(tmpl, cutoff), 0);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(f->root), 0);
+	assert_int_equal(maildir_sweep("home/%u.%d/Maildir", cutoff), 1);
+	assert_int_equal(chdir(cwd), 0);
+	assert_false(exists(f->root, "home/bob.example.org/Maildir/tmp/old"));
+	assert_true(exists(f->root, "home/bob.example.org/Maildir/tmp"));
+}
+
 int
 main(void)
 {
@@ -529,6 +626,8 @@ main(void)
 		TEST(test_copy_errors),
 		TEST(test_commit),
 		TEST(test_abort),
+		TEST(test_sweep),
+		TEST(test_sweep_templates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
