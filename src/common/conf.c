@@ -76,6 +76,7 @@ static char	*base_dir;
 
 static const char *const w_spf[] = { "record", "reject", NULL };
 static const char *const w_dmarc[] = { "record", "enforce", NULL };
+static const char *const w_bare_lf[] = { "normalize", "reject", NULL };
 static const char *const w_mode[] = { "mx", "submission", "submissions",
 	NULL };
 static const char *const w_tls[] = { "none", "may", "require", "implicit",
@@ -131,6 +132,8 @@ static const struct conf_key keys[] = {
 	    w_spf },
 	{ G(dmarc_policy), T_ENUM, "enforce", 0, 0, 0, GO(dmarc_policy), 0,
 	    w_dmarc },
+	{ G(bare_lf), T_ENUM, "normalize", 0, 0, 0, GO(bare_lf), 0,
+	    w_bare_lf },
 	{ G(user), T_USER, "postbote", 0, 0, 0, GO(user), 0, NULL },
 	{ G(log), T_LOG, "stderr", 0, 0, 0, GO(log), 0, NULL },
 	{ G(command_timeout), T_DURATION, "5m", 1, HOUR, 0,
@@ -209,6 +212,7 @@ static const struct conf_key keys[] = {
 _Static_assert(NELEM(keys) <= 64, "seen bitmasks are uint64_t");
 _Static_assert(sizeof(enum policy_spf) == sizeof(int) &&
     sizeof(enum policy_dmarc) == sizeof(int) &&
+    sizeof(enum policy_bare_lf) == sizeof(int) &&
     sizeof(enum listen_mode) == sizeof(int) &&
     sizeof(enum route_tls) == sizeof(int), "T_ENUM stores an int");
 

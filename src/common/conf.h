@@ -19,6 +19,7 @@ enum route_tls { ROUTE_TLS_NONE = 0, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE,
 	ROUTE_TLS_IMPLICIT };
 enum policy_spf { SPF_POLICY_RECORD = 0, SPF_POLICY_REJECT };
 enum policy_dmarc { DMARC_POLICY_RECORD = 0, DMARC_POLICY_ENFORCE };
+enum policy_bare_lf { BARE_LF_NORMALIZE = 0, BARE_LF_REJECT };
 
 struct conf_net {			/* one relay_networks entry */
 	int		 family;	/* AF_INET or AF_INET6 */
@@ -88,6 +89,7 @@ struct conf {
 	uint64_t	 delay_warning;		/* seconds, 0 = no warnings */
 	enum policy_spf	 spf_policy;
 	enum policy_dmarc dmarc_policy;
+	enum policy_bare_lf bare_lf;	/* LF-only lines in DATA and BDAT */
 	char		*user;
 	char		*log;		/* "stderr", "syslog" or a path */
 	/* session limits and timeouts (seconds) */

@@ -2,12 +2,13 @@
  * smtp_data.c - the end-of-data recognizer (DATA) and the line-end checker
  * (BDAT).  Runs in smtpd on every message byte a client sends.
  *
- * Trust: none.  The input is raw peer bytes.  Only CRLF ends a line
- * (RFC 5321 2.3.8); a CR not followed by LF, or an LF not preceded by CR,
- * is DATA_BAD_EOL, so no variant of "<LF>.<LF>", "<CR>.<CR>" or
- * "<LF>.<CR><LF>" can end a message here (SMTP smuggling, CVE-2023-51764).
- * A CR is held back until its LF arrives, so the output never holds a
- * lone CR or LF.  Output is capped at rx->max bytes; the rest is counted.
+ * Trust: none.  The input is raw peer bytes.  A dot line ends the data
+ * only when it and the line before it end in CRLF (RFC 5321 4.1.1.4), so
+ * no variant of "<LF>.<LF>", "<CR>.<CR>" or "<LF>.<CR><LF>" can end a
+ * message here (SMTP smuggling, CVE-2023-51764).  A bare LF ends a line
+ * and is output as CRLF, a bare CR is dropped; both, and NUL, are flags
+ * for the caller's verdict once the whole message has been read as one.
+ * The output never holds a lone CR or LF; it is capped at rx->max bytes.
  *
  * Speed: line ends are found with memchr and a whole line, CRLF included,
  * is stored with one buf_append; only line starts and a CR or LF split
@@ -22,12 +23,13 @@
 /* Byte states; kept in the low bits of rx->state. */
 enum rx_state {
 	RX_BOL = 0,		/* after CRLF, or at the very start */
+	RX_BOL_LF,		/* after a bare LF: a dot here never ends */
 	RX_TEXT,		/* inside a line */
 	RX_CR,			/* CR seen inside a line; LF must follow */
-	RX_DOT,			/* "." at line start (DATA only) */
-	RX_DOT_CR,		/* ".<CR>" at line start; LF ends the data */
+	RX_LF_CR,		/* CR opening a line after a bare LF (DATA) */
+	RX_DOT,			/* "." at RX_BOL (DATA only) */
+	RX_DOT_CR,		/* ".<CR>" at RX_BOL; LF ends the data */
 	RX_END,			/* ended: nothing more is taken */
-	RX_BAD,			/* line-end error: nothing more is taken */
 };
 
 /*
@@ -46,10 +48,12 @@ static const char received[] = "received:";
 static enum data_result feed(struct data_rx *, const char *, size_t,
 	    size_t *, bool);
 static bool	 step(struct data_rx *, char, enum rx_state *, bool);
+static bool	 step_dot(struct data_rx *, char, enum rx_state *);
 static size_t	 text_run(struct data_rx *, const char *, size_t, size_t,
 	    enum rx_state *);
 static void	 put(struct data_rx *, const char *, size_t);
 static void	 put_eol(struct data_rx *);
+static void	 unhold(struct data_rx *);
 static void	 note(struct data_rx *, const char *, size_t);
 static void	 note_eol(struct data_rx *);
 static void	 store(struct data_rx *, const char *, size_t);
@@ -90,36 +94,49 @@ smtp_data_feed(struct data_rx *rx, const char *p, size_t len, size_t *used)
 }
 
 /*
- * smtp_data_bdat_feed - one BDAT chunk (RFC 3030): no dot-stuffing, same CRLF
- * rule; a CR ending this chunk may be completed by the next one.
+ * smtp_data_bdat_feed - one BDAT chunk (RFC 3030): no dot-stuffing, the
+ * same line-end rules; a CR ending this chunk may be completed by the next.
  */
-enum data_result
+void
 smtp_data_bdat_feed(struct data_rx *rx, const char *p, size_t len)
 {
 	size_t	 used;
 
-	return feed(rx, p, len, &used, false);
+	(void)feed(rx, p, len, &used, false);
 }
 
-/* smtp_data_bdat_last - end of the last chunk: a CR still waiting is lone. */
-enum data_result
+/* smtp_data_bdat_last - end of the last chunk: a CR still waiting is bare. */
+void
 smtp_data_bdat_last(struct data_rx *rx)
 {
-	enum rx_state	 st = rx->state & RX_STATE_MASK;
-
-	if (st == RX_BAD || st == RX_CR) {
-		rx->state = (rx->state & ~RX_STATE_MASK) | RX_BAD;
-		return DATA_BAD_EOL;
-	}
+	if ((rx->state & RX_STATE_MASK) == RX_CR)
+		rx->bare_cr = true;
 	rx->state = (rx->state & ~RX_STATE_MASK) | RX_END;
-	return DATA_END;
+}
+
+/*
+ * smtp_data_fault - the first reason the message cannot be taken.  A bare
+ * CR always is one: no client sends it by mistake, and receivers that take
+ * it as a line end are what a smuggler aims at.  NUL is one because
+ * receivers that strip it turn "<CR><LF><NUL>.<CR><LF>" into an end of
+ * data further on (mail must not leave here with it).
+ */
+enum data_fault
+smtp_data_fault(const struct data_rx *rx, bool bare_lf_ok)
+{
+	if (rx->bare_cr)
+		return DATA_FAULT_BARE_CR;
+	if (rx->bare_lf && !bare_lf_ok)
+		return DATA_FAULT_BARE_LF;
+	if (rx->nul)
+		return DATA_FAULT_NUL;
+	return DATA_FAULT_NONE;
 }
 
 /*
  * feed - the state machine.  Line starts and line ends go byte by byte
- * through step(); text between them goes by runs through text_run().  On
- * an error the offending byte counts as consumed.  Once ended or failed
- * the state is sticky and further input is not consumed.
+ * through step(); text between them goes by runs through text_run().
+ * Once ended the state is sticky and further input is not consumed.
  */
 static enum data_result
 feed(struct data_rx *rx, const char *p, size_t len, size_t *used, bool dots)
@@ -127,7 +144,7 @@ feed(struct data_rx *rx, const char *p, size_t len, size_t *used, bool dots)
 	enum rx_state	 st = rx->state & RX_STATE_MASK;
 	size_t		 i = 0;
 
-	while (i < len && st != RX_END && st != RX_BAD) {
+	while (i < len && st != RX_END) {
 		if (st == RX_TEXT)
 			i = text_run(rx, p, i, len, &st);
 		else if (step(rx, p[i], &st, dots))
@@ -135,14 +152,13 @@ feed(struct data_rx *rx, const char *p, size_t len, size_t *used, bool dots)
 	}
 	rx->state = (rx->state & ~RX_STATE_MASK) | (int)st;
 	*used = i;
-	if (st == RX_END)
-		return DATA_END;
-	return st == RX_BAD ? DATA_BAD_EOL : DATA_MORE;
+	return st == RX_END ? DATA_END : DATA_MORE;
 }
 
 /*
  * step - one byte at a line start or after a CR.  Returns true if it was
- * consumed; false leaves it to text_run() as the first byte of text.
+ * consumed; false leaves it to text_run() as the first byte of text.  A
+ * bare CR is dropped; the byte after it is text, never a line start.
  */
 static bool
 step(struct data_rx *rx, char c, enum rx_state *st, bool dots)
@@ -153,35 +169,71 @@ step(struct data_rx *rx, char c, enum rx_state *st, bool dots)
 			*st = RX_DOT;
 			return true;
 		}
-		*st = RX_TEXT;
-		return false;
-	case RX_DOT:
-		if (c == '\r') {
-			*st = RX_DOT_CR;
+		break;
+	case RX_BOL_LF:
+		if (dots && c == '.') {
+			*st = RX_TEXT;	/* stuffed dot dropped; no end here */
 			return true;
 		}
-		*st = RX_TEXT;	/* the stuffed dot is dropped (4.5.2) */
-		return false;
-	case RX_DOT_CR:			/* CRLF.CR: only LF may follow */
-		*st = c == '\n' ? RX_END : RX_BAD;
-		return true;
+		if (dots && c == '\r') {
+			*st = RX_LF_CR;
+			return true;
+		}
+		break;
+	case RX_LF_CR:
+		if (c == '\n') {
+			/* An empty line after a bare LF: held back, since if
+			 * ".CRLF" follows it is the end marker's CRLF. */
+			rx->held = true;
+			*st = RX_BOL;
+			return true;
+		}
+		rx->bare_cr = true;
+		break;
 	case RX_CR:
 		if (c == '\n') {
 			put_eol(rx);
 			*st = RX_BOL;
-		} else
-			*st = RX_BAD;
-		return true;
+			return true;
+		}
+		rx->bare_cr = true;
+		break;
+	case RX_DOT:
+	case RX_DOT_CR:
+		return step_dot(rx, c, st);
 	default:
 		log_panic("smtp_data: step in state %d", (int)*st);
 	}
+	*st = RX_TEXT;
+	return false;
+}
+
+/* step_dot - after "." or ".<CR>" at a line start that follows CRLF. */
+static bool
+step_dot(struct data_rx *rx, char c, enum rx_state *st)
+{
+	if (*st == RX_DOT && c == '\r') {
+		*st = RX_DOT_CR;
+		return true;
+	}
+	if (*st == RX_DOT_CR) {
+		if (c == '\n') {		/* CRLF.CRLF */
+			rx->held = false;	/* it was the marker's */
+			*st = RX_END;
+			return true;
+		}
+		rx->bare_cr = true;
+	}
+	*st = RX_TEXT;		/* the stuffed dot is dropped (4.5.2) */
+	return false;
 }
 
 /*
  * text_run - take text from p[i] up to the next CR or LF.  A CRLF in the
  * input is taken with the line, in one append (the common case).  A CR at
  * the end of the input moves to RX_CR, not yet output; an LF before any
- * CR is bare and gives RX_BAD.  Returns the index after the bytes taken.
+ * CR is bare: it ends the line as a CRLF would, but leads to RX_BOL_LF.
+ * Returns the index after the bytes taken.
  */
 static size_t
 text_run(struct data_rx *rx, const char *p, size_t i, size_t len,
@@ -194,7 +246,9 @@ text_run(struct data_rx *rx, const char *p, size_t i, size_t len,
 	run = cr != NULL ? (size_t)(cr - s) : len - i;
 	if ((lf = memchr(s, '\n', run)) != NULL) {
 		put(rx, s, (size_t)(lf - s));
-		*st = RX_BAD;
+		put_eol(rx);
+		rx->bare_lf = true;
+		*st = RX_BOL_LF;
 		return i + (size_t)(lf - s) + 1;
 	}
 	if (cr == NULL) {
@@ -202,6 +256,7 @@ text_run(struct data_rx *rx, const char *p, size_t i, size_t len,
 		return len;
 	}
 	if (i + run + 1 < len && cr[1] == '\n') {
+		unhold(rx);
 		note(rx, s, run);
 		note_eol(rx);
 		store(rx, s, run + 2);
@@ -219,14 +274,27 @@ put(struct data_rx *rx, const char *s, size_t n)
 {
 	if (n == 0)
 		return;
+	unhold(rx);
 	note(rx, s, n);
 	store(rx, s, n);
 }
 
-/* put_eol - a CRLF whose CR came in an earlier feed. */
+/* put_eol - a line end whose bytes came apart from its line. */
 static void
 put_eol(struct data_rx *rx)
 {
+	unhold(rx);
+	note_eol(rx);
+	store(rx, "\r\n", 2);
+}
+
+/* unhold - the held empty line was content after all: output it first. */
+static void
+unhold(struct data_rx *rx)
+{
+	if (!rx->held)
+		return;
+	rx->held = false;
 	note_eol(rx);
 	store(rx, "\r\n", 2);
 }
@@ -237,6 +305,8 @@ note(struct data_rx *rx, const char *s, size_t n)
 {
 	if (!rx->eightbit && has_eightbit(s, n))
 		rx->eightbit = true;
+	if (!rx->nul && memchr(s, '\0', n) != NULL)
+		rx->nul = true;
 	if (rx->in_header && n > 0 && hdr_get(rx) != HDR_NO)
 		header_match(rx, s, n);
 }

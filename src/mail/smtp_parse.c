@@ -45,6 +45,8 @@ static bool	 parse_u64(const char *, size_t, uint64_t *);
 static int	 hexval(unsigned char);
 static enum smtp_parse_result path_arg(const char *, unsigned,
 		    struct mailaddr *, const char **, bool *);
+static enum smtp_parse_result bare_path(const char *, unsigned,
+		    struct mailaddr *, const char **, bool *);
 static bool	 mail_size(struct smtp_mail_args *,
 		    const struct param_tok *);
 static bool	 mail_body(struct smtp_mail_args *,
@@ -379,7 +381,8 @@ rcpt_orcpt(struct smtp_rcpt_args *a, const struct param_tok *t)
  * path_arg - spaces, then the path at p, then a space or the end.
  * The path is parsed strictly ASCII first; if that is all that is wrong,
  * it is parsed again with UTF-8 and *need_utf8 tells the caller, which
- * decides once it knows about SMTPUTF8.  *rest is just past the '>'.
+ * decides once it knows about SMTPUTF8.  *rest is just past the path.
+ * A path without angle brackets is taken as a bare mailbox (bare_path).
  */
 static enum smtp_parse_result
 path_arg(const char *p, unsigned flags, struct mailaddr *addr,
@@ -390,21 +393,51 @@ path_arg(const char *p, unsigned flags, struct mailaddr *addr,
 	while (*p == ' ')
 		p++;
 	if (*p != '<')
-		return SP_SYNTAX;
+		return bare_path(p, flags & ~ADDR_F_NULL, addr, rest,
+		    need_utf8);
 	r = addr_parse_path(p, flags, addr, rest);
 	*need_utf8 = r == ADDR_NEED_UTF8;
 	if (*need_utf8)
 		r = addr_parse_path(p, flags | ADDR_F_UTF8, addr, rest);
-	switch (r) {
-	case ADDR_OK:
-		break;
-	case ADDR_TOO_LONG:
-		return SP_ADDR_TOO_LONG;
-	default:
-		return SP_BAD_ADDR;
-	}
+	if (r != ADDR_OK)
+		return r == ADDR_TOO_LONG ? SP_ADDR_TOO_LONG : SP_BAD_ADDR;
 	if (**rest != ' ' && **rest != '\0')
 		return SP_SYNTAX;
+	return SP_OK;
+}
+
+/*
+ * bare_path - "FROM:user@domain" and "TO:user@domain", without the angle
+ * brackets RFC 5321 4.1.2 requires.  Postfix (strict_rfc821_envelopes =
+ * no) and chasquid take them, and some clients still send them, so they
+ * are taken here too, narrowly: the word up to the next space must be a
+ * whole mailbox for addr_parse(), the same strict parser as inside the
+ * brackets (or "postmaster" where flags allow it).  No source route, no
+ * quoted local part with spaces, and no null path: "<>" has brackets.  A
+ * word holding '<' or '>' is a mangled path, SP_SYNTAX.
+ */
+static enum smtp_parse_result
+bare_path(const char *p, unsigned flags, struct mailaddr *addr,
+    const char **rest, bool *need_utf8)
+{
+	char			 word[ADDR_PATH_MAX - 1];
+	size_t			 n = strcspn(p, " ");
+	enum addr_result	 r;
+
+	*need_utf8 = false;
+	if (n == 0 || memchr(p, '<', n) != NULL || memchr(p, '>', n) != NULL)
+		return SP_SYNTAX;
+	if (n >= sizeof(word))
+		return SP_ADDR_TOO_LONG;
+	memcpy(word, p, n);
+	word[n] = '\0';
+	r = addr_parse(word, flags, addr);
+	*need_utf8 = r == ADDR_NEED_UTF8;
+	if (*need_utf8)
+		r = addr_parse(word, flags | ADDR_F_UTF8, addr);
+	if (r != ADDR_OK)
+		return r == ADDR_TOO_LONG ? SP_ADDR_TOO_LONG : SP_BAD_ADDR;
+	*rest = p + n;
 	return SP_OK;
 }
 
@@ -457,7 +490,7 @@ rcpt_params(const char *p, struct smtp_rcpt_args *out)
 /*
  * smtp_parse_mail - "FROM:<path> [params]" (see smtp_parse.h).  *out is
  * zeroed first; on SP_*_PARAM, out->bad_param points into arg.  A path
- * that is not in angle brackets is SP_SYNTAX.  SMTPUTF8 is always
+ * without angle brackets is a bare mailbox (bare_path).  SMTPUTF8 is always
  * recognized here; refusing it when it was not offered is the session's
  * job.
  */

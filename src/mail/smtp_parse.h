@@ -59,7 +59,9 @@ struct smtp_rcpt_args {
 /*
  * smtp_parse_mail - parse what follows "MAIL " up to (not incl.) CRLF,
  * i.e. "FROM:<addr> [params]".  "FROM:" is case-insensitive; spaces after
- * the colon are tolerated.  utf8_ok tells whether SMTPUTF8 is offered:
+ * the colon are tolerated, and so is a mailbox without the angle brackets
+ * ("FROM: user@domain", as Postfix and chasquid take it; not the null
+ * path, which needs "<>").  utf8_ok tells whether SMTPUTF8 is offered:
  * the address may use UTF-8 only if the SMTPUTF8 parameter is present.
  * Parameters (case-insensitive keywords) are separated by single or more
  * spaces; a duplicate is SP_BAD_PARAM.  SIZE value must be 1-20 digits
@@ -72,7 +74,9 @@ enum smtp_parse_result smtp_parse_mail(const char *arg,
 /*
  * smtp_parse_rcpt - parse what follows "RCPT ": "TO:<addr> [params]".
  * smtputf8 tells whether the transaction's MAIL had SMTPUTF8.  "<Postmaster>"
- * (any case) without a domain is accepted with an empty domain.
+ * (any case) without a domain is accepted with an empty domain.  As for
+ * MAIL, the angle brackets may be left out ("TO: user@domain",
+ * "TO:postmaster").
  * NOTIFY=NEVER or a comma list of SUCCESS, FAILURE, DELAY (NEVER alone).
  * ORCPT=type;xtext with type an atom and the decoded value free of CR, LF,
  * NUL and control characters.

@@ -4,7 +4,8 @@
  * process.  Everything here is peer input: lines are bounded and must end
  * in CRLF, sequencing is a table (which verbs each state allows), every
  * argument goes through the strict parsers, and DATA runs through the
- * end-of-data recognizer that refuses bare CR and LF.  Sessions never block:
+ * end-of-data recognizer (only CRLF.CRLF ends it; what else it notes,
+ * bare LF, bare CR, NUL, is judged at the end).  Sessions never block:
  * RCPT resolution, spool files and commits are requests to lookup and queue,
  * matched back by session id.
  */
@@ -127,6 +128,9 @@ static void	 close_after(struct smtp_session *);
 static void	 set_timeout(struct smtp_session *);
 static void	 begin_body(struct smtp_session *);
 static void	 finish_message(struct smtp_session *);
+static bool	 body_refused(struct smtp_session *);
+static enum data_fault data_fault(const struct smtp_session *);
+static void	 spool_keep(struct smtp_session *);
 static void	 commit_message(struct smtp_session *);
 static void	 spool_abort(struct smtp_session *);
 static void	 start_tls(struct smtp_session *);
@@ -1311,21 +1315,57 @@ spool_flush(struct smtp_session *s)
 	buf_reset(&s->dbuf);
 }
 
-static void
-body_refused(struct smtp_session *s, bool hangup)
+/*
+ * body_refused - the verdict on the content once it is read: a fault
+ * (smtp_data_fault: bare CR, bare LF under bare_lf = reject, NUL) gets
+ * 554, a message over max_message_size 552.  Given at the end of the
+ * data, never in the middle: the client and we agree on where the message
+ * ended, so the session goes on.  true: refused, reply queued.
+ */
+static bool
+body_refused(struct smtp_session *s)
 {
-	log_info("session=%016llx event=reject client=%s reason=\"bare CR or "
-	    "LF in message\"", (unsigned long long)s->id, s->peer_str);
+	const char	*why;
+
+	switch (data_fault(s)) {
+	case DATA_FAULT_NONE:
+		if (!s->rx.overflow)
+			return false;
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "552 5.3.4 Error: message size exceeds limit");
+		return true;
+	case DATA_FAULT_NUL:
+		why = "NUL byte in message";
+		break;
+	default:
+		why = "bare CR or LF in message";
+		break;
+	}
+	log_info("session=%016llx event=reject client=%s reason=\"%s\"",
+	    (unsigned long long)s->id, s->peer_str, why);
 	spool_abort(s);
 	tx_reset(s);
-	if (hangup) {
-		/* After a bare LF the end of the message is ambiguous: any
-		 * further byte could be a smuggled command.  Hang up. */
-		reply(s, "554 5.6.0 Error: bare CR or LF in message; closing");
-		close_after(s);
-	} else {
-		error(s, "554 5.6.0 Error: bare CR or LF in message");
-	}
+	error(s, "554 5.6.0 Error: %s", why);
+	return true;
+}
+
+/* data_fault - what keeps the content read so far from being taken. */
+static enum data_fault
+data_fault(const struct smtp_session *s)
+{
+	return smtp_data_fault(&s->rx, config->bare_lf == BARE_LF_NORMALIZE);
+}
+
+/* spool_keep - write out what has come, or drop it when the message is
+ * already known to be refused. */
+static void
+spool_keep(struct smtp_session *s)
+{
+	if (data_fault(s) != DATA_FAULT_NONE)
+		buf_reset(&s->dbuf);
+	else if (s->dbuf.len >= SPOOL_FLUSH)
+		spool_flush(s);
 }
 
 static bool
@@ -1342,16 +1382,9 @@ data_step(struct smtp_session *s, struct evbuffer *in)
 	}
 	evbuffer_drain(in, total);
 	s->data_bytes += total;
-	if (s->dbuf.len >= SPOOL_FLUSH)
-		spool_flush(s);
-	if (r == DATA_BAD_EOL) {
-		body_refused(s, true);
-		return false;
-	}
-	if (r == DATA_END) {
+	spool_keep(s);
+	if (r == DATA_END)
 		finish_message(s);
-		return true;
-	}
 	return true;
 }
 
@@ -1369,26 +1402,15 @@ bdat_done(struct smtp_session *s)
 			error(s, "503 5.5.1 Error: BDAT without a transaction");
 		return;
 	}
-	if (s->bdat_bad) {
-		body_refused(s, false);
-		return;
-	}
-	if (s->rx.overflow) {
-		spool_abort(s);
-		tx_reset(s);
-		reply(s, "552 5.3.4 Error: message size exceeds limit");
-		return;
-	}
 	if (s->bdat_last) {
-		if (smtp_data_bdat_last(&s->rx) == DATA_BAD_EOL) {
-			body_refused(s, false);
-			return;
-		}
+		smtp_data_bdat_last(&s->rx);
 		finish_message(s);
 		return;
 	}
-	if (s->dbuf.len >= SPOOL_FLUSH)
-		spool_flush(s);
+	/* RFC 3030 4.2: a refused chunk ends the transaction. */
+	if (body_refused(s))
+		return;
+	spool_keep(s);
 	s->state = SMTP_S_RCPT;
 	reply(s, "250 2.0.0 %llu octets received",
 	    (unsigned long long)s->bdat_size);
@@ -1404,14 +1426,14 @@ bdat_step(struct smtp_session *s, struct evbuffer *in)
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		n = MIN(v.iov_len, s->bdat_left);
-		if (!s->bdat_discard && !s->bdat_bad &&
-		    smtp_data_bdat_feed(&s->rx, v.iov_base, n) == DATA_BAD_EOL)
-			s->bdat_bad = true;
+		if (!s->bdat_discard && !s->bdat_bad) {
+			smtp_data_bdat_feed(&s->rx, v.iov_base, n);
+			s->bdat_bad = data_fault(s) != DATA_FAULT_NONE;
+		}
 		evbuffer_drain(in, n);
 		s->data_bytes += n;
 		s->bdat_left -= n;
-		if (s->dbuf.len >= SPOOL_FLUSH)
-			spool_flush(s);
+		spool_keep(s);
 	}
 	if (s->bdat_left > 0)
 		return false;
@@ -1419,16 +1441,13 @@ bdat_step(struct smtp_session *s, struct evbuffer *in)
 	return true;
 }
 
-/* finish_message - end of data: size check, then the durable commit. */
+/* finish_message - end of data: the content's verdict, then the durable
+ * commit. */
 static void
 finish_message(struct smtp_session *s)
 {
-	if (s->rx.overflow) {
-		spool_abort(s);
-		tx_reset(s);
-		reply(s, "552 5.3.4 Error: message size exceeds limit");
+	if (body_refused(s))
 		return;
-	}
 	spool_flush(s);
 	if (!s->spool_err) {
 		struct smtp_check_eod	 e;

@@ -110,7 +110,7 @@ struct smtp_session {
 	uint64_t		 bdat_size;
 	bool			 bdat_last;
 	bool			 bdat_discard;	/* read the chunk, then 503 */
-	bool			 bdat_bad;	/* bare CR/LF seen in BDAT */
+	bool			 bdat_bad;	/* BDAT content refused */
 };
 
 /* smtp_session_start - a connection accepted on listener idx. */

@@ -6,7 +6,8 @@
  * read past the terminator.  The whole rest, NULs included, also goes to
  * smtp_parse_xtext_decode() without a terminator.  Accepted values must be within
  * their limits and free of control bytes, bad_param must point into the
- * argument, and xtext must round-trip.  Any violation aborts.
+ * argument, and xtext must round-trip.  A path taken without angle
+ * brackets must be taken the same with them.  Any violation aborts.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,6 +30,7 @@ static void	 check_bad_param(enum smtp_parse_result, const char *,
 static void	 fuzz_mail(const char *, size_t);
 static void	 fuzz_rcpt(const char *, size_t, bool);
 static void	 fuzz_xtext(const uint8_t *, size_t);
+static char	*bracketed(const char *, size_t);
 
 static void
 violation(const char *what)
@@ -61,15 +63,43 @@ check_bad_param(enum smtp_parse_result r, const char *bad, const char *s,
 		violation("bad_param set without a parameter error");
 }
 
+/*
+ * bracketed - s (whose first skip bytes are "FROM:" or "TO:") with its
+ * bare path put in angle brackets; NULL when it has them already.
+ */
+static char *
+bracketed(const char *s, size_t skip)
+{
+	const char	*p = s + skip;
+	size_t		 n, len = strlen(s);
+	char		*b;
+
+	while (*p == ' ')
+		p++;
+	if (*p == '<' || (b = malloc(len + 3)) == NULL)
+		return NULL;
+	n = strcspn(p, " ");
+	snprintf(b, len + 3, "%.*s<%.*s>%s", (int)(p - s), s, (int)n, p,
+	    p + n);
+	return b;
+}
+
 static void
 fuzz_mail(const char *s, size_t len)
 {
-	struct smtp_mail_args	 m;
+	struct smtp_mail_args	 m, mb;
 	enum smtp_parse_result	 r = smtp_parse_mail(s, &m);
+	char			*b;
 
 	check_bad_param(r, m.bad_param, s, len);
 	if (r != SP_OK)
 		return;
+	if ((b = bracketed(s, 5)) != NULL) {
+		if (smtp_parse_mail(b, &mb) != SP_OK ||
+		    memcmp(&m.addr, &mb.addr, sizeof(m.addr)) != 0)
+			violation("bare sender differs from <sender>");
+		free(b);
+	}
 	clean(m.envid, SMTP_ENVID_MAX, "envid");
 	clean(m.auth, SMTP_AUTH_MAX, "auth");
 	if (!m.smtputf8 && !addr_is_ascii(&m.addr))
@@ -81,12 +111,19 @@ fuzz_mail(const char *s, size_t len)
 static void
 fuzz_rcpt(const char *s, size_t len, bool utf8)
 {
-	struct smtp_rcpt_args	 a;
+	struct smtp_rcpt_args	 a, ab;
 	enum smtp_parse_result	 r = smtp_parse_rcpt(s, utf8, &a);
+	char			*b;
 
 	check_bad_param(r, a.bad_param, s, len);
 	if (r != SP_OK)
 		return;
+	if ((b = bracketed(s, 3)) != NULL) {
+		if (smtp_parse_rcpt(b, utf8, &ab) != SP_OK ||
+		    memcmp(&a.addr, &ab.addr, sizeof(a.addr)) != 0)
+			violation("bare recipient differs from <recipient>");
+		free(b);
+	}
 	clean(a.orcpt, SMTP_ORCPT_MAX, "orcpt");
 	if (a.orcpt[0] != '\0' && strchr(a.orcpt, ';') == NULL)
 		violation("orcpt without ';'");

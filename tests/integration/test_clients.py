@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import smtplib
 import subprocess
 import time
 
@@ -217,17 +218,67 @@ def test_curl_lf_file_with_crlf_option(mta, tmp_path):
     assert strip_trace(msg) == b"Subject: lf\n\nunix line ends\n"
 
 
-def test_curl_lf_file_without_crlf_refused(mta, tmp_path):
-    """curl sends a LF-only file as is: bare LFs in DATA are refused and
-    nothing is stored (strict CRLF, no smuggling)."""
+def test_curl_lf_file_without_crlf_delivered(mta, tmp_path):
+    """curl sends a LF-only file as is (and adds CRLF.CRLF): with the
+    default bare_lf = normalize its lines are taken as lines, and the
+    mailbox holds exactly the file."""
+    f = tmp_path / "lf.eml"
+    body = (b"From: s@client.test\nSubject: lf\n\nunix line ends\n"
+            b"second line\n\nafter a blank line\n")
+    f.write_bytes(body)
+    p = curl(mta, "--mail-from", "s@client.test",
+             "--mail-rcpt", ALICE, "-T", str(f))
+    assert p.returncode == 0, p.stdout.decode()
+    msg = mta.wait_messages(ALICE, 1)[0]
+    assert strip_trace(msg) == body
+
+
+def test_curl_lf_file_without_crlf_refused(mta_factory, tmp_path):
+    """With bare_lf = reject, curl's LF-only file is refused (554 at the
+    end of the data) and nothing is stored."""
+    m = mta_factory(extra="bare_lf = reject").start()
     f = tmp_path / "lf.eml"
     f.write_bytes(b"Subject: lf\n\nunix line ends\n")
-    p = curl(mta, "--mail-from", "s@client.test",
+    p = curl(m, "--mail-from", "s@client.test",
              "--mail-rcpt", ALICE, "-T", str(f))
     assert p.returncode != 0, p.stdout.decode()
     time.sleep(0.5)
-    assert mta.queued() == []
-    assert mta.messages(ALICE) == []
+    assert 'reason="bare CR or LF in message"' in m.log()
+    assert m.queued() == []
+    assert m.messages(ALICE) == []
+
+
+# ---- Python's smtplib ----
+
+def test_smtplib_lf_only_message(mta):
+    """A script handing smtplib a bytes message with LF line ends: smtplib
+    sends the LFs as they are (it stuffs dots after them and ends with
+    CRLF.CRLF); the mailbox holds the message as the script wrote it."""
+    msg = (b"From: script@client.test\nTo: alice@example.test\n"
+           b"Subject: from a script\n\nline one\n.line with a dot\n"
+           b"..two dots\n\nlast line\n")
+    with smtplib.SMTP("127.0.0.1", mta.port, timeout=20) as c:
+        c.ehlo("script.client.test")
+        refused = c.sendmail("script@client.test", [ALICE], msg)
+        assert refused == {}
+    got = mta.wait_messages(ALICE, 1)[0]
+    assert strip_trace(got) == msg
+
+
+def test_smtplib_lf_only_message_refused_when_strict(mta_factory):
+    m = mta_factory(extra="bare_lf = reject").start()
+    with smtplib.SMTP("127.0.0.1", m.port, timeout=20) as c:
+        c.ehlo("script.client.test")
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            c.sendmail("script@client.test", [ALICE],
+                       b"Subject: strict\n\nLF only\n")
+        assert e.value.smtp_code == 554
+        # the session goes on
+        assert c.noop()[0] == 250
+        c.sendmail("script@client.test", [ALICE],
+                   b"Subject: strict\r\n\r\nCRLF\r\n")
+    assert strip_trace(m.wait_messages(ALICE, 1)[0]) == \
+        b"Subject: strict\n\nCRLF\n"
 
 
 def test_curl_unknown_recipient(mta, tmp_path):

@@ -1,6 +1,8 @@
 """Message content: DATA and BDAT delivered byte-exact (dot-unstuffing,
-8-bit, large bodies), the SMTP smuggling variants refused with nothing
-stored and nothing executed, BDAT chunking rules, and size limits."""
+8-bit, large bodies), the SMTP smuggling variants never taking the data to
+an end (nothing smuggled, nothing executed), LF-only lines taken as lines
+(bare_lf = normalize) or refused at the end of the data (bare_lf =
+reject), bare CR and NUL refused, BDAT chunking rules, and size limits."""
 
 import os
 import re
@@ -62,6 +64,38 @@ def delivered_one(mta, addr=ALICE):
     time.sleep(0.1)
     assert len(mta.messages(addr)) == 1
     return msgs[0]
+
+
+def nothing_said(c, wait=0.5):
+    """True when the server sent nothing within wait seconds (and did not
+    close): the data has not ended, so nothing was answered."""
+    try:
+        if c._fill(wait):
+            return False
+    except socket.timeout:
+        return c.buf == b"" and not c.eof
+    return False
+
+
+MODES = ["default", "reject"]
+
+
+def lf_mta(mta_factory, mode, extra=""):
+    """A server with bare_lf as given ("default": the key not set)."""
+    if mode != "default":
+        extra = "bare_lf = %s\n%s" % (mode, extra)
+    return mta_factory(extra=extra).start()
+
+
+def has_bare_cr(b):
+    return b"\r" in b.replace(b"\r\n", b"")
+
+
+def refused_here(b, mode):
+    """Does a message holding b get 554: a bare CR always, a bare LF only
+    with bare_lf = reject."""
+    return has_bare_cr(b) or (mode == "reject" and
+                              b"\n" in b.replace(b"\r\n", b""))
 
 
 def assert_nothing_stored(mta, *addrs, wait=0.5):
@@ -230,92 +264,293 @@ INJECTED = (b"MAIL FROM:<evil@attacker.test>\r\n"
             b"Subject: smuggled\r\n\r\nsmuggled body\r\n.\r\n")
 
 
+def assert_not_smuggled(m, sep, mode):
+    """After outer + sep + INJECTED: refused with nothing stored, or (a
+    bare LF taken as a line end) one message to alice holding the
+    injected commands as text.  Never a message from the attacker."""
+    if refused_here(sep, mode):
+        assert_nothing_stored(m)
+    else:
+        msg = delivered_one(m)
+        assert b"\nMAIL FROM:<evil@attacker.test>\nRCPT TO:" in msg, msg
+        assert msg.endswith(b"\nsmuggled body\n"), msg
+        assert m.wait_queue_empty() == []
+        assert m.messages("bob@example.test") == []
+    assert "evil@attacker.test" not in m.log()
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("sep", SMUGGLE, ids=lambda s: repr(s))
-def test_smuggling_refused(mta, sep):
-    with session(mta) as c:
+def test_smuggling_refused(mta_factory, sep, mode):
+    """No smuggling separator ends the data: nothing is answered until the
+    real CRLF.CRLF, which gets one reply for the whole of it; the session
+    goes on, and the injected commands never ran."""
+    m = lf_mta(mta_factory, mode)
+    with session(m) as c:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.transaction("x@client.test", [ALICE])
         c.expect("DATA", 354)
-        c.send(b"Subject: outer\r\n\r\nouter body" + sep + INJECTED)
+        c.send(b"Subject: outer\r\n\r\nouter body" + sep + INJECTED[:-3])
+        assert nothing_said(c), c.buf
+        c.send(b".\r\n")
         r = c.reply()
-        assert (r.code, r.enhanced) == (554, "5.6.0"), r
-        rest = c.rest(5)
-        assert c.eof, "connection not closed"
-        assert rest == b"", rest      # nothing after the 554: no 250/354
-    assert_nothing_stored(mta)
-    assert "evil@attacker.test" not in mta.log()
+        if refused_here(sep, mode):
+            assert (r.code, r.enhanced) == (554, "5.6.0"), r
+        else:
+            assert r.code == 250, r
+        c.expect("NOOP", 250)                # exactly one reply before
+        assert c.buf == b""
+        c.expect("RCPT TO:<bob@example.test>", 503, "5.5.1")
+    assert_not_smuggled(m, sep, mode)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("sep", SMUGGLE, ids=lambda s: repr(s))
-def test_smuggling_with_proper_end_later(mta, sep):
+def test_smuggling_with_proper_end_later(mta_factory, sep, mode):
     """Even when a proper CRLF.CRLF follows, the message with the bare
-    line end is not stored (not even truncated)."""
-    with session(mta) as c:
+    line end is not stored (not even truncated) unless the bare LF is taken
+    as a line end; what follows the real end is commands."""
+    m = lf_mta(mta_factory, mode)
+    with session(m) as c:
         c.transaction("x@client.test", [ALICE])
         c.expect("DATA", 354)
         c.send(b"Subject: outer\r\n\r\nouter body" + sep + INJECTED +
                b"more\r\n.\r\nQUIT\r\n")
+        rs = c.replies(4)
+        assert rs[0].code == (554 if refused_here(sep, mode) else 250), rs
+        assert [r.code // 100 for r in rs[1:3]] == [5, 5], rs
+        assert rs[3].code == 221, rs
         data = c.rest(5)
         assert c.eof
-        assert re.match(rb"554 5\.6\.0[^\r\n]*\r\n$", data), data
-    assert_nothing_stored(mta)
-    assert "evil@attacker.test" not in mta.log()
+        assert data == b"", data
+    assert_not_smuggled(m, sep, mode)
 
 
-@pytest.mark.parametrize("where", [
-    b"Subject: a\nX: b\r\n\r\nbody\r\n.\r\n",       # bare LF in the header
+BARE_CR_DATA = [
     b"Subject: a\rX: b\r\n\r\nbody\r\n.\r\n",       # bare CR in the header
     b"Subject: a\r\n\r\nbo\rdy\r\n.\r\n",            # bare CR in the body
-    b"Subject: a\r\n\r\nbody\n\r\n.\r\n",            # LF then CRLF
     b"Subject: a\r\n\r\nbody\r\r\n.\r\n",            # CR then CRLF
-    b"\n.\r\n",                                      # first byte
     b"\r\n\r\n\r\r\n.\r\n",
-])
-def test_bare_cr_lf_anywhere_refused(mta, where):
-    with session(mta) as c:
+]
+BARE_LF_DATA = [
+    b"Subject: a\nX: b\r\n\r\nbody\r\n.\r\n",       # bare LF in the header
+    b"Subject: a\r\n\r\nbody\n\r\n.\r\n",            # LF then CRLF
+    b"\n.\r\n",                                      # first byte
+]
+
+
+@pytest.mark.parametrize("where,mode",
+                         [(w, m) for w in BARE_CR_DATA for m in MODES] +
+                         [(w, "reject") for w in BARE_LF_DATA])
+def test_bare_cr_lf_anywhere_refused(mta_factory, where, mode):
+    """A bare CR (and, with bare_lf = reject, a bare LF) gets 554 5.6.0
+    at the end of the data; nothing is stored and the session goes on."""
+    m = lf_mta(mta_factory, mode)
+    with session(m) as c:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.transaction("x@client.test", [ALICE])
         c.expect("DATA", 354)
         c.send(where)
+        if not where.endswith(b"\r\n.\r\n"):
+            assert nothing_said(c)          # its dot line is no end
+            c.send(b"\r\n.\r\n")
         r = c.reply()
         assert (r.code, r.enhanced) == (554, "5.6.0"), r
-        assert c.is_closed(5)
-    assert_nothing_stored(mta)
+        assert not c.is_closed(0.3)
+        c.expect("NOOP", 250)
+        c.expect("RCPT TO:<alice@example.test>", 503, "5.5.1")
+    assert_nothing_stored(m)
+    assert 'reason="bare CR or LF in message"' in m.log()
 
 
-def test_smuggling_split_across_writes(mta):
-    """A bare LF arriving in its own TCP segment is still a bare LF."""
+@pytest.mark.parametrize("wire,stored", [
+    (b"Subject: a\nX: b\r\n\r\nbody\r\n.\r\n", b"Subject: a\nX: b\n\nbody\n"),
+    (b"Subject: a\r\n\r\nbody\n\r\n.\r\n", b"Subject: a\n\nbody\n"),
+    (b"\n.\r\nx\r\n.\r\n", b"\n\nx\n"),
+    (b"Subject: lf\n\nline one\nline two\n\r\n.\r\n",
+     b"Subject: lf\n\nline one\nline two\n"),
+    (b"Subject: mixed\r\n\nCRLF\r\nLF\nCRLF\r\n.\r\n",
+     b"Subject: mixed\n\nCRLF\nLF\nCRLF\n"),
+    (b"Subject: dots\n\n..dot\n.\n..\nend\n\r\n.\r\n",
+     b"Subject: dots\n\n.dot\n\n.\nend\n"),
+    (b"Subject: blank end\n\n\n\r\n.\r\n", b"Subject: blank end\n\n\n"),
+])
+def test_bare_lf_taken_as_line_end(mta, wire, stored):
+    """bare_lf = normalize (the default): LF-only lines are lines; dots
+    are unstuffed at every line start; the empty CRLF line LF-only clients
+    put before the end is theirs, not the message's."""
+    r = send_data(mta, wire)
+    assert r.code == 250, r
+    assert strip_trace(delivered_one(mta)) == stored
+
+
+def test_bare_lf_dot_lines_never_end_data(mta):
+    """<LF>.<LF>, <LF>.<CR><LF> and <CR><LF>.<LF> are text, the session
+    waits for the real end, and the lines before them are kept."""
     with session(mta) as c:
         c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.transaction("x@client.test", [ALICE])
         c.expect("DATA", 354)
+        for piece in (b"Subject: w\n\na\n.\n", b"b\n.\r\n", b"c\r\n.\n"):
+            c.send(piece)
+            assert nothing_said(c, 0.3), piece
+        c.send(b"d\r\n.\r\n")
+        assert c.reply().code == 250
+        c.expect("NOOP", 250)
+    assert strip_trace(delivered_one(mta)) == \
+        b"Subject: w\n\na\n\nb\n\nc\n\nd\n"
+
+
+def test_bare_lf_reject_answers_at_end_of_data(mta_factory):
+    """bare_lf = reject: the 554 comes once the real end is read, not at
+    the bare LF, and the session stays usable."""
+    m = lf_mta(mta_factory, "reject")
+    with session(m) as c:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.transaction("x@client.test", [ALICE])
+        c.expect("DATA", 354)
+        c.send(b"Subject: lf\n\nunix line ends\n")
+        assert nothing_said(c)
+        c.send(b"\r\n.\r\n")
+        r = c.reply()
+        assert (r.code, r.enhanced) == (554, "5.6.0"), r
+        c.transaction("x@client.test", [ALICE])
+        c.expect("DATA", 354)
+        c.send(b"Subject: crlf\r\n\r\nfine\r\n.\r\n")
+        assert c.reply().code == 250
+    assert strip_trace(delivered_one(m)) == b"Subject: crlf\n\nfine\n"
+
+
+def test_bare_lf_normalize_set_explicitly(mta_factory):
+    m = lf_mta(mta_factory, "normalize")
+    r = send_data(m, b"Subject: n\n\nnormalized\n\r\n.\r\n")
+    assert r.code == 250, r
+    assert strip_trace(delivered_one(m)) == b"Subject: n\n\nnormalized\n"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_smuggling_split_across_writes(mta_factory, mode):
+    """A bare LF arriving in its own TCP segment is still a bare LF, and
+    its dot line still no end."""
+    m = lf_mta(mta_factory, mode)
+    with session(m) as c:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.transaction("x@client.test", [ALICE])
+        c.expect("DATA", 354)
         for piece in (b"Subject: o\r\n\r\nouter", b"\n", b".", b"\r\n",
-                      INJECTED):
-            try:
-                c.send(piece)
-            except OSError:
-                break           # the server hung up already: fine
+                      INJECTED[:-3]):
+            c.send(piece)
             time.sleep(0.05)
-        data = c.rest(5)
-        assert c.eof
-        assert data.startswith(b"554 5.6.0"), data
-        assert b"250 " not in data and b"354 " not in data, data
-    assert_nothing_stored(mta)
-    assert "evil@attacker.test" not in mta.log()
+        assert nothing_said(c), c.buf
+        c.send(b".\r\n")
+        r = c.reply()
+        assert r.code == (554 if mode == "reject" else 250), r
+        c.expect("NOOP", 250)
+        assert c.buf == b"", c.buf
+    assert_not_smuggled(m, b"\n.\r\n", mode)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("sep", [b"\n.\n", b"\r\n.\n", b"\r.\r"],
                          ids=lambda s: repr(s))
-def test_smuggling_in_bdat(mta, sep):
+def test_smuggling_in_bdat(mta_factory, sep, mode):
+    m = lf_mta(mta_factory, mode)
     payload = b"Subject: outer\r\n\r\nouter body" + sep + INJECTED
-    with session(mta) as c:
+    with session(m) as c:
         c.transaction("x@client.test", [ALICE])
         c.send(b"BDAT %d LAST\r\n" % len(payload) + payload)
         r = c.reply()
-        assert (r.code, r.enhanced) == (554, "5.6.0"), r
+        if refused_here(sep, mode):
+            assert (r.code, r.enhanced) == (554, "5.6.0"), r
+        else:
+            assert r.code == 250 and "queued as" in r.text, r
         # the payload was read as data, never as commands
         c.expect("NOOP", 250)
         c.expect("RCPT TO:<alice@example.test>", 503, "5.5.1")
+    if refused_here(sep, mode):
+        assert_nothing_stored(m)
+    else:
+        msg = strip_trace(delivered_one(m))
+        assert msg == b"Subject: outer\n\nouter body" + \
+            sep.replace(b"\r\n", b"\n") + lf(INJECTED), msg
+        assert m.messages("bob@example.test") == []
+    assert "evil@attacker.test" not in m.log()
+
+
+# ---- NUL bytes ----
+
+@pytest.mark.parametrize("wire", [
+    b"Subject: n\r\n\r\na\x00b\r\n.\r\n",
+    b"Subject: n\x00\r\n\r\nbody\r\n.\r\n",
+    b"\x00\r\n.\r\n",
+    b"Subject: n\r\n\r\nbody\r\n\x00\r\n.\r\n",
+    b"Subject: n\n\nLF lines and a \x00\n\r\n.\r\n",
+])
+def test_nul_refused(mta, wire):
+    """A NUL byte anywhere in the content: 554 5.6.0 at the end of the
+    data, nothing stored, the session goes on."""
+    with session(mta) as c:
+        c.transaction("x@client.test", [ALICE])
+        c.expect("DATA", 354)
+        c.send(wire)
+        r = c.reply()
+        assert (r.code, r.enhanced) == (554, "5.6.0"), r
+        assert "NUL" in r.text, r
+        c.expect("NOOP", 250)
+        assert c.buf == b""
     assert_nothing_stored(mta)
+    assert 'reason="NUL byte in message"' in mta.log()
+
+
+def test_nul_dot_is_not_end_of_data(mta):
+    """<CR><LF><NUL>.<CR><LF> (the outbound smuggling sequence for
+    receivers that strip NUL) is text here: the data goes on to the real
+    end, and the whole message is refused; the commands after it never
+    ran and the session still works."""
+    with session(mta) as c:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.transaction("x@client.test", [ALICE])
+        c.expect("DATA", 354)
+        c.send(b"Subject: outer\r\n\r\nouter body\r\n\x00.\r\n" +
+               INJECTED[:-3])
+        assert nothing_said(c), c.buf
+        c.send(b".\r\n")
+        r = c.reply()
+        assert (r.code, r.enhanced) == (554, "5.6.0"), r
+        c.expect("NOOP", 250)
+        assert c.buf == b""
+        c.expect("RCPT TO:<bob@example.test>", 503, "5.5.1")
+        c.transaction("x@client.test", [ALICE])
+        c.expect("DATA", 354)
+        c.send(b"Subject: clean\r\n\r\nclean\r\n.\r\n")
+        assert c.reply().code == 250
+    assert strip_trace(delivered_one(mta)) == b"Subject: clean\n\nclean\n"
+    assert mta.messages("bob@example.test") == []
     assert "evil@attacker.test" not in mta.log()
+
+
+def test_nul_in_bdat_refused(mta):
+    with session(mta) as c:
+        c.transaction("x@client.test", [ALICE])
+        payload = b"Subject: n\r\n\r\na\r\n\x00.\r\n" + INJECTED
+        c.send(b"BDAT %d LAST\r\n" % len(payload) + payload)
+        r = c.reply()
+        assert (r.code, r.enhanced) == (554, "5.6.0"), r
+        c.expect("NOOP", 250)
+        c.expect("RCPT TO:<alice@example.test>", 503, "5.5.1")
+    assert_nothing_stored(mta)
+
+
+def test_nul_in_middle_bdat_chunk(mta):
+    """RFC 3030 4.2: the chunk holding the NUL is refused and the
+    transaction is over; the next chunk has none to join."""
+    with session(mta) as c:
+        c.transaction("x@client.test", [ALICE])
+        r1 = bdat(c, b"Subject: n\r\n\r\na\x00b\r\n")
+        assert (r1.code, r1.enhanced) == (554, "5.6.0"), r1
+        r2 = bdat(c, b"more\r\n", last=True)
+        assert (r2.code, r2.enhanced) == (503, "5.5.1"), r2
+    assert_nothing_stored(mta)
 
 
 # ---- BDAT ----
@@ -428,14 +663,22 @@ def test_bdat_binary_ish_8bit(mta):
     assert strip_trace(delivered_one(mta)) == lf(content)
 
 
-@pytest.mark.parametrize("payload", [
-    b"Subject: a\r\n\r\nbare\nLF\r\n",
+BARE_CR_BDAT = [
     b"Subject: a\r\n\r\nbare\rCR\r\n",
     b"Subject: a\r\n\r\nends in CR\r",
+]
+BARE_LF_BDAT = [
+    b"Subject: a\r\n\r\nbare\nLF\r\n",
     b"\n",
-])
-def test_bdat_bare_cr_lf_refused_session_stays(mta, payload):
-    with session(mta) as c:
+]
+
+
+@pytest.mark.parametrize("payload,mode",
+                         [(p, m) for p in BARE_CR_BDAT for m in MODES] +
+                         [(p, "reject") for p in BARE_LF_BDAT])
+def test_bdat_bare_cr_lf_refused_session_stays(mta_factory, payload, mode):
+    m = lf_mta(mta_factory, mode)
+    with session(m) as c:
         c.transaction("x@client.test", [ALICE])
         r = bdat(c, payload, last=True)
         assert (r.code, r.enhanced) == (554, "5.6.0"), r
@@ -446,21 +689,44 @@ def test_bdat_bare_cr_lf_refused_session_stays(mta, payload):
         c.transaction("x@client.test", ["bob@example.test"])
         assert bdat(c, b"Subject: ok\r\n\r\nok\r\n", last=True).code == 250
     time.sleep(0.3)
-    assert mta.messages(ALICE) == []
-    assert strip_trace(delivered_one(mta, "bob@example.test")) == \
+    assert m.messages(ALICE) == []
+    assert strip_trace(delivered_one(m, "bob@example.test")) == \
         b"Subject: ok\n\nok\n"
 
 
-def test_bdat_bare_lf_in_middle_chunk(mta):
+@pytest.mark.parametrize("payload,stored", [
+    (b"Subject: a\r\n\r\nbare\nLF\r\n", b"Subject: a\n\nbare\nLF\n"),
+    (b"Subject: a\n\nLF only\n", b"Subject: a\n\nLF only\n"),
+    (b"Subject: a\n\n.dots are data\n..\n",
+     b"Subject: a\n\n.dots are data\n..\n"),
+])
+def test_bdat_bare_lf_taken_as_line_end(mta, payload, stored):
     with session(mta) as c:
+        c.transaction("x@client.test", [ALICE])
+        r = bdat(c, payload, last=True)
+        assert r.code == 250 and "queued as" in r.text, r
+    assert strip_trace(delivered_one(mta)) == stored
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bdat_bare_lf_in_middle_chunk(mta_factory, mode):
+    m = lf_mta(mta_factory, mode)
+    with session(m) as c:
         c.transaction("x@client.test", [ALICE])
         r1 = bdat(c, b"Subject: a\r\n\r\nx\ny\r\n")
         r2 = bdat(c, b"z\r\n", last=True)
-        assert 554 in (r1.code, r2.code), (r1, r2)
-        assert "queued" not in r2.text
+        if mode == "reject":
+            assert 554 in (r1.code, r2.code), (r1, r2)
+            assert "queued" not in r2.text
+        else:
+            assert (r1.code, r2.code) == (250, 250), (r1, r2)
+            assert "queued" in r2.text
         c.expect("RSET", 250)
         c.expect("NOOP", 250)
-    assert_nothing_stored(mta)
+    if mode == "reject":
+        assert_nothing_stored(m)
+    else:
+        assert strip_trace(delivered_one(m)) == b"Subject: a\n\nx\ny\nz\n"
 
 
 def test_bdat_without_mail(mta):

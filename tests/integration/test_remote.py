@@ -23,6 +23,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from conftest import BIN, free_port
+from smtpclient import RawSMTP, queue_id
 
 
 # ---- sinks ----
@@ -358,6 +359,68 @@ def test_dot_stuffing_and_crlf_on_the_wire(mta_factory, dns):
         data = msgs[0]["data"]
         assert data.endswith(b"\r\n\r\n.leading dot\r\n..two dots\r\n"
                              b".\r\nlast line without dot\r\n"), data
+
+
+NUL_SMUGGLE = (b"Subject: outer\r\n\r\nouter body\r\n\x00.\r\n"
+               b"MAIL FROM:<evil@attacker.test>\r\n"
+               b"RCPT TO:<victim@far.test>\r\n"
+               b"DATA\r\n"
+               b"Subject: smuggled\r\n\r\nsmuggled\r\n.\r\n")
+
+
+def relay_route(mta_factory, sink):
+    return remote_mta(mta_factory, sink.port,
+                      "[route *]\nhost = 127.0.0.1:%d\ntls = none"
+                      % sink.port)
+
+
+def test_nul_smuggling_is_not_relayed(mta_factory, dns):
+    """<CR><LF><NUL>.<CR><LF> followed by SMTP commands: a next hop that
+    strips NUL would see the end of the data there and run the commands.
+    It is refused here (554 5.6.0, after the real end), so nothing of it
+    reaches the route's host; a clean message on the same route does."""
+    with Sink() as sink:
+        m = relay_route(mta_factory, sink)
+        with RawSMTP(m.port) as c:
+            c.ehlo()
+            c.transaction("sender@example.test", ["victim@far.test"])
+            c.expect("DATA", 354)
+            c.send(NUL_SMUGGLE)
+            r = c.reply()
+            assert (r.code, r.enhanced) == (554, "5.6.0"), r
+            c.expect("NOOP", 250)
+            assert c.buf == b""
+            r = c.transaction("sender@example.test", ["victim@far.test"],
+                              b"Subject: clean\r\n\r\nclean\r\n.\r\n")
+            qid = queue_id(r)
+        assert wait_log(m, qid, "victim@far.test", "sent"), m.log()
+        time.sleep(0.5)
+        msgs = sink.messages
+        assert len(msgs) == 1, msgs
+        assert msgs[0]["from"] == "sender@example.test"
+        data = msgs[0]["data"]
+        assert data.endswith(b"\r\n\r\nclean\r\n"), data
+        assert b"\x00" not in data and b"smuggled" not in data
+        assert m.wait_queue_empty() == []
+        assert "evil@attacker.test" not in m.log()
+
+
+def test_lf_only_message_leaves_with_crlf(mta_factory, dns):
+    """LF-only lines taken in (bare_lf = normalize) go out as CRLF lines,
+    dot-stuffed, so the next hop reads the same lines."""
+    with Sink() as sink:
+        m = relay_route(mta_factory, sink)
+        with RawSMTP(m.port) as c:
+            c.ehlo()
+            r = c.transaction("sender@example.test", ["bob@far.test"],
+                              b"Subject: lf\n\nline\n..dot\n.\nlast\n"
+                              b"\r\n.\r\n")
+            qid = queue_id(r)
+        assert wait_log(m, qid, "bob@far.test", "sent"), m.log()
+        data = sink.wait(1)[0]["data"]
+        assert data.endswith(b"\r\nSubject: lf\r\n\r\nline\r\n.dot\r\n"
+                             b"\r\nlast\r\n"), data
+        assert data.count(b"\n") == data.count(b"\r\n")
 
 
 def test_one_connection_carries_several_messages(mta_factory, dns):

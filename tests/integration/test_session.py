@@ -319,6 +319,14 @@ def test_mail_syntax_errors(smta, line, code, enh):
     ("RCPT TO:<ali ce@example.test>", 501, "5.1.3"),
     ("RCPT TO:<alice@example.test> FOO=bar", 555, "5.5.4"),
     ("RCPT TO:<alice@example.test> SIZE=10", 555, "5.5.4"),
+    # without angle brackets: a whole mailbox or nothing
+    ("RCPT TO: alice@example.test>", 501, "5.5.2"),
+    ("RCPT TO:alice@example.test<x>", 501, "5.5.2"),
+    ("RCPT TO: alice", 501, "5.1.3"),
+    ("RCPT TO: alice@", 501, "5.1.3"),
+    ("RCPT TO: @relay.test:alice@example.test", 501, "5.1.3"),
+    ("RCPT TO: ali ce@example.test", 501, "5.1.3"),
+    ("RCPT TO: alice@example.test FOO=bar", 555, "5.5.4"),
 ])
 def test_rcpt_syntax_errors(smta, line, code, enh):
     with session(smta) as c:
@@ -330,6 +338,45 @@ def test_rcpt_syntax_errors(smta, line, code, enh):
         else:
             assert r.enhanced is not None and r.enhanced.startswith("5.")
         c.expect("DATA", 554, "5.5.1")
+
+
+def test_paths_without_angle_brackets(mta):
+    """MAIL FROM and RCPT TO without angle brackets, as Postfix and
+    chasquid take them (docs/smtp.md): a whole mailbox, parameters after
+    it, the address written with brackets everywhere after."""
+    with session(mta) as c:
+        c.expect("MAIL FROM: x@client.test SIZE=100", 250)
+        c.expect("RCPT TO: alice@example.test", 250)
+        c.expect("RCPT TO:bob@example.test NOTIFY=NEVER", 250)
+        c.expect("DATA", 354)
+        c.send(SIMPLE_MSG)
+        assert c.reply().code == 250
+        c.expect("MAIL FROM:x@client.test", 250)
+        c.expect("RCPT TO: postmaster", 250)
+        c.expect("DATA", 354)
+        c.send(SIMPLE_MSG)
+        assert c.reply().code == 250
+    msgs = mta.wait_messages("alice@example.test", 2)
+    assert len(msgs) == 2, msgs
+    for m in msgs:
+        assert m.startswith(b"Return-Path: <x@client.test>\n"), m
+    assert len(mta.wait_messages("bob@example.test", 1)) == 1
+    assert "from=<x@client.test>" in mta.log()
+
+
+@pytest.mark.parametrize("line,code,enh", [
+    ("MAIL FROM: x@client.test>", 501, "5.5.2"),
+    ("MAIL FROM: x", 501, "5.1.7"),
+    ("MAIL FROM: postmaster", 501, "5.1.7"),
+    ("MAIL FROM: @relay.test:x@client.test", 501, "5.1.7"),
+    ("MAIL FROM: x@client.test FOO=bar", 555, "5.5.4"),
+])
+def test_mail_without_angle_brackets_errors(smta, line, code, enh):
+    with session(smta) as c:
+        r = c.cmd(line)
+        assert (r.code, r.enhanced) == (code, enh), (line, r)
+        c.expect("RCPT TO:<alice@example.test>", 503, "5.5.1")
+        c.expect("MAIL FROM: x@client.test", 250)
 
 
 def test_null_sender_accepted(mta):

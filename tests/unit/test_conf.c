@@ -138,6 +138,8 @@ static const struct good goods[] = {
 	    DMARC_POLICY_RECORD, NULL },
 	{ "dmarc_policy = enforce", K_ENUM, F(dmarc_policy),
 	    DMARC_POLICY_ENFORCE, NULL },
+	{ "bare_lf = normalize", K_ENUM, F(bare_lf), BARE_LF_NORMALIZE, NULL },
+	{ "bare_lf = reject", K_ENUM, F(bare_lf), BARE_LF_REJECT, NULL },
 	{ "user = _postbote", K_STR, F(user), 0, "_postbote" },
 	{ "user = mail-1.x", K_STR, F(user), 0, "mail-1.x" },
 	{ "log = stderr", K_STR, F(log), 0, "stderr" },
@@ -395,6 +397,10 @@ static const struct bad bads[] = {
 	    "reject" },
 	{ "dmarc_policy = reject", "t.conf:1:1: dmarc_policy: must be "
 	    "record | enforce" },
+	{ "bare_lf = strict", "t.conf:1:1: bare_lf: must be normalize | "
+	    "reject" },
+	{ "bare_lf = Reject", "t.conf:1:1: bare_lf: must be normalize | "
+	    "reject" },
 	{ "user = -x", "t.conf:1:1: user: \"-x\" is not a user name" },
 	{ "user = a/b", "t.conf:1:1: user: \"a/b\" is not a user name" },
 	{ "log = a b", "t.conf:1:1: log: takes 1 word, not 2" },
@@ -627,6 +633,7 @@ check_common_defaults(const struct conf *c)
 	assert_int_equal(c->queue_lifetime, 5 * 86400);
 	assert_int_equal(c->spf_policy, SPF_POLICY_RECORD);
 	assert_int_equal(c->dmarc_policy, DMARC_POLICY_ENFORCE);
+	assert_int_equal(c->bare_lf, BARE_LF_NORMALIZE);
 	assert_string_equal(c->user, "postbote");
 	assert_string_equal(c->log, "stderr");
 	assert_int_equal(c->command_timeout, 300);

@@ -2,7 +2,8 @@
  * test_smtp_data.c - unit tests for the DATA recognizer and BDAT checker.
  * Every case runs whole, split at every byte boundary into two feeds, and
  * byte by byte; all three must give the same result, consumption, output
- * and flags.  The smuggling variants come from CVE-2023-51764 and kin.
+ * and flags.  The smuggling variants come from CVE-2023-51764 and kin:
+ * none of them may end the data, whatever else they do.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,11 @@
 
 #define S(x)	x, sizeof(x) - 1
 
+/* what the recognizer noted */
+#define F_CR	0x01		/* bare CR */
+#define F_LF	0x02		/* bare LF */
+#define F_NUL	0x04
+
 struct data_case {
 	const char	*name;
 	const char	*in;
@@ -24,57 +30,91 @@ struct data_case {
 	enum data_result result;
 	size_t		 used;
 	const char	*out;		/* expected output (NUL-free) */
+	unsigned	 flags;		/* F_* */
 };
 
 static const struct data_case cases[] = {
 	/* plain messages and the end marker */
-	{ "simple", S("hello\r\n.\r\n"), DATA_END, 10, "hello\r\n" },
-	{ "empty message", S(".\r\n"), DATA_END, 3, "" },
-	{ "empty, then command", S(".\r\nQUIT\r\n"), DATA_END, 3, "" },
+	{ "simple", S("hello\r\n.\r\n"), DATA_END, 10, "hello\r\n", 0 },
+	{ "empty message", S(".\r\n"), DATA_END, 3, "", 0 },
+	{ "empty, then command", S(".\r\nQUIT\r\n"), DATA_END, 3, "", 0 },
 	{ "rest is next command", S("a\r\n.\r\nMAIL FROM:<x@y>\r\n"),
-	    DATA_END, 6, "a\r\n" },
-	{ "empty lines kept", S("\r\n\r\n.\r\n"), DATA_END, 7, "\r\n\r\n" },
-	{ "no end yet", S("a\r\nb\r\n"), DATA_MORE, 6, "a\r\nb\r\n" },
-	{ "dot pending", S("a\r\n."), DATA_MORE, 4, "a\r\n" },
-	{ "dot cr pending", S("a\r\n.\r"), DATA_MORE, 5, "a\r\n" },
-	{ "cr pending", S("abc\r"), DATA_MORE, 4, "abc" },
-	{ "nothing", S(""), DATA_MORE, 0, "" },
-	{ "mid-line dot", S("a.\r\n.\r\n"), DATA_END, 7, "a.\r\n" },
-	{ "dot then space", S(". \r\n.\r\n"), DATA_END, 7, " \r\n" },
+	    DATA_END, 6, "a\r\n", 0 },
+	{ "empty lines kept", S("\r\n\r\n.\r\n"), DATA_END, 7, "\r\n\r\n",
+	    0 },
+	{ "no end yet", S("a\r\nb\r\n"), DATA_MORE, 6, "a\r\nb\r\n", 0 },
+	{ "dot pending", S("a\r\n."), DATA_MORE, 4, "a\r\n", 0 },
+	{ "dot cr pending", S("a\r\n.\r"), DATA_MORE, 5, "a\r\n", 0 },
+	{ "cr pending", S("abc\r"), DATA_MORE, 4, "abc", 0 },
+	{ "nothing", S(""), DATA_MORE, 0, "", 0 },
+	{ "mid-line dot", S("a.\r\n.\r\n"), DATA_END, 7, "a.\r\n", 0 },
+	{ "dot then space", S(". \r\n.\r\n"), DATA_END, 7, " \r\n", 0 },
 	{ "last line unterminated dot", S("a\r\nb.\r\n.\r\n"), DATA_END,
-	    10, "a\r\nb.\r\n" },
-	{ "nul bytes are text", "a\0b\r\n.\r\n", 8, DATA_END, 8, NULL },
+	    10, "a\r\nb.\r\n", 0 },
+	{ "nul bytes are text", "a\0b\r\n.\r\n", 8, DATA_END, 8, NULL,
+	    F_NUL },
+	{ "nul before a dot", S("a\r\n\0.\r\nMAIL FROM:<e@x>\r\n"),
+	    DATA_MORE, 24, NULL, F_NUL },
 
 	/* dot-stuffing (RFC 5321 4.5.2) */
-	{ "stuffed dot line", S("..\r\n.\r\n"), DATA_END, 7, ".\r\n" },
-	{ "stuffed text", S("..x\r\n.\r\n"), DATA_END, 8, ".x\r\n" },
-	{ "single dot dropped", S(".x\r\n.\r\n"), DATA_END, 7, "x\r\n" },
-	{ "three dots", S("...\r\n.\r\n"), DATA_END, 8, "..\r\n" },
+	{ "stuffed dot line", S("..\r\n.\r\n"), DATA_END, 7, ".\r\n", 0 },
+	{ "stuffed text", S("..x\r\n.\r\n"), DATA_END, 8, ".x\r\n", 0 },
+	{ "single dot dropped", S(".x\r\n.\r\n"), DATA_END, 7, "x\r\n", 0 },
+	{ "three dots", S("...\r\n.\r\n"), DATA_END, 8, "..\r\n", 0 },
 	{ "stuffing at start and later", S("..a\r\nb\r\n..c\r\n.\r\n"),
-	    DATA_END, 16, ".a\r\nb\r\n.c\r\n" },
+	    DATA_END, 16, ".a\r\nb\r\n.c\r\n", 0 },
 
-	/* smuggling: bare LF and CR in every position */
-	{ "LF.LF", S("a\n.\nMAIL FROM:<e@x>\r\n"), DATA_BAD_EOL, 2, "a" },
-	{ "LF.CRLF", S("a\n.\r\n"), DATA_BAD_EOL, 2, "a" },
-	{ "CRLF.LF", S("a\r\n.\n"), DATA_BAD_EOL, 5, "a\r\n" },
-	{ "CR.CR", S("a\r.\r"), DATA_BAD_EOL, 3, "a" },
-	{ "CR.CRLF", S("a\r.\r\n"), DATA_BAD_EOL, 3, "a" },
-	{ "CRLF.CR", S("a\r\n.\rX"), DATA_BAD_EOL, 6, "a\r\n" },
-	{ "CRLF.CR.CRLF", S("a\r\n.\r.\r\n"), DATA_BAD_EOL, 6, "a\r\n" },
-	{ "CRLF.CRCRLF", S("a\r\n.\r\r\n"), DATA_BAD_EOL, 6, "a\r\n" },
-	{ "start LF.CRLF", S("\n.\r\n"), DATA_BAD_EOL, 1, "" },
-	{ "start CR.CRLF", S("\r.\r\n"), DATA_BAD_EOL, 2, "" },
-	{ "start .LF", S(".\n"), DATA_BAD_EOL, 2, "" },
-	{ "start .CR.", S(".\r.\r\n"), DATA_BAD_EOL, 3, "" },
-	{ "start LF", S("\n"), DATA_BAD_EOL, 1, "" },
-	{ "CRCRLF", S("a\r\r\n"), DATA_BAD_EOL, 3, "a" },
-	{ "CR in text", S("a\rb\r\n.\r\n"), DATA_BAD_EOL, 3, "a" },
-	{ "LF in text", S("ab\ncd\r\n.\r\n"), DATA_BAD_EOL, 3, "ab" },
-	{ "LF after CRLF", S("a\r\n\n.\r\n"), DATA_BAD_EOL, 4, "a\r\n" },
-	{ "LFCR", S("a\n\r.\r\n"), DATA_BAD_EOL, 2, "a" },
-	{ "stuffed dot LF", S("..\n"), DATA_BAD_EOL, 3, "." },
-	{ "dot LF later", S("x\r\n.\nMAIL FROM:<e@x>\r\n.\r\n"),
-	    DATA_BAD_EOL, 5, "x\r\n" },
+	/* smuggling: bare LF and CR in every position never end the data */
+	{ "LF.LF", S("a\n.\nMAIL FROM:<e@x>\r\n"), DATA_MORE, 21,
+	    "a\r\n\r\nMAIL FROM:<e@x>\r\n", F_LF },
+	{ "LF.CRLF", S("a\n.\r\n"), DATA_MORE, 5, "a\r\n\r\n", F_LF },
+	{ "CRLF.LF", S("a\r\n.\n"), DATA_MORE, 5, "a\r\n\r\n", F_LF },
+	{ "CR.CR", S("a\r.\r"), DATA_MORE, 4, "a.", F_CR },
+	{ "CR.CRLF", S("a\r.\r\n"), DATA_MORE, 5, "a.\r\n", F_CR },
+	{ "CRLF.CR", S("a\r\n.\rX"), DATA_MORE, 6, "a\r\nX", F_CR },
+	{ "CRLF.CR.CRLF", S("a\r\n.\r.\r\n"), DATA_MORE, 8, "a\r\n.\r\n",
+	    F_CR },
+	{ "CRLF.CRCRLF", S("a\r\n.\r\r\n"), DATA_MORE, 7, "a\r\n\r\n", F_CR },
+	{ "start LF.CRLF", S("\n.\r\n"), DATA_MORE, 4, "\r\n\r\n", F_LF },
+	{ "start CR.CRLF", S("\r.\r\n"), DATA_MORE, 4, ".\r\n", F_CR },
+	{ "start .LF", S(".\n"), DATA_MORE, 2, "\r\n", F_LF },
+	{ "start .CR.", S(".\r.\r\n"), DATA_MORE, 5, ".\r\n", F_CR },
+	{ "start LF", S("\n"), DATA_MORE, 1, "\r\n", F_LF },
+	{ "CRCRLF", S("a\r\r\n"), DATA_MORE, 4, "a\r\n", F_CR },
+	{ "CR in text", S("a\rb\r\n.\r\n"), DATA_END, 8, "ab\r\n", F_CR },
+	{ "LF in text", S("ab\ncd\r\n.\r\n"), DATA_END, 10, "ab\r\ncd\r\n",
+	    F_LF },
+	{ "LF after CRLF", S("a\r\n\n.\r\n"), DATA_MORE, 7, "a\r\n\r\n\r\n",
+	    F_LF },
+	{ "LFCR", S("a\n\r.\r\n"), DATA_MORE, 6, "a\r\n.\r\n", F_LF | F_CR },
+	{ "stuffed dot LF", S("..\n"), DATA_MORE, 3, ".\r\n", F_LF },
+	{ "dot LF later", S("x\r\n.\nMAIL FROM:<e@x>\r\n.\r\n"), DATA_END,
+	    25, "x\r\n\r\nMAIL FROM:<e@x>\r\n", F_LF },
+	{ "LF-ended line, then .CRLF", S("a\r\nb\n.\r\n"), DATA_MORE, 8,
+	    "a\r\nb\r\n\r\n", F_LF },
+
+	/* LF-only lines (curl without --crlf, scripts): taken as lines */
+	{ "LF lines, curl's end", S("Subject: a\n\nbody\n\r\n.\r\n"),
+	    DATA_END, 22, "Subject: a\r\n\r\nbody\r\n", F_LF },
+	{ "LF, dot-stuffed by smtplib", S("a\n..b\n\r\n.\r\n"), DATA_END, 11,
+	    "a\r\n.b\r\n", F_LF },
+	{ "LF, two empty CRLF lines", S("a\n\r\n\r\n.\r\n"), DATA_END, 9,
+	    "a\r\n\r\n\r\n", F_LF },
+	{ "held line, then text", S("a\n\r\nb\r\n.\r\n"), DATA_END, 10,
+	    "a\r\n\r\nb\r\n", F_LF },
+	{ "held line, then stuffed text", S("a\n\r\n.b\r\n.\r\n"), DATA_END,
+	    11, "a\r\n\r\nb\r\n", F_LF },
+	{ "held line, then LF", S("a\n\r\n\n.\r\n"), DATA_MORE, 8,
+	    "a\r\n\r\n\r\n\r\n", F_LF },
+	{ "held line, then .CR", S("a\n\r\n.\rX\r\n.\r\n"), DATA_END, 12,
+	    "a\r\n\r\nX\r\n", F_LF | F_CR },
+	{ "held line pending", S("a\n\r\n"), DATA_MORE, 4, "a\r\n", F_LF },
+	{ "held line, dot pending", S("a\n\r\n.\r"), DATA_MORE, 6, "a\r\n",
+	    F_LF },
+	{ "LF, then CR at line start", S("a\n\rb\r\n.\r\n"), DATA_END, 9,
+	    "a\r\nb\r\n", F_LF | F_CR },
+	{ "CRLF lines, LF in header", S("Subject: a\nX: b\r\n\r\nc\r\n.\r\n"),
+	    DATA_END, 25, "Subject: a\r\nX: b\r\n\r\nc\r\n", F_LF },
 };
 
 struct outcome {
@@ -84,7 +124,16 @@ struct outcome {
 	uint64_t	 size;
 	bool		 overflow, eightbit, in_header;
 	unsigned	 hdr_received;
+	unsigned	 flags;		/* F_* */
 };
+
+/* flags_of - the F_* bits of what rx noted. */
+static unsigned
+flags_of(const struct data_rx *rx)
+{
+	return (rx->bare_cr ? F_CR : 0) | (rx->bare_lf ? F_LF : 0) |
+	    (rx->nul ? F_NUL : 0);
+}
 
 static void
 take(struct outcome *o, struct data_rx *rx, enum data_result r, size_t used)
@@ -96,6 +145,7 @@ take(struct outcome *o, struct data_rx *rx, enum data_result r, size_t used)
 	o->eightbit = rx->eightbit;
 	o->in_header = rx->in_header;
 	o->hdr_received = rx->hdr_received;
+	o->flags = flags_of(rx);
 }
 
 static void
@@ -160,6 +210,7 @@ assert_same(const struct outcome *a, const struct outcome *b)
 	assert_int_equal(a->eightbit, b->eightbit);
 	assert_int_equal(a->in_header, b->in_header);
 	assert_int_equal(a->hdr_received, b->hdr_received);
+	assert_int_equal(a->flags, b->flags);
 }
 
 /* check_all_splits - whole, every two-way split and byte by byte agree. */
@@ -180,6 +231,19 @@ check_all_splits(const char *in, size_t len, uint64_t max,
 	buf_free(&o.out);
 }
 
+/* fault_of - what smtp_data_fault() must say for these flags. */
+static enum data_fault
+fault_of(unsigned flags, bool bare_lf_ok)
+{
+	if (flags & F_CR)
+		return DATA_FAULT_BARE_CR;
+	if ((flags & F_LF) && !bare_lf_ok)
+		return DATA_FAULT_BARE_LF;
+	if (flags & F_NUL)
+		return DATA_FAULT_NUL;
+	return DATA_FAULT_NONE;
+}
+
 static void
 test_table(void **state)
 {
@@ -187,6 +251,8 @@ test_table(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct data_case *c = &cases[i];
 		struct outcome	 o;
+		struct data_rx	 rx;
+		size_t		 used;
 
 		print_message("case: %s\n", c->name);
 		check_all_splits(c->in, c->inlen, 1 << 20, &o);
@@ -199,7 +265,15 @@ test_table(void **state)
 		}
 		assert_int_equal(o.size, o.out.len);
 		assert_false(o.overflow);
+		assert_int_equal(o.flags, c->flags);
 		buf_free(&o.out);
+
+		smtp_data_init(&rx, 1 << 20, NULL);
+		(void)smtp_data_feed(&rx, c->in, c->inlen, &used);
+		assert_int_equal(smtp_data_fault(&rx, true),
+		    fault_of(c->flags, true));
+		assert_int_equal(smtp_data_fault(&rx, false),
+		    fault_of(c->flags, false));
 	}
 }
 
@@ -213,7 +287,46 @@ test_nul_bytes_kept(void **state)
 	assert_int_equal(o.result, DATA_END);
 	assert_int_equal(o.out.len, 5);
 	assert_memory_equal(o.out.data, "a\0b\r\n", 5);
+	assert_int_equal(o.flags, F_NUL);
 	buf_free(&o.out);
+}
+
+/*
+ * The outbound smuggling sequence for receivers that strip NUL: here the
+ * NUL line is text, so the data goes on to the real end, and the message
+ * is marked so that it is refused.
+ */
+static void
+test_nul_dot_is_not_an_end(void **state)
+{
+	static const char in[] = "a\r\n\0.\r\nMAIL FROM:<e@x>\r\n.\r\n";
+	struct outcome	 o;
+
+	(void)state;
+	check_all_splits(in, sizeof(in) - 1, 1000, &o);
+	assert_int_equal(o.result, DATA_END);
+	assert_int_equal(o.used, sizeof(in) - 1);
+	assert_int_equal(o.flags, F_NUL);
+	buf_free(&o.out);
+}
+
+/* smtp_data_fault: the order of the faults and the bare LF policy. */
+static void
+test_fault_order(void **state)
+{
+	struct data_rx	 rx;
+
+	(void)state;
+	smtp_data_init(&rx, 100, NULL);
+	assert_int_equal(smtp_data_fault(&rx, false), DATA_FAULT_NONE);
+	rx.nul = true;
+	assert_int_equal(smtp_data_fault(&rx, true), DATA_FAULT_NUL);
+	rx.bare_lf = true;
+	assert_int_equal(smtp_data_fault(&rx, true), DATA_FAULT_NUL);
+	assert_int_equal(smtp_data_fault(&rx, false), DATA_FAULT_BARE_LF);
+	rx.bare_cr = true;
+	assert_int_equal(smtp_data_fault(&rx, true), DATA_FAULT_BARE_CR);
+	assert_int_equal(smtp_data_fault(&rx, false), DATA_FAULT_BARE_CR);
 }
 
 static void
@@ -377,11 +490,13 @@ test_after_end_is_sticky(void **state)
 	assert_int_equal(smtp_data_feed(&rx, S(".\r\n"), &used), DATA_END);
 	assert_int_equal(smtp_data_feed(&rx, S("more\r\n"), &used), DATA_END);
 	assert_int_equal(used, 0);
+	/* a bare LF does not stop the reading: the real end still counts */
 	smtp_data_init(&rx, 100, &out);
-	assert_int_equal(smtp_data_feed(&rx, S("\n"), &used), DATA_BAD_EOL);
-	assert_int_equal(smtp_data_feed(&rx, S("x\r\n.\r\n"), &used),
-	    DATA_BAD_EOL);
-	assert_int_equal(used, 0);
+	assert_int_equal(smtp_data_feed(&rx, S("\n"), &used), DATA_MORE);
+	assert_int_equal(smtp_data_feed(&rx, S("x\r\n.\r\nQUIT\r\n"), &used),
+	    DATA_END);
+	assert_int_equal(used, 6);
+	assert_true(rx.bare_lf);
 	buf_free(&out);
 }
 
@@ -395,7 +510,9 @@ test_bare_lf_cannot_end_data(void **state)
 	(void)state;
 	smtp_data_init(&rx, 1024, NULL);
 	assert_int_equal(smtp_data_feed(&rx, in, sizeof(in) - 1, &used),
-	    DATA_BAD_EOL);
+	    DATA_MORE);
+	assert_int_equal(used, sizeof(in) - 1);
+	assert_int_equal(smtp_data_fault(&rx, false), DATA_FAULT_BARE_LF);
 }
 
 /* A larger message with long runs, split everywhere. */
@@ -429,41 +546,38 @@ test_long_lines_split(void **state)
 struct bdat_case {
 	const char	*name;
 	const char	*in;
-	enum data_result last;		/* result of the whole run */
 	const char	*out;
+	unsigned	 flags;		/* F_* after LAST */
 };
 
 static const struct bdat_case bdat_cases[] = {
-	{ "plain", "a\r\nb\r\n", DATA_END, "a\r\nb\r\n" },
-	{ "no final CRLF", "abc", DATA_END, "abc" },
-	{ "dots are data", ".\r\n..x\r\n", DATA_END, ".\r\n..x\r\n" },
-	{ "empty", "", DATA_END, "" },
-	{ "final lone CR", "a\r\nb\r", DATA_BAD_EOL, NULL },
-	{ "bare LF", "a\nb\r\n", DATA_BAD_EOL, NULL },
-	{ "bare CR", "a\rb\r\n", DATA_BAD_EOL, NULL },
-	{ "CR CR LF", "a\r\r\n", DATA_BAD_EOL, NULL },
-	{ "LF.LF", "x\n.\n", DATA_BAD_EOL, NULL },
+	{ "plain", "a\r\nb\r\n", "a\r\nb\r\n", 0 },
+	{ "no final CRLF", "abc", "abc", 0 },
+	{ "dots are data", ".\r\n..x\r\n", ".\r\n..x\r\n", 0 },
+	{ "empty", "", "", 0 },
+	{ "final lone CR", "a\r\nb\r", "a\r\nb", F_CR },
+	{ "bare LF", "a\nb\r\n", "a\r\nb\r\n", F_LF },
+	{ "bare CR", "a\rb\r\n", "ab\r\n", F_CR },
+	{ "CR CR LF", "a\r\r\n", "a\r\n", F_CR },
+	{ "LF.LF", "x\n.\n", "x\r\n.\r\n", F_LF },
+	{ "LF, empty CRLF line kept", "a\n\r\n", "a\r\n\r\n", F_LF },
+	{ "LF CR", "a\n\rb", "a\r\nb", F_LF | F_CR },
 };
 
 /* bdat_run - chunks split at k1 and k2 (k1 <= k2), then LAST. */
-static enum data_result
+static unsigned
 bdat_run(const char *in, size_t k1, size_t k2, struct buf *out)
 {
 	struct data_rx	 rx;
 	size_t		 len = strlen(in);
-	enum data_result r;
 
 	smtp_data_init(&rx, 1000, out);
-	r = smtp_data_bdat_feed(&rx, in, k1);
-	if (r == DATA_MORE)
-		r = smtp_data_bdat_feed(&rx, in + k1, k2 - k1);
-	if (r == DATA_MORE)
-		r = smtp_data_bdat_feed(&rx, in + k2, len - k2);
-	if (r == DATA_MORE)
-		r = smtp_data_bdat_last(&rx);
-	else
-		assert_int_equal(smtp_data_bdat_last(&rx), DATA_BAD_EOL);
-	return r;
+	smtp_data_bdat_feed(&rx, in, k1);
+	smtp_data_bdat_feed(&rx, in + k1, k2 - k1);
+	smtp_data_bdat_feed(&rx, in + k2, len - k2);
+	smtp_data_bdat_last(&rx);
+	assert_int_equal(rx.size, out->len);
+	return flags_of(&rx);
 }
 
 static void
@@ -482,10 +596,8 @@ test_bdat_table(void **state)
 
 				buf_init(&out, 0);
 				assert_int_equal(bdat_run(c->in, k1, k2, &out),
-				    c->last);
-				if (c->out != NULL)
-					assert_string_equal(buf_cstr(&out),
-					    c->out);
+				    c->flags);
+				assert_string_equal(buf_cstr(&out), c->out);
 				buf_free(&out);
 			}
 	}
@@ -500,12 +612,13 @@ test_bdat_cr_lf_across_chunks(void **state)
 	(void)state;
 	buf_init(&out, 0);
 	smtp_data_init(&rx, 1000, &out);
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("Subject: a\r")), DATA_MORE);
+	smtp_data_bdat_feed(&rx, S("Subject: a\r"));
 	assert_string_equal(buf_cstr(&out), "Subject: a");
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("\n\r")), DATA_MORE);
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("\nbody\r")), DATA_MORE);
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("\n")), DATA_MORE);
-	assert_int_equal(smtp_data_bdat_last(&rx), DATA_END);
+	smtp_data_bdat_feed(&rx, S("\n\r"));
+	smtp_data_bdat_feed(&rx, S("\nbody\r"));
+	smtp_data_bdat_feed(&rx, S("\n"));
+	smtp_data_bdat_last(&rx);
+	assert_int_equal(smtp_data_fault(&rx, false), DATA_FAULT_NONE);
 	assert_string_equal(buf_cstr(&out), "Subject: a\r\n\r\nbody\r\n");
 	assert_false(rx.in_header);
 	buf_free(&out);
@@ -518,10 +631,12 @@ test_bdat_final_lone_cr(void **state)
 
 	(void)state;
 	smtp_data_init(&rx, 1000, NULL);
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("abc\r\n")), DATA_MORE);
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("def\r")), DATA_MORE);
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("")), DATA_MORE);
-	assert_int_equal(smtp_data_bdat_last(&rx), DATA_BAD_EOL);
+	smtp_data_bdat_feed(&rx, S("abc\r\n"));
+	smtp_data_bdat_feed(&rx, S("def\r"));
+	smtp_data_bdat_feed(&rx, S(""));
+	assert_int_equal(smtp_data_fault(&rx, false), DATA_FAULT_NONE);
+	smtp_data_bdat_last(&rx);
+	assert_int_equal(smtp_data_fault(&rx, true), DATA_FAULT_BARE_CR);
 }
 
 static void
@@ -531,9 +646,27 @@ test_bdat_cr_then_other(void **state)
 
 	(void)state;
 	smtp_data_init(&rx, 1000, NULL);
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("abc\r")), DATA_MORE);
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("d")), DATA_BAD_EOL);
-	assert_int_equal(smtp_data_bdat_last(&rx), DATA_BAD_EOL);
+	smtp_data_bdat_feed(&rx, S("abc\r"));
+	smtp_data_bdat_feed(&rx, S("d"));
+	assert_int_equal(smtp_data_fault(&rx, true), DATA_FAULT_BARE_CR);
+	smtp_data_bdat_last(&rx);
+	assert_int_equal(smtp_data_fault(&rx, true), DATA_FAULT_BARE_CR);
+}
+
+static void
+test_bdat_nul(void **state)
+{
+	struct data_rx	 rx;
+	struct buf	 out;
+
+	(void)state;
+	buf_init(&out, 0);
+	smtp_data_init(&rx, 1000, &out);
+	smtp_data_bdat_feed(&rx, "a\r\n\0.\r\n", 7);
+	smtp_data_bdat_last(&rx);
+	assert_int_equal(smtp_data_fault(&rx, true), DATA_FAULT_NUL);
+	assert_int_equal(out.len, 7);
+	buf_free(&out);
 }
 
 static void
@@ -545,9 +678,10 @@ test_bdat_size_and_headers(void **state)
 	(void)state;
 	buf_init(&out, 0);
 	smtp_data_init(&rx, 8, &out);
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("Received: x\r")), DATA_MORE);
-	assert_int_equal(smtp_data_bdat_feed(&rx, S("\n\r\n\xff")), DATA_MORE);
-	assert_int_equal(smtp_data_bdat_last(&rx), DATA_END);
+	smtp_data_bdat_feed(&rx, S("Received: x\r"));
+	smtp_data_bdat_feed(&rx, S("\n\r\n\xff"));
+	smtp_data_bdat_last(&rx);
+	assert_int_equal(smtp_data_fault(&rx, false), DATA_FAULT_NONE);
 	assert_int_equal(rx.hdr_received, 1);
 	assert_false(rx.in_header);
 	assert_true(rx.eightbit);
@@ -563,6 +697,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_nul_bytes_kept),
+		cmocka_unit_test(test_nul_dot_is_not_an_end),
+		cmocka_unit_test(test_fault_order),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_size_counts_after_unstuffing),
 		cmocka_unit_test(test_buf_ceiling_sets_overflow),
@@ -577,6 +713,7 @@ main(void)
 		cmocka_unit_test(test_bdat_cr_lf_across_chunks),
 		cmocka_unit_test(test_bdat_final_lone_cr),
 		cmocka_unit_test(test_bdat_cr_then_other),
+		cmocka_unit_test(test_bdat_nul),
 		cmocka_unit_test(test_bdat_size_and_headers),
 	};
 

@@ -181,7 +181,6 @@ static const struct mail_case mail_cases[] = {
 	{ MC("FROM :<a@b>", SP_SYNTAX, NULL, NULL) },
 	{ MC(" FROM:<a@b>", SP_SYNTAX, NULL, NULL) },
 	{ MC("TO:<a@b>", SP_SYNTAX, NULL, NULL) },
-	{ MC("FROM:a@b", SP_SYNTAX, NULL, NULL) },
 	{ MC("FROM:\t<a@b>", SP_SYNTAX, NULL, NULL) },
 	{ MC("FROM:<a@b>SIZE=1", SP_SYNTAX, NULL, NULL) },
 	{ MC("FROM:<a@b>x", SP_SYNTAX, NULL, NULL) },
@@ -197,6 +196,34 @@ static const struct mail_case mail_cases[] = {
 	{ MC("FROM:<user>", SP_BAD_ADDR, NULL, NULL) },
 	{ MC("FROM:<a@[1.2.3.256]>", SP_BAD_ADDR, NULL, NULL) },
 	{ MC("FROM:<@a:>", SP_BAD_ADDR, NULL, NULL) },
+	/* without angle brackets: a whole mailbox, up to a space */
+	{ MC("FROM:a@b", SP_OK, "a@b", NULL) },
+	{ MC("FROM: a@b.example", SP_OK, "a@b.example", NULL) },
+	{ MC("from:   A@B.EXAMPLE  ", SP_OK, "A@b.example", NULL) },
+	{ MC("FROM:a@b SIZE=10", SP_OK, "a@b", NULL), .has_size = true,
+	    .size = 10 },
+	{ MC("FROM:\"ab\"@x", SP_OK, "ab@x", NULL) },
+	{ MC("FROM:user%remote@local.example", SP_OK,
+	    "user%remote@local.example", NULL) },
+	{ MC("FROM:jos\xc3\xa9@x SMTPUTF8", SP_OK, "jos\xc3\xa9@x", NULL),
+	    .utf8 = true },
+	{ MC("FROM:jos\xc3\xa9@x", SP_NEED_UTF8, NULL, NULL) },
+	{ MC("FROM:a@b SIZE=x", SP_BAD_PARAM, NULL, "SIZE") },
+	{ MC("FROM:a@b FOO", SP_UNKNOWN_PARAM, NULL, "FOO") },
+	{ MC("FROM:a@b>", SP_SYNTAX, NULL, NULL) },
+	{ MC("FROM:a@b<", SP_SYNTAX, NULL, NULL) },
+	{ MC("FROM:a<b>@c", SP_SYNTAX, NULL, NULL) },
+	{ MC("FROM:a@b<x@y>", SP_SYNTAX, NULL, NULL) },
+	{ MC("FROM:a", SP_BAD_ADDR, NULL, NULL) },
+	{ MC("FROM:a@", SP_BAD_ADDR, NULL, NULL) },
+	{ MC("FROM:@b", SP_BAD_ADDR, NULL, NULL) },
+	{ MC("FROM:a@b.", SP_BAD_ADDR, NULL, NULL) },
+	{ MC("FROM:a@b,c@d", SP_BAD_ADDR, NULL, NULL) },
+	{ MC("FROM:@a:b@c", SP_BAD_ADDR, NULL, NULL) },
+	{ MC("FROM:\"a b\"@x", SP_BAD_ADDR, NULL, NULL) },
+	{ MC("FROM:postmaster", SP_BAD_ADDR, NULL, NULL) },
+	{ MC("FROM:a\x01@b", SP_BAD_ADDR, NULL, NULL) },
+	{ MC("FROM:\ta@b", SP_BAD_ADDR, NULL, NULL) },
 };
 
 struct rcpt_case {
@@ -329,8 +356,6 @@ static const struct rcpt_case rcpt_cases[] = {
 	{ RC("TO", false, SP_SYNTAX, NULL, NULL) },
 	{ RC("TO<u@x>", false, SP_SYNTAX, NULL, NULL) },
 	{ RC("FROM:<u@x>", false, SP_SYNTAX, NULL, NULL) },
-	{ RC("TO:u@x", false, SP_SYNTAX, NULL, NULL) },
-	{ RC("TO:Postmaster", false, SP_SYNTAX, NULL, NULL) },
 	{ RC("TO:<u@x>junk", false, SP_SYNTAX, NULL, NULL) },
 	{ RC("TO:<u@x>,<v@x>", false, SP_SYNTAX, NULL, NULL) },
 	{ RC("TO:<>", false, SP_BAD_ADDR, NULL, NULL) },
@@ -339,6 +364,30 @@ static const struct rcpt_case rcpt_cases[] = {
 	{ RC("TO:<@local.example:>", false, SP_BAD_ADDR, NULL, NULL) },
 	{ RC("TO:<u@x", false, SP_BAD_ADDR, NULL, NULL) },
 	{ RC("TO:<u@x@y>", false, SP_BAD_ADDR, NULL, NULL) },
+	/* without angle brackets */
+	{ RC("TO:u@x", false, SP_OK, "u@x", NULL) },
+	{ RC("TO: u@x", false, SP_OK, "u@x", NULL) },
+	{ RC("to:  U@X.Example  ", false, SP_OK, "U@x.example", NULL) },
+	{ RC("TO:u@x NOTIFY=SUCCESS,FAILURE", false, SP_OK, "u@x", NULL),
+	    .notify = N_SUCC | N_FAIL },
+	{ RC("TO:u@x ORCPT=rfc822;u+40x", false, SP_OK, "u@x", NULL),
+	    .orcpt = "rfc822;u@x" },
+	{ RC("TO:Postmaster", false, SP_OK, "Postmaster", NULL) },
+	{ RC("TO: POSTMASTER NOTIFY=NEVER", false, SP_OK, "Postmaster", NULL),
+	    .notify = N_NEVER },
+	{ RC("TO:postmaster@x", false, SP_OK, "postmaster@x", NULL) },
+	{ RC("TO:jos\xc3\xa9@x", true, SP_OK, "jos\xc3\xa9@x", NULL) },
+	{ RC("TO:jos\xc3\xa9@x", false, SP_NEED_UTF8, NULL, NULL) },
+	{ RC("TO:u@x FOO", false, SP_UNKNOWN_PARAM, NULL, "FOO") },
+	{ RC("TO:u@x junk", false, SP_UNKNOWN_PARAM, NULL, "junk") },
+	{ RC("TO:u@x>", false, SP_SYNTAX, NULL, NULL) },
+	{ RC("TO:u@x<v@y>", false, SP_SYNTAX, NULL, NULL) },
+	{ RC("TO:u", false, SP_BAD_ADDR, NULL, NULL) },
+	{ RC("TO:Postmaster2", false, SP_BAD_ADDR, NULL, NULL) },
+	{ RC("TO:u@x,v@x", false, SP_BAD_ADDR, NULL, NULL) },
+	{ RC("TO:@local.example:u@x", false, SP_BAD_ADDR, NULL, NULL) },
+	{ RC("TO:u@@x", false, SP_BAD_ADDR, NULL, NULL) },
+	{ RC("TO:\"\"@x", false, SP_OK, "\"\"@x", NULL) },
 };
 
 struct bdat_case {
@@ -571,6 +620,59 @@ test_path_too_long(void **state)
 	assert_int_equal(smtp_parse_mail(arg, &m), SP_ADDR_TOO_LONG);
 }
 
+/* A bare mailbox has the limit of the path it stands for, less "<>". */
+static void
+test_bare_path_too_long(void **state)
+{
+	char			 local[80], dom[300], arg[1300];
+	struct smtp_mail_args	 m;
+	struct smtp_rcpt_args	 r;
+
+	(void)state;
+	memset(local, 'l', 64);
+	local[64] = '\0';
+	/* 64 "@" 189 = 254 octets: "<" ... ">" is 256 */
+	snprintf(dom, sizeof(dom), "%.47s.%.47s.%.47s.%.45s", local, local,
+	    local, local);
+	snprintf(arg, sizeof(arg), "FROM:%s@%s SIZE=1", local, dom);
+	assert_int_equal(smtp_parse_mail(arg, &m), SP_OK);
+	snprintf(arg, sizeof(arg), "TO:%s@%sx", local, dom);
+	assert_int_equal(smtp_parse_rcpt(arg, false, &r), SP_ADDR_TOO_LONG);
+	snprintf(arg, sizeof(arg), "TO:%s%s%s%s", dom, dom, dom, dom);
+	assert_int_equal(smtp_parse_rcpt(arg, false, &r), SP_ADDR_TOO_LONG);
+}
+
+/* Without brackets a mailbox means what it means inside them. */
+static void
+test_bare_same_as_bracketed(void **state)
+{
+	static const char *const words[] = { "u@x", "U@X.EXAMPLE",
+	    "postmaster", "PostMaster", "a.b@c.example", "\"ab\"@x",
+	    "a@[192.0.2.1]", "a@[IPv6:::1]", "jos\xc3\xa9@x", "u+tag@x",
+	    "a", "a@", "a..b@x", "a@b.", "@b", "a@-b", "a@[1.2.3.256]",
+	    "jos\xc3@x", "\"\"@x", NULL };
+	char			 bare[300], path[300];
+	struct smtp_rcpt_args	 a, b;
+
+	(void)state;
+	for (size_t i = 0; words[i] != NULL; i++) {
+		for (int utf8 = 0; utf8 < 2; utf8++) {
+			enum smtp_parse_result	 ra, rb;
+
+			snprintf(bare, sizeof(bare), "TO:%s", words[i]);
+			snprintf(path, sizeof(path), "TO:<%s>", words[i]);
+			ra = smtp_parse_rcpt(bare, utf8, &a);
+			rb = smtp_parse_rcpt(path, utf8, &b);
+			if (ra != rb)
+				fail_msg("\"%s\": %s bare, %s in brackets",
+				    log_safe(words[i]),
+				    smtp_parse_result_str(ra),
+				    smtp_parse_result_str(rb));
+			assert_memory_equal(&a.addr, &b.addr, sizeof(a.addr));
+		}
+	}
+}
+
 static void
 test_envid_auth_orcpt_limits(void **state)
 {
@@ -759,6 +861,8 @@ main(void)
 		cmocka_unit_test(test_rcpt_table),
 		cmocka_unit_test(test_rcpt_postmaster),
 		cmocka_unit_test(test_path_too_long),
+		cmocka_unit_test(test_bare_path_too_long),
+		cmocka_unit_test(test_bare_same_as_bracketed),
 		cmocka_unit_test(test_envid_auth_orcpt_limits),
 		cmocka_unit_test(test_bdat_table),
 		cmocka_unit_test(test_xtext_decode_table),
