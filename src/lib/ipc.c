@@ -79,6 +79,7 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_CTL_SUBMIT_REPLY] = "ctl-submit-reply",
 	[IPC_CTL_SHOW_REPLY] = "ctl-show-reply",
 	[IPC_TLS_MATERIAL] = "tls-material",
+	[IPC_START] = "start", [IPC_DKIM_MATERIAL] = "dkim-material",
 };
 
 const char *

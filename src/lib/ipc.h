@@ -69,6 +69,10 @@ enum ipc_type {
 	IPC_CTL_SHOW_REPLY,
 	/* not a frame: the TLS material inside IPC_RELOAD */
 	IPC_TLS_MATERIAL,
+	/* parent -> child: its start, the first frame after the exec */
+	IPC_START,
+	/* not a frame: the [dkim] keys inside IPC_RELOAD */
+	IPC_DKIM_MATERIAL,
 	IPC_TYPE_MAX
 };
 
