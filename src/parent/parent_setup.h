@@ -10,20 +10,21 @@
 
 #include "common/proc.h"
 
-/* The raw texts a reload sends, kept from the last good load. */
+/* What a start or a reload sends, kept from the last good load: the raw
+ * texts of the config and the tables. */
 struct parent_texts {
 	struct buf	 conf, users, aliases;
 };
 
 /*
  * parent_setup_load - read and check the config at path and the users and
- * aliases it names.  On success the new config replaces `config`, *tables
- * the old tables and *texts the old texts; 0.  Otherwise nothing changes,
- * the reason goes to stderr (no config yet) or to the log, and -1.
+ * aliases it names.  On success the new config replaces `config` and
+ * *texts the old texts; 0.  Otherwise nothing changes, the reason goes to
+ * stderr (no config yet) or to the log (event=reload result=refused), and
+ * -1.
  */
-int	 parent_setup_load(const char *path, struct lookup_tab **tables,
-	    struct parent_texts *texts);
-/* parent_setup_free_texts - release the texts (a child does so at once). */
+int	 parent_setup_load(const char *path, struct parent_texts *texts);
+/* parent_setup_free_texts - release the texts. */
 void	 parent_setup_free_texts(struct parent_texts *);
 /* parent_setup_user - the user to run the children as; fatal when it
  * does not exist or is root. */

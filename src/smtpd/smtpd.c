@@ -87,8 +87,8 @@ wipe_material(void)
 	buf_free(&material);
 }
 
-/* smtpd_postfork - as root: the listeners and the TLS keys are ours;
- * DKIM keys may be root's only, so they are read now. */
+/* smtpd_postfork - as root: the listeners are ours; DKIM keys may be
+ * root's only, so they are read now. */
 static void
 smtpd_postfork(struct proc_inherit *inh)
 {
@@ -97,10 +97,6 @@ smtpd_postfork(struct proc_inherit *inh)
 	for (size_t i = 0; i < inh->nlisten; i++) {
 		listen_fds[i] = inh->listen_fds[i];
 		inh->listen_fds[i] = -1;
-	}
-	if (inh->tls != NULL) {
-		material = *inh->tls;		/* moved, not copied */
-		buf_init(inh->tls, 0);
 	}
 	dkim_keys_load();
 }
@@ -202,12 +198,17 @@ smtpd_msg(int proc, struct ipc_msg *m)
 	smtp_session_flush(s);
 }
 
-/* smtpd_configure - new TLS material comes with a reload. */
+/*
+ * smtpd_configure - the start and each reload bring the TLS material the
+ * parent read; the contexts are built after the swap (load_tls), where a
+ * failure keeps the old ones.
+ */
 static int
 smtpd_configure(const struct conf *nc, const struct proc_reload *r)
 {
 	if (r->tlslen > 0) {
 		wipe_material();
+		buf_reserve(&material, r->tlslen);
 		buf_append(&material, r->tls, r->tlslen);
 	}
 	return 0;
