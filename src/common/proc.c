@@ -134,6 +134,8 @@ take_reload(const struct ipc_reload *in, struct proc_reload *r)
 	r->aliases = in->aliases;
 	r->tls = in->tls.p;
 	r->tlslen = in->tls.len;
+	r->dkim = in->dkim.p;
+	r->dkimlen = in->dkim.len;
 }
 
 /* parse_config - the config text of a start or a reload; NULL with err

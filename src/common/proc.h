@@ -34,6 +34,7 @@ struct event_base;
 #define PROC_NEEDS_CONTROL	0x02	/* the control and submit sockets */
 #define PROC_NEEDS_TLS		0x04	/* certificates and private keys */
 #define PROC_NEEDS_TABLES	0x08	/* the users and aliases tables */
+#define PROC_NEEDS_DKIM		0x10	/* the [dkim] private keys */
 
 /*
  * The descriptors a child inherits through the exec (all else is closed).
@@ -55,6 +56,8 @@ struct proc_reload {
 	const char		*aliases;
 	const void		*tls;		/* PROC_NEEDS_TLS; else len 0 */
 	size_t			 tlslen;
+	const void		*dkim;		/* PROC_NEEDS_DKIM */
+	size_t			 dkimlen;
 };
 
 struct proc_module {

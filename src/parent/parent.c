@@ -1,6 +1,6 @@
 /*
  * parent.c - "postbote serve": the parent process (parent.h).  Root if
- * started so, it reads the config, its tables and the TLS keys
+ * started so, it reads the config, its tables and the private keys
  * (parent_setup.c, common/tls.c), binds the listeners and the control
  * sockets, then starts smtpd, queue, lookup and deliver, wires their
  * socketpairs, restarts a child that dies, reloads on SIGHUP and stops
@@ -8,7 +8,7 @@
  * Each child re-executes the binary (common/proc.c), so it inherits only
  * the descriptors its module says it needs (PROC_NEEDS_*), and gets in its
  * start (IPC_START) only the tables or keys it needs: the TLS keys go to
- * smtpd alone.
+ * smtpd alone, the [dkim] keys to smtpd and queue.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -255,6 +255,10 @@ fill_reload(int i, struct ipc_reload *r)
 	if (need & PROC_NEEDS_TLS) {
 		r->tls.p = tls_material.data;
 		r->tls.len = tls_material.len;
+	}
+	if (need & PROC_NEEDS_DKIM) {
+		r->dkim.p = texts.dkim.data;
+		r->dkim.len = texts.dkim.len;
 	}
 }
 

@@ -1,9 +1,9 @@
 /*
  * parent_setup.c - the parent's work before the children exist and at
- * each reload (parent_setup.h): the config and its tables read and
- * checked, the state directories, the listeners, the user.  Runs as root
- * when started so; reads only the admin's files, every one still parsed
- * strictly with file:line errors.
+ * each reload (parent_setup.h): the config, its tables and its [dkim]
+ * keys read and checked, the state directories, the listeners, the user.
+ * Runs as root when started so; reads only the admin's files, every one
+ * still parsed strictly with file:line errors.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/dkim_keys.h"
 #include "common/lookup_tab.h"
 #include "common/tls.h"
 #include "lib/log.h"
@@ -84,11 +85,12 @@ done:
 }
 
 /* load_texts - the config nc names and what it names into n; -1 with err
- * set. */
+ * set and *result the word the reload's log line gets. */
 static int
-load_texts(const struct conf *nc, struct parent_texts *n, char *err,
-    size_t errlen)
+load_texts(const struct conf *nc, struct parent_texts *n,
+    const char **result, char *err, size_t errlen)
 {
+	*result = "refused";
 	if (tls_check_conf(nc, err, errlen) == -1)
 		return -1;
 	if (nc->path != NULL && buf_read_file(&n->conf, nc->path, 1 << 20) ==
@@ -100,7 +102,9 @@ load_texts(const struct conf *nc, struct parent_texts *n, char *err,
 		return -1;
 	if (config != NULL && needs_restart(config, nc, err, errlen))
 		return -1;
-	return 0;
+	/* Read as root, as the TLS keys are: smtpd and queue get them. */
+	*result = "failed";
+	return dkim_keys_read(nc, &n->dkim, err, errlen);
 }
 
 /* parent_setup_load - see parent_setup.h. */
@@ -109,16 +113,18 @@ parent_setup_load(const char *path, struct parent_texts *texts)
 {
 	struct conf		*nc = xcalloc(1, sizeof(*nc));
 	struct parent_texts	 n;
-	char			 err[1024];
+	const char		*result = "refused";
+	char			 err[2048];
 
 	memset(&n, 0, sizeof(n));
 	buf_init(&n.conf, 0);
 	buf_init(&n.users, 0);
 	buf_init(&n.aliases, 0);
+	buf_init(&n.dkim, 0);
 	if (conf_load(path, nc, err, sizeof(err)) == -1) {
 		free(nc);
 		nc = NULL;
-	} else if (load_texts(nc, &n, err, sizeof(err)) == 0) {
+	} else if (load_texts(nc, &n, &result, err, sizeof(err)) == 0) {
 		if (config != NULL) {
 			conf_free(config);
 			free(config);
@@ -131,7 +137,7 @@ parent_setup_load(const char *path, struct parent_texts *texts)
 	if (config == NULL)
 		fprintf(stderr, "postbote: %s\n", err);
 	else
-		log_warn("event=reload result=refused reason=\"%s\"",
+		log_warn("event=reload result=%s reason=\"%s\"", result,
 		    log_safe(err));
 	if (nc != NULL) {
 		conf_free(nc);
@@ -148,6 +154,7 @@ parent_setup_free_texts(struct parent_texts *t)
 	buf_free(&t->conf);
 	buf_free(&t->users);
 	buf_free(&t->aliases);
+	dkim_keys_wipe(&t->dkim);
 }
 
 static void
