@@ -7,7 +7,8 @@ set -eu
 PKGS="build-essential pkg-config clang libevent-dev libc-ares-dev libssl-dev
 libcrypt-dev zlib1g-dev libcmocka-dev python3-pytest python3-pytest-xdist
 python3-dnslib python3-aiosmtpd python3-dkim python3-nacl opendkim-tools swaks
-curl openssl publicsuffix python3-spf python3-yaml testssl.sh"
+curl openssl publicsuffix python3-spf python3-yaml testssl.sh
+python3-cryptography"
 
 missing=""
 for p in $PKGS; do

@@ -2,8 +2,9 @@
  * cmd_serve.c - "postbote serve [-c FILE] [-v]" and "postbote check
  * [-c FILE] [--dns]".  This is where the processes are put together: the
  * parent (parent/) gets the modules of smtpd, queue, lookup and deliver,
- * and nothing below this file knows all of them.  Trusts only its own
- * command line.
+ * and nothing below this file knows all of them; so does a child the
+ * parent re-executes ("serve --child NAME ...", common/proc.c).  Trusts
+ * only its own command line.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -12,6 +13,7 @@
 #include "cli/cmd_dns.h"
 #include "cli/cmd_serve.h"
 #include "common/conf.h"
+#include "common/proc.h"
 #include "deliver/deliver.h"
 #include "lib/log.h"
 #include "lookup/lookup.h"
@@ -41,6 +43,9 @@ cmd_serve(int argc, char **argv)
 	bool		 verbose = false;
 	int		 ch;
 
+	/* A child of the server, re-executed by the parent (common/proc.h). */
+	if (proc_is_child(argc, argv))
+		proc_child_main(argc, argv, modules);
 	while ((ch = getopt(argc, argv, "c:v")) != -1) {
 		if (ch == 'c')
 			conf = optarg;

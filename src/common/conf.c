@@ -588,8 +588,7 @@ absolute(const char *path)
 
 	if (path[0] == '/')
 		return xstrdup(path);
-	if (base_dir == NULL && (base_dir = getcwd(NULL, 0)) == NULL)
-		fatal("getcwd");
+	(void)conf_base_dir();
 	while (path[0] == '.' && path[1] == '/')
 		path += 2;
 	if (strcmp(path, ".") == 0 || path[0] == '\0')
@@ -1638,6 +1637,24 @@ conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 	rc = conf_parse(b.data ? b.data : "", b.len, path, c, err, errlen);
 	buf_free(&b);
 	return rc;
+}
+
+/* conf_base_dir - see conf.h. */
+const char *
+conf_base_dir(void)
+{
+	if (base_dir == NULL && (base_dir = getcwd(NULL, 0)) == NULL)
+		fatal("getcwd");
+	return base_dir;
+}
+
+/* conf_set_base_dir - see conf.h. */
+void
+conf_set_base_dir(const char *dir)
+{
+	ASSERT(dir[0] == '/');
+	free(base_dir);
+	base_dir = xstrdup(dir);
 }
 
 /* conf_state_relative - see conf.h. */

@@ -166,6 +166,18 @@ int	 conf_load(const char *path, struct conf *c, char *err, size_t errlen);
 
 void	 conf_free(struct conf *);
 /*
+ * conf_base_dir - the folder relative config paths are taken from: the
+ * working directory of the first config parsed in this process, fixed
+ * now when none was parsed yet.  Static storage.
+ */
+const char *conf_base_dir(void);
+/*
+ * conf_set_base_dir - take relative paths from dir (absolute) from now
+ * on: a child that re-executes the binary gets its parent's base, so
+ * that the same config text means the same files in both.
+ */
+void	 conf_set_base_dir(const char *dir);
+/*
  * conf_state_relative - path (a file or a template) relative to
  * state_dir when it lies inside it, else path itself.  The children work
  * in state_dir (common/proc.c), so such paths never cross the folders

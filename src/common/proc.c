@@ -1,19 +1,26 @@
 /*
  * proc.c - the child runtime (proc.h): what smtpd, queue, lookup and
- * deliver share from their fork to their exit.  It closes the descriptors
- * a child must not keep, lets the process take what it needs from the
- * parent (postfork, as root), wipes and frees the rest, drops privileges
- * to `user`, and runs the event loop with the channels to the parent and
- * the peers: IPC_PEER wires a peer, IPC_RELOAD swaps the config,
- * IPC_SHUTDOWN and SIGTERM stop.  Runs in every child; the parent's
- * frames are trusted to come from the parent but are still checked.
+ * deliver share from their fork to their exit.  In the parent's new child
+ * it re-executes the binary with only the descriptors the process gets
+ * (proc_exec), so no page of the parent's memory survives: the keys, the
+ * tables and the freed buffers of the parent stay behind.  After the exec
+ * it reads the start (IPC_START: the config, and the tables or keys the
+ * process needs), lets the process take its descriptors (postfork, as
+ * root), enters state_dir, drops privileges to `user`, gives the process
+ * the start's material as a reload does (configure), and runs the event
+ * loop with the channels to the parent and the peers: IPC_PEER wires a
+ * peer, IPC_RELOAD swaps the config, IPC_SHUTDOWN and SIGTERM stop.
+ * Runs in every child; the parent's frames are trusted to come from the
+ * parent but are still checked.
  */
 #include <sys/prctl.h>
 #include <sys/types.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +34,17 @@
 #endif
 
 #include "common/conf.h"
-#include "common/lookup_tab.h"
 #include "common/proc.h"
 #include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+/* The hidden argument of "postbote serve" that starts a child. */
+#define CHILD_ARG		"--child"
+/* Where the inherited descriptors go: the channel to the parent first. */
+#define CHILD_FD0		3
+/* How long a new child waits for its start (an ASan build is slow). */
+#define START_TIMEOUT_MS	60000
 
 static const struct proc_module *module;
 static struct event_base *cbase;
@@ -39,6 +52,11 @@ static struct ipc_chan	*parent_chan;
 static struct ipc_chan	*peers[PROC_MAX];
 
 static void	 child_exit(void) __attribute__((noreturn));
+static void	 take_reload(const struct ipc_reload *, struct proc_reload *);
+static struct conf *parse_config(const struct ipc_reload *, char *, size_t);
+static void	 place_fds(const int *, size_t);
+static int	 arg_fd(const char *, const char *);
+static void	 child_start(int, struct proc_inherit *);
 
 const char *
 proc_name(int id)
@@ -108,6 +126,35 @@ peer_closed(struct ipc_chan *c, void *arg)
 	ipc_chan_free(c);
 }
 
+/* take_reload - the parts of a start or a reload this process gets. */
+static void
+take_reload(const struct ipc_reload *in, struct proc_reload *r)
+{
+	r->users = in->users;
+	r->aliases = in->aliases;
+	r->tls = in->tls.p;
+	r->tlslen = in->tls.len;
+	r->dkim = in->dkim.p;
+	r->dkimlen = in->dkim.len;
+}
+
+/* parse_config - the config text of a start or a reload; NULL with err
+ * set when it does not parse.  The caller frees it (conf_free, free). */
+static struct conf *
+parse_config(const struct ipc_reload *in, char *err, size_t errlen)
+{
+	struct conf	*nc = xcalloc(1, sizeof(*nc));
+
+	if (*in->path == '\0')
+		conf_defaults(nc);
+	else if (conf_parse(in->conf, strlen(in->conf), in->path, nc, err,
+	    errlen) == -1) {
+		free(nc);
+		return NULL;
+	}
+	return nc;
+}
+
 /*
  * child_reload - IPC_RELOAD: the new config text, parsed here, and what
  * this process needs besides; the module may refuse it (configure), and
@@ -125,18 +172,10 @@ child_reload(struct ipc_msg *m)
 		log_warn("event=reload result=failed reason=\"bad message\"");
 		return;
 	}
-	r.users = in.users;
-	r.aliases = in.aliases;
-	r.tls = in.tls.p;
-	r.tlslen = in.tls.len;
-	nc = xcalloc(1, sizeof(*nc));
-	if (*in.path == '\0')
-		conf_defaults(nc);
-	else if (conf_parse(in.conf, strlen(in.conf), in.path, nc, err,
-	    sizeof(err)) == -1) {
+	take_reload(&in, &r);
+	if ((nc = parse_config(&in, err, sizeof(err))) == NULL) {
 		log_warn("event=reload result=failed reason=\"%s\"",
 		    log_safe(err));
-		free(nc);
 		return;
 	}
 	if (module->configure != NULL && module->configure(nc, &r) == -1) {
@@ -243,45 +282,12 @@ child_sigterm(evutil_socket_t sig, short ev, void *arg)
 	module->shutdown();
 }
 
-static bool
-is_inherited(const struct proc_inherit *inh, int fd)
-{
-	if (fd == inh->control_fd || fd == inh->submit_fd)
-		return true;
-	for (size_t i = 0; i < inh->nlisten; i++)
-		if (inh->listen_fds != NULL && fd == inh->listen_fds[i])
-			return true;
-	return false;
-}
-
-/* close_other_fds - all but stdio, the log, our channel and what the
- * parent handed down (the other children's channels above all). */
-static void
-close_other_fds(int keep_ctl, const struct proc_inherit *inh)
-{
-	DIR		*d = opendir("/proc/self/fd");
-	struct dirent	*de;
-	int		 dfd = d != NULL ? dirfd(d) : -1;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		int	fd = atoi(de->d_name);
-
-		if (de->d_name[0] == '.' || fd <= 2 || fd == dfd ||
-		    fd == keep_ctl || fd == log_fd() || is_inherited(inh, fd))
-			continue;
-		close(fd);
-	}
-	closedir(d);
-}
-
 /* release - what postfork did not take goes before the privilege drop. */
 static void
 release(struct proc_inherit *inh)
 {
 	for (size_t i = 0; i < inh->nlisten; i++)
-		if (inh->listen_fds != NULL && inh->listen_fds[i] != -1)
+		if (inh->listen_fds[i] != -1)
 			close(inh->listen_fds[i]);
 	inh->nlisten = 0;
 	if (inh->control_fd != -1)
@@ -289,12 +295,6 @@ release(struct proc_inherit *inh)
 	if (inh->submit_fd != -1)
 		close(inh->submit_fd);
 	inh->control_fd = inh->submit_fd = -1;
-	if (inh->tls != NULL && inh->tls->data != NULL)
-		explicit_bzero(inh->tls->data, inh->tls->cap);
-	if (inh->tls != NULL)
-		buf_free(inh->tls);
-	lookup_tab_free(inh->tables);
-	inh->tables = NULL;
 }
 
 static void
@@ -319,21 +319,193 @@ default_signals(void)
 	signal(SIGCHLD, SIG_DFL);
 }
 
-/* proc_child - see proc.h. */
-void
-proc_child(const struct proc_module *m, int ctlfd,
-    struct proc_inherit *inh, const struct proc_user *u)
-{
-	struct event	*sigterm;
+/* ---- the exec: in the parent's new child ---- */
 
-	module = m;
-	log_setproc(module->name);
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+/* close_from - every descriptor from first on (the parent's others: its
+ * loop, the other children's channels, the listeners smtpd alone gets). */
+static void
+close_from(int first)
+{
+	DIR		*d = opendir("/proc/self/fd");
+	struct dirent	*de;
+	int		 dfd = d != NULL ? dirfd(d) : -1;
+
+	if (d == NULL)
+		_exit(127);
+	while ((de = readdir(d)) != NULL) {
+		int	fd = atoi(de->d_name);
+
+		if (de->d_name[0] != '.' && fd >= first && fd != dfd)
+			close(fd);
+	}
+	closedir(d);
+}
+
+/*
+ * place_fds - fds[0..n) become 3..3+n, open across the exec; all else from
+ * 3 on is closed.  Each is first copied above the range, so that moving
+ * one never closes another that is still to be moved.
+ */
+static void
+place_fds(const int *fds, size_t n)
+{
+	int	*tmp = xcalloc(n + 1, sizeof(*tmp));
+
+	for (size_t i = 0; i < n; i++)
+		if ((tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, CHILD_FD0 +
+		    (int)n)) == -1)
+			_exit(127);
+	for (size_t i = 0; i < n; i++)
+		if (dup2(tmp[i], CHILD_FD0 + (int)i) == -1)
+			_exit(127);
+	close_from(CHILD_FD0 + (int)n);
+	free(tmp);
+}
+
+/* proc_exec - see proc.h.  The argv it writes is read by child_args. */
+void
+proc_exec(const struct proc_module *m, int ctlfd,
+    const struct proc_inherit *inh, bool verbose)
+{
+	size_t		 n = 0, max = 3 + inh->nlisten;
+	int		*fds = xcalloc(max, sizeof(*fds));
+	char		**argv = xcalloc(max + 6, sizeof(*argv));
+	const char	**kinds = xcalloc(max, sizeof(*kinds));
+	size_t		 ac = 0;
+	sigset_t	 none;
+
+	/* The parent's handlers write to its loop's signal pipe, which this
+	 * process still shares until the exec: not theirs to use. */
 	default_signals();
-	close_other_fds(ctlfd, inh);
-	if (inh->forget != NULL)
-		inh->forget();
-	default_signals();	/* the parent's loop put its own back */
+	signal(SIGTERM, SIG_DFL);
+	fds[n] = ctlfd;
+	kinds[n++] = "ctl";
+	for (size_t i = 0; i < inh->nlisten; i++) {
+		fds[n] = inh->listen_fds[i];
+		kinds[n++] = "listen";
+	}
+	if (inh->control_fd != -1) {
+		fds[n] = inh->control_fd;
+		kinds[n++] = "control";
+	}
+	if (inh->submit_fd != -1) {
+		fds[n] = inh->submit_fd;
+		kinds[n++] = "submit";
+	}
+	/* A log file is the child's stderr: it writes there as the parent
+	 * does to the file, and needs not open it again. */
+	if (log_fd() > 2 && dup2(log_fd(), 2) == -1)
+		_exit(127);
+	place_fds(fds, n);
+	argv[ac++] = xstrdup("postbote");
+	argv[ac++] = xstrdup("serve");
+	argv[ac++] = xstrdup(CHILD_ARG);
+	argv[ac++] = xstrdup(m->name);
+	for (size_t i = 0; i < n; i++)
+		xasprintf(&argv[ac++], "%s=%d", kinds[i], CHILD_FD0 + (int)i);
+	if (verbose)
+		argv[ac++] = xstrdup("-v");
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	execv("/proc/self/exe", argv);
+	log_warn("event=exec-failed process=%s error=\"%s\"", m->name,
+	    strerror(errno));
+	_exit(127);
+}
+
+/* ---- the child, after the exec ---- */
+
+/* proc_is_child - see proc.h. */
+bool
+proc_is_child(int argc, char **argv)
+{
+	return argc > 1 && strcmp(argv[1], CHILD_ARG) == 0;
+}
+
+/* arg_fd - "KIND=N" with N a descriptor this process has. */
+static int
+arg_fd(const char *arg, const char *kind)
+{
+	size_t	 n = strlen(kind);
+	char	*end;
+	long	 fd;
+
+	if (strncmp(arg, kind, n) != 0 || arg[n] != '=')
+		return -1;
+	errno = 0;
+	fd = strtol(arg + n + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || fd < CHILD_FD0 || fd > INT_MAX ||
+	    fcntl((int)fd, F_GETFD) == -1)
+		return -1;
+	return (int)fd;
+}
+
+/* child_args - argv as proc_exec wrote it: the module, the channel to the
+ * parent, the inherited descriptors and -v.  -1 when it is not that. */
+static int
+child_args(int argc, char **argv, const struct proc_module *const mods[],
+    struct proc_inherit *inh, int *ctlfd, bool *verbose)
+{
+	int	 fd;
+
+	if (argc < 4)
+		return -1;
+	for (int i = PROC_PARENT + 1; i < PROC_MAX; i++)
+		if (mods[i] != NULL && strcmp(mods[i]->name, argv[2]) == 0)
+			module = mods[i];
+	if (module == NULL || (*ctlfd = arg_fd(argv[3], "ctl")) == -1)
+		return -1;
+	inh->listen_fds = xcalloc((size_t)argc, sizeof(int));
+	for (int i = 4; i < argc; i++) {
+		if (strcmp(argv[i], "-v") == 0)
+			*verbose = true;
+		else if ((fd = arg_fd(argv[i], "listen")) != -1)
+			inh->listen_fds[inh->nlisten++] = fd;
+		else if ((fd = arg_fd(argv[i], "control")) != -1)
+			inh->control_fd = fd;
+		else if ((fd = arg_fd(argv[i], "submit")) != -1)
+			inh->submit_fd = fd;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* read_start - the parent's first frame: IPC_START, into *st, whose
+ * strings point into *store. */
+static void
+read_start(int ctlfd, struct buf *store, struct ipc_start *st)
+{
+	struct ipc_msg	 m;
+	const char	*why = "no frame";
+
+	if (ipc_sync_recv(ctlfd, &m, store, START_TIMEOUT_MS) == -1 ||
+	    m.type != IPC_START || IPC_DECODE(&m, st, &why) == -1)
+		fatalx("no start from the parent (%s)", why);
+}
+
+/*
+ * child_start - from the exec to the event loop: the config of the
+ * start, the descriptors (postfork, as root), state_dir, the privilege
+ * drop, then the start's tables and keys (configure), as at a reload.
+ */
+static void
+child_start(int ctlfd, struct proc_inherit *inh)
+{
+	struct buf		 store;
+	struct ipc_start	 st;
+	struct proc_reload	 r;
+	struct proc_user	 u;
+	char			 err[512];
+
+	buf_init(&store, 0);
+	read_start(ctlfd, &store, &st);
+	conf_set_base_dir(st.base_dir);
+	if ((config = parse_config(&st.reload, err, sizeof(err))) == NULL)
+		fatalx("the start's config: %s", err);
+	if (strcmp(config->log, "syslog") == 0)
+		log_init(module->name, "syslog", log_verbose());
 	if (module->postfork != NULL)
 		module->postfork(inh);
 	release(inh);
@@ -341,7 +513,45 @@ proc_child(const struct proc_module *m, int ctlfd,
 	 * from it, whatever the folders above it let `user` do. */
 	if (chdir(config->state_dir) == -1)
 		fatal("cannot enter state_dir %s", config->state_dir);
-	drop_privileges(u);
+	u.drop = st.drop != 0;
+	u.uid = (uid_t)st.uid;
+	u.gid = (gid_t)st.gid;
+	drop_privileges(&u);
+	/* A change of uid clears the parent-death signal: set it again. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/*
+	 * The sandbox of the process (no new privileges, no capabilities,
+	 * its seccomp filter) belongs here: after the drop, before the
+	 * start's material is parsed and before any peer byte is read.
+	 */
+	take_reload(&st.reload, &r);
+	if (module->configure != NULL && module->configure(config, &r) == -1)
+		fatalx("the start was refused");
+	if (store.data != NULL)
+		explicit_bzero(store.data, store.cap);
+	buf_free(&store);
+}
+
+/* proc_child_main - see proc.h. */
+void
+proc_child_main(int argc, char **argv,
+    const struct proc_module *const mods[PROC_MAX])
+{
+	struct proc_inherit	 inh = { .control_fd = -1, .submit_fd = -1 };
+	struct event		*sigterm;
+	int			 ctlfd = -1;
+	bool			 verbose = false;
+
+	if (child_args(argc, argv, mods, &inh, &ctlfd, &verbose) == -1) {
+		fprintf(stderr, "postbote: serve %s is the server's own\n",
+		    CHILD_ARG);
+		exit(2);
+	}
+	log_init(module->name, "stderr", verbose);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	default_signals();
+	child_start(ctlfd, &inh);
+	free(inh.listen_fds);
 	if ((cbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	sigterm = evsignal_new(cbase, SIGTERM, child_sigterm, NULL);

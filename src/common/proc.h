@@ -1,9 +1,12 @@
 /*
  * proc.h - the child runtime of "postbote serve": the life that smtpd,
- * queue, lookup and deliver share.  The parent (parent/) forks a child and
- * calls proc_child() in it; from there the runtime closes what the child
- * must not keep, calls the process's hooks, drops privileges, runs the
- * event loop and carries the channels to the parent and the peers.
+ * queue, lookup and deliver share.  The parent (parent/) forks, and in the
+ * new child calls proc_exec(), which re-executes the binary as "postbote
+ * serve --child NAME ..." so that the child starts with a fresh memory:
+ * nothing of the parent's heap (its keys, its freed buffers) comes along.
+ * The child (proc_child_main) reads its start from the parent, takes what
+ * its process needs, enters state_dir, drops privileges, runs the event
+ * loop and carries the channels to the parent and the peers.
  *
  * The runtime never asks which process it runs: each process module fills
  * a struct proc_module with hooks (the idea of OpenSMTPD's smtp_postfork,
@@ -25,19 +28,18 @@
 
 struct conf;
 struct event_base;
-struct lookup_tab;
 
 /* What a process needs from the parent, at its start and at each reload. */
 #define PROC_NEEDS_LISTENERS	0x01	/* the bound SMTP listeners */
 #define PROC_NEEDS_CONTROL	0x02	/* the control and submit sockets */
 #define PROC_NEEDS_TLS		0x04	/* certificates and private keys */
 #define PROC_NEEDS_TABLES	0x08	/* the users and aliases tables */
+#define PROC_NEEDS_DKIM		0x10	/* the [dkim] private keys */
 
 /*
- * What a child finds at its start, made by the parent before the fork.
- * postfork takes what its process keeps: it copies a descriptor or a
- * pointer and sets the field to -1 or NULL (or empties the buffer).  What
- * is left is closed, wiped or freed by the runtime before the privilege
+ * The descriptors a child inherits through the exec (all else is closed).
+ * postfork takes what its process keeps: it copies a descriptor and sets
+ * the field to -1; the runtime closes what is left before the privilege
  * drop, so a process holds only what it took.
  */
 struct proc_inherit {
@@ -45,32 +47,30 @@ struct proc_inherit {
 	size_t			 nlisten;
 	int			 control_fd;	/* state_dir/control, or -1 */
 	int			 submit_fd;	/* state_dir/submit, or -1 */
-	struct buf		*tls;		/* TLS material (tls.h) */
-	struct lookup_tab	*tables;	/* users and aliases */
-	/* forget - drop the parent's own state (its event loop, whose epoll
-	 * instance the child shares until its descriptor is closed: so this
-	 * is called after the other descriptors are closed).  May be NULL. */
-	void			(*forget)(void);
 };
 
-/* What a reload brings (IPC_RELOAD): the parts this process needs. */
+/* What a start or a reload brings (IPC_START, IPC_RELOAD): the parts this
+ * process needs.  Points into the parent's frame: copy what is kept. */
 struct proc_reload {
 	const char		*users;		/* PROC_NEEDS_TABLES; else "" */
 	const char		*aliases;
 	const void		*tls;		/* PROC_NEEDS_TLS; else len 0 */
 	size_t			 tlslen;
+	const void		*dkim;		/* PROC_NEEDS_DKIM */
+	size_t			 dkimlen;
 };
 
 struct proc_module {
 	const char	*name;
 	unsigned	 needs;		/* PROC_NEEDS_* */
 	/*
-	 * postfork - in the new child, still root when started as root:
-	 * read what only root may read and take from inh what it keeps.
-	 * May be NULL.
+	 * postfork - in the new child, after the exec, still root when
+	 * started as root: take from inh the descriptors it keeps.  `config`
+	 * is the start's.  May be NULL.
 	 */
 	void		(*postfork)(struct proc_inherit *inh);
-	/* init - after the privilege drop, before any peer is up. */
+	/* init - after the privilege drop and the start's configure, before
+	 * any peer is up. */
 	void		(*init)(struct event_base *);
 	/* peer_up - a channel to proc is ready (again, after a restart). */
 	void		(*peer_up)(int proc);
@@ -79,10 +79,12 @@ struct proc_module {
 	/* msg - a message from a peer process; the module owns m->fd. */
 	void		(*msg)(int proc, struct ipc_msg *);
 	/*
-	 * configure - a reload, before the swap: nc is the new config (the
-	 * current one is still `config`) and r what came with it.  Build what
-	 * depends on them; -1 (with the reason logged) refuses the reload and
-	 * the old config stays.  May be NULL.
+	 * configure - the start and each reload share it: r is what came
+	 * with the config nc.  At the start it runs after the privilege drop
+	 * and nc is `config` already; at a reload it runs before the swap
+	 * (the current config is still `config`).  Build what depends on
+	 * them; -1 (with the reason logged) refuses the reload, and the old
+	 * config stays, or ends the child at its start.  May be NULL.
 	 */
 	int		(*configure)(const struct conf *nc,
 			    const struct proc_reload *r);
@@ -100,11 +102,25 @@ struct proc_user {
 };
 
 /*
- * proc_child - the child's life, from the fork to its exit: ctlfd is its
- * channel to the parent.  Never returns.
+ * proc_exec - in the parent's new child, right after the fork: re-execute
+ * this binary (/proc/self/exe) as the process of module m, with ctlfd (its
+ * channel to the parent) and inh's descriptors, and nothing else open; a
+ * log file goes to its stderr.  The parent sends the start (IPC_START) on
+ * ctlfd.  Never returns (exits 127 when the exec fails).
  */
-void	 proc_child(const struct proc_module *, int ctlfd,
-	    struct proc_inherit *, const struct proc_user *)
+void	 proc_exec(const struct proc_module *m, int ctlfd,
+	    const struct proc_inherit *inh, bool verbose)
+	    __attribute__((noreturn));
+/* proc_is_child - are argc/argv (from "serve" on) a child's, as proc_exec
+ * wrote them? */
+bool	 proc_is_child(int argc, char **argv);
+/*
+ * proc_child_main - the child's life, from the exec to its exit: argv
+ * (from "serve" on) names its process and its descriptors; mods are the
+ * modules of all processes.  Never returns; a bad argv exits 2.
+ */
+void	 proc_child_main(int argc, char **argv,
+	    const struct proc_module *const mods[PROC_MAX])
 	    __attribute__((noreturn));
 
 /*

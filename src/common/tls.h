@@ -4,8 +4,10 @@
  *
  * The parent reads every certificate and key file (it may be root; the
  * key files need not be readable by `user`) into one "material" buffer.
- * smtpd inherits it at fork and gets a fresh copy with each reload, and
- * builds its SSL_CTXs from memory: smtpd never opens a key file.
+ * smtpd gets it in its start (IPC_START) and a fresh copy with each reload,
+ * and builds its SSL_CTXs from memory: smtpd never opens a key file, and
+ * no other child ever holds the keys (each starts with a fresh memory,
+ * common/proc.h).
  */
 #ifndef POSTBOTE_TLS_H
 #define POSTBOTE_TLS_H
@@ -20,7 +22,7 @@
 struct conf;
 
 /* The material the parent loaded last (PEM texts, framed like an IPC
- * payload).  Children other than smtpd wipe it with tls_material_wipe. */
+ * payload), in the parent only. */
 extern struct buf tls_material;
 
 /*
@@ -32,7 +34,7 @@ extern struct buf tls_material;
  * tls_material untouched otherwise.
  */
 int	 tls_material_load(const struct conf *, char *err, size_t errlen);
-/* tls_material_wipe - zero and free tls_material. */
+/* tls_material_wipe - zero and free tls_material (at the parent's end). */
 void	 tls_material_wipe(void);
 
 /*

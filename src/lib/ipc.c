@@ -81,6 +81,7 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_TLS_MATERIAL] = "tls-material",
 	[IPC_SPOOL_STATUS] = "spool-status",
 	[IPC_SPOOL_STATUS_REPLY] = "spool-status-reply",
+	[IPC_START] = "start", [IPC_DKIM_MATERIAL] = "dkim-material",
 };
 
 const char *

@@ -72,6 +72,10 @@ enum ipc_type {
 	/* smtpd -> a restarted queue: a commit the old one took, and reply */
 	IPC_SPOOL_STATUS,
 	IPC_SPOOL_STATUS_REPLY,
+	/* parent -> child: its start, the first frame after the exec */
+	IPC_START,
+	/* not a frame: the [dkim] keys inside IPC_RELOAD */
+	IPC_DKIM_MATERIAL,
 	IPC_TYPE_MAX
 };
 

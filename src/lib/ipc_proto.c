@@ -58,7 +58,12 @@ static const struct field f_peer[] = { U32(struct ipc_peer, proc), END };
 static const struct field f_reload[] = {
 	STR(struct ipc_reload, conf), STR(struct ipc_reload, path),
 	STR(struct ipc_reload, users), STR(struct ipc_reload, aliases),
-	BYTES(struct ipc_reload, tls), END
+	BYTES(struct ipc_reload, tls), BYTES(struct ipc_reload, dkim), END
+};
+static const struct field f_start[] = {
+	STR(struct ipc_start, base_dir), U32(struct ipc_start, drop),
+	U32(struct ipc_start, uid), U32(struct ipc_start, gid),
+	STRUCT(struct ipc_start, reload, f_reload), END
 };
 static const struct field f_tls_cert[] = {
 	STR(struct ipc_tls_cert, name), STR(struct ipc_tls_cert, cert),
@@ -67,6 +72,14 @@ static const struct field f_tls_cert[] = {
 static const struct field f_tls_material[] = {
 	LIST(struct ipc_tls_material, certs, ncerts, struct ipc_tls_cert,
 	    f_tls_cert, 4096), END
+};
+static const struct field f_dkim_key[] = {
+	STR(struct ipc_dkim_key, domain), STR(struct ipc_dkim_key, selector),
+	STR(struct ipc_dkim_key, key), END
+};
+static const struct field f_dkim_material[] = {
+	LIST(struct ipc_dkim_material, keys, nkeys, struct ipc_dkim_key,
+	    f_dkim_key, 4096), END
 };
 static const struct field f_resolve[] = {
 	STR(struct ipc_resolve, addr), END
@@ -231,6 +244,9 @@ static const struct schema schemas[IPC_TYPE_MAX] = {
 	    FD_NONE),
 	MSG(IPC_SPOOL_STATUS_REPLY, struct ipc_spool_status_reply,
 	    f_spool_status_reply, FD_NONE),
+	MSG(IPC_START, struct ipc_start, f_start, FD_NONE),
+	MSG(IPC_DKIM_MATERIAL, struct ipc_dkim_material,
+	    f_dkim_material, FD_NONE),
 };
 
 static const struct schema *schema_of(uint16_t, size_t);

@@ -46,6 +46,18 @@ struct ipc_reload {
 	const char	*path;		/* "" = embedded defaults */
 	const char	*users, *aliases;
 	struct ipc_bytes tls;		/* IPC_TLS_MATERIAL, encoded */
+	struct ipc_bytes dkim;		/* IPC_DKIM_MATERIAL, encoded */
+};
+
+/* IPC_START - parent to child: the first frame a child reads after it
+ * re-executed the binary.  Who it runs as, where the config's relative
+ * paths are taken from, and its first config, tables and keys, which it
+ * takes as it takes a reload's. */
+struct ipc_start {
+	const char	*base_dir;	/* absolute (common/conf.h) */
+	uint32_t	 drop;		/* 1: drop to uid/gid (we are root) */
+	uint32_t	 uid, gid;
+	struct ipc_reload reload;
 };
 
 /* IPC_TLS_MATERIAL - never framed alone: the certificates and keys the
@@ -58,6 +70,19 @@ struct ipc_tls_cert {
 struct ipc_tls_material {
 	struct ipc_tls_cert *certs;
 	size_t		 ncerts;
+};
+
+/* IPC_DKIM_MATERIAL - never framed alone: the [dkim] private keys the
+ * parent read, carried in IPC_RELOAD to the processes that sign
+ * (common/dkim_keys.c). */
+struct ipc_dkim_key {
+	const char	*domain;
+	const char	*selector;
+	const char	*key;		/* PEM private key */
+};
+struct ipc_dkim_material {
+	struct ipc_dkim_key *keys;
+	size_t		 nkeys;
 };
 
 /* IPC_RESOLVE - smtpd or queue to lookup: where does addr go? */

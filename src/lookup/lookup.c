@@ -50,14 +50,6 @@ static char			 dummy_hash[CRYPT_OUTPUT_SIZE];
 static void	 auth_run(struct worker_item *);
 static void	 auth_done(struct worker_item *);
 
-/* lookup_postfork - the tables the parent loaded are ours. */
-static void
-lookup_postfork(struct proc_inherit *inh)
-{
-	tables = inh->tables;
-	inh->tables = NULL;
-}
-
 static void
 lookup_init(struct event_base *base)
 {
@@ -240,8 +232,8 @@ lookup_nop(int proc)
 {
 }
 
-/* lookup_configure - the users and aliases texts of the reload, parsed
- * with the new config; a table that does not load refuses the reload. */
+/* lookup_configure - the users and aliases texts of the start or the
+ * reload, parsed with its config; a table that does not load refuses it. */
 static int
 lookup_configure(const struct conf *nc, const struct proc_reload *r)
 {
@@ -278,7 +270,6 @@ lookup_shutdown(void)
 const struct proc_module lookup_module = {
 	.name = "lookup",
 	.needs = PROC_NEEDS_TABLES,
-	.postfork = lookup_postfork,
 	.init = lookup_init,
 	.peer_up = lookup_nop,
 	.peer_down = lookup_nop,

@@ -1,12 +1,14 @@
 /*
  * parent.c - "postbote serve": the parent process (parent.h).  Root if
- * started so, it reads the config (parent_setup.c), binds the listeners
- * and the control sockets, then forks smtpd, queue, lookup and deliver,
- * wires their socketpairs, restarts a child that dies, reloads on SIGHUP
- * and stops cleanly on SIGTERM/SIGINT.  It holds no mail and reads no
- * network byte.  Each child gets only what its module says it needs
- * (PROC_NEEDS_*): the listeners, the control sockets, the TLS keys or the
- * tables; the child runtime (common/proc.c) drops privileges after that.
+ * started so, it reads the config, its tables and the private keys
+ * (parent_setup.c, common/tls.c), binds the listeners and the control
+ * sockets, then starts smtpd, queue, lookup and deliver, wires their
+ * socketpairs, restarts a child that dies, reloads on SIGHUP and stops
+ * cleanly on SIGTERM/SIGINT.  It holds no mail and reads no network byte.
+ * Each child re-executes the binary (common/proc.c), so it inherits only
+ * the descriptors its module says it needs (PROC_NEEDS_*), and gets in its
+ * start (IPC_START) only the tables or keys it needs: the TLS keys go to
+ * smtpd alone, the [dkim] keys to smtpd and queue.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -23,7 +25,6 @@
 
 #include "common/conf.h"
 #include "common/control.h"
-#include "common/lookup_tab.h"
 #include "common/proc.h"
 #include "common/tls.h"
 #include "lib/ipc_proto.h"
@@ -60,51 +61,33 @@ static char		*control_file, *submit_file;
 static struct proc_user	 run_as;
 static bool		 stopping;
 static struct event	*stop_timer;
-static struct lookup_tab *tables;
 static struct parent_texts texts;
+static bool		 verbose;
 
 static void	 connect_peers(int id);
-
-/* forget - in a child: the parent's loop is not its own (its signal
- * handlers go with it), nor are the texts. */
-static void
-forget(void)
-{
-	event_base_free(pbase);
-	pbase = NULL;
-	parent_setup_free_texts(&texts);
-}
+static void	 send_start(int id);
 
 /*
- * child_start - in the new child: hand down what the module needs and
- * become that process.
+ * child_exec - in the new child: re-execute the binary as that process,
+ * with the descriptors its module needs; its config, tables and keys come
+ * in the start (send_start), so nothing of this process's memory goes
+ * along.
  */
 static void __attribute__((noreturn))
-child_start(int id, int ctlfd)
+child_exec(int id, int ctlfd)
 {
 	const struct proc_module *m = modules[id];
-	unsigned		 need = m->needs;
-	struct proc_inherit	 inh = { .control_fd = -1, .submit_fd = -1,
-	    .forget = forget };
-	if (need & PROC_NEEDS_LISTENERS) {
+	struct proc_inherit	 inh = { .control_fd = -1, .submit_fd = -1 };
+
+	if (m->needs & PROC_NEEDS_LISTENERS) {
 		inh.listen_fds = listen_fds;
 		inh.nlisten = nlisten_fds;
 	}
-	if (need & PROC_NEEDS_CONTROL) {
+	if (m->needs & PROC_NEEDS_CONTROL) {
 		inh.control_fd = control_fd;
 		inh.submit_fd = submit_fd;
 	}
-	/* What the module does not need is wiped here, before it runs. */
-	if (need & PROC_NEEDS_TLS)
-		inh.tls = &tls_material;
-	else
-		tls_material_wipe();
-	if (need & PROC_NEEDS_TABLES)
-		inh.tables = tables;
-	else
-		lookup_tab_free(tables);
-	tables = NULL;
-	proc_child(m, ctlfd, &inh, &run_as);
+	proc_exec(m, ctlfd, &inh, verbose);
 }
 
 static void
@@ -132,12 +115,13 @@ spawn(int id)
 		fatal("fork");
 	if (pid == 0) {
 		close(sv[0]);
-		child_start(id, sv[1]);
+		child_exec(id, sv[1]);
 	}
 	close(sv[1]);
 	children[id].pid = pid;
 	children[id].ctl = ipc_chan_new(pbase, sv[0], id, ctl_msg, ctl_closed,
 	    NULL);
+	send_start(id);		/* its first frame, before any IPC_PEER */
 	log_info("event=spawn process=%s pid=%ld", proc_name(id), (long)pid);
 	connect_peers(id);
 }
@@ -257,31 +241,71 @@ on_stop(evutil_socket_t sig, short ev, void *arg)
 	stop_next();
 }
 
+/* fill_reload - what child i gets of the config, tables and keys. */
+static void
+fill_reload(int i, struct ipc_reload *r)
+{
+	unsigned	need = modules[i]->needs;
+
+	memset(r, 0, sizeof(*r));
+	r->conf = buf_cstr(&texts.conf);
+	r->path = config->path != NULL ? config->path : "";
+	r->users = need & PROC_NEEDS_TABLES ? buf_cstr(&texts.users) : "";
+	r->aliases = need & PROC_NEEDS_TABLES ? buf_cstr(&texts.aliases) : "";
+	if (need & PROC_NEEDS_TLS) {
+		r->tls.p = tls_material.data;
+		r->tls.len = tls_material.len;
+	}
+	if (need & PROC_NEEDS_DKIM) {
+		r->dkim.p = texts.dkim.data;
+		r->dkim.len = texts.dkim.len;
+	}
+}
+
+/* send_frame - encode m (type, msize bytes) in a buffer reserved once,
+ * so that the keys are not copied by a growing buffer, send it to child
+ * i and wipe it. */
+static void
+send_frame(int i, uint16_t type, const void *m, size_t msize,
+    const struct ipc_reload *r)
+{
+	struct buf	b;
+
+	buf_init(&b, 0);
+	buf_reserve(&b, strlen(r->conf) + strlen(r->users) +
+	    strlen(r->aliases) + strlen(r->path) + r->tls.len + r->dkim.len +
+	    strlen(conf_base_dir()) + 128);
+	ipc_proto_encode(&b, type, m, msize);
+	ipc_send(children[i].ctl, type, 0, &b, -1);
+	if (b.data != NULL)
+		explicit_bzero(b.data, b.cap);
+	buf_free(&b);
+}
+
+/* send_start - IPC_START to the new child i: who it runs as, the base of
+ * the config's relative paths, and what a reload would bring it. */
+static void
+send_start(int i)
+{
+	struct ipc_start	s;
+
+	memset(&s, 0, sizeof(s));
+	s.base_dir = conf_base_dir();
+	s.drop = run_as.drop;
+	s.uid = (uint32_t)run_as.uid;
+	s.gid = (uint32_t)run_as.gid;
+	fill_reload(i, &s.reload);
+	send_frame(i, IPC_START, &s, sizeof(s), &s.reload);
+}
+
 /* send_reload - IPC_RELOAD to child i, with what its module needs. */
 static void
 send_reload(int i)
 {
-	unsigned		need = modules[i]->needs;
-	struct ipc_reload	r = { 0 };
-	struct buf		b;
+	struct ipc_reload	r;
 
-	r.conf = buf_cstr(&texts.conf);
-	r.path = config->path != NULL ? config->path : "";
-	r.users = need & PROC_NEEDS_TABLES ? buf_cstr(&texts.users) : "";
-	r.aliases = need & PROC_NEEDS_TABLES ? buf_cstr(&texts.aliases) : "";
-	if (need & PROC_NEEDS_TLS) {
-		r.tls.p = tls_material.data;
-		r.tls.len = tls_material.len;
-	}
-	buf_init(&b, 0);
-	/* One reservation: the keys are not copied by a growing buffer. */
-	buf_reserve(&b, strlen(r.conf) + strlen(r.users) +
-	    strlen(r.aliases) + strlen(r.path) + r.tls.len + 64);
-	IPC_ENCODE(&b, IPC_RELOAD, &r);
-	ipc_send(children[i].ctl, IPC_RELOAD, 0, &b, -1);
-	if (b.data != NULL)
-		explicit_bzero(b.data, b.cap);
-	buf_free(&b);
+	fill_reload(i, &r);
+	send_frame(i, IPC_RELOAD, &r, sizeof(r), &r);
 }
 
 static void
@@ -291,7 +315,7 @@ on_reload(evutil_socket_t sig, short ev, void *arg)
 	char	 err[512];
 
 	log_info("event=reload");
-	if (parent_setup_load(path, &tables, &texts) == 0) {
+	if (parent_setup_load(path, &texts) == 0) {
 		if (tls_material_load(config, err, sizeof(err)) == -1)
 			log_warn("event=reload tls=kept reason=\"%s\"",
 			    log_safe(err));
@@ -310,7 +334,7 @@ parent_check(const char *path)
 {
 	char	err[512];
 
-	if (parent_setup_load(path, &tables, &texts) == -1)
+	if (parent_setup_load(path, &texts) == -1)
 		return -1;
 	/* RFC 5321 4.5.1: postmaster is always accepted; say when nobody
 	 * would read it.  A warning, not an error. */
@@ -354,7 +378,7 @@ log_start(void)
 
 /* parent_serve - see parent.h. */
 int
-parent_serve(const char *path, bool verbose,
+parent_serve(const char *path, bool verb,
     const struct proc_module *const mods[PROC_MAX])
 {
 	struct event	*ev[4];
@@ -364,8 +388,11 @@ parent_serve(const char *path, bool verbose,
 	char		 err[512];
 
 	modules = mods;
+	verbose = verb;
 	log_init("parent", "stderr", verbose);
-	if (parent_setup_load(path, &tables, &texts) == -1)
+	/* The children take the config's relative paths from here too. */
+	(void)conf_base_dir();
+	if (parent_setup_load(path, &texts) == -1)
 		return 2;
 	if (log_init("parent", config->log, verbose) == -1) {
 		fprintf(stderr, "postbote: cannot open log %s: %s\n",
@@ -406,5 +433,7 @@ parent_serve(const char *path, bool verbose,
 	unlink(submit_file);
 	free(control_file);
 	free(submit_file);
+	tls_material_wipe();
+	parent_setup_free_texts(&texts);
 	return 0;
 }

@@ -1,9 +1,9 @@
 /*
  * parent_setup.c - the parent's work before the children exist and at
- * each reload (parent_setup.h): the config and its tables read and
- * checked, the state directories, the listeners, the user.  Runs as root
- * when started so; reads only the admin's files, every one still parsed
- * strictly with file:line errors.
+ * each reload (parent_setup.h): the config, its tables and its [dkim]
+ * keys read and checked, the state directories, the listeners, the user.
+ * Runs as root when started so; reads only the admin's files, every one
+ * still parsed strictly with file:line errors.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,11 +21,14 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/dkim_keys.h"
 #include "common/lookup_tab.h"
 #include "common/tls.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "parent/parent_setup.h"
+
+#define TABLE_MAX	(64 << 20)	/* bytes of a users or aliases file */
 
 /*
  * needs_restart - what a reload cannot change: the bound listeners (smtpd
@@ -50,73 +53,97 @@ needs_restart(const struct conf *o, const struct conf *n, char *err,
 	return !same;
 }
 
+/* read_tables - the users and aliases files nc names into ut and at,
+ * checked by loading them; -1 with err set. */
+static int
+read_tables(const struct conf *nc, struct buf *ut, struct buf *at,
+    char *err, size_t errlen)
+{
+	struct lookup_tab	*t = lookup_tab_new();
+	int			 rc = -1;
+
+	if (nc->users != NULL && (buf_read_file(ut, nc->users, TABLE_MAX) ==
+	    -1 || lookup_tab_users_load(t, nc, buf_cstr(ut), ut->len,
+	    nc->users, err, errlen) == -1)) {
+		if (errno != 0 && ut->len == 0)
+			snprintf(err, errlen, "%s: %s", nc->users,
+			    strerror(errno));
+		goto done;
+	}
+	if (nc->aliases != NULL && (buf_read_file(at, nc->aliases, TABLE_MAX) ==
+	    -1 || lookup_tab_aliases_load(t, nc, buf_cstr(at), at->len,
+	    nc->aliases, err, errlen) == -1)) {
+		if (errno != 0 && at->len == 0)
+			snprintf(err, errlen, "%s: %s", nc->aliases,
+			    strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	lookup_tab_free(t);
+	return rc;
+}
+
+/* load_texts - the config nc names and what it names into n; -1 with err
+ * set and *result the word the reload's log line gets. */
+static int
+load_texts(const struct conf *nc, struct parent_texts *n,
+    const char **result, char *err, size_t errlen)
+{
+	*result = "refused";
+	if (tls_check_conf(nc, err, errlen) == -1)
+		return -1;
+	if (nc->path != NULL && buf_read_file(&n->conf, nc->path, 1 << 20) ==
+	    -1) {
+		snprintf(err, errlen, "%s: %s", nc->path, strerror(errno));
+		return -1;
+	}
+	if (read_tables(nc, &n->users, &n->aliases, err, errlen) == -1)
+		return -1;
+	if (config != NULL && needs_restart(config, nc, err, errlen))
+		return -1;
+	/* Read as root, as the TLS keys are: smtpd and queue get them. */
+	*result = "failed";
+	return dkim_keys_read(nc, &n->dkim, err, errlen);
+}
+
 /* parent_setup_load - see parent_setup.h. */
 int
-parent_setup_load(const char *path, struct lookup_tab **tables,
-    struct parent_texts *texts)
+parent_setup_load(const char *path, struct parent_texts *texts)
 {
 	struct conf		*nc = xcalloc(1, sizeof(*nc));
-	struct lookup_tab	*t = NULL;
-	struct buf		 ct, ut, at;
-	char			 err[1024];
-	bool			 loaded = false;
+	struct parent_texts	 n;
+	const char		*result = "refused";
+	char			 err[2048];
 
-	buf_init(&ct, 0);
-	buf_init(&ut, 0);
-	buf_init(&at, 0);
-	if (conf_load(path, nc, err, sizeof(err)) == -1)
-		goto fail;
-	loaded = true;
-	if (tls_check_conf(nc, err, sizeof(err)) == -1)
-		goto fail;
-	if (nc->path != NULL && buf_read_file(&ct, nc->path, 1 << 20) == -1) {
-		snprintf(err, sizeof(err), "%s: %s", nc->path, strerror(errno));
-		goto fail;
+	memset(&n, 0, sizeof(n));
+	buf_init(&n.conf, 0);
+	buf_init(&n.users, 0);
+	buf_init(&n.aliases, 0);
+	buf_init(&n.dkim, 0);
+	if (conf_load(path, nc, err, sizeof(err)) == -1) {
+		free(nc);
+		nc = NULL;
+	} else if (load_texts(nc, &n, &result, err, sizeof(err)) == 0) {
+		if (config != NULL) {
+			conf_free(config);
+			free(config);
+		}
+		config = nc;
+		parent_setup_free_texts(texts);
+		*texts = n;
+		return 0;
 	}
-	t = lookup_tab_new();
-	if (nc->users != NULL && (buf_read_file(&ut, nc->users, 64 << 20) == -1 ||
-	    lookup_tab_users_load(t, nc, buf_cstr(&ut), ut.len, nc->users, err,
-	    sizeof(err)) == -1)) {
-		if (errno != 0 && ut.len == 0)
-			snprintf(err, sizeof(err), "%s: %s", nc->users,
-			    strerror(errno));
-		goto fail;
-	}
-	if (nc->aliases != NULL && (buf_read_file(&at, nc->aliases, 64 << 20) ==
-	    -1 || lookup_tab_aliases_load(t, nc, buf_cstr(&at), at.len,
-	    nc->aliases, err, sizeof(err)) == -1)) {
-		if (errno != 0 && at.len == 0)
-			snprintf(err, sizeof(err), "%s: %s", nc->aliases,
-			    strerror(errno));
-		goto fail;
-	}
-	if (config != NULL && needs_restart(config, nc, err, sizeof(err)))
-		goto fail;
-	if (config != NULL) {
-		conf_free(config);
-		free(config);
-	}
-	config = nc;
-	lookup_tab_free(*tables);
-	*tables = t;
-	parent_setup_free_texts(texts);
-	texts->conf = ct;
-	texts->users = ut;
-	texts->aliases = at;
-	return 0;
-fail:
 	if (config == NULL)
 		fprintf(stderr, "postbote: %s\n", err);
 	else
-		log_warn("event=reload result=refused reason=\"%s\"",
+		log_warn("event=reload result=%s reason=\"%s\"", result,
 		    log_safe(err));
-	lookup_tab_free(t);
-	if (loaded)
+	if (nc != NULL) {
 		conf_free(nc);
-	free(nc);
-	buf_free(&ct);
-	buf_free(&ut);
-	buf_free(&at);
+		free(nc);
+	}
+	parent_setup_free_texts(&n);
 	return -1;
 }
 
@@ -127,6 +154,7 @@ parent_setup_free_texts(struct parent_texts *t)
 	buf_free(&t->conf);
 	buf_free(&t->users);
 	buf_free(&t->aliases);
+	dkim_keys_wipe(&t->dkim);
 }
 
 static void

@@ -1,7 +1,8 @@
 /*
  * parent_setup.h - what the parent does before the children exist and at
- * each reload: read and check the config and the tables it names, make
- * the state directories, bind the listeners, find the user to run as.
+ * each reload: read and check the config, the tables and the [dkim] keys
+ * it names, make the state directories, bind the listeners, find the user
+ * to run as.
  */
 #ifndef POSTBOTE_PARENT_SETUP_H
 #define POSTBOTE_PARENT_SETUP_H
@@ -10,20 +11,24 @@
 
 #include "common/proc.h"
 
-/* The raw texts a reload sends, kept from the last good load. */
+/* What a start or a reload sends, kept from the last good load: the raw
+ * texts of the config and the tables, and the [dkim] keys
+ * (common/dkim_keys.h). */
 struct parent_texts {
 	struct buf	 conf, users, aliases;
+	struct buf	 dkim;
 };
 
 /*
- * parent_setup_load - read and check the config at path and the users and
- * aliases it names.  On success the new config replaces `config`, *tables
- * the old tables and *texts the old texts; 0.  Otherwise nothing changes,
- * the reason goes to stderr (no config yet) or to the log, and -1.
+ * parent_setup_load - read and check the config at path, the users and
+ * aliases it names and its [dkim] keys.  On success the new config
+ * replaces `config` and *texts the old texts; 0.  Otherwise nothing
+ * changes, the reason goes to stderr (no config yet) or to the log
+ * (event=reload result=refused, or result=failed for a key that cannot be
+ * read or parsed), and -1.
  */
-int	 parent_setup_load(const char *path, struct lookup_tab **tables,
-	    struct parent_texts *texts);
-/* parent_setup_free_texts - release the texts (a child does so at once). */
+int	 parent_setup_load(const char *path, struct parent_texts *texts);
+/* parent_setup_free_texts - release the texts, wiping the keys. */
 void	 parent_setup_free_texts(struct parent_texts *);
 /* parent_setup_user - the user to run the children as; fatal when it
  * does not exist or is root. */

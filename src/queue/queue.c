@@ -467,15 +467,29 @@ load(const char *id, bool held, const char *data, size_t len)
 	return 0;
 }
 
-/* queue_postfork - as root: the control sockets are ours, and the DKIM
- * keys (local submissions are signed here) may be root's only. */
+/* queue_postfork - as root: the control sockets are ours. */
 static void
 queue_postfork(struct proc_inherit *inh)
 {
 	control_fd = inh->control_fd;
 	submit_fd = inh->submit_fd;
 	inh->control_fd = inh->submit_fd = -1;
-	dkim_keys_load();
+}
+
+/* queue_configure - the start and each reload bring the [dkim] keys the
+ * parent read (local submissions are signed here); keys that do not load
+ * refuse it, and the old ones keep signing. */
+static int
+queue_configure(const struct conf *nc, const struct proc_reload *r)
+{
+	char	err[512];
+
+	if (dkim_keys_load(r->dkim, r->dkimlen, err, sizeof(err)) == -1) {
+		log_warn("event=reload result=failed reason=\"%s\"",
+		    log_safe(err));
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -546,7 +560,6 @@ queue_msg(int proc, struct ipc_msg *m)
 static void
 queue_reload(void)
 {
-	dkim_keys_load();
 	log_info("event=reloaded");
 	queue_sched_run(now_usec());
 }
@@ -563,12 +576,13 @@ queue_shutdown(void)
 
 const struct proc_module queue_module = {
 	.name = "queue",
-	.needs = PROC_NEEDS_CONTROL,
+	.needs = PROC_NEEDS_CONTROL | PROC_NEEDS_DKIM,
 	.postfork = queue_postfork,
 	.init = queue_init,
 	.peer_up = queue_peer_up,
 	.peer_down = queue_peer_down,
 	.msg = queue_msg,
+	.configure = queue_configure,
 	.reload = queue_reload,
 	.shutdown = queue_shutdown,
 };

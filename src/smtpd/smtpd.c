@@ -87,8 +87,7 @@ wipe_material(void)
 	buf_free(&material);
 }
 
-/* smtpd_postfork - as root: the listeners and the TLS keys are ours;
- * DKIM keys may be root's only, so they are read now. */
+/* smtpd_postfork - as root: the listeners are ours. */
 static void
 smtpd_postfork(struct proc_inherit *inh)
 {
@@ -98,11 +97,6 @@ smtpd_postfork(struct proc_inherit *inh)
 		listen_fds[i] = inh->listen_fds[i];
 		inh->listen_fds[i] = -1;
 	}
-	if (inh->tls != NULL) {
-		material = *inh->tls;		/* moved, not copied */
-		buf_init(inh->tls, 0);
-	}
-	dkim_keys_load();
 }
 
 static void
@@ -206,12 +200,25 @@ smtpd_msg(int proc, struct ipc_msg *m)
 	smtp_session_flush(s);
 }
 
-/* smtpd_configure - new TLS material comes with a reload. */
+/*
+ * smtpd_configure - the start and each reload bring the TLS material and
+ * the [dkim] keys the parent read.  Keys that do not load refuse it (the
+ * old ones keep signing); the TLS contexts are built after the swap
+ * (load_tls), where a failure keeps the old ones.
+ */
 static int
 smtpd_configure(const struct conf *nc, const struct proc_reload *r)
 {
+	char	err[512];
+
+	if (dkim_keys_load(r->dkim, r->dkimlen, err, sizeof(err)) == -1) {
+		log_warn("event=reload result=failed reason=\"%s\"",
+		    log_safe(err));
+		return -1;
+	}
 	if (r->tlslen > 0) {
 		wipe_material();
+		buf_reserve(&material, r->tlslen);
 		buf_append(&material, r->tls, r->tlslen);
 	}
 	return 0;
@@ -221,7 +228,6 @@ static void
 smtpd_reload(void)
 {
 	load_tls();
-	dkim_keys_load();
 	log_info("event=reloaded");
 }
 
@@ -257,7 +263,7 @@ smtpd_shutdown(void)
 
 const struct proc_module smtpd_module = {
 	.name = "smtpd",
-	.needs = PROC_NEEDS_LISTENERS | PROC_NEEDS_TLS,
+	.needs = PROC_NEEDS_LISTENERS | PROC_NEEDS_TLS | PROC_NEEDS_DKIM,
 	.postfork = smtpd_postfork,
 	.init = smtpd_init,
 	.peer_up = smtpd_peer_up,

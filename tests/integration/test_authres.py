@@ -549,8 +549,8 @@ def test_reload_reads_new_dkim_keys(mta_factory, tmp_path):
     raw = signed_copy(1)
     assert len(header_fields(raw, "DKIM-Signature")) == 1
     assert dkim.verify(raw, dnsfunc=dnsfunc)
-    # k1 (0600) was read before smtpd dropped privileges; at reload smtpd
-    # reads as `user`, so a key added then must be readable by it
+    # a key readable by all, added at reload (a root-only one is
+    # test_reload_adds_root_only_dkim_key's)
     k2_shared = os.path.join(mta.base, "k2.key")     # mta.base is 0755
     shutil.copy(k2, k2_shared)
     os.chmod(k2_shared, 0o644)
@@ -702,3 +702,115 @@ def test_spf_cli_null_sender(dns):
                         "<>", "helo.sender.test"], capture_output=True,
                        timeout=30)
     assert p.stdout.decode().split("\n")[0] == "fail", p.stdout
+
+
+def wait_count(mta, needle, count, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end and mta.log().count(needle) < count:
+        time.sleep(0.05)
+    return mta.log().count(needle) >= count
+
+
+def reload_and_wait(mta, result):
+    """SIGHUP; wait for the parent's `event=reload result=RESULT` and, when
+    it is ok, for smtpd and queue to have applied it."""
+    ok = mta.log().count("event=reload result=ok")
+    applied = mta.log().count("event=reloaded")
+    mta.proc.send_signal(signal.SIGHUP)
+    assert wait_count(mta, "event=reload result=%s" % result, 1), mta.log()
+    if result == "ok":
+        assert wait_count(mta, "event=reloaded", applied + 4), mta.log()
+    else:
+        time.sleep(0.5)
+        assert mta.log().count("event=reload result=ok") == ok, mta.log()
+
+
+def test_reload_adds_root_only_dkim_key(mta_factory, tmp_path):
+    """Issue 10, item 12: a [dkim] section added at reload whose key only
+    root can read (0600, in a folder `user` cannot enter, as `dkim keygen`
+    run as root writes it) signs the next message, relayed by smtpd and
+    submitted locally through queue: the parent reads the key, as root."""
+    pem, rec = rsa_keys()
+    key = write_key(str(tmp_path), "root-only.key", pem)
+    assert os.stat(key).st_mode & 0o777 == 0o600
+    assert os.stat(str(tmp_path)).st_mode & 0o007 == 0
+    mta = mta_factory().start()
+    with open(mta.conf, "a") as f:
+        f.write("[dkim example.test]\nselector = ro\nkey = %s\n" % key)
+    reload_and_wait(mta, "ok")
+    dnsfunc = dnsfunc_for({"ro._domainkey.example.test": rec})
+    msg = BODY.replace(b"sam@sender.test", b"bob@example.test")
+    assert send(mta, msg, mail_from="bob@example.test")[0] == 250
+    raw = mta.wait_messages(RCPT, 1)[0].replace(b"\n", b"\r\n")
+    sigs = header_fields(raw, "DKIM-Signature")
+    assert len(sigs) == 1 and "s=ro" in sigs[0], mta.log()
+    assert dkim.verify(raw[raw.index(b"DKIM-Signature"):], dnsfunc=dnsfunc)
+    p = subprocess.run([BIN, "send", "-c", mta.conf, "-f", "bob@example.test",
+                        RCPT], input=msg.replace(b"\r\n", b"\n"),
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    raw = mta.wait_messages(RCPT, 2)[-1].replace(b"\n", b"\r\n")
+    assert len(header_fields(raw, "DKIM-Signature")) == 1, mta.log()
+    assert dkim.verify(raw[raw.index(b"DKIM-Signature"):], dnsfunc=dnsfunc)
+    assert "result=failed" not in mta.log()
+
+
+def test_reload_with_broken_dkim_key_fails_and_old_key_signs(mta_factory,
+                                                             tmp_path):
+    """A reload whose [dkim] key is broken fails loudly, with the file and
+    the reason, and keeps the old config and keys: the old key signs."""
+    pem, rec = rsa_keys()
+    k1 = write_key(str(tmp_path), "k1.key", pem)
+    broken = write_key(str(tmp_path), "broken.key",
+                       b"-----BEGIN PRIVATE KEY-----\nAAAA\n"
+                       b"-----END PRIVATE KEY-----\n")
+    mta = mta_factory(extra="[dkim example.test]\nselector = k1\n"
+                            "key = %s\n" % k1).start()
+    with open(mta.conf) as f:
+        text = f.read()
+    with open(mta.conf, "w") as f:
+        f.write("max_recipients = 1\n" + text +
+                "[dkim example.test]\nselector = k2\nkey = %s\n" % broken)
+    reload_and_wait(mta, "failed")
+    line = [ln for ln in mta.log().splitlines()
+            if "event=reload result=failed" in ln][0]
+    assert "[dkim example.test] selector k2: key: %s: " % broken in line, line
+    msg = BODY.replace(b"sam@sender.test", b"bob@example.test")
+    # the old config holds: two recipients are still taken
+    with smtplib.SMTP("127.0.0.1", mta.port, timeout=60) as c:
+        c.ehlo("client.sender.test")
+        assert c.mail("bob@example.test")[0] == 250
+        assert c.rcpt(RCPT)[0] == 250
+        assert c.rcpt("bob@example.test")[0] == 250
+        assert c.data(msg)[0] == 250
+    raw = mta.wait_messages(RCPT, 1)[0].replace(b"\n", b"\r\n")
+    sigs = header_fields(raw, "DKIM-Signature")
+    assert len(sigs) == 1 and "s=k1" in sigs[0], mta.log()
+    assert dkim.verify(raw[raw.index(b"DKIM-Signature"):],
+                       dnsfunc=dnsfunc_for({"k1._domainkey.example.test":
+                                            rec}))
+    # the same key broken in place: the next reload fails too
+    with open(k1, "wb") as f:
+        f.write(b"garbage\n")
+    reload_and_wait(mta, "failed")
+    assert mta.log().count("event=reload result=failed") == 2
+
+
+def test_serve_and_check_refuse_a_broken_dkim_key(mta_factory, tmp_path):
+    """serve and check apply the same rule as a reload: a key that cannot
+    be read or parsed is refused with its file and the reason."""
+    bad = tmp_path / "bad.pem"
+    bad.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n"
+                   "-----END PRIVATE KEY-----\n")
+    missing = tmp_path / "missing.pem"
+    mta = mta_factory(extra="[dkim example.test]\nselector = a\nkey = %s\n"
+                            "[dkim example.test]\nselector = b\nkey = %s\n"
+                      % (bad, missing))
+    for verb in ("check", "serve"):
+        p = subprocess.run([BIN, verb, "-c", mta.conf], capture_output=True,
+                           timeout=30)
+        err = p.stderr.decode()
+        assert p.returncode == 2, (verb, err)
+        assert "[dkim example.test] selector a: key: %s: " % bad in err, err
+        assert ("[dkim example.test] selector b: key: cannot read %s: "
+                "No such file or directory" % missing) in err, err

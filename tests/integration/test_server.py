@@ -349,3 +349,60 @@ def test_private_folder_with_relative_paths(workdir, dns):
     assert "Permission denied" not in log
     assert "AddressSanitizer" not in log and "runtime error:" not in log \
         and "LeakSanitizer" not in log, log
+
+
+def test_reload_takes_relative_paths_from_the_start_folder(workdir, dns):
+    """A config read with absolute paths only, then reloaded with a
+    relative one: every process takes it from the folder the server was
+    started in, not from state_dir, where the children work (the children
+    are started afresh by exec, and the parent hands them that folder)."""
+    from conftest import free_port, wait_port
+    import crypt
+
+    home = os.path.join(workdir, "start")
+    os.mkdir(home)
+    os.chmod(home, 0o755)
+    boxes = os.path.join(home, "boxes")
+    os.mkdir(boxes)
+    pw = pwd.getpwnam("postbote")
+    os.chown(boxes, pw.pw_uid, pw.pw_gid)
+    port = free_port()
+    users = os.path.join(home, "users")
+    with open(users, "w") as f:
+        f.write("bob@example.test:%s\n" % crypt.crypt(
+            "pw", crypt.mksalt(crypt.METHOD_SHA512)))
+    conf = os.path.join(home, "postbote.conf")
+    body = ("domains = example.test\nstate_dir = %s/state\nusers = %s\n"
+            "resolver = %s\n[listen mx]\naddress = 127.0.0.1:%d\n"
+            % (home, users, dns.address, port))
+    with open(conf, "w") as f:
+        f.write("hostname = mx.example.test\n" + body)
+    logfile = os.path.join(home, "log")
+    with open(logfile, "wb") as logf:
+        proc = subprocess.Popen([BIN, "serve", "-c", conf], cwd=home,
+                                stdout=logf, stderr=logf,
+                                stdin=subprocess.DEVNULL)
+        try:
+            assert wait_port(port, proc), open(logfile).read()
+            with open(conf, "w") as f:
+                f.write("hostname = mx.example.test\n"
+                        "mailbox = boxes/%d/%u\n" + body)
+            proc.send_signal(signal.SIGHUP)
+            end = time.time() + 15
+            while time.time() < end and \
+                    open(logfile).read().count("event=reloaded") < 4:
+                time.sleep(0.05)
+            send(port, "bob@example.test")
+            new = os.path.join(boxes, "example.test", "bob", "new")
+            end = time.time() + 15
+            while time.time() < end and not (os.path.isdir(new) and
+                                             os.listdir(new)):
+                time.sleep(0.05)
+            log = open(logfile).read()
+            assert os.path.isdir(new) and len(os.listdir(new)) == 1, log
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    log = open(logfile).read()
+    assert "AddressSanitizer" not in log and "runtime error:" not in log \
+        and "LeakSanitizer" not in log, log

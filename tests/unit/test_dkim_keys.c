@@ -1,8 +1,10 @@
 /*
  * test_dkim_keys.c - cmocka tests for src/common/dkim_keys.c: the
- * [dkim DOMAIN] key files of the config read into the process's signer,
- * and a reload that cannot read a file keeping the key it had from that
- * very file (and only then).  Files go to a fresh directory under /tmp.
+ * [dkim DOMAIN] key files of the config read by the parent into material,
+ * and the material made into the process's signer; a key that cannot be
+ * read or parsed is refused with its file and the reason, and material
+ * that does not load keeps the keys of the last load.  Files go to a
+ * fresh directory under /tmp.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include "common/conf.h"
 #include "common/dkim_keys.h"
 #include "lib/buf.h"
+#include "lib/ipc_proto.h"
 #include "lib/util.h"
 
 static char	 dir[] = "/tmp/postbote-dkim-keys-XXXXXX";
@@ -31,6 +34,7 @@ static const char msg_text[] =
 static void	 write_key(const char *, enum dkim_keytype);
 static void	 use_config(struct conf *, const char *, const char *);
 static size_t	 signatures(void);
+static int	 load(const struct buf *);
 
 static void
 write_key(const char *path, enum dkim_keytype type)
@@ -112,54 +116,117 @@ signatures(void)
 	return n;
 }
 
-static void
-test_load_and_reload(void **state)
+/* load - material into this process's signer; the result of the load. */
+static int
+load(const struct buf *m)
 {
-	struct conf	 c1, c2, c3;
-	char		*gone, *missing;
+	char	err[256];
+
+	return dkim_keys_load(m->data, m->len, err, sizeof(err));
+}
+
+static void
+test_read_and_load(void **state)
+{
+	struct conf	 c;
+	struct buf	 m;
+	char		 err[512];
 
 	(void)state;
-	xasprintf(&gone, "%s/gone.key", dir);
-	xasprintf(&missing, "%s/missing.key", dir);
-	use_config(&c1, rsa_path, ed_path);
-	dkim_keys_load();
+	buf_init(&m, 0);
+	use_config(&c, rsa_path, ed_path);
+	assert_int_equal(dkim_keys_read(&c, &m, err, sizeof(err)), 0);
+	assert_true(m.len > 0);
+	assert_int_equal(load(&m), 0);
 	assert_int_equal(dkim_sign_count(dkim_keys_signer()), 2);
 	assert_int_equal(signatures(), 2);
-
-	/* the Ed25519 file is gone (or unreadable) at reload: kept */
-	assert_int_equal(rename(ed_path, gone), 0);
-	dkim_keys_load();
-	assert_int_equal(dkim_sign_count(dkim_keys_signer()), 2);
-	assert_int_equal(signatures(), 2);
-	dkim_keys_load();			/* and kept again */
-	assert_int_equal(signatures(), 2);
-
-	/* another file for "e" that cannot be read: nothing to keep */
-	use_config(&c2, rsa_path, missing);
-	dkim_keys_load();
-	assert_int_equal(dkim_sign_count(dkim_keys_signer()), 1);
-	assert_int_equal(signatures(), 1);
-	assert_int_equal(rename(gone, ed_path), 0);
-
-	/* a bad key file without an old key: left out */
-	use_config(&c3, bad_path, ed_path);
-	dkim_keys_load();
-	assert_int_equal(dkim_sign_count(dkim_keys_signer()), 1);
-	assert_int_equal(signatures(), 1);
-
+	dkim_keys_wipe(&m);
+	assert_null(m.data);
 	config = NULL;
-	conf_free(&c1);
-	conf_free(&c2);
-	conf_free(&c3);
-	free(gone);
+	conf_free(&c);
+}
+
+/* Every key that cannot be read or parsed is named, with its file and
+ * the reason, and nothing is handed on: the last material stays. */
+static void
+test_read_refuses_bad_and_missing_keys(void **state)
+{
+	struct conf	 good, bad;
+	struct buf	 m;
+	char		 err[1024], *missing, *want;
+	size_t		 len;
+
+	(void)state;
+	xasprintf(&missing, "%s/missing.key", dir);
+	buf_init(&m, 0);
+	use_config(&good, rsa_path, ed_path);
+	assert_int_equal(dkim_keys_read(&good, &m, err, sizeof(err)), 0);
+	len = m.len;
+	use_config(&bad, bad_path, missing);
+	assert_int_equal(dkim_keys_read(&bad, &m, err, sizeof(err)), -1);
+	xasprintf(&want, "[dkim example.test] selector r: key: %s: ", bad_path);
+	assert_non_null(strstr(err, want));
+	free(want);
+	xasprintf(&want, "[dkim example.test] selector e: key: cannot read "
+	    "%s: No such file or directory", missing);
+	assert_non_null(strstr(err, want));
+	free(want);
+	assert_int_equal(m.len, len);
+	assert_int_equal(load(&m), 0);
+	assert_int_equal(dkim_sign_count(dkim_keys_signer()), 2);
+	dkim_keys_wipe(&m);
+	config = NULL;
+	conf_free(&good);
+	conf_free(&bad);
 	free(missing);
+}
+
+/* Material that does not load leaves the signer of the last load. */
+static void
+test_bad_material_keeps_the_old_keys(void **state)
+{
+	struct ipc_dkim_key		 k = { "example.test", "x",
+	    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n" };
+	struct ipc_dkim_material	 mat = { &k, 1 };
+	struct conf			 c;
+	struct buf			 m, broken;
+	char				 err[512];
+
+	(void)state;
+	buf_init(&m, 0);
+	buf_init(&broken, 0);
+	use_config(&c, rsa_path, ed_path);
+	assert_int_equal(dkim_keys_read(&c, &m, err, sizeof(err)), 0);
+	assert_int_equal(load(&m), 0);
+	assert_int_equal(dkim_keys_load("\1\2", 2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bad DKIM key material"));
+	IPC_ENCODE(&broken, IPC_DKIM_MATERIAL, &mat);
+	assert_int_equal(dkim_keys_load(broken.data, broken.len, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "[dkim example.test] selector x: key:"));
+	assert_int_equal(dkim_sign_count(dkim_keys_signer()), 2);
+	assert_int_equal(signatures(), 2);
+	/* no [dkim] section at all: a signer without keys */
+	config = NULL;
+	conf_free(&c);
+	assert_int_equal(conf_parse("hostname = a\n", 13, "t.conf", &c, err,
+	    sizeof(err)), 0);
+	assert_int_equal(dkim_keys_read(&c, &m, err, sizeof(err)), 0);
+	assert_int_equal(load(&m), 0);
+	assert_int_equal(dkim_sign_count(dkim_keys_signer()), 0);
+	assert_int_equal(signatures(), 0);
+	dkim_keys_wipe(&m);
+	buf_free(&broken);
+	conf_free(&c);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_load_and_reload),
+		cmocka_unit_test(test_read_and_load),
+		cmocka_unit_test(test_read_refuses_bad_and_missing_keys),
+		cmocka_unit_test(test_bad_material_keeps_the_old_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

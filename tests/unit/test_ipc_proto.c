@@ -24,7 +24,13 @@
 static struct ipc_empty		 s_empty;
 static struct ipc_peer		 s_peer = { 3 };
 static struct ipc_reload	 s_reload = { "hostname = a\n", "/etc/x.conf",
-	"a@b:$y$x\n", "", { "\0\1\2", 3 } };
+	"a@b:$y$x\n", "", { "\0\1\2", 3 }, { "\3\4", 2 } };
+static struct ipc_start		 s_start = { "/srv/mail", 1, 999, 995,
+	{ "state_dir = var\n", "p.conf", "", "", { "", 0 }, { "K", 1 } } };
+static struct ipc_dkim_key	 s_dkims[] = {
+	{ "example.org", "s2026", "-----BEGIN PRIVATE KEY-----\n" },
+	{ "example.net", "ed", "KEY2" } };
+static struct ipc_dkim_material	 s_dkim = { s_dkims, 2 };
 static struct ipc_tls_cert	 s_certs[] = { { "", "CERT", "KEY" },
 	{ "*.example.org", "C2", "K2" } };
 static struct ipc_tls_material	 s_tls = { s_certs, 2 };
@@ -111,6 +117,8 @@ static const struct sample samples[] = {
 	S(IPC_TLS_MATERIAL, s_tls),
 	S(IPC_SPOOL_STATUS, s_status),
 	S(IPC_SPOOL_STATUS_REPLY, s_status_reply),
+	S(IPC_START, s_start),
+	S(IPC_DKIM_MATERIAL, s_dkim),
 };
 
 /* view - a received frame over encoded bytes. */
