@@ -25,6 +25,7 @@
 
 #include "common/conf.h"
 #include "common/control.h"
+#include "common/lookup_tab.h"
 #include "common/proc.h"
 #include "common/tls.h"
 #include "lib/ipc_proto.h"
@@ -327,6 +328,28 @@ on_reload(evutil_socket_t sig, short ev, void *arg)
 	free(path);
 }
 
+/* postmaster_warnings - RFC 5321 4.5.1: postmaster is always accepted;
+ * say when nobody would read it (a warning, not an error).  The tables
+ * were checked by the load: they load again. */
+static void
+postmaster_warnings(void)
+{
+	struct lookup_tab	*t = lookup_tab_new();
+	char			 err[512];
+
+	if ((config->users == NULL || lookup_tab_users_load(t, config,
+	    buf_cstr(&texts.users), texts.users.len, config->users, err,
+	    sizeof(err)) == 0) && (config->aliases == NULL ||
+	    lookup_tab_aliases_load(t, config, buf_cstr(&texts.aliases),
+	    texts.aliases.len, config->aliases, err, sizeof(err)) == 0))
+		for (size_t i = 0; i < config->ndomains; i++)
+			if (lookup_tab_postmaster_check(t, config,
+			    config->domains[i], err, sizeof(err)) == -1)
+				fprintf(stderr, "postbote: warning: %s\n",
+				    err);
+	lookup_tab_free(t);
+}
+
 /* parent_check - see parent.h.  The certificate files are read when
  * tls_cert names them (the self-signed pair is serve's to make). */
 int
@@ -336,12 +359,7 @@ parent_check(const char *path)
 
 	if (parent_setup_load(path, &texts) == -1)
 		return -1;
-	/* RFC 5321 4.5.1: postmaster is always accepted; say when nobody
-	 * would read it.  A warning, not an error. */
-	for (size_t i = 0; i < config->ndomains; i++)
-		if (lookup_tab_postmaster_check(tables, config,
-		    config->domains[i], err, sizeof(err)) == -1)
-			fprintf(stderr, "postbote: warning: %s\n", err);
+	postmaster_warnings();
 	if (config->tls_cert != NULL &&
 	    tls_material_load(config, err, sizeof(err)) == -1) {
 		fprintf(stderr, "postbote: %s\n", err);
