@@ -73,6 +73,7 @@ struct authres {
 	size_t			 dmarc_pending;	/* authors awaiting DNS */
 	bool			 dmarc_run;	/* authors asked about */
 	bool			 too_many;	/* from.more: not evaluated */
+	bool			 no_author;	/* no usable From domain */
 	struct dmarc_output	 dmarc;		/* the deciding one */
 	bool			 finished;
 };
@@ -290,7 +291,20 @@ dmarc_start(struct authres *a)
 		a->dmarc.disposition = DMARC_DISP_REJECT;
 		return;
 	}
-	if (a->from.ndomain == 0 || a->dns == NULL)
+	if (a->from.ndomain == 0 && a->from_res != DMARC_FROM_MISSING) {
+		/* A From field we cannot read may still be shown by a mail
+		 * reader as a trusted author: it must not be a way around a
+		 * p=reject, so it counts as a reject (RFC 7489 6.6.1 lets a
+		 * receiver refuse what it cannot evaluate).  Without a From
+		 * field there is no author to impersonate: dmarc=none. */
+		a->no_author = true;
+		a->dmarc.result = DMARC_RES_PERMERROR;
+		a->dmarc.disposition = DMARC_DISP_REJECT;
+		return;
+	}
+	if (a->from.ndomain == 0)
+		return;
+	if (a->dns == NULL)
 		return;
 	a->author = xcalloc(a->from.ndomain, sizeof(*a->author));
 	a->dmarc_run = true;
@@ -427,8 +441,8 @@ authres_spf_result(const struct authres *a)
 const struct dmarc_output *
 authres_dmarc_output(const struct authres *a)
 {
-	return (a->dmarc_run || a->too_many) && a->finished ? &a->dmarc :
-	    NULL;
+	return (a->dmarc_run || a->too_many || a->no_author) && a->finished ?
+	    &a->dmarc : NULL;
 }
 
 /* put_value - an RFC 8601 pvalue: as is when it is made of safe
@@ -571,8 +585,8 @@ authres_summary(const struct authres *a, char *out, size_t size)
 	}
 	snprintf(out, size, "spf=%s dkim=%s dmarc=%s",
 	    a->spf_run ? spf_result_str(a->spf_res) : "skipped", dkim,
-	    a->dmarc_run || a->too_many ? dmarc_result_str(a->dmarc.result) :
-	    "none");
+	    a->dmarc_run || a->too_many || a->no_author ?
+	    dmarc_result_str(a->dmarc.result) : "none");
 }
 
 /* authres_free - see authres.h. */

@@ -233,8 +233,9 @@ smtp_check_policy(enum policy_spf sp, enum policy_dmarc dp,
 		    "temporary error, try again later");
 		return "defer";
 	}
-	/* Only a failure has a disposition, but for a From with more author
-	 * domains than are evaluated: permerror, reject (RFC 7489 6.6.1). */
+	/* Only a failure has a disposition, but for a From that cannot be
+	 * checked (no usable author domain, or more than are evaluated):
+	 * none or permerror, with reject (RFC 7489 6.6.1). */
 	if (d == NULL || dp != DMARC_POLICY_ENFORCE)
 		return "accept";
 	if (d->disposition == DMARC_DISP_REJECT) {
@@ -242,7 +243,8 @@ smtp_check_policy(enum policy_spf sp, enum policy_dmarc dp,
 		snprintf(v->reply, sizeof(v->reply), "550 5.7.1 Error: %s",
 		    d->result == DMARC_RES_FAIL ? "message rejected by the "
 		    "DMARC policy of the From domain" : "message rejected: "
-		    "too many From domains for DMARC");
+		    "its From field has no readable author domain, or too "
+		    "many for DMARC");
 		return "reject";
 	}
 	if (d->result != DMARC_RES_FAIL)

@@ -814,3 +814,49 @@ def test_serve_and_check_refuse_a_broken_dkim_key(mta_factory, tmp_path):
         assert "[dkim example.test] selector a: key: %s: " % bad in err, err
         assert ("[dkim example.test] selector b: key: cannot read %s: "
                 "No such file or directory" % missing) in err, err
+
+
+# ---- a From field that cannot be read is no way around p=reject ----
+
+UNREADABLE = {
+    # the author a mail reader may still show, next to a broken mailbox
+    "broken-mailbox": b"From: <<x>, Sam <sam@sender.test>\r\n",
+    # a header line without a colon: the header block does not parse
+    "no-colon-line": b"From: Sam <sam@sender.test>\r\nJunk line\r\n",
+    # a mailbox without a domain
+    "no-domain": b"From: sam\r\n",
+}
+
+
+@pytest.mark.parametrize("layout", sorted(UNREADABLE))
+def test_dmarc_unreadable_from_refused(server, dns, layout):
+    publish(dns, spf="v=spf1 ip4:192.0.2.1 -all", dmarc="v=DMARC1; p=reject")
+    mta = server()
+    msg = BODY.replace(b"From: Sam <sam@sender.test>\r\n",
+                       UNREADABLE[layout])
+    code, resp = send(mta, msg)
+    assert code == 550 and resp.startswith(b"5.7.1"), (code, resp)
+    assert b"no readable author domain" in resp
+    assert "dmarc=permerror action=reject" in mta.log()
+    time.sleep(0.5)
+    assert mta.messages(RCPT) == []
+
+
+def test_dmarc_unreadable_from_recorded(server, dns):
+    publish(dns, spf="v=spf1 ip4:192.0.2.1 -all", dmarc="v=DMARC1; p=reject")
+    mta = server(extra="dmarc_policy = record")
+    msg = BODY.replace(b"From: Sam <sam@sender.test>\r\n",
+                       UNREADABLE["broken-mailbox"])
+    assert send(mta, msg)[0] == 250
+    ar, _ = delivered_ar(mta)
+    assert results(ar)["dmarc"] == "permerror", ar
+
+
+def test_dmarc_without_from_field_accepted(server, dns):
+    """No From field: no author to impersonate (dmarc=none), accepted."""
+    publish(dns, spf="v=spf1 ip4:192.0.2.1 -all", dmarc="v=DMARC1; p=reject")
+    mta = server()
+    msg = BODY.replace(b"From: Sam <sam@sender.test>\r\n", b"")
+    assert send(mta, msg)[0] == 250
+    ar, _ = delivered_ar(mta)
+    assert results(ar)["dmarc"] == "none", ar

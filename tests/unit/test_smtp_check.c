@@ -179,11 +179,13 @@ test_policy(void **state)
 		{ SPF_POLICY_RECORD, DMARC_POLICY_RECORD, SPF_PASS,
 		    DMARC_RES_FAIL, DMARC_DISP_QUARANTINE, "accept",
 		    SMTP_CHECK_ACCEPT, "", false },
-		/* more author domains than are evaluated (RFC 7489 6.6.1) */
+		/* more author domains than are evaluated, or none that can
+		 * be read (RFC 7489 6.6.1) */
 		{ SPF_POLICY_RECORD, DMARC_POLICY_ENFORCE, SPF_PASS,
 		    DMARC_RES_PERMERROR, DMARC_DISP_REJECT, "reject",
 		    SMTP_CHECK_REFUSE, "550 5.7.1 Error: message rejected: "
-		    "too many From domains for DMARC", false },
+		    "its From field has no readable author domain, or too "
+		    "many for DMARC", false },
 		{ SPF_POLICY_RECORD, DMARC_POLICY_RECORD, SPF_PASS,
 		    DMARC_RES_PERMERROR, DMARC_DISP_REJECT, "accept",
 		    SMTP_CHECK_ACCEPT, "", false },
