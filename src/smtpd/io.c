@@ -37,6 +37,7 @@ struct io {
 	int		 fd;
 	struct evbuffer	*in, *out;
 	struct event	*rev, *wev;
+	struct event	*later;		/* io_drained_later */
 	io_cb		 cb;
 	void		*arg;
 	unsigned	 timeout;
@@ -50,6 +51,7 @@ struct io {
 
 static void	 tls_on_read(struct io *);
 static void	 tls_handshake(struct io *);
+static void	 on_later(evutil_socket_t, short, void *);
 
 static void
 on_read(evutil_socket_t fd, short what, void *arg)
@@ -153,8 +155,9 @@ io_new(struct event_base *base, int fd, io_cb cb, void *arg)
 	io->out = evbuffer_new();
 	io->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, io);
 	io->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_write, io);
+	io->later = event_new(base, -1, 0, on_later, io);
 	if (io->in == NULL || io->out == NULL || io->rev == NULL ||
-	    io->wev == NULL)
+	    io->wev == NULL || io->later == NULL)
 		fatalx("io: out of memory");
 	return io;
 }
@@ -166,6 +169,7 @@ io_free(struct io *io)
 		return;
 	event_free(io->rev);
 	event_free(io->wev);
+	event_free(io->later);
 	if (io->ssl != NULL) {
 		/* close_notify, best effort: the socket closes right after. */
 		if (!io->handshaking && io->tls_err[0] == '\0')
@@ -232,6 +236,32 @@ io_flush(struct io *io)
 		event_add(io->wev, &tv);	/* a reader that never reads */
 	}
 	return r;
+}
+
+/*
+ * io_drained_later - IO_DRAINED at the next turn of the loop.  A caller
+ * that stopped producing output at its ceiling waits for IO_DRAINED; when
+ * io_flush wrote everything at once (the peer reads quickly) no write
+ * event ever comes, and without this the caller would wait for input that
+ * the peer already sent.  The next turn, not now: other connections get
+ * their turn between two batches of replies.
+ */
+void
+io_drained_later(struct io *io)
+{
+	if (!event_pending(io->later, EV_TIMEOUT, NULL))
+		event_active(io->later, EV_TIMEOUT, 1);
+}
+
+static void
+on_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct io	*io = arg;
+
+	/* A write still waiting for the socket reports IO_DRAINED itself. */
+	if (event_pending(io->wev, EV_WRITE, NULL))
+		return;
+	io->cb(io, IO_DRAINED, io->arg);
 }
 
 size_t

@@ -43,6 +43,10 @@ void	 io_printf(struct io *, const char *, ...)
 /* io_flush - write queued output now: 0 all written, 1 the rest waits
  * for writability (then IO_DRAINED), -1 error.  Never calls back. */
 int	 io_flush(struct io *);
+/* io_drained_later - after io_flush returned 0: report IO_DRAINED at the
+ * next turn of the loop anyway (the caller stopped at its output ceiling
+ * and resumes there). */
+void	 io_drained_later(struct io *);
 size_t	 io_pending(const struct io *);
 /* io_reading - start or stop reading (e.g. while input is too large). */
 void	 io_reading(struct io *, bool);

@@ -283,6 +283,13 @@ flush(struct smtp_session *s)
 		session_free(s);
 	else if (r == 0 && s->wait == WAIT_TLS && !io_is_tls(s->io))
 		start_tls(s);		/* "220 Ready to start TLS" is out */
+	else if (r == 0 && s->out_full) {
+		/* process() stopped at OUTPUT_MAX and all of it is written
+		 * already: no write event will come, so carry on with the
+		 * pipelined input at the next turn of the loop. */
+		s->out_full = false;
+		io_drained_later(s->io);
+	}
 }
 
 /* ---- session life ---- */
@@ -638,10 +645,16 @@ process(struct smtp_session *s)
 	struct evbuffer	*in = io_input(s->io);
 	bool		 more = true;
 
-	/* A client that does not read its replies gets no more of them:
-	 * its input waits (and reading stops) until the output drains. */
+	/* Replies pile up no further than OUTPUT_MAX: the rest of the input
+	 * waits (and reading stops, see below) until they are out; flush()
+	 * then brings us back here (out_full). */
+	s->out_full = false;
 	while (more && s->wait == WAIT_NONE && s->state != SMTP_S_QUIT &&
-	    s->state != SMTP_S_GREET && io_pending(s->io) < OUTPUT_MAX) {
+	    s->state != SMTP_S_GREET) {
+		if (io_pending(s->io) >= OUTPUT_MAX) {
+			s->out_full = true;
+			break;
+		}
 		if (s->state == SMTP_S_BDAT)
 			more = bdat_step(s, in);	/* "BDAT 0" needs no input */
 		else if (evbuffer_get_length(in) == 0)
@@ -653,9 +666,9 @@ process(struct smtp_session *s)
 	}
 	if (s->state == SMTP_S_QUIT)
 		return;
-	if (s->peer_eof && s->wait == WAIT_NONE)
+	if (s->peer_eof && s->wait == WAIT_NONE && !s->out_full)
 		close_after(s);		/* all input answered */
-	else if ((s->wait != WAIT_NONE || io_pending(s->io) >= OUTPUT_MAX) &&
+	else if ((s->wait != WAIT_NONE || s->out_full) &&
 	    !s->paused && evbuffer_get_length(in) > INPUT_MAX) {
 		s->paused = true;	/* a flood while we wait: stop reading */
 		io_reading(s->io, false);

@@ -85,6 +85,8 @@ struct smtp_session {
 	bool			 discard_line;	/* inside an overlong line */
 	bool			 peer_eof;	/* client half-closed */
 	bool			 paused;	/* reading stopped: input full */
+	bool			 out_full;	/* process() stopped at its
+						 * output ceiling */
 	unsigned		 nmsgs;
 	struct event		*greet_timer;
 

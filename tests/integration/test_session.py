@@ -854,6 +854,79 @@ def test_pipelined_burst_of_transactions(mta):
     assert got == list(range(n))
 
 
+def pipelined_replies(port, batch, n, timeout=30):
+    """Send batch in one write (from a thread, so that a server that
+    answers while it reads cannot dead-lock with us) and read n replies."""
+    with RawSMTP(port, timeout=timeout) as c:
+        sender = threading.Thread(target=c.send, args=(batch,))
+        sender.start()
+        try:
+            rs = []
+            for _ in range(n):
+                rs.append(c.reply())
+        except (Closed, socket.timeout) as e:
+            raise AssertionError("%d of %d replies, then %r" %
+                                 (len(rs), n, e)) from None
+        finally:
+            sender.join(30)
+        closed = c.is_closed(5)
+    return rs, closed
+
+
+def test_pipelined_help_replies_all_come(smta):
+    """EHLO, 1000 HELP and QUIT in one write: 80 KB of replies to 6 KB of
+    input.  The server stops at its output ceiling; when the client reads
+    quickly the write completes at once, and the server must carry on by
+    itself (it stalled at 770 replies until the command timeout)."""
+    batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 1000 + b"QUIT\r\n"
+    rs, closed = pipelined_replies(smta.port, batch, 1002)
+    assert rs[0].code == 250
+    assert [r.code for r in rs[1:1001]] == [214] * 1000
+    assert rs[1001].code == 221
+    assert closed
+
+
+def test_pipelined_help_replies_after_half_close(smta):
+    """The same without QUIT, and the client shuts its side: every reply
+    still comes before the server closes."""
+    batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 3000
+    with RawSMTP(smta.port, timeout=30) as c:
+        c.send(batch)
+        c.shutdown_wr()
+        rs = c.replies(3001)
+        assert [r.code for r in rs[1:]] == [214] * 3000
+        assert c.is_closed(5)
+
+
+def test_pipelined_3000_rcpt_replies_all_come(smta):
+    """MAIL and 3000 RCPT in one write (it stalled after 2357 replies):
+    1000 accepted, the rest 452 (max_recipients), each answered."""
+    batch = (b"EHLO x.test\r\nMAIL FROM:<a@b.test>\r\n" +
+             b"RCPT TO:<r@x.test>\r\n" * 3000 + b"QUIT\r\n")
+    rs, closed = pipelined_replies(smta.port, batch, 3003)
+    codes = [r.code for r in rs]
+    assert codes[:2] == [250, 250]
+    assert codes[2:1002] == [250] * 1000
+    assert codes[1002:3002] == [452] * 2000
+    assert codes[3002] == 221
+    assert closed
+
+
+def test_pipelined_replies_to_a_slow_reader(smta):
+    """The same flood to a client that reads its replies late: the server
+    stops reading while its output waits, then finishes every reply."""
+    batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 20000 + b"QUIT\r\n"
+    with RawSMTP(smta.port, timeout=30) as c:
+        sender = threading.Thread(target=c.send, args=(batch,))
+        sender.start()
+        time.sleep(1.5)              # let the server fill the socket
+        rs = c.replies(20002)
+        sender.join(30)
+        assert [r.code for r in rs[1:20001]] == [214] * 20000
+        assert rs[20001].code == 221
+        assert c.is_closed(5)
+
+
 def test_default_max_recipients_1000(mta):
     lines = b"".join(b"RCPT TO:<alice+%d@example.test>\r\n" % i
                      for i in range(1001))
