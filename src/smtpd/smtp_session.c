@@ -136,6 +136,8 @@ static bool	 starttls_offered(const struct smtp_session *);
 static void	 resume(struct smtp_session *);
 static bool	 conn_admit(struct smtp_session *);
 static void	 auth_line(struct smtp_session *, char *, size_t);
+static void	 long_line(struct smtp_session *, struct evbuffer *, size_t,
+		    bool);
 static bool	 is_auth_offered(const struct smtp_session *);
 static bool	 rate_take(struct smtp_session *, enum limits_rate, unsigned);
 static void	 mail_accept(struct smtp_session *);
@@ -530,16 +532,49 @@ find_verb(const char *line, const char **args)
 	return NULL;
 }
 
-static bool
-is_foreign(const char *line)
+/* foreign_verb - the verb of another protocol that opens these len
+ * bytes (up to a space or the line end), or NULL. */
+static const char *
+foreign_verb(const char *p, size_t len)
 {
-	size_t	n = strcspn(line, " ");
+	size_t	n = 0;
 
+	while (n < len && p[n] != ' ' && p[n] != '\r' && p[n] != '\n')
+		n++;
 	for (size_t i = 0; foreign[i] != NULL; i++)
 		if (strlen(foreign[i]) == n &&
-		    strncasecmp(line, foreign[i], n) == 0)
-			return true;
-	return false;
+		    strncasecmp(p, foreign[i], n) == 0)
+			return foreign[i];
+	return NULL;
+}
+
+/*
+ * foreign_close - the client speaks HTTP, POP3 or the like (ALPACA, a
+ * proxy probe, a mistyped port).  RFC 5321 3.8 would rather have us reply
+ * than drop the line: one 5xx, then close, so that none of the lines that
+ * follow (HTTP headers, a request body) is run as a command.  Logged once;
+ * show = false logs the verb only (a POP3 PASS line, an AUTH exchange:
+ * the rest may be a password).
+ */
+static void
+foreign_close(struct smtp_session *s, const char *verb, const char *line,
+    bool show)
+{
+	char	text[128];
+	size_t	n = strcspn(line, "\r\n");
+
+	if (strcmp(verb, "PASS") == 0)
+		show = false;
+	snprintf(text, sizeof(text), "%.*s", (int)MIN(n, sizeof(text) - 1),
+	    show ? line : verb);
+	log_info("session=%016llx event=foreign-protocol client=%s "
+	    "line=\"%s\"", (unsigned long long)s->id, s->peer_str,
+	    log_safe(text));
+	s->auth_step = AUTH_STEP_NONE;
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	reply(s, "500 5.5.1 %s Error: %s is not SMTP; closing connection",
+	    hostname(), verb);
+	close_after(s);
 }
 
 static const char *
@@ -563,8 +598,16 @@ static void
 run_line(struct smtp_session *s, char *line, size_t n)
 {
 	const struct smtp_verb	*v;
-	const char		*args;
+	const char		*args, *fv;
 
+	/* Before the CRLF check: "GET / HTTP/1.0\n" from netcat.  In an
+	 * AUTH exchange only with a space, which base64 never has. */
+	if ((fv = foreign_verb(line, n)) != NULL &&
+	    (s->auth_step == AUTH_STEP_NONE || memchr(line, ' ', n) != NULL)) {
+		foreign_close(s, fv, line, s->auth_step == AUTH_STEP_NONE);
+		explicit_bzero(line, n);
+		return;
+	}
 	if (s->auth_step != AUTH_STEP_NONE) {
 		auth_line(s, line, n);	/* credentials: never logged */
 		return;
@@ -580,13 +623,6 @@ run_line(struct smtp_session *s, char *line, size_t n)
 		return;
 	}
 	if ((v = find_verb(line, &args)) == NULL) {
-		if (is_foreign(line)) {
-			log_info("session=%016llx event=foreign-protocol "
-			    "client=%s line=\"%s\"", (unsigned long long)s->id,
-			    s->peer_str, log_safe(line));
-			close_after(s);
-			return;
-		}
 		error(s, "500 5.5.2 Error: command not recognized");
 		return;
 	}
@@ -601,6 +637,34 @@ run_line(struct smtp_session *s, char *line, size_t n)
 	v->run(s, args);
 }
 
+/*
+ * long_line - drop n bytes of a line longer than LINE_BUF (ends: they
+ * include its LF).  One error for the whole line, at its start; a request
+ * of another protocol with a long URL is still recognized there.
+ */
+static void
+long_line(struct smtp_session *s, struct evbuffer *in, size_t n, bool ends)
+{
+	char		 head[64];
+	ev_ssize_t	 h;
+	const char	*fv;
+
+	if (!s->discard_line) {
+		h = evbuffer_copyout(in, head, sizeof(head) - 1);
+		head[h > 0 ? h : 0] = '\0';
+		fv = foreign_verb(head, h > 0 ? (size_t)h : 0);
+		if (fv != NULL && s->auth_step == AUTH_STEP_NONE) {
+			foreign_close(s, fv, head, true);
+			return;
+		}
+		s->auth_step = AUTH_STEP_NONE;
+		error(s, "500 5.5.2 Error: line too long");
+	}
+	s->auth_step = AUTH_STEP_NONE;
+	s->discard_line = !ends;
+	evbuffer_drain(in, n);
+}
+
 /* next_line - take one line off the input; false if none is complete. */
 static bool
 next_line(struct smtp_session *s, struct evbuffer *in)
@@ -611,22 +675,13 @@ next_line(struct smtp_session *s, struct evbuffer *in)
 
 	p = evbuffer_search(in, "\n", 1, NULL);
 	if (p.pos < 0) {
-		if (len > LINE_BUF) {
-			s->auth_step = AUTH_STEP_NONE;
-			if (!s->discard_line)
-				error(s, "500 5.5.2 Error: line too long");
-			s->discard_line = true;
-			evbuffer_drain(in, len);
-		}
+		if (len > LINE_BUF)
+			long_line(s, in, len, false);
 		return false;
 	}
 	n = (size_t)p.pos + 1;
 	if (n > LINE_BUF || s->discard_line) {
-		s->auth_step = AUTH_STEP_NONE;
-		if (!s->discard_line)
-			error(s, "500 5.5.2 Error: line too long");
-		s->discard_line = false;
-		evbuffer_drain(in, n);
+		long_line(s, in, n, true);
 		return true;
 	}
 	evbuffer_remove(in, line, n);

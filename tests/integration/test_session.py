@@ -580,6 +580,62 @@ def test_http_verb_logged_escaped(mta):
     assert "\x1b" not in log and "\x07" not in log
 
 
+def foreign_reply(c, req):
+    """Send req; the one reply the server gives, and whether it closed."""
+    c.send(req)
+    data = c.rest(5)
+    lines = [l for l in data.split(b"\r\n") if l]
+    return lines, c.eof
+
+
+@pytest.mark.parametrize("req", [
+    b"GET / HTTP/1.1\r\nHost: mx.example.test\r\n\r\n",
+    b"POST /x HTTP/1.0\r\nContent-Length: 4\r\n\r\nQUIT",
+    b"CONNECT mx.example.test:25 HTTP/1.1\r\n\r\n",
+    b"USER alice\r\n",
+    b"GET / HTTP/1.0\n\n",                        # LF only (netcat)
+    b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: a\r\n\r\n",  # long
+], ids=["get", "post", "connect", "user", "get-lf", "get-long"])
+@pytest.mark.parametrize("when", ["greeting", "ehlo", "transaction"])
+def test_foreign_protocol_gets_5xx_then_close(smta, req, when):
+    """RFC 5321 3.8: a reply before closing, not a silent hang-up (it
+    closed without a word); one reply, none to the lines that follow."""
+    with RawSMTP(smta.port) as c:
+        if when != "greeting":
+            c.ehlo()
+        if when == "transaction":
+            c.expect("MAIL FROM:<x@client.test>", 250)
+            c.expect("RCPT TO:<alice@example.test>", 250)
+        lines, closed = foreign_reply(c, req)
+        assert closed, lines
+        assert len(lines) == 1, lines
+        assert re.match(rb"^5\d\d 5\.\d+\.\d+ ", lines[0]), lines
+
+
+def test_foreign_protocol_inside_auth_exchange(mta_factory):
+    m = mta_factory(extra="allow_plaintext_auth = yes").start()
+    with session(m) as c:
+        c.expect("AUTH PLAIN", 334)
+        lines, closed = foreign_reply(c, b"GET / HTTP/1.1\r\nHost: a\r\n"
+                                      b"\r\n")
+        assert closed and len(lines) == 1, lines
+        assert lines[0].startswith(b"5"), lines
+
+
+def test_foreign_protocol_logged_once_without_password(mta):
+    with RawSMTP(mta.port) as c:
+        lines, closed = foreign_reply(c, b"USER alice\r\nPASS s3cr3t-pw\r\n"
+                                      b"STAT\r\n")
+        assert closed and len(lines) == 1, lines
+    with RawSMTP(mta.port) as c:
+        lines, closed = foreign_reply(c, b"PASS s3cr3t-pw\r\n")
+        assert closed and len(lines) == 1, lines
+    time.sleep(0.3)
+    log = mta.log()
+    assert log.count("event=foreign-protocol") == 2, log
+    assert "s3cr3t" not in log
+
+
 # ---- pregreet ----
 
 def test_pregreet_dropped(mta_factory):
