@@ -1,8 +1,9 @@
 /*
  * smtp_limits.h - abuse limits of the smtpd process as pure counters:
  * connections in total and per client IP, failed AUTH attempts per IP
- * with a ban, message and recipient rates per key (a client IP or an
- * authenticated login) per minute and per hour, and the minimum data rate.
+ * (and the password checks in flight) with a ban, message and recipient
+ * rates per key (a client IP or an authenticated login) per minute and
+ * per hour, and the minimum data rate.
  * Time is passed in (seconds, monotonic); nothing here does I/O.
  */
 #ifndef POSTBOTE_SMTP_LIMITS_H
@@ -19,6 +20,13 @@ enum limits_conn {
 	LIMITS_CONN_TOTAL,	/* max_connections reached */
 	LIMITS_CONN_PER_IP,	/* max_connections_per_ip reached */
 	LIMITS_CONN_BANNED,	/* too many failed AUTH: banned for a while */
+};
+
+enum limits_auth {
+	LIMITS_AUTH_OK = 0,	/* check it; limits_auth_done must follow */
+	LIMITS_AUTH_BANNED,	/* banned: no password is checked */
+	LIMITS_AUTH_BUSY,	/* failures and checks in flight fill the
+				 * budget: this one is not checked */
 };
 
 enum limits_rate { LIMITS_MESSAGES = 0, LIMITS_RECIPIENTS, LIMITS_NRATES };
@@ -46,6 +54,20 @@ unsigned limits_conn_total(const struct limits *);
 unsigned limits_auth_failed(struct limits *, const char *ip, uint64_t now,
 	    uint64_t window, unsigned max, uint64_t ban_time);
 bool	 limits_is_banned(struct limits *, const char *ip, uint64_t now);
+
+/*
+ * limits_auth_begin - may a password from ip be checked now?  The budget
+ * of an IP is max + 1 checks per window (the last failure bans it), and
+ * the checks still in flight, from all its sessions, count against it as
+ * if they had failed: parallel sessions cannot get more guesses than one
+ * session gets one after the other.  LIMITS_AUTH_OK counts the check in
+ * flight (limits_auth_done must follow, then limits_auth_failed if the
+ * password was wrong).  max 0: never banned, always OK.
+ */
+enum limits_auth limits_auth_begin(struct limits *, const char *ip,
+	    uint64_t now, uint64_t window, unsigned max);
+/* limits_auth_done - a check limits_auth_begin allowed has its answer. */
+void	 limits_auth_done(struct limits *, const char *ip);
 
 /*
  * limits_rate_take - count n messages or recipients for key if that keeps

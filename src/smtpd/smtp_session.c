@@ -136,6 +136,8 @@ static bool	 starttls_offered(const struct smtp_session *);
 static void	 resume(struct smtp_session *);
 static bool	 conn_admit(struct smtp_session *);
 static void	 auth_line(struct smtp_session *, char *, size_t);
+static void	 banned(struct smtp_session *);
+static void	 auth_check_done(struct smtp_session *);
 static void	 long_line(struct smtp_session *, struct evbuffer *, size_t,
 		    bool);
 static bool	 is_auth_offered(const struct smtp_session *);
@@ -446,6 +448,7 @@ session_free(struct smtp_session *s)
 	if (s->auth_timer != NULL)
 		event_free(s->auth_timer);
 	data_timer_stop(s);
+	auth_check_done(s);
 	if (s->conn_counted)
 		limits_conn_close(limits, s->limit_key);
 	explicit_bzero(s->auth_user, sizeof(s->auth_user));
@@ -1674,6 +1677,7 @@ smtp_session_peer_down(int proc)
 			next = s->hnext;
 			if (proc == PROC_LOOKUP && (s->wait == WAIT_AUTH ||
 			    s->wait == WAIT_OWNER)) {
+				auth_check_done(s);
 				reply(s, s->wait == WAIT_AUTH ? "454 4.7.0 "
 				    "Temporary authentication failure" :
 				    "451 4.3.0 Error: sender check restarting, "
@@ -1978,6 +1982,54 @@ smtp_session_owned(struct smtp_session *s, struct ipc_msg *m)
 	resume(s);
 }
 
+/* banned - the client IP is banned for failed logins: 421, close. */
+static void
+banned(struct smtp_session *s)
+{
+	reply(s, "421 4.7.0 %s Error: too many failed logins from your "
+	    "address, try again later", hostname());
+	close_after(s);
+}
+
+/*
+ * auth_budget - may this session's password be checked?  The ban and the
+ * failure budget are per client IP, shared by all its sessions, and the
+ * checks in flight count against the budget: 48 sessions sending a
+ * password at once get no more guesses than one session after another.
+ * Refused: the password is never looked at, and the reply says nothing
+ * about it.  The ban ends the session; a full budget gets 454.
+ */
+static bool
+auth_budget(struct smtp_session *s)
+{
+	enum limits_auth	 r = limits_auth_begin(limits, s->limit_key,
+	    now_sec(), config->auth_failure_window, config->auth_max_failures);
+
+	if (r == LIMITS_AUTH_OK) {
+		s->auth_checking = true;
+		return true;
+	}
+	log_info("session=%016llx event=auth-refused client=%s mechanism=%s "
+	    "reason=\"%s\"", (unsigned long long)s->id, s->peer_str,
+	    s->auth_mech, r == LIMITS_AUTH_BANNED ? "too many failed logins" :
+	    "failure budget in use");
+	if (r == LIMITS_AUTH_BANNED)
+		banned(s);
+	else
+		error(s, "454 4.7.0 Temporary authentication failure, try "
+		    "again later");
+	return false;
+}
+
+/* auth_check_done - the check auth_budget allowed is over. */
+static void
+auth_check_done(struct smtp_session *s)
+{
+	if (s->auth_checking)
+		limits_auth_done(limits, s->limit_key);
+	s->auth_checking = false;
+}
+
 /* auth_submit - send the credentials to lookup; they are wiped here. */
 static void
 auth_submit(struct smtp_session *s, struct sasl_cred *c)
@@ -1986,14 +2038,19 @@ auth_submit(struct smtp_session *s, struct sasl_cred *c)
 	struct buf	 b;
 
 	s->auth_step = AUTH_STEP_NONE;
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	if (!auth_budget(s)) {
+		explicit_bzero(c, sizeof(*c));
+		return;
+	}
 	buf_init(&b, 0);
 	/* Encoded here, not by PROC_SEND, so that the copy is wiped. */
 	IPC_ENCODE(&b, IPC_AUTH, &q);
 	explicit_bzero(c, sizeof(*c));
-	explicit_bzero(s->auth_user, sizeof(s->auth_user));
-	if (proc_send(PROC_LOOKUP, IPC_AUTH, s->id, &b, -1) == -1)
+	if (proc_send(PROC_LOOKUP, IPC_AUTH, s->id, &b, -1) == -1) {
+		auth_check_done(s);
 		reply(s, "454 4.7.0 Temporary authentication failure");
-	else
+	} else
 		s->wait = WAIT_AUTH;
 	explicit_bzero(b.data, b.len);
 	buf_free(&b);
@@ -2075,6 +2132,10 @@ cmd_auth(struct smtp_session *s, const char *arg)
 		error(s, "503 5.5.1 Error: already authenticated");
 		return;
 	}
+	if (limits_is_banned(limits, s->limit_key, now_sec())) {
+		banned(s);		/* banned since this session began */
+		return;
+	}
 	if (s->state != SMTP_S_READY || !s->esmtp) {
 		error(s, "503 5.5.1 Error: %s", !s->esmtp ? "send EHLO first" :
 		    "AUTH not permitted during a mail transaction");
@@ -2128,11 +2189,8 @@ auth_delay_done(evutil_socket_t fd, short ev, void *arg)
 	s->wait = WAIT_NONE;
 	error(s, "535 5.7.8 Error: authentication failed");
 	if (s->state != SMTP_S_QUIT &&
-	    limits_is_banned(limits, s->limit_key, now_sec())) {
-		reply(s, "421 4.7.0 %s Error: too many failed logins from "
-		    "your address, try again later", hostname());
-		close_after(s);
-	}
+	    limits_is_banned(limits, s->limit_key, now_sec()))
+		banned(s);
 	if (s->state != SMTP_S_QUIT)
 		resume(s);
 	flush(s);
@@ -2174,6 +2232,7 @@ smtp_session_authed(struct smtp_session *s, struct ipc_msg *m)
 	if (s->wait != WAIT_AUTH)
 		return;
 	s->wait = WAIT_NONE;
+	auth_check_done(s);
 	if (s->state == SMTP_S_QUIT)
 		return;
 	if (IPC_DECODE(m, &r, NULL) == -1 || !r.ok || *r.login == '\0') {

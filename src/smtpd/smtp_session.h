@@ -71,6 +71,8 @@ struct smtp_session {
 	char			 auth_user[320];	/* LOGIN: the user name */
 	const char		*auth_mech;	/* "PLAIN", "LOGIN": for logs */
 	struct event		*auth_timer;	/* the delay before a 535 */
+	bool			 auth_checking;	/* a password check counts in
+						 * limits_auth_begin's budget */
 	bool			 conn_counted;	/* limits_conn_open said ok */
 	char			 limit_key[72];	/* IPv4, or IPv6 /64 */
 	unsigned		 nrcpt_session;	/* recipients, all messages */
