@@ -32,6 +32,12 @@ typedef void (*io_cb)(struct io *, enum io_event, void *arg);
 struct io *io_new(struct event_base *, int fd, io_cb, void *arg);
 /* io_free - close the socket and free the buffers. */
 void	 io_free(struct io *);
+/* io_linger - io_free once the peer has stopped sending (its EOF, or secs
+ * seconds), our side shut down after the output: a close with unread
+ * input would make the kernel reset the connection and the peer lose the
+ * last replies.  The output must be written (io_flush returned 0); no
+ * callback comes any more. */
+void	 io_linger(struct io *, unsigned secs);
 int	 io_fd(const struct io *);
 struct evbuffer *io_input(struct io *);
 /* io_output - queued output; add to it, then io_flush. */

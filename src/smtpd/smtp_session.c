@@ -46,6 +46,7 @@
 #define LINE_MAX_AUTH	(12 + SASL_B64_MAX + 2)	/* "AUTH PLAIN " + response */
 #define AUTH_DELAY_STEPS 10		/* the 535 delay grows up to this */
 #define LIMITS_SWEEP	60		/* seconds between sweeps */
+#define LINGER_SECS	10		/* input dropped after our close */
 #define LINE_BUF	2048
 #define SPOOL_FLUSH	(64 * 1024)
 #define TABLE_SIZE	4096
@@ -283,7 +284,10 @@ flush(struct smtp_session *s)
 {
 	int	r = io_flush(s->io);
 
-	if (r == -1 || (r == 0 && s->state == SMTP_S_QUIT))
+	if (r == 0 && s->state == SMTP_S_QUIT) {
+		s->linger = !s->peer_eof;	/* keep the last reply: io.c */
+		session_free(s);
+	} else if (r == -1)
 		session_free(s);
 	else if (r == 0 && s->wait == WAIT_TLS && !io_is_tls(s->io))
 		start_tls(s);		/* "220 Ready to start TLS" is out */
@@ -452,7 +456,10 @@ session_free(struct smtp_session *s)
 	if (s->conn_counted)
 		limits_conn_close(limits, s->limit_key);
 	explicit_bzero(s->auth_user, sizeof(s->auth_user));
-	io_free(s->io);
+	if (s->linger)
+		io_linger(s->io, LINGER_SECS);
+	else
+		io_free(s->io);
 	buf_free(&s->dbuf);
 	free(s);
 }

@@ -86,6 +86,8 @@ struct smtp_session {
 	unsigned		 errors;
 	bool			 discard_line;	/* inside an overlong line */
 	bool			 peer_eof;	/* client half-closed */
+	bool			 linger;	/* closing after our last reply
+						 * (io_linger) */
 	bool			 paused;	/* reading stopped: input full */
 	bool			 out_full;	/* process() stopped at its
 						 * output ceiling */

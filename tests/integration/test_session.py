@@ -543,6 +543,23 @@ def test_error_limit_pipelined_flood(smta):
         assert any(l.startswith(b"421 ") for l in lines), data[-300:]
 
 
+def test_421_reaches_a_client_that_keeps_sending(smta):
+    """A client that pipelines on past the error limit: the server's close
+    with unread input made the kernel reset the connection, so the
+    client's next write failed and the 421 it had not read was lost.  The
+    server now shuts its side and drops the rest of the input."""
+    with session(smta) as c:
+        end = time.time() + 2
+        while time.time() < end:
+            c.send(b"FOO\r\n" * 200)
+            time.sleep(0.05)
+        data = c.rest(15)
+        assert c.eof
+        assert data.count(b"500 ") == 10, data[:200]
+        assert data.endswith(b"421 4.7.0 mx.example.test Error: too many "
+                             b"errors\r\n"), data[-200:]
+
+
 # ---- HTTP and other protocols ----
 
 @pytest.mark.parametrize("req", [
