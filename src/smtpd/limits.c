@@ -133,6 +133,21 @@ limits_conn_total(const struct limits *l)
 	return l->total;
 }
 
+bool
+limits_stressed(const struct limits *l, unsigned max_total, unsigned percent)
+{
+	return max_total > 0 &&
+	    (uint64_t)l->total * 100 >= (uint64_t)max_total * percent;
+}
+
+unsigned
+limits_conn_count(struct limits *l, const char *ip)
+{
+	struct entry	*e = find(l, ip, false, 0);
+
+	return e != NULL ? e->conns : 0;
+}
+
 unsigned
 limits_auth_failed(struct limits *l, const char *ip, uint64_t now,
     uint64_t window, unsigned max, uint64_t ban_time)

@@ -44,6 +44,16 @@ enum limits_conn limits_conn_open(struct limits *, const char *ip,
 	    uint64_t now, unsigned max_total, unsigned max_per_ip);
 void	 limits_conn_close(struct limits *, const char *ip);
 unsigned limits_conn_total(const struct limits *);
+/*
+ * limits_stressed - the server is near its connection limit: the open
+ * connections reach percent of max_total (the idea of Postfix's stress
+ * mode; the caller then lowers the per-IP share and the timeouts so that
+ * a flood cannot take the last slots).  max_total 0: never.
+ */
+bool	 limits_stressed(const struct limits *, unsigned max_total,
+	    unsigned percent);
+/* limits_conn_count - the connections of ip that are counted now. */
+unsigned limits_conn_count(struct limits *, const char *ip);
 
 /*
  * limits_auth_failed - one failed AUTH from ip: returns the failures in

@@ -46,6 +46,7 @@
 #define LINE_MAX_AUTH	(12 + SASL_B64_MAX + 2)	/* "AUTH PLAIN " + response */
 #define AUTH_DELAY_STEPS 10		/* the 535 delay grows up to this */
 #define LIMITS_SWEEP	60		/* seconds between sweeps */
+#define CLOCK_TICK	1		/* seconds between clock ticks */
 #define LINGER_SECS	10		/* input dropped after our close */
 #define LINE_BUF	2048
 #define SPOOL_FLUSH	(64 * 1024)
@@ -116,6 +117,8 @@ static struct dns_ctx		*dns;
 static bool			 shutting_down;
 static struct limits		*limits;
 static uint64_t			 last_sweep;
+static struct event		*clock_ev;	/* session_clock */
+static bool			 stress_on;	/* as last logged */
 
 static void	 session_io(struct io *, enum io_event, void *);
 static void	 session_free(struct smtp_session *);
@@ -154,6 +157,14 @@ static void	 checked(uint64_t);
 static void	 check_done(struct smtp_session *);
 static bool	 verdict_apply(struct smtp_session *);
 static void	 spool_failed(struct smtp_session *);
+static void	 session_clock(evutil_socket_t, short, void *);
+static bool	 idle_timeout(struct smtp_session *);
+static uint64_t	 cmd_timeout(void);
+static bool	 is_stressed(void);
+static void	 progress(struct smtp_session *);
+static bool	 line_counted(struct smtp_session *, const char *);
+static bool	 junk_counted(struct smtp_session *, const struct smtp_verb *);
+static bool	 over_stress_share(struct smtp_session *);
 
 void
 smtp_session_init(struct event_base *b)
@@ -169,6 +180,9 @@ smtp_session_init(struct event_base *b)
 		    log_safe(err));
 	limits = limits_new();
 	smtp_check_init(b, dns);
+	clock_ev = event_new(b, -1, EV_PERSIST, session_clock, NULL);
+	if (clock_ev == NULL)
+		fatalx("event_new failed");
 }
 
 unsigned
@@ -372,6 +386,7 @@ greet(struct smtp_session *s)
 	}
 	reply(s, "220 %s ESMTP postbote", hostname());
 	s->state = SMTP_S_HELO;
+	progress(s);
 	set_timeout(s);
 	io_reading(s->io, true);
 }
@@ -395,6 +410,7 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 	s->listen_idx = idx;
 	str_copy(s->listener, config->listens[idx].name, sizeof(s->listener));
 	s->spool_fd = -1;
+	s->started = s->idle_mark = now_mono_usec();
 	buf_init(&s->dbuf, 0);
 	fmt_peer(s);
 	str_copy(s->client_name, "unknown", sizeof(s->client_name));
@@ -403,6 +419,11 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 	s->hnext = table[s->id % TABLE_SIZE];
 	table[s->id % TABLE_SIZE] = s;
 	nsessions++;
+	if (!event_pending(clock_ev, EV_TIMEOUT, NULL)) {
+		struct timeval	tv = { CLOCK_TICK, 0 };
+
+		event_add(clock_ev, &tv);
+	}
 	log_debug("session=%016llx event=connect client=%s listener=%s",
 	    (unsigned long long)s->id, s->peer_str,
 	    config->listens[idx].name);
@@ -468,8 +489,7 @@ static void
 set_timeout(struct smtp_session *s)
 {
 	uint64_t	 secs = (s->state == SMTP_S_DATA ||
-	    s->state == SMTP_S_BDAT) ? config->data_timeout :
-	    config->command_timeout;
+	    s->state == SMTP_S_BDAT) ? config->data_timeout : cmd_timeout();
 
 	io_timeout(s->io, (unsigned)secs);
 }
@@ -494,17 +514,8 @@ session_io(struct io *io, enum io_event ev, void *arg)
 			process(s);
 		break;
 	case IO_TIMEOUT:
-		log_info("session=%016llx event=timeout client=%s state=%d%s",
-		    (unsigned long long)s->id, s->peer_str, (int)s->state,
-		    s->wait == WAIT_TLS ? " tls=handshake" : "");
-		if (s->wait == WAIT_COMMIT)
+		if (!idle_timeout(s))
 			return;
-		if (s->wait == WAIT_TLS) {	/* no 421 inside a handshake */
-			session_free(s);
-			return;
-		}
-		reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname());
-		close_after(s);
 		break;
 	case IO_EOF:
 		/* Half-closed: answer what was sent, then hang up. */
@@ -526,6 +537,28 @@ session_io(struct io *io, enum io_event ev, void *arg)
 		break;
 	}
 	flush(s);
+}
+
+/*
+ * idle_timeout - the client took too long (no byte for the idle timeout,
+ * or no command that does something for the session clock): 421, but
+ * none inside a TLS handshake.  false when s is freed.
+ */
+static bool
+idle_timeout(struct smtp_session *s)
+{
+	log_info("session=%016llx event=timeout client=%s state=%d%s",
+	    (unsigned long long)s->id, s->peer_str, (int)s->state,
+	    s->wait == WAIT_TLS ? " tls=handshake" : "");
+	if (s->wait == WAIT_COMMIT)
+		return true;
+	if (s->wait == WAIT_TLS) {
+		session_free(s);
+		return false;
+	}
+	reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname());
+	close_after(s);
+	return true;
 }
 
 /* ---- command lines ---- */
@@ -618,6 +651,8 @@ run_line(struct smtp_session *s, char *line, size_t n)
 		explicit_bzero(line, n);
 		return;
 	}
+	if (!line_counted(s, line))
+		return;
 	if (s->auth_step != AUTH_STEP_NONE) {
 		auth_line(s, line, n);	/* credentials: never logged */
 		return;
@@ -644,6 +679,11 @@ run_line(struct smtp_session *s, char *line, size_t n)
 		error(s, "%s", sequence_error(s, v));
 		return;
 	}
+	if (v->run != cmd_quit && (over_stress_share(s) ||
+	    !junk_counted(s, v)))
+		return;
+	if (v->run == cmd_data || v->run == cmd_bdat)
+		progress(s);		/* what follows is data_timeout's */
 	v->run(s, args);
 }
 
@@ -668,7 +708,8 @@ long_line(struct smtp_session *s, struct evbuffer *in, size_t n, bool ends)
 			return;
 		}
 		s->auth_step = AUTH_STEP_NONE;
-		error(s, "500 5.5.2 Error: line too long");
+		if (line_counted(s, head))
+			error(s, "500 5.5.2 Error: line too long");
 	}
 	s->auth_step = AUTH_STEP_NONE;
 	s->discard_line = !ends;
@@ -746,6 +787,7 @@ static void
 resume(struct smtp_session *s)
 {
 	s->wait = WAIT_NONE;
+	s->idle_mark = now_mono_usec();	/* our time is not the client's */
 	if (s->paused && s->state != SMTP_S_QUIT && !s->peer_eof) {
 		s->paused = false;
 		io_reading(s->io, true);
@@ -809,6 +851,8 @@ helo_ok(const char *a)
 static void
 set_helo(struct smtp_session *s, const char *arg, bool esmtp)
 {
+	if (s->helo[0] == '\0')
+		progress(s);		/* again: junk (is_junk) */
 	if (s->state != SMTP_S_HELO)
 		spool_abort(s);
 	str_copy(s->helo, arg, sizeof(s->helo));
@@ -951,6 +995,7 @@ mail_accept(struct smtp_session *s)
 	s->env.auth = s->auth[0] != '\0' ? xstrdup(s->auth) : NULL;
 	s->state = SMTP_S_MAIL;
 	check_start(s);
+	progress(s);
 	reply(s, "250 2.1.0 Ok");
 }
 
@@ -982,6 +1027,7 @@ rcpt_accepted(struct smtp_session *s)
 	s->nrcpt++;
 	s->nrcpt_session++;
 	s->state = SMTP_S_RCPT;
+	progress(s);
 	reply(s, "250 2.1.5 Ok");
 }
 
@@ -1168,6 +1214,7 @@ cmd_starttls(struct smtp_session *s, const char *arg)
 	}
 	reply(s, "220 2.0.0 Ready to start TLS");
 	s->wait = WAIT_TLS;
+	progress(s);
 }
 
 static void
@@ -1185,7 +1232,7 @@ start_tls(struct smtp_session *s)
 	} else if (ctx == NULL)
 		why = "no certificate loaded";
 	else {
-		io_timeout(s->io, (unsigned)config->command_timeout);
+		io_timeout(s->io, (unsigned)cmd_timeout());
 		if (io_starttls(s->io, ctx) == -1)
 			why = io_tls_error(s->io);
 	}
@@ -1208,6 +1255,7 @@ tls_ready(struct smtp_session *s)
 
 	s->tls = true;
 	s->wait = WAIT_NONE;
+	progress(s);
 	str_copy(s->tls_version, io_tls_version(s->io),
 	    sizeof(s->tls_version));
 	str_copy(s->tls_cipher, io_tls_cipher(s->io), sizeof(s->tls_cipher));
@@ -1777,15 +1825,38 @@ set_limit_key(struct smtp_session *s)
 }
 
 /*
- * conn_admit - max_connections, max_connections_per_ip and the failed-AUTH
- * ban, at connect: past them the client gets 421 and is dropped before
- * the greeting.  Returns false when the session is closing.
+ * per_ip_limit - the connections one client IP may hold: no limit for
+ * relay_networks (the site's own hosts), else max_connections_per_ip, or
+ * under stress stress_connections_per_ip when that is lower (*lowered).
+ */
+static unsigned
+per_ip_limit(const struct smtp_session *s, bool *lowered)
+{
+	unsigned	 n = config->max_connections_per_ip;
+	unsigned	 st = config->stress_connections_per_ip;
+
+	*lowered = false;
+	if (s->relay_ok)
+		return 0;
+	if (st > 0 && (n == 0 || st < n) && is_stressed()) {
+		*lowered = true;
+		return st;
+	}
+	return n;
+}
+
+/*
+ * conn_admit - max_connections, the per-IP limit (lower under stress) and
+ * the failed-AUTH ban, at connect: past them the client gets 421 and is
+ * dropped before the greeting.  Returns false when the session is closing.
  */
 static bool
 conn_admit(struct smtp_session *s)
 {
 	uint64_t		 now = now_sec();
 	enum limits_conn	 r;
+	unsigned		 per_ip;
+	bool			 lowered;
 
 	set_limit_key(s);
 	if (now >= last_sweep + LIMITS_SWEEP) {
@@ -1793,9 +1864,9 @@ conn_admit(struct smtp_session *s)
 		    config->auth_failure_window));
 		last_sweep = now;
 	}
-	/* relay_networks are the site's own hosts: no per-IP limit. */
+	per_ip = per_ip_limit(s, &lowered);
 	r = limits_conn_open(limits, s->limit_key, now, config->max_connections,
-	    s->relay_ok ? 0 : config->max_connections_per_ip);
+	    per_ip);
 	if (r == LIMITS_CONN_OK) {
 		s->conn_counted = true;
 		return true;
@@ -1803,8 +1874,8 @@ conn_admit(struct smtp_session *s)
 	log_info("session=%016llx event=reject client=%s reason=\"%s\"",
 	    (unsigned long long)s->id, s->peer_str,
 	    r == LIMITS_CONN_BANNED ? "too many failed logins" :
-	    r == LIMITS_CONN_TOTAL ? "max_connections" :
-	    "max_connections_per_ip");
+	    r == LIMITS_CONN_TOTAL ? "max_connections" : lowered ?
+	    "stress_connections_per_ip" : "max_connections_per_ip");
 	/* On an implicit-TLS listener the client waits for a handshake: a
 	 * plaintext 421 would only be a TLS error to it; just close. */
 	if (config->listens[s->listen_idx].mode == LISTEN_SUBMISSIONS)
@@ -1862,6 +1933,216 @@ rcpt_rate_ok(struct smtp_session *s)
 	reply(s, "450 4.7.1 Error: recipient rate limit exceeded, try again "
 	    "later");
 	return false;
+}
+
+/* ---- the session clock: junk, commands, idle and session time ---- */
+
+/* is_stressed - near max_connections (stress_threshold of it). */
+static bool
+is_stressed(void)
+{
+	return limits_stressed(limits, config->max_connections,
+	    config->stress_threshold);
+}
+
+/* cmd_timeout - seconds the client has for a command that does
+ * something: shorter under stress, as Postfix's stress mode has it. */
+static uint64_t
+cmd_timeout(void)
+{
+	if (is_stressed())
+		return MIN(config->command_timeout,
+		    config->stress_command_timeout);
+	return config->command_timeout;
+}
+
+/* progress - the client did something: its idle time starts again. */
+static void
+progress(struct smtp_session *s)
+{
+	s->idle_usec = 0;
+	s->idle_mark = now_mono_usec();
+}
+
+/*
+ * is_junk - a command that does nothing for mail: NOOP, HELP, VRFY (it
+ * never says more than 252), RSET with no transaction to reset, and
+ * EHLO/HELO once the session has a name (RFC 3207 4.2 wants one after
+ * STARTTLS: the name is forgotten there, so that one is not junk).
+ */
+static bool
+is_junk(const struct smtp_session *s, const struct smtp_verb *v)
+{
+	if (v->run == cmd_noop || v->run == cmd_help || v->run == cmd_vrfy)
+		return true;
+	if (v->run == cmd_rset)
+		return s->state == SMTP_S_HELO || s->state == SMTP_S_READY;
+	return (v->run == cmd_ehlo || v->run == cmd_helo) &&
+	    s->helo[0] != '\0';
+}
+
+/* too_many - past max_commands_per_message or max_junk_commands. */
+static void
+too_many(struct smtp_session *s, const char *what, unsigned n)
+{
+	log_info("session=%016llx event=too-many-%s client=%s count=%u",
+	    (unsigned long long)s->id, what, s->peer_str, n);
+	reply(s, "421 4.7.0 %s Error: too many %s without mail", hostname(),
+	    strcmp(what, "junk") == 0 ? "junk commands" : "commands");
+	close_after(s);
+}
+
+/*
+ * line_counted - one more command line since the last message; past
+ * max_commands_per_message: 421 4.7.0, the session ends (false).  Bounds
+ * what neither errors nor junk count (RCPT after RCPT answered 452, MAIL
+ * and RSET in turn).  BDAT chunks are not counted: max_message_size
+ * bounds them.
+ */
+static bool
+line_counted(struct smtp_session *s, const char *line)
+{
+	if (s->nmsgs != s->nmsgs_counted) {	/* a message was accepted */
+		s->nmsgs_counted = s->nmsgs;
+		s->junk = s->ncmds = 0;
+	}
+	if (config->max_commands_per_message == 0 ||
+	    strncasecmp(line, "BDAT ", 5) == 0 ||
+	    ++s->ncmds <= config->max_commands_per_message)
+		return true;
+	too_many(s, "commands", s->ncmds);
+	return false;
+}
+
+/*
+ * junk_counted - v about to run: if it is junk, count it since the last
+ * message; past max_junk_commands: 421 4.7.0, the session ends (false).
+ * Junk is no activity either (see session_clock): a client that sends a
+ * NOOP every few seconds no longer keeps a slot (as Postfix's
+ * smtpd_junk_command_limit, which counts into its error limit instead).
+ */
+static bool
+junk_counted(struct smtp_session *s, const struct smtp_verb *v)
+{
+	if (!is_junk(s, v) || config->max_junk_commands == 0 ||
+	    ++s->junk <= config->max_junk_commands)
+		return true;
+	too_many(s, "junk", s->junk);
+	return false;
+}
+
+/*
+ * over_stress_share - under stress, a client IP holding more than
+ * stress_connections_per_ip sessions loses this one at its next command
+ * outside a transaction (421 4.7.0): the lower share applies to the
+ * sessions it opened before the stress too, not only to new ones.
+ */
+static bool
+over_stress_share(struct smtp_session *s)
+{
+	bool	 lowered;
+
+	if (!s->conn_counted || (s->state != SMTP_S_HELO &&
+	    s->state != SMTP_S_READY) || per_ip_limit(s, &lowered) == 0 ||
+	    !lowered || limits_conn_count(limits, s->limit_key) <=
+	    config->stress_connections_per_ip)
+		return false;
+	log_info("session=%016llx event=reject client=%s "
+	    "reason=\"stress_connections_per_ip\"", (unsigned long long)s->id,
+	    s->peer_str);
+	reply(s, "421 4.7.0 %s Error: too many connections from your "
+	    "address, try again later", hostname());
+	close_after(s);
+	return true;
+}
+
+/* is_client_turn - the session waits for the client, not for us. */
+static bool
+is_client_turn(const struct smtp_session *s)
+{
+	if (s->wait == WAIT_TLS)
+		return true;		/* the handshake is the client's */
+	return s->wait == WAIT_NONE && !s->out_full &&
+	    (S_ANY & S_BIT(s->state));
+}
+
+/* session_time_up - max_session_time is over: 421, and a message in
+ * DATA or BDAT is dropped.  Waits for our own requests to end first, and
+ * for the greeting (greet_delay is at most a minute). */
+static void
+session_time_up(struct smtp_session *s)
+{
+	if ((s->wait != WAIT_NONE && s->wait != WAIT_TLS) ||
+	    (s->state == SMTP_S_GREET && s->wait != WAIT_TLS))
+		return;			/* at the next tick */
+	log_info("session=%016llx event=session-time client=%s seconds=%llu",
+	    (unsigned long long)s->id, s->peer_str,
+	    (unsigned long long)config->max_session_time);
+	if (s->wait == WAIT_TLS) {	/* no 421 inside a handshake */
+		session_free(s);
+		return;
+	}
+	if (s->state == SMTP_S_DATA || s->state == SMTP_S_BDAT) {
+		spool_abort(s);
+		tx_reset(s);
+	}
+	reply(s, "421 4.4.2 %s Error: session time limit exceeded",
+	    hostname());
+	close_after(s);
+	flush(s);
+}
+
+/*
+ * clock_session - one session at a tick.  The idle time counts while it
+ * is the client's turn, and only commands that do something (progress)
+ * start it again: junk, errors and bytes of an unfinished line do not.
+ * A NOOP every few seconds, or an endless line a byte at a time, used to
+ * restart the idle timer for ever.
+ */
+static void
+clock_session(struct smtp_session *s, uint64_t now, uint64_t limit)
+{
+	if (s->state == SMTP_S_QUIT)
+		return;
+	if (config->max_session_time > 0 &&
+	    now - s->started >= config->max_session_time * 1000000) {
+		session_time_up(s);
+		return;
+	}
+	if (is_client_turn(s))
+		s->idle_usec += now - s->idle_mark;
+	s->idle_mark = now;
+	if (s->idle_usec >= limit && is_client_turn(s) && idle_timeout(s))
+		flush(s);
+}
+
+/*
+ * session_clock - every CLOCK_TICK while there are sessions: the idle
+ * and session time of each (the limit is cmd_timeout(), shorter under
+ * stress, for every session at once), and the stress state for the log.
+ */
+static void
+session_clock(evutil_socket_t fd, short ev, void *arg)
+{
+	uint64_t	 now = now_mono_usec();
+	uint64_t	 limit = cmd_timeout() * 1000000;
+	bool		 st = is_stressed();
+
+	if (st != stress_on)
+		log_info("event=stress state=%s connections=%u "
+		    "max_connections=%u", st ? "on" : "off",
+		    limits_conn_total(limits), config->max_connections);
+	stress_on = st;
+	for (size_t i = 0; i < TABLE_SIZE; i++) {
+		struct smtp_session *s = table[i], *next;
+
+		for (; s != NULL; s = next) {
+			next = s->hnext;	/* s may be freed */
+			clock_session(s, now, limit);
+		}
+	}
+	if (nsessions == 0)
+		event_del(clock_ev);
 }
 
 /* data_tick - every data_rate_window in DATA/BDAT: too slow, 421. */
@@ -2178,6 +2459,7 @@ cmd_auth(struct smtp_session *s, const char *arg)
 		error(s, "504 5.5.4 Error: unrecognized authentication type");
 		return;
 	}
+	progress(s);
 	if (ir != NULL)
 		auth_response(s, ir, true);
 	else
@@ -2247,6 +2529,7 @@ smtp_session_authed(struct smtp_session *s, struct ipc_msg *m)
 		return;
 	}
 	str_copy(s->auth, r.login, sizeof(s->auth));
+	progress(s);
 	log_info("session=%016llx event=auth client=%s mechanism=%s auth=%s",
 	    (unsigned long long)s->id, s->peer_str, s->auth_mech,
 	    log_safe(s->auth));

@@ -84,6 +84,15 @@ struct smtp_session {
 	bool			 esmtp;
 	char			 helo[256];
 	unsigned		 errors;
+	unsigned		 junk;		/* junk commands and */
+	unsigned		 ncmds;		/* command lines since the last
+						 * message (or the start) */
+	unsigned		 nmsgs_counted;	/* nmsgs when they were reset */
+	uint64_t		 started;	/* monotonic usec at connect */
+	uint64_t		 idle_usec;	/* the client's turn since its
+						 * last command that did
+						 * something (session clock) */
+	uint64_t		 idle_mark;	/* accounted up to here */
 	bool			 discard_line;	/* inside an overlong line */
 	bool			 peer_eof;	/* client half-closed */
 	bool			 linger;	/* closing after our last reply

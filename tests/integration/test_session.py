@@ -946,24 +946,43 @@ def pipelined_replies(port, batch, n, timeout=30):
     return rs, closed
 
 
-def test_pipelined_help_replies_all_come(smta):
+@pytest.fixture(scope="module")
+def nojunk(mta_module_factory):
+    """HELP is junk (max_junk_commands) and 20000 commands are more than
+    max_commands_per_message: these tests are about the replies to a long
+    pipelined batch, so both limits are off."""
+    return mta_module_factory(extra="max_junk_commands = 0\n"
+                              "max_commands_per_message = 0").start()
+
+
+def test_pipelined_help_replies_all_come(nojunk):
     """EHLO, 1000 HELP and QUIT in one write: 80 KB of replies to 6 KB of
     input.  The server stops at its output ceiling; when the client reads
     quickly the write completes at once, and the server must carry on by
     itself (it stalled at 770 replies until the command timeout)."""
     batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 1000 + b"QUIT\r\n"
-    rs, closed = pipelined_replies(smta.port, batch, 1002)
+    rs, closed = pipelined_replies(nojunk.port, batch, 1002)
     assert rs[0].code == 250
     assert [r.code for r in rs[1:1001]] == [214] * 1000
     assert rs[1001].code == 221
     assert closed
 
 
-def test_pipelined_help_replies_after_half_close(smta):
+def test_pipelined_help_with_the_default_junk_limit(smta):
+    """The same batch with the defaults: max_junk_commands (200) HELP are
+    answered, then 421 and the close, at once."""
+    batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 1000 + b"QUIT\r\n"
+    rs, closed = pipelined_replies(smta.port, batch, 202)
+    assert [r.code for r in rs] == [250] + [214] * 200 + [421]
+    assert rs[-1].enhanced == "4.7.0"
+    assert closed
+
+
+def test_pipelined_help_replies_after_half_close(nojunk):
     """The same without QUIT, and the client shuts its side: every reply
     still comes before the server closes."""
     batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 3000
-    with RawSMTP(smta.port, timeout=30) as c:
+    with RawSMTP(nojunk.port, timeout=30) as c:
         c.send(batch)
         c.shutdown_wr()
         rs = c.replies(3001)
@@ -985,11 +1004,11 @@ def test_pipelined_3000_rcpt_replies_all_come(smta):
     assert closed
 
 
-def test_pipelined_replies_to_a_slow_reader(smta):
+def test_pipelined_replies_to_a_slow_reader(nojunk):
     """The same flood to a client that reads its replies late: the server
     stops reading while its output waits, then finishes every reply."""
     batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 20000 + b"QUIT\r\n"
-    with RawSMTP(smta.port, timeout=30) as c:
+    with RawSMTP(nojunk.port, timeout=30) as c:
         sender = threading.Thread(target=c.send, args=(batch,))
         sender.start()
         time.sleep(1.5)              # let the server fill the socket

@@ -29,12 +29,20 @@ test_connections(void **state)
 	assert_int_equal(limits_conn_open(l, "192.0.2.2", 100, 3, 2),
 	    LIMITS_CONN_OK);
 	assert_int_equal(limits_conn_total(l), 3);
+	assert_int_equal(limits_conn_count(l, "192.0.2.1"), 2);
+	assert_int_equal(limits_conn_count(l, "192.0.2.2"), 1);
+	assert_int_equal(limits_conn_count(l, "192.0.2.3"), 0);
 	assert_int_equal(limits_conn_open(l, "192.0.2.3", 100, 3, 2),
 	    LIMITS_CONN_TOTAL);
 	limits_conn_close(l, "192.0.2.1");
 	assert_int_equal(limits_conn_total(l), 2);
 	assert_int_equal(limits_conn_open(l, "192.0.2.1", 100, 3, 2),
 	    LIMITS_CONN_OK);
+	/* 3 of 4 open: stressed at 75 %, not at 80 %; never without max */
+	assert_true(limits_stressed(l, 4, 75));
+	assert_false(limits_stressed(l, 4, 80));
+	assert_true(limits_stressed(l, 3, 100));
+	assert_false(limits_stressed(l, 0, 1));
 	/* 0 means no limit */
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(limits_conn_open(l, "192.0.2.9", 100, 0, 0),
