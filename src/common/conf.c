@@ -143,6 +143,12 @@ static const struct conf_key keys[] = {
 	{ G(greet_delay), T_DURATION, "0s", 0, MINUTE, 0, GO(greet_delay), 0,
 	    NULL },
 	{ G(max_errors), T_UINT, "10", 1, 1000, 0, GO(max_errors), 0, NULL },
+	{ G(max_junk_commands), T_UINT, "200", 0, 1000000, 0,
+	    GO(max_junk_commands), 0, NULL },
+	{ G(max_commands_per_message), T_UINT, "5000", 0, 10000000, 0,
+	    GO(max_commands_per_message), 0, NULL },
+	{ G(max_session_time), T_DURATION, "1h", 0, 7 * DAY, 0,
+	    GO(max_session_time), 0, NULL },
 	{ G(local_concurrency), T_UINT, "20", 1, 1000, 0,
 	    GO(local_concurrency), 0, NULL },
 	{ G(allow_plaintext_auth), T_ENUM, "no", 0, 0, 0,
@@ -161,6 +167,12 @@ static const struct conf_key keys[] = {
 	    GO(max_connections), 0, NULL },
 	{ G(max_connections_per_ip), T_UINT, "50", 0, 1000000, 0,
 	    GO(max_connections_per_ip), 0, NULL },
+	{ G(stress_threshold), T_UINT, "80", 1, 100, 0, GO(stress_threshold),
+	    0, NULL },
+	{ G(stress_connections_per_ip), T_UINT, "10", 0, 1000000, 0,
+	    GO(stress_connections_per_ip), 0, NULL },
+	{ G(stress_command_timeout), T_DURATION, "10s", 1, HOUR, 0,
+	    GO(stress_command_timeout), 0, NULL },
 	{ G(max_messages_per_session), T_UINT, "1000", 0, 1000000, 0,
 	    GO(max_messages_per_session), 0, NULL },
 	{ G(max_recipients_per_session), T_UINT, "10000", 0, 10000000, 0,
@@ -209,7 +221,6 @@ static const struct conf_key keys[] = {
 };
 
 #define NKEYS	NELEM(keys)
-_Static_assert(NELEM(keys) <= 64, "seen bitmasks are uint64_t");
 _Static_assert(sizeof(enum policy_spf) == sizeof(int) &&
     sizeof(enum policy_dmarc) == sizeof(int) &&
     sizeof(enum policy_bare_lf) == sizeof(int) &&
@@ -255,7 +266,7 @@ struct parser {
 	size_t		 sidx;		/* its index in listens/routes/dkims */
 	char		 sname[80];	/* "[kind name]" for messages */
 	struct pos	 shdr;		/* where its header is */
-	uint64_t	 gseen, sseen;	/* bit i: keys[i] given */
+	bool		 gseen[NKEYS], sseen[NKEYS];	/* keys[i] given */
 	struct pos	 gpos[NKEYS], spos[NKEYS];
 };
 
@@ -1275,7 +1286,7 @@ parse_setting(struct parser *ps, const struct token *kt)
 	int		 i;
 	const char	*key;
 	bool		 global = ps->scope == SC_GLOBAL;
-	uint64_t	*seen = global ? &ps->gseen : &ps->sseen;
+	bool		*seen = global ? ps->gseen : ps->sseen;
 	struct pos	*where = global ? ps->gpos : ps->spos;
 
 	if ((i = find_key(ps->scope, kt->s, kt->len)) == -1)
@@ -1286,7 +1297,7 @@ parse_setting(struct parser *ps, const struct token *kt)
 		return bad_token(ps, &t, "'='");
 	if (t.type != TK_EQ)
 		return perr(ps, t.at, key, "expected '=' after the key");
-	if (*seen & (1ull << i))
+	if (seen[i])
 		return perr(ps, kt->at, key, "set twice (first on line %u)",
 		    where[i].line);
 	lex_value(&ps->lx, &t);
@@ -1294,7 +1305,7 @@ parse_setting(struct parser *ps, const struct token *kt)
 		return bad_token(ps, &t, "a value");
 	if (apply(&keys[i], section_base(ps), t.s, t.len, why) == -1)
 		return perr(ps, kt->at, key, "%s", why);
-	*seen |= 1ull << i;
+	seen[i] = true;
 	where[i] = kt->at;
 	return 0;
 }
@@ -1431,7 +1442,7 @@ open_section(struct parser *ps, enum scope sc, const char *name,
 	ps->scope = sc;
 	ps->sidx = i;
 	ps->shdr = at;
-	ps->sseen = 0;
+	memset(ps->sseen, 0, sizeof(ps->sseen));
 	snprintf(ps->sname, sizeof(ps->sname), "[%s %.64s]", scope_names[sc],
 	    name);
 	apply_defaults(sc, section_base(ps));
@@ -1445,7 +1456,7 @@ close_section(struct parser *ps)
 		return 0;
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].scope == ps->scope &&
-		    (keys[i].flags & K_REQUIRED) && !(ps->sseen & (1ull << i)))
+		    (keys[i].flags & K_REQUIRED) && !ps->sseen[i])
 			return perr(ps, ps->shdr, keys[i].name,
 			    "required in %s", ps->sname);
 	if (ps->scope == SC_LISTEN && check_listen(ps) == -1)

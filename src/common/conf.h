@@ -97,6 +97,9 @@ struct conf {
 	uint64_t	 data_timeout;
 	uint64_t	 greet_delay;
 	unsigned	 max_errors;
+	unsigned	 max_junk_commands;	/* NOOP, RSET... per message */
+	unsigned	 max_commands_per_message;
+	uint64_t	 max_session_time;	/* seconds, 0 = none */
 	unsigned	 local_concurrency;
 	unsigned	 remote_concurrency;	/* remote deliveries at a time */
 	unsigned	 destination_concurrency;	/* per domain */
@@ -115,6 +118,9 @@ struct conf {
 	uint64_t	 auth_failure_delay;	/* seconds, times failures */
 	unsigned	 max_connections;
 	unsigned	 max_connections_per_ip;
+	unsigned	 stress_threshold;	/* % of max_connections */
+	unsigned	 stress_connections_per_ip;	/* under stress */
+	uint64_t	 stress_command_timeout;	/* seconds */
 	unsigned	 max_messages_per_session;
 	unsigned	 max_recipients_per_session;
 	unsigned	 rate_messages_per_minute;	/* per IP and per user */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -32,11 +33,13 @@
 
 #define IO_READ_MAX	(64 * 1024)
 #define TLS_RECORD	16384		/* one record's plaintext */
+#define LINGER_MAX	1024		/* sockets lingering at a time */
 
 struct io {
 	int		 fd;
 	struct evbuffer	*in, *out;
 	struct event	*rev, *wev;
+	struct event	*later;		/* io_drained_later */
 	io_cb		 cb;
 	void		*arg;
 	unsigned	 timeout;
@@ -45,11 +48,18 @@ struct io {
 	bool		 handshaking;
 	bool		 read_wants_write;	/* SSL_read needs writability */
 	bool		 tls_eof;	/* close_notify or EOF after data */
+	bool		 lingering;	/* io_linger: dropping input */
 	char		 tls_err[256];	/* why TLS failed; "" if it did not */
 };
 
+static unsigned	 nlinger;		/* sockets lingering now */
+
 static void	 tls_on_read(struct io *);
 static void	 tls_handshake(struct io *);
+static void	 on_later(evutil_socket_t, short, void *);
+static void	 on_linger(evutil_socket_t, short, void *);
+static void	 on_linger_end(evutil_socket_t, short, void *);
+static void	 tls_close(struct io *);
 
 static void
 on_read(evutil_socket_t fd, short what, void *arg)
@@ -153,8 +163,9 @@ io_new(struct event_base *base, int fd, io_cb cb, void *arg)
 	io->out = evbuffer_new();
 	io->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, io);
 	io->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_write, io);
+	io->later = event_new(base, -1, 0, on_later, io);
 	if (io->in == NULL || io->out == NULL || io->rev == NULL ||
-	    io->wev == NULL)
+	    io->wev == NULL || io->later == NULL)
 		fatalx("io: out of memory");
 	return io;
 }
@@ -166,17 +177,83 @@ io_free(struct io *io)
 		return;
 	event_free(io->rev);
 	event_free(io->wev);
-	if (io->ssl != NULL) {
-		/* close_notify, best effort: the socket closes right after. */
-		if (!io->handshaking && io->tls_err[0] == '\0')
-			SSL_shutdown(io->ssl);
-		SSL_free(io->ssl);
-		ERR_clear_error();
-	}
+	event_free(io->later);
+	if (io->lingering)
+		nlinger--;
+	tls_close(io);
 	evbuffer_free(io->in);
 	evbuffer_free(io->out);
 	close(io->fd);
 	free(io);
+}
+
+/* tls_close - close_notify, best effort: the socket closes right after
+ * (or only drops what comes, io_linger). */
+static void
+tls_close(struct io *io)
+{
+	if (io->ssl == NULL)
+		return;
+	if (!io->handshaking && io->tls_err[0] == '\0')
+		SSL_shutdown(io->ssl);
+	SSL_free(io->ssl);
+	io->ssl = NULL;
+	ERR_clear_error();
+}
+
+/*
+ * io_linger - free io once its output is written (io_flush returned 0),
+ * without losing that output.  A socket closed with unread input makes
+ * the kernel answer RST, and a client still sending pipelined commands
+ * then loses the last replies it had not read yet: the 421 that says why
+ * the session ends.  So our side is shut down (FIN after the replies)
+ * and what the peer still sends is read and dropped until its EOF or
+ * secs seconds, then the socket is closed.  No callback comes any more.
+ * Past LINGER_MAX lingering sockets, io is freed at once.
+ */
+void
+io_linger(struct io *io, unsigned secs)
+{
+	struct event_base	*base = event_get_base(io->rev);
+	struct timeval		 tv = { (time_t)secs, 0 };
+
+	if (nlinger >= LINGER_MAX || evbuffer_get_length(io->out) > 0) {
+		io_free(io);
+		return;
+	}
+	tls_close(io);
+	nlinger++;
+	io->lingering = true;
+	event_del(io->rev);
+	event_del(io->wev);
+	event_del(io->later);
+	evbuffer_drain(io->in, evbuffer_get_length(io->in));
+	if (shutdown(io->fd, SHUT_WR) == -1) {
+		io_free(io);
+		return;
+	}
+	event_assign(io->rev, base, io->fd, EV_READ | EV_PERSIST, on_linger,
+	    io);
+	event_assign(io->later, base, -1, 0, on_linger_end, io);
+	event_add(io->rev, NULL);
+	evtimer_add(io->later, &tv);
+}
+
+static void
+on_linger(evutil_socket_t fd, short what, void *arg)
+{
+	struct io	*io = arg;
+	char		 drop[16384];
+	ssize_t		 n = read(fd, drop, sizeof(drop));
+
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		io_free(io);		/* the peer's EOF, or its reset */
+}
+
+static void
+on_linger_end(evutil_socket_t fd, short what, void *arg)
+{
+	io_free(arg);
 }
 
 int
@@ -232,6 +309,32 @@ io_flush(struct io *io)
 		event_add(io->wev, &tv);	/* a reader that never reads */
 	}
 	return r;
+}
+
+/*
+ * io_drained_later - IO_DRAINED at the next turn of the loop.  A caller
+ * that stopped producing output at its ceiling waits for IO_DRAINED; when
+ * io_flush wrote everything at once (the peer reads quickly) no write
+ * event ever comes, and without this the caller would wait for input that
+ * the peer already sent.  The next turn, not now: other connections get
+ * their turn between two batches of replies.
+ */
+void
+io_drained_later(struct io *io)
+{
+	if (!event_pending(io->later, EV_TIMEOUT, NULL))
+		event_active(io->later, EV_TIMEOUT, 1);
+}
+
+static void
+on_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct io	*io = arg;
+
+	/* A write still waiting for the socket reports IO_DRAINED itself. */
+	if (event_pending(io->wev, EV_WRITE, NULL))
+		return;
+	io->cb(io, IO_DRAINED, io->arg);
 }
 
 size_t

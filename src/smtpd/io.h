@@ -32,6 +32,12 @@ typedef void (*io_cb)(struct io *, enum io_event, void *arg);
 struct io *io_new(struct event_base *, int fd, io_cb, void *arg);
 /* io_free - close the socket and free the buffers. */
 void	 io_free(struct io *);
+/* io_linger - io_free once the peer has stopped sending (its EOF, or secs
+ * seconds), our side shut down after the output: a close with unread
+ * input would make the kernel reset the connection and the peer lose the
+ * last replies.  The output must be written (io_flush returned 0); no
+ * callback comes any more. */
+void	 io_linger(struct io *, unsigned secs);
 int	 io_fd(const struct io *);
 struct evbuffer *io_input(struct io *);
 /* io_output - queued output; add to it, then io_flush. */
@@ -43,6 +49,10 @@ void	 io_printf(struct io *, const char *, ...)
 /* io_flush - write queued output now: 0 all written, 1 the rest waits
  * for writability (then IO_DRAINED), -1 error.  Never calls back. */
 int	 io_flush(struct io *);
+/* io_drained_later - after io_flush returned 0: report IO_DRAINED at the
+ * next turn of the loop anyway (the caller stopped at its output ceiling
+ * and resumes there). */
+void	 io_drained_later(struct io *);
 size_t	 io_pending(const struct io *);
 /* io_reading - start or stop reading (e.g. while input is too large). */
 void	 io_reading(struct io *, bool);

@@ -1,10 +1,11 @@
 /*
  * smtp_limits.c - the smtpd process's abuse counters: connections per
- * client IP and in total, failed AUTH attempts per IP and bans, message
- * and recipient rates per key in fixed minute and hour windows.  One
- * chained hash table of keys; idle keys are swept.  Pure: the caller
- * passes the time, so the unit tests drive it without sleeping.  Keys are
- * peer-derived strings (an IP address, a login) and are only compared.
+ * client IP and in total, failed AUTH attempts and the password checks in
+ * flight per IP, and bans, message and recipient rates per key in fixed
+ * minute and hour windows.  One chained hash table of keys; idle keys
+ * are swept.  Pure: the caller passes the time, so the unit tests drive
+ * it without sleeping.  Keys are peer-derived strings (an IP address, a
+ * login) and are only compared.
  * The table is bounded (LIMITS_MAX_ENTRIES): past it, new keys are not
  * tracked rather than memory growing without end.
  */
@@ -29,6 +30,7 @@ struct entry {
 	uint64_t	 last;		/* last use, for the sweep */
 	unsigned	 conns;
 	struct window	 fails;
+	unsigned	 checking;	/* password checks in flight */
 	uint64_t	 ban_until;
 	struct window	 minute[LIMITS_NRATES], hour[LIMITS_NRATES];
 };
@@ -131,6 +133,21 @@ limits_conn_total(const struct limits *l)
 	return l->total;
 }
 
+bool
+limits_stressed(const struct limits *l, unsigned max_total, unsigned percent)
+{
+	return max_total > 0 &&
+	    (uint64_t)l->total * 100 >= (uint64_t)max_total * percent;
+}
+
+unsigned
+limits_conn_count(struct limits *l, const char *ip)
+{
+	struct entry	*e = find(l, ip, false, 0);
+
+	return e != NULL ? e->conns : 0;
+}
+
 unsigned
 limits_auth_failed(struct limits *l, const char *ip, uint64_t now,
     uint64_t window, unsigned max, uint64_t ban_time)
@@ -157,6 +174,34 @@ limits_is_banned(struct limits *l, const char *ip, uint64_t now)
 	struct entry	*e = find(l, ip, false, 0);
 
 	return e != NULL && e->ban_until > now;
+}
+
+enum limits_auth
+limits_auth_begin(struct limits *l, const char *ip, uint64_t now,
+    uint64_t window, unsigned max)
+{
+	struct entry	*e = find(l, ip, true, now);
+	uint64_t	 fails;
+
+	if (e == NULL)
+		return LIMITS_AUTH_OK;	/* untracked: the table is full */
+	if (e->ban_until > now)
+		return LIMITS_AUTH_BANNED;
+	fails = e->fails.n > 0 && now < e->fails.start + window ?
+	    e->fails.n : 0;
+	if (max > 0 && fails + e->checking > max)
+		return LIMITS_AUTH_BUSY;
+	e->checking++;
+	return LIMITS_AUTH_OK;
+}
+
+void
+limits_auth_done(struct limits *l, const char *ip)
+{
+	struct entry	*e = find(l, ip, false, 0);
+
+	if (e != NULL && e->checking > 0)
+		e->checking--;
 }
 
 /* window_fits - would n more stay within max in w (restarted if over)? */
@@ -196,8 +241,8 @@ limits_sweep(struct limits *l, uint64_t now, uint64_t keep)
 		struct entry	**pp = &l->b[i], *e;
 
 		while ((e = *pp) != NULL) {
-			if (e->conns == 0 && e->ban_until <= now &&
-			    now >= e->last + keep) {
+			if (e->conns == 0 && e->checking == 0 &&
+			    e->ban_until <= now && now >= e->last + keep) {
 				*pp = e->next;
 				free(e);
 				l->nentries--;

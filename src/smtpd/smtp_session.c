@@ -47,6 +47,8 @@
 #define LINE_MAX_AUTH	(12 + SASL_B64_MAX + 2)	/* "AUTH PLAIN " + response */
 #define AUTH_DELAY_STEPS 10		/* the 535 delay grows up to this */
 #define LIMITS_SWEEP	60		/* seconds between sweeps */
+#define CLOCK_TICK	1		/* seconds between clock ticks */
+#define LINGER_SECS	10		/* input dropped after our close */
 #define LINE_BUF	2048
 #define SPOOL_FLUSH	(64 * 1024)
 #define TABLE_SIZE	4096
@@ -116,6 +118,8 @@ static struct dns_ctx		*dns;
 static bool			 shutting_down;
 static struct limits		*limits;
 static uint64_t			 last_sweep;
+static struct event		*clock_ev;	/* session_clock */
+static bool			 stress_on;	/* as last logged */
 
 static void	 session_io(struct io *, enum io_event, void *);
 static void	 session_free(struct smtp_session *);
@@ -140,6 +144,10 @@ static bool	 starttls_offered(const struct smtp_session *);
 static void	 resume(struct smtp_session *);
 static bool	 conn_admit(struct smtp_session *);
 static void	 auth_line(struct smtp_session *, char *, size_t);
+static void	 banned(struct smtp_session *);
+static void	 auth_check_done(struct smtp_session *);
+static void	 long_line(struct smtp_session *, struct evbuffer *, size_t,
+		    bool);
 static bool	 is_auth_offered(const struct smtp_session *);
 static bool	 rate_take(struct smtp_session *, enum limits_rate, unsigned);
 static void	 mail_accept(struct smtp_session *);
@@ -154,6 +162,14 @@ static void	 check_done(struct smtp_session *);
 static bool	 verdict_apply(struct smtp_session *);
 static void	 spool_failed(struct smtp_session *);
 static void	 commit_answer(struct smtp_session *, bool, const char *);
+static void	 session_clock(evutil_socket_t, short, void *);
+static bool	 idle_timeout(struct smtp_session *);
+static uint64_t	 cmd_timeout(void);
+static bool	 is_stressed(void);
+static void	 progress(struct smtp_session *);
+static bool	 line_counted(struct smtp_session *, const char *);
+static bool	 junk_counted(struct smtp_session *, const struct smtp_verb *);
+static bool	 over_stress_share(struct smtp_session *);
 
 void
 smtp_session_init(struct event_base *b)
@@ -169,6 +185,9 @@ smtp_session_init(struct event_base *b)
 		    log_safe(err));
 	limits = limits_new();
 	smtp_check_init(b, dns);
+	clock_ev = event_new(b, -1, EV_PERSIST, session_clock, NULL);
+	if (clock_ev == NULL)
+		fatalx("event_new failed");
 }
 
 unsigned
@@ -284,10 +303,20 @@ flush(struct smtp_session *s)
 {
 	int	r = io_flush(s->io);
 
-	if (r == -1 || (r == 0 && s->state == SMTP_S_QUIT))
+	if (r == 0 && s->state == SMTP_S_QUIT) {
+		s->linger = !s->peer_eof;	/* keep the last reply: io.c */
+		session_free(s);
+	} else if (r == -1)
 		session_free(s);
 	else if (r == 0 && s->wait == WAIT_TLS && !io_is_tls(s->io))
 		start_tls(s);		/* "220 Ready to start TLS" is out */
+	else if (r == 0 && s->out_full) {
+		/* process() stopped at OUTPUT_MAX and all of it is written
+		 * already: no write event will come, so carry on with the
+		 * pipelined input at the next turn of the loop. */
+		s->out_full = false;
+		io_drained_later(s->io);
+	}
 }
 
 /* ---- session life ---- */
@@ -362,6 +391,7 @@ greet(struct smtp_session *s)
 	}
 	reply(s, "220 %s ESMTP postbote", hostname());
 	s->state = SMTP_S_HELO;
+	progress(s);
 	set_timeout(s);
 	io_reading(s->io, true);
 }
@@ -385,6 +415,7 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 	s->listen_idx = idx;
 	str_copy(s->listener, config->listens[idx].name, sizeof(s->listener));
 	s->spool_fd = -1;
+	s->started = s->idle_mark = now_mono_usec();
 	buf_init(&s->dbuf, 0);
 	fmt_peer(s);
 	str_copy(s->client_name, "unknown", sizeof(s->client_name));
@@ -393,6 +424,11 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 	s->hnext = table[s->id % TABLE_SIZE];
 	table[s->id % TABLE_SIZE] = s;
 	nsessions++;
+	if (!event_pending(clock_ev, EV_TIMEOUT, NULL)) {
+		struct timeval	tv = { CLOCK_TICK, 0 };
+
+		event_add(clock_ev, &tv);
+	}
 	log_debug("session=%016llx event=connect client=%s listener=%s",
 	    (unsigned long long)s->id, s->peer_str,
 	    config->listens[idx].name);
@@ -442,10 +478,14 @@ session_free(struct smtp_session *s)
 	if (s->auth_timer != NULL)
 		event_free(s->auth_timer);
 	data_timer_stop(s);
+	auth_check_done(s);
 	if (s->conn_counted)
 		limits_conn_close(limits, s->limit_key);
 	explicit_bzero(s->auth_user, sizeof(s->auth_user));
-	io_free(s->io);
+	if (s->linger)
+		io_linger(s->io, LINGER_SECS);
+	else
+		io_free(s->io);
 	buf_free(&s->dbuf);
 	free(s);
 }
@@ -454,8 +494,7 @@ static void
 set_timeout(struct smtp_session *s)
 {
 	uint64_t	 secs = (s->state == SMTP_S_DATA ||
-	    s->state == SMTP_S_BDAT) ? config->data_timeout :
-	    config->command_timeout;
+	    s->state == SMTP_S_BDAT) ? config->data_timeout : cmd_timeout();
 
 	io_timeout(s->io, (unsigned)secs);
 }
@@ -480,17 +519,8 @@ session_io(struct io *io, enum io_event ev, void *arg)
 			process(s);
 		break;
 	case IO_TIMEOUT:
-		log_info("session=%016llx event=timeout client=%s state=%d%s",
-		    (unsigned long long)s->id, s->peer_str, (int)s->state,
-		    s->wait == WAIT_TLS ? " tls=handshake" : "");
-		if (s->wait == WAIT_COMMIT)
+		if (!idle_timeout(s))
 			return;
-		if (s->wait == WAIT_TLS) {	/* no 421 inside a handshake */
-			session_free(s);
-			return;
-		}
-		reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname());
-		close_after(s);
 		break;
 	case IO_EOF:
 		/* Half-closed: answer what was sent, then hang up. */
@@ -514,6 +544,28 @@ session_io(struct io *io, enum io_event ev, void *arg)
 	flush(s);
 }
 
+/*
+ * idle_timeout - the client took too long (no byte for the idle timeout,
+ * or no command that does something for the session clock): 421, but
+ * none inside a TLS handshake.  false when s is freed.
+ */
+static bool
+idle_timeout(struct smtp_session *s)
+{
+	log_info("session=%016llx event=timeout client=%s state=%d%s",
+	    (unsigned long long)s->id, s->peer_str, (int)s->state,
+	    s->wait == WAIT_TLS ? " tls=handshake" : "");
+	if (s->wait == WAIT_COMMIT)
+		return true;
+	if (s->wait == WAIT_TLS) {
+		session_free(s);
+		return false;
+	}
+	reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname());
+	close_after(s);
+	return true;
+}
+
 /* ---- command lines ---- */
 
 static const struct smtp_verb *
@@ -528,16 +580,49 @@ find_verb(const char *line, const char **args)
 	return NULL;
 }
 
-static bool
-is_foreign(const char *line)
+/* foreign_verb - the verb of another protocol that opens these len
+ * bytes (up to a space or the line end), or NULL. */
+static const char *
+foreign_verb(const char *p, size_t len)
 {
-	size_t	n = strcspn(line, " ");
+	size_t	n = 0;
 
+	while (n < len && p[n] != ' ' && p[n] != '\r' && p[n] != '\n')
+		n++;
 	for (size_t i = 0; foreign[i] != NULL; i++)
 		if (strlen(foreign[i]) == n &&
-		    strncasecmp(line, foreign[i], n) == 0)
-			return true;
-	return false;
+		    strncasecmp(p, foreign[i], n) == 0)
+			return foreign[i];
+	return NULL;
+}
+
+/*
+ * foreign_close - the client speaks HTTP, POP3 or the like (ALPACA, a
+ * proxy probe, a mistyped port).  RFC 5321 3.8 would rather have us reply
+ * than drop the line: one 5xx, then close, so that none of the lines that
+ * follow (HTTP headers, a request body) is run as a command.  Logged once;
+ * show = false logs the verb only (a POP3 PASS line, an AUTH exchange:
+ * the rest may be a password).
+ */
+static void
+foreign_close(struct smtp_session *s, const char *verb, const char *line,
+    bool show)
+{
+	char	text[128];
+	size_t	n = strcspn(line, "\r\n");
+
+	if (strcmp(verb, "PASS") == 0)
+		show = false;
+	snprintf(text, sizeof(text), "%.*s", (int)MIN(n, sizeof(text) - 1),
+	    show ? line : verb);
+	log_info("session=%016llx event=foreign-protocol client=%s "
+	    "line=\"%s\"", (unsigned long long)s->id, s->peer_str,
+	    log_safe(text));
+	s->auth_step = AUTH_STEP_NONE;
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	reply(s, "500 5.5.1 %s Error: %s is not SMTP; closing connection",
+	    hostname(), verb);
+	close_after(s);
 }
 
 static const char *
@@ -561,8 +646,18 @@ static void
 run_line(struct smtp_session *s, char *line, size_t n)
 {
 	const struct smtp_verb	*v;
-	const char		*args;
+	const char		*args, *fv;
 
+	/* Before the CRLF check: "GET / HTTP/1.0\n" from netcat.  In an
+	 * AUTH exchange only with a space, which base64 never has. */
+	if ((fv = foreign_verb(line, n)) != NULL &&
+	    (s->auth_step == AUTH_STEP_NONE || memchr(line, ' ', n) != NULL)) {
+		foreign_close(s, fv, line, s->auth_step == AUTH_STEP_NONE);
+		explicit_bzero(line, n);
+		return;
+	}
+	if (!line_counted(s, line))
+		return;
 	if (s->auth_step != AUTH_STEP_NONE) {
 		auth_line(s, line, n);	/* credentials: never logged */
 		return;
@@ -578,13 +673,6 @@ run_line(struct smtp_session *s, char *line, size_t n)
 		return;
 	}
 	if ((v = find_verb(line, &args)) == NULL) {
-		if (is_foreign(line)) {
-			log_info("session=%016llx event=foreign-protocol "
-			    "client=%s line=\"%s\"", (unsigned long long)s->id,
-			    s->peer_str, log_safe(line));
-			close_after(s);
-			return;
-		}
 		error(s, "500 5.5.2 Error: command not recognized");
 		return;
 	}
@@ -596,7 +684,41 @@ run_line(struct smtp_session *s, char *line, size_t n)
 		error(s, "%s", sequence_error(s, v));
 		return;
 	}
+	if (v->run != cmd_quit && (over_stress_share(s) ||
+	    !junk_counted(s, v)))
+		return;
+	if (v->run == cmd_data || v->run == cmd_bdat)
+		progress(s);		/* what follows is data_timeout's */
 	v->run(s, args);
+}
+
+/*
+ * long_line - drop n bytes of a line longer than LINE_BUF (ends: they
+ * include its LF).  One error for the whole line, at its start; a request
+ * of another protocol with a long URL is still recognized there.
+ */
+static void
+long_line(struct smtp_session *s, struct evbuffer *in, size_t n, bool ends)
+{
+	char		 head[64];
+	ev_ssize_t	 h;
+	const char	*fv;
+
+	if (!s->discard_line) {
+		h = evbuffer_copyout(in, head, sizeof(head) - 1);
+		head[h > 0 ? h : 0] = '\0';
+		fv = foreign_verb(head, h > 0 ? (size_t)h : 0);
+		if (fv != NULL && s->auth_step == AUTH_STEP_NONE) {
+			foreign_close(s, fv, head, true);
+			return;
+		}
+		s->auth_step = AUTH_STEP_NONE;
+		if (line_counted(s, head))
+			error(s, "500 5.5.2 Error: line too long");
+	}
+	s->auth_step = AUTH_STEP_NONE;
+	s->discard_line = !ends;
+	evbuffer_drain(in, n);
 }
 
 /* next_line - take one line off the input; false if none is complete. */
@@ -609,22 +731,13 @@ next_line(struct smtp_session *s, struct evbuffer *in)
 
 	p = evbuffer_search(in, "\n", 1, NULL);
 	if (p.pos < 0) {
-		if (len > LINE_BUF) {
-			s->auth_step = AUTH_STEP_NONE;
-			if (!s->discard_line)
-				error(s, "500 5.5.2 Error: line too long");
-			s->discard_line = true;
-			evbuffer_drain(in, len);
-		}
+		if (len > LINE_BUF)
+			long_line(s, in, len, false);
 		return false;
 	}
 	n = (size_t)p.pos + 1;
 	if (n > LINE_BUF || s->discard_line) {
-		s->auth_step = AUTH_STEP_NONE;
-		if (!s->discard_line)
-			error(s, "500 5.5.2 Error: line too long");
-		s->discard_line = false;
-		evbuffer_drain(in, n);
+		long_line(s, in, n, true);
 		return true;
 	}
 	evbuffer_remove(in, line, n);
@@ -643,10 +756,16 @@ process(struct smtp_session *s)
 	struct evbuffer	*in = io_input(s->io);
 	bool		 more = true;
 
-	/* A client that does not read its replies gets no more of them:
-	 * its input waits (and reading stops) until the output drains. */
+	/* Replies pile up no further than OUTPUT_MAX: the rest of the input
+	 * waits (and reading stops, see below) until they are out; flush()
+	 * then brings us back here (out_full). */
+	s->out_full = false;
 	while (more && s->wait == WAIT_NONE && s->state != SMTP_S_QUIT &&
-	    s->state != SMTP_S_GREET && io_pending(s->io) < OUTPUT_MAX) {
+	    s->state != SMTP_S_GREET) {
+		if (io_pending(s->io) >= OUTPUT_MAX) {
+			s->out_full = true;
+			break;
+		}
 		if (s->state == SMTP_S_BDAT)
 			more = bdat_step(s, in);	/* "BDAT 0" needs no input */
 		else if (evbuffer_get_length(in) == 0)
@@ -658,9 +777,9 @@ process(struct smtp_session *s)
 	}
 	if (s->state == SMTP_S_QUIT)
 		return;
-	if (s->peer_eof && s->wait == WAIT_NONE)
+	if (s->peer_eof && s->wait == WAIT_NONE && !s->out_full)
 		close_after(s);		/* all input answered */
-	else if ((s->wait != WAIT_NONE || io_pending(s->io) >= OUTPUT_MAX) &&
+	else if ((s->wait != WAIT_NONE || s->out_full) &&
 	    !s->paused && evbuffer_get_length(in) > INPUT_MAX) {
 		s->paused = true;	/* a flood while we wait: stop reading */
 		io_reading(s->io, false);
@@ -673,6 +792,7 @@ static void
 resume(struct smtp_session *s)
 {
 	s->wait = WAIT_NONE;
+	s->idle_mark = now_mono_usec();	/* our time is not the client's */
 	if (s->paused && s->state != SMTP_S_QUIT && !s->peer_eof) {
 		s->paused = false;
 		io_reading(s->io, true);
@@ -736,6 +856,8 @@ helo_ok(const char *a)
 static void
 set_helo(struct smtp_session *s, const char *arg, bool esmtp)
 {
+	if (s->helo[0] == '\0')
+		progress(s);		/* again: junk (is_junk) */
 	if (s->state != SMTP_S_HELO)
 		spool_abort(s);
 	str_copy(s->helo, arg, sizeof(s->helo));
@@ -878,6 +1000,7 @@ mail_accept(struct smtp_session *s)
 	s->env.auth = s->auth[0] != '\0' ? xstrdup(s->auth) : NULL;
 	s->state = SMTP_S_MAIL;
 	check_start(s);
+	progress(s);
 	reply(s, "250 2.1.0 Ok");
 }
 
@@ -909,6 +1032,7 @@ rcpt_accepted(struct smtp_session *s)
 	s->nrcpt++;
 	s->nrcpt_session++;
 	s->state = SMTP_S_RCPT;
+	progress(s);
 	reply(s, "250 2.1.5 Ok");
 }
 
@@ -1095,6 +1219,7 @@ cmd_starttls(struct smtp_session *s, const char *arg)
 	}
 	reply(s, "220 2.0.0 Ready to start TLS");
 	s->wait = WAIT_TLS;
+	progress(s);
 }
 
 static void
@@ -1112,7 +1237,7 @@ start_tls(struct smtp_session *s)
 	} else if (ctx == NULL)
 		why = "no certificate loaded";
 	else {
-		io_timeout(s->io, (unsigned)config->command_timeout);
+		io_timeout(s->io, (unsigned)cmd_timeout());
 		if (io_starttls(s->io, ctx) == -1)
 			why = io_tls_error(s->io);
 	}
@@ -1135,6 +1260,7 @@ tls_ready(struct smtp_session *s)
 
 	s->tls = true;
 	s->wait = WAIT_NONE;
+	progress(s);
 	str_copy(s->tls_version, io_tls_version(s->io),
 	    sizeof(s->tls_version));
 	str_copy(s->tls_cipher, io_tls_cipher(s->io), sizeof(s->tls_cipher));
@@ -1653,6 +1779,7 @@ smtp_session_peer_down(int proc)
 			next = s->hnext;
 			if (proc == PROC_LOOKUP && (s->wait == WAIT_AUTH ||
 			    s->wait == WAIT_OWNER)) {
+				auth_check_done(s);
 				reply(s, s->wait == WAIT_AUTH ? "454 4.7.0 "
 				    "Temporary authentication failure" :
 				    "451 4.3.0 Error: sender check restarting, "
@@ -1782,15 +1909,38 @@ set_limit_key(struct smtp_session *s)
 }
 
 /*
- * conn_admit - max_connections, max_connections_per_ip and the failed-AUTH
- * ban, at connect: past them the client gets 421 and is dropped before
- * the greeting.  Returns false when the session is closing.
+ * per_ip_limit - the connections one client IP may hold: no limit for
+ * relay_networks (the site's own hosts), else max_connections_per_ip, or
+ * under stress stress_connections_per_ip when that is lower (*lowered).
+ */
+static unsigned
+per_ip_limit(const struct smtp_session *s, bool *lowered)
+{
+	unsigned	 n = config->max_connections_per_ip;
+	unsigned	 st = config->stress_connections_per_ip;
+
+	*lowered = false;
+	if (s->relay_ok)
+		return 0;
+	if (st > 0 && (n == 0 || st < n) && is_stressed()) {
+		*lowered = true;
+		return st;
+	}
+	return n;
+}
+
+/*
+ * conn_admit - max_connections, the per-IP limit (lower under stress) and
+ * the failed-AUTH ban, at connect: past them the client gets 421 and is
+ * dropped before the greeting.  Returns false when the session is closing.
  */
 static bool
 conn_admit(struct smtp_session *s)
 {
 	uint64_t		 now = now_sec();
 	enum limits_conn	 r;
+	unsigned		 per_ip;
+	bool			 lowered;
 
 	set_limit_key(s);
 	if (now >= last_sweep + LIMITS_SWEEP) {
@@ -1798,9 +1948,9 @@ conn_admit(struct smtp_session *s)
 		    config->auth_failure_window));
 		last_sweep = now;
 	}
-	/* relay_networks are the site's own hosts: no per-IP limit. */
+	per_ip = per_ip_limit(s, &lowered);
 	r = limits_conn_open(limits, s->limit_key, now, config->max_connections,
-	    s->relay_ok ? 0 : config->max_connections_per_ip);
+	    per_ip);
 	if (r == LIMITS_CONN_OK) {
 		s->conn_counted = true;
 		return true;
@@ -1808,8 +1958,8 @@ conn_admit(struct smtp_session *s)
 	log_info("session=%016llx event=reject client=%s reason=\"%s\"",
 	    (unsigned long long)s->id, s->peer_str,
 	    r == LIMITS_CONN_BANNED ? "too many failed logins" :
-	    r == LIMITS_CONN_TOTAL ? "max_connections" :
-	    "max_connections_per_ip");
+	    r == LIMITS_CONN_TOTAL ? "max_connections" : lowered ?
+	    "stress_connections_per_ip" : "max_connections_per_ip");
 	/* On an implicit-TLS listener the client waits for a handshake: a
 	 * plaintext 421 would only be a TLS error to it; just close. */
 	if (config->listens[s->listen_idx].mode == LISTEN_SUBMISSIONS)
@@ -1867,6 +2017,216 @@ rcpt_rate_ok(struct smtp_session *s)
 	reply(s, "450 4.7.1 Error: recipient rate limit exceeded, try again "
 	    "later");
 	return false;
+}
+
+/* ---- the session clock: junk, commands, idle and session time ---- */
+
+/* is_stressed - near max_connections (stress_threshold of it). */
+static bool
+is_stressed(void)
+{
+	return limits_stressed(limits, config->max_connections,
+	    config->stress_threshold);
+}
+
+/* cmd_timeout - seconds the client has for a command that does
+ * something: shorter under stress, as Postfix's stress mode has it. */
+static uint64_t
+cmd_timeout(void)
+{
+	if (is_stressed())
+		return MIN(config->command_timeout,
+		    config->stress_command_timeout);
+	return config->command_timeout;
+}
+
+/* progress - the client did something: its idle time starts again. */
+static void
+progress(struct smtp_session *s)
+{
+	s->idle_usec = 0;
+	s->idle_mark = now_mono_usec();
+}
+
+/*
+ * is_junk - a command that does nothing for mail: NOOP, HELP, VRFY (it
+ * never says more than 252), RSET with no transaction to reset, and
+ * EHLO/HELO once the session has a name (RFC 3207 4.2 wants one after
+ * STARTTLS: the name is forgotten there, so that one is not junk).
+ */
+static bool
+is_junk(const struct smtp_session *s, const struct smtp_verb *v)
+{
+	if (v->run == cmd_noop || v->run == cmd_help || v->run == cmd_vrfy)
+		return true;
+	if (v->run == cmd_rset)
+		return s->state == SMTP_S_HELO || s->state == SMTP_S_READY;
+	return (v->run == cmd_ehlo || v->run == cmd_helo) &&
+	    s->helo[0] != '\0';
+}
+
+/* too_many - past max_commands_per_message or max_junk_commands. */
+static void
+too_many(struct smtp_session *s, const char *what, unsigned n)
+{
+	log_info("session=%016llx event=too-many-%s client=%s count=%u",
+	    (unsigned long long)s->id, what, s->peer_str, n);
+	reply(s, "421 4.7.0 %s Error: too many %s without mail", hostname(),
+	    strcmp(what, "junk") == 0 ? "junk commands" : "commands");
+	close_after(s);
+}
+
+/*
+ * line_counted - one more command line since the last message; past
+ * max_commands_per_message: 421 4.7.0, the session ends (false).  Bounds
+ * what neither errors nor junk count (RCPT after RCPT answered 452, MAIL
+ * and RSET in turn).  BDAT chunks are not counted: max_message_size
+ * bounds them.
+ */
+static bool
+line_counted(struct smtp_session *s, const char *line)
+{
+	if (s->nmsgs != s->nmsgs_counted) {	/* a message was accepted */
+		s->nmsgs_counted = s->nmsgs;
+		s->junk = s->ncmds = 0;
+	}
+	if (config->max_commands_per_message == 0 ||
+	    strncasecmp(line, "BDAT ", 5) == 0 ||
+	    ++s->ncmds <= config->max_commands_per_message)
+		return true;
+	too_many(s, "commands", s->ncmds);
+	return false;
+}
+
+/*
+ * junk_counted - v about to run: if it is junk, count it since the last
+ * message; past max_junk_commands: 421 4.7.0, the session ends (false).
+ * Junk is no activity either (see session_clock): a client that sends a
+ * NOOP every few seconds no longer keeps a slot (as Postfix's
+ * smtpd_junk_command_limit, which counts into its error limit instead).
+ */
+static bool
+junk_counted(struct smtp_session *s, const struct smtp_verb *v)
+{
+	if (!is_junk(s, v) || config->max_junk_commands == 0 ||
+	    ++s->junk <= config->max_junk_commands)
+		return true;
+	too_many(s, "junk", s->junk);
+	return false;
+}
+
+/*
+ * over_stress_share - under stress, a client IP holding more than
+ * stress_connections_per_ip sessions loses this one at its next command
+ * outside a transaction (421 4.7.0): the lower share applies to the
+ * sessions it opened before the stress too, not only to new ones.
+ */
+static bool
+over_stress_share(struct smtp_session *s)
+{
+	bool	 lowered;
+
+	if (!s->conn_counted || (s->state != SMTP_S_HELO &&
+	    s->state != SMTP_S_READY) || per_ip_limit(s, &lowered) == 0 ||
+	    !lowered || limits_conn_count(limits, s->limit_key) <=
+	    config->stress_connections_per_ip)
+		return false;
+	log_info("session=%016llx event=reject client=%s "
+	    "reason=\"stress_connections_per_ip\"", (unsigned long long)s->id,
+	    s->peer_str);
+	reply(s, "421 4.7.0 %s Error: too many connections from your "
+	    "address, try again later", hostname());
+	close_after(s);
+	return true;
+}
+
+/* is_client_turn - the session waits for the client, not for us. */
+static bool
+is_client_turn(const struct smtp_session *s)
+{
+	if (s->wait == WAIT_TLS)
+		return true;		/* the handshake is the client's */
+	return s->wait == WAIT_NONE && !s->out_full &&
+	    (S_ANY & S_BIT(s->state));
+}
+
+/* session_time_up - max_session_time is over: 421, and a message in
+ * DATA or BDAT is dropped.  Waits for our own requests to end first, and
+ * for the greeting (greet_delay is at most a minute). */
+static void
+session_time_up(struct smtp_session *s)
+{
+	if ((s->wait != WAIT_NONE && s->wait != WAIT_TLS) ||
+	    (s->state == SMTP_S_GREET && s->wait != WAIT_TLS))
+		return;			/* at the next tick */
+	log_info("session=%016llx event=session-time client=%s seconds=%llu",
+	    (unsigned long long)s->id, s->peer_str,
+	    (unsigned long long)config->max_session_time);
+	if (s->wait == WAIT_TLS) {	/* no 421 inside a handshake */
+		session_free(s);
+		return;
+	}
+	if (s->state == SMTP_S_DATA || s->state == SMTP_S_BDAT) {
+		spool_abort(s);
+		tx_reset(s);
+	}
+	reply(s, "421 4.4.2 %s Error: session time limit exceeded",
+	    hostname());
+	close_after(s);
+	flush(s);
+}
+
+/*
+ * clock_session - one session at a tick.  The idle time counts while it
+ * is the client's turn, and only commands that do something (progress)
+ * start it again: junk, errors and bytes of an unfinished line do not.
+ * A NOOP every few seconds, or an endless line a byte at a time, used to
+ * restart the idle timer for ever.
+ */
+static void
+clock_session(struct smtp_session *s, uint64_t now, uint64_t limit)
+{
+	if (s->state == SMTP_S_QUIT)
+		return;
+	if (config->max_session_time > 0 &&
+	    now - s->started >= config->max_session_time * 1000000) {
+		session_time_up(s);
+		return;
+	}
+	if (is_client_turn(s))
+		s->idle_usec += now - s->idle_mark;
+	s->idle_mark = now;
+	if (s->idle_usec >= limit && is_client_turn(s) && idle_timeout(s))
+		flush(s);
+}
+
+/*
+ * session_clock - every CLOCK_TICK while there are sessions: the idle
+ * and session time of each (the limit is cmd_timeout(), shorter under
+ * stress, for every session at once), and the stress state for the log.
+ */
+static void
+session_clock(evutil_socket_t fd, short ev, void *arg)
+{
+	uint64_t	 now = now_mono_usec();
+	uint64_t	 limit = cmd_timeout() * 1000000;
+	bool		 st = is_stressed();
+
+	if (st != stress_on)
+		log_info("event=stress state=%s connections=%u "
+		    "max_connections=%u", st ? "on" : "off",
+		    limits_conn_total(limits), config->max_connections);
+	stress_on = st;
+	for (size_t i = 0; i < TABLE_SIZE; i++) {
+		struct smtp_session *s = table[i], *next;
+
+		for (; s != NULL; s = next) {
+			next = s->hnext;	/* s may be freed */
+			clock_session(s, now, limit);
+		}
+	}
+	if (nsessions == 0)
+		event_del(clock_ev);
 }
 
 /* data_tick - every data_rate_window in DATA/BDAT: too slow, 421. */
@@ -1994,6 +2354,54 @@ smtp_session_owned(struct smtp_session *s, struct ipc_msg *m)
 	resume(s);
 }
 
+/* banned - the client IP is banned for failed logins: 421, close. */
+static void
+banned(struct smtp_session *s)
+{
+	reply(s, "421 4.7.0 %s Error: too many failed logins from your "
+	    "address, try again later", hostname());
+	close_after(s);
+}
+
+/*
+ * auth_budget - may this session's password be checked?  The ban and the
+ * failure budget are per client IP, shared by all its sessions, and the
+ * checks in flight count against the budget: 48 sessions sending a
+ * password at once get no more guesses than one session after another.
+ * Refused: the password is never looked at, and the reply says nothing
+ * about it.  The ban ends the session; a full budget gets 454.
+ */
+static bool
+auth_budget(struct smtp_session *s)
+{
+	enum limits_auth	 r = limits_auth_begin(limits, s->limit_key,
+	    now_sec(), config->auth_failure_window, config->auth_max_failures);
+
+	if (r == LIMITS_AUTH_OK) {
+		s->auth_checking = true;
+		return true;
+	}
+	log_info("session=%016llx event=auth-refused client=%s mechanism=%s "
+	    "reason=\"%s\"", (unsigned long long)s->id, s->peer_str,
+	    s->auth_mech, r == LIMITS_AUTH_BANNED ? "too many failed logins" :
+	    "failure budget in use");
+	if (r == LIMITS_AUTH_BANNED)
+		banned(s);
+	else
+		error(s, "454 4.7.0 Temporary authentication failure, try "
+		    "again later");
+	return false;
+}
+
+/* auth_check_done - the check auth_budget allowed is over. */
+static void
+auth_check_done(struct smtp_session *s)
+{
+	if (s->auth_checking)
+		limits_auth_done(limits, s->limit_key);
+	s->auth_checking = false;
+}
+
 /* auth_submit - send the credentials to lookup; they are wiped here. */
 static void
 auth_submit(struct smtp_session *s, struct sasl_cred *c)
@@ -2002,14 +2410,19 @@ auth_submit(struct smtp_session *s, struct sasl_cred *c)
 	struct buf	 b;
 
 	s->auth_step = AUTH_STEP_NONE;
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	if (!auth_budget(s)) {
+		explicit_bzero(c, sizeof(*c));
+		return;
+	}
 	buf_init(&b, 0);
 	/* Encoded here, not by PROC_SEND, so that the copy is wiped. */
 	IPC_ENCODE(&b, IPC_AUTH, &q);
 	explicit_bzero(c, sizeof(*c));
-	explicit_bzero(s->auth_user, sizeof(s->auth_user));
-	if (proc_send(PROC_LOOKUP, IPC_AUTH, s->id, &b, -1) == -1)
+	if (proc_send(PROC_LOOKUP, IPC_AUTH, s->id, &b, -1) == -1) {
+		auth_check_done(s);
 		reply(s, "454 4.7.0 Temporary authentication failure");
-	else
+	} else
 		s->wait = WAIT_AUTH;
 	explicit_bzero(b.data, b.len);
 	buf_free(&b);
@@ -2091,6 +2504,10 @@ cmd_auth(struct smtp_session *s, const char *arg)
 		error(s, "503 5.5.1 Error: already authenticated");
 		return;
 	}
+	if (limits_is_banned(limits, s->limit_key, now_sec())) {
+		banned(s);		/* banned since this session began */
+		return;
+	}
 	if (s->state != SMTP_S_READY || !s->esmtp) {
 		error(s, "503 5.5.1 Error: %s", !s->esmtp ? "send EHLO first" :
 		    "AUTH not permitted during a mail transaction");
@@ -2126,6 +2543,7 @@ cmd_auth(struct smtp_session *s, const char *arg)
 		error(s, "504 5.5.4 Error: unrecognized authentication type");
 		return;
 	}
+	progress(s);
 	if (ir != NULL)
 		auth_response(s, ir, true);
 	else
@@ -2144,11 +2562,8 @@ auth_delay_done(evutil_socket_t fd, short ev, void *arg)
 	s->wait = WAIT_NONE;
 	error(s, "535 5.7.8 Error: authentication failed");
 	if (s->state != SMTP_S_QUIT &&
-	    limits_is_banned(limits, s->limit_key, now_sec())) {
-		reply(s, "421 4.7.0 %s Error: too many failed logins from "
-		    "your address, try again later", hostname());
-		close_after(s);
-	}
+	    limits_is_banned(limits, s->limit_key, now_sec()))
+		banned(s);
 	if (s->state != SMTP_S_QUIT)
 		resume(s);
 	flush(s);
@@ -2190,6 +2605,7 @@ smtp_session_authed(struct smtp_session *s, struct ipc_msg *m)
 	if (s->wait != WAIT_AUTH)
 		return;
 	s->wait = WAIT_NONE;
+	auth_check_done(s);
 	if (s->state == SMTP_S_QUIT)
 		return;
 	if (IPC_DECODE(m, &r, NULL) == -1 || !r.ok || *r.login == '\0') {
@@ -2197,6 +2613,7 @@ smtp_session_authed(struct smtp_session *s, struct ipc_msg *m)
 		return;
 	}
 	str_copy(s->auth, r.login, sizeof(s->auth));
+	progress(s);
 	log_info("session=%016llx event=auth client=%s mechanism=%s auth=%s",
 	    (unsigned long long)s->id, s->peer_str, s->auth_mech,
 	    log_safe(s->auth));

@@ -71,6 +71,8 @@ struct smtp_session {
 	char			 auth_user[320];	/* LOGIN: the user name */
 	const char		*auth_mech;	/* "PLAIN", "LOGIN": for logs */
 	struct event		*auth_timer;	/* the delay before a 535 */
+	bool			 auth_checking;	/* a password check counts in
+						 * limits_auth_begin's budget */
 	bool			 conn_counted;	/* limits_conn_open said ok */
 	char			 limit_key[72];	/* IPv4, or IPv6 /64 */
 	unsigned		 nrcpt_session;	/* recipients, all messages */
@@ -82,9 +84,22 @@ struct smtp_session {
 	bool			 esmtp;
 	char			 helo[256];
 	unsigned		 errors;
+	unsigned		 junk;		/* junk commands and */
+	unsigned		 ncmds;		/* command lines since the last
+						 * message (or the start) */
+	unsigned		 nmsgs_counted;	/* nmsgs when they were reset */
+	uint64_t		 started;	/* monotonic usec at connect */
+	uint64_t		 idle_usec;	/* the client's turn since its
+						 * last command that did
+						 * something (session clock) */
+	uint64_t		 idle_mark;	/* accounted up to here */
 	bool			 discard_line;	/* inside an overlong line */
 	bool			 peer_eof;	/* client half-closed */
+	bool			 linger;	/* closing after our last reply
+						 * (io_linger) */
 	bool			 paused;	/* reading stopped: input full */
+	bool			 out_full;	/* process() stopped at its
+						 * output ceiling */
 	unsigned		 nmsgs;
 	struct event		*greet_timer;
 

@@ -36,8 +36,12 @@ class Closed(Exception):
 
 
 class RawSMTP:
-    def __init__(self, port, host="127.0.0.1", timeout=10.0, greet=True):
-        self.sock = socket.create_connection((host, port), timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, greet=True,
+                 source=None):
+        """source: the local address to connect from (127.0.0.2...)."""
+        self.sock = socket.create_connection(
+            (host, port), timeout,
+            source_address=(source, 0) if source else None)
         self.sock.settimeout(timeout)
         self.timeout = timeout
         self.buf = b""

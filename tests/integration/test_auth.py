@@ -370,6 +370,54 @@ def test_failed_auth_ban(mta_factory):
     assert "too many failed logins" in m.log()
 
 
+def test_parallel_sessions_share_the_failure_budget(mta_factory):
+    """48 sessions from one IP, opened before any failure: 47 send a wrong
+    password at the same time, then the last one the right password.  The
+    ban was checked only at connect and after a 535, so all 47 passwords
+    were checked (47 x 535) and the right one was then accepted (235).
+    The failures and the checks in flight now share one budget per IP,
+    checked before a password goes to lookup: at most auth_max_failures + 1
+    are checked, and once banned no password is."""
+    m = mta_factory(extra="allow_plaintext_auth = yes\n"
+                    "auth_failure_delay = 0s\nauth_max_failures = 5\n"
+                    "auth_ban_time = 1h").start()
+    cs = [session(m.port) for _ in range(48)]
+    try:
+        for i, c in enumerate(cs[:47]):
+            c.send("AUTH PLAIN %s\r\n" % plain("alice@example.test",
+                                                "wrong-%d" % i))
+        first = [c.reply() for c in cs[:47]]
+        codes = [r.code for r in first]
+        assert codes.count(535) <= 6, codes
+        assert set(codes) <= {535, 454, 421}, first
+        r = cs[47].cmd("AUTH PLAIN " + plain("alice@example.test",
+                                             "alice-pw"))
+        assert (r.code, r.enhanced) == (421, "4.7.0"), r
+        assert cs[47].is_closed()
+    finally:
+        for c in cs:
+            c.close()
+    assert m.log().count("event=auth-failed") <= 6
+    with RawSMTP(m.port, greet=False) as c:       # and banned at connect
+        r = c.reply()
+        assert (r.code, r.enhanced) == (421, "4.7.0")
+
+
+def test_auth_refused_at_once_when_banned(mta_factory):
+    """A session opened before the ban gets 421 at AUTH, without being
+    asked for credentials."""
+    m = mta_factory(extra="allow_plaintext_auth = yes\n"
+                    "auth_failure_delay = 0s\nauth_max_failures = 1\n"
+                    "auth_ban_time = 1h").start()
+    with session(m.port) as early, session(m.port) as c:
+        c.expect("AUTH PLAIN " + plain("alice@example.test", "a"), 535)
+        c.expect("AUTH PLAIN " + plain("alice@example.test", "b"), 535)
+        assert c.reply().code == 421
+        r = early.cmd("AUTH LOGIN")
+        assert (r.code, r.enhanced) == (421, "4.7.0"), r
+        assert early.is_closed()
+
+
 def test_submissions_listener_needs_auth(mta_factory):
     # implicit TLS (RFC 8314), then the same rule: AUTH before MAIL
     port = free_port()

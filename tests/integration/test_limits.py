@@ -3,11 +3,15 @@ max_connections_per_ip (421 4.7.0 at connect), message and recipient
 rates per client IP and per authenticated user (450 4.7.1), the
 exemption of relay_networks clients from the per-IP rates, per-session
 caps, the minimum data rate for DATA and BDAT with a slow client
-(421 4.4.2), and the idle timeout."""
+(421 4.4.2), and the idle timeout; junk commands, commands per message,
+the session's time, clients that trickle commands or bytes, and a flood
+of idle sessions from several addresses against the limits of a server
+under stress."""
 
 import base64
 import socket
 import ssl
+import threading
 import time
 
 import pytest
@@ -260,3 +264,333 @@ def test_implicit_tls_listener_past_the_limit_just_closes(mta_factory):
     with socket.create_connection(("127.0.0.1", m.subs_port), 10) as s:
         with ctx.wrap_socket(s) as t:
             assert t.recv(512).startswith(b"220 ")
+
+
+# ---- junk, trickles, floods ----
+
+def trickle(c, data, pause, until):
+    """Send data piece by piece, one every pause seconds, while the
+    server keeps the session open, at most until seconds; the time the
+    server took to close it, or None if it never did."""
+    t0 = time.time()
+    for piece in data:
+        if time.time() - t0 > until:
+            return None
+        try:
+            c.send(piece)
+        except OSError:
+            break
+        if c.is_closed(pause):
+            break
+    else:
+        return None
+    return time.time() - t0
+
+
+def test_trickled_noops_do_not_hold_a_session(mta_factory):
+    """A NOOP every half second restarted the idle timer each time: such
+    a client stayed for ever.  Junk does not count as activity now: the
+    session ends command_timeout after the last command that did
+    something."""
+    m = mta_factory(extra="command_timeout = 2s").start()
+    with session(m.port) as c:
+        took = trickle(c, [b"NOOP\r\n"] * 100, 0.5, 20)
+        assert took is not None, "still open after 20 s of NOOPs"
+        assert b"421 4.4.2 " in c.buf, c.buf
+    assert "event=timeout" in m.log()
+
+
+def test_endless_line_does_not_hold_a_session(mta_factory):
+    """A line that never ends, a byte at a time: each byte restarted the
+    idle timer.  The command must now be complete within
+    command_timeout."""
+    m = mta_factory(extra="command_timeout = 2s").start()
+    with session(m.port) as c:
+        took = trickle(c, [b"NOOP "] + [b"x"] * 100, 0.3, 20)
+        assert took is not None, "still open after 20 s of one line"
+        assert b"421 4.4.2 " in c.buf, c.buf
+
+
+def test_fast_endless_line_does_not_hold_a_session(mta_factory):
+    m = mta_factory(extra="command_timeout = 2s").start()
+    with session(m.port) as c:
+        took = trickle(c, [b"x" * 4096] * 2000, 0.01, 20)
+        assert took is not None, "still open after 20 s of one line"
+        assert b"421 4.4.2 " in c.buf, c.buf
+
+
+def test_a_working_client_is_not_cut_by_the_idle_timer(mta_factory):
+    """Commands that do something restart the timer, as before: a slow
+    but real transaction is fine."""
+    m = mta_factory(extra="command_timeout = 2s").start()
+    with session(m.port) as c:
+        for rcpt in ["alice@example.test", "bob@example.test",
+                     "carol@example.org"]:
+            time.sleep(0.6)
+            c.expect("NOOP", 250)
+            time.sleep(0.6)
+            c.expect("RSET", 250)
+            c.expect("MAIL FROM:<x@remote.test>", 250)
+            time.sleep(1.2)
+            c.expect("RCPT TO:<%s>" % rcpt, 250)
+            time.sleep(1.2)
+            c.expect("DATA", 354)
+            c.send(MSG)
+            assert c.reply().code == 250
+        c.expect("QUIT", 221)
+
+
+def test_junk_commands_are_limited(mta_factory):
+    m = mta_factory(extra="max_junk_commands = 5").start()
+    with session(m.port) as c:
+        for line in ["NOOP", "RSET", "HELP", "VRFY alice", "EHLO again.test"]:
+            assert c.cmd(line).code in (214, 250, 252), line
+        r = c.cmd("NOOP")
+        assert (r.code, r.enhanced) == (421, "4.7.0"), r
+        assert c.is_closed()
+    assert "event=too-many-junk" in m.log()
+
+
+def test_junk_count_starts_again_after_a_message(mta_factory):
+    m = mta_factory(extra="max_junk_commands = 3").start()
+    with session(m.port) as c:
+        for _ in range(3):
+            c.expect("NOOP", 250)
+            c.expect("NOOP", 250)
+            c.expect("RSET", 250)      # nothing to reset: junk
+            c.transaction("x@remote.test", ["alice@example.test"])
+            c.expect("DATA", 354)
+            c.send(MSG)
+            assert c.reply().code == 250
+        for _ in range(5):
+            c.expect("MAIL FROM:<x@remote.test>", 250)
+            c.expect("RSET", 250)      # ends a transaction: not junk
+        for _ in range(3):
+            c.expect("NOOP", 250)
+        r = c.cmd("NOOP")
+        assert (r.code, r.enhanced) == (421, "4.7.0"), r
+
+
+def test_421_reaches_a_client_that_keeps_sending(mta_factory):
+    """A client that pipelines on after the limit: the server's close with
+    unread input used to make the kernel reset the connection, so the
+    client's next write failed and the 421 it had not read was lost.  The
+    server now shuts its side and drops the rest of the input."""
+    m = mta_factory(extra="max_junk_commands = 5").start()
+    with session(m.port) as c:
+        end = time.time() + 2
+        while time.time() < end:
+            c.send(b"NOOP\r\n" * 200)
+            time.sleep(0.05)
+        data = c.rest(15)
+        assert c.eof
+        assert data.count(b"250 ") == 5, data[:200]
+        assert data.endswith(b"421 4.7.0 mx.example.test Error: too many "
+                             b"junk commands without mail\r\n"), data[-200:]
+
+
+def test_commands_per_message_are_limited(mta_factory):
+    """Commands that are neither junk nor errors (RCPT past
+    max_recipients gets 452) are bounded too, per message."""
+    m = mta_factory(extra="max_recipients = 2\n"
+                    "max_commands_per_message = 10").start()
+    with session(m.port) as c:              # EHLO was the 1st
+        c.transaction("x@remote.test", ["alice@example.test"])  # 3
+        c.expect("DATA", 354)               # 4
+        c.send(MSG)
+        assert c.reply().code == 250
+        c.expect("MAIL FROM:<x@remote.test>", 250)  # 1 again
+        for _ in range(9):                  # 2-10
+            assert c.cmd("RCPT TO:<r@remote.test>").code in (250, 452)
+        r = c.cmd("RCPT TO:<r@remote.test>")
+        assert (r.code, r.enhanced) == (421, "4.7.0"), r
+        assert c.is_closed()
+    assert "event=too-many-commands" in m.log()
+
+
+def test_session_time_is_limited(mta_factory):
+    """A client that keeps doing something still cannot stay longer than
+    max_session_time."""
+    m = mta_factory(extra="max_session_time = 2s").start()
+    with session(m.port) as c:
+        steps = [b"MAIL FROM:<x@remote.test>\r\n", b"RSET\r\n"] * 100
+        took = trickle(c, steps, 0.3, 20)
+        assert took is not None, "still open after 20 s"
+        assert b"421 4.4.2 " in c.buf, c.buf
+    assert "event=session-time" in m.log()
+
+
+def test_session_time_ends_a_slow_message(mta_factory):
+    m = mta_factory(extra="max_session_time = 2s\nmin_data_rate = 0").start()
+    with session(m.port) as c:
+        c.transaction("x@remote.test", ["alice@example.test"])
+        c.expect("DATA", 354)
+        took = trickle(c, [b"Subject: slow\r\n"] + [b"x"] * 100, 0.3, 20)
+        assert took is not None
+        assert b"421 4.4.2 " in c.buf, c.buf
+    time.sleep(0.3)
+    assert m.queued() == []
+    assert m.messages("alice@example.test") == []
+
+
+def from_ip(port, ip):
+    s = socket.create_connection(("127.0.0.1", port), 5,
+                                 source_address=(ip, 0))
+    s.settimeout(5)
+    return s
+
+
+def test_stress_lowers_the_share_of_an_ip(mta_factory):
+    """Near max_connections (stress_threshold of it) an IP may hold only
+    stress_connections_per_ip: more are refused at connect, and those it
+    holds beyond it are closed at their next command outside a
+    transaction."""
+    m = mta_factory(extra="max_connections = 10\nstress_threshold = 50\n"
+                    "stress_connections_per_ip = 2",
+                    relay_networks=NO_RELAY).start()
+    time.sleep(0.3)
+    held = []
+    try:
+        for _ in range(5):                  # 5 of 10: stress from now on
+            held.append(RawSMTP(m.port, source="127.0.0.2"))
+            assert held[-1].banner.code == 220
+        with RawSMTP(m.port, source="127.0.0.2") as extra:
+            assert (extra.banner.code, extra.banner.enhanced) == \
+                (421, "4.7.0"), extra.banner
+        other = RawSMTP(m.port, source="127.0.0.3")
+        assert other.banner.code == 220     # within its share
+        codes = [c.cmd("NOOP").code for c in held]
+        assert codes == [421, 421, 250, 250, 250], codes
+        other.expect("NOOP", 250)
+    finally:
+        for c in held:
+            c.close()
+    assert 'reason="stress_connections_per_ip"' in m.log()
+
+
+def test_stress_shortens_the_command_timeout(mta_factory):
+    """Under stress every session has stress_command_timeout for its next
+    command that does something; without stress command_timeout."""
+    m = mta_factory(extra="max_connections = 4\nstress_threshold = 50\n"
+                    "stress_command_timeout = 1s").start()
+    time.sleep(0.3)
+    with session(m.port) as a, session(m.port) as b:   # 2 of 4: stress
+        took = trickle(b, [b"NOOP\r\n"] * 100, 0.3, 20)
+        assert took is not None, "not closed under stress"
+        assert b"421 4.4.2 " in b.buf, b.buf
+        assert a.is_closed(5)               # idle: closed too
+    time.sleep(0.5)
+    with session(m.port) as c:              # 1 of 4: no stress
+        time.sleep(2.5)
+        c.expect("NOOP", 250)
+    assert "event=stress state=on" in m.log()
+
+
+class Flood(threading.Thread):
+    """Sessions from several source addresses that hold their slots with
+    a NOOP every interval seconds and reconnect (after a second) when the
+    server drops them, as the flood of the issue did (40 IPs x 50)."""
+
+    def __init__(self, port, ips, per_ip, interval=0.5):
+        super().__init__(daemon=True)
+        self.port = port
+        self.interval = interval
+        self.slots = [[ip, None, 0.0] for ip in ips for _ in range(per_ip)]
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def held(self):
+        with self.lock:
+            return sum(1 for s in self.slots if s[1] is not None)
+
+    def _drop(self, slot, now):
+        try:
+            slot[1].close()
+        except OSError:
+            pass
+        slot[1], slot[2] = None, now + 1.0
+
+    def _step(self, slot, now):
+        ip, sock, when = slot
+        if sock is None:
+            if now < when:
+                return
+            try:
+                sock = from_ip(self.port, ip)
+                sock.setblocking(False)
+            except OSError:
+                slot[2] = now + 1.0
+                return
+            slot[1], slot[2] = sock, now
+            return
+        try:
+            while True:
+                if sock.recv(4096) == b"":
+                    self._drop(slot, now)
+                    return
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._drop(slot, now)
+            return
+        if now - when >= self.interval:
+            try:
+                sock.send(b"NOOP\r\n")
+                slot[2] = now
+            except OSError:
+                self._drop(slot, now)
+
+    def run(self):
+        while not self.stop.is_set():
+            now = time.time()
+            with self.lock:
+                for slot in self.slots:
+                    self._step(slot, now)
+            time.sleep(0.05)
+        with self.lock:
+            for slot in self.slots:
+                if slot[1] is not None:
+                    slot[1].close()
+
+
+def deliver_once(port, n):
+    """One legitimate delivery in its own session; True if accepted."""
+    try:
+        with RawSMTP(port) as c:
+            if c.banner.code != 220:
+                return False
+            c.ehlo("legit.test")
+            r = c.transaction("sender@remote.test", ["alice@example.test"],
+                              b"Subject: legit %d\r\n\r\nhello\r\n.\r\n"
+                              % n)
+            c.cmd("QUIT")
+            return r.code == 250
+    except (OSError, AssertionError):
+        return False
+
+
+def test_idle_flood_does_not_stop_the_mail(mta_factory):
+    """The issue's flood, scaled to the suite: 4 addresses x 20 sessions
+    sending NOOPs against max_connections = 40 (40 IPs x 50 against 1000
+    held every slot, and legitimate deliveries went 0/6).  Near the limit
+    each flooding IP keeps only its stress share, so the last slots stay
+    free for other clients: all 6 deliveries go through."""
+    m = mta_factory(extra="max_connections = 40\n"
+                    "stress_connections_per_ip = 4",
+                    relay_networks=NO_RELAY).start()
+    flood = Flood(m.port, ["127.0.0.%d" % i for i in range(2, 6)], 20)
+    flood.start()
+    try:
+        end = time.time() + 10
+        while flood.held() < 32 and time.time() < end:
+            time.sleep(0.1)
+        time.sleep(2)                       # the flood settles
+        ok = 0
+        for n in range(6):
+            ok += deliver_once(m.port, n)
+            time.sleep(0.5)
+    finally:
+        flood.stop.set()
+        flood.join(10)
+    assert ok == 6, "%d of 6 deliveries accepted during the flood" % ok
+    assert len(m.wait_messages("alice@example.test", 6)) == 6

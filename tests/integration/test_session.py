@@ -590,6 +590,23 @@ def test_error_limit_pipelined_flood(smta):
         assert any(l.startswith(b"421 ") for l in lines), data[-300:]
 
 
+def test_421_reaches_a_client_that_keeps_sending(smta):
+    """A client that pipelines on past the error limit: the server's close
+    with unread input made the kernel reset the connection, so the
+    client's next write failed and the 421 it had not read was lost.  The
+    server now shuts its side and drops the rest of the input."""
+    with session(smta) as c:
+        end = time.time() + 2
+        while time.time() < end:
+            c.send(b"FOO\r\n" * 200)
+            time.sleep(0.05)
+        data = c.rest(15)
+        assert c.eof
+        assert data.count(b"500 ") == 10, data[:200]
+        assert data.endswith(b"421 4.7.0 mx.example.test Error: too many "
+                             b"errors\r\n"), data[-200:]
+
+
 # ---- HTTP and other protocols ----
 
 @pytest.mark.parametrize("req", [
@@ -625,6 +642,62 @@ def test_http_verb_logged_escaped(mta):
     time.sleep(0.2)
     log = mta.log()
     assert "\x1b" not in log and "\x07" not in log
+
+
+def foreign_reply(c, req):
+    """Send req; the one reply the server gives, and whether it closed."""
+    c.send(req)
+    data = c.rest(5)
+    lines = [l for l in data.split(b"\r\n") if l]
+    return lines, c.eof
+
+
+@pytest.mark.parametrize("req", [
+    b"GET / HTTP/1.1\r\nHost: mx.example.test\r\n\r\n",
+    b"POST /x HTTP/1.0\r\nContent-Length: 4\r\n\r\nQUIT",
+    b"CONNECT mx.example.test:25 HTTP/1.1\r\n\r\n",
+    b"USER alice\r\n",
+    b"GET / HTTP/1.0\n\n",                        # LF only (netcat)
+    b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: a\r\n\r\n",  # long
+], ids=["get", "post", "connect", "user", "get-lf", "get-long"])
+@pytest.mark.parametrize("when", ["greeting", "ehlo", "transaction"])
+def test_foreign_protocol_gets_5xx_then_close(smta, req, when):
+    """RFC 5321 3.8: a reply before closing, not a silent hang-up (it
+    closed without a word); one reply, none to the lines that follow."""
+    with RawSMTP(smta.port) as c:
+        if when != "greeting":
+            c.ehlo()
+        if when == "transaction":
+            c.expect("MAIL FROM:<x@client.test>", 250)
+            c.expect("RCPT TO:<alice@example.test>", 250)
+        lines, closed = foreign_reply(c, req)
+        assert closed, lines
+        assert len(lines) == 1, lines
+        assert re.match(rb"^5\d\d 5\.\d+\.\d+ ", lines[0]), lines
+
+
+def test_foreign_protocol_inside_auth_exchange(mta_factory):
+    m = mta_factory(extra="allow_plaintext_auth = yes").start()
+    with session(m) as c:
+        c.expect("AUTH PLAIN", 334)
+        lines, closed = foreign_reply(c, b"GET / HTTP/1.1\r\nHost: a\r\n"
+                                      b"\r\n")
+        assert closed and len(lines) == 1, lines
+        assert lines[0].startswith(b"5"), lines
+
+
+def test_foreign_protocol_logged_once_without_password(mta):
+    with RawSMTP(mta.port) as c:
+        lines, closed = foreign_reply(c, b"USER alice\r\nPASS s3cr3t-pw\r\n"
+                                      b"STAT\r\n")
+        assert closed and len(lines) == 1, lines
+    with RawSMTP(mta.port) as c:
+        lines, closed = foreign_reply(c, b"PASS s3cr3t-pw\r\n")
+        assert closed and len(lines) == 1, lines
+    time.sleep(0.3)
+    log = mta.log()
+    assert log.count("event=foreign-protocol") == 2, log
+    assert "s3cr3t" not in log
 
 
 # ---- pregreet ----
@@ -899,6 +972,98 @@ def test_pipelined_burst_of_transactions(mta):
     assert len(msgs) == n
     got = sorted(int(re.search(rb"burst (\d+)", m).group(1)) for m in msgs)
     assert got == list(range(n))
+
+
+def pipelined_replies(port, batch, n, timeout=30):
+    """Send batch in one write (from a thread, so that a server that
+    answers while it reads cannot dead-lock with us) and read n replies."""
+    with RawSMTP(port, timeout=timeout) as c:
+        sender = threading.Thread(target=c.send, args=(batch,))
+        sender.start()
+        try:
+            rs = []
+            for _ in range(n):
+                rs.append(c.reply())
+        except (Closed, socket.timeout) as e:
+            raise AssertionError("%d of %d replies, then %r" %
+                                 (len(rs), n, e)) from None
+        finally:
+            sender.join(30)
+        closed = c.is_closed(5)
+    return rs, closed
+
+
+@pytest.fixture(scope="module")
+def nojunk(mta_module_factory):
+    """HELP is junk (max_junk_commands) and 20000 commands are more than
+    max_commands_per_message: these tests are about the replies to a long
+    pipelined batch, so both limits are off."""
+    return mta_module_factory(extra="max_junk_commands = 0\n"
+                              "max_commands_per_message = 0").start()
+
+
+def test_pipelined_help_replies_all_come(nojunk):
+    """EHLO, 1000 HELP and QUIT in one write: 80 KB of replies to 6 KB of
+    input.  The server stops at its output ceiling; when the client reads
+    quickly the write completes at once, and the server must carry on by
+    itself (it stalled at 770 replies until the command timeout)."""
+    batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 1000 + b"QUIT\r\n"
+    rs, closed = pipelined_replies(nojunk.port, batch, 1002)
+    assert rs[0].code == 250
+    assert [r.code for r in rs[1:1001]] == [214] * 1000
+    assert rs[1001].code == 221
+    assert closed
+
+
+def test_pipelined_help_with_the_default_junk_limit(smta):
+    """The same batch with the defaults: max_junk_commands (200) HELP are
+    answered, then 421 and the close, at once."""
+    batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 1000 + b"QUIT\r\n"
+    rs, closed = pipelined_replies(smta.port, batch, 202)
+    assert [r.code for r in rs] == [250] + [214] * 200 + [421]
+    assert rs[-1].enhanced == "4.7.0"
+    assert closed
+
+
+def test_pipelined_help_replies_after_half_close(nojunk):
+    """The same without QUIT, and the client shuts its side: every reply
+    still comes before the server closes."""
+    batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 3000
+    with RawSMTP(nojunk.port, timeout=30) as c:
+        c.send(batch)
+        c.shutdown_wr()
+        rs = c.replies(3001)
+        assert [r.code for r in rs[1:]] == [214] * 3000
+        assert c.is_closed(5)
+
+
+def test_pipelined_3000_rcpt_replies_all_come(smta):
+    """MAIL and 3000 RCPT in one write (it stalled after 2357 replies):
+    1000 accepted, the rest 452 (max_recipients), each answered."""
+    batch = (b"EHLO x.test\r\nMAIL FROM:<a@b.test>\r\n" +
+             b"RCPT TO:<r@x.test>\r\n" * 3000 + b"QUIT\r\n")
+    rs, closed = pipelined_replies(smta.port, batch, 3003)
+    codes = [r.code for r in rs]
+    assert codes[:2] == [250, 250]
+    assert codes[2:1002] == [250] * 1000
+    assert codes[1002:3002] == [452] * 2000
+    assert codes[3002] == 221
+    assert closed
+
+
+def test_pipelined_replies_to_a_slow_reader(nojunk):
+    """The same flood to a client that reads its replies late: the server
+    stops reading while its output waits, then finishes every reply."""
+    batch = b"EHLO x.test\r\n" + b"HELP\r\n" * 20000 + b"QUIT\r\n"
+    with RawSMTP(nojunk.port, timeout=30) as c:
+        sender = threading.Thread(target=c.send, args=(batch,))
+        sender.start()
+        time.sleep(1.5)              # let the server fill the socket
+        rs = c.replies(20002)
+        sender.join(30)
+        assert [r.code for r in rs[1:20001]] == [214] * 20000
+        assert rs[20001].code == 221
+        assert c.is_closed(5)
 
 
 def test_default_max_recipients_1000(mta):

@@ -157,6 +157,17 @@ static const struct good goods[] = {
 	{ "greet_delay = 1m", K_U64, F(greet_delay), 60, NULL },
 	{ "max_errors = 1", K_UINT, F(max_errors), 1, NULL },
 	{ "max_errors = 1000", K_UINT, F(max_errors), 1000, NULL },
+	{ "max_junk_commands = 0", K_UINT, F(max_junk_commands), 0, NULL },
+	{ "max_junk_commands = 5", K_UINT, F(max_junk_commands), 5, NULL },
+	{ "max_commands_per_message = 20", K_UINT,
+	    F(max_commands_per_message), 20, NULL },
+	{ "max_session_time = 0", K_U64, F(max_session_time), 0, NULL },
+	{ "max_session_time = 30m", K_U64, F(max_session_time), 1800, NULL },
+	{ "stress_threshold = 100", K_UINT, F(stress_threshold), 100, NULL },
+	{ "stress_connections_per_ip = 0", K_UINT,
+	    F(stress_connections_per_ip), 0, NULL },
+	{ "stress_command_timeout = 1s", K_U64, F(stress_command_timeout), 1,
+	    NULL },
 	{ "local_concurrency = 1", K_UINT, F(local_concurrency), 1, NULL },
 	{ "local_concurrency = 1000", K_UINT, F(local_concurrency), 1000,
 	    NULL },
@@ -416,6 +427,14 @@ static const struct bad bads[] = {
 	    "1000" },
 	{ "max_errors = 1001", "t.conf:1:1: max_errors: must be between 1 "
 	    "and 1000" },
+	{ "stress_threshold = 0", "t.conf:1:1: stress_threshold: must be "
+	    "between 1 and 100" },
+	{ "stress_threshold = 101", "t.conf:1:1: stress_threshold: must be "
+	    "between 1 and 100" },
+	{ "stress_command_timeout = 0", "t.conf:1:1: stress_command_timeout: "
+	    "must be between 1s and 1h" },
+	{ "max_session_time = 8d", "t.conf:1:1: max_session_time: must be "
+	    "between 0s and 7d" },
 	{ "local_concurrency = 0", "t.conf:1:1: local_concurrency: must be "
 	    "between 1 and 1000" },
 	{ "local_concurrency = 1001", "t.conf:1:1: local_concurrency: must "
@@ -640,6 +659,12 @@ check_common_defaults(const struct conf *c)
 	assert_int_equal(c->data_timeout, 600);
 	assert_int_equal(c->greet_delay, 0);
 	assert_int_equal(c->max_errors, 10);
+	assert_int_equal(c->max_junk_commands, 200);
+	assert_int_equal(c->max_commands_per_message, 5000);
+	assert_int_equal(c->max_session_time, 3600);
+	assert_int_equal(c->stress_threshold, 80);
+	assert_int_equal(c->stress_connections_per_ip, 10);
+	assert_int_equal(c->stress_command_timeout, 10);
 	assert_int_equal(c->local_concurrency, 20);
 	assert_int_equal(c->nroutes, 0);
 	assert_int_equal(c->ndkims, 0);

@@ -1,8 +1,9 @@
 /*
  * test_smtp_limits.c - the abuse counters with the time passed in:
  * connection limits in total and per IP, failed-AUTH counting and bans
- * that expire, minute and hour rate windows per key, the sweep of idle
- * keys, and the minimum data rate arithmetic.
+ * that expire, the password checks in flight, minute and hour rate
+ * windows per key, the sweep of idle keys, and the minimum data rate
+ * arithmetic.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -28,12 +29,20 @@ test_connections(void **state)
 	assert_int_equal(limits_conn_open(l, "192.0.2.2", 100, 3, 2),
 	    LIMITS_CONN_OK);
 	assert_int_equal(limits_conn_total(l), 3);
+	assert_int_equal(limits_conn_count(l, "192.0.2.1"), 2);
+	assert_int_equal(limits_conn_count(l, "192.0.2.2"), 1);
+	assert_int_equal(limits_conn_count(l, "192.0.2.3"), 0);
 	assert_int_equal(limits_conn_open(l, "192.0.2.3", 100, 3, 2),
 	    LIMITS_CONN_TOTAL);
 	limits_conn_close(l, "192.0.2.1");
 	assert_int_equal(limits_conn_total(l), 2);
 	assert_int_equal(limits_conn_open(l, "192.0.2.1", 100, 3, 2),
 	    LIMITS_CONN_OK);
+	/* 3 of 4 open: stressed at 75 %, not at 80 %; never without max */
+	assert_true(limits_stressed(l, 4, 75));
+	assert_false(limits_stressed(l, 4, 80));
+	assert_true(limits_stressed(l, 3, 100));
+	assert_false(limits_stressed(l, 0, 1));
 	/* 0 means no limit */
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(limits_conn_open(l, "192.0.2.9", 100, 0, 0),
@@ -70,6 +79,59 @@ test_auth_ban(void **state)
 		assert_int_equal(limits_auth_failed(l, "n", 5, 600, 0, 3600),
 		    i);
 	assert_false(limits_is_banned(l, "n", 5));
+	limits_free(l);
+}
+
+static void
+test_auth_checks_in_flight(void **state)
+{
+	struct limits	*l = limits_new();
+
+	(void)state;
+	/* max 2: three checks at once use the budget; the 4th waits */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(limits_auth_begin(l, "ip", 100, 600, 2),
+		    LIMITS_AUTH_OK);
+	assert_int_equal(limits_auth_begin(l, "ip", 100, 600, 2),
+	    LIMITS_AUTH_BUSY);
+	/* other IPs have their own budget */
+	assert_int_equal(limits_auth_begin(l, "other", 100, 600, 2),
+	    LIMITS_AUTH_OK);
+	limits_auth_done(l, "other");
+	/* a success frees its place */
+	limits_auth_done(l, "ip");
+	assert_int_equal(limits_auth_begin(l, "ip", 101, 600, 2),
+	    LIMITS_AUTH_OK);
+	/* three failures: the third bans, nothing more is checked */
+	for (int i = 0; i < 3; i++) {
+		limits_auth_done(l, "ip");
+		limits_auth_failed(l, "ip", 102, 600, 2, 3600);
+	}
+	assert_true(limits_is_banned(l, "ip", 102));
+	assert_int_equal(limits_auth_begin(l, "ip", 103, 600, 2),
+	    LIMITS_AUTH_BANNED);
+	/* after the ban: a new budget */
+	assert_int_equal(limits_auth_begin(l, "ip", 3703, 600, 2),
+	    LIMITS_AUTH_OK);
+	limits_auth_done(l, "ip");
+	/* failures of an old window no longer count */
+	limits_auth_failed(l, "w", 10, 600, 2, 3600);
+	limits_auth_failed(l, "w", 10, 600, 2, 3600);
+	assert_int_equal(limits_auth_begin(l, "w", 11, 600, 2),
+	    LIMITS_AUTH_OK);
+	assert_int_equal(limits_auth_begin(l, "w", 11, 600, 2),
+	    LIMITS_AUTH_BUSY);
+	assert_int_equal(limits_auth_begin(l, "w", 610, 600, 2),
+	    LIMITS_AUTH_OK);
+	/* max 0: never refused; a stray done is harmless */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(limits_auth_begin(l, "n", 5, 600, 0),
+		    LIMITS_AUTH_OK);
+	limits_auth_done(l, "nobody");
+	/* an IP with checks in flight is not swept */
+	limits_sweep(l, 1000000, 3600);
+	assert_int_equal(limits_auth_begin(l, "n", 1000000, 600, 1),
+	    LIMITS_AUTH_BUSY);
 	limits_free(l);
 }
 
@@ -151,6 +213,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connections),
 		cmocka_unit_test(test_auth_ban),
+		cmocka_unit_test(test_auth_checks_in_flight),
 		cmocka_unit_test(test_rates),
 		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_data_rate),
