@@ -205,6 +205,7 @@ static const struct conf_key keys[] = {
 	{ SC_LISTEN, "address", T_LISTEN_ADDR, NULL, 0, 0, K_REQUIRED,
 	    LO(host), LO(port), NULL },
 	{ SC_LISTEN, "mode", T_ENUM, "mx", 0, 0, 0, LO(mode), 0, w_mode },
+	{ SC_LISTEN, "hold", T_ENUM, "no", 0, 0, 0, LO(hold), 0, w_bool },
 
 	{ SC_ROUTE, "host", T_HOSTPORT, NULL, 0, 0, K_REQUIRED, RO(host),
 	    RO(port), NULL },

@@ -32,6 +32,7 @@ struct conf_listen {
 	char		*host;		/* "0.0.0.0", "::1", "127.0.0.1" */
 	uint16_t	 port;
 	enum listen_mode mode;
+	int		 hold;		/* 0/1: every message goes on hold */
 };
 
 struct conf_route {

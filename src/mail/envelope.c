@@ -381,16 +381,35 @@ put_smtputf8(struct buf *b, char t, const void *o)
 static int
 set_quarantine(void *o, const char *v, size_t n)
 {
-	return parse_flag(v, n, &((struct envelope *)o)->quarantine);
+	uint64_t	 x;
+
+	if (parse_num(v, n, ENV_HOLD_MAX, &x) == -1)
+		return -1;
+	((struct envelope *)o)->quarantine = (int)x;
+	return 0;
 }
 
 /* put_quarantine - written only when set: older files have no 'G'. */
 static int
 put_quarantine(struct buf *b, char t, const void *o)
 {
-	if (!((const struct envelope *)o)->quarantine)
+	int	 q = ((const struct envelope *)o)->quarantine;
+	char	 v[2] = { (char)('0' + q), '\0' };
+
+	if (q <= ENV_HOLD_NONE || q > ENV_HOLD_MAX)
 		return 0;
-	return spool_rec_puts(b, t, "1");
+	return spool_rec_puts(b, t, v);
+}
+
+/* envelope_hold_name - see envelope.h. */
+const char *
+envelope_hold_name(int why)
+{
+	switch (why) {
+	case ENV_HOLD_DMARC:	return "dmarc";
+	case ENV_HOLD_LISTENER:	return "listener";
+	default:		return "none";
+	}
 }
 
 static int

@@ -29,6 +29,17 @@ struct env_rcpt {
 	char		*status;	/* last result "d.s.n text", or NULL */
 };
 
+/* Why a message goes on hold as it is committed (envelope 'G'). */
+enum env_hold {
+	ENV_HOLD_NONE = 0,
+	ENV_HOLD_DMARC = 1,		/* DMARC p=quarantine */
+	ENV_HOLD_LISTENER = 2,		/* its listener has hold = yes */
+	ENV_HOLD_MAX = ENV_HOLD_LISTENER
+};
+
+/* envelope_hold_name - "dmarc", "listener", ... for the log. */
+const char	*envelope_hold_name(int);
+
 struct envelope {
 	char		 id[QUEUE_ID_LEN + 1];
 	uint64_t	 arrival;	/* µs since the epoch */
@@ -42,7 +53,8 @@ struct envelope {
 					 * spool data at delivery (CRLF lines:
 					 * Authentication-Results:,
 					 * DKIM-Signature:), may be NULL */
-	bool		 quarantine;	/* DMARC p=quarantine: hold at commit */
+	int		 quarantine;	/* enum env_hold: put on hold at
+					 * commit, and why */
 	int		 ret;		/* enum smtp_ret */
 	int		 body;		/* enum smtp_body */
 	bool		 smtputf8;

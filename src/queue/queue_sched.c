@@ -803,9 +803,9 @@ queue_sched_count(void)
 	return nmsgs;
 }
 
-/* queue_sched_add - see queue_sched.h.  A DMARC p=quarantine failure
- * (envelope 'G') goes on hold at once; "postbote queue release" lets it
- * go. */
+/* queue_sched_add - see queue_sched.h.  A DMARC p=quarantine failure,
+ * or a message from a listener with hold = yes (envelope 'G'), goes on
+ * hold at once; "postbote queue release" lets it go. */
 void
 queue_sched_add(const char *id, struct envelope *env)
 {
@@ -815,7 +815,8 @@ queue_sched_add(const char *id, struct envelope *env)
 	ready_push(m);
 	if (m->env.quarantine) {
 		if (hold_msg(m, &why) == 0)
-			log_info("%s: event=quarantined reason=dmarc", m->id);
+			log_info("%s: event=quarantined reason=%s", m->id,
+			    envelope_hold_name(m->env.quarantine));
 		else
 			log_warn("%s: event=quarantine-failed error=\"%s\"",
 			    m->id, why);

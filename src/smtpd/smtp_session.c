@@ -1685,7 +1685,9 @@ verdict_apply(struct smtp_session *s)
 	switch (v.action) {
 	case SMTP_CHECK_ACCEPT:
 		s->env.size -= v.cut;
-		s->env.quarantine = v.quarantine;
+		s->env.quarantine = v.quarantine ? ENV_HOLD_DMARC :
+		    config->listens[s->listen_idx].hold ? ENV_HOLD_LISTENER :
+		    ENV_HOLD_NONE;
 		free(s->env.prepend);
 		s->env.prepend = v.prepend;	/* moved */
 		v.prepend = NULL;

@@ -244,6 +244,29 @@ def test_held_message_survives_restart(mta):
     assert queue(mta, "release", qid).returncode == 0
 
 
+def test_listener_hold_keeps_every_message_until_released(mta_factory):
+    """[listen] hold = yes: accepted (250), stored, put on hold at once
+    and never delivered until released; the other listener is not
+    affected."""
+    m = mta_factory()
+    conf = open(m.conf).read().replace(
+        "mode = mx", "mode = mx\nhold = yes", 1)
+    with open(m.conf, "w") as f:
+        f.write(conf)
+    m.start()
+    qid = send(m, ["alice@example.test"])
+    assert wait_for(lambda: qid in spool(m, "hold")), m.log()
+    assert "%s: event=quarantined reason=listener" % qid in m.log()
+    assert listed(m)[qid]["held"] is True
+    time.sleep(0.5)
+    assert m.messages("alice@example.test") == []
+    r = queue(m, "release", qid)
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: len(m.messages("alice@example.test")) == 1)
+    assert re.search(r"%s: to=<alice@example.test>.*status=sent" % qid,
+                     m.log()), m.log()
+
+
 def test_delete(mta):
     keep = send(mta, [REMOTE])
     qid = send(mta, [REMOTE, "other@remote.test"])

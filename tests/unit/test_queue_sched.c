@@ -620,7 +620,7 @@ test_held_message_never_dispatched(void **state)
 	unsigned		 n;
 
 	make_env(&e, ID_A, T0, rc, 1);
-	e.quarantine = true;			/* DMARC p=quarantine */
+	e.quarantine = ENV_HOLD_DMARC;		/* DMARC p=quarantine */
 	queue_sched_add(ID_A, &e);
 	make_env(&e, ID_B, T0, rc, 1);		/* held before a restart */
 	queue_sched_load(ID_B, &e, true, T0);
