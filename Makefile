@@ -40,7 +40,7 @@ REPLAY_BINS := $(FUZZERS:tests/fuzz/%.c=build/asan/replay/%)
 
 .PHONY: all deps run test check itest fuzz fuzz-regress fuzz-run clean asan bench \
 	bench-dkim layers \
-	bench-tls bench-auth bench-out bench-deps
+	bench-tls bench-auth bench-out bench-deps bench-compare
 
 all: build/postbote
 
@@ -155,6 +155,9 @@ bench-deps:
 
 bench: deps bench-deps build/postbote
 	bash bench/smtp-source.sh
+
+bench-compare: deps bench-deps build/postbote
+	$(PYTHON) bench/compare.py
 
 bench-out: deps bench-deps build/postbote
 	bash bench/outbound.sh
