@@ -224,6 +224,7 @@ test_encode_reply(void **state)
 	    "delivered to maildir");
 	deliver_job_set_result(&j->r[1], DELIVER_PERM, "5.1.1",
 	    "no such user");
+	deliver_job_set_mta(&j->r[1], "mx.example.org");
 	buf_init(&out, 0);
 	deliver_job_encode_reply(j, &out);
 	m = msg_of(&out, out.len, -1);
@@ -234,10 +235,12 @@ test_encode_reply(void **state)
 	assert_int_equal(ipc_get_u32(&m), DELIVER_OK);
 	assert_string_equal(ipc_get_str(&m), "2.0.0");
 	assert_string_equal(ipc_get_str(&m), "delivered to maildir");
+	assert_string_equal(ipc_get_str(&m), "");	/* a local reason */
 	assert_int_equal(ipc_get_u32(&m), 4);
 	assert_int_equal(ipc_get_u32(&m), DELIVER_PERM);
 	assert_string_equal(ipc_get_str(&m), "5.1.1");
 	assert_string_equal(ipc_get_str(&m), "no such user");
+	assert_string_equal(ipc_get_str(&m), "mx.example.org");
 	assert_true(ipc_msg_ok(&m));
 	assert_int_equal(m.off, m.len);		/* nothing more */
 	buf_free(&out);
