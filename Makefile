@@ -40,7 +40,7 @@ REPLAY_BINS := $(FUZZERS:tests/fuzz/%.c=build/asan/replay/%)
 
 .PHONY: all deps run test check itest fuzz fuzz-regress fuzz-run clean asan bench \
 	bench-dkim layers \
-	bench-tls bench-auth bench-out bench-deps
+	bench-tls bench-auth bench-out bench-lmtp bench-deps
 
 all: build/postbote
 
@@ -158,6 +158,9 @@ bench: deps bench-deps build/postbote
 
 bench-out: deps bench-deps build/postbote
 	bash bench/outbound.sh
+
+bench-lmtp: deps bench-deps build/postbote
+	bash bench/lmtp.sh
 
 clean:
 	rm -rf build
