@@ -604,14 +604,41 @@ on_lhlo(struct lconn *c)
 	begin_txn(c);
 }
 
-/* precheck - RFC 6531 3.4: a message that needs SMTPUTF8 goes only to a
+/* is_ascii - s has no byte above 0x7f. */
+static bool
+is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s > 0x7f)
+			return false;
+	return true;
+}
+
+/* needs_utf8 - an address of the envelope is not ASCII: only a server
+ * with SMTPUTF8 can take it (RFC 6531 3.4).  A message sent with SMTPUTF8
+ * but with ASCII addresses goes without it (header fields in UTF-8 are
+ * the mailbox's to store, as Postfix does). */
+static bool
+needs_utf8(const struct deliver_job *j)
+{
+	if (!j->smtputf8)
+		return false;
+	if (!is_ascii(j->sender))
+		return true;
+	for (size_t i = 0; i < j->n; i++)
+		if (!is_ascii(j->r[i].addr))
+			return true;
+	return false;
+}
+
+/* precheck - a message whose envelope needs SMTPUTF8 goes only to a
  * server that offers it. */
 static bool
 precheck(struct lconn *c)
 {
 	struct ljob	*l = c->job;
 
-	if (l->j->smtputf8 && !(c->caps & SMTP_CAP_SMTPUTF8)) {
+	if (needs_utf8(l->j) && !(c->caps & SMTP_CAP_SMTPUTF8)) {
 		for (size_t i = 0; i < l->j->n; i++) {
 			deliver_job_set_result(&l->j->r[i], DELIVER_PERM,
 			    "5.6.7", "the LMTP server does not support "
@@ -651,7 +678,7 @@ send_mail(struct lconn *c)
 	evbuffer_add_printf(out, "MAIL FROM:<%s>", j->sender);
 	if ((c->caps & SMTP_CAP_8BITMIME) && j->body == SMTP_BODY_8BITMIME)
 		evbuffer_add_printf(out, " BODY=8BITMIME");
-	if (j->smtputf8)
+	if (j->smtputf8 && (c->caps & SMTP_CAP_SMTPUTF8))
 		evbuffer_add_printf(out, " SMTPUTF8");
 	if (c->caps & SMTP_CAP_DSN) {
 		if (j->ret != SMTP_RET_NONE)

@@ -190,3 +190,26 @@ def test_dovecot_killed_in_mid_delivery(mta_factory):
     finally:
         dv.stop()
         subprocess.run(["rm", "-rf", d], check=False)
+
+
+def test_smtputf8_message_to_dovecot(mta_factory, dovecot):
+    """Dovecot's LMTP does not offer SMTPUTF8: a message sent with it but
+    with ASCII addresses goes without it (its UTF-8 header is kept); one
+    whose sender is not ASCII cannot go and fails with 5.6.7."""
+    m = lmtp_mta(mta_factory, "deliver = lmtp:unix:%s" % dovecot.socket)
+    subject = "Grüße " + uuid.uuid4().hex
+    msg = ("From: <carol@example.org>\r\nTo: <%s>\r\nSubject: %s\r\n\r\n"
+           "hello\r\n" % (ALICE, subject)).encode()
+    with smtplib.SMTP("127.0.0.1", m.port, timeout=10) as c:
+        c.ehlo("client.test")
+        refused = c.sendmail(CAROL, [ALICE], msg, mail_options=["SMTPUTF8"])
+        assert refused == {}
+        refused = c.sendmail("jöran@client.test", [ALICE],
+                             b"Subject: utf8 sender\r\n\r\nhello\r\n",
+                             mail_options=["SMTPUTF8"])
+        assert refused == {}
+    wait_log(m, r"to=<%s> relay=lmtp:unix:\S+ .*status=sent" % ALICE)
+    got = with_subject(dovecot.wait_count(ALICE, 1), subject)
+    assert len(got) == 1
+    wait_log(m, r"to=<%s> relay=lmtp:unix:\S+ .*dsn=5\.6\.7 status=bounced "
+             r"\(the LMTP server does not support SMTPUTF8" % ALICE)
