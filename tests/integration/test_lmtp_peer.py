@@ -6,6 +6,7 @@ answers again), and lmtp_concurrency.  Dovecot itself is in
 test_lmtp.py."""
 
 import re
+import signal
 import smtplib
 import socket
 import threading
@@ -225,3 +226,28 @@ def test_mixed_request_maildir_and_lmtp(mta_factory, server):
              qid)
     assert len(m.wait_messages("carol@example.org", 1)) == 1
     assert m.wait_queue_empty() == []
+
+
+def test_missing_socket_defers_then_reload_delivers(mta_factory, server):
+    """The LMTP socket does not exist: deferred (4.4.2), kept in the
+    queue; after the config points at a live server and a SIGHUP, the
+    same message is delivered there."""
+    m = mta_factory(users=USERS, extra="[domain example.test]\n"
+                    "deliver = lmtp:unix:/nonexistent/lmtp")
+    m.start()
+    qid = send(m, ["bob@example.test"], subject="later")
+    wait_log(m, r"%s: to=<bob@example\.test> relay=lmtp:unix:/nonexistent/"
+             r"lmtp .*dsn=4\.4\.2 status=deferred \(connect to lmtp:unix:"
+             r"/nonexistent/lmtp: No such file or directory\)" % qid)
+    assert qid in m.queued()
+    with open(m.conf) as f:
+        text = f.read()
+    with open(m.conf, "w") as f:
+        f.write(text.replace("lmtp:unix:/nonexistent/lmtp",
+                             "lmtp:127.0.0.1:%d" % server.port))
+    m.proc.send_signal(signal.SIGHUP)
+    wait_log(m, r"deliver\[\d+\]: event=reloaded")
+    wait_log(m, r"%s: to=<bob@example\.test> relay=lmtp:127\.0\.0\.1:%d "
+             r".*status=sent" % (qid, server.port))
+    assert m.wait_queue_empty() == []
+    assert [a for a, _ in server.messages] == ["bob@example.test"]
