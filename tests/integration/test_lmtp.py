@@ -9,6 +9,7 @@ import email
 import email.policy
 import os
 import re
+import shutil
 import signal
 import smtplib
 import subprocess
@@ -31,6 +32,13 @@ USERS = {
     "full@example.test": "x",
     "tfull@example.test": "x",
 }
+
+
+# Dovecot's master must start as root to switch to the mail user.
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or
+                                shutil.which("dovecot") is None,
+                                reason="needs root and Debian's dovecot-core "
+                                "(scripts/deps.sh)")
 
 
 @pytest.fixture(scope="module")
