@@ -435,8 +435,9 @@ conn_free(struct lconn *c)
 }
 
 /* conn_failed - c is unusable.  A reused connection the server had
- * closed while idle is replaced once; else its job's recipients without
- * a final reply are deferred. */
+ * closed while idle is replaced once (not one that timed out: that
+ * server is hung, and a second wait would only double the delay); else
+ * its job's recipients without a final reply are deferred. */
 static void
 conn_failed(struct lconn *c, const char *why)
 {
@@ -449,7 +450,8 @@ conn_failed(struct lconn *c, const char *why)
 	}
 	l->c = NULL;
 	c->job = NULL;
-	if (c->reused && !c->got_reply && !l->retried) {
+	if (c->reused && !c->got_reply && !l->retried &&
+	    strcmp(why, "timeout") != 0) {	/* closed, not hung */
 		l->retried = true;
 		memset(l->rs, 0, l->j->n);
 		l->finals = 0;
