@@ -17,6 +17,7 @@ MAIL_USER = "nobody"        # owns the mailboxes; any uid >= 500 does
 
 CONF = """\
 instance_name = pbtest-{port}
+hostname = lmtp.dovecot.test
 base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log

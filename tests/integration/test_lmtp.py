@@ -142,7 +142,7 @@ def test_each_recipient_its_own_reply(mta_factory, dovecot):
     assert [b["Final-Recipient"] for b in failed] == [
         "rfc822; full@example.test"]
     assert failed[0]["Status"] == "5.2.2"
-    assert failed[0]["Remote-MTA"].startswith("dns; ")
+    assert failed[0]["Remote-MTA"] == "dns; lmtp.dovecot.test"  # greeting
     assert "552 5.2.2" in failed[0]["Diagnostic-Code"]
 
 
