@@ -40,7 +40,7 @@ REPLAY_BINS := $(FUZZERS:tests/fuzz/%.c=build/asan/replay/%)
 
 .PHONY: all deps run test check itest fuzz fuzz-regress fuzz-run clean asan bench \
 	bench-dkim layers \
-	bench-tls bench-auth bench-out bench-deps bench-compare
+	bench-tls bench-auth bench-out bench-lmtp bench-deps bench-compare
 
 all: build/postbote
 
@@ -161,6 +161,9 @@ bench-compare: deps bench-deps build/postbote
 
 bench-out: deps bench-deps build/postbote
 	bash bench/outbound.sh
+
+bench-lmtp: deps bench-deps build/postbote
+	bash bench/lmtp.sh
 
 clean:
 	rm -rf build

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -41,13 +42,14 @@
 #define HOUR		(60 * MINUTE)
 #define DAY		(24 * HOUR)
 
-enum scope { SC_GLOBAL = 0, SC_LISTEN, SC_ROUTE, SC_DKIM, SC_TLS };
+enum scope { SC_GLOBAL = 0, SC_LISTEN, SC_ROUTE, SC_DKIM, SC_TLS,
+	SC_DOMAIN };
 
 enum ktype {
 	T_DOMAIN, T_DOMAINS, T_PATH, T_MAILBOX, T_DELIM, T_NETS, T_UINT,
 	T_PORT, T_SIZE, T_DURATION, T_DURLIST, T_ENUM, T_USER, T_LOG,
 	T_RESOLVERS, T_LISTEN_ADDR, T_HOSTPORT, T_AUTH, T_STRING, T_TLSPROTO,
-	T_ADDRESS
+	T_ADDRESS, T_DELIVER
 };
 
 #define K_REQUIRED	0x01	/* the section is incomplete without it */
@@ -89,6 +91,7 @@ static const char *const w_bool[] = { "no", "yes", NULL };
 #define RO(f)	offsetof(struct conf_route, f)
 #define DO(f)	offsetof(struct conf_dkim, f)
 #define TO(f)	offsetof(struct conf_tls, f)
+#define MO(f)	offsetof(struct conf_domain, f)
 
 /* Every key, once.  docs/config.md describes the same table. */
 static const struct conf_key keys[] = {
@@ -201,6 +204,9 @@ static const struct conf_key keys[] = {
 	    NULL },
 	{ G(smtp_idle_time), T_DURATION, "5s", 0, HOUR, 0,
 	    GO(smtp_idle_time), 0, NULL },
+	{ G(deliver), T_DELIVER, "maildir", 0, 0, 0, GO(deliver), 0, NULL },
+	{ G(lmtp_concurrency), T_UINT, "10", 1, 1000, 0,
+	    GO(lmtp_concurrency), 0, NULL },
 
 	{ SC_LISTEN, "address", T_LISTEN_ADDR, NULL, 0, 0, K_REQUIRED,
 	    LO(host), LO(port), NULL },
@@ -219,6 +225,9 @@ static const struct conf_key keys[] = {
 
 	{ SC_TLS, "cert", T_PATH, NULL, 0, 0, K_REQUIRED, TO(cert), 0, NULL },
 	{ SC_TLS, "key", T_PATH, NULL, 0, 0, K_REQUIRED, TO(key), 0, NULL },
+
+	{ SC_DOMAIN, "deliver", T_DELIVER, NULL, 0, 0, K_REQUIRED,
+	    MO(deliver), 0, NULL },
 };
 
 #define NKEYS	NELEM(keys)
@@ -229,7 +238,9 @@ _Static_assert(sizeof(enum policy_spf) == sizeof(int) &&
     sizeof(enum route_tls) == sizeof(int), "T_ENUM stores an int");
 
 static const char *const scope_names[] = { "", "listen", "route", "dkim",
-	"tls" };
+	"tls", "domain" };
+#define SC_LAST		SC_DOMAIN
+#define SC_WORDS	"listen, route, dkim, tls or domain"
 
 #define DUR_UNITS	"smhdw"
 #define SIZE_UNITS	"KMGkmg"
@@ -321,6 +332,9 @@ static int	 set_auth(const struct conf_key *, char *, char **, size_t,
 		    char *);
 static int	 set_tlsproto(const struct conf_key *, char *, char **,
 		    size_t, char *);
+static int	 set_deliver(const struct conf_key *, char *, char **,
+		    size_t, char *);
+static void	 deliver_free(struct conf_deliver *);
 static int	 set_address(const struct conf_key *, char *, char **,
 		    size_t, char *);
 static char	**split(const char *, size_t, size_t *);
@@ -359,6 +373,7 @@ static int	 close_section(struct parser *);
 static int	 check_listen(struct parser *);
 static int	 check_route(struct parser *);
 static int	 check_dkim(struct parser *);
+static int	 check_domain(struct parser *);
 static int	 finish(struct parser *);
 static int	 read_file(const char *, struct buf *, char *, size_t);
 static bool	 net_match(const struct conf_net *, const unsigned char *);
@@ -374,7 +389,7 @@ static const set_fn setters[] = {
 	[T_RESOLVERS] = set_resolvers,	[T_LISTEN_ADDR] = set_listen_addr,
 	[T_HOSTPORT] = set_hostport,	[T_AUTH] = set_auth,
 	[T_STRING] = set_string,	[T_TLSPROTO] = set_tlsproto,
-	[T_ADDRESS] = set_address,
+	[T_ADDRESS] = set_address,	[T_DELIVER] = set_deliver,
 };
 
 /*
@@ -931,6 +946,60 @@ set_auth(const struct conf_key *k, char *base, char **w, size_t n,
 	return 0;
 }
 
+static void
+deliver_free(struct conf_deliver *d)
+{
+	free(d->target);
+	free(d->host);
+	memset(d, 0, sizeof(*d));
+}
+
+/*
+ * set_deliver - "maildir", "lmtp:unix:PATH" or "lmtp:IP:PORT" (RFC 2033
+ * 4: LMTP is never on port 25; an IPv6 address in brackets).  A TCP
+ * server is an address, not a name: a name would need DNS at every
+ * connection, and the LMTP server is on this host or next to it.
+ */
+static int
+set_deliver(const struct conf_key *k, char *base, char **w, size_t n,
+    char *why)
+{
+	struct conf_deliver	*d = (struct conf_deliver *)(base + k->off);
+	struct conf_deliver	 nd = { CONF_DELIVER_MAILDIR, NULL, NULL, 0 };
+	struct sockaddr_un	 sun;
+	int			 af;
+
+	if (n != 1)
+		return want_words(why, 1, n);
+	if (strcmp(w[0], "maildir") == 0)
+		;
+	else if (strncmp(w[0], "lmtp:unix:", 10) == 0 && w[0][10] != '\0') {
+		nd.kind = CONF_DELIVER_LMTP_UNIX;
+		nd.host = absolute(w[0] + 10);
+		if (strlen(nd.host) >= sizeof(sun.sun_path)) {
+			free(nd.host);
+			return fail(why, "the socket path is longer than %zu "
+			    "bytes", sizeof(sun.sun_path) - 1);
+		}
+		xasprintf(&nd.target, "lmtp:unix:%s", nd.host);
+	} else if (strncmp(w[0], "lmtp:", 5) == 0 &&
+	    conf_parse_hostport(w[0] + 5, true, &nd.host, &nd.port) == 0) {
+		nd.kind = CONF_DELIVER_LMTP_INET;
+		if (!is_ip(nd.host, &af)) {
+			free(nd.host);
+			return fail(why, "\"%s\": the LMTP server must be an "
+			    "IP address", log_safe(w[0]));
+		}
+		xasprintf(&nd.target, af == AF_INET6 ? "lmtp:[%s]:%u" :
+		    "lmtp:%s:%u", nd.host, (unsigned)nd.port);
+	} else
+		return fail(why, "\"%s\" is not maildir, lmtp:unix:PATH or "
+		    "lmtp:IP:PORT", log_safe(w[0]));
+	deliver_free(d);
+	*d = nd;
+	return 0;
+}
+
 /* tls_protocols: TLSv1 TLSv1.1 TLSv1.2 TLSv1.3, a range without gaps. */
 static int
 set_tlsproto(const struct conf_key *k, char *base, char **w, size_t n,
@@ -1246,6 +1315,8 @@ section_base(struct parser *ps)
 		return (char *)&ps->c->dkims[ps->sidx];
 	case SC_TLS:
 		return (char *)&ps->c->tlss[ps->sidx];
+	case SC_DOMAIN:
+		return (char *)&ps->c->ldomains[ps->sidx];
 	default:
 		return (char *)ps->c;
 	}
@@ -1317,7 +1388,7 @@ unknown_key(struct parser *ps, const struct token *kt)
 {
 	const char	*key = log_safe_n(kt->s, MIN(kt->len, 40));
 
-	for (enum scope sc = SC_GLOBAL; sc <= SC_TLS; sc++) {
+	for (enum scope sc = SC_GLOBAL; sc <= SC_LAST; sc++) {
 		if (sc == ps->scope || find_key(sc, kt->s, kt->len) == -1)
 			continue;
 		if (sc == SC_GLOBAL)
@@ -1340,14 +1411,14 @@ parse_header(struct parser *ps, const struct token *lb)
 
 	lex_next(&ps->lx, &kind);
 	if (kind.type != TK_WORD)
-		return bad_token(ps, &kind, "listen, route, dkim or tls");
-	for (sc = SC_LISTEN; sc <= SC_TLS; sc++)
+		return bad_token(ps, &kind, SC_WORDS);
+	for (sc = SC_LISTEN; sc <= SC_LAST; sc++)
 		if (strlen(scope_names[sc]) == kind.len &&
 		    memcmp(scope_names[sc], kind.s, kind.len) == 0)
 			break;
-	if (sc > SC_TLS)
+	if (sc > SC_LAST)
 		return perr(ps, kind.at, log_safe_n(kind.s, MIN(kind.len, 40)),
-		    "unknown section (listen, route, dkim or tls)");
+		    "unknown section (" SC_WORDS ")");
 	lex_next(&ps->lx, &name);
 	if (name.type != TK_WORD)
 		return bad_token(ps, &name, "a section name");
@@ -1383,7 +1454,7 @@ check_name(struct parser *ps, enum scope sc, const char *name, struct pos at)
 	const char	*kind = scope_names[sc];
 	size_t		 n = sc == SC_LISTEN ? c->nlistens :
 			    sc == SC_ROUTE ? c->nroutes : sc == SC_DKIM ?
-			    c->ndkims : c->ntlss;
+			    c->ndkims : sc == SC_TLS ? c->ntlss : c->nldomains;
 
 	if (n >= SECTION_MAX)
 		return perr(ps, at, kind, "more than %d [%s] sections",
@@ -1405,6 +1476,9 @@ check_name(struct parser *ps, enum scope sc, const char *name, struct pos at)
 			goto dup;
 	for (size_t i = 0; sc == SC_TLS && i < c->ntlss; i++)
 		if (str_ieq(c->tlss[i].name, name))
+			goto dup;
+	for (size_t i = 0; sc == SC_DOMAIN && i < c->nldomains; i++)
+		if (str_ieq(c->ldomains[i].domain, name))
 			goto dup;
 	/* [dkim DOMAIN] may repeat: one section per key (RSA, Ed25519);
 	 * check_dkim refuses a selector used twice. */
@@ -1429,6 +1503,12 @@ open_section(struct parser *ps, enum scope sc, const char *name,
 		memset(&c->routes[c->nroutes], 0, sizeof(*c->routes));
 		c->routes[c->nroutes].domain = str_lower(xstrdup(name));
 		i = c->nroutes++;
+	} else if (sc == SC_DOMAIN) {
+		c->ldomains = grow(c->ldomains, c->nldomains,
+		    sizeof(*c->ldomains));
+		memset(&c->ldomains[c->nldomains], 0, sizeof(*c->ldomains));
+		c->ldomains[c->nldomains].domain = str_lower(xstrdup(name));
+		i = c->nldomains++;
 	} else if (sc == SC_TLS) {
 		c->tlss = grow(c->tlss, c->ntlss, sizeof(*c->tlss));
 		memset(&c->tlss[c->ntlss], 0, sizeof(*c->tlss));
@@ -1465,6 +1545,8 @@ close_section(struct parser *ps)
 	if (ps->scope == SC_ROUTE && check_route(ps) == -1)
 		return -1;
 	if (ps->scope == SC_DKIM && check_dkim(ps) == -1)
+		return -1;
+	if (ps->scope == SC_DOMAIN && check_domain(ps) == -1)
 		return -1;
 	ps->scope = SC_GLOBAL;
 	return 0;
@@ -1525,6 +1607,19 @@ check_dkim(struct parser *ps)
 			    "selector %s is already used by another "
 			    "[dkim %s]", d->selector, d->domain);
 	}
+	return 0;
+}
+
+/* A [domain] section is about one of domains (global keys come before
+ * every section, so the list is complete here). */
+static int
+check_domain(struct parser *ps)
+{
+	const struct conf_domain	*d = &ps->c->ldomains[ps->sidx];
+
+	if (!conf_is_local_domain(ps->c, d->domain))
+		return perr(ps, ps->shdr, "domain", "%s is not one of domains",
+		    d->domain);
 	return 0;
 }
 
@@ -1719,6 +1814,12 @@ conf_free(struct conf *c)
 		free(c->dkims[i].key);
 	}
 	free(c->dkims);
+	for (size_t i = 0; i < c->nldomains; i++) {
+		free(c->ldomains[i].domain);
+		deliver_free(&c->ldomains[i].deliver);
+	}
+	free(c->ldomains);
+	deliver_free(&c->deliver);
 	for (size_t i = 0; i < c->ntlss; i++) {
 		free(c->tlss[i].name);
 		free(c->tlss[i].cert);
@@ -1740,6 +1841,16 @@ conf_is_local_domain(const struct conf *c, const char *domain)
 		if (str_ieq(c->domains[i], domain))
 			return true;
 	return false;
+}
+
+/* conf_deliver_of - see conf.h. */
+const struct conf_deliver *
+conf_deliver_of(const struct conf *c, const char *domain)
+{
+	for (size_t i = 0; domain != NULL && i < c->nldomains; i++)
+		if (str_ieq(c->ldomains[i].domain, domain))
+			return &c->ldomains[i].deliver;
+	return &c->deliver;
 }
 
 static bool

@@ -44,6 +44,23 @@ struct conf_route {
 	char		*auth_file;
 };
 
+/* Where the mail of a local domain goes (deliver = ...). */
+enum conf_deliver_kind { CONF_DELIVER_MAILDIR = 0, CONF_DELIVER_LMTP_UNIX,
+	CONF_DELIVER_LMTP_INET };
+
+struct conf_deliver {
+	enum conf_deliver_kind kind;
+	char		*target;	/* "lmtp:unix:/run/dovecot/lmtp",
+					 * "lmtp:127.0.0.1:24"; NULL = maildir */
+	char		*host;		/* the socket path, or an IP address */
+	uint16_t	 port;		/* LMTP over TCP */
+};
+
+struct conf_domain {			/* [domain NAME]: one local domain */
+	char			*domain;	/* lower-case, one of domains */
+	struct conf_deliver	 deliver;
+};
+
 struct conf_dkim {
 	char		*domain;
 	char		*selector;
@@ -109,6 +126,9 @@ struct conf {
 					 * RFC 5321 4.5.3.2 values */
 	uint64_t	 smtp_idle_time;	/* keep an idle connection open */
 	char		*smtp_tls_ca;	/* CAs for tls = require; NULL = system */
+	struct conf_deliver deliver;	/* every local domain's, unless its
+					 * [domain] says otherwise */
+	unsigned	 lmtp_concurrency;	/* connections per LMTP server */
 	bool		 any_local;	/* embedded defaults: every local part */
 	/* AUTH and abuse limits (0 = no limit where a count) */
 	int		 allow_plaintext_auth;	/* 0/1: AUTH without TLS */
@@ -139,6 +159,8 @@ struct conf {
 	size_t		 ndkims;
 	struct conf_tls	*tlss;
 	size_t		 ntlss;
+	struct conf_domain *ldomains;	/* [domain NAME] sections */
+	size_t		 nldomains;
 };
 
 /*
@@ -194,6 +216,12 @@ const char *conf_state_relative(const struct conf *, const char *path);
 
 /* conf_is_local_domain - case-insensitive match against domains. */
 bool	 conf_is_local_domain(const struct conf *, const char *domain);
+/*
+ * conf_deliver_of - how mail for the local domain is delivered: its
+ * [domain] section's deliver, else the global one.  Points into c.
+ */
+const struct conf_deliver *conf_deliver_of(const struct conf *c,
+	    const char *domain);
 /* conf_relay_allowed - is the client address inside relay_networks? */
 bool	 conf_relay_allowed(const struct conf *, const struct sockaddr *);
 /* conf_parse_duration / conf_parse_size - "30s 5m 4h 5d" / "512K 25M";

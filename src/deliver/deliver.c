@@ -5,7 +5,10 @@
  * Received: fields (max_received) is a mail loop and fails with 5.4.6
  * before any delivery, else the job goes to a courier: the remote one
  * when every recipient is remote (one domain per request, remote.c),
- * the local one (Maildir, local.c) otherwise.  The glue knows couriers
+ * the local one (Maildir, local.c) otherwise, except for recipients of
+ * domains delivered over LMTP (deliver = lmtp:..., lmtp.c): a request
+ * whose recipients go to different places is cut into parts, one per
+ * courier and LMTP server, answered together.  The glue knows couriers
  * only through struct deliver_courier, and starts, reloads and stops
  * them all alike.
  *
@@ -15,19 +18,25 @@
 #include <sys/stat.h>
 
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/conf.h"
 #include "common/proc.h"
 #include "deliver/deliver.h"
 #include "deliver/deliver_job.h"
+#include "deliver/lmtp.h"
 #include "deliver/local.h"
 #include "deliver/remote.h"
 #include "lib/ipc.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "mail/envelope.h"
 
 static void	 deliver_request(struct ipc_msg *);
+static void	 deliver_local(struct deliver_job *);
+static const char *rcpt_target(const struct deliver_rcpt *);
 static void	 deliver_init(struct event_base *);
 static void	 deliver_msg(int, struct ipc_msg *);
 static void	 deliver_nop(int);
@@ -37,6 +46,7 @@ static void	 deliver_shutdown(void);
 static const struct deliver_courier *const couriers[] = {
 	&local_courier,
 	&remote_courier,
+	&lmtp_courier,
 };
 
 const struct proc_module deliver_module = {
@@ -65,8 +75,74 @@ deliver_request(struct ipc_msg *m)
 		deliver_job_done(j);
 		return;
 	}
-	c = deliver_job_is_remote(j) ? &remote_courier : &local_courier;
-	c->deliver(j);
+	if (deliver_job_is_remote(j)) {
+		c = &remote_courier;
+		c->deliver(j);
+		return;
+	}
+	deliver_local(j);
+}
+
+/* rcpt_target - the LMTP server of a local recipient's domain, or NULL
+ * for Maildir (a remote recipient mixed in goes with Maildir, which
+ * defers it). */
+static const char *
+rcpt_target(const struct deliver_rcpt *r)
+{
+	const char	*at = strrchr(r->addr, '@');
+
+	if (r->kind != RCPT_LOCAL || at == NULL)
+		return NULL;
+	return conf_deliver_of(config, at + 1)->target;
+}
+
+static bool
+same_target(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * deliver_local - a request of local recipients: to Maildir or to the
+ * LMTP server of their domain, cut into parts when they differ.  Every
+ * part is made before any goes to its courier, so the request cannot
+ * answer before its last part is counted.
+ */
+static void
+deliver_local(struct deliver_job *j)
+{
+	struct deliver_job	**parts;
+	size_t			 *idx, nparts = 0, n, k;
+	bool			 *taken;
+	const char		 *t = rcpt_target(&j->r[0]);
+
+	for (k = 1; k < j->n && same_target(rcpt_target(&j->r[k]), t); k++)
+		;
+	if (k == j->n) {		/* one way for all: no parts */
+		(t == NULL ? &local_courier : &lmtp_courier)->deliver(j);
+		return;
+	}
+	parts = xcalloc(j->n, sizeof(*parts));
+	idx = xcalloc(j->n, sizeof(*idx));
+	taken = xcalloc(j->n, sizeof(*taken));
+	for (size_t i = 0; i < j->n; i++) {
+		if (taken[i])
+			continue;
+		t = rcpt_target(&j->r[i]);
+		for (k = i, n = 0; k < j->n; k++) {
+			if (taken[k] || !same_target(rcpt_target(&j->r[k]), t))
+				continue;
+			taken[k] = true;
+			idx[n++] = k;
+		}
+		parts[nparts++] = deliver_job_part(j, idx, n);
+	}
+	for (size_t i = 0; i < nparts; i++)
+		(rcpt_target(&parts[i]->r[0]) == NULL ? &local_courier :
+		    &lmtp_courier)->deliver(parts[i]);
+	free(taken);
+	free(idx);
+	free(parts);
 }
 
 static void

@@ -31,6 +31,8 @@ static unsigned	 count_received(int);
 static const char *status_word(int);
 static void	 log_result(const struct deliver_job *,
 		    const struct deliver_rcpt *, double);
+static void	 reply(struct deliver_job *);
+static void	 part_done(struct deliver_job *);
 
 /* ---- the wire: IPC_DELIVER in, IPC_DELIVER_REPLY out (ipc_proto.h) ---- */
 
@@ -93,6 +95,7 @@ deliver_job_encode_reply(const struct deliver_job *j, struct buf *b)
 		out.results[i].result = (uint32_t)j->r[i].result;
 		out.results[i].dsn = j->r[i].dsn;
 		out.results[i].text = j->r[i].text;
+		out.results[i].remote_mta = j->r[i].remote_mta;
 	}
 	IPC_ENCODE(b, IPC_DELIVER_REPLY, &out);
 	free(out.results);
@@ -108,6 +111,51 @@ deliver_job_set_result(struct deliver_rcpt *r, int result, const char *dsn,
 	r->result = result;
 	str_copy(r->dsn, dsn, sizeof(r->dsn));
 	str_copy(r->text, text, sizeof(r->text));
+	r->remote_mta[0] = '\0';
+}
+
+/* deliver_job_set_mta - see deliver_job.h. */
+void
+deliver_job_set_mta(struct deliver_rcpt *r, const char *name)
+{
+	str_copy(r->remote_mta, name, sizeof(r->remote_mta));
+}
+
+/* deliver_job_part - see deliver_job.h. */
+struct deliver_job *
+deliver_job_part(struct deliver_job *j, const size_t *idx, size_t n)
+{
+	struct deliver_job	*p = xcalloc(1, sizeof(*p));
+
+	ASSERT(j->whole == NULL && n > 0);
+	memcpy(p->id, j->id, sizeof(p->id));
+	p->reqid = j->reqid;
+	p->recovered = j->recovered;
+	p->sender = xstrdup(j->sender);
+	p->prepend = xstrdup(j->prepend);
+	p->arrival = j->arrival;
+	p->fd = j->fd;
+	p->fd_borrowed = true;
+	p->n = n;
+	p->r = xcalloc(n, sizeof(*p->r));
+	for (size_t i = 0; i < n; i++) {
+		const struct deliver_rcpt *from = &j->r[idx[i]];
+
+		ASSERT(idx[i] < j->n);
+		p->r[i] = *from;
+		p->r[i].addr = xstrdup(from->addr);
+		p->r[i].orig = xstrdup(from->orig);
+		p->r[i].orcpt = xstrdup(from->orcpt);
+		p->r[i].slot = idx[i];
+	}
+	p->body = j->body;
+	p->smtputf8 = j->smtputf8;
+	p->ret = j->ret;
+	p->envid = xstrdup(j->envid);
+	p->size = j->size;
+	p->whole = j;
+	j->nparts++;
+	return p;
 }
 
 /* deliver_job_is_remote - see deliver_job.h. */
@@ -188,20 +236,53 @@ log_result(const struct deliver_job *j, const struct deliver_rcpt *r,
 	    status_word(r->result), log_safe(r->text));
 }
 
-/* deliver_job_done - see deliver_job.h. */
-void
-deliver_job_done(struct deliver_job *j)
+/* reply - j's IPC_DELIVER_REPLY to queue; frees j. */
+static void
+reply(struct deliver_job *j)
 {
 	struct buf	 b;
-	double		 delay = (double)(now_usec() - j->arrival) / 1e6;
 
-	for (size_t i = 0; i < j->n; i++)
-		log_result(j, &j->r[i], delay);
 	buf_init(&b, 0);
 	deliver_job_encode_reply(j, &b);
 	proc_send(PROC_QUEUE, IPC_DELIVER_REPLY, j->reqid, &b, -1);
 	buf_free(&b);
 	deliver_job_free(j);
+}
+
+/* part_done - a part's results into its whole request, which answers
+ * when this was its last part.  Frees p. */
+static void
+part_done(struct deliver_job *p)
+{
+	struct deliver_job	*j = p->whole;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct deliver_rcpt	*to = &j->r[p->r[i].slot];
+
+		to->result = p->r[i].result;
+		memcpy(to->dsn, p->r[i].dsn, sizeof(to->dsn));
+		memcpy(to->text, p->r[i].text, sizeof(to->text));
+		memcpy(to->remote_mta, p->r[i].remote_mta,
+		    sizeof(to->remote_mta));
+	}
+	deliver_job_free(p);
+	ASSERT(j->nparts > 0);
+	if (--j->nparts == 0)
+		reply(j);
+}
+
+/* deliver_job_done - see deliver_job.h. */
+void
+deliver_job_done(struct deliver_job *j)
+{
+	double		 delay = (double)(now_usec() - j->arrival) / 1e6;
+
+	for (size_t i = 0; i < j->n; i++)
+		log_result(j, &j->r[i], delay);
+	if (j->whole != NULL)
+		part_done(j);
+	else
+		reply(j);
 }
 
 /* deliver_job_free - see deliver_job.h. */
@@ -213,7 +294,7 @@ deliver_job_free(struct deliver_job *j)
 		free(j->r[i].orig);
 		free(j->r[i].orcpt);
 	}
-	if (j->fd != -1)
+	if (j->fd != -1 && !j->fd_borrowed)
 		close(j->fd);
 	free(j->r);
 	free(j->sender);

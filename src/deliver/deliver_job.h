@@ -3,7 +3,10 @@
  * reply.  One IPC_DELIVER from queue becomes one struct deliver_job; a
  * courier (local.c, remote.c) sets each recipient's result and hands the
  * job back through deliver_job_done(), which logs the results and answers
- * with one IPC_DELIVER_REPLY carrying the same request id.
+ * with one IPC_DELIVER_REPLY carrying the same request id.  A request
+ * whose recipients go different ways (Maildir, LMTP servers) is cut into
+ * parts, one per courier and destination; the reply goes once every part
+ * is done.
  */
 #ifndef POSTBOTE_DELIVER_JOB_H
 #define POSTBOTE_DELIVER_JOB_H
@@ -18,6 +21,7 @@
 
 #define DELIVER_JOB_TEXT_MAX	200	/* reply text kept per recipient */
 #define DELIVER_JOB_RCPT_MAX	100000	/* recipients taken in one request */
+#define DELIVER_JOB_MTA_MAX	256	/* a server's name, NUL included */
 
 struct event_base;
 
@@ -30,6 +34,10 @@ struct deliver_rcpt {
 	int		 result;	/* enum deliver_result */
 	char		 dsn[8];	/* "d.s.n"; "" until a result is set */
 	char		 text[DELIVER_JOB_TEXT_MAX];
+	char		 remote_mta[DELIVER_JOB_MTA_MAX];	/* the server
+					 * whose reply the text is; "" = a
+					 * local reason (RFC 3464 2.3.5) */
+	size_t		 slot;		/* a part's: in the whole request */
 };
 
 struct deliver_job {
@@ -49,8 +57,12 @@ struct deliver_job {
 	int			 ret;		/* enum smtp_ret */
 	char			*envid;		/* "" = none */
 	uint64_t		 size;		/* SIZE=, prepend included */
-	char			 relay[320];	/* "host[ip]:port" for the
-						 * log; "" = local */
+	char			 relay[320];	/* "host[ip]:port" or
+						 * "lmtp:..." for the log;
+						 * "" = local */
+	struct deliver_job	*whole;		/* a part's request; NULL */
+	size_t			 nparts;	/* parts not done yet */
+	bool			 fd_borrowed;	/* a part's: whole's fd */
 };
 
 /*
@@ -90,6 +102,22 @@ void	 deliver_job_encode_reply(const struct deliver_job *j, struct buf *b);
 void	 deliver_job_set_result(struct deliver_rcpt *, int result,
 	    const char *dsn, const char *text);
 
+/*
+ * deliver_job_set_mta - the server that gave recipient r its result,
+ * copied and cut to fit (deliver_job_set_result clears it).
+ */
+void	 deliver_job_set_mta(struct deliver_rcpt *r, const char *name);
+
+/*
+ * deliver_job_part - a part of j: its recipients idx[0..n), copied, with
+ * the same message (j's descriptor, not duplicated) and parameters.  j
+ * counts the part; it must not go to a courier itself, and stays until
+ * its last part is done.  Returns the part, owned by the caller until it
+ * goes to a courier.
+ */
+struct deliver_job *deliver_job_part(struct deliver_job *j, const size_t *idx,
+	    size_t n);
+
 /* deliver_job_is_remote - true if every recipient of j is remote. */
 bool	 deliver_job_is_remote(const struct deliver_job *j);
 
@@ -102,7 +130,8 @@ bool	 deliver_job_loops(struct deliver_job *j, unsigned max);
 
 /*
  * deliver_job_done - on the loop: log each recipient's result, send the
- * reply to queue and free j.
+ * reply to queue and free j.  For a part: the results go to its whole
+ * request, which answers when its last part is done.
  */
 void	 deliver_job_done(struct deliver_job *j);
 

@@ -118,6 +118,8 @@ struct rjob {
 	int			 result;
 	char			 dsn[8];
 	char			 text[DELIVER_JOB_TEXT_MAX];
+	char			 mta[DELIVER_JOB_MTA_MAX];	/* whose reply
+							 * text is; "" */
 };
 
 struct route_pass {
@@ -224,6 +226,7 @@ set_error(struct rjob *r, int result, const char *dsn, const char *fmt, ...)
 
 	r->result = result;
 	str_copy(r->dsn, dsn, sizeof(r->dsn));
+	r->mta[0] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(r->text, sizeof(r->text), fmt, ap);
 	va_end(ap);
@@ -256,7 +259,8 @@ reply_result(const struct smtp_reply *rp, char dsn[8])
 	return result;
 }
 
-/* rcpt_from_reply - a recipient's result is the reply in c. */
+/* rcpt_from_reply - a recipient's result is the reply in c; the host
+ * that gave it is the report's Remote-MTA (RFC 3464 2.3.5). */
 static void
 rcpt_from_reply(struct deliver_rcpt *d, const struct rconn *c)
 {
@@ -264,6 +268,7 @@ rcpt_from_reply(struct deliver_rcpt *d, const struct rconn *c)
 	int	result = reply_result(&c->rp, dsn);
 
 	deliver_job_set_result(d, result, dsn, c->rp.text);
+	deliver_job_set_mta(d, c->host);
 }
 
 /* ---- route passwords, TLS contexts ---- */
@@ -520,9 +525,11 @@ job_finish(struct rjob *r)
 	 * reply: a broken transaction fails it too. */
 	for (size_t i = 0; i < j->n; i++)
 		if (j->r[i].dsn[0] == '\0' || (r->broken &&
-		    j->r[i].result == DELIVER_OK))
+		    j->r[i].result == DELIVER_OK)) {
 			deliver_job_set_result(&j->r[i], r->result, r->dsn,
 			    r->text);
+			deliver_job_set_mta(&j->r[i], r->mta);
+		}
 	if (r->c != NULL) {
 		str_copy(j->relay, r->c->relay, sizeof(j->relay));
 		r->c->job = NULL;
@@ -934,10 +941,11 @@ reject_host(struct rconn *c, int result, const char *dsn, const char *what)
 {
 	struct rjob	*r = c->job;
 
-	if (c->rp.code > 0)
+	if (c->rp.code > 0) {
 		set_error(r, result, dsn, "%s %s: %s", c->relay, what,
 		    c->rp.text);
-	else
+		str_copy(r->mta, c->host, sizeof(r->mta));
+	} else
 		set_error(r, result, dsn, "%s: %s", c->relay, what);
 	str_copy(r->j->relay, c->relay, sizeof(r->j->relay));
 	r->c = NULL;
@@ -1341,10 +1349,11 @@ on_data_reply(struct rconn *c)
 			continue;
 		/* 2xx to DATA: the message was never sent (RFC 5321 4.3.2
 		 * allows 354 only), so it cannot be delivered. */
-		if (c->rp.code / 100 == 2)
+		if (c->rp.code / 100 == 2) {
 			deliver_job_set_result(&r->j->r[i], DELIVER_TEMP,
 			    "4.5.0", c->rp.text);
-		else
+			deliver_job_set_mta(&r->j->r[i], c->host);
+		} else
 			rcpt_from_reply(&r->j->r[i], c);
 	}
 	end_txn(c);

@@ -129,7 +129,8 @@ static const struct field f_deliver_result[] = {
 	U32(struct ipc_deliver_result, index),
 	U32(struct ipc_deliver_result, result),
 	STR(struct ipc_deliver_result, dsn),
-	STR(struct ipc_deliver_result, text), END
+	STR(struct ipc_deliver_result, text),
+	STR(struct ipc_deliver_result, remote_mta), END
 };
 static const struct field f_deliver_reply[] = {
 	STR(struct ipc_deliver_reply, id),

@@ -163,6 +163,8 @@ struct ipc_deliver_result {
 	uint32_t	 result;	/* enum deliver_result */
 	const char	*dsn;		/* "d.s.n" */
 	const char	*text;
+	const char	*remote_mta;	/* the server whose reply text is;
+					 * "" = none (a local reason) */
 };
 struct ipc_deliver_reply {
 	const char	*id;

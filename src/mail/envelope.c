@@ -895,6 +895,7 @@ envelope_free(struct envelope *env)
 		free(env->rcpts[i].orig);
 		free(env->rcpts[i].orcpt);
 		free(env->rcpts[i].status);
+		free(env->rcpts[i].remote_mta);
 	}
 	free(env->rcpts);
 	free(env->sender);

@@ -27,6 +27,8 @@ struct env_rcpt {
 	enum rcpt_kind	 kind;
 	enum rcpt_state	 state;
 	char		*status;	/* last result "d.s.n text", or NULL */
+	char		*remote_mta;	/* the server whose reply status is,
+					 * or NULL; kept in memory only */
 };
 
 /* Why a message goes on hold as it is committed (envelope 'G'). */

@@ -1,7 +1,8 @@
 /*
  * smtp_reply.c - parse the replies of an SMTP server (the client side of
  * RFC 5321 4.2, RFC 3463 enhanced codes, RFC 5321 4.1.1.1 EHLO keywords).
- * Runs in the deliver process on bytes from a remote server: untrusted.
+ * Runs in the deliver process on bytes from a remote server (SMTP, or an
+ * LMTP server's replies, which have the same form): untrusted.
  * Everything is bounded: the caller caps the line length, the text kept
  * is capped here, and no peer byte is stored outside r->text.  A reply
  * whose lines change code is refused (CVE-2020-8794 came from a client
@@ -80,6 +81,7 @@ ehlo_keyword(struct smtp_reply *r, const char *p, size_t len)
 		{ "8BITMIME", SMTP_CAP_8BITMIME },
 		{ "SMTPUTF8", SMTP_CAP_SMTPUTF8 },
 		{ "DSN", SMTP_CAP_DSN },
+		{ "ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCED },
 	};
 	char	w[64];
 	size_t	n = word(p, len, w, sizeof(w));

@@ -372,6 +372,7 @@ delivered(struct ipc_msg *im)
 		    QUEUE_SCHED_FAILED : QUEUE_SCHED_DEFERRED;
 		res[i].dsn = r->dsn;
 		res[i].text = r->text;
+		res[i].remote_mta = r->remote_mta;
 	}
 	rc = queue_sched_delivered(m.id, im->id, res, m.nresults,
 	    now_usec());

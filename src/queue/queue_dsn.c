@@ -66,6 +66,7 @@ queue_dsn_covered(const struct envelope *env, const unsigned char *note,
 		br[n].orcpt = r->orcpt;
 		br[n].action = action;
 		br[n].status = r->status;
+		br[n].remote_mta = r->remote_mta;
 		br[n].last_attempt = action == BOUNCE_DELIVERED ||
 		    action == BOUNCE_RELAYED ? 0 : now;
 		n++;

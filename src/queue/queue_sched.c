@@ -684,6 +684,9 @@ apply_result(struct qmsg *m, const struct queue_sched_result *res,
 	xasprintf(&status, "%s %s", res->dsn, res->text);
 	free(r->status);
 	r->status = status;
+	free(r->remote_mta);
+	r->remote_mta = res->remote_mta != NULL && res->remote_mta[0] !=
+	    '\0' ? xstrdup(res->remote_mta) : NULL;
 	if (res->outcome == QUEUE_SCHED_DELIVERED) {
 		r->state = RCPT_DONE;
 		envelope_put_done(st, res->index, status);

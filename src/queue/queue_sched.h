@@ -57,6 +57,7 @@ struct queue_sched_result {
 	enum queue_sched_outcome outcome;
 	const char		*dsn;		/* "4.4.1" */
 	const char		*text;		/* the reply or the reason */
+	const char		*remote_mta;	/* whose reply; NULL or "" */
 };
 
 /* A report is due on what became of some recipients in one batch. */

@@ -220,6 +220,7 @@ def test_expiry_bounce(mta_factory):
     assert blocks[1]["Final-Recipient"] == "rfc822; " + REMOTE
     assert blocks[1]["Action"] == "failed"
     assert blocks[1]["Status"] == "4.4.7"
+    assert "Remote-MTA" not in blocks[1]    # no server answered
     log = m.log()
     assert re.search(r"%s: to=<%s> .*dsn=4.4.7 status=expired" %
                      (qid, REMOTE), log)

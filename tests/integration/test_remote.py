@@ -951,6 +951,8 @@ def test_remote_5xx_bounces_to_the_local_sender(mta_factory, dns):
     assert per_rcpt[0]["Action"] == "failed"
     assert per_rcpt[0]["Status"] == "5.1.1"
     assert "550 5.1.1 no such user" in per_rcpt[0]["Diagnostic-Code"]
+    # the server that gave the reply (RFC 3464 2.3.5)
+    assert per_rcpt[0]["Remote-MTA"] == "dns; mx.remote.test"
     assert b"Subject: to be bounced" in parts[2].as_bytes()
 
 

@@ -459,14 +459,32 @@ static const struct bad bads[] = {
 	    "takes 1 word, not 2" },
 	/* sections */
 	{ "[mailer x]", "t.conf:1:2: mailer: unknown section (listen, route, "
-	    "dkim or tls)" },
+	    "dkim, tls or domain)" },
 	{ "[listen]", "t.conf:1:8: expected a section name, not \"]\"" },
 	{ "[listen a b]", "t.conf:1:11: expected ']', not \"b\"" },
 	{ "[listen a", "t.conf:1:10: expected ']' before the end of the "
 	    "line" },
 	{ "[listen a] x", "t.conf:1:12: expected the end of the line, not "
 	    "\"x\"" },
-	{ "[]", "t.conf:1:2: expected listen, route, dkim or tls, not \"]\"" },
+	{ "[]", "t.conf:1:2: expected listen, route, dkim, tls or domain, not "
+	    "\"]\"" },
+	/* deliver and [domain] */
+	{ "deliver = lmtp", "t.conf:1:1: deliver: \"lmtp\" is not maildir, "
+	    "lmtp:unix:PATH or lmtp:IP:PORT" },
+	{ "deliver = lmtp:unix:", "t.conf:1:1: deliver: \"lmtp:unix:\" is not "
+	    "maildir, lmtp:unix:PATH or lmtp:IP:PORT" },
+	{ "deliver = lmtp:dovecot.example:24", "t.conf:1:1: deliver: "
+	    "\"lmtp:dovecot.example:24\": the LMTP server must be an IP "
+	    "address" },
+	{ "deliver = maildir lmtp:127.0.0.1:24", "t.conf:1:1: deliver: takes "
+	    "1 word, not 2" },
+	{ "domains = a.example\n[domain b.example]\ndeliver = maildir",
+	    "t.conf:2:1: domain: b.example is not one of domains" },
+	{ "domains = a.example\n[domain a.example]\n",
+	    "t.conf:2:1: deliver: required in [domain a.example]" },
+	{ "domains = a.example\n[domain a.example]\ndeliver = maildir\n"
+	    "[domain A.example]\ndeliver = maildir",
+	    "t.conf:4:9: domain: [domain A.example] appears twice" },
 	{ "[listen a]\n", "t.conf:1:1: address: required in [listen a]" },
 	{ "[listen a]\nmode = mx\n[listen b]\naddress = 127.0.0.1:25",
 	    "t.conf:1:1: address: required in [listen a]" },
@@ -749,6 +767,41 @@ test_remote_keys(void **state)
 	assert_string_equal(c.smtp_tls_ca, "/ca.pem");
 	assert_int_equal(c.routes[0].tls, ROUTE_TLS_IMPLICIT);
 	assert_int_equal(c.routes[0].port, 465);
+	conf_free(&c);
+}
+
+/* deliver = ..., per domain in [domain] (LMTP, RFC 2033). */
+static void
+test_deliver_keys(void **state)
+{
+	struct conf			 c;
+	const struct conf_deliver	*d;
+
+	(void)state;
+	parse_ok("domains = a.example b.example\n", &c);
+	assert_int_equal(c.deliver.kind, CONF_DELIVER_MAILDIR);
+	assert_null(c.deliver.target);
+	assert_int_equal(c.lmtp_concurrency, 10);
+	assert_ptr_equal(conf_deliver_of(&c, "a.example"), &c.deliver);
+	conf_free(&c);
+	parse_ok("domains = a.example b.example c.example\n"
+	    "deliver = lmtp:unix:/run/dovecot/lmtp\nlmtp_concurrency = 3\n"
+	    "[domain B.example]\ndeliver = lmtp:127.0.0.1:24\n"
+	    "[domain c.example]\ndeliver = lmtp:[::1]:2424\n", &c);
+	assert_int_equal(c.deliver.kind, CONF_DELIVER_LMTP_UNIX);
+	assert_string_equal(c.deliver.target, "lmtp:unix:/run/dovecot/lmtp");
+	assert_string_equal(c.deliver.host, "/run/dovecot/lmtp");
+	assert_int_equal(c.lmtp_concurrency, 3);
+	d = conf_deliver_of(&c, "b.EXAMPLE");
+	assert_int_equal(d->kind, CONF_DELIVER_LMTP_INET);
+	assert_string_equal(d->target, "lmtp:127.0.0.1:24");
+	assert_string_equal(d->host, "127.0.0.1");
+	assert_int_equal(d->port, 24);
+	d = conf_deliver_of(&c, "c.example");
+	assert_string_equal(d->target, "lmtp:[::1]:2424");
+	assert_string_equal(d->host, "::1");
+	assert_ptr_equal(conf_deliver_of(&c, "a.example"), &c.deliver);
+	assert_ptr_equal(conf_deliver_of(&c, NULL), &c.deliver);
 	conf_free(&c);
 }
 
@@ -1299,6 +1352,7 @@ main(void)
 		cmocka_unit_test(test_good_values),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_remote_keys),
+		cmocka_unit_test(test_deliver_keys),
 		cmocka_unit_test(test_nul_bytes),
 		cmocka_unit_test(test_error_truncated_and_null),
 		cmocka_unit_test(test_line_numbers),

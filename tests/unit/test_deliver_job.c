@@ -224,6 +224,7 @@ test_encode_reply(void **state)
 	    "delivered to maildir");
 	deliver_job_set_result(&j->r[1], DELIVER_PERM, "5.1.1",
 	    "no such user");
+	deliver_job_set_mta(&j->r[1], "mx.example.org");
 	buf_init(&out, 0);
 	deliver_job_encode_reply(j, &out);
 	m = msg_of(&out, out.len, -1);
@@ -234,10 +235,12 @@ test_encode_reply(void **state)
 	assert_int_equal(ipc_get_u32(&m), DELIVER_OK);
 	assert_string_equal(ipc_get_str(&m), "2.0.0");
 	assert_string_equal(ipc_get_str(&m), "delivered to maildir");
+	assert_string_equal(ipc_get_str(&m), "");	/* a local reason */
 	assert_int_equal(ipc_get_u32(&m), 4);
 	assert_int_equal(ipc_get_u32(&m), DELIVER_PERM);
 	assert_string_equal(ipc_get_str(&m), "5.1.1");
 	assert_string_equal(ipc_get_str(&m), "no such user");
+	assert_string_equal(ipc_get_str(&m), "mx.example.org");
 	assert_true(ipc_msg_ok(&m));
 	assert_int_equal(m.off, m.len);		/* nothing more */
 	buf_free(&out);
@@ -261,6 +264,42 @@ test_is_remote(void **state)
 	assert_false(deliver_job_is_remote(j));		/* one is local */
 	j->r[0].kind = RCPT_REMOTE;
 	assert_true(deliver_job_is_remote(j));
+	deliver_job_free(j);
+	buf_free(&b);
+}
+
+/* A part has copies of some recipients and the message parameters,
+ * knows each recipient's place in the whole request, and shares the
+ * whole's descriptor without closing it. */
+static void
+test_part(void **state)
+{
+	struct buf		 b;
+	struct ipc_msg		 m;
+	struct deliver_job	*j, *p;
+	size_t			 idx[] = { 1 };
+
+	(void)state;
+	buf_init(&b, 0);
+	put_request(&b, 2);
+	m = msg_of(&b, b.len, message_fd("x"));
+	j = deliver_job_decode(&m);
+	assert_non_null(j);
+	p = deliver_job_part(j, idx, 1);
+	assert_int_equal(j->nparts, 1);
+	assert_ptr_equal(p->whole, j);
+	assert_int_equal(p->n, 1);
+	assert_int_equal(p->r[0].slot, 1);
+	assert_int_equal(p->r[0].index, 4);
+	assert_string_equal(p->r[0].addr, "carol@example.net");
+	assert_ptr_not_equal(p->r[0].addr, j->r[1].addr);
+	assert_string_equal(p->sender, "alice@example.com");
+	assert_string_equal(p->envid, "env-1");
+	assert_string_equal(p->prepend, "X-Trace: 1\r\n");
+	assert_int_equal(p->ret, SMTP_RET_HDRS);
+	assert_int_equal(p->fd, j->fd);
+	deliver_job_free(p);
+	assert_int_not_equal(fcntl(j->fd, F_GETFD), -1);	/* still open */
 	deliver_job_free(j);
 	buf_free(&b);
 }
@@ -311,6 +350,7 @@ main(void)
 		cmocka_unit_test(test_set_result_caps),
 		cmocka_unit_test(test_encode_reply),
 		cmocka_unit_test(test_is_remote),
+		cmocka_unit_test(test_part),
 		cmocka_unit_test(test_loops),
 	};
 

@@ -52,7 +52,8 @@ static struct ipc_deliver	 s_deliver = { "0123456789ABCDEF",
 	"s@y.example", 1700000000000000ULL, 1, s_drcpts, 2, 2, 1, 1, "env-1",
 	4096, "Authentication-Results: x; spf=pass\r\n" };
 static struct ipc_deliver_result s_results[] = {
-	{ 0, 0, "2.0.0", "250 ok" }, { 2, 1, "4.4.1", "timed out" } };
+	{ 0, 0, "2.0.0", "250 ok", "mx.example.org" },
+	{ 2, 1, "4.4.1", "timed out", "" } };
 static struct ipc_deliver_reply	 s_deliver_reply = { "0123456789ABCDEF",
 	s_results, 2 };
 static struct ipc_auth		 s_auth = { "alice@example.org", "secret" };

@@ -235,6 +235,7 @@ reply(const struct sent *s, enum queue_sched_outcome o, uint64_t now)
 		    o == QUEUE_SCHED_FAILED ? "5.1.1" : "4.4.1";
 		res[i].text = o == QUEUE_SCHED_DEFERRED ? "connection refused" :
 		    "done";
+		res[i].remote_mta = NULL;	/* no server named */
 	}
 	return queue_sched_delivered(s->id, s->reqid, res, s->nrcpt, now);
 }

@@ -129,7 +129,7 @@ test_ehlo(void **state)
 	    "250 ENHANCEDSTATUSCODES", true), SMTP_REPLY_DONE);
 	assert_int_equal(r.caps, SMTP_CAP_PIPELINING | SMTP_CAP_SIZE |
 	    SMTP_CAP_8BITMIME | SMTP_CAP_SMTPUTF8 | SMTP_CAP_DSN |
-	    SMTP_CAP_AUTH_LOGIN | SMTP_CAP_AUTH_PLAIN);
+	    SMTP_CAP_AUTH_LOGIN | SMTP_CAP_AUTH_PLAIN | SMTP_CAP_ENHANCED);
 	assert_int_equal(r.maxsize, 1000);
 	/* the greeting line names no keyword; a new EHLO resets */
 	assert_int_equal(feed(&r, "250-STARTTLS\n250 SIZE", true),
@@ -145,6 +145,22 @@ test_ehlo(void **state)
 	assert_int_equal(r.caps, 0);
 }
 
+/* An LMTP server's LHLO reply (RFC 2033 4.1) reads as EHLO's does. */
+static void
+test_lhlo(void **state)
+{
+	struct smtp_reply	r = { 0 };
+
+	(void)state;
+	assert_int_equal(feed(&r, "250-mail.example.org\n250-8BITMIME\n"
+	    "250-CHUNKING\n250-ENHANCEDSTATUSCODES\n250-PIPELINING\n"
+	    "250-DSN\n250 VRFY", true), SMTP_REPLY_DONE);
+	assert_int_equal(r.caps, SMTP_CAP_8BITMIME | SMTP_CAP_ENHANCED |
+	    SMTP_CAP_PIPELINING | SMTP_CAP_DSN);
+	assert_string_equal(r.text, "250 mail.example.org 8BITMIME CHUNKING "
+	    "ENHANCEDSTATUSCODES PIPELINING DSN VRFY");
+}
+
 int
 main(void)
 {
@@ -153,6 +169,7 @@ main(void)
 		cmocka_unit_test(test_text_is_capped),
 		cmocka_unit_test(test_dsn),
 		cmocka_unit_test(test_ehlo),
+		cmocka_unit_test(test_lhlo),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
