@@ -177,6 +177,8 @@ static SSL	*new_ssl(struct rjob *, const char *);
 static void	 log_tls(struct rconn *);
 static void	 tls_why(struct rconn *, char *, size_t);
 static bool	 dane_wanted(const struct rjob *);
+static void	 skip_host(struct rjob *);
+static bool	 is_self(const struct sockaddr_storage *, uint16_t);
 static void	 conn_failed(struct rconn *, const char *);
 static int	 reply_result(const struct smtp_reply *, char [8]);
 
@@ -665,11 +667,23 @@ addr_done(uint64_t id, void *arg, enum dns_status st, bool secure,
 	if (r->routed && r->tls == ROUTE_TLS_DANE) {
 		set_error(r, DELIVER_TEMP, "4.7.5", "%s: addresses not "
 		    "DNSSEC-validated, DANE impossible", r->hosts[r->hi]);
-		r->hi++;
-		try_next_host(r);
+		skip_host(r);
 		return;
 	}
 	try_next_addr(r);
+}
+
+/* skip_host - DANE rules hosts[hi] out before any connection: on to the
+ * next host.  Its addresses count for the loop check as if tried, so a
+ * deferral is not mistaken for mail looping back to us. */
+static void
+skip_host(struct rjob *r)
+{
+	for (size_t i = 0; i < r->naddrs; i++)
+		if (!is_self(&r->addrs[i], r->port))
+			r->any_remote = true;
+	r->hi++;
+	try_next_host(r);
 }
 
 /*
@@ -701,8 +715,7 @@ tlsa_done(uint64_t id, enum dane_level level, struct dane_tlsa *t,
 		set_error(r, DELIVER_TEMP, "4.7.5", "%s: %s", host,
 		    level == DANE_FAILED ? why : "tls = dane and no usable "
 		    "TLSA records");
-		r->hi++;
-		try_next_host(r);
+		skip_host(r);
 		return;
 	}
 	try_next_addr(r);
@@ -925,14 +938,19 @@ static void
 tls_why(struct rconn *c, char *why, size_t size)
 {
 	SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
+	size_t	 len = strlen(why);
 	long	 v;
 
 	if (ssl == NULL || c->job == NULL ||
-	    (v = SSL_get_verify_result(ssl)) == X509_V_OK)
+	    (v = SSL_get_verify_result(ssl)) == X509_V_OK || len >= size)
 		return;
-	snprintf(why, size, "TLS: %s: %s", c->job->dane == DANE_VERIFY ?
-	    "no TLSA record matches the certificate chain" :
-	    "certificate not verified", X509_verify_cert_error_string(v));
+	if (c->job->dane == DANE_VERIFY)
+		snprintf(why + len, size - len, " (DANE: no TLSA record "
+		    "matches the certificate chain: %s)",
+		    X509_verify_cert_error_string(v));
+	else
+		snprintf(why + len, size - len, " (%s)",
+		    X509_verify_cert_error_string(v));
 }
 
 /* ---- connections ---- */

@@ -1,0 +1,203 @@
+"""DANE for SMTP (RFC 7672) against real DNSSEC: a zone signed with
+ldns-signzone, served by nsd and validated by unbound (dnssec.py), which
+postbote uses as its `resolver` with `dnssec_resolver = yes`.  The MX
+hosts all point at one aiosmtpd sink with STARTTLS, whose certificate
+comes from a private CA; the TLSA records decide what postbote makes of
+it: 3 1 1 matching, 3 1 1 not matching, a bogus TLSA signature
+(SERVFAIL), 2 1 1 naming the private CA, only unusable records (PKIX-EE),
+an insecure zone, and a [route] with tls = dane.  nsd, unbound and the
+sink are started once for the module."""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+import dnssec
+from test_remote import (Sink, remote_mta, send, states, tls_context,
+                         wait_for, wait_log)
+
+pytestmark = pytest.mark.skipif(not dnssec.available(),
+                                reason="nsd, unbound or ldnsutils missing")
+
+MX_NAMES = ["mx-match.dane.test", "mx-mismatch.dane.test",
+            "mx-bogus.dane.test", "mx-ta.dane.test", "mx-pkix.dane.test",
+            "relay.dane.test", "mx.insecure.test", "relay.insecure.test"]
+
+
+def make_certs(d):
+    """A private CA and a server certificate for every MX name; the chain
+    file carries the CA too, as DANE-TA(2) needs it from the server."""
+    def run(*a):
+        subprocess.run(a, check=True, capture_output=True, cwd=d)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+          "-nodes"]
+    run("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out",
+        "ca.pem", "-days", "2", "-subj", "/CN=postbote DANE test CA")
+    run("openssl", "req", *ec, "-keyout", "srv.key", "-out", "srv.csr",
+        "-subj", "/CN=%s" % MX_NAMES[0])
+    with open(os.path.join(d, "ext"), "w") as f:
+        f.write("subjectAltName=%s\n" % ",".join("DNS:" + n
+                                                 for n in MX_NAMES))
+    run("openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem",
+        "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.pem",
+        "-days", "2", "-extfile", "ext")
+    with open(os.path.join(d, "chain.pem"), "w") as f:
+        f.write(open(os.path.join(d, "srv.pem")).read())
+        f.write(open(os.path.join(d, "ca.pem")).read())
+    return (os.path.join(d, "chain.pem"), os.path.join(d, "srv.key"),
+            spki_sha256(os.path.join(d, "srv.pem")),
+            spki_sha256(os.path.join(d, "ca.pem")))
+
+
+def spki_sha256(pem):
+    cert = x509.load_pem_x509_certificate(open(pem, "rb").read())
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER,
+        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest()
+
+
+WRONG = "ab" * 32
+
+
+@pytest.fixture(scope="module")
+def world():
+    d = tempfile.mkdtemp(prefix="postbote-dane-")
+    chain, key, leaf, ca = make_certs(d)
+    sink = Sink(tls_context=tls_context(chain, key))
+    p = sink.port
+    w = dnssec.DnssecWorld(d)
+    recs = []
+    for label, tlsa in (("match", "3 1 1 " + leaf),
+                        ("mismatch", "3 1 1 " + WRONG),
+                        ("bogus", "3 1 1 " + leaf),
+                        ("ta", "2 1 1 " + ca),
+                        ("pkix", "1 1 1 " + leaf)):
+        recs += ["%s MX 10 mx-%s" % (label, label),
+                 "mx-%s A 127.0.0.1" % label,
+                 "_%d._tcp.mx-%s TLSA %s" % (p, label, tlsa)]
+    recs += ["relay A 127.0.0.1", "_%d._tcp.relay TLSA 3 1 1 %s" % (p, leaf)]
+    # The bogus host's TLSA data is changed after signing: its RRSIG no
+    # longer verifies, and unbound answers SERVFAIL.
+    w.zone("dane.test", recs, signed=True, tamper={
+        "_%d._tcp.mx-bogus.dane.test" % p: (leaf, WRONG)})
+    w.zone("insecure.test", [
+        "@ MX 10 mx", "mx A 127.0.0.1", "relay A 127.0.0.1",
+        "_%d._tcp.mx TLSA 3 1 1 %s" % (p, WRONG)])
+    with sink:
+        w.start()
+        try:
+            yield w, sink
+        finally:
+            w.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def dane_mta(mta_factory, world, extra=""):
+    w, sink = world
+    return remote_mta(mta_factory, sink.port, (
+        "resolver = %s\ndnssec_resolver = yes\nretry = 1h\n%s") % (
+            w.resolver, extra))
+
+
+def delivered(sink, rcpt, timeout=20.0):
+    return wait_for(lambda: [m for m in sink.messages if rcpt in m["to"]],
+                    timeout)
+
+
+def tls_line(m, host):
+    return [l for l in m.log().splitlines()
+            if "event=tls relay=%s[" % host in l]
+
+
+@pytest.mark.parametrize("domain,host,match", [
+    ("match.dane.test", "mx-match.dane.test", "3 1 1 depth=0"),
+    ("ta.dane.test", "mx-ta.dane.test", "2 1 1 depth=1"),
+])
+def test_matching_tlsa_delivers_over_dane(mta_factory, world, domain, host,
+                                          match):
+    m = dane_mta(mta_factory, world)
+    rcpt = "bob@" + domain
+    qid = send(m, [rcpt])
+    msgs = delivered(world[1], rcpt)
+    assert msgs and msgs[0]["tls"], m.log() + world[0].logs()
+    assert wait_log(m, qid, rcpt, "sent")
+    line = tls_line(m, host)
+    assert line, m.log()
+    assert "trust=DANE" in line[0]
+    assert 'text="DANE TLS connection established"' in line[0]
+    assert 'tlsa="%s"' % match in line[0]
+    assert re.search(r"event=dane host=%s port=\d+ level=verify" %
+                     re.escape(host), m.log())
+
+
+@pytest.mark.parametrize("domain,reason", [
+    ("mismatch.dane.test", "no TLSA record matches the certificate chain"),
+    ("bogus.dane.test", "TLSA lookup failed"),
+])
+def test_failed_dane_defers_and_never_sends_in_clear(mta_factory, world,
+                                                     domain, reason):
+    m = dane_mta(mta_factory, world)
+    rcpt = "bob@" + domain
+    qid = send(m, [rcpt])
+    line = wait_log(m, qid, rcpt, "deferred")
+    assert line and "dsn=4.7.5" in line[0], m.log()
+    assert reason in line[0]
+    st = states(m, qid)
+    assert st[rcpt][0] == "deferred" and st[rcpt][1].startswith("4.7.5")
+    # neither over TLS nor, after the failure, in plain text
+    assert not [x for x in world[1].messages if rcpt in x["to"]]
+    assert "action=retry-plaintext" not in m.log()
+
+
+def test_unusable_records_mean_tls_without_authentication(mta_factory,
+                                                          world):
+    # PKIX-EE(1) is unusable for SMTP (RFC 7672 3.1.3): TLS is still
+    # mandatory, the certificate is not checked.
+    m = dane_mta(mta_factory, world)
+    rcpt = "bob@pkix.dane.test"
+    send(m, [rcpt])
+    msgs = delivered(world[1], rcpt)
+    assert msgs and msgs[0]["tls"], m.log()
+    assert "level=encrypt" in m.log()
+    assert "trust=Untrusted" in tls_line(m, "mx-pkix.dane.test")[0]
+
+
+def test_insecure_zone_falls_back_to_opportunistic_tls(mta_factory, world):
+    # The TLSA record there would not match: unsigned, it does not count.
+    m = dane_mta(mta_factory, world)
+    rcpt = "bob@insecure.test"
+    send(m, [rcpt])
+    msgs = delivered(world[1], rcpt)
+    assert msgs and msgs[0]["tls"], m.log()
+    line = tls_line(m, "mx.insecure.test")
+    assert line and "trust=Untrusted" in line[0]
+    assert 'text="Untrusted TLS connection established"' in line[0]
+    # the MX answer was insecure: no TLSA lookup at all (RFC 7672 2.2.1)
+    assert "event=dane host=mx.insecure.test" not in m.log()
+
+
+@pytest.mark.parametrize("host,ok", [
+    ("relay.dane.test", True),
+    ("relay.insecure.test", False),
+])
+def test_route_with_tls_dane(mta_factory, world, host, ok):
+    m = dane_mta(mta_factory, world, "[route routed.test]\n"
+                 "host = %s:%d\ntls = dane" % (host, world[1].port))
+    rcpt = "%s@routed.test" % host.split(".")[1]
+    qid = send(m, [rcpt])
+    if ok:
+        assert delivered(world[1], rcpt), m.log()
+        assert "trust=DANE" in tls_line(m, host)[0]
+    else:
+        line = wait_log(m, qid, rcpt, "deferred")
+        assert line and "dsn=4.7.5" in line[0], m.log()
+        assert "DANE impossible" in line[0]
+        assert not [x for x in world[1].messages if rcpt in x["to"]]
