@@ -14,12 +14,14 @@ import re
 import shutil
 import subprocess
 import tempfile
+import types
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import dnssec
+from conftest import BIN
 from test_remote import (Sink, remote_mta, send, states, tls_context,
                          wait_for, wait_log)
 
@@ -65,6 +67,7 @@ def spki_sha256(pem):
 
 
 WRONG = "ab" * 32
+CERTS = types.SimpleNamespace()     # the test certificate's data
 
 
 @pytest.fixture(scope="module")
@@ -82,18 +85,24 @@ def world():
                         ("pkix", "1 1 1 " + leaf)):
         recs += ["%s MX 10 mx-%s" % (label, label),
                  "mx-%s A 127.0.0.1" % label,
-                 "_%d._tcp.mx-%s TLSA %s" % (p, label, tlsa)]
+                 "_%d._tcp.mx-%s TLSA %s" % (p, label, tlsa),
+                 # what "postbote check --dns" looks at
+                 "_25._tcp.mx-%s TLSA %s" % (label, tlsa)]
     recs += ["relay A 127.0.0.1", "_%d._tcp.relay TLSA 3 1 1 %s" % (p, leaf)]
     # The bogus host's TLSA data is changed after signing: its RRSIG no
     # longer verifies, and unbound answers SERVFAIL.
     w.zone("dane.test", recs, signed=True, tamper={
-        "_%d._tcp.mx-bogus.dane.test" % p: (leaf, WRONG)})
+        "_%d._tcp.mx-bogus.dane.test" % p: (leaf, WRONG),
+        "_25._tcp.mx-bogus.dane.test": (leaf, WRONG)})
     w.zone("insecure.test", [
         "@ MX 10 mx", "mx A 127.0.0.1", "relay A 127.0.0.1",
-        "_%d._tcp.mx TLSA 3 1 1 %s" % (p, WRONG)])
+        "_%d._tcp.mx TLSA 3 1 1 %s" % (p, WRONG),
+        "_25._tcp.mx TLSA 3 1 1 %s" % WRONG])
     with sink:
         w.start()
         try:
+            CERTS.leaf, CERTS.ca = leaf, ca
+            CERTS.cert, CERTS.key = chain, key
             yield w, sink
         finally:
             w.stop()
@@ -201,3 +210,50 @@ def test_route_with_tls_dane(mta_factory, world, host, ok):
         assert line and "dsn=4.7.5" in line[0], m.log()
         assert "DANE impossible" in line[0]
         assert not [x for x in world[1].messages if rcpt in x["to"]]
+
+
+# ---- postbote dns, postbote check --dns ----
+
+def cli_conf(world, hostname):
+    w, _ = world
+    d = tempfile.mkdtemp(dir=w.base)
+    path = os.path.join(d, "postbote.conf")
+    with open(path, "w") as f:
+        f.write("hostname = %s\ndomains = match.dane.test\n"
+                "state_dir = %s/state\nresolver = %s\n"
+                "dnssec_resolver = yes\ntls_cert = %s\ntls_key = %s\n" % (
+                    hostname, d, w.resolver, CERTS.cert,
+                    CERTS.key))
+    return path
+
+
+def test_dns_prints_the_tlsa_record(world):
+    p = subprocess.run([BIN, "dns", "-c", cli_conf(world, "mx.example")],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "_25._tcp.mx.example.\tIN TLSA\t3 1 1 %s\n" % CERTS.leaf \
+        in p.stdout
+    assert ";_25._tcp.mx.example.\tIN TLSA\t2 1 1 %s\n" % \
+        CERTS.ca in p.stdout
+
+
+@pytest.mark.parametrize("host,rc,text", [
+    ("mx-match.dane.test", None, "TLSA: ok: 3 1 1 %(leaf)s matches the "
+     "certificate, DNSSEC-validated"),
+    ("mx-ta.dane.test", None, "TLSA: ok: 2 1 1 %(ca)s matches the "
+     "certificate, DNSSEC-validated"),
+    ("mx-mismatch.dane.test", 1, "TLSA: WRONG: none of the 1 TLSA records "
+     "at _25._tcp.mx-mismatch.dane.test (1 usable) matches the certificate"),
+    ("mx-bogus.dane.test", 1, "TLSA: WRONG: the lookup of "
+     "_25._tcp.mx-bogus.dane.test failed"),
+    ("mx.insecure.test", 1, "TLSA: WRONG: none of the 1 TLSA records"),
+    ("nothere.dane.test", None, "TLSA: ok: no TLSA records at "
+     "_25._tcp.nothere.dane.test"),
+])
+def test_check_dns_compares_tlsa_with_the_certificate(world, host, rc, text):
+    p = subprocess.run([BIN, "check", "-c", cli_conf(world, host), "--dns"],
+                       capture_output=True, text=True, timeout=60)
+    want = text % {"leaf": CERTS.leaf, "ca": CERTS.ca}
+    assert want in p.stdout, p.stdout + p.stderr
+    if rc is not None:
+        assert p.returncode == rc
