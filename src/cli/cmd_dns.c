@@ -5,8 +5,9 @@
  * with, and this host's TLSA record for DANE (cmd_tlsa.c).  "postbote
  * check --dns" (cmd_dns_check) looks the same records up through the
  * configured resolvers and says, per domain, what is missing or does not
- * match, and whether the published TLSA records match the certificate.  The domains are the local ones plus every
- * [dkim DOMAIN], or the one named.
+ * match, and whether the published TLSA records match the certificate.
+ * The domains are the local ones plus every [dkim DOMAIN], or the one
+ * named.
  *
  * Runs as a short-lived CLI process under the admin's uid.
  *
@@ -76,6 +77,9 @@ static void	 mx_cb(uint64_t, void *, enum dns_status, const struct dns_mx *,
 static void	 raw_cb(uint64_t, void *, enum dns_status, bool,
 		    const unsigned char *, size_t);
 static bool	 check_domain(const struct conf *, const char *, size_t);
+static size_t	 ask_all(const struct conf *, const struct domains *,
+		    size_t *);
+static void	 free_queries(void);
 
 static int
 usage(void)
@@ -485,13 +489,48 @@ check_domain(const struct conf *c, const char *dom, size_t q0)
 	return ok;
 }
 
+/* ask_all - every question of check --dns; first[i]: where domain i's
+ * begin.  Returns the index of the TLSA question. */
+static size_t
+ask_all(const struct conf *c, const struct domains *d, size_t *first)
+{
+	char	prefix[NAME_LEN];
+
+	for (size_t i = 0; i < d->n; i++) {
+		first[i] = ask(Q_MX, "", d->v[i]);
+		ask(Q_TXT, "", d->v[i]);
+		ask(Q_TXT, "_dmarc.", d->v[i]);
+		for (size_t k = 0; k < c->ndkims; k++) {
+			if (!str_ieq(c->dkims[k].domain, d->v[i]))
+				continue;
+			snprintf(prefix, sizeof(prefix), "%s._domainkey.",
+			    c->dkims[k].selector);
+			ask(Q_TXT, prefix, d->v[i]);
+		}
+	}
+	return ask(Q_TLSA, "_25._tcp.", c->hostname);
+}
+
+static void
+free_queries(void)
+{
+	for (size_t i = 0; i < nq; i++) {
+		free(qs[i].raw);
+		for (size_t k = 0; k < qs[i].n; k++)
+			free(qs[i].rr[k]);
+		free(qs[i].rr);
+		free(qs[i].len);
+	}
+	free(qs);
+}
+
 /* cmd_dns_check - see cmd_dns.h. */
 int
 cmd_dns_check(const struct conf *c)
 {
 	struct dns_ctx	*dns;
 	struct domains	 d;
-	char		 err[256], prefix[NAME_LEN];
+	char		 err[256];
 	size_t		*first, tlsa;
 	bool		 ok = true;
 
@@ -507,19 +546,7 @@ cmd_dns_check(const struct conf *c)
 	dns_set_dnssec(dns, c->dnssec_resolver);
 	collect(c, NULL, &d);
 	first = xcalloc(d.n + 1, sizeof(*first));
-	for (size_t i = 0; i < d.n; i++) {
-		first[i] = ask(Q_MX, "", d.v[i]);
-		ask(Q_TXT, "", d.v[i]);
-		ask(Q_TXT, "_dmarc.", d.v[i]);
-		for (size_t k = 0; k < c->ndkims; k++) {
-			if (!str_ieq(c->dkims[k].domain, d.v[i]))
-				continue;
-			snprintf(prefix, sizeof(prefix), "%s._domainkey.",
-			    c->dkims[k].selector);
-			ask(Q_TXT, prefix, d.v[i]);
-		}
-	}
-	tlsa = ask(Q_TLSA, "_25._tcp.", c->hostname);
+	tlsa = ask_all(c, &d, first);
 	for (size_t i = 0; i < nq; i++) {
 		if (qs[i].kind == Q_MX)
 			dns_mx(dns, qs[i].name, mx_cb, i, NULL);
@@ -528,20 +555,12 @@ cmd_dns_check(const struct conf *c)
 		else
 			dns_txt(dns, qs[i].name, txt_cb, i, NULL);
 	}
-	if (nq > 0)
-		event_base_dispatch(qbase);
+	event_base_dispatch(qbase);
 	for (size_t i = 0; i < d.n; i++)
 		ok &= check_domain(c, d.v[i], first[i]);
 	ok &= cmd_tlsa_check(c, qs[tlsa].st, qs[tlsa].secure, qs[tlsa].raw,
 	    qs[tlsa].rawlen);
-	for (size_t i = 0; i < nq; i++) {
-		free(qs[i].raw);
-		for (size_t k = 0; k < qs[i].n; k++)
-			free(qs[i].rr[k]);
-		free(qs[i].rr);
-		free(qs[i].len);
-	}
-	free(qs);
+	free_queries();
 	free(first);
 	free_domains(&d);
 	dns_free(dns);

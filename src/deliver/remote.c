@@ -941,7 +941,8 @@ tls_why(struct rconn *c, char *why, size_t size)
 	size_t	 len = strlen(why);
 	long	 v;
 
-	if (ssl == NULL || c->job == NULL ||
+	/* Without verification the result says nothing about the failure. */
+	if (ssl == NULL || c->job == NULL || !tls_verified(c->job) ||
 	    (v = SSL_get_verify_result(ssl)) == X509_V_OK || len >= size)
 		return;
 	if (c->job->dane == DANE_VERIFY)
@@ -1042,7 +1043,8 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 			set_timeout(c, T_GREETING);
 			send_line(c, "EHLO %s", config->hostname);
 		} else {
-			if (c->tls)	/* implicit TLS: the handshake is done */
+			/* implicit TLS: the handshake is done */
+			if (c->tls)
 				log_tls(c);
 			c->state = C_GREETING;
 			set_timeout(c, T_GREETING);

@@ -120,7 +120,7 @@ struct dns_req {
 	int		 open;			/* c-ares queries unanswered */
 	bool		 submitting;		/* inside the dns_* call */
 	bool		 done;
-	unsigned	 answers;		/* answers with data or denial */
+	unsigned	 answers;	/* answers with data or denial */
 	bool		 insecure;		/* one of them without AD */
 	struct dns_req	*next;			/* on ctx->deferred */
 	union {

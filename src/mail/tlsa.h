@@ -24,8 +24,9 @@ enum tlsa_selector { TLSA_SEL_CERT = 0, TLSA_SEL_SPKI = 1 };
 enum tlsa_mtype { TLSA_MT_FULL = 0, TLSA_MT_SHA256 = 1, TLSA_MT_SHA512 = 2 };
 
 struct tlsa_rec {
-	unsigned	 usage, selector, mtype;	/* 0-255; 256: no RDATA */
-	const unsigned char *data;	/* association data, inside the message */
+	/* 0-255; 256 when the RDATA is too short to hold them */
+	unsigned	 usage, selector, mtype;
+	const unsigned char *data;	/* association data, in the message */
 	size_t		 len;
 };
 

@@ -59,7 +59,9 @@ put_name(struct msg *m, const char *s)
 static void
 start(struct msg *m, unsigned an, const char *qname, unsigned qtype)
 {
-	static const unsigned char	hdr[] = { 0x12, 0x34, 0x81, 0xa0, 0, 1 };
+	static const unsigned char	hdr[] = {
+		0x12, 0x34, 0x81, 0xa0, 0, 1
+	};
 
 	m->len = 0;
 	put(m, hdr, sizeof(hdr));
@@ -112,9 +114,10 @@ test_two_records(void **state)
 
 	(void)state;
 	start(&m, 2, QNAME, TLSA_RR_TYPE);
-	put_name(&m, "_25._TCP.MX.Example.COM");	/* case does not matter */
+	/* case does not matter */
+	put_name(&m, "_25._TCP.MX.Example.COM");
 	tlsa_rr(&m, 3, 1, 1, 32);
-	put16(&m, 0xc00c);				/* the question's name */
+	put16(&m, 0xc00c);			/* the question's name */
 	tlsa_rr(&m, 2, 0, 2, 64);
 	assert_int_equal(parse(&m, r, NELEM(r), &n, &total), TLSA_OK);
 	assert_int_equal(n, 2);
