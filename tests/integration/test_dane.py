@@ -28,9 +28,22 @@ from test_remote import (Sink, remote_mta, send, states, tls_context,
 pytestmark = pytest.mark.skipif(not dnssec.available(),
                                 reason="nsd, unbound or ldnsutils missing")
 
-MX_NAMES = ["mx-match.dane.test", "mx-mismatch.dane.test",
-            "mx-bogus.dane.test", "mx-ta.dane.test", "mx-pkix.dane.test",
-            "relay.dane.test", "mx.insecure.test", "relay.insecure.test"]
+# label: the TLSA record of its MX host mx-LABEL.dane.test ("%(x)s" from
+# assoc()); label "none" has none
+RECORDS = {
+    "match": "3 1 1 %(leaf11)s",
+    "ee01": "3 0 1 %(leaf01)s",
+    "ee12": "3 1 2 %(leaf12)s",
+    "ee10": "3 1 0 %(leaf10)s",
+    "mismatch": "3 1 1 %(wrong)s",
+    "bogus": "3 1 1 %(leaf11)s",
+    "ta": "2 1 1 %(ca11)s",
+    "ta01": "2 0 1 %(ca01)s",
+    "pkix": "1 1 1 %(leaf11)s",
+    "none": None,
+}
+MX_NAMES = ["mx-%s.dane.test" % l for l in RECORDS] + [
+    "relay.dane.test", "mx.insecure.test", "relay.insecure.test"]
 
 
 def make_certs(d):
@@ -53,17 +66,28 @@ def make_certs(d):
     with open(os.path.join(d, "chain.pem"), "w") as f:
         f.write(open(os.path.join(d, "srv.pem")).read())
         f.write(open(os.path.join(d, "ca.pem")).read())
+    a = assoc("leaf", os.path.join(d, "srv.pem"))
+    a.update(assoc("ca", os.path.join(d, "ca.pem")))
+    a["wrong"] = WRONG
     return (os.path.join(d, "chain.pem"), os.path.join(d, "srv.key"),
-            spki_sha256(os.path.join(d, "srv.pem")),
-            spki_sha256(os.path.join(d, "ca.pem")))
+            os.path.join(d, "ca.pem"), a)
 
 
-def spki_sha256(pem):
+def assoc(who, pem):
+    """The association data of a certificate, by selector and matching
+    type (RFC 6698 2.1.3-2.1.4): who01 is SHA2-256 of the whole
+    certificate, who12 SHA2-512 of its public key, and so on."""
     cert = x509.load_pem_x509_certificate(open(pem, "rb").read())
     spki = cert.public_key().public_bytes(
         serialization.Encoding.DER,
         serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(spki).hexdigest()
+    der = cert.public_bytes(serialization.Encoding.DER)
+    out = {}
+    for sel, data in (("0", der), ("1", spki)):
+        out[who + sel + "0"] = data.hex()
+        out[who + sel + "1"] = hashlib.sha256(data).hexdigest()
+        out[who + sel + "2"] = hashlib.sha512(data).hexdigest()
+    return out
 
 
 WRONG = "ab" * 32
@@ -73,21 +97,21 @@ CERTS = types.SimpleNamespace()     # the test certificate's data
 @pytest.fixture(scope="module")
 def world():
     d = tempfile.mkdtemp(prefix="postbote-dane-")
-    chain, key, leaf, ca = make_certs(d)
+    os.chmod(d, 0o755)      # the server's processes read the CA file
+    chain, key, ca_pem, a = make_certs(d)
+    leaf = a["leaf11"]
     sink = Sink(tls_context=tls_context(chain, key))
     p = sink.port
     w = dnssec.DnssecWorld(d)
     recs = []
-    for label, tlsa in (("match", "3 1 1 " + leaf),
-                        ("mismatch", "3 1 1 " + WRONG),
-                        ("bogus", "3 1 1 " + leaf),
-                        ("ta", "2 1 1 " + ca),
-                        ("pkix", "1 1 1 " + leaf)):
+    for label, tlsa in RECORDS.items():
         recs += ["%s MX 10 mx-%s" % (label, label),
-                 "mx-%s A 127.0.0.1" % label,
-                 "_%d._tcp.mx-%s TLSA %s" % (p, label, tlsa),
-                 # what "postbote check --dns" looks at
-                 "_25._tcp.mx-%s TLSA %s" % (label, tlsa)]
+                 "mx-%s A 127.0.0.1" % label]
+        if tlsa is not None:
+            tlsa = tlsa % a
+            recs += ["_%d._tcp.mx-%s TLSA %s" % (p, label, tlsa),
+                     # what "postbote check --dns" looks at
+                     "_25._tcp.mx-%s TLSA %s" % (label, tlsa)]
     recs += ["relay A 127.0.0.1", "_%d._tcp.relay TLSA 3 1 1 %s" % (p, leaf)]
     # The bogus host's TLSA data is changed after signing: its RRSIG no
     # longer verifies, and unbound answers SERVFAIL.
@@ -101,12 +125,22 @@ def world():
     with sink:
         w.start()
         try:
-            CERTS.leaf, CERTS.ca = leaf, ca
-            CERTS.cert, CERTS.key = chain, key
+            CERTS.leaf, CERTS.ca = leaf, a["ca11"]
+            CERTS.cert, CERTS.key, CERTS.ca_pem = chain, key, ca_pem
             yield w, sink
         finally:
             w.stop()
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def shared(world, mta_module_factory):
+    """One server for the delivery tests; each uses its own domains."""
+    p = world[1].port
+    return dane_mta(mta_module_factory, world, (
+        "[route routed.test]\nhost = relay.dane.test:%d\ntls = dane\n"
+        "[route routed-insecure.test]\nhost = relay.insecure.test:%d\n"
+        "tls = dane") % (p, p))
 
 
 def dane_mta(mta_factory, world, extra=""):
@@ -126,13 +160,17 @@ def tls_line(m, host):
             if "event=tls relay=%s[" % host in l]
 
 
-@pytest.mark.parametrize("domain,host,match", [
-    ("match.dane.test", "mx-match.dane.test", "3 1 1 depth=0"),
-    ("ta.dane.test", "mx-ta.dane.test", "2 1 1 depth=1"),
+@pytest.mark.parametrize("label,match", [
+    ("match", "3 1 1 depth=0"),
+    ("ee01", "3 0 1 depth=0"),
+    ("ee12", "3 1 2 depth=0"),
+    ("ee10", "3 1 0 depth=0"),
+    ("ta", "2 1 1 depth=1"),
+    ("ta01", "2 0 1 depth=1"),
 ])
-def test_matching_tlsa_delivers_over_dane(mta_factory, world, domain, host,
-                                          match):
-    m = dane_mta(mta_factory, world)
+def test_matching_tlsa_delivers_over_dane(shared, world, label, match):
+    domain, host = label + ".dane.test", "mx-%s.dane.test" % label
+    m = shared
     rcpt = "bob@" + domain
     qid = send(m, [rcpt])
     msgs = delivered(world[1], rcpt)
@@ -151,9 +189,9 @@ def test_matching_tlsa_delivers_over_dane(mta_factory, world, domain, host,
     ("mismatch.dane.test", "no TLSA record matches the certificate chain"),
     ("bogus.dane.test", "TLSA lookup failed"),
 ])
-def test_failed_dane_defers_and_never_sends_in_clear(mta_factory, world,
+def test_failed_dane_defers_and_never_sends_in_clear(shared, world,
                                                      domain, reason):
-    m = dane_mta(mta_factory, world)
+    m = shared
     rcpt = "bob@" + domain
     qid = send(m, [rcpt])
     line = wait_log(m, qid, rcpt, "deferred")
@@ -166,11 +204,11 @@ def test_failed_dane_defers_and_never_sends_in_clear(mta_factory, world,
     assert "action=retry-plaintext" not in m.log()
 
 
-def test_unusable_records_mean_tls_without_authentication(mta_factory,
+def test_unusable_records_mean_tls_without_authentication(shared,
                                                           world):
     # PKIX-EE(1) is unusable for SMTP (RFC 7672 3.1.3): TLS is still
     # mandatory, the certificate is not checked.
-    m = dane_mta(mta_factory, world)
+    m = shared
     rcpt = "bob@pkix.dane.test"
     send(m, [rcpt])
     msgs = delivered(world[1], rcpt)
@@ -179,9 +217,21 @@ def test_unusable_records_mean_tls_without_authentication(mta_factory,
     assert "trust=Untrusted" in tls_line(m, "mx-pkix.dane.test")[0]
 
 
-def test_insecure_zone_falls_back_to_opportunistic_tls(mta_factory, world):
+def test_secure_host_without_tlsa_gets_opportunistic_tls(shared,
+                                                         world):
+    m = shared
+    rcpt = "bob@none.dane.test"
+    send(m, [rcpt])
+    msgs = delivered(world[1], rcpt)
+    assert msgs and msgs[0]["tls"], m.log()
+    assert re.search(r"event=dane host=mx-none.dane.test port=\d+ "
+                     r"level=none reason=\"no TLSA records\"", m.log())
+    assert "trust=Untrusted" in tls_line(m, "mx-none.dane.test")[0]
+
+
+def test_insecure_zone_falls_back_to_opportunistic_tls(shared, world):
     # The TLSA record there would not match: unsigned, it does not count.
-    m = dane_mta(mta_factory, world)
+    m = shared
     rcpt = "bob@insecure.test"
     send(m, [rcpt])
     msgs = delivered(world[1], rcpt)
@@ -193,14 +243,13 @@ def test_insecure_zone_falls_back_to_opportunistic_tls(mta_factory, world):
     assert "event=dane host=mx.insecure.test" not in m.log()
 
 
-@pytest.mark.parametrize("host,ok", [
-    ("relay.dane.test", True),
-    ("relay.insecure.test", False),
+@pytest.mark.parametrize("domain,host,ok", [
+    ("routed.test", "relay.dane.test", True),
+    ("routed-insecure.test", "relay.insecure.test", False),
 ])
-def test_route_with_tls_dane(mta_factory, world, host, ok):
-    m = dane_mta(mta_factory, world, "[route routed.test]\n"
-                 "host = %s:%d\ntls = dane" % (host, world[1].port))
-    rcpt = "%s@routed.test" % host.split(".")[1]
+def test_route_with_tls_dane(shared, world, domain, host, ok):
+    m = shared
+    rcpt = "bob@" + domain
     qid = send(m, [rcpt])
     if ok:
         assert delivered(world[1], rcpt), m.log()
@@ -210,6 +259,27 @@ def test_route_with_tls_dane(mta_factory, world, host, ok):
         assert line and "dsn=4.7.5" in line[0], m.log()
         assert "DANE impossible" in line[0]
         assert not [x for x in world[1].messages if rcpt in x["to"]]
+
+
+@pytest.mark.parametrize("ca,ok", [(True, True), (False, False)])
+def test_route_with_tls_verify(mta_factory, world, ca, ok):
+    # verify: PKIX under smtp_tls_ca with the host's name, no DANE
+    m = dane_mta(mta_factory, world, "%s[route verified.test]\n"
+                 "host = relay.dane.test:%d\ntls = verify" % (
+                     "smtp_tls_ca = %s\n" % CERTS.ca_pem if ca else "",
+                     world[1].port))
+    rcpt = "%s@verified.test" % ("ca" if ca else "noca")
+    qid = send(m, [rcpt])
+    if ok:
+        assert delivered(world[1], rcpt), m.log()
+        line = tls_line(m, "relay.dane.test")
+        assert 'trust=Verified text="Verified TLS connection established"' \
+            in line[0]
+        assert "event=dane" not in m.log()
+    else:
+        line = wait_log(m, qid, rcpt, "deferred")
+        assert line and "dsn=4.7.5" in line[0], m.log()
+        assert "certificate verify failed" in line[0]
 
 
 # ---- postbote dns, postbote check --dns ----
