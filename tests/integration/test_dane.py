@@ -101,6 +101,7 @@ def world():
     chain, key, ca_pem, a = make_certs(d)
     leaf = a["leaf11"]
     sink = Sink(tls_context=tls_context(chain, key))
+    plain = Sink()          # no STARTTLS: what a stripping attacker shows
     p = sink.port
     w = dnssec.DnssecWorld(d)
     recs = []
@@ -112,7 +113,8 @@ def world():
             recs += ["_%d._tcp.mx-%s TLSA %s" % (p, label, tlsa),
                      # what "postbote check --dns" looks at
                      "_25._tcp.mx-%s TLSA %s" % (label, tlsa)]
-    recs += ["relay A 127.0.0.1", "_%d._tcp.relay TLSA 3 1 1 %s" % (p, leaf)]
+    recs += ["relay A 127.0.0.1", "_%d._tcp.relay TLSA 3 1 1 %s" % (p, leaf),
+             "_%d._tcp.relay TLSA 3 1 1 %s" % (plain.port, leaf)]
     # The bogus host's TLSA data is changed after signing: its RRSIG no
     # longer verifies, and unbound answers SERVFAIL.
     w.zone("dane.test", recs, signed=True, tamper={
@@ -122,7 +124,8 @@ def world():
         "@ MX 10 mx", "mx A 127.0.0.1", "relay A 127.0.0.1",
         "_%d._tcp.mx TLSA 3 1 1 %s" % (p, WRONG),
         "_25._tcp.mx TLSA 3 1 1 %s" % WRONG])
-    with sink:
+    CERTS.plain = plain
+    with sink, plain:
         w.start()
         try:
             CERTS.leaf, CERTS.ca = leaf, a["ca11"]
@@ -140,7 +143,8 @@ def shared(world, mta_module_factory):
     return dane_mta(mta_module_factory, world, (
         "[route routed.test]\nhost = relay.dane.test:%d\ntls = dane\n"
         "[route routed-insecure.test]\nhost = relay.insecure.test:%d\n"
-        "tls = dane") % (p, p))
+        "tls = dane\n[route stripped.test]\nhost = relay.dane.test:%d\n"
+        "tls = dane") % (p, p, CERTS.plain.port))
 
 
 def dane_mta(mta_factory, world, extra=""):
@@ -259,6 +263,17 @@ def test_route_with_tls_dane(shared, world, domain, host, ok):
         assert line and "dsn=4.7.5" in line[0], m.log()
         assert "DANE impossible" in line[0]
         assert not [x for x in world[1].messages if rcpt in x["to"]]
+
+
+def test_dane_host_without_starttls_is_not_sent_plain_text(shared):
+    # the relay has usable TLSA records for this port, but the server
+    # there offers no STARTTLS (as when an attacker strips it)
+    rcpt = "bob@stripped.test"
+    qid = send(shared, [rcpt])
+    line = wait_log(shared, qid, rcpt, "deferred")
+    assert line and "dsn=4.7.4" in line[0], shared.log()
+    assert "STARTTLS not offered" in line[0]
+    assert CERTS.plain.messages == []
 
 
 @pytest.mark.parametrize("ca,ok", [(True, True), (False, False)])
