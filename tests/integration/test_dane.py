@@ -8,6 +8,7 @@ it: 3 1 1 matching, 3 1 1 not matching, a bogus TLSA signature
 an insecure zone, and a [route] with tls = dane.  nsd, unbound and the
 sink are started once for the module."""
 
+import datetime
 import hashlib
 import os
 import re
@@ -18,7 +19,9 @@ import types
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 import dnssec
 from conftest import BIN
@@ -73,6 +76,28 @@ def make_certs(d):
             os.path.join(d, "ca.pem"), a)
 
 
+def expired_self_signed(d):
+    """A self-signed certificate for another name, expired a year ago:
+    DANE-EE(3) checks neither (RFC 7672 3.1.1)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                         "unrelated.example")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7)
+            .not_valid_before(now - datetime.timedelta(days=730))
+            .not_valid_after(now - datetime.timedelta(days=365))
+            .sign(key, hashes.SHA256()))
+    cp, kp = os.path.join(d, "old.pem"), os.path.join(d, "old.key")
+    with open(cp, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(kp, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cp, kp
+
+
 def assoc(who, pem):
     """The association data of a certificate, by selector and matching
     type (RFC 6698 2.1.3-2.1.4): who01 is SHA2-256 of the whole
@@ -102,6 +127,9 @@ def world():
     leaf = a["leaf11"]
     sink = Sink(tls_context=tls_context(chain, key))
     plain = Sink()          # no STARTTLS: what a stripping attacker shows
+    old_cert, old_key = expired_self_signed(d)
+    old = Sink(tls_context=tls_context(old_cert, old_key))
+    a.update(assoc("old", old_cert))
     p = sink.port
     w = dnssec.DnssecWorld(d)
     recs = []
@@ -114,7 +142,8 @@ def world():
                      # what "postbote check --dns" looks at
                      "_25._tcp.mx-%s TLSA %s" % (label, tlsa)]
     recs += ["relay A 127.0.0.1", "_%d._tcp.relay TLSA 3 1 1 %s" % (p, leaf),
-             "_%d._tcp.relay TLSA 3 1 1 %s" % (plain.port, leaf)]
+             "_%d._tcp.relay TLSA 3 1 1 %s" % (plain.port, leaf),
+             "_%d._tcp.relay TLSA 3 1 1 %s" % (old.port, a["old11"])]
     # The bogus host's TLSA data is changed after signing: its RRSIG no
     # longer verifies, and unbound answers SERVFAIL.
     w.zone("dane.test", recs, signed=True, tamper={
@@ -124,8 +153,8 @@ def world():
         "@ MX 10 mx", "mx A 127.0.0.1", "relay A 127.0.0.1",
         "_%d._tcp.mx TLSA 3 1 1 %s" % (p, WRONG),
         "_25._tcp.mx TLSA 3 1 1 %s" % WRONG])
-    CERTS.plain = plain
-    with sink, plain:
+    CERTS.plain, CERTS.old = plain, old
+    with sink, plain, old:
         w.start()
         try:
             CERTS.leaf, CERTS.ca = leaf, a["ca11"]
@@ -144,7 +173,8 @@ def shared(world, mta_module_factory):
         "[route routed.test]\nhost = relay.dane.test:%d\ntls = dane\n"
         "[route routed-insecure.test]\nhost = relay.insecure.test:%d\n"
         "tls = dane\n[route stripped.test]\nhost = relay.dane.test:%d\n"
-        "tls = dane") % (p, p, CERTS.plain.port))
+        "tls = dane\n[route expired.test]\nhost = relay.dane.test:%d\n"
+        "tls = dane") % (p, p, CERTS.plain.port, CERTS.old.port))
 
 
 def dane_mta(mta_factory, world, extra=""):
@@ -274,6 +304,19 @@ def test_dane_host_without_starttls_is_not_sent_plain_text(shared):
     assert line and "dsn=4.7.4" in line[0], shared.log()
     assert "STARTTLS not offered" in line[0]
     assert CERTS.plain.messages == []
+
+
+def test_dane_ee_checks_neither_name_nor_dates(shared):
+    # RFC 7672 3.1.1: the key is what 3 1 1 names; a self-signed
+    # certificate for another name, expired, is fine
+    rcpt = "bob@expired.test"
+    send(shared, [rcpt])
+    assert wait_for(lambda: [x for x in CERTS.old.messages
+                             if rcpt in x["to"]]), shared.log()
+    port = ":%d " % CERTS.old.port
+    line = [l for l in tls_line(shared, "relay.dane.test") if port in l]
+    assert line and "trust=DANE" in line[0]
+    assert 'tlsa="3 1 1 depth=0"' in line[0]
 
 
 @pytest.mark.parametrize("ca,ok", [(True, True), (False, False)])
