@@ -8,12 +8,24 @@ PKGS="build-essential pkg-config clang libevent-dev libc-ares-dev libssl-dev
 libcrypt-dev zlib1g-dev libcmocka-dev python3-pytest python3-pytest-xdist
 python3-dnslib python3-aiosmtpd python3-dkim python3-nacl opendkim-tools swaks
 curl openssl publicsuffix python3-spf python3-yaml testssl.sh
-python3-cryptography dovecot-core dovecot-lmtpd dovecot-imapd dovecot-sieve"
+python3-cryptography ldnsutils"
+# Servers the tests start themselves (private configs, loopback ports,
+# stopped by pid): their packages' own services must never run, so they
+# are installed under a policy-rc.d that refuses every start.
+SERVICE_PKGS="nsd unbound dovecot-core dovecot-lmtpd dovecot-imapd dovecot-sieve"
+# the units those packages bring
+SERVICES="nsd unbound dovecot"
 
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
+}
 missing=""
 for p in $PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-		missing="$missing $p"
+	installed "$p" || missing="$missing $p"
+done
+missing_svc=""
+for p in $SERVICE_PKGS; do
+	installed "$p" || missing_svc="$missing_svc $p"
 done
 
 if [ -n "$missing" ]; then
@@ -24,9 +36,17 @@ if [ -n "$missing" ]; then
 	fi
 	echo "deps.sh: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
-	# Dovecot's packages would start the system service: a policy-rc.d
-	# refuses every start while apt-get runs (the tests start their own
-	# private Dovecot, never the service).
+	apt-get update -q || true
+	apt-get install -y -q $missing
+fi
+
+if [ -n "$missing_svc" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "postbote's tests need these Debian packages:$missing_svc" >&2
+		echo "run as root: scripts/deps.sh (their services stay off)" >&2
+		exit 1
+	fi
+	echo "deps.sh: installing$missing_svc (services not started)"
 	policy=/usr/sbin/policy-rc.d
 	own_policy=
 	if [ ! -e "$policy" ]; then
@@ -35,8 +55,15 @@ if [ -n "$missing" ]; then
 		own_policy=yes
 	fi
 	trap '[ -z "$own_policy" ] || rm -f "$policy"' EXIT
-	apt-get update -q || true
-	apt-get install -y -q $missing
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q $missing_svc || {
+		apt-get update -q || true
+		apt-get install -y -q $missing_svc
+	}
+	# a unit that is enabled would start at the next boot
+	for s in $SERVICES; do
+		systemctl disable "$s" >/dev/null 2>&1 || true
+	done
 fi
 
 # The server drops privileges to this user when started as root.

@@ -2,10 +2,12 @@
  * cmd_dns.c - "postbote dns [-c FILE] [DOMAIN]" prints, in zone-file
  * syntax, the records a domain needs for mail from and to this host: MX,
  * SPF, each configured DKIM selector's key, and a DMARC policy to start
- * with.  "postbote check --dns" (cmd_dns_check) looks the same records up
- * through the configured resolvers and says, per domain, what is missing
- * or does not match.  The domains are the local ones plus every
- * [dkim DOMAIN], or the one named.
+ * with, and this host's TLSA record for DANE (cmd_tlsa.c).  "postbote
+ * check --dns" (cmd_dns_check) looks the same records up through the
+ * configured resolvers and says, per domain, what is missing or does not
+ * match, and whether the published TLSA records match the certificate.
+ * The domains are the local ones plus every [dkim DOMAIN], or the one
+ * named.
  *
  * Runs as a short-lived CLI process under the admin's uid.
  *
@@ -24,6 +26,7 @@
 #include "lib/buf.h"
 #include "cli/cmd_dkim.h"
 #include "cli/cmd_dns.h"
+#include "cli/cmd_tlsa.h"
 #include "common/conf.h"
 #include "auth/dkim.h"
 #include "auth/dmarc.h"
@@ -31,11 +34,12 @@
 #include "common/proc.h"
 #include "auth/spf.h"
 #include "lib/util.h"
+#include "mail/tlsa.h"
 
 #define KEY_FILE_MAX	(64 * 1024)
 #define NAME_LEN	300
 
-enum qkind { Q_MX, Q_TXT };
+enum qkind { Q_MX, Q_TXT, Q_TLSA };
 
 /* One DNS question and its answer (TXT strings joined, or MX hosts). */
 struct query {
@@ -45,6 +49,9 @@ struct query {
 	char		**rr;
 	size_t		*len;
 	size_t		 n;
+	unsigned char	*raw;			/* Q_TLSA: the answer */
+	size_t		 rawlen;
+	bool		 secure;
 };
 
 struct domains {
@@ -67,7 +74,12 @@ static void	 txt_cb(uint64_t, void *, enum dns_status, const char *const *,
 		    const size_t *, size_t);
 static void	 mx_cb(uint64_t, void *, enum dns_status, const struct dns_mx *,
 		    size_t);
+static void	 raw_cb(uint64_t, void *, enum dns_status, bool,
+		    const unsigned char *, size_t);
 static bool	 check_domain(const struct conf *, const char *, size_t);
+static size_t	 ask_all(const struct conf *, const struct domains *,
+		    size_t *);
+static void	 free_queries(void);
 
 static int
 usage(void)
@@ -199,6 +211,8 @@ cmd_dns(int argc, char **argv)
 			printf("\n");
 		print_domain(&c, d.v[i]);
 	}
+	printf("\n");
+	cmd_tlsa_print(&c);
 	free_domains(&d);
 	conf_free(&c);
 	return 0;
@@ -282,6 +296,20 @@ mx_cb(uint64_t id, void *arg, enum dns_status st, const struct dns_mx *mx,
 		h[i] = mx[i].host;
 	keep(&qs[id], st, h, NULL, n);
 	free(h);
+	answered();
+}
+
+static void
+raw_cb(uint64_t id, void *arg, enum dns_status st, bool secure,
+    const unsigned char *msg, size_t len)
+{
+	qs[id].st = st;
+	qs[id].secure = secure;
+	if (msg != NULL && len > 0) {
+		qs[id].raw = xmalloc(len);
+		memcpy(qs[id].raw, msg, len);
+		qs[id].rawlen = len;
+	}
 	answered();
 }
 
@@ -461,14 +489,49 @@ check_domain(const struct conf *c, const char *dom, size_t q0)
 	return ok;
 }
 
+/* ask_all - every question of check --dns; first[i]: where domain i's
+ * begin.  Returns the index of the TLSA question. */
+static size_t
+ask_all(const struct conf *c, const struct domains *d, size_t *first)
+{
+	char	prefix[NAME_LEN];
+
+	for (size_t i = 0; i < d->n; i++) {
+		first[i] = ask(Q_MX, "", d->v[i]);
+		ask(Q_TXT, "", d->v[i]);
+		ask(Q_TXT, "_dmarc.", d->v[i]);
+		for (size_t k = 0; k < c->ndkims; k++) {
+			if (!str_ieq(c->dkims[k].domain, d->v[i]))
+				continue;
+			snprintf(prefix, sizeof(prefix), "%s._domainkey.",
+			    c->dkims[k].selector);
+			ask(Q_TXT, prefix, d->v[i]);
+		}
+	}
+	return ask(Q_TLSA, "_25._tcp.", c->hostname);
+}
+
+static void
+free_queries(void)
+{
+	for (size_t i = 0; i < nq; i++) {
+		free(qs[i].raw);
+		for (size_t k = 0; k < qs[i].n; k++)
+			free(qs[i].rr[k]);
+		free(qs[i].rr);
+		free(qs[i].len);
+	}
+	free(qs);
+}
+
 /* cmd_dns_check - see cmd_dns.h. */
 int
 cmd_dns_check(const struct conf *c)
 {
 	struct dns_ctx	*dns;
 	struct domains	 d;
-	char		 err[256], prefix[NAME_LEN];
-	size_t		*first;
+	char		 err[256];
+	size_t		*first, tlsa;
 	bool		 ok = true;
 
 	if ((qbase = event_base_new()) == NULL)
@@ -479,37 +542,25 @@ cmd_dns_check(const struct conf *c)
 		event_base_free(qbase);
 		return 1;
 	}
+	/* the AD bit of the TLSA answer, when the resolver is trusted */
+	dns_set_dnssec(dns, c->dnssec_resolver);
 	collect(c, NULL, &d);
 	first = xcalloc(d.n + 1, sizeof(*first));
-	for (size_t i = 0; i < d.n; i++) {
-		first[i] = ask(Q_MX, "", d.v[i]);
-		ask(Q_TXT, "", d.v[i]);
-		ask(Q_TXT, "_dmarc.", d.v[i]);
-		for (size_t k = 0; k < c->ndkims; k++) {
-			if (!str_ieq(c->dkims[k].domain, d.v[i]))
-				continue;
-			snprintf(prefix, sizeof(prefix), "%s._domainkey.",
-			    c->dkims[k].selector);
-			ask(Q_TXT, prefix, d.v[i]);
-		}
-	}
+	tlsa = ask_all(c, &d, first);
 	for (size_t i = 0; i < nq; i++) {
 		if (qs[i].kind == Q_MX)
 			dns_mx(dns, qs[i].name, mx_cb, i, NULL);
+		else if (qs[i].kind == Q_TLSA)
+			dns_raw(dns, qs[i].name, TLSA_RR_TYPE, raw_cb, i, NULL);
 		else
 			dns_txt(dns, qs[i].name, txt_cb, i, NULL);
 	}
-	if (nq > 0)
-		event_base_dispatch(qbase);
+	event_base_dispatch(qbase);
 	for (size_t i = 0; i < d.n; i++)
 		ok &= check_domain(c, d.v[i], first[i]);
-	for (size_t i = 0; i < nq; i++) {
-		for (size_t k = 0; k < qs[i].n; k++)
-			free(qs[i].rr[k]);
-		free(qs[i].rr);
-		free(qs[i].len);
-	}
-	free(qs);
+	ok &= cmd_tlsa_check(c, qs[tlsa].st, qs[tlsa].secure, qs[tlsa].raw,
+	    qs[tlsa].rawlen);
+	free_queries();
 	free(first);
 	free_domains(&d);
 	dns_free(dns);

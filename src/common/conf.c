@@ -82,7 +82,7 @@ static const char *const w_bare_lf[] = { "normalize", "reject", NULL };
 static const char *const w_mode[] = { "mx", "submission", "submissions",
 	NULL };
 static const char *const w_tls[] = { "none", "may", "require", "implicit",
-	NULL };
+	"verify", "dane", NULL };
 static const char *const w_bool[] = { "no", "yes", NULL };
 
 #define G(f)	SC_GLOBAL, #f
@@ -124,6 +124,8 @@ static const struct conf_key keys[] = {
 	    GO(tls_ciphersuites), 0, NULL },
 	{ SC_GLOBAL, "resolver", T_RESOLVERS, NULL, 0, 0, 0, GO(resolvers),
 	    GO(nresolvers), NULL },
+	{ G(dnssec_resolver), T_ENUM, "no", 0, 0, 0, GO(dnssec_resolver), 0,
+	    w_bool },
 	{ G(smtp_port), T_PORT, "25", 1, 65535, 0, GO(smtp_port), 0, NULL },
 	{ G(retry), T_DURLIST, "5m 10m 30m 1h 2h 4h", 1, 7 * DAY, 0,
 	    GO(retry), GO(nretry), NULL },
@@ -1586,9 +1588,23 @@ check_route(struct parser *ps)
 	const struct conf_route	*r = &ps->c->routes[ps->sidx];
 	int			 i = find_key(SC_ROUTE, "auth", 4);
 
+	int			 t = find_key(SC_ROUTE, "tls", 3);
+	struct in6_addr		 a6;
+
 	if (r->auth_user != NULL && r->tls == ROUTE_TLS_NONE)
 		return perr(ps, ps->spos[i], "auth",
 		    "needs tls = may or require, not none");
+	if (r->tls != ROUTE_TLS_DANE)
+		return 0;
+	/* RFC 7672 2.2: TLSA records count only when DNSSEC-validated,
+	 * and they are found by the host's name. */
+	if (!ps->c->dnssec_resolver)
+		return perr(ps, ps->spos[t], "tls",
+		    "dane needs dnssec_resolver = yes");
+	if (inet_pton(AF_INET, r->host, &a6) == 1 ||
+	    inet_pton(AF_INET6, r->host, &a6) == 1)
+		return perr(ps, ps->spos[t], "tls",
+		    "dane needs a host name, not an address");
 	return 0;
 }
 
@@ -1639,6 +1655,10 @@ finish(struct parser *ps)
 		return perr(ps, ps->gpos[c->tls_cert ? cert : key],
 		    c->tls_cert ? "tls_cert" : "tls_key",
 		    "tls_cert and tls_key go together");
+	if (c->dnssec_resolver && c->nresolvers == 0)
+		return perr(ps, ps->gpos[find_key(SC_GLOBAL, "dnssec_resolver",
+		    15)], "dnssec_resolver", "needs resolver: the AD bit is "
+		    "trusted only from a resolver named here");
 	if (c->mailbox == NULL)
 		xasprintf(&c->mailbox, "%s/mail/%%d/%%u", c->state_dir);
 	if (c->nlistens == 0)

@@ -16,7 +16,7 @@
 
 enum listen_mode { LISTEN_MX = 0, LISTEN_SUBMISSION, LISTEN_SUBMISSIONS };
 enum route_tls { ROUTE_TLS_NONE = 0, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE,
-	ROUTE_TLS_IMPLICIT };
+	ROUTE_TLS_IMPLICIT, ROUTE_TLS_VERIFY, ROUTE_TLS_DANE };
 enum policy_spf { SPF_POLICY_RECORD = 0, SPF_POLICY_REJECT };
 enum policy_dmarc { DMARC_POLICY_RECORD = 0, DMARC_POLICY_ENFORCE };
 enum policy_bare_lf { BARE_LF_NORMALIZE = 0, BARE_LF_REJECT };
@@ -100,6 +100,7 @@ struct conf {
 	char		*tls_ciphersuites;	/* TLS 1.3 suites */
 	char		**resolvers;	/* "ip" or "ip:port" / "[v6]:port" */
 	size_t		 nresolvers;
+	int		 dnssec_resolver;	/* 0/1: trust their AD bit */
 	uint16_t	 smtp_port;
 	uint64_t	*retry;		/* seconds; nretry entries, >= 1 */
 	size_t		 nretry;

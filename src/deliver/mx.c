@@ -3,7 +3,8 @@
  * Asks c-ares through dns.c; every answer is untrusted: dns.c has checked
  * the names, and here only their order and count are decided.  RFC 5321
  * 5.1 (MX order, implicit MX), RFC 7505 (null MX).  Its failures are
- * recipient results, in the job's terms (deliver_job.h).
+ * recipient results, in the job's terms (deliver_job.h).  Whether the
+ * answer was DNSSEC-validated is passed on for DANE (RFC 7672 2.2.1).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ struct mx_req {
 	char		*self;
 };
 
-static void	 mx_answer(uint64_t, void *, enum dns_status,
+static void	 mx_answer(uint64_t, void *, enum dns_status, bool,
 		    const struct dns_mx *, size_t);
 
 /* shuffle_equal - random order among equal preferences (RFC 5321 5.1). */
@@ -55,7 +56,7 @@ mx_resolve(struct dns_ctx *dns, const char *domain, const char *self,
 	q->id = id;
 	q->domain = xstrdup(domain);
 	q->self = xstrdup(self);
-	dns_mx(dns, domain, mx_answer, 0, q);
+	dns_mx_sec(dns, domain, mx_answer, 0, q);
 }
 
 static void
@@ -64,11 +65,11 @@ fail(struct mx_req *q, int result, const char *dsn, const char *why)
 	char	text[DELIVER_JOB_TEXT_MAX];
 
 	snprintf(text, sizeof(text), "%s: %s", q->domain, why);
-	q->cb(q->id, result, dsn, text, NULL, 0);
+	q->cb(q->id, result, dsn, text, false, NULL, 0);
 }
 
 static void
-mx_answer(uint64_t unused, void *arg, enum dns_status st,
+mx_answer(uint64_t unused, void *arg, enum dns_status st, bool secure,
     const struct dns_mx *mx, size_t n)
 {
 	struct mx_req	*q = arg;
@@ -84,7 +85,7 @@ mx_answer(uint64_t unused, void *arg, enum dns_status st,
 			fail(q, DELIVER_PERM, "5.4.6",
 			    "mail loops back to myself");
 		else
-			q->cb(q->id, DELIVER_OK, "", "", hosts, 1);
+			q->cb(q->id, DELIVER_OK, "", "", secure, hosts, 1);
 	} else if (st != DNS_OK || n == 0)
 		fail(q, DELIVER_TEMP, "4.4.3", st == DNS_PERMFAIL ?
 		    "malformed MX answer" : "MX lookup failed, try again");
@@ -112,7 +113,7 @@ mx_answer(uint64_t unused, void *arg, enum dns_status st,
 			fail(q, DELIVER_PERM, "5.4.6",
 			    "mail loops back to myself");
 		else
-			q->cb(q->id, DELIVER_OK, "", "", hosts, k);
+			q->cb(q->id, DELIVER_OK, "", "", secure, hosts, k);
 	}
 out:
 	free(q->domain);

@@ -5,6 +5,7 @@
 #ifndef POSTBOTE_MX_H
 #define POSTBOTE_MX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,10 +15,14 @@ struct dns_ctx;
  * mx_cb - result DELIVER_OK with hosts[0..n) to try in order (valid
  * during the call), or DELIVER_TEMP/DELIVER_PERM with an enhanced status
  * and a reason: NXDOMAIN 5.1.2, null MX (RFC 7505) 5.1.10, the best MX
- * being this host 5.4.6, a DNS failure 4.4.3.
+ * being this host 5.4.6, a DNS failure 4.4.3.  secure: the MX answer (or
+ * its authenticated denial, for the implicit MX) was DNSSEC-validated by
+ * a trusted resolver, so the host names may be used for DANE (RFC 7672
+ * 2.2.1).
  */
 typedef void (*mx_cb)(uint64_t id, int result, const char *dsn,
-	    const char *text, const char *const *hosts, size_t n);
+	    const char *text, bool secure, const char *const *hosts,
+	    size_t n);
 
 /*
  * mx_resolve - look up domain's MX records: sorted by preference, equal

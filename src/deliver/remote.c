@@ -9,6 +9,12 @@
  * greeting.  Connections are kept for smtp_idle_time after a
  * transaction and reused for the same destination.
  *
+ * TLS policy per host: a [route]'s tls, or for MX delivery with
+ * dnssec_resolver = yes, DANE (RFC 7672, dane.c) when the MX answer and
+ * the host's addresses are DNSSEC-validated and it has TLSA records:
+ * then TLS is mandatory, the chain must match a record, and a failure
+ * defers (4.7.x) instead of falling back to plain text.
+ *
  * Trust: everything the peer sends is untrusted.  Reply lines are capped
  * in length and count, parsed strictly, and reach logs and the queue only
  * through log_safe() and a length-capped text (CVE-2020-8794).  Route
@@ -38,6 +44,7 @@
 
 #include "lib/base64.h"
 #include "common/conf.h"
+#include "deliver/dane.h"
 #include "deliver/deliver_job.h"
 #include "deliver/mx.h"
 #include "deliver/remote.h"
@@ -106,6 +113,10 @@ struct rjob {
 	struct sockaddr_storage	 addrs[ADDRS_MAX];
 	size_t			 naddrs, ai;
 	bool			 any_remote;	/* some address was not us */
+	/* DANE (RFC 7672): the MX answer, then the host being tried */
+	bool			 mx_secure;
+	enum dane_level		 dane;		/* of hosts[hi] */
+	struct dane_tlsa	*tlsa;		/* its usable records */
 	/* the transaction */
 	struct rconn		*c;
 	size_t			 answered, sent, accepted;
@@ -129,7 +140,7 @@ struct route_pass {
 
 static struct event_base	*base;
 static struct dns_ctx		*dns;
-static SSL_CTX			*ctx_may, *ctx_verify;
+static SSL_CTX			*ctx_may, *ctx_verify, *ctx_dane;
 static struct rconn		*conns;
 static struct rjob		*jobs;
 static uint64_t			 next_id;
@@ -158,8 +169,19 @@ static void	 send_body(struct rconn *);
 static void	 stuff(struct rjob *, struct evbuffer *, const char *, size_t);
 static void	 on_data_reply(struct rconn *);
 static void	 conn_free_job(struct rconn *);
-static void	 mx_done(uint64_t, int, const char *, const char *,
+static void	 mx_done(uint64_t, int, const char *, const char *, bool,
 		    const char *const *, size_t);
+static void	 tlsa_done(uint64_t, enum dane_level, struct dane_tlsa *,
+		    const char *);
+static bool	 tls_mandatory(const struct rjob *);
+static bool	 tls_verified(const struct rjob *);
+static SSL	*new_ssl(struct rjob *, const char *);
+static void	 log_tls(struct rconn *);
+static void	 tls_why(struct rconn *, char *, size_t);
+static bool	 dane_wanted(const struct rjob *);
+static void	 skip_host(struct rjob *);
+static bool	 is_self(const struct sockaddr_storage *, uint16_t);
+static void	 conn_failed(struct rconn *, const char *);
 static int	 reply_result(const struct smtp_reply *, char [8]);
 
 const struct deliver_courier remote_courier = {
@@ -354,8 +376,11 @@ make_contexts(void)
 		SSL_CTX_free(ctx_may);
 	if (ctx_verify != NULL)
 		SSL_CTX_free(ctx_verify);
+	if (ctx_dane != NULL)
+		SSL_CTX_free(ctx_dane);
 	ctx_may = make_ctx(false);
 	ctx_verify = make_ctx(true);
+	ctx_dane = dane_ctx_new();
 }
 
 static void
@@ -373,6 +398,8 @@ make_dns(void)
 	if (dns == NULL)
 		log_warn("event=dns-init result=failed reason=\"%s\"",
 		    log_safe(err));
+	else
+		dns_set_dnssec(dns, config->dnssec_resolver);
 }
 
 /* remote_init - the SMTP client's state: DNS, TLS contexts, route
@@ -546,6 +573,7 @@ job_finish(struct rjob *r)
 	free(r->dest);
 	free(r->rhost);
 	free(r->auth_user);
+	dane_tlsa_free(r->tlsa);
 	if (r->auth_pass != NULL)
 		explicit_bzero(r->auth_pass, strlen(r->auth_pass));
 	free(r->auth_pass);
@@ -557,12 +585,13 @@ job_finish(struct rjob *r)
 
 static void
 mx_done(uint64_t id, int result, const char *dsn, const char *text,
-    const char *const *hosts, size_t n)
+    bool secure, const char *const *hosts, size_t n)
 {
 	struct rjob	*r = job_find(id);
 
 	if (r == NULL)
 		return;
+	r->mx_secure = secure;
 	if (result != DELIVER_OK) {
 		set_error(r, result, dsn, "%s", text);
 		job_finish(r);
@@ -596,8 +625,22 @@ is_literal(const char *host, uint16_t port, struct sockaddr_storage *a)
 	return false;
 }
 
+/*
+ * dane_wanted - is a TLSA lookup due for hosts[hi]?  For MX delivery only
+ * when the MX answer was secure (RFC 7672 2.2.1: an insecure MX answer
+ * could name the attacker's host); a route's host name comes from the
+ * config, and a route asks for DANE with tls = dane.
+ */
+static bool
+dane_wanted(const struct rjob *r)
+{
+	if (!config->dnssec_resolver)
+		return false;
+	return r->routed ? r->tls == ROUTE_TLS_DANE : r->mx_secure;
+}
+
 static void
-addr_done(uint64_t id, void *arg, enum dns_status st,
+addr_done(uint64_t id, void *arg, enum dns_status st, bool secure,
     const struct sockaddr_storage *addrs, size_t n)
 {
 	struct rjob	*r = job_find(id);
@@ -622,6 +665,66 @@ addr_done(uint64_t id, void *arg, enum dns_status st,
 			    htons(r->port);
 	}
 	r->ai = 0;
+	/* RFC 7672 2.2.2: TLSA records are looked up only for a host whose
+	 * addresses are secure too. */
+	if (dane_wanted(r) && secure) {
+		dane_lookup(dns, r->hosts[r->hi], r->port, tlsa_done, r->id);
+		return;
+	}
+	if (r->routed && r->tls == ROUTE_TLS_DANE) {
+		set_error(r, DELIVER_TEMP, "4.7.5", "%s: addresses not "
+		    "DNSSEC-validated, DANE impossible", r->hosts[r->hi]);
+		skip_host(r);
+		return;
+	}
+	try_next_addr(r);
+}
+
+/* skip_host - DANE rules hosts[hi] out before any connection: on to the
+ * next host.  Its addresses count for the loop check as if tried, so a
+ * deferral is not mistaken for mail looping back to us. */
+static void
+skip_host(struct rjob *r)
+{
+	for (size_t i = 0; i < r->naddrs; i++)
+		if (!is_self(&r->addrs[i], r->port))
+			r->any_remote = true;
+	r->hi++;
+	try_next_host(r);
+}
+
+/*
+ * tlsa_done - the host's DANE level (RFC 7672 2.2): a failed lookup
+ * makes it unusable (the next MX is tried, and the mail is deferred when
+ * none works); usable records make TLS mandatory and authenticated,
+ * unusable ones TLS mandatory only; none leaves the route's policy.
+ */
+static void
+tlsa_done(uint64_t id, enum dane_level level, struct dane_tlsa *t,
+    const char *why)
+{
+	struct rjob	*r = job_find(id);
+	const char	*host;
+
+	if (r == NULL) {
+		dane_tlsa_free(t);
+		return;
+	}
+	host = r->hosts[r->hi];
+	log_info("event=dane host=%s port=%u level=%s reason=\"%s\"",
+	    log_safe(host), (unsigned)r->port, dane_level_str(level),
+	    log_safe(why));
+	dane_tlsa_free(r->tlsa);
+	r->tlsa = t;
+	r->dane = level;
+	if (level == DANE_FAILED || (r->routed && r->tls == ROUTE_TLS_DANE &&
+	    level != DANE_VERIFY)) {
+		set_error(r, DELIVER_TEMP, "4.7.5", "%s: %s", host,
+		    level == DANE_FAILED ? why : "tls = dane and no usable "
+		    "TLSA records");
+		skip_host(r);
+		return;
+	}
 	try_next_addr(r);
 }
 
@@ -629,6 +732,9 @@ addr_done(uint64_t id, void *arg, enum dns_status st,
 static void
 try_next_host(struct rjob *r)
 {
+	dane_tlsa_free(r->tlsa);
+	r->tlsa = NULL;
+	r->dane = DANE_NONE;
 	if (r->hi >= r->nhosts) {
 		if (!r->any_remote && r->nhosts > 0 && r->naddrs > 0)
 			set_error(r, DELIVER_PERM, "5.4.6",
@@ -648,7 +754,8 @@ try_next_host(struct rjob *r)
 		job_finish(r);
 		return;
 	}
-	dns_addr(dns, r->hosts[r->hi], AF_UNSPEC, addr_done, r->id, NULL);
+	dns_addr_sec(dns, r->hosts[r->hi], AF_UNSPEC, addr_done, r->id,
+	    NULL);
 }
 
 static void
@@ -717,9 +824,10 @@ try_next_addr(struct rjob *r)
 	r->any_remote = true;
 	c = conn_new(r, &r->addrs[r->ai]);
 	if (r->implicit) {
-		ssl = SSL_new(r->tls == ROUTE_TLS_REQUIRE ||
-		    r->tls == ROUTE_TLS_IMPLICIT ? ctx_verify : ctx_may);
-		verify_host(ssl, c->host);
+		if ((ssl = new_ssl(r, c->host)) == NULL) {
+			conn_failed(c, "TLS: cannot set up DANE");
+			return;
+		}
 		c->bev = bufferevent_openssl_socket_new(base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 		c->tls = true;
@@ -750,6 +858,107 @@ verify_host(SSL *ssl, const char *host)
 		SSL_set_tlsext_host_name(ssl, host);
 		SSL_set1_host(ssl, host);
 	}
+}
+
+/* tls_verified - must the certificate be authenticated: by DANE, or by
+ * the CAs of smtp_tls_ca and the host's name (a route's tls). */
+static bool
+tls_verified(const struct rjob *r)
+{
+	return r->dane == DANE_VERIFY || r->tls == ROUTE_TLS_REQUIRE ||
+	    r->tls == ROUTE_TLS_VERIFY || r->tls == ROUTE_TLS_IMPLICIT;
+}
+
+/* tls_mandatory - no plain text: a verified policy, or secure TLSA
+ * records even when none is usable (RFC 7672 2.2). */
+static bool
+tls_mandatory(const struct rjob *r)
+{
+	return tls_verified(r) || r->dane == DANE_ENCRYPT ||
+	    r->tls == ROUTE_TLS_DANE;
+}
+
+/*
+ * new_ssl - the TLS object of a connection to host under r's policy:
+ * DANE (the TLSA records decide, no CA store), PKIX (smtp_tls_ca and the
+ * host's name) or opportunistic (nothing checked, SNI only).  NULL when
+ * OpenSSL refuses the TLSA records.
+ */
+static SSL *
+new_ssl(struct rjob *r, const char *host)
+{
+	SSL	*ssl;
+
+	if (r->dane == DANE_VERIFY) {
+		if ((ssl = SSL_new(ctx_dane)) == NULL)
+			return NULL;
+		/* RFC 7672 3.2.2: a DANE-TA chain may name the MX host or
+		 * the next-hop domain; a route has only its host. */
+		if (dane_ssl_setup(ssl, r->tlsa, host, r->routed ? NULL :
+		    r->domain) == -1) {
+			SSL_free(ssl);
+			return NULL;
+		}
+		return ssl;
+	}
+	if ((ssl = SSL_new(tls_verified(r) ? ctx_verify : ctx_may)) == NULL)
+		return NULL;
+	if (tls_verified(r))
+		verify_host(ssl, r->routed ? r->rhost : host);
+	else if (!is_literal(host, 0, &(struct sockaddr_storage){ 0 }))
+		SSL_set_tlsext_host_name(ssl, host);
+	return ssl;
+}
+
+/*
+ * log_tls - the handshake is done: say how far the peer is trusted.
+ * "DANE": the chain matched a TLSA record (which one, at what depth);
+ * "Verified": PKIX under smtp_tls_ca with the host's name; "Untrusted":
+ * encrypted, nothing checked (opportunistic, or DANE with no usable
+ * record).
+ */
+static void
+log_tls(struct rconn *c)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
+	const struct rjob *r = c->job;
+	const char	*trust = "Untrusted";
+	char		 match[64] = "";
+
+	if (ssl == NULL || r == NULL)
+		return;
+	if (r->dane == DANE_VERIFY) {
+		trust = "DANE";
+		dane_ssl_match(ssl, match, sizeof(match));
+	} else if (tls_verified(r))
+		trust = "Verified";
+	log_info("event=tls relay=%s trust=%s text=\"%s TLS connection "
+	    "established\" protocol=%s cipher=%s%s%s%s", log_safe(c->relay),
+	    trust, trust, SSL_get_version(ssl), SSL_get_cipher_name(ssl),
+	    match[0] != '\0' ? " tlsa=\"" : "", match,
+	    match[0] != '\0' ? "\"" : "");
+}
+
+/* tls_why - why the handshake failed: a certificate that did not verify
+ * says so (for DANE: no TLSA record matched the chain). */
+static void
+tls_why(struct rconn *c, char *why, size_t size)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
+	size_t	 len = strlen(why);
+	long	 v;
+
+	/* Without verification the result says nothing about the failure. */
+	if (ssl == NULL || c->job == NULL || !tls_verified(c->job) ||
+	    (v = SSL_get_verify_result(ssl)) == X509_V_OK || len >= size)
+		return;
+	if (c->job->dane == DANE_VERIFY)
+		snprintf(why + len, size - len, " (DANE: no TLSA record "
+		    "matches the certificate chain: %s)",
+		    X509_verify_cert_error_string(v));
+	else
+		snprintf(why + len, size - len, " (%s)",
+		    X509_verify_cert_error_string(v));
 }
 
 /* ---- connections ---- */
@@ -793,7 +1002,7 @@ conn_failed(struct rconn *c, const char *why)
 	}
 	r->c = NULL;
 	if (c->state == C_TLS_HANDSHAKE && r->tls == ROUTE_TLS_MAY &&
-	    !r->no_tls) {
+	    !tls_mandatory(r) && !r->no_tls) {
 		/* Opportunistic TLS failed: the same address, in clear. */
 		log_info("event=tls-failed relay=%s reason=\"%s\" "
 		    "action=retry-plaintext", log_safe(c->relay), why);
@@ -834,12 +1043,16 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->state == C_TLS_HANDSHAKE) {
+			log_tls(c);
 			c->tls = true;
 			c->caps = 0;
 			c->state = C_EHLO;
 			set_timeout(c, T_GREETING);
 			send_line(c, "EHLO %s", config->hostname);
 		} else {
+			/* implicit TLS: the handshake is done */
+			if (c->tls)
+				log_tls(c);
 			c->state = C_GREETING;
 			set_timeout(c, T_GREETING);
 		}
@@ -847,10 +1060,12 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT)
 		str_copy(why, "timeout", sizeof(why));
-	else if ((e = bufferevent_get_openssl_error(bev)) != 0)
+	else if ((e = bufferevent_get_openssl_error(bev)) != 0) {
 		snprintf(why, sizeof(why), "TLS: %s",
 		    ERR_reason_error_string(e) != NULL ?
 		    ERR_reason_error_string(e) : "error");
+		tls_why(c, why, sizeof(why));
+	}
 	else if (what & BEV_EVENT_EOF)
 		str_copy(why, "connection closed", sizeof(why));
 	else
@@ -1009,19 +1224,17 @@ static void
 start_tls(struct rconn *c)
 {
 	struct rjob		*r = c->job;
-	bool			 verify = r->tls == ROUTE_TLS_REQUIRE;
-	SSL			*ssl = SSL_new(verify ? ctx_verify : ctx_may);
+	SSL			*ssl;
 	struct bufferevent	*tb;
 
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
-		SSL_free(ssl);
 		conn_failed(c, "data after the STARTTLS reply");
 		return;
 	}
-	if (verify)
-		verify_host(ssl, r->routed ? r->rhost : c->host);
-	else if (!is_literal(c->host, 0, &(struct sockaddr_storage){ 0 }))
-		SSL_set_tlsext_host_name(ssl, c->host);
+	if ((ssl = new_ssl(r, c->host)) == NULL) {
+		conn_failed(c, "TLS: cannot set up DANE");
+		return;
+	}
 	tb = bufferevent_openssl_filter_new(base, c->bev, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
@@ -1043,7 +1256,7 @@ on_starttls(struct rconn *c)
 		start_tls(c);
 		return;
 	}
-	if (c->job->tls == ROUTE_TLS_REQUIRE) {
+	if (tls_mandatory(c->job)) {
 		reject_host(c, DELIVER_TEMP, "4.7.4", "STARTTLS");
 		return;
 	}
@@ -1127,13 +1340,15 @@ after_ehlo(struct rconn *c)
 	struct rjob	*r = c->job;
 
 	set_timeout(c, T_MAIL);
-	if (!c->tls && r->tls != ROUTE_TLS_NONE && !r->no_tls &&
+	if (!c->tls && r->tls != ROUTE_TLS_NONE &&
+	    (!r->no_tls || tls_mandatory(r)) &&
 	    (c->caps & SMTP_CAP_STARTTLS)) {
 		c->state = C_STARTTLS;
 		send_line(c, "STARTTLS");
 		return;
 	}
-	if (!c->tls && r->tls == ROUTE_TLS_REQUIRE) {
+	/* RFC 7672 2.2: a DANE host is never sent mail in plain text. */
+	if (!c->tls && tls_mandatory(r)) {
 		c->rp.code = 0;
 		reject_host(c, DELIVER_TEMP, "4.7.4", r->no_tls ?
 		    "TLS handshake" : "STARTTLS not offered");

@@ -14,6 +14,14 @@
  * Lifetime: callers get (id, arg) back, never a pointer of ours.  A result
  * is never delivered before the call that asked for it returns; dns_free()
  * delivers DNS_TEMPFAIL for whatever is still open.
+ *
+ * DNSSEC (dns_set_dnssec): postbote validates nothing itself.  It sets
+ * the AD bit in its queries, which asks a validating resolver to say
+ * whether it validated the answer (RFC 6840 5.7), and reads the AD bit of
+ * each answer's header: a result is "secure" only when every answer it
+ * was made from carried it.  This is only as good as the resolver and
+ * the path to it, so the admin must name a validating resolver on a path
+ * they trust (dnssec_resolver = yes); without that no result is secure.
  */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -45,7 +53,13 @@ struct sock_ev {
 	struct sock_ev	*next;
 };
 
-enum req_kind { REQ_NAME, REQ_MX, REQ_ADDR, REQ_TXT };
+enum req_kind { REQ_NAME, REQ_MX, REQ_ADDR, REQ_TXT, REQ_RAW };
+
+#define DNS_HDR_LEN		12	/* RFC 1035 4.1.1 */
+#define DNS_AD_BYTE		3	/* the AD bit: RFC 4035 3.2.3 */
+#define DNS_AD_BIT		0x20
+#define DNS_RCODE_MASK		0x0f
+#define DNS_RAW_MAX		65535	/* one DNS message */
 
 /* dns_client_name(): PTR, then A or AAAA of the first name. */
 struct name_res {
@@ -74,6 +88,18 @@ struct txt_res {
 	size_t		  n;
 };
 
+struct raw_res {
+	unsigned char	*msg;			/* the answer, owned */
+	size_t		 len;
+};
+
+/* A query sent with ares_send (the AD bit set): the callback it stands
+ * in for, since ares_send leaves the RCODE to its caller. */
+struct send_wrap {
+	ares_callback	 cb;
+	void		*arg;
+};
+
 /* One lookup; it may take several c-ares queries. */
 struct dns_req {
 	struct dns_ctx	*ctx;
@@ -83,19 +109,26 @@ struct dns_req {
 	union {
 		dns_name_cb	 name;
 		dns_mx_cb	 mx;
+		dns_mx_sec_cb	 mx_sec;
 		dns_addr_cb	 addr;
+		dns_addr_sec_cb	 addr_sec;
 		dns_txt_cb	 txt;
+		dns_raw_cb	 raw;
 	} cb;
+	bool		 sec_cb;		/* cb.mx_sec, cb.addr_sec */
 	enum dns_status	 status;		/* result, once done */
 	int		 open;			/* c-ares queries unanswered */
 	bool		 submitting;		/* inside the dns_* call */
 	bool		 done;
+	unsigned	 answers;	/* answers with data or denial */
+	bool		 insecure;		/* one of them without AD */
 	struct dns_req	*next;			/* on ctx->deferred */
 	union {
 		struct name_res	 name;
 		struct mx_res	 mx;
 		struct addr_res	 addr;
 		struct txt_res	 txt;
+		struct raw_res	 raw;
 	} u;
 };
 
@@ -108,6 +141,7 @@ struct dns_ctx {
 	struct dns_req		*deferred, **deferred_tail;
 	int			 depth;		/* inside our callbacks */
 	bool			 dying;		/* dns_free() has begun */
+	bool			 dnssec;	/* AD bit asked for, trusted */
 };
 
 static int	 server_csv(struct buf *, const char *const *, size_t,
@@ -126,8 +160,8 @@ static int	 reverse_name(char *, size_t, int, const unsigned char *);
 static int	 client_addr(struct name_res *, const struct sockaddr *);
 static void	 ptr_cb(void *, int, int, unsigned char *, int);
 static void	 fwd_cb(void *, int, int, unsigned char *, int);
-static void	 mx_start(struct dns_ctx *, const char *, bool, dns_mx_cb,
-		    uint64_t, void *);
+static void	 mx_start(struct dns_req *, const char *, bool);
+static void	 addr_start(struct dns_req *, const char *, int);
 static void	 mx_cb(void *, int, int, unsigned char *, int);
 static void	 mx_collect(struct mx_res *, const struct ares_mx_reply *);
 static void	 addr4_cb(void *, int, int, unsigned char *, int);
@@ -136,6 +170,11 @@ static void	 addr_answer(struct dns_req *, int, int, unsigned char *, int);
 static enum dns_status addr_status(const struct addr_res *);
 static void	 txt_cb(void *, int, int, unsigned char *, int);
 static void	 txt_collect(struct txt_res *, const struct ares_txt_ext *);
+static void	 raw_cb(void *, int, int, unsigned char *, int);
+static void	 query(struct dns_req *, const char *, int, ares_callback);
+static void	 send_cb(void *, int, int, unsigned char *, int);
+static void	 note_ad(struct dns_req *, int, const unsigned char *, int);
+static bool	 req_secure(const struct dns_req *);
 static struct dns_req *req_new(struct dns_ctx *, enum req_kind, uint64_t,
 		    void *);
 static bool	 req_begin(struct dns_req *, const char *, char *);
@@ -147,6 +186,7 @@ static void	 deliver_name(struct dns_req *);
 static void	 deliver_mx(struct dns_req *);
 static void	 deliver_addr(struct dns_req *);
 static void	 deliver_txt(struct dns_req *);
+static void	 deliver_raw(struct dns_req *);
 
 /* How each kind of lookup hands its result over and frees it. */
 static void (*const deliverers[])(struct dns_req *) = {
@@ -154,6 +194,7 @@ static void (*const deliverers[])(struct dns_req *) = {
 	[REQ_MX] = deliver_mx,
 	[REQ_ADDR] = deliver_addr,
 	[REQ_TXT] = deliver_txt,
+	[REQ_RAW] = deliver_raw,
 };
 
 static const char *const status_names[] = {
@@ -610,7 +651,7 @@ dns_client_name(struct dns_ctx *ctx, const struct sockaddr *sa,
 		req_finish(r, DNS_PERMFAIL);
 	else if (req_begin(r, rev, rev)) {
 		r->open = 1;
-		ares_query(ctx->channel, rev, ns_c_in, ns_t_ptr, ptr_cb, r);
+		query(r, rev, ns_t_ptr, ptr_cb);
 	}
 	req_submitted(r);
 }
@@ -649,8 +690,8 @@ ptr_cb(void *arg, int st, int timeouts, unsigned char *abuf, int alen)
 	str_lower(nr->name);
 	if (req_begin(r, nr->name, nr->name)) {
 		r->open = 1;
-		ares_query(r->ctx->channel, nr->name, ns_c_in,
-		    nr->family == AF_INET ? ns_t_a : ns_t_aaaa, fwd_cb, r);
+		query(r, nr->name, nr->family == AF_INET ? ns_t_a : ns_t_aaaa,
+		    fwd_cb);
 	}
 	req_submitted(r);
 }
@@ -691,7 +732,25 @@ void
 dns_mx(struct dns_ctx *ctx, const char *domain, dns_mx_cb cb, uint64_t id,
     void *arg)
 {
-	mx_start(ctx, domain, false, cb, id, arg);
+	struct dns_req	*r = req_new(ctx, REQ_MX, id, arg);
+
+	r->cb.mx = cb;
+	mx_start(r, domain, false);
+}
+
+/*
+ * dns_mx_sec - dns_mx, with the answer's DNSSEC status (secure: see
+ * dns_set_dnssec).
+ */
+void
+dns_mx_sec(struct dns_ctx *ctx, const char *domain, dns_mx_sec_cb cb,
+    uint64_t id, void *arg)
+{
+	struct dns_req	*r = req_new(ctx, REQ_MX, id, arg);
+
+	r->cb.mx_sec = cb;
+	r->sec_cb = true;
+	mx_start(r, domain, false);
 }
 
 /*
@@ -703,22 +762,22 @@ void
 dns_mx_names(struct dns_ctx *ctx, const char *domain, dns_mx_cb cb,
     uint64_t id, void *arg)
 {
-	mx_start(ctx, domain, true, cb, id, arg);
-}
-
-/* mx_start - the MX query of dns_mx and dns_mx_names. */
-static void
-mx_start(struct dns_ctx *ctx, const char *domain, bool any_name,
-    dns_mx_cb cb, uint64_t id, void *arg)
-{
 	struct dns_req	*r = req_new(ctx, REQ_MX, id, arg);
-	char		 q[DNS_NAME_MAX + 2];
 
 	r->cb.mx = cb;
+	mx_start(r, domain, true);
+}
+
+/* mx_start - the MX query of dns_mx, dns_mx_sec and dns_mx_names. */
+static void
+mx_start(struct dns_req *r, const char *domain, bool any_name)
+{
+	char		 q[DNS_NAME_MAX + 2];
+
 	r->u.mx.any_name = any_name;
 	if (req_begin(r, domain, q)) {
 		r->open = 1;
-		ares_query(ctx->channel, q, ns_c_in, ns_t_mx, mx_cb, r);
+		query(r, q, ns_t_mx, mx_cb);
 	}
 	req_submitted(r);
 }
@@ -730,6 +789,7 @@ mx_cb(void *arg, int st, int timeouts, unsigned char *abuf, int alen)
 	struct ares_mx_reply	*head = NULL;
 
 	r->open--;
+	note_ad(r, st, abuf, alen);
 	if (st == ARES_SUCCESS)
 		st = ares_parse_mx_reply(abuf, alen, &head);
 	if (st != ARES_SUCCESS) {
@@ -783,10 +843,33 @@ dns_addr(struct dns_ctx *ctx, const char *name, int family, dns_addr_cb cb,
     uint64_t id, void *arg)
 {
 	struct dns_req	*r = req_new(ctx, REQ_ADDR, id, arg);
+
+	r->cb.addr = cb;
+	addr_start(r, name, family);
+}
+
+/*
+ * dns_addr_sec - dns_addr, with the DNSSEC status of the answers that
+ * came back (a family whose lookup failed is not counted).
+ */
+void
+dns_addr_sec(struct dns_ctx *ctx, const char *name, int family,
+    dns_addr_sec_cb cb, uint64_t id, void *arg)
+{
+	struct dns_req	*r = req_new(ctx, REQ_ADDR, id, arg);
+
+	r->cb.addr_sec = cb;
+	r->sec_cb = true;
+	addr_start(r, name, family);
+}
+
+/* addr_start - the A and/or AAAA queries of dns_addr and dns_addr_sec. */
+static void
+addr_start(struct dns_req *r, const char *name, int family)
+{
 	struct addr_res	*a = &r->u.addr;
 	char		 q[DNS_NAME_MAX + 2];
 
-	r->cb.addr = cb;
 	a->family = family;
 	a->st[0] = a->st[1] = DNS_NODATA;	/* for a family not asked */
 	if (family != AF_INET && family != AF_INET6 && family != AF_UNSPEC)
@@ -795,11 +878,9 @@ dns_addr(struct dns_ctx *ctx, const char *name, int family, dns_addr_cb cb,
 		/* Both counted first: one failing at once must not finish. */
 		r->open = family == AF_UNSPEC ? 2 : 1;
 		if (family != AF_INET6)
-			ares_query(ctx->channel, q, ns_c_in, ns_t_a, addr4_cb,
-			    r);
+			query(r, q, ns_t_a, addr4_cb);
 		if (family != AF_INET)
-			ares_query(ctx->channel, q, ns_c_in, ns_t_aaaa,
-			    addr6_cb, r);
+			query(r, q, ns_t_aaaa, addr6_cb);
 	}
 	req_submitted(r);
 }
@@ -828,6 +909,7 @@ addr_answer(struct dns_req *r, int family, int st, unsigned char *abuf,
 	int			 i = family == AF_INET ? 0 : 1;
 	size_t			 n = 0;
 
+	note_ad(r, st, abuf, alen);
 	if (st == ARES_SUCCESS)
 		st = family == AF_INET ?
 		    ares_parse_a_reply(abuf, alen, &h, NULL, NULL) :
@@ -883,7 +965,7 @@ dns_txt(struct dns_ctx *ctx, const char *name, dns_txt_cb cb, uint64_t id,
 	r->cb.txt = cb;
 	if (req_begin(r, name, q)) {
 		r->open = 1;
-		ares_query(ctx->channel, q, ns_c_in, ns_t_txt, txt_cb, r);
+		query(r, q, ns_t_txt, txt_cb);
 	}
 	req_submitted(r);
 }
@@ -895,6 +977,7 @@ txt_cb(void *arg, int st, int timeouts, unsigned char *abuf, int alen)
 	struct ares_txt_ext	*head = NULL;
 
 	r->open--;
+	note_ad(r, st, abuf, alen);
 	if (st == ARES_SUCCESS)
 		st = ares_parse_txt_reply_ext(abuf, alen, &head);
 	if (st != ARES_SUCCESS) {
@@ -933,6 +1016,147 @@ txt_collect(struct txt_res *t, const struct ares_txt_ext *head)
 	}
 	buf_free(&b);
 	t->n = i;
+}
+
+/*
+ * dns_raw - start a lookup of any type; the callback gets the whole
+ * answer (for NXDOMAIN and NODATA too) for the caller to parse.
+ */
+void
+dns_raw(struct dns_ctx *ctx, const char *name, int type, dns_raw_cb cb,
+    uint64_t id, void *arg)
+{
+	struct dns_req	*r = req_new(ctx, REQ_RAW, id, arg);
+	char		 q[DNS_NAME_MAX + 2];
+
+	r->cb.raw = cb;
+	if (type <= 0 || type > 65535)
+		req_finish(r, DNS_PERMFAIL);
+	else if (req_begin(r, name, q)) {
+		r->open = 1;
+		query(r, q, type, raw_cb);
+	}
+	req_submitted(r);
+}
+
+/* raw_cb - keep a copy of the answer, whatever its RCODE said. */
+static void
+raw_cb(void *arg, int st, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_req	*r = arg;
+	struct raw_res	*w = &r->u.raw;
+
+	r->open--;
+	note_ad(r, st, abuf, alen);
+	if ((st == ARES_SUCCESS || st == ARES_ENODATA ||
+	    st == ARES_ENOTFOUND) && abuf != NULL && alen > 0 &&
+	    alen <= DNS_RAW_MAX) {
+		w->msg = xmalloc((size_t)alen);
+		memcpy(w->msg, abuf, (size_t)alen);
+		w->len = (size_t)alen;
+	}
+	req_finish(r, map_status(st));
+}
+
+/*
+ * dns_set_dnssec - see dns.h.  Only queries sent from now on carry the
+ * AD bit; a context is set up before its first lookup.
+ */
+void
+dns_set_dnssec(struct dns_ctx *ctx, bool on)
+{
+	ctx->dnssec = on;
+}
+
+/*
+ * query - send one question for r.  With DNSSEC on, the query is built
+ * here with the AD bit set (RFC 6840 5.7: a validating resolver then
+ * sets AD in its answer when it validated it, without the DO bit's
+ * signatures in the answer) and sent with ares_send, whose answers
+ * send_cb maps to the statuses ares_query gives.
+ */
+static void
+query(struct dns_req *r, const char *name, int type, ares_callback cb)
+{
+	struct dns_ctx		*ctx = r->ctx;
+	struct send_wrap	*w;
+	unsigned char		*q = NULL;
+	int			 qlen = 0;
+
+	if (!ctx->dnssec) {
+		ares_query(ctx->channel, name, ns_c_in, type, cb, r);
+		return;
+	}
+	if (ares_create_query(name, ns_c_in, type, 0, 1, &q, &qlen, 0) !=
+	    ARES_SUCCESS || qlen < DNS_HDR_LEN) {
+		if (q != NULL)
+			ares_free_string(q);
+		cb(r, ARES_EBADNAME, 0, NULL, 0);
+		return;
+	}
+	q[DNS_AD_BYTE] |= DNS_AD_BIT;
+	w = xcalloc(1, sizeof(*w));
+	w->cb = cb;
+	w->arg = r;
+	ares_send(ctx->channel, q, qlen, send_cb, w);
+	ares_free_string(q);
+}
+
+/*
+ * send_cb - an answer to a query of query(): its RCODE and answer count
+ * become the status ares_query would have given (c-ares itself has
+ * already moved on to the next server after SERVFAIL, NOTIMP, REFUSED).
+ */
+static void
+send_cb(void *arg, int st, int timeouts, unsigned char *abuf, int alen)
+{
+	struct send_wrap	*w = arg;
+	ares_callback		 cb = w->cb;
+	void			*r = w->arg;
+
+	free(w);
+	if (st == ARES_SUCCESS && (abuf == NULL || alen < DNS_HDR_LEN))
+		st = ARES_EBADRESP;
+	else if (st == ARES_SUCCESS) {
+		switch (abuf[3] & DNS_RCODE_MASK) {
+		case ns_r_noerror:
+			st = (abuf[6] | abuf[7]) != 0 ? ARES_SUCCESS :
+			    ARES_ENODATA;
+			break;
+		case ns_r_nxdomain:
+			st = ARES_ENOTFOUND;
+			break;
+		case ns_r_formerr:
+			st = ARES_EFORMERR;
+			break;
+		default:
+			st = ARES_ESERVFAIL;
+			break;
+		}
+	}
+	cb(r, st, timeouts, abuf, alen);
+}
+
+/*
+ * note_ad - an answer arrived for r: count it, and remember when it came
+ * without the AD bit.  A failed query (no answer) counts neither way.
+ */
+static void
+note_ad(struct dns_req *r, int st, const unsigned char *abuf, int alen)
+{
+	if (st != ARES_SUCCESS && st != ARES_ENODATA && st != ARES_ENOTFOUND)
+		return;
+	r->answers++;
+	if (abuf == NULL || alen < DNS_HDR_LEN ||
+	    !(abuf[DNS_AD_BYTE] & DNS_AD_BIT))
+		r->insecure = true;
+}
+
+/* req_secure - every answer of r was validated by a trusted resolver. */
+static bool
+req_secure(const struct dns_req *r)
+{
+	return r->ctx->dnssec && r->answers > 0 && !r->insecure;
 }
 
 /* req_new - a lookup not yet started. */
@@ -1032,7 +1256,12 @@ deliver_mx(struct dns_req *r)
 {
 	struct mx_res	*m = &r->u.mx;
 
-	r->cb.mx(r->id, r->arg, r->status, m->n > 0 ? m->v : NULL, m->n);
+	if (r->sec_cb)
+		r->cb.mx_sec(r->id, r->arg, r->status, req_secure(r),
+		    m->n > 0 ? m->v : NULL, m->n);
+	else
+		r->cb.mx(r->id, r->arg, r->status, m->n > 0 ? m->v : NULL,
+		    m->n);
 	for (size_t i = 0; i < m->n; i++)
 		free((char *)m->v[i].host);
 	free(m->v);
@@ -1052,7 +1281,11 @@ deliver_addr(struct dns_req *r)
 		if (a->n[1] > 0)
 			memcpy(all + a->n[0], a->v[1], a->n[1] * sizeof(*all));
 	}
-	r->cb.addr(r->id, r->arg, r->status, all, n);
+	if (r->sec_cb)
+		r->cb.addr_sec(r->id, r->arg, r->status, req_secure(r), all,
+		    n);
+	else
+		r->cb.addr(r->id, r->arg, r->status, all, n);
 	free(all);
 	free(a->v[0]);
 	free(a->v[1]);
@@ -1069,4 +1302,13 @@ deliver_txt(struct dns_req *r)
 		free(t->v[i]);
 	free(t->v);
 	free(t->len);
+}
+
+static void
+deliver_raw(struct dns_req *r)
+{
+	struct raw_res	*w = &r->u.raw;
+
+	r->cb.raw(r->id, r->arg, r->status, req_secure(r), w->msg, w->len);
+	free(w->msg);
 }

@@ -8,6 +8,7 @@
 #ifndef POSTBOTE_DNS_H
 #define POSTBOTE_DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -35,6 +36,16 @@ struct dns_ctx *dns_new(struct event_base *, const char *const *servers,
  * DNS_TEMPFAIL before it returns (callers must tolerate that).  Must not
  * be called from inside a dns callback.  NULL is ignored. */
 void	 dns_free(struct dns_ctx *);
+
+/*
+ * dns_set_dnssec - on: every query from now on carries the AD bit (RFC
+ * 6840 5.7) and the *_sec and raw lookups report an answer as secure when
+ * the resolver set AD in it.  Only for a validating resolver the admin
+ * names and trusts (dnssec_resolver = yes): the AD bit says what the
+ * resolver thinks, and nothing is validated here.  Off (the default):
+ * nothing is ever secure.
+ */
+void	 dns_set_dnssec(struct dns_ctx *, bool on);
 
 /*
  * Every lookup below calls its callback exactly once, from the event loop
@@ -72,6 +83,14 @@ typedef void (*dns_mx_cb)(uint64_t id, void *arg, enum dns_status,
 void	 dns_mx(struct dns_ctx *, const char *domain, dns_mx_cb, uint64_t id,
 	    void *arg);
 /*
+ * dns_mx_sec - dns_mx, and whether the answer was secure (DNSSEC,
+ * dns_set_dnssec): for NODATA and NXDOMAIN, an authenticated denial.
+ */
+typedef void (*dns_mx_sec_cb)(uint64_t id, void *arg, enum dns_status,
+	    bool secure, const struct dns_mx *mx, size_t n);
+void	 dns_mx_sec(struct dns_ctx *, const char *domain, dns_mx_sec_cb,
+	    uint64_t id, void *arg);
+/*
  * dns_mx_names - dns_mx for SPF (RFC 7208 5.4): a host is kept when it is
  * any name one may ask about (printable ASCII labels, "a:b/c.example"
  * too), not only when it is a host name to deliver to.
@@ -89,6 +108,15 @@ typedef void (*dns_addr_cb)(uint64_t id, void *arg, enum dns_status,
 	    const struct sockaddr_storage *addrs, size_t n);
 void	 dns_addr(struct dns_ctx *, const char *name, int family, dns_addr_cb,
 	    uint64_t id, void *arg);
+/*
+ * dns_addr_sec - dns_addr, and whether every answer that came back (with
+ * addresses or an authenticated denial) was secure; a family whose
+ * lookup failed does not count.
+ */
+typedef void (*dns_addr_sec_cb)(uint64_t id, void *arg, enum dns_status,
+	    bool secure, const struct sockaddr_storage *addrs, size_t n);
+void	 dns_addr_sec(struct dns_ctx *, const char *name, int family,
+	    dns_addr_sec_cb, uint64_t id, void *arg);
 
 /*
  * dns_txt - TXT records of name, the strings of each record joined with
@@ -99,6 +127,17 @@ typedef void (*dns_txt_cb)(uint64_t id, void *arg, enum dns_status,
 	    const char *const *txt, const size_t *len, size_t n);
 void	 dns_txt(struct dns_ctx *, const char *name, dns_txt_cb, uint64_t id,
 	    void *arg);
+
+/*
+ * dns_raw - a lookup of any RR type (1-65535): the callback gets the
+ * whole answer message (msg, len bytes; NULL when no answer came) to
+ * parse itself, for DNS_OK, DNS_NODATA and DNS_NXDOMAIN alike, and
+ * whether it was secure.  For the types c-ares cannot parse (TLSA).
+ */
+typedef void (*dns_raw_cb)(uint64_t id, void *arg, enum dns_status,
+	    bool secure, const unsigned char *msg, size_t len);
+void	 dns_raw(struct dns_ctx *, const char *name, int type, dns_raw_cb,
+	    uint64_t id, void *arg);
 
 /* dns_status_str - "ok", "nxdomain", ... */
 const char *dns_status_str(enum dns_status);

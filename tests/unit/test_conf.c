@@ -530,7 +530,15 @@ static const struct bad bads[] = {
 	{ "[route *]\nhost = smtp.x:0", "t.conf:2:1: host: \"smtp.x:0\" is not "
 	    "HOST, HOST:PORT or [IPV6]:PORT" },
 	{ "[route *]\nhost = a\ntls = maybe", "t.conf:3:1: tls: must be none "
-	    "| may | require | implicit" },
+	    "| may | require | implicit | verify | dane" },
+	{ "[route *]\nhost = a\ntls = dane", "t.conf:3:1: tls: dane needs "
+	    "dnssec_resolver = yes" },
+	{ "resolver = 127.0.0.1\ndnssec_resolver = yes\n[route *]\n"
+	    "host = 192.0.2.1\ntls = dane", "t.conf:5:1: tls: dane needs a "
+	    "host name, not an address" },
+	{ "dnssec_resolver = yes", "t.conf:1:1: dnssec_resolver: needs "
+	    "resolver: the AD bit is trusted only from a resolver named "
+	    "here" },
 	{ "destination_concurrency = 0", "t.conf:1:1: destination_concurrency: "
 	    "must be between 1 and 1000" },
 	{ "[route *]\nhost = a\nauth = user", "t.conf:3:1: auth: takes 2 "

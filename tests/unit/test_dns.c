@@ -2,6 +2,9 @@
  * test_dns.c - dns.c against a tiny UDP DNS responder that runs in a
  * thread of this test on 127.0.0.1 and ::1 (ephemeral ports).  Nothing
  * here ever asks the system resolver: every context names its servers.
+ * Names under sec.test play a validating resolver: their answers carry
+ * the AD bit when the query did (RFC 6840 5.7), but for half.sec.test's
+ * AAAA.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -92,6 +95,11 @@ static const struct rule rules[] = {
 	{ "colon.test", T_MX, ANSWER, 0, "9 a\\.b.colon.test." },
 	{ "foo:bar/baz.colon.test", T_A, ANSWER, 0, "192.0.2.5" },
 	{ "sp ace%20.test", T_TXT, ANSWER, 0, "found" },
+	{ "sec.test", T_MX, ANSWER, 0, "10 mx.sec.test." },
+	{ "mx.sec.test", T_A, ANSWER, 0, "127.0.0.1" },
+	{ "half.sec.test", T_A, ANSWER, 0, "127.0.0.1" },
+	{ "half.sec.test", T_AAAA, ANSWER, 0, "::1" },
+	{ "txt.sec.test", T_TXT, ANSWER, 0, "hello" },
 };
 
 static struct {
@@ -101,6 +109,7 @@ static struct {
 	pthread_mutex_t	 lock;
 	unsigned	 nqueries;
 	char		 last[300];
+	bool		 last_ad;	/* the last query had the AD bit */
 } srv = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Question name as dotted lower case; returns bytes used or -1. */
@@ -211,6 +220,18 @@ put_answer(unsigned char *p, const struct rule *r)
 	return o + rdlen;
 }
 
+/* is_secure - would a validating resolver vouch for this answer? */
+static bool
+is_secure(const char *name, int type)
+{
+	size_t	 n = strlen(name);
+
+	if (strcmp(name, "half.sec.test") == 0 && type == T_AAAA)
+		return false;
+	return strcmp(name, "sec.test") == 0 ||
+	    (n > 9 && strcmp(name + n - 9, ".sec.test") == 0);
+}
+
 /* Build the reply to q; returns its length, or 0 to stay silent. */
 static size_t
 answer(const unsigned char *q, size_t qlen, unsigned char *out)
@@ -226,6 +247,7 @@ answer(const unsigned char *q, size_t qlen, unsigned char *out)
 	pthread_mutex_lock(&srv.lock);
 	srv.nqueries++;
 	snprintf(srv.last, sizeof(srv.last), "%s/%d", name, type);
+	srv.last_ad = (q[3] & 0x20) != 0;
 	pthread_mutex_unlock(&srv.lock);
 	o = 12 + (size_t)n + 4;
 	memcpy(out, q, o);
@@ -251,6 +273,8 @@ answer(const unsigned char *q, size_t qlen, unsigned char *out)
 	}
 	out[2] = 0x80 | (q[2] & 0x01);		/* QR, RD copied */
 	out[3] = 0x80 | (unsigned char)rcode;	/* RA */
+	if ((q[3] & 0x20) && is_secure(name, type))
+		out[3] |= 0x20;			/* AD */
 	memcpy(out + 4, "\0\1\0\0\0\0\0\0", 8);
 	out[7] = (unsigned char)count;
 	return o;
@@ -812,6 +836,145 @@ do_txt(const char *name)
 	return &m;
 }
 
+/* ---- DNSSEC: the AD bit asked for and reported ---- */
+
+struct sec_result {
+	int		 calls;
+	enum dns_status	 st;
+	bool		 secure;
+	size_t		 n, len;
+	unsigned char	 msg[512];
+};
+
+static void
+sec_done(struct sec_result *r, enum dns_status st, bool secure, size_t n)
+{
+	r->calls++;
+	r->st = st;
+	r->secure = secure;
+	r->n = n;
+	if (--cur->pending == 0)
+		event_base_loopbreak(cur->base);
+}
+
+static void
+mx_sec_cb(uint64_t id, void *arg, enum dns_status st, bool secure,
+    const struct dns_mx *mx, size_t n)
+{
+	sec_done(arg, st, secure, n);
+}
+
+static void
+addr_sec_cb(uint64_t id, void *arg, enum dns_status st, bool secure,
+    const struct sockaddr_storage *a, size_t n)
+{
+	sec_done(arg, st, secure, n);
+}
+
+static void
+raw_cb(uint64_t id, void *arg, enum dns_status st, bool secure,
+    const unsigned char *msg, size_t len)
+{
+	struct sec_result	*r = arg;
+
+	r->len = len;
+	if (msg != NULL && len <= sizeof(r->msg))
+		memcpy(r->msg, msg, len);
+	sec_done(r, st, secure, msg != NULL);
+}
+
+/* sec - one lookup of kind 'm' (MX), 'a' (addresses) or 'r' (raw). */
+static struct sec_result *
+sec(int kind, const char *name, int type)
+{
+	static struct sec_result	 r;
+
+	memset(&r, 0, sizeof(r));
+	cur->pending++;
+	if (kind == 'm')
+		dns_mx_sec(cur->dns, name, mx_sec_cb, 1, &r);
+	else if (kind == 'a')
+		dns_addr_sec(cur->dns, name, AF_UNSPEC, addr_sec_cb, 1, &r);
+	else
+		dns_raw(cur->dns, name, type, raw_cb, 1, &r);
+	assert_int_equal(r.calls, 0);
+	run();
+	assert_int_equal(r.calls, 1);
+	return &r;
+}
+
+static void
+test_dnssec_off(void **state)
+{
+	struct sec_result	*r = sec('m', "sec.test", 0);
+
+	/* off: the AD bit is neither asked for nor believed */
+	assert_int_equal(r->st, DNS_OK);
+	assert_false(r->secure);
+	assert_false(srv.last_ad);
+	r = sec('r', "txt.sec.test", T_TXT);
+	assert_int_equal(r->st, DNS_OK);
+	assert_false(r->secure);
+}
+
+static void
+test_dnssec_on(void **state)
+{
+	struct sec_result	*r;
+
+	dns_set_dnssec(cur->dns, true);
+	r = sec('m', "sec.test", 0);
+	assert_int_equal(r->st, DNS_OK);
+	assert_int_equal(r->n, 1);
+	assert_true(r->secure);
+	assert_true(srv.last_ad);
+	r = sec('m', "example.test", 0);	/* no AD in the answer */
+	assert_int_equal(r->st, DNS_OK);
+	assert_false(r->secure);
+	/* A with AD and AAAA NODATA with AD: secure; one without: not */
+	r = sec('a', "mx.sec.test", 0);
+	assert_int_equal(r->st, DNS_OK);
+	assert_true(r->secure);
+	r = sec('a', "half.sec.test", 0);
+	assert_int_equal(r->st, DNS_OK);
+	assert_int_equal(r->n, 2);
+	assert_false(r->secure);
+	r = sec('m', "nx.sec.test", 0);		/* an authenticated denial */
+	assert_int_equal(r->st, DNS_NXDOMAIN);
+	assert_true(r->secure);
+}
+
+static void
+test_raw(void **state)
+{
+	struct sec_result	*r;
+
+	dns_set_dnssec(cur->dns, true);
+	r = sec('r', "txt.sec.test", T_TXT);
+	assert_int_equal(r->st, DNS_OK);
+	assert_true(r->secure);
+	assert_true(r->len > 12);
+	assert_int_equal(r->msg[7], 1);		/* ANCOUNT */
+	assert_int_equal(r->msg[3] & 0x20, 0x20);
+	/* a denial comes with its message too */
+	r = sec('r', "nx.sec.test", T_TXT);
+	assert_int_equal(r->st, DNS_NXDOMAIN);
+	assert_true(r->secure);
+	assert_int_equal(r->n, 1);
+	r = sec('r', "mx.sec.test", T_TXT);
+	assert_int_equal(r->st, DNS_NODATA);
+	assert_int_equal(r->n, 1);
+	/* SERVFAIL (a bogus answer, from a validating resolver) */
+	r = sec('r', "flaky.test", T_A);
+	assert_int_equal(r->st, DNS_TEMPFAIL);
+	assert_false(r->secure);
+	assert_int_equal(r->n, 0);
+	r = sec('r', "txt.sec.test", 0);
+	assert_int_equal(r->st, DNS_PERMFAIL);
+	r = sec('r', "bad..name", T_TXT);
+	assert_int_equal(r->st, DNS_PERMFAIL);
+}
+
 /* Sorted by preference, ties in answer order, numeric host dropped. */
 static void
 test_mx_sorted(void **state)
@@ -1118,6 +1281,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_addr_failures, setup4,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_txt, setup4, teardown),
+		cmocka_unit_test_setup_teardown(test_dnssec_off, setup4,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_dnssec_on, setup4,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_raw, setup4, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_query_names, setup4,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_free_every_kind, setup4,
