@@ -21,6 +21,14 @@ with warnings.catch_warnings():
 
 from fakedns import FakeDNS
 
+
+def maildir_order(name):
+    """Sort key for Maildir names "SECONDS.M<usec>P<pid>...": the
+    microseconds are not zero-padded, so order by number, not by text."""
+    m = re.match(r"(\d+)\.M(\d+)", name)
+    return (int(m.group(1)), int(m.group(2)), name) if m else (0, 0, name)
+
+
 BIN = os.environ.get("POSTBOTE_BIN",
                      os.path.join(os.path.dirname(__file__), "..", "..",
                                   "build", "asan", "postbote"))
@@ -238,7 +246,7 @@ class MTA:
         if not os.path.isdir(d):
             return []
         out = []
-        for name in sorted(os.listdir(d)):
+        for name in sorted(os.listdir(d), key=maildir_order):
             with open(os.path.join(d, name), "rb") as f:
                 out.append(f.read())
         return out
