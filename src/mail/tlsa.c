@@ -111,6 +111,15 @@ name_read(const unsigned char *m, size_t len, size_t *off, struct wname *w)
 	}
 }
 
+/* tlsa_name_skip - see tlsa.h. */
+int
+tlsa_name_skip(const unsigned char *m, size_t len, size_t *off)
+{
+	struct wname	 w;
+
+	return name_read(m, len, off, &w);
+}
+
 /* name_is - w is the host name s (no root dot), case-insensitively. */
 static bool
 name_is(const struct wname *w, const char *s)

@@ -69,4 +69,12 @@ char	*tlsa_rec_str(const struct tlsa_rec *r, char *out, size_t size);
  * or "unassigned"; never NULL. */
 const char *tlsa_usage_str(unsigned usage);
 
+/*
+ * tlsa_name_skip - move *off past the (maybe compressed) name at *off in
+ * the DNS message m[0..len), checked as the TLSA reader checks names
+ * (pointers only backwards, at most 253 bytes); 0 or -1.  For the other
+ * readers of whole answers (mail/dnsbl.c).
+ */
+int	 tlsa_name_skip(const unsigned char *m, size_t len, size_t *off);
+
 #endif
