@@ -11,7 +11,8 @@
 #   make fuzz-run a bounded run of each of them (FUZZ_SECONDS, 15)
 
 CC	?= cc
-PKGS	 = libevent libevent_pthreads libevent_openssl libcares openssl libcrypt zlib
+PKGS	 = libevent libevent_pthreads libevent_openssl libcares openssl libcrypt zlib \
+	   lmdb
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \

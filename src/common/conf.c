@@ -49,7 +49,7 @@ enum ktype {
 	T_DOMAIN, T_DOMAINS, T_PATH, T_MAILBOX, T_DELIM, T_NETS, T_UINT,
 	T_PORT, T_SIZE, T_DURATION, T_DURLIST, T_ENUM, T_USER, T_LOG,
 	T_RESOLVERS, T_LISTEN_ADDR, T_HOSTPORT, T_AUTH, T_STRING, T_TLSPROTO,
-	T_ADDRESS, T_DELIVER
+	T_ADDRESS, T_DELIVER, T_DNSBL, T_JUNK_HEADER
 };
 
 #define K_REQUIRED	0x01	/* the section is incomplete without it */
@@ -84,6 +84,7 @@ static const char *const w_mode[] = { "mx", "submission", "submissions",
 static const char *const w_tls[] = { "none", "may", "require", "implicit",
 	"verify", "dane", NULL };
 static const char *const w_bool[] = { "no", "yes", NULL };
+static const char *const w_dnsbl_reject[] = { "rcpt", "connect", NULL };
 
 #define G(f)	SC_GLOBAL, #f
 #define GO(f)	offsetof(struct conf, f)
@@ -209,6 +210,29 @@ static const struct conf_key keys[] = {
 	{ G(deliver), T_DELIVER, "maildir", 0, 0, 0, GO(deliver), 0, NULL },
 	{ G(lmtp_concurrency), T_UINT, "10", 1, 1000, 0,
 	    GO(lmtp_concurrency), 0, NULL },
+	{ G(dnsbl), T_DNSBL, "", 0, 0, 0, GO(dnsbl), GO(ndnsbl), NULL },
+	{ G(dnswl), T_DNSBL, "", 0, 0, 0, GO(dnswl), GO(ndnswl), NULL },
+	{ G(dnsbl_threshold), T_UINT, "1", 1, 100000, 0,
+	    GO(dnsbl_threshold), 0, NULL },
+	{ G(dnsbl_reject), T_ENUM, "rcpt", 0, 0, 0, GO(dnsbl_reject), 0,
+	    w_dnsbl_reject },
+	{ G(dnsbl_timeout), T_DURATION, "10s", 1, MINUTE, 0,
+	    GO(dnsbl_timeout), 0, NULL },
+	{ G(greylist), T_ENUM, "no", 0, 0, 0, GO(greylist), 0, w_bool },
+	{ G(greylist_delay), T_DURATION, "5m", 0, DAY, 0, GO(greylist_delay),
+	    0, NULL },
+	{ G(greylist_retry_window), T_DURATION, "24h", 1, 30 * DAY, 0,
+	    GO(greylist_retry_window), 0, NULL },
+	{ G(greylist_expire), T_DURATION, "35d", 1, 365 * DAY, 0,
+	    GO(greylist_expire), 0, NULL },
+	{ G(greylist_networks), T_NETS, "", 0, 0, 0, GO(greylist_networks),
+	    GO(ngreylist_networks), NULL },
+	{ G(greylist_spf_pass), T_ENUM, "no", 0, 0, 0, GO(greylist_spf_pass),
+	    0, w_bool },
+	{ G(junk_header), T_JUNK_HEADER, "X-Spam: yes", 0, 0, K_EMPTY_OK,
+	    GO(junk_header), GO(junk_value), NULL },
+	{ G(junk_folder), T_STRING, "Junk", 0, 0, K_EMPTY_OK, GO(junk_folder),
+	    0, NULL },
 
 	{ SC_LISTEN, "address", T_LISTEN_ADDR, NULL, 0, 0, K_REQUIRED,
 	    LO(host), LO(port), NULL },
@@ -314,6 +338,10 @@ static int	 set_delim(const struct conf_key *, char *, char **, size_t,
 		    char *);
 static int	 set_nets(const struct conf_key *, char *, char **, size_t,
 		    char *);
+static int	 set_dnsbl(const struct conf_key *, char *, char **, size_t,
+		    char *);
+static int	 set_junk_header(const struct conf_key *, char *, char **,
+		    size_t, char *);
 static int	 set_number(const struct conf_key *, char *, char **, size_t,
 		    char *);
 static int	 set_durlist(const struct conf_key *, char *, char **, size_t,
@@ -392,6 +420,7 @@ static const set_fn setters[] = {
 	[T_HOSTPORT] = set_hostport,	[T_AUTH] = set_auth,
 	[T_STRING] = set_string,	[T_TLSPROTO] = set_tlsproto,
 	[T_ADDRESS] = set_address,	[T_DELIVER] = set_deliver,
+	[T_DNSBL] = set_dnsbl,		[T_JUNK_HEADER] = set_junk_header,
 };
 
 /*
@@ -754,6 +783,75 @@ set_nets(const struct conf_key *k, char *base, char **w, size_t n,
 	free(*f);
 	*f = v;
 	*nf = n;
+	return 0;
+}
+
+/* set_dnsbl - dnsbl, dnswl: "ZONE[=PATTERN][*WEIGHT]" words (mail/dnsbl.h);
+ * none is no list. */
+static int
+set_dnsbl(const struct conf_key *k, char *base, char **w, size_t n,
+    char *why)
+{
+	struct dnsbl_site	**f = (struct dnsbl_site **)(base + k->off), *v;
+	size_t			 *nf = (size_t *)(base + k->off2);
+	char			  inner[WHY_MAX];
+
+	v = n ? xreallocarray(NULL, n, sizeof(*v)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (dnsbl_site_parse(w[i], &v[i], inner, sizeof(inner)) ==
+		    -1) {
+			free(v);
+			return fail(why, "%.80s: %s", log_safe(w[i]), inner);
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(v[j].zone, v[i].zone) == 0) {
+				fail(why, "%s is listed twice", v[i].zone);
+				free(v);
+				return -1;
+			}
+	}
+	free(*f);
+	*f = v;
+	*nf = n;
+	return 0;
+}
+
+/* set_junk_header - "NAME: VALUE" (the colon optional): the header field
+ * a filter marks spam with; the value is matched as the field's first
+ * word, in any case.  Empty: no header makes a message junk. */
+static int
+set_junk_header(const struct conf_key *k, char *base, char **w, size_t n,
+    char *why)
+{
+	char	**name = (char **)(base + k->off);
+	char	**value = (char **)(base + k->off2);
+	size_t	  len;
+
+	if (n == 0) {
+		free(*name);
+		free(*value);
+		*name = *value = NULL;
+		return 0;
+	}
+	if (n != 2)
+		return fail(why, "must be NAME: VALUE, as \"X-Spam: yes\"");
+	len = strlen(w[0]);
+	if (len > 0 && w[0][len - 1] == ':')
+		len--;
+	if (len == 0 || len > 76)
+		return fail(why, "needs a header field name");
+	for (size_t i = 0; i < len; i++)
+		if (w[0][i] <= ' ' || w[0][i] >= 0x7f || w[0][i] == ':')
+			return fail(why, "\"%.80s\" is not a header field "
+			    "name", log_safe(w[0]));
+	for (const char *p = w[1]; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return fail(why, "the value must be one printable "
+			    "word");
+	free(*name);
+	free(*value);
+	*name = xstrndup(w[0], len);
+	*value = xstrdup(w[1]);
 	return 0;
 }
 
@@ -1639,6 +1737,20 @@ check_domain(struct parser *ps)
 	return 0;
 }
 
+/* folder_name_ok - a Maildir++ folder name we create: printable ASCII
+ * and spaces, no '/' or '\\'; '.' only inside (Junk, Spam.Later). */
+static bool
+folder_name_ok(const char *s)
+{
+	if (s[0] == '.' || s[0] == '\0' || s[strlen(s) - 1] == '.' ||
+	    strstr(s, "..") != NULL)
+		return false;
+	for (; *s != '\0'; s++)
+		if (*s < ' ' || *s >= 0x7f || *s == '/' || *s == '\\')
+			return false;
+	return true;
+}
+
 /* finish - fill in what depends on other keys, then cross-check. */
 static int
 finish(struct parser *ps)
@@ -1659,6 +1771,12 @@ finish(struct parser *ps)
 		return perr(ps, ps->gpos[find_key(SC_GLOBAL, "dnssec_resolver",
 		    15)], "dnssec_resolver", "needs resolver: the AD bit is "
 		    "trusted only from a resolver named here");
+	if (c->junk_folder != NULL && (c->junk_folder[0] == '.' ||
+	    strlen(c->junk_folder) > 100 ||
+	    !folder_name_ok(c->junk_folder)))
+		return perr(ps, ps->gpos[find_key(SC_GLOBAL, "junk_folder",
+		    11)], "junk_folder", "a Maildir++ folder name: printable, "
+		    "no '/', not starting with '.'");
 	if (c->mailbox == NULL)
 		xasprintf(&c->mailbox, "%s/mail/%%d/%%u", c->state_dir);
 	if (c->nlistens == 0)
@@ -1848,6 +1966,12 @@ conf_free(struct conf *c)
 	free(c->tlss);
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
+	free(c->dnsbl);
+	free(c->dnswl);
+	free(c->greylist_networks);
+	free(c->junk_header);
+	free(c->junk_value);
+	free(c->junk_folder);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1896,6 +2020,14 @@ net_match(const struct conf_net *n, const unsigned char *a)
 bool
 conf_relay_allowed(const struct conf *c, const struct sockaddr *sa)
 {
+	return conf_nets_match(c->relay_networks, c->nrelay_networks, sa);
+}
+
+/* conf_nets_match - is the address inside one of the n networks? */
+bool
+conf_nets_match(const struct conf_net *nets, size_t nnets,
+    const struct sockaddr *sa)
+{
 	static const unsigned char	 mapped[12] = { [10] = 0xff, 0xff };
 	struct sockaddr_in		 sin;
 	struct sockaddr_in6		 sin6;
@@ -1919,8 +2051,8 @@ conf_relay_allowed(const struct conf *c, const struct sockaddr *sa)
 			has4 = true;
 		}
 	}
-	for (size_t i = 0; i < c->nrelay_networks; i++) {
-		const struct conf_net	*n = &c->relay_networks[i];
+	for (size_t i = 0; i < nnets; i++) {
+		const struct conf_net	*n = &nets[i];
 
 		if ((n->family == AF_INET && has4 && net_match(n, a4)) ||
 		    (n->family == AF_INET6 && has6 && net_match(n, a6)))

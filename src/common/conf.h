@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "mail/dnsbl.h"
+
 #define CONF_DEFAULT_PATH	"/etc/postbote/postbote.conf"
 
 enum listen_mode { LISTEN_MX = 0, LISTEN_SUBMISSION, LISTEN_SUBMISSIONS };
@@ -20,6 +22,7 @@ enum route_tls { ROUTE_TLS_NONE = 0, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE,
 enum policy_spf { SPF_POLICY_RECORD = 0, SPF_POLICY_REJECT };
 enum policy_dmarc { DMARC_POLICY_RECORD = 0, DMARC_POLICY_ENFORCE };
 enum policy_bare_lf { BARE_LF_NORMALIZE = 0, BARE_LF_REJECT };
+enum dnsbl_reject { DNSBL_REJECT_RCPT = 0, DNSBL_REJECT_CONNECT };
 
 struct conf_net {			/* one relay_networks entry */
 	int		 family;	/* AF_INET or AF_INET6 */
@@ -151,6 +154,22 @@ struct conf {
 	unsigned	 rate_recipients_per_hour;
 	uint64_t	 min_data_rate;		/* bytes/s in DATA, BDAT */
 	uint64_t	 data_rate_window;	/* seconds it is measured over */
+	/* spam defence (docs/spam.md) */
+	struct dnsbl_site *dnsbl, *dnswl;	/* weighted lists */
+	size_t		 ndnsbl, ndnswl;
+	unsigned	 dnsbl_threshold;	/* a score this high is refused */
+	enum dnsbl_reject dnsbl_reject;		/* at RCPT or at connect */
+	uint64_t	 dnsbl_timeout;		/* seconds for all answers */
+	int		 greylist;		/* 0/1 */
+	uint64_t	 greylist_delay;	/* seconds */
+	uint64_t	 greylist_retry_window;
+	uint64_t	 greylist_expire;
+	struct conf_net	*greylist_networks;	/* never greylisted */
+	size_t		 ngreylist_networks;
+	int		 greylist_spf_pass;	/* 0/1: SPF pass skips it */
+	char		*junk_header;		/* field name, NULL = none */
+	char		*junk_value;		/* its first word */
+	char		*junk_folder;		/* Maildir++ name, NULL = none */
 
 	struct conf_listen *listens;
 	size_t		 nlistens;
@@ -225,6 +244,9 @@ const struct conf_deliver *conf_deliver_of(const struct conf *c,
 	    const char *domain);
 /* conf_relay_allowed - is the client address inside relay_networks? */
 bool	 conf_relay_allowed(const struct conf *, const struct sockaddr *);
+/* conf_nets_match - is the address inside one of nets[0..n)? */
+bool	 conf_nets_match(const struct conf_net *nets, size_t n,
+	    const struct sockaddr *);
 /* conf_parse_duration / conf_parse_size - "30s 5m 4h 5d" / "512K 25M";
  * a bare number is seconds / bytes.  0 or -1 on error. */
 int	 conf_parse_duration(const char *, uint64_t *);

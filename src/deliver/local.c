@@ -37,6 +37,7 @@
 #include "lib/worker.h"
 #include "mail/addr.h"
 #include "mail/envelope.h"
+#include "mail/spam_header.h"
 
 #define MAX_SYNC_DIRS	64
 #define PREPARED_MAX	1024	/* maildirs known to exist (worker only) */
@@ -57,6 +58,12 @@ struct ljob {
 	struct worker_item	 item;	/* first: the worker links batches */
 	struct deliver_job	*j;
 	struct lrcpt		*lr;	/* j->n of them */
+	/* the config's junk_header and junk_folder when the job came (a
+	 * reload may replace the config while the worker runs); "" = off */
+	char			 junk_name[80];
+	char			 junk_value[80];
+	char			 junk_folder[104];
+	bool			 junk;		/* it goes to the folder */
 };
 
 /* One sweep of the tmp/ folders; its template is a copy, as a reload may
@@ -295,12 +302,70 @@ commit_batch(struct ljob *b)
 		}
 }
 
+/* is_junk - a filter marked the message spam (junk_header), in the
+ * fields smtpd put first or in the message's own header. */
+static bool
+is_junk(const struct ljob *l)
+{
+	char	*head;
+	ssize_t	 n;
+	bool	 yes;
+
+	if (l->junk_name[0] == '\0' || l->junk_folder[0] == '\0')
+		return false;
+	if (l->j->prepend != NULL && spam_header_match(l->j->prepend,
+	    strlen(l->j->prepend), l->junk_name, l->junk_value))
+		return true;
+	head = xmalloc(SPAM_HEADER_SCAN);
+	n = pread(l->j->fd, head, SPAM_HEADER_SCAN, 0);
+	yes = n > 0 && spam_header_match(head, (size_t)n, l->junk_name,
+	    l->junk_value);
+	free(head);
+	return yes;
+}
+
+/*
+ * junk_dir - recipient i's copy goes to the Maildir++ folder
+ * DIR/.FOLDER (what Dovecot's Maildir layout calls "FOLDER"), made with
+ * its tmp, new, cur and the maildirfolder file the first time.  The
+ * mailbox itself is made first, so that it gets its own tmp, new, cur.
+ */
+static void
+junk_dir(struct ljob *l, size_t i)
+{
+	struct lrcpt	*lr = &l->lr[i];
+	char		 path[PATH_MAX];
+	int		 fd;
+
+	if (ensure_maildir(lr->dir, false) == -1 ||
+	    (size_t)snprintf(path, sizeof(path), "%s/.%s", lr->dir,
+	    l->junk_folder) >= sizeof(lr->dir) - 16)
+		return;			/* write_copy says why */
+	if (*prepared_slot(path) == NULL) {
+		char	mf[PATH_MAX + 16];
+
+		if (ensure_maildir(path, false) == -1)
+			return;
+		snprintf(mf, sizeof(mf), "%s/maildirfolder", path);
+		if ((fd = open(mf, O_WRONLY | O_CREAT | O_NOFOLLOW |
+		    O_CLOEXEC, 0600)) != -1)
+			close(fd);
+	}
+	str_copy(lr->dir, path, sizeof(lr->dir));
+}
+
 /* run_batch - on the worker thread: write, sync, rename, sync. */
 static void
 run_batch(struct worker_item *wi)
 {
 	struct ljob	*b = (struct ljob *)wi;
 
+	for (struct ljob *l = b; l != NULL; l = next_job(l))
+		if ((l->junk = is_junk(l)))
+			for (size_t i = 0; i < l->j->n; i++)
+				if (l->j->r[i].result == DELIVER_OK &&
+				    l->lr[i].dir[0])
+					junk_dir(l, i);
 	for (struct ljob *l = b; l != NULL; l = next_job(l))
 		for (size_t i = 0; i < l->j->n; i++)
 			if (l->j->r[i].result == DELIVER_OK && l->lr[i].dir[0])
@@ -326,6 +391,17 @@ batch_done(struct worker_item *wi)
 	struct ljob		*l = (struct ljob *)wi;
 	struct deliver_job	*j = l->j;
 
+	if (l->junk) {
+		char	 text[160];
+
+		snprintf(text, sizeof(text), "delivered to maildir folder %s",
+		    l->junk_folder);
+		for (size_t i = 0; i < j->n; i++)
+			if (j->r[i].result == DELIVER_OK &&
+			    l->lr[i].dir[0] != '\0')
+				deliver_job_set_result(&j->r[i], DELIVER_OK,
+				    "2.0.0", text);
+	}
 	free(l->lr);
 	free(l);
 	deliver_job_done(j);
@@ -415,6 +491,14 @@ local_deliver(struct deliver_job *j)
 
 	l->j = j;
 	l->lr = xcalloc(j->n, sizeof(*l->lr));
+	if (config->junk_header != NULL && config->junk_folder != NULL) {
+		str_copy(l->junk_name, config->junk_header,
+		    sizeof(l->junk_name));
+		str_copy(l->junk_value, config->junk_value,
+		    sizeof(l->junk_value));
+		str_copy(l->junk_folder, config->junk_folder,
+		    sizeof(l->junk_folder));
+	}
 	for (size_t i = 0; i < j->n; i++)
 		prepare_rcpt(&j->r[i], &l->lr[i]);
 	worker_push(writer, &l->item);

@@ -76,6 +76,8 @@ enum ipc_type {
 	IPC_START,
 	/* not a frame: the [dkim] keys inside IPC_RELOAD */
 	IPC_DKIM_MATERIAL,
+	IPC_GREYLIST,
+	IPC_GREYLIST_REPLY,
 	IPC_TYPE_MAX
 };
 

@@ -150,6 +150,13 @@ static const struct field f_sender_owned[] = {
 static const struct field f_sender_owned_reply[] = {
 	U32(struct ipc_sender_owned_reply, ok), END
 };
+static const struct field f_greylist[] = {
+	STRMAX(struct ipc_greylist, key, 1024), END
+};
+static const struct field f_greylist_reply[] = {
+	U32(struct ipc_greylist_reply, verdict),
+	U32(struct ipc_greylist_reply, wait), END
+};
 static const struct field f_ctl_rcpt[] = {
 	STRMAX(struct ipc_ctl_rcpt, addr, IPC_CTL_STR_MAX),
 	STRMAX(struct ipc_ctl_rcpt, orig, IPC_CTL_STR_MAX),
@@ -233,6 +240,9 @@ static const struct schema schemas[IPC_TYPE_MAX] = {
 	    f_sender_owned, FD_NONE),
 	MSG(IPC_SENDER_OWNED_REPLY, struct ipc_sender_owned_reply,
 	    f_sender_owned_reply, FD_NONE),
+	MSG(IPC_GREYLIST, struct ipc_greylist, f_greylist, FD_NONE),
+	MSG(IPC_GREYLIST_REPLY, struct ipc_greylist_reply, f_greylist_reply,
+	    FD_NONE),
 	MSG(IPC_CTL_SUBMIT, struct ipc_ctl_submit, f_ctl_submit,
 	    FD_NONE),
 	MSG(IPC_CTL_SUBMIT_REPLY, struct ipc_ctl_submit_reply,

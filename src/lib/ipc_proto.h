@@ -192,6 +192,20 @@ struct ipc_sender_owned_reply {
 	uint32_t	 ok;
 };
 
+/* IPC_GREYLIST - smtpd to lookup: an attempt of this triplet
+ * (mail/greylist.h greylist_key), request id = the session's. */
+struct ipc_greylist {
+	const char	*key;
+};
+/* IPC_GREYLIST_REPLY - verdict: enum greylist_verdict, or
+ * IPC_GREYLIST_ERROR when the store failed; wait: seconds until a retry
+ * passes (0 when it passes). */
+#define IPC_GREYLIST_ERROR	100
+struct ipc_greylist_reply {
+	uint32_t	 verdict;
+	uint32_t	 wait;
+};
+
 /* A message as the control socket lists and shows it. */
 #define IPC_CTL_STR_MAX		2048	/* per string; longer is cut */
 struct ipc_ctl_rcpt {

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <openssl/crypto.h>
 
 #include "mail/addr.h"
@@ -23,6 +24,7 @@
 #include "lib/log.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
+#include "lookup/greylist_db.h"
 #include "lookup/lookup.h"
 #include "mail/sasl.h"
 #include "lib/util.h"
@@ -46,9 +48,14 @@ static struct worker		*auth_workers[AUTH_THREADS_MAX];
 static size_t			 nauth_workers, next_worker;
 static _Thread_local struct crypt_data *auth_cd;	/* each thread's */
 static char			 dummy_hash[CRYPT_OUTPUT_SIZE];
+static struct event		*sweep_ev;	/* greylist expiry */
+
+#define SWEEP_SECS	3600
 
 static void	 auth_run(struct worker_item *);
 static void	 auth_done(struct worker_item *);
+static int	 greylist_open(void);
+static void	 greylist_sweep(evutil_socket_t, short, void *);
 
 static void
 lookup_init(struct event_base *base)
@@ -70,6 +77,71 @@ lookup_init(struct event_base *base)
 	    AUTH_THREADS_MAX : (size_t)ncpu;
 	for (size_t i = 0; i < nauth_workers; i++)
 		auth_workers[i] = worker_new(base, auth_run, auth_done);
+	sweep_ev = event_new(base, -1, EV_PERSIST, greylist_sweep, NULL);
+	if (config->greylist)
+		greylist_open();
+}
+
+static void
+greylist_times(struct greylist_times *t)
+{
+	t->delay = config->greylist_delay;
+	t->window = config->greylist_retry_window;
+	t->expire = config->greylist_expire;
+}
+
+/* greylist_open - the store, at the start or at the first request after
+ * a reload turned greylisting on; expired records go now and hourly. */
+static int
+greylist_open(void)
+{
+	struct timeval		 tv = { SWEEP_SECS, 0 };
+	struct greylist_times	 t;
+	char			 err[512];
+	long			 n;
+
+	if (event_pending(sweep_ev, EV_TIMEOUT, NULL))
+		return 0;
+	if (greylist_db_open(GREYLIST_DB_FILE, err, sizeof(err)) == -1) {
+		log_warn("event=greylist-error reason=\"%s\"", log_safe(err));
+		return -1;
+	}
+	greylist_times(&t);
+	n = greylist_db_sweep(now_usec() / 1000000, &t);
+	log_info("event=greylist-open file=%s expired=%ld", GREYLIST_DB_FILE,
+	    n);
+	event_add(sweep_ev, &tv);
+	return 0;
+}
+
+static void
+greylist_sweep(evutil_socket_t fd, short ev, void *arg)
+{
+	struct greylist_times	 t;
+	long			 n;
+
+	greylist_times(&t);
+	if ((n = greylist_db_sweep(now_usec() / 1000000, &t)) > 0)
+		log_info("event=greylist-sweep expired=%ld", n);
+}
+
+/* greylist - IPC_GREYLIST: decide an attempt; the store failing says
+ * IPC_GREYLIST_ERROR (smtpd lets the mail pass then). */
+static void
+greylist(struct ipc_msg *m)
+{
+	struct ipc_greylist		 in;
+	struct ipc_greylist_reply	 r = { IPC_GREYLIST_ERROR, 0 };
+	struct greylist_times		 t;
+	enum greylist_verdict		 v;
+
+	greylist_times(&t);
+	if (IPC_DECODE(m, &in, NULL) == -1)
+		log_warn("event=ipc-error reason=\"bad greylist request\"");
+	else if (greylist_open() == 0 && greylist_db_check(in.key,
+	    now_usec() / 1000000, &t, &v, &r.wait) == 0)
+		r.verdict = (uint32_t)v;
+	PROC_SEND(PROC_SMTPD, IPC_GREYLIST_REPLY, m->id, &r, -1);
 }
 
 /* auth_run - on the worker thread: crypt each password of the batch. */
@@ -222,6 +294,8 @@ lookup_msg(int proc, struct ipc_msg *m)
 		auth(m);
 	else if (proc == PROC_SMTPD && m->type == IPC_SENDER_OWNED)
 		sender_owned(m);
+	else if (proc == PROC_SMTPD && m->type == IPC_GREYLIST)
+		greylist(m);
 	else
 		log_warn("event=ipc-error reason=\"unexpected %s from %s\"",
 		    ipc_type_str(m->type), proc_name(proc));
@@ -264,6 +338,10 @@ lookup_reload(void)
 static void
 lookup_shutdown(void)
 {
+	if (sweep_ev != NULL)
+		event_free(sweep_ev);
+	sweep_ev = NULL;
+	greylist_db_close();
 	proc_exit();
 }
 

@@ -180,7 +180,8 @@ void
 parent_setup_dirs(const struct proc_user *u)
 {
 	static const char *spool[] = { "spool", "spool/data", "spool/queue",
-	    "spool/hold", "spool/corrupt", "spool/free" };
+	    "spool/hold", "spool/corrupt", "spool/free",
+	    "lookup" };		/* lookup's own files: the greylist store */
 	char		*p;
 	size_t		 sl = strlen(config->state_dir);
 

@@ -70,6 +70,14 @@ smtp_check_init(struct event_base *b, struct dns_ctx *d)
 	(void)dmarc_psl_default();	/* read the list once, now */
 }
 
+/* smtp_check_spf_pass - see smtp_check.h. */
+bool
+smtp_check_spf_pass(const struct smtp_check *c)
+{
+	return c != NULL && c->ar != NULL &&
+	    authres_spf_result(c->ar) == SPF_PASS;
+}
+
 /* smtp_check_mail - see smtp_check.h. */
 struct smtp_check *
 smtp_check_mail(const struct smtp_check_mail *m)

@@ -74,6 +74,9 @@ void	 smtp_check_init(struct event_base *, struct dns_ctx *);
  * starts now unless m->trusted or there is no resolver.  Never fails.
  */
 struct smtp_check *smtp_check_mail(const struct smtp_check_mail *m);
+/* smtp_check_spf_pass - SPF has answered pass for this MAIL (false while
+ * it is still asking, or when nothing was checked). */
+bool	 smtp_check_spf_pass(const struct smtp_check *);
 /*
  * smtp_check_eod - the message is in the spool file: cut forged A-R
  * fields, sign trusted mail and start the verification of the rest.

@@ -33,8 +33,10 @@
 #include "lib/log.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
+#include "mail/greylist.h"
 #include "mail/sasl.h"
 #include "smtpd/limits.h"
+#include "smtpd/screen.h"
 #include "smtpd/smtp_check.h"
 #include "smtpd/smtp_session.h"
 #include "common/tls.h"
@@ -140,6 +142,10 @@ static void	 spool_abort(struct smtp_session *);
 static void	 start_tls(struct smtp_session *);
 static void	 tls_ready(struct smtp_session *);
 static void	 greet_start(struct smtp_session *);
+static void	 screened(uint64_t);
+static void	 rcpt_targets_drop(struct smtp_session *, size_t);
+static bool	 rcpt_screened(struct smtp_session *, const char *);
+static bool	 greylist_ask(struct smtp_session *, const char *);
 static bool	 starttls_offered(const struct smtp_session *);
 static void	 resume(struct smtp_session *);
 static bool	 conn_admit(struct smtp_session *);
@@ -185,6 +191,7 @@ smtp_session_init(struct event_base *b)
 		    log_safe(err));
 	limits = limits_new();
 	smtp_check_init(b, dns);
+	screen_init(b, dns);
 	clock_ev = event_new(b, -1, EV_PERSIST, session_clock, NULL);
 	if (clock_ev == NULL)
 		fatalx("event_new failed");
@@ -444,7 +451,34 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 		flush(s);
 		return;
 	}
+	/* DNS lists: the greeting waits for their answers (screen.c). */
+	if (config->listens[idx].mode == LISTEN_MX && !s->relay_ok &&
+	    (s->screen = screen_start(s->id, s->peer_ip, screened)) != NULL)
+		return;
 	greet_start(s);
+	flush(s);
+}
+
+/* screened - the DNS lists answered: refuse now (dnsbl_reject =
+ * connect) or greet; a listed client is refused at RCPT otherwise. */
+static void
+screened(uint64_t id)
+{
+	struct smtp_session	*s = smtp_session_find(id);
+	const char		*list;
+
+	if (s == NULL || s->state != SMTP_S_GREET)
+		return;
+	list = screen_listed(s->screen);
+	if (list != NULL && config->dnsbl_reject == DNSBL_REJECT_CONNECT) {
+		log_info("session=%016llx event=reject client=%s dsn=5.7.1 "
+		    "reason=dnsbl list=%s", (unsigned long long)s->id,
+		    s->peer_str, list);
+		reply(s, "554 5.7.1 Service unavailable; client [%s] blocked "
+		    "using %s", s->peer_ip, list);
+		close_after(s);
+	} else
+		greet_start(s);
 	flush(s);
 }
 
@@ -479,6 +513,7 @@ session_free(struct smtp_session *s)
 		event_free(s->auth_timer);
 	data_timer_stop(s);
 	auth_check_done(s);
+	screen_free(s->screen);
 	if (s->conn_counted)
 		limits_conn_close(limits, s->limit_key);
 	explicit_bzero(s->auth_user, sizeof(s->auth_user));
@@ -1061,6 +1096,8 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 		str_copy(s->rcpt.addr.domain, config->domains[0],
 		    sizeof(s->rcpt.addr.domain));
 	addr_format(&s->rcpt.addr, a, sizeof(a));
+	if (!rcpt_screened(s, a))
+		return;
 	if (!conf_is_local_domain(config, s->rcpt.addr.domain)) {
 		if (!s->relay_ok && s->auth[0] == '\0') {
 			log_info("session=%016llx event=reject client=%s "
@@ -1087,6 +1124,102 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 	s->wait = WAIT_RESOLVE;
 }
 
+/* rcpt_screened - the DNS lists' verdict at RCPT: false when the RCPT
+ * was refused (554 naming the list).  Postmaster is always let through
+ * (RFC 5321 4.5.1), and authenticated clients are never refused. */
+static bool
+rcpt_screened(struct smtp_session *s, const char *a)
+{
+	const char	*list = screen_listed(s->screen);
+
+	if (list == NULL || s->auth[0] != '\0' ||
+	    (str_ieq(s->rcpt.addr.local, "postmaster") &&
+	    conf_is_local_domain(config, s->rcpt.addr.domain)))
+		return true;
+	log_info("session=%016llx event=reject client=%s to=<%s> dsn=5.7.1 "
+	    "reason=dnsbl list=%s score=%d", (unsigned long long)s->id,
+	    s->peer_str, log_safe(a), list, screen_score(s->screen));
+	reply(s, "554 5.7.1 Service unavailable; client [%s] blocked using "
+	    "%s", s->peer_ip, list);
+	return false;
+}
+
+/* greylist_ask - ask lookup about this RCPT's triplet (RFC 6647) unless
+ * the client skips greylisting; true when the answer is awaited. */
+static bool
+greylist_ask(struct smtp_session *s, const char *rcpt)
+{
+	char	 key[GREYLIST_KEY_MAX];
+
+	if (!config->greylist ||
+	    config->listens[s->listen_idx].mode != LISTEN_MX ||
+	    s->auth[0] != '\0' || s->relay_ok || screen_allowed(s->screen) ||
+	    conf_nets_match(config->greylist_networks,
+	    config->ngreylist_networks, (const struct sockaddr *)&s->peer) ||
+	    (config->greylist_spf_pass && smtp_check_spf_pass(s->chk)) ||
+	    greylist_key(s->peer_ip, s->env.sender, rcpt, key,
+	    sizeof(key)) == -1)
+		return false;
+	if (PROC_SEND(PROC_LOOKUP, IPC_GREYLIST, s->id,
+	    &(struct ipc_greylist){ key }, -1) == -1)
+		return false;		/* lookup is away: let it pass */
+	s->wait = WAIT_GREYLIST;
+	return true;
+}
+
+/* rcpt_targets_drop - forget the targets added since mark. */
+static void
+rcpt_targets_drop(struct smtp_session *s, size_t mark)
+{
+	while (s->env.nrcpt > mark) {
+		struct env_rcpt	*r = &s->env.rcpts[--s->env.nrcpt];
+
+		free(r->addr);
+		free(r->orig);
+		free(r->orcpt);
+		free(r->status);
+		free(r->remote_mta);
+		memset(r, 0, sizeof(*r));
+	}
+}
+
+/* smtp_session_greylisted - lookup's greylisting verdict for the RCPT. */
+void
+smtp_session_greylisted(struct smtp_session *s, struct ipc_msg *m)
+{
+	struct ipc_greylist_reply r;
+	char			 a[ADDR_TEXT_MAX];
+
+	if (s->wait != WAIT_GREYLIST)
+		return;
+	if (s->state == SMTP_S_QUIT) {
+		s->wait = WAIT_NONE;
+		return;
+	}
+	addr_format(&s->rcpt.addr, a, sizeof(a));
+	if (IPC_DECODE(m, &r, NULL) == -1)
+		r.verdict = IPC_GREYLIST_ERROR;
+	if (r.verdict == GREYLIST_NEW || r.verdict == GREYLIST_EARLY) {
+		rcpt_targets_drop(s, s->grey_mark);
+		log_info("session=%016llx event=greylist client=%s from=<%s> "
+		    "to=<%s> result=defer retry_in=%us",
+		    (unsigned long long)s->id, s->peer_str,
+		    log_safe(s->env.sender), log_safe(a), r.wait);
+		reply(s, "451 4.7.1 <%s>: Recipient address rejected: "
+		    "greylisted, try again later", reply_safe(a));
+	} else {
+		if (r.verdict != GREYLIST_PASS)
+			log_warn("session=%016llx event=greylist result=error "
+			    "action=accept", (unsigned long long)s->id);
+		else
+			log_debug("session=%016llx event=greylist client=%s "
+			    "to=<%s> result=pass", (unsigned long long)s->id,
+			    s->peer_str, log_safe(a));
+		rcpt_accepted(s);
+	}
+	resume(s);
+}
+
 /* smtp_session_resolved - lookup's answer for the pending RCPT. */
 void
 smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
@@ -1111,9 +1244,14 @@ smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 	res = r.result;
 	n = r.ntargets;
 	if (res == LK_OK && n > 0) {
+		s->grey_mark = s->env.nrcpt;
 		for (size_t i = 0; i < n; i++)
 			add_target(s, r.targets[i].kind == RCPT_LOCAL ?
 			    RCPT_LOCAL : RCPT_REMOTE, r.targets[i].addr);
+		if (greylist_ask(s, a)) {
+			ipc_proto_free(IPC_RESOLVE_REPLY, &r);
+			return;		/* WAIT_GREYLIST */
+		}
 		rcpt_accepted(s);
 	} else if (res == LK_UNKNOWN || (res == LK_OK && n == 0)) {
 		log_info("session=%016llx event=reject client=%s to=<%s> "
@@ -1788,6 +1926,13 @@ smtp_session_peer_down(int proc)
 				    "try again");
 				if (s->wait == WAIT_OWNER)
 					memset(&s->mail, 0, sizeof(s->mail));
+				resume(s);
+				flush(s);
+			} else if (proc == PROC_LOOKUP &&
+			    s->wait == WAIT_GREYLIST) {
+				rcpt_targets_drop(s, s->grey_mark);
+				reply(s, "451 4.3.0 Error: recipient lookup "
+				    "restarting, try again");
 				resume(s);
 				flush(s);
 			} else if (proc == PROC_LOOKUP &&

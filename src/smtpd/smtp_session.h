@@ -19,6 +19,7 @@
 
 struct io;
 struct event;
+struct screen;
 
 enum smtp_state {
 	SMTP_S_GREET = 0,	/* the greeting is not sent yet */
@@ -42,6 +43,7 @@ enum smtp_wait {
 	WAIT_AUTH,		/* lookup: a password check */
 	WAIT_AUTH_DELAY,	/* the pause before a 535 */
 	WAIT_OWNER,		/* lookup: may the login use MAIL FROM? */
+	WAIT_GREYLIST,		/* lookup: the RCPT's greylisting triplet */
 };
 
 enum smtp_auth_step {
@@ -102,10 +104,12 @@ struct smtp_session {
 						 * output ceiling */
 	unsigned		 nmsgs;
 	struct event		*greet_timer;
+	struct screen		*screen;	/* DNS lists asked at connect */
 
 	/* the transaction */
 	struct smtp_mail_args	 mail;
 	struct smtp_rcpt_args	 rcpt;		/* the RCPT being resolved */
+	size_t			 grey_mark;	/* env.nrcpt before that RCPT */
 	struct envelope		 env;
 	unsigned		 nrcpt;		/* RCPT commands accepted */
 	bool			 bdat_used;
@@ -141,6 +145,7 @@ void	 smtp_session_commit_status(struct smtp_session *,
 	    struct ipc_msg *);
 void	 smtp_session_authed(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_owned(struct smtp_session *, struct ipc_msg *);
+void	 smtp_session_greylisted(struct smtp_session *, struct ipc_msg *);
 /* smtp_session_flush - send the replies a handler queued; may free s. */
 void	 smtp_session_flush(struct smtp_session *);
 /* smtp_session_peer_down - proc went away: fail what waits on it. */

@@ -61,6 +61,9 @@ static struct ipc_auth_reply	 s_auth_reply = { 1, "alice@example.org" };
 static struct ipc_sender_owned	 s_owned = { "alice@example.org",
 	"alice+x@example.org" };
 static struct ipc_sender_owned_reply s_owned_reply = { 1 };
+static struct ipc_greylist	 s_greylist = {
+	"192.0.2.0/24|a@example.org|b@example.net" };
+static struct ipc_greylist_reply s_greylist_reply = { 1, 300 };
 static struct ipc_ctl_rcpt	 s_crcpts[] = {
 	{ "a@x.example", "a@x.example", 0, "" },
 	{ "b@x.example", "B@x.example", 2, "5.1.1 no such user" } };
@@ -112,6 +115,8 @@ static const struct sample samples[] = {
 	S(IPC_AUTH_REPLY, s_auth_reply),
 	S(IPC_SENDER_OWNED, s_owned),
 	S(IPC_SENDER_OWNED_REPLY, s_owned_reply),
+	S(IPC_GREYLIST, s_greylist),
+	S(IPC_GREYLIST_REPLY, s_greylist_reply),
 	S(IPC_CTL_SUBMIT, s_submit),
 	S(IPC_CTL_SUBMIT_REPLY, s_submit_reply),
 	S(IPC_CTL_SHOW_REPLY, s_show_reply),
