@@ -180,3 +180,20 @@ def test_check_refuses_bad_lists(tmp_path, value, why):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "dnsbl" in r.stderr and why in r.stderr
+
+
+def test_authenticated_client_is_not_refused(mta_factory, dns):
+    m = mta_factory(relay_networks="127.0.0.1/32",
+                    extra=LISTS + "allow_plaintext_auth = yes\n"
+                    "auth_failure_delay = 0s\n")
+    listed(dns, "127.0.0.12", "bl1.test")
+    listed(dns, "127.0.0.12", "bl2.test")
+    m.start()
+    c = client(m, "127.0.0.12")
+    try:
+        assert c.login("alice@example.test", "alice-pw")[0] == 235
+        assert c.mail("alice@example.test")[0] == 250
+        assert c.rcpt("bob@example.test")[0] == 250
+    finally:
+        c.quit()
+    assert rcpt(m, "127.0.0.12")[0] == 554

@@ -127,3 +127,37 @@ def test_off_by_default(mta_factory):
     m = mta_factory(relay_networks="127.0.0.1/32").start()
     assert attempt(m, "127.0.0.10")[0] == 250
     assert not os.path.exists(os.path.join(m.state, "lookup", "greylist.lmdb"))
+
+
+def test_authenticated_client_skips_it(mta_factory):
+    m = mta_factory(relay_networks="127.0.0.1/32",
+                    extra=GREY + "allow_plaintext_auth = yes\n"
+                    "auth_failure_delay = 0s\n").start()
+    c = smtplib.SMTP("127.0.0.1", m.port, source_address=("127.0.0.11", 0),
+                     timeout=20)
+    try:
+        c.ehlo("client.test")
+        assert c.login("alice@example.test", "alice-pw")[0] == 235
+        assert c.mail("alice@example.test")[0] == 250
+        assert c.rcpt("bob@example.test")[0] == 250
+    finally:
+        c.quit()
+    assert attempt(m, "127.0.0.11", to="bob@example.test")[0] == 451
+
+
+def test_turned_on_by_a_reload(mta_factory):
+    import signal
+    m = mta_factory(relay_networks="127.0.0.1/32").start()
+    assert attempt(m, "127.0.0.12")[0] == 250
+    with open(m.conf) as f:
+        text = f.read()
+    with open(m.conf, "w") as f:
+        f.write(text.replace("retry = 1s 2s\n", "retry = 1s 2s\n" + GREY))
+    before = m.log().count("event=reloaded")
+    m.proc.send_signal(signal.SIGHUP)
+    end = time.time() + 15
+    while m.log().count("event=reloaded") < before + 4 and \
+            time.time() < end:
+        time.sleep(0.05)
+    assert attempt(m, "127.0.0.12", to="bob@example.test")[0] == 451
+    assert os.path.exists(os.path.join(m.state, "lookup", "greylist.lmdb"))
