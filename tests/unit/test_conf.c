@@ -64,6 +64,17 @@ struct good {
 #define F(f)	offsetof(struct conf, f)
 
 static const struct good goods[] = {
+	{ "dnsbl_threshold = 5", K_UINT, F(dnsbl_threshold), 5, NULL },
+	{ "dnsbl_reject = connect", K_ENUM, F(dnsbl_reject), 1, NULL },
+	{ "greylist = yes", K_ENUM, F(greylist), 1, NULL },
+	{ "greylist_delay = 90s", K_U64, F(greylist_delay), 90, NULL },
+	{ "greylist_expire = 2d", K_U64, F(greylist_expire), 172800, NULL },
+	{ "junk_header = X-Spam-Flag: YES", K_STR, F(junk_header), 0,
+	    "X-Spam-Flag" },
+	{ "junk_header = X-Spam-Flag YES", K_STR, F(junk_value), 0, "YES" },
+	{ "junk_header =", K_NULL, F(junk_header), 0, NULL },
+	{ "junk_folder = Spam.Later", K_STR, F(junk_folder), 0, "Spam.Later" },
+	{ "junk_folder =", K_NULL, F(junk_folder), 0, NULL },
 	{ "hostname = mx.example.com", K_STR, F(hostname), 0,
 	    "mx.example.com" },
 	{ "hostname = MX.Example.COM", K_STR, F(hostname), 0,
@@ -246,6 +257,47 @@ check_good(const struct good *g, const struct conf *c)
 	case K_NONE:
 		break;
 	}
+}
+
+/* The spam keys: defaults, and the lists of sites. */
+static void
+test_spam_keys(void **state)
+{
+	struct conf	 c;
+	char		 err[512];
+
+	(void)state;
+	parse_ok("hostname = a.example\n", &c);
+	assert_int_equal(c.ndnsbl + c.ndnswl, 0);
+	assert_int_equal(c.dnsbl_threshold, 1);
+	assert_int_equal(c.greylist, 0);
+	assert_int_equal(c.greylist_delay, 300);
+	assert_int_equal(c.greylist_retry_window, 86400);
+	assert_int_equal(c.greylist_expire, 35 * 86400);
+	assert_string_equal(c.junk_header, "X-Spam");
+	assert_string_equal(c.junk_value, "yes");
+	assert_string_equal(c.junk_folder, "Junk");
+	conf_free(&c);
+	parse_ok("hostname = a.example\ndnsbl = zen.example.org*3 "
+	    "b.example=127.0.0.2\ndnswl = w.example*-5\n"
+	    "greylist_networks = 192.0.2.0/24\n", &c);
+	assert_int_equal(c.ndnsbl, 2);
+	assert_string_equal(c.dnsbl[0].zone, "zen.example.org");
+	assert_int_equal(c.dnsbl[0].weight, 3);
+	assert_true(c.dnsbl[1].filtered);
+	assert_int_equal(c.ndnswl, 1);
+	assert_int_equal(c.dnswl[0].weight, -5);
+	assert_int_equal(c.ngreylist_networks, 1);
+	conf_free(&c);
+	assert_int_equal(parse("hostname = a.example\ndnsbl = z.example*x\n",
+	    &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "t.conf:2:"));
+	assert_non_null(strstr(err, "dnsbl"));
+	assert_int_equal(parse("hostname = a.example\njunk_header = X-Spam\n",
+	    &c, err, sizeof(err)), -1);
+	assert_int_equal(parse("hostname = a.example\njunk_folder = ../x\n",
+	    &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "junk_folder"));
 }
 
 static void
@@ -1358,6 +1410,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_values),
+		cmocka_unit_test(test_spam_keys),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_remote_keys),
 		cmocka_unit_test(test_deliver_keys),
