@@ -29,7 +29,7 @@ int
 greylist_db_open(const char *path, char *err, size_t errlen)
 {
 	MDB_txn	*txn = NULL;
-	int	 rc;
+	int	 rc, dead;
 
 	if (env != NULL)
 		return 0;
@@ -48,6 +48,9 @@ greylist_db_open(const char *path, char *err, size_t errlen)
 		env = NULL;
 		return -1;
 	}
+	/* A lookup process that died (the parent restarts it) may have left
+	 * its reader slot taken in the lock file. */
+	(void)mdb_reader_check(env, &dead);
 	return 0;
 }
 
