@@ -161,3 +161,26 @@ def test_turned_on_by_a_reload(mta_factory):
         time.sleep(0.05)
     assert attempt(m, "127.0.0.12", to="bob@example.test")[0] == 451
     assert os.path.exists(os.path.join(m.state, "lookup", "greylist.lmdb"))
+
+
+def test_store_survives_a_killed_lookup(mta_factory):
+    """lookup killed (the parent starts a new one): the records it wrote
+    are there, and the store opens again."""
+    import signal
+    m = mta_factory(relay_networks="127.0.0.1/32", extra=GREY).start()
+    assert attempt(m, "127.0.0.13")[0] == 451
+    old = m.child_pids()["lookup"]
+    os.kill(old, signal.SIGKILL)
+    end = time.time() + 15
+    while m.child_pids().get("lookup") == old and time.time() < end:
+        time.sleep(0.05)
+    assert m.child_pids()["lookup"] != old
+    time.sleep(2.5)
+    end = time.time() + 10
+    while True:                 # a 4.3.0 until the new lookup is wired up
+        code, text = attempt(m, "127.0.0.13")
+        if not text.startswith(b"4.3.0") or time.time() > end:
+            break
+        time.sleep(0.2)
+    assert code == 250, m.log()
+    assert m.log().count("event=greylist-open") == 2
