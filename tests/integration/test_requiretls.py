@@ -374,3 +374,13 @@ def test_requiretls_between_two_postbote_servers(mta_factory, world):
     assert [l for l in tx.log().splitlines()
             if "event=tls relay=mx-none.dane.test[" in l and
             "trust=Verified" in l]
+
+
+def test_local_submission_with_tls_required_no(mta):
+    # postbote send reads the header field as smtpd does
+    p = subprocess.run([BIN, "send", "-c", mta.conf, "alice@example.test"],
+                       input=b"Subject: x\nTLS-Required: No\n\nhi\n",
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    mta.wait_messages("alice@example.test", 1)
+    assert re.search(r"from=<[^>]*> .* tls=optional", mta.log()), mta.log()
