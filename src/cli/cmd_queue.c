@@ -440,6 +440,9 @@ show_envelope(const struct ipc_ctl_show_reply *m)
 	show_field("client name:", m->client_name);
 	show_field("auth:", m->auth);
 	show_field("envid:", m->envid);
+	/* RFC 8689: what the sender asked of TLS */
+	show_field("tls:", m->tls_req == ENV_TLS_REQUIRE ? "REQUIRETLS" :
+	    m->tls_req == ENV_TLS_OPTIONAL ? "TLS-Required: No" : "");
 	printf("%-13s%u", "attempts:", m->attempts);
 	if (m->next_attempt != 0 && !(e->flags & CONTROL_HELD))
 		printf(" (next %s)", fmt_time(m->next_attempt, false, t,

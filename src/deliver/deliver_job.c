@@ -72,6 +72,8 @@ deliver_job_decode(struct ipc_msg *m)
 	}
 	j->body = (int)in.body;
 	j->smtputf8 = in.smtputf8 != 0;
+	j->tls_req = in.tls_req <= ENV_TLS_MAX ? (int)in.tls_req :
+	    ENV_TLS_REQUIRE;
 	j->ret = (int)in.ret;
 	j->envid = xstrdup(in.envid);
 	j->prepend = xstrdup(in.prepend);
@@ -150,6 +152,7 @@ deliver_job_part(struct deliver_job *j, const size_t *idx, size_t n)
 	}
 	p->body = j->body;
 	p->smtputf8 = j->smtputf8;
+	p->tls_req = j->tls_req;
 	p->ret = j->ret;
 	p->envid = xstrdup(j->envid);
 	p->size = j->size;

@@ -54,6 +54,7 @@ struct deliver_job {
 	/* for the SMTP client */
 	int			 body;		/* enum smtp_body */
 	bool			 smtputf8;
+	int			 tls_req;	/* enum env_tls (RFC 8689) */
 	int			 ret;		/* enum smtp_ret */
 	char			*envid;		/* "" = none */
 	uint64_t		 size;		/* SIZE=, prepend included */

@@ -15,6 +15,17 @@
  * then TLS is mandatory, the chain must match a record, and a failure
  * defers (4.7.x) instead of falling back to plain text.
  *
+ * REQUIRETLS (RFC 8689 4.2.1): a message whose sender asked for it goes
+ * only to an MX host named by a DNSSEC-validated MX answer (or a route's
+ * host), over TLS whose certificate DANE or PKIX (smtp_tls_ca, the host's
+ * name) authenticates, to a server that offers REQUIRETLS after
+ * STARTTLS, and the option goes on with MAIL FROM.  A host that cannot
+ * is given up with QUIT and the next one is tried; when none can, the
+ * recipients fail (5.7.30, or 5.7.10 when TLS itself could not be had)
+ * and the sender gets a report.  "TLS-Required: No" (RFC 8689 5) turns
+ * the recipient domain's policy (DANE) off for MX delivery: TLS is then
+ * opportunistic.  A route's tls is the local admin's and stays.
+ *
  * Trust: everything the peer sends is untrusted.  Reply lines are capped
  * in length and count, parsed strictly, and reach logs and the queue only
  * through log_safe() and a length-capped text (CVE-2020-8794).  Route
@@ -51,6 +62,7 @@
 #include "lib/dns.h"
 #include "lib/ipc.h"
 #include "lib/log.h"
+#include "mail/envelope.h"
 #include "mail/smtp_parse.h"
 #include "mail/smtp_reply.h"
 #include "lib/util.h"
@@ -179,6 +191,8 @@ static SSL	*new_ssl(struct rjob *, const char *);
 static void	 log_tls(struct rconn *);
 static void	 tls_why(struct rconn *, char *, size_t);
 static bool	 dane_wanted(const struct rjob *);
+static bool	 requiretls(const struct rjob *);
+static bool	 tls_optional(const struct rjob *);
 static void	 skip_host(struct rjob *);
 static bool	 is_self(const struct sockaddr_storage *, uint16_t);
 static void	 conn_failed(struct rconn *, const char *);
@@ -496,6 +510,20 @@ remote_deliver(struct deliver_job *j)
 	jobs = r;
 	set_error(r, DELIVER_TEMP, "4.4.1", "no mail host could be reached");
 	job_set_route(r);
+	if (j->tls_req != ENV_TLS_DEFAULT) {
+		/* Only connections made under the same TLS policy are
+		 * shared: a REQUIRETLS message never rides on one that
+		 * was not authenticated. */
+		char	*d;
+
+		xasprintf(&d, "%s %s", r->dest, envelope_tls_name(j->tls_req));
+		free(r->dest);
+		r->dest = d;
+		log_info("%s: event=tls-policy domain=%s policy=%s%s", j->id,
+		    log_safe(r->domain), envelope_tls_name(j->tls_req),
+		    tls_optional(r) ? " dane=ignored reason=\"TLS-Required: "
+		    "No\"" : "");
+	}
 	/* An idle connection to the same destination: use it. */
 	for (struct rconn *c = conns; c != NULL; c = c->next)
 		if (c->job == NULL && strcmp(c->dest, r->dest) == 0 &&
@@ -597,6 +625,14 @@ mx_done(uint64_t id, int result, const char *dsn, const char *text,
 		job_finish(r);
 		return;
 	}
+	/* RFC 8689 4.2.1: the MX answer must be DNSSEC-validated (we have
+	 * no MTA-STS), or an attacker could name the host. */
+	if (requiretls(r) && !(secure && config->dnssec_resolver)) {
+		set_error(r, DELIVER_PERM, "5.7.30", "REQUIRETLS: the MX "
+		    "records of %s are not DNSSEC-validated", r->domain);
+		job_finish(r);
+		return;
+	}
 	r->hosts = xcalloc(n, sizeof(*r->hosts));
 	for (size_t i = 0; i < n; i++)
 		r->hosts[i] = xstrdup(hosts[i]);
@@ -634,9 +670,24 @@ is_literal(const char *host, uint16_t port, struct sockaddr_storage *a)
 static bool
 dane_wanted(const struct rjob *r)
 {
-	if (!config->dnssec_resolver)
+	if (!config->dnssec_resolver || tls_optional(r))
 		return false;
 	return r->routed ? r->tls == ROUTE_TLS_DANE : r->mx_secure;
+}
+
+/* requiretls - the message carries REQUIRETLS (RFC 8689). */
+static bool
+requiretls(const struct rjob *r)
+{
+	return r->j->tls_req == ENV_TLS_REQUIRE;
+}
+
+/* tls_optional - "TLS-Required: No": the recipient domain's policy
+ * (DANE) does not apply; a route's tls, being ours, still does. */
+static bool
+tls_optional(const struct rjob *r)
+{
+	return r->j->tls_req == ENV_TLS_OPTIONAL && !r->routed;
 }
 
 static void
@@ -861,12 +912,14 @@ verify_host(SSL *ssl, const char *host)
 }
 
 /* tls_verified - must the certificate be authenticated: by DANE, or by
- * the CAs of smtp_tls_ca and the host's name (a route's tls). */
+ * the CAs of smtp_tls_ca and the host's name (a route's tls, or
+ * REQUIRETLS without usable TLSA records). */
 static bool
 tls_verified(const struct rjob *r)
 {
 	return r->dane == DANE_VERIFY || r->tls == ROUTE_TLS_REQUIRE ||
-	    r->tls == ROUTE_TLS_VERIFY || r->tls == ROUTE_TLS_IMPLICIT;
+	    r->tls == ROUTE_TLS_VERIFY || r->tls == ROUTE_TLS_IMPLICIT ||
+	    requiretls(r);
 }
 
 /* tls_mandatory - no plain text: a verified policy, or secure TLSA
@@ -1020,9 +1073,16 @@ conn_failed(struct rconn *c, const char *why)
 		try_next_addr(r);
 		return;
 	}
-	set_error(r, DELIVER_TEMP, c->state == C_TLS_HANDSHAKE ||
-	    strncmp(why, "TLS:", 4) == 0 ? "4.7.5" : "4.4.2", "%s %s: %s",
-	    early ? "connect to" : "lost connection with", c->relay, why);
+	if (requiretls(r) && early && strncmp(why, "TLS:", 4) == 0)
+		/* RFC 8689 4.2.1: no authenticated TLS with this host (a
+		 * connection lost later is lost as any other) */
+		set_error(r, DELIVER_PERM, "5.7.10", "REQUIRETLS: connect to "
+		    "%s: %s", c->relay, why);
+	else
+		set_error(r, DELIVER_TEMP, c->state == C_TLS_HANDSHAKE ||
+		    strncmp(why, "TLS:", 4) == 0 ? "4.7.5" : "4.4.2",
+		    "%s %s: %s", early ? "connect to" : "lost connection with",
+		    c->relay, why);
 	str_copy(r->j->relay, c->relay, sizeof(r->j->relay));
 	conn_free(c);
 	if (early) {
@@ -1256,6 +1316,10 @@ on_starttls(struct rconn *c)
 		start_tls(c);
 		return;
 	}
+	if (requiretls(c->job)) {
+		reject_host(c, DELIVER_PERM, "5.7.10", "REQUIRETLS: STARTTLS");
+		return;
+	}
 	if (tls_mandatory(c->job)) {
 		reject_host(c, DELIVER_TEMP, "4.7.4", "STARTTLS");
 		return;
@@ -1347,11 +1411,26 @@ after_ehlo(struct rconn *c)
 		send_line(c, "STARTTLS");
 		return;
 	}
+	/* RFC 8689 4.2.1: REQUIRETLS mail only over TLS. */
+	if (!c->tls && requiretls(r)) {
+		c->rp.code = 0;
+		reject_host(c, DELIVER_PERM, "5.7.10", r->tls == ROUTE_TLS_NONE ?
+		    "REQUIRETLS: the route has tls = none" :
+		    "REQUIRETLS: STARTTLS not offered");
+		return;
+	}
 	/* RFC 7672 2.2: a DANE host is never sent mail in plain text. */
 	if (!c->tls && tls_mandatory(r)) {
 		c->rp.code = 0;
 		reject_host(c, DELIVER_TEMP, "4.7.4", r->no_tls ?
 		    "TLS handshake" : "STARTTLS not offered");
+		return;
+	}
+	/* ... and only to a server that promises to keep to it. */
+	if (requiretls(r) && !(c->caps & SMTP_CAP_REQUIRETLS)) {
+		c->rp.code = 0;
+		reject_host(c, DELIVER_PERM, "5.7.30", "REQUIRETLS support "
+		    "required, and the server does not offer it");
 		return;
 	}
 	if (r->auth_user != NULL && !c->authed) {
@@ -1391,6 +1470,8 @@ send_mail(struct rconn *c)
 		evbuffer_add_printf(out, " BODY=8BITMIME");
 	if (j->smtputf8)
 		evbuffer_add_printf(out, " SMTPUTF8");
+	if (j->tls_req == ENV_TLS_REQUIRE)
+		evbuffer_add_printf(out, " REQUIRETLS");
 	if (c->caps & SMTP_CAP_DSN) {
 		if (j->ret != SMTP_RET_NONE)
 			evbuffer_add_printf(out, " RET=%s",
@@ -1470,6 +1551,14 @@ precheck(struct rconn *c)
 		    "exceeds the limit of %s (%llu)",
 		    (unsigned long long)r->j->size, c->relay,
 		    (unsigned long long)c->maxsize);
+		return false;
+	}
+	/* A reused connection was made under the same policy (dest); this
+	 * holds anyway. */
+	if (requiretls(r) && (!c->tls ||
+	    !(c->caps & SMTP_CAP_REQUIRETLS))) {
+		set_error(r, DELIVER_PERM, "5.7.30", "REQUIRETLS support "
+		    "required, and %s does not offer it", c->relay);
 		return false;
 	}
 	if (r->j->smtputf8 && !(c->caps & SMTP_CAP_SMTPUTF8)) {

@@ -123,7 +123,8 @@ static const struct field f_deliver[] = {
 	    f_deliver_rcpt, 0),
 	U32(struct ipc_deliver, body), U32(struct ipc_deliver, smtputf8),
 	U32(struct ipc_deliver, ret), STR(struct ipc_deliver, envid),
-	U64(struct ipc_deliver, size), STR(struct ipc_deliver, prepend), END
+	U64(struct ipc_deliver, size), STR(struct ipc_deliver, prepend),
+	U32(struct ipc_deliver, tls_req), END
 };
 static const struct field f_deliver_result[] = {
 	U32(struct ipc_deliver_result, index),
@@ -187,7 +188,8 @@ static const struct field f_ctl_show_reply[] = {
 	U32(struct ipc_ctl_show_reply, attempts),
 	U64(struct ipc_ctl_show_reply, next_attempt),
 	U32(struct ipc_ctl_show_reply, cut),
-	BYTES(struct ipc_ctl_show_reply, headers), END
+	BYTES(struct ipc_ctl_show_reply, headers),
+	U32(struct ipc_ctl_show_reply, tls_req), END
 };
 static const struct field f_ctl_addr[] = {
 	STR(struct ipc_ctl_addr, addr), END

@@ -156,6 +156,7 @@ struct ipc_deliver {
 	const char	*envid;		/* "" = none */
 	uint64_t	 size;
 	const char	*prepend;	/* header fields written first */
+	uint32_t	 tls_req;	/* enum env_tls (RFC 8689) */
 };
 /* IPC_DELIVER_REPLY - each recipient's result, the request's id. */
 struct ipc_deliver_result {
@@ -241,6 +242,7 @@ struct ipc_ctl_show_reply {
 	uint64_t	 next_attempt;	/* µs */
 	uint32_t	 cut;		/* the headers were cut short */
 	struct ipc_bytes headers;
+	uint32_t	 tls_req;	/* enum env_tls (RFC 8689) */
 };
 /* IPC_CTL_SUBMIT - sendmail to queue: sender ("" = <>), recipients and
  * the CRLF message. */

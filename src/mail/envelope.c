@@ -102,6 +102,8 @@ static int	 set_smtputf8(void *, const char *, size_t);
 static int	 put_smtputf8(struct buf *, char, const void *);
 static int	 set_quarantine(void *, const char *, size_t);
 static int	 put_quarantine(struct buf *, char, const void *);
+static int	 set_tls_req(void *, const char *, size_t);
+static int	 put_tls_req(struct buf *, char, const void *);
 static int	 set_size(void *, const char *, size_t);
 static int	 put_size(struct buf *, char, const void *);
 static int	 set_notify(void *, const char *, size_t);
@@ -163,6 +165,7 @@ static const struct field fields[] = {
 	NUM('Z', SCOPE_MSG, true, size),
 	MSG_STR('X', false, STR_TEXT, prepend),
 	NUM('G', SCOPE_MSG, false, quarantine),
+	NUM('M', SCOPE_MSG, false, tls_req),
 	RCPT_STR('r', SCOPE_RCPT_START, true, STR_ADDR, addr),
 	RCPT_STR('o', SCOPE_RCPT, false, STR_ADDR, orig),
 	RCPT_STR('c', SCOPE_RCPT, false, STR_ADDR, orcpt),
@@ -378,27 +381,66 @@ put_smtputf8(struct buf *b, char t, const void *o)
 	    ((const struct envelope *)o)->smtputf8 ? "1" : "0");
 }
 
+/* set_digit - a one-digit field 0..max into *out. */
 static int
-set_quarantine(void *o, const char *v, size_t n)
+set_digit(const char *v, size_t n, int max, int *out)
 {
 	uint64_t	 x;
 
-	if (parse_num(v, n, ENV_HOLD_MAX, &x) == -1)
+	if (parse_num(v, n, (uint64_t)max, &x) == -1)
 		return -1;
-	((struct envelope *)o)->quarantine = (int)x;
+	*out = (int)x;
 	return 0;
 }
 
-/* put_quarantine - written only when set: older files have no 'G'. */
+/* put_digit - a one-digit field 1..max; 0 is not written, so files from
+ * before the field have none. */
+static int
+put_digit(struct buf *b, char t, int q, int max)
+{
+	char	 v[2] = { (char)('0' + q), '\0' };
+
+	if (q <= 0 || q > max)
+		return 0;
+	return spool_rec_puts(b, t, v);
+}
+
+static int
+set_quarantine(void *o, const char *v, size_t n)
+{
+	return set_digit(v, n, ENV_HOLD_MAX,
+	    &((struct envelope *)o)->quarantine);
+}
+
 static int
 put_quarantine(struct buf *b, char t, const void *o)
 {
-	int	 q = ((const struct envelope *)o)->quarantine;
-	char	 v[2] = { (char)('0' + q), '\0' };
+	return put_digit(b, t, ((const struct envelope *)o)->quarantine,
+	    ENV_HOLD_MAX);
+}
 
-	if (q <= ENV_HOLD_NONE || q > ENV_HOLD_MAX)
-		return 0;
-	return spool_rec_puts(b, t, v);
+static int
+set_tls_req(void *o, const char *v, size_t n)
+{
+	return set_digit(v, n, ENV_TLS_MAX, &((struct envelope *)o)->tls_req);
+}
+
+static int
+put_tls_req(struct buf *b, char t, const void *o)
+{
+	return put_digit(b, t, ((const struct envelope *)o)->tls_req,
+	    ENV_TLS_MAX);
+}
+
+/* envelope_tls_name - see envelope.h. */
+const char *
+envelope_tls_name(int t)
+{
+	switch (t) {
+	case ENV_TLS_REQUIRE:	return "requiretls";
+	case ENV_TLS_OPTIONAL:	return "optional";
+	default:		return "default";
+	}
 }
 
 /* envelope_hold_name - see envelope.h. */

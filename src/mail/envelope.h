@@ -39,6 +39,19 @@ enum env_hold {
 	ENV_HOLD_MAX = ENV_HOLD_LISTENER
 };
 
+/* What the sender asked of the TLS of every hop (RFC 8689; envelope 'M'). */
+enum env_tls {
+	ENV_TLS_DEFAULT = 0,		/* the usual policies */
+	ENV_TLS_REQUIRE = 1,		/* MAIL FROM REQUIRETLS: verified TLS
+					 * to a next hop offering REQUIRETLS */
+	ENV_TLS_OPTIONAL = 2,		/* "TLS-Required: No": recipient
+					 * domains' policies (DANE) ignored */
+	ENV_TLS_MAX = ENV_TLS_OPTIONAL
+};
+
+/* envelope_tls_name - "requiretls", "optional" or "default", for logs. */
+const char	*envelope_tls_name(int);
+
 /* envelope_hold_name - "dmarc", "listener", ... for the log. */
 const char	*envelope_hold_name(int);
 
@@ -57,6 +70,7 @@ struct envelope {
 					 * DKIM-Signature:), may be NULL */
 	int		 quarantine;	/* enum env_hold: put on hold at
 					 * commit, and why */
+	int		 tls_req;	/* enum env_tls */
 	int		 ret;		/* enum smtp_ret */
 	int		 body;		/* enum smtp_body */
 	bool		 smtputf8;

@@ -1,8 +1,8 @@
 /*
  * smtp_parse.c - the arguments of MAIL, RCPT and BDAT: the path (through
  * addr.c) and the ESMTP parameters SIZE (RFC 1870), BODY (RFC 6152),
- * SMTPUTF8 (RFC 6531), RET, ENVID, NOTIFY, ORCPT (RFC 3461) and AUTH
- * (RFC 4954), plus xtext (RFC 3461 4).  Runs in smtpd; the session code
+ * SMTPUTF8 (RFC 6531), RET, ENVID, NOTIFY, ORCPT (RFC 3461), AUTH
+ * (RFC 4954) and REQUIRETLS (RFC 8689), plus xtext (RFC 3461 4).  Runs in smtpd; the session code
  * turns a result into a reply.  Pure: no I/O, no allocation.
  * Trust: none; the argument is peer text.  Each parameter is looked up in
  * a table and its value is checked completely before it is stored.
@@ -55,6 +55,8 @@ static bool	 mail_utf8(struct smtp_mail_args *,
 		    const struct param_tok *);
 static bool	 mail_ret(struct smtp_mail_args *,
 		    const struct param_tok *);
+static bool	 mail_requiretls(struct smtp_mail_args *,
+		    const struct param_tok *);
 static bool	 mail_envid(struct smtp_mail_args *,
 		    const struct param_tok *);
 static bool	 mail_auth(struct smtp_mail_args *,
@@ -75,6 +77,7 @@ static const struct mail_param mail_tab[] = {
 	{ "RET",	mail_ret },
 	{ "ENVID",	mail_envid },
 	{ "AUTH",	mail_auth },
+	{ "REQUIRETLS",	mail_requiretls },
 };
 
 static const struct rcpt_param rcpt_tab[] = {
@@ -268,10 +271,14 @@ mail_body(struct smtp_mail_args *a, const struct param_tok *t)
 static bool
 mail_utf8(struct smtp_mail_args *a, const struct param_tok *t)
 {
-	if (t->val != NULL)
-		return false;
-	a->smtputf8 = true;
-	return true;
+	return t->val == NULL && (a->smtputf8 = true);
+}
+
+/* mail_requiretls - RFC 8689 3: REQUIRETLS takes no value. */
+static bool
+mail_requiretls(struct smtp_mail_args *a, const struct param_tok *t)
+{
+	return t->val == NULL && (a->requiretls = true);
 }
 
 /* mail_ret - RFC 3461 4.3: RET=FULL / HDRS. */

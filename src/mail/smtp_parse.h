@@ -1,7 +1,7 @@
 /*
  * smtp_parse.h - parsers for SMTP command arguments: the MAIL and RCPT
  * paths with their ESMTP parameters (SIZE, BODY, SMTPUTF8, RET, ENVID,
- * NOTIFY, ORCPT, AUTH), xtext (RFC 3461 4) and BDAT arguments.
+ * NOTIFY, ORCPT, AUTH, REQUIRETLS), xtext (RFC 3461 4) and BDAT arguments.
  * Pure: no I/O, no allocation.  The session code owns the reply.
  */
 #ifndef POSTBOTE_SMTP_PARSE_H
@@ -41,6 +41,7 @@ struct smtp_mail_args {
 	uint64_t	 size;		/* SIZE=, bytes */
 	enum smtp_body	 body;
 	bool		 smtputf8;
+	bool		 requiretls;	/* RFC 8689 REQUIRETLS */
 	enum smtp_ret	 ret;
 	char		 envid[SMTP_ENVID_MAX + 1];	/* decoded; "" = none */
 	bool		 has_auth;
@@ -67,6 +68,8 @@ struct smtp_rcpt_args {
  * spaces; a duplicate is SP_BAD_PARAM.  SIZE value must be 1-20 digits
  * and fit in uint64_t.  BODY=7BIT|8BITMIME.  RET=FULL|HDRS.  ENVID and
  * AUTH values are xtext, decoded and checked (no CR, LF, NUL; length).
+ * REQUIRETLS (RFC 8689 3) takes no value; whether the session may use
+ * it (TLS) is the session's question.
  */
 enum smtp_parse_result smtp_parse_mail(const char *arg,
 	    struct smtp_mail_args *out);

@@ -82,6 +82,7 @@ ehlo_keyword(struct smtp_reply *r, const char *p, size_t len)
 		{ "SMTPUTF8", SMTP_CAP_SMTPUTF8 },
 		{ "DSN", SMTP_CAP_DSN },
 		{ "ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCED },
+		{ "REQUIRETLS", SMTP_CAP_REQUIRETLS },
 	};
 	char	w[64];
 	size_t	n = word(p, len, w, sizeof(w));

@@ -23,6 +23,7 @@
 #define SMTP_CAP_AUTH_PLAIN	0x40
 #define SMTP_CAP_AUTH_LOGIN	0x80
 #define SMTP_CAP_ENHANCED	0x100	/* ENHANCEDSTATUSCODES (RFC 2034) */
+#define SMTP_CAP_REQUIRETLS	0x200	/* RFC 8689 */
 
 struct smtp_reply {
 	int		 code;		/* 200..599 once a line is read */

@@ -286,9 +286,11 @@ abort_request(struct ipc_msg *im)
 static void
 accepted(const char *id, struct envelope *env)
 {
-	log_info("%s: from=<%s> size=%llu nrcpt=%zu", id,
+	log_info("%s: from=<%s> size=%llu nrcpt=%zu%s%s", id,
 	    log_safe(env->sender), (unsigned long long)env->size,
-	    env->nrcpt);
+	    env->nrcpt, env->tls_req != ENV_TLS_DEFAULT ? " tls=" : "",
+	    env->tls_req != ENV_TLS_DEFAULT ?
+	    envelope_tls_name(env->tls_req) : "");
 	queue_sched_add(id, env);
 }
 
@@ -322,6 +324,7 @@ delivery_msg(const struct queue_sched_delivery *d, struct ipc_deliver *m)
 	}
 	m->body = (uint32_t)env->body;
 	m->smtputf8 = env->smtputf8;
+	m->tls_req = (uint32_t)env->tls_req;
 	m->ret = (uint32_t)env->ret;
 	m->envid = env->envid != NULL ? env->envid : "";
 	m->size = env->size;

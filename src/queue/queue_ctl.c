@@ -38,6 +38,7 @@
 #include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "common/proc.h"
+#include "mail/requiretls.h"
 #include "mail/smtp_parse.h"
 #include "queue/queue_ctl.h"
 #include "queue/queue_sched.h"
@@ -325,6 +326,7 @@ run_show(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	r.client_name = e.env->client_name;
 	r.auth = e.env->auth;
 	r.envid = e.env->envid;
+	r.tls_req = (uint32_t)e.env->tls_req;
 	r.attempts = e.env->attempts;
 	r.next_attempt = e.env->next_attempt;
 	r.cut = read_headers(&h, e.id, e.env->prepend);
@@ -549,6 +551,9 @@ run_submit(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 			buf_append(&msg, data, len);
 			env.body = is_8bit(data, len) ? SMTP_BODY_8BITMIME :
 			    SMTP_BODY_7BIT;
+			/* RFC 8689 5, as smtpd does at end of data */
+			if (requiretls_header_no(data, len))
+				env.tls_req = ENV_TLS_OPTIONAL;
 			code = hand_over(c, im->id, &env, &msg, &why);
 		}
 	}

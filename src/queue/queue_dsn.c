@@ -110,6 +110,10 @@ report_envelope(const struct envelope *env, uint64_t now, struct envelope *e)
 	char		*tag;
 
 	e->arrival = now;
+	/* RFC 8689 5: the report on a REQUIRETLS message is itself sent
+	 * with REQUIRETLS. */
+	e->tls_req = env->tls_req == ENV_TLS_REQUIRE ? ENV_TLS_REQUIRE :
+	    ENV_TLS_DEFAULT;
 	e->sender = xstrdup("");
 	e->client = xstrdup("local");
 	e->nrcpt = 1;
@@ -198,6 +202,10 @@ queue_dsn_report(const struct queue_sched_report *r)
 	bm.retry_until = env->arrival + config->queue_lifetime * 1000000;
 	bm.ret = env->ret == SMTP_RET_HDRS ? BOUNCE_RET_HDRS :
 	    env->ret == SMTP_RET_FULL ? BOUNCE_RET_FULL : BOUNCE_RET_DEFAULT;
+	/* RFC 8689 5: the content of a REQUIRETLS message does not travel
+	 * back in a report, whatever RET says: its header fields only. */
+	if (env->tls_req == ENV_TLS_REQUIRE)
+		bm.ret = BOUNCE_RET_HDRS;
 	read_original(r->id, env, &orig, &bm.ret);
 	bm.orig = orig.data != NULL ? orig.data : "";
 	bm.orig_len = orig.len;

@@ -34,6 +34,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "mail/envelope.h"
+#include "mail/requiretls.h"
 #include "smtpd/smtp_check.h"
 #include "lib/util.h"
 
@@ -50,6 +51,7 @@ struct smtp_check {
 	struct buf	 prepend;
 	uint64_t	 cut;		/* bytes of forged fields removed */
 	bool		 spool_err;	/* the spool file failed us */
+	bool		 tls_optional;	/* "TLS-Required: No" */
 };
 
 static struct event_base	*base;
@@ -210,6 +212,7 @@ smtp_check_eod(struct smtp_check *c, const struct smtp_check_eod *e,
 	strip_forged(c, e->fd);
 	if (c->spool_err)
 		return false;
+	c->tls_optional = requiretls_header_no(c->map, c->maplen);
 	if (c->trusted)
 		sign(c);
 	if (c->ar == NULL) {
@@ -277,6 +280,7 @@ smtp_check_verdict(struct smtp_check *c, struct smtp_check_verdict *v)
 		return;
 	}
 	v->cut = c->cut;
+	v->tls_optional = c->tls_optional;
 	if (c->ar != NULL) {
 		action = smtp_check_policy(config->spf_policy,
 		    config->dmarc_policy, authres_spf_result(c->ar),

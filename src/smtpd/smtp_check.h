@@ -56,6 +56,9 @@ struct smtp_check_verdict {
 	enum smtp_check_action	 action;
 	char			 reply[160];	/* REFUSE: "550 5.7.1 ..." */
 	bool			 quarantine;	/* ACCEPT: hold it (DMARC) */
+	bool			 tls_optional;	/* the header holds
+						 * "TLS-Required: No" (RFC
+						 * 8689 5) */
 	uint64_t		 cut;		/* bytes removed from the spool
 						 * file (forged A-R fields) */
 	char			*prepend;	/* ACCEPT: header fields to put
@@ -79,7 +82,8 @@ struct smtp_check *smtp_check_mail(const struct smtp_check_mail *m);
 bool	 smtp_check_spf_pass(const struct smtp_check *);
 /*
  * smtp_check_eod - the message is in the spool file: cut forged A-R
- * fields, sign trusted mail and start the verification of the rest.
+ * fields, look for "TLS-Required: No", sign trusted mail and start the
+ * verification of the rest.
  * Returns true when answers are awaited: done(id) follows from the loop,
  * never from inside this call (smtp_check_free before it cancels it).
  * false: the verdict is ready now.  Call once.

@@ -43,8 +43,9 @@
 #include "lib/util.h"
 
 #define LINE_MAX_BASE	512		/* RFC 5321 4.5.3.1.4 */
-#define LINE_MAX_MAIL	(512 + 26 + 10 + 14 + 110 + 500)	/* SIZE, SMTPUTF8,
-					 * BODY, RET+ENVID (RFC 3461), AUTH */
+#define LINE_MAX_MAIL	(512 + 26 + 10 + 14 + 110 + 500 + 11)	/* SIZE,
+					 * SMTPUTF8, BODY, RET+ENVID (RFC
+					 * 3461), AUTH, REQUIRETLS */
 #define LINE_MAX_RCPT	(512 + 500 + 30)	/* ORCPT, NOTIFY */
 #define LINE_MAX_AUTH	(12 + SASL_B64_MAX + 2)	/* "AUTH PLAIN " + response */
 #define AUTH_DELAY_STEPS 10		/* the 535 delay grows up to this */
@@ -921,6 +922,9 @@ cmd_ehlo(struct smtp_session *s, const char *arg)
 	    (unsigned long long)config->max_message_size);
 	if (is_auth_offered(s))
 		buf_printf(&b, "250-AUTH PLAIN LOGIN\r\n");
+	/* RFC 8689 2: REQUIRETLS only where TLS protects the session. */
+	if (s->tls)
+		buf_puts(&b, "250-REQUIRETLS\r\n");
 	buf_printf(&b, "250 DSN\r\n");
 	/* One write: a multi-line reply is never split by us. */
 	evbuffer_add(io_output(s->io), b.data, b.len);
@@ -974,8 +978,16 @@ cmd_mail(struct smtp_session *s, const char *arg)
 	}
 	if (!s->esmtp && (s->mail.has_size || s->mail.body ||
 	    s->mail.smtputf8 || s->mail.ret || s->mail.envid[0] ||
-	    s->mail.has_auth)) {
+	    s->mail.has_auth || s->mail.requiretls)) {
 		error(s, "555 5.5.4 Error: parameters need EHLO");
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
+	/* RFC 8689 3: REQUIRETLS only in a session TLS protects (it is not
+	 * offered outside one). */
+	if (s->mail.requiretls && !s->tls) {
+		error(s, "530 5.7.10 Error: REQUIRETLS needs a TLS session: "
+		    "issue STARTTLS first");
 		memset(&s->mail, 0, sizeof(s->mail));
 		return;
 	}
@@ -1028,6 +1040,8 @@ mail_accept(struct smtp_session *s)
 	s->env.sender = xstrdup(a);
 	s->env.body = s->mail.body;
 	s->env.smtputf8 = s->mail.smtputf8;
+	s->env.tls_req = s->mail.requiretls ? ENV_TLS_REQUIRE :
+	    ENV_TLS_DEFAULT;
 	s->env.ret = s->mail.ret;
 	s->env.envid = s->mail.envid[0] ? xstrdup(s->mail.envid) : NULL;
 	/* RFC 4954 5: the AUTH= of a client we did not authenticate is
@@ -1826,6 +1840,9 @@ verdict_apply(struct smtp_session *s)
 		s->env.quarantine = v.quarantine ? ENV_HOLD_DMARC :
 		    config->listens[s->listen_idx].hold ? ENV_HOLD_LISTENER :
 		    ENV_HOLD_NONE;
+		/* RFC 8689 4.1: with REQUIRETLS the header is ignored. */
+		if (s->env.tls_req == ENV_TLS_DEFAULT && v.tls_optional)
+			s->env.tls_req = ENV_TLS_OPTIONAL;
 		free(s->env.prepend);
 		s->env.prepend = v.prepend;	/* moved */
 		v.prepend = NULL;

@@ -51,7 +51,7 @@ put_request(struct buf *b, uint32_t n)
 	struct ipc_deliver_rcpt	 r[2];
 	struct ipc_deliver	 d = { "4BF2A9C01E000001",
 	    "alice@example.com", 1234567, 1, r, n, SMTP_BODY_8BITMIME, 1,
-	    SMTP_RET_HDRS, "env-1", 1000, "X-Trace: 1\r\n" };
+	    SMTP_RET_HDRS, "env-1", 1000, "X-Trace: 1\r\n", ENV_TLS_REQUIRE };
 
 	assert_true(n <= 2);
 	for (uint32_t i = 0; i < n; i++) {
@@ -113,6 +113,7 @@ test_decode(void **state)
 	assert_int_equal(j->body, SMTP_BODY_8BITMIME);
 	assert_true(j->smtputf8);
 	assert_int_equal(j->ret, SMTP_RET_HDRS);
+	assert_int_equal(j->tls_req, ENV_TLS_REQUIRE);
 	assert_string_equal(j->envid, "env-1");
 	/* SIZE= counts the prepended fields that go out too */
 	assert_int_equal(j->size, 1000 + strlen("X-Trace: 1\r\n"));
@@ -295,6 +296,7 @@ test_part(void **state)
 	assert_ptr_not_equal(p->r[0].addr, j->r[1].addr);
 	assert_string_equal(p->sender, "alice@example.com");
 	assert_string_equal(p->envid, "env-1");
+	assert_int_equal(p->tls_req, ENV_TLS_REQUIRE);
 	assert_string_equal(p->prepend, "X-Trace: 1\r\n");
 	assert_int_equal(p->ret, SMTP_RET_HDRS);
 	assert_int_equal(p->fd, j->fd);

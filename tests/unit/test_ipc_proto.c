@@ -50,7 +50,7 @@ static struct ipc_deliver_rcpt	 s_drcpts[] = {
 	{ 2, 1, "b@x.example", "b@x.example", 0, "" } };
 static struct ipc_deliver	 s_deliver = { "0123456789ABCDEF",
 	"s@y.example", 1700000000000000ULL, 1, s_drcpts, 2, 2, 1, 1, "env-1",
-	4096, "Authentication-Results: x; spf=pass\r\n" };
+	4096, "Authentication-Results: x; spf=pass\r\n", 2 };
 static struct ipc_deliver_result s_results[] = {
 	{ 0, 0, "2.0.0", "250 ok", "mx.example.org" },
 	{ 2, 1, "4.4.1", "timed out", "" } };
@@ -74,7 +74,7 @@ static struct ipc_ctl_list_reply s_list_reply = { 1, s_entries, 2 };
 static struct ipc_ctl_show_reply s_show_reply = { 1, "",
 	{ "0123456789ABCDEF", "s@y.example", 1, 2048, 2, 2, s_crcpts, 2 },
 	"helo.example", "[192.0.2.1]:25", "mx.example", "", "env", 4,
-	1700000000000000ULL, 0, { "Subject: x\r\n", 12 } };
+	1700000000000000ULL, 0, { "Subject: x\r\n", 12 }, 1 };
 static struct ipc_ctl_addr	 s_addrs[] = { { "a@x.example" },
 	{ "b@x.example" } };
 static struct ipc_ctl_submit	 s_submit = { "", s_addrs, 2,
@@ -246,6 +246,7 @@ test_fields_read_back(void **state)
 	assert_string_equal(d.envid, "env-1");
 	assert_int_equal(d.size, 4096);
 	assert_string_equal(d.prepend, s_deliver.prepend);
+	assert_int_equal(d.tls_req, 2);
 	ipc_proto_free(IPC_DELIVER, &d);
 	assert_null(d.rcpts);
 	buf_free(&a);

@@ -31,6 +31,7 @@ struct mail_case {
 	enum smtp_ret		 ret;
 	const char		*envid;
 	const char		*auth;	/* NULL: has_auth false */
+	bool			 requiretls;
 };
 
 /* the fields every row has; the rest are named where they matter */
@@ -112,6 +113,15 @@ static const struct mail_case mail_cases[] = {
 	{ MC("FROM:<jos\xc3@x> SMTPUTF8", SP_BAD_ADDR, NULL, NULL) },
 	{ MC("FROM:<\xed\xa0\x80@x> SMTPUTF8", SP_BAD_ADDR, NULL, NULL) },
 	{ MC("FROM:<jos\xc3\xa9@x> FOO", SP_UNKNOWN_PARAM, NULL, "FOO") },
+	/* REQUIRETLS (RFC 8689 3) */
+	{ MC("FROM:<a@b> REQUIRETLS", SP_OK, "a@b", NULL), .requiretls = true },
+	{ MC("FROM:<a@b> requiretls SMTPUTF8", SP_OK, "a@b", NULL),
+	    .requiretls = true, .utf8 = true },
+	{ MC("FROM:<a@b> REQUIRETLS=", SP_BAD_PARAM, NULL, "REQUIRETLS") },
+	{ MC("FROM:<a@b> REQUIRETLS=YES", SP_BAD_PARAM, NULL, "REQUIRETLS") },
+	{ MC("FROM:<a@b> REQUIRETLS REQUIRETLS", SP_BAD_PARAM, NULL,
+	    "REQUIRETLS") },
+	{ MC("FROM:<a@b> REQUIRETLSX", SP_UNKNOWN_PARAM, NULL, "REQUIRETLSX") },
 	/* RET (RFC 3461 4.3) */
 	{ MC("FROM:<a@b> RET=FULL", SP_OK, "a@b", NULL), .ret = SMTP_RET_FULL },
 	{ MC("FROM:<a@b> ret=hdrs", SP_OK, "a@b", NULL), .ret = SMTP_RET_HDRS },
@@ -537,6 +547,7 @@ test_mail_table(void **state)
 			assert_true(m.size == c->size);
 			assert_int_equal(m.body, c->body);
 			assert_int_equal(m.smtputf8, c->utf8);
+			assert_int_equal(m.requiretls, c->requiretls);
 			assert_int_equal(m.ret, c->ret);
 			assert_string_equal(m.envid, c->envid ? c->envid : "");
 			assert_int_equal(m.has_auth, c->auth != NULL);

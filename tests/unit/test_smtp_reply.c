@@ -143,6 +143,10 @@ test_ehlo(void **state)
 	assert_int_equal(feed(&r, "250-x\n250 STARTTLS", false),
 	    SMTP_REPLY_DONE);
 	assert_int_equal(r.caps, 0);
+	/* RFC 8689: REQUIRETLS, any case; a longer word is not it */
+	assert_int_equal(feed(&r, "250-x\n250-requiretls\n250 REQUIRETLSX",
+	    true), SMTP_REPLY_DONE);
+	assert_int_equal(r.caps, SMTP_CAP_REQUIRETLS);
 }
 
 /* An LMTP server's LHLO reply (RFC 2033 4.1) reads as EHLO's does. */

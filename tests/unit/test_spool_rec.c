@@ -67,6 +67,7 @@ make_full(struct envelope *e)
 	e->prepend = xstrdup("Authentication-Results: mx.example.com;\r\n"
 	    "\tdkim=none\r\n");
 	e->quarantine = ENV_HOLD_LISTENER;
+	e->tls_req = ENV_TLS_REQUIRE;
 	e->size = 2301;
 	e->nrcpt = 2;
 	e->rcpts = xcalloc(2, sizeof(*e->rcpts));
@@ -103,6 +104,7 @@ assert_env_eq(const struct envelope *a, const struct envelope *b)
 	assert_int_equal(a->ret, b->ret);
 	assert_int_equal(a->body, b->body);
 	assert_int_equal(a->smtputf8, b->smtputf8);
+	assert_int_equal(a->tls_req, b->tls_req);
 	assert_int_equal(a->nrcpt, b->nrcpt);
 	for (size_t i = 0; i < a->nrcpt; i++) {
 		const struct env_rcpt	*x = &a->rcpts[i], *y = &b->rcpts[i];
@@ -344,31 +346,72 @@ test_env_minimal_golden(void **state)
 	buf_free(&b);
 }
 
-/* The hold reason ('G'): 1 (DMARC, what older files hold) and 2 (the
- * listener) read back as written; a reason this version does not know
- * is refused rather than taken as "deliver". */
+/*
+ * check_digit_field - the envelope's one-digit field at off (an int), set
+ * to v, is written as the record rec ("\nG1:1\n") and reads back; a
+ * digit this version does not know is refused rather than taken as 0.
+ */
 static void
-test_env_hold_reason(void **state)
+check_digit_field(size_t off, int v, const char *rec)
 {
 	struct envelope	 e, d;
 	struct buf	 b;
 	char		 err[128] = "", *g;
 
 	make_full(&e);
-	e.quarantine = ENV_HOLD_DMARC;
+	*(int *)(void *)((char *)&e + off) = v;
 	encode_ok(&e, &b);
-	g = memmem(b.data, b.len, "\nG1:1\n", 6);
+	g = memmem(b.data, b.len, rec, strlen(rec));
 	assert_non_null(g);
 	assert_int_equal(envelope_decode(b.data, b.len, &d, err,
 	    sizeof(err)), 0);
-	assert_int_equal(d.quarantine, ENV_HOLD_DMARC);
-	assert_string_equal(envelope_hold_name(d.quarantine), "dmarc");
+	assert_int_equal(*(int *)(void *)((char *)&d + off), v);
 	envelope_free(&d);
 	g[4] = '7';
 	assert_int_equal(envelope_decode(b.data, b.len, &d, err,
 	    sizeof(err)), -1);
+	envelope_free(&e);
+	buf_free(&b);
+}
+
+/* The hold reason ('G'): 1 (DMARC, what older files hold) and 2 (the
+ * listener) read back as written. */
+static void
+test_env_hold_reason(void **state)
+{
+	check_digit_field(offsetof(struct envelope, quarantine),
+	    ENV_HOLD_DMARC, "\nG1:1\n");
+	check_digit_field(offsetof(struct envelope, quarantine),
+	    ENV_HOLD_LISTENER, "\nG1:2\n");
+	assert_string_equal(envelope_hold_name(ENV_HOLD_DMARC), "dmarc");
 	assert_string_equal(envelope_hold_name(ENV_HOLD_LISTENER),
 	    "listener");
+}
+
+/* The TLS request ('M', RFC 8689): REQUIRETLS and "TLS-Required: No"
+ * read back as written; the default is not written at all (older files
+ * have no 'M'). */
+static void
+test_env_tls_request(void **state)
+{
+	struct envelope	 e, d;
+	struct buf	 b;
+	char		 err[128] = "";
+
+	check_digit_field(offsetof(struct envelope, tls_req),
+	    ENV_TLS_REQUIRE, "\nM1:1\n");
+	check_digit_field(offsetof(struct envelope, tls_req),
+	    ENV_TLS_OPTIONAL, "\nM1:2\n");
+	make_full(&e);
+	e.tls_req = ENV_TLS_DEFAULT;
+	encode_ok(&e, &b);
+	assert_null(memmem(b.data, b.len, "\nM1:", 5));
+	assert_int_equal(envelope_decode(b.data, b.len, &d, err,
+	    sizeof(err)), 0);
+	assert_int_equal(d.tls_req, ENV_TLS_DEFAULT);
+	assert_string_equal(envelope_tls_name(ENV_TLS_REQUIRE), "requiretls");
+	assert_string_equal(envelope_tls_name(ENV_TLS_OPTIONAL), "optional");
+	envelope_free(&d);
 	envelope_free(&e);
 	buf_free(&b);
 }
@@ -651,6 +694,8 @@ static const struct {
 	{ "smtputf8 2", { R('V', "1"), R('U', "2"), REND } },
 	{ "smtputf8 empty", { R('V', "1"), R('U', ""), REND } },
 	{ "smtputf8 yes", { R('V', "1"), R('U', "y"), REND } },
+	{ "tls request 3", { R('V', "1"), R('M', "3"), REND } },
+	{ "tls request empty", { R('V', "1"), R('M', ""), REND } },
 	{ "rcpt empty", { HEAD, R('r', ""), R('.', ""), REND } },
 	{ "rcpt LF", { HEAD, R('r', "u@x\n"), R('.', ""), REND } },
 	{ "rcpt NUL", { HEAD, R('r', "u\0@x"), R('.', ""), REND } },
@@ -856,6 +901,7 @@ main(void)
 		cmocka_unit_test(test_env_every_prefix_fails),
 		cmocka_unit_test(test_env_corrupted_bytes),
 		cmocka_unit_test(test_env_decode_rejects),
+		cmocka_unit_test(test_env_tls_request),
 		cmocka_unit_test(test_env_decode_bad_framing_after_end),
 		cmocka_unit_test(test_env_optional_order),
 		cmocka_unit_test(test_env_encode_rejects),
