@@ -107,30 +107,36 @@ load_texts(const struct conf *nc, struct parent_texts *n,
 	return dkim_keys_read(nc, &n->dkim, err, errlen);
 }
 
-/* parent_setup_load - see parent_setup.h. */
-int
-parent_setup_load(const char *path, struct parent_texts *texts)
+/* load - parent_setup_load, and the old config and texts kept in prev
+ * when it is not NULL; the reason in err. */
+static int
+load(const char *path, struct parent_texts *texts, struct parent_prev *prev,
+    char *err, size_t errlen)
 {
 	struct conf		*nc = xcalloc(1, sizeof(*nc));
 	struct parent_texts	 n;
 	const char		*result = "refused";
-	char			 err[2048];
 
 	memset(&n, 0, sizeof(n));
 	buf_init(&n.conf, 0);
 	buf_init(&n.users, 0);
 	buf_init(&n.aliases, 0);
 	buf_init(&n.dkim, 0);
-	if (conf_load(path, nc, err, sizeof(err)) == -1) {
+	if (conf_load(path, nc, err, errlen) == -1) {
 		free(nc);
 		nc = NULL;
-	} else if (load_texts(nc, &n, &result, err, sizeof(err)) == 0) {
-		if (config != NULL) {
-			conf_free(config);
-			free(config);
+	} else if (load_texts(nc, &n, &result, err, errlen) == 0) {
+		if (prev != NULL) {
+			prev->config = config;
+			prev->texts = *texts;
+		} else {
+			if (config != NULL) {
+				conf_free(config);
+				free(config);
+			}
+			parent_setup_free_texts(texts);
 		}
 		config = nc;
-		parent_setup_free_texts(texts);
 		*texts = n;
 		return 0;
 	}
@@ -145,6 +151,50 @@ parent_setup_load(const char *path, struct parent_texts *texts)
 	}
 	parent_setup_free_texts(&n);
 	return -1;
+}
+
+/* parent_setup_load - see parent_setup.h. */
+int
+parent_setup_load(const char *path, struct parent_texts *texts)
+{
+	char	err[2048];
+
+	return load(path, texts, NULL, err, sizeof(err));
+}
+
+/* parent_setup_reload - see parent_setup.h. */
+int
+parent_setup_reload(const char *path, struct parent_texts *texts,
+    struct parent_prev *prev, char *err, size_t errlen)
+{
+	memset(prev, 0, sizeof(*prev));
+	return load(path, texts, prev, err, errlen);
+}
+
+/* parent_setup_restore - see parent_setup.h. */
+void
+parent_setup_restore(struct parent_texts *texts, struct parent_prev *prev)
+{
+	if (prev->config == NULL)
+		return;
+	conf_free(config);
+	free(config);
+	parent_setup_free_texts(texts);
+	config = prev->config;
+	*texts = prev->texts;
+	memset(prev, 0, sizeof(*prev));
+}
+
+/* parent_setup_forget - see parent_setup.h. */
+void
+parent_setup_forget(struct parent_prev *prev)
+{
+	if (prev->config == NULL)
+		return;
+	conf_free(prev->config);
+	free(prev->config);
+	parent_setup_free_texts(&prev->texts);
+	memset(prev, 0, sizeof(*prev));
 }
 
 /* parent_setup_free_texts - see parent_setup.h. */

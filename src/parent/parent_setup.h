@@ -28,6 +28,25 @@ struct parent_texts {
  * read or parsed), and -1.
  */
 int	 parent_setup_load(const char *path, struct parent_texts *texts);
+/* The config and texts a reload replaced, kept until every child took
+ * the new ones (then forgotten) or one refused (then restored). */
+struct parent_prev {
+	struct conf		*config;	/* NULL: nothing kept */
+	struct parent_texts	 texts;
+};
+/*
+ * parent_setup_reload - parent_setup_load for a reload: the old config and
+ * texts move to *prev instead of being freed; on -1 err holds the reason
+ * (also logged) and *prev is empty.
+ */
+int	 parent_setup_reload(const char *path, struct parent_texts *texts,
+	    struct parent_prev *prev, char *err, size_t errlen);
+/* parent_setup_restore - put prev's config and texts back (the new ones
+ * are freed); nothing when prev is empty. */
+void	 parent_setup_restore(struct parent_texts *texts,
+	    struct parent_prev *prev);
+/* parent_setup_forget - free what prev kept. */
+void	 parent_setup_forget(struct parent_prev *prev);
 /* parent_setup_free_texts - release the texts, wiping the keys. */
 void	 parent_setup_free_texts(struct parent_texts *);
 /* parent_setup_user - the user to run the children as; fatal when it
