@@ -570,3 +570,41 @@ def test_install_never_replaces_a_foreign_sendmail_on_uninstall(tmp_path):
     make("uninstall", "DESTDIR=" + dest)
     assert os.path.exists(other)
     assert not os.path.lexists(dest + "/usr/local/sbin/sendmail")
+
+
+def test_reload_rolls_back_when_a_process_dies_during_it(mta_factory):
+    """A child that never applies the reload (here: stopped, then killed)
+    fails it: the admin gets the reason, every process gets the old
+    config back, and it is in force."""
+    mta = mta_factory().start()
+    with open(mta.conf) as f:
+        good = f.read()
+    with open(mta.conf, "w") as f:
+        f.write("max_recipients = 1\n" + good)
+    deliver = mta.child_pids()["deliver"]
+    os.kill(deliver, signal.SIGSTOP)
+    try:
+        proc = subprocess.Popen([BIN, "reload", "-c", mta.conf],
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert wait_for(lambda: mta.log().count("event=reloaded") >= 3)
+        time.sleep(0.3)
+        assert proc.poll() is None      # it waits for deliver
+    finally:
+        os.kill(deliver, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err == "postbote: reload failed: deliver: exited during the " \
+        "reload\n", err
+    assert re.search(r'event=reload result=failed reason="deliver: exited '
+                     r'during the reload" config=kept', mta.log())
+    assert "event=reload result=ok" not in mta.log()
+    assert wait_for(lambda: mta.child_pids()["deliver"] != deliver)
+    with smtplib.SMTP("127.0.0.1", mta.port, timeout=10) as c:
+        c.ehlo("client.test")
+        c.mail("sender@client.test")
+        assert c.rcpt("alice@example.test")[0] == 250
+        assert c.rcpt("bob@example.test")[0] == 250     # the old config
+    # and mail still goes through the restarted deliver
+    send(mta, ["alice@example.test"])
+    assert mta.wait_messages("alice@example.test", 1)
