@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -559,14 +560,16 @@ postmaster_warnings(void)
 int
 parent_check(const char *path)
 {
-	char	err[512];
+	char	err[512], where[PATH_MAX + 128];
 
 	if (parent_setup_load(path, &texts) == -1)
 		return -1;
 	postmaster_warnings();
+	parent_setup_probe();
 	if (config->tls_cert != NULL &&
 	    tls_material_load(config, err, sizeof(err)) == -1) {
-		fprintf(stderr, "postbote: %s\n", err);
+		parent_setup_locate(&texts, err, where, sizeof(where));
+		fprintf(stderr, "postbote: %s%s\n", where, err);
 		return -1;
 	}
 	return 0;
@@ -629,8 +632,11 @@ parent_serve(const char *path, bool verb,
 	/* Certificates and keys are read here, as root if started so; the
 	 * self-signed pair is made on the first start (tls.c). */
 	if (tls_material_load(config, err, sizeof(err)) == -1) {
-		log_warn("event=tls-load result=failed reason=\"%s\"",
-		    log_safe(err));
+		char	where[PATH_MAX + 128];
+
+		parent_setup_locate(&texts, err, where, sizeof(where));
+		log_warn("event=tls-load result=failed reason=\"%s%s\"",
+		    log_safe(where), log_safe(err));
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);

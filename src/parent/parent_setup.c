@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -207,6 +208,62 @@ parent_setup_free_texts(struct parent_texts *t)
 	dkim_keys_wipe(&t->dkim);
 }
 
+/* value_path - the first word after "=" on line [p, e) as the config
+ * would read it (made absolute) into out; its key into key.  -1 when
+ * the line is no setting. */
+static int
+value_path(const char *p, const char *e, char *key, size_t keylen,
+    char *out, size_t outlen)
+{
+	const char	*eq = memchr(p, '=', (size_t)(e - p)), *k = p, *v;
+	size_t		 kl, vl;
+
+	while (k < e && (*k == ' ' || *k == '\t'))
+		k++;
+	if (eq == NULL || *k == '#' || *k == '[')
+		return -1;
+	for (kl = 0; k + kl < eq && k[kl] != ' ' && k[kl] != '\t'; kl++)
+		;
+	for (v = eq + 1; v < e && (*v == ' ' || *v == '\t'); v++)
+		;
+	for (vl = 0; v + vl < e && v[vl] != ' ' && v[vl] != '\t' &&
+	    v[vl] != '\r'; vl++)
+		;
+	snprintf(key, keylen, "%.*s", (int)kl, k);
+	if (vl > 0 && *v == '/')
+		snprintf(out, outlen, "%.*s", (int)vl, v);
+	else
+		snprintf(out, outlen, "%s/%.*s", conf_base_dir(), (int)vl, v);
+	return 0;
+}
+
+/* parent_setup_locate - see parent_setup.h. */
+void
+parent_setup_locate(const struct parent_texts *t, const char *err,
+    char *out, size_t outlen)
+{
+	const char	*p = t->conf.data != NULL ? t->conf.data : "", *e;
+	char		 key[64], path[PATH_MAX + 64];
+	unsigned	 line = 0;
+
+	out[0] = '\0';
+	if (config == NULL || config->path == NULL)
+		return;
+	for (; *p != '\0'; p = *e != '\0' ? e + 1 : e) {
+		size_t	n;
+
+		line++;
+		if ((e = strchr(p, '\n')) == NULL)
+			e = p + strlen(p);
+		if (value_path(p, e, key, sizeof(key), path, sizeof(path)) ==
+		    -1 || (n = strlen(path)) == 0 || strncmp(err, path, n) != 0 ||
+		    err[n] != ':')
+			continue;
+		snprintf(out, outlen, "%s:%u: %s: ", config->path, line, key);
+		return;
+	}
+}
+
 static void
 make_dir(const char *path, mode_t mode, const struct proc_user *u)
 {
@@ -277,6 +334,40 @@ bind_one(const struct conf_listen *l)
 	freeaddrinfo(res);
 	/* The listeners are inherited by smtpd; no close-on-exec needed. */
 	return fd;
+}
+
+/* parent_setup_probe - see parent_setup.h. */
+void
+parent_setup_probe(void)
+{
+	for (size_t i = 0; i < config->nlistens; i++) {
+		const struct conf_listen *l = &config->listens[i];
+		struct addrinfo	 hints = { 0 }, *res;
+		char		 port[8];
+		int		 fd, on = 1;
+
+		hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+		hints.ai_socktype = SOCK_STREAM;
+		snprintf(port, sizeof(port), "%u", l->port);
+		if (getaddrinfo(l->host, port, &hints, &res) != 0)
+			continue;
+		fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd != -1) {
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+			    sizeof(on));
+			if (res->ai_family == AF_INET6)
+				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+				    sizeof(on));
+			if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 &&
+			    errno == EADDRINUSE)
+				fprintf(stderr, "postbote: warning: [listen %s] "
+				    "address %s:%u is in use (by another "
+				    "program, or by this server running)\n",
+				    l->name, l->host, l->port);
+			close(fd);
+		}
+		freeaddrinfo(res);
+	}
 }
 
 /* parent_setup_listen - see parent_setup.h. */

@@ -55,6 +55,13 @@ void	 parent_setup_user(struct proc_user *);
 /* parent_setup_dirs - state_dir, the spool directories and the default
  * mailbox root, owned by the user where the processes write. */
 void	 parent_setup_dirs(const struct proc_user *);
+/* parent_setup_locate - when err begins with a path the config names
+ * ("PATH: reason"), "FILE:LINE: KEY: " of that setting in out; else "". */
+void	 parent_setup_locate(const struct parent_texts *t, const char *err,
+	    char *out, size_t outlen);
+/* parent_setup_probe - "postbote check": warn (stderr) about each
+ * listener address something already listens on. */
+void	 parent_setup_probe(void);
 /* parent_setup_listen - bind one socket per config->listens entry; the
  * array (n entries) is allocated. */
 int	*parent_setup_listen(size_t *n);

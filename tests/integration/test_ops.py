@@ -608,3 +608,51 @@ def test_reload_rolls_back_when_a_process_dies_during_it(mta_factory):
     # and mail still goes through the restarted deliver
     send(mta, ["alice@example.test"])
     assert mta.wait_messages("alice@example.test", 1)
+
+
+# ---- check ----
+
+def test_check_names_the_line_of_a_missing_certificate(mta_factory,
+                                                       tmp_path):
+    m = mta_factory()
+    with open(m.conf) as f:
+        text = f.read()
+    missing = str(tmp_path / "nowhere" / "cert.pem")
+    with open(m.conf, "w") as f:
+        f.write(text.replace("retry = 1s 2s\n", "retry = 1s 2s\ntls_cert = "
+                             "%s\ntls_key = %s\n" % (missing, missing)))
+    line = [i + 1 for i, ln in enumerate(open(m.conf).read().splitlines())
+            if ln.startswith("tls_cert")][0]
+    r = run("check", "-c", m.conf)
+    assert r.returncode == 2
+    assert "postbote: %s:%d: tls_cert: %s: No such file or directory" % (
+        m.conf, line, missing) in r.stderr, r.stderr
+
+
+def test_check_warns_of_a_listener_address_in_use(mta_factory):
+    m = mta_factory()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", m.port))
+    busy.listen(1)
+    try:
+        r = run("check", "-c", m.conf)
+    finally:
+        busy.close()
+    assert r.returncode == 0, r.stderr
+    assert "warning: [listen mx] address 127.0.0.1:%d is in use" % m.port \
+        in r.stderr, r.stderr
+    assert "[listen submission]" not in r.stderr
+    r = run("check", "-c", m.conf)
+    assert "is in use" not in r.stderr
+
+
+def test_check_suggests_a_close_key(mta_factory):
+    m = mta_factory()
+    with open(m.conf) as f:
+        text = f.read()
+    with open(m.conf, "w") as f:
+        f.write("max_recipent = 5\n" + text)
+    r = run("check", "-c", m.conf)
+    assert r.returncode == 2
+    assert r.stderr == 'postbote: %s:1:1: max_recipent: unknown key; did ' \
+        'you mean "max_recipients"?\n' % m.conf
