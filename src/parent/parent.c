@@ -235,8 +235,9 @@ reap(evutil_socket_t sig, short ev, void *arg)
 		if (stopping)
 			stop_next();
 		else {
-			reload_answer(id, rl.gen, false, "exited during the "
-			    "reload");
+			if (rl.pending & (1u << id))
+				reload_answer(id, rl.gen, false, "exited "
+				    "during the reload");
 			restart(id);
 		}
 	}
