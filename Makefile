@@ -9,6 +9,10 @@
 #   make itest    integration tests only (ASan+UBSan binary)
 #   make fuzz     libFuzzer targets (clang) in build/fuzz/
 #   make fuzz-run a bounded run of each of them (FUZZ_SECONDS, 15)
+#   make install  binary, sendmail/mailq/newaliases links, man pages,
+#                 systemd unit, example config (PREFIX, DESTDIR, ...)
+#   make uninstall  the same, removed (config and state are kept)
+#   make man      man/postbote.conf.5 from docs/config.md
 
 CC	?= cc
 PKGS	 = libevent libevent_pthreads libevent_openssl libcares openssl libcrypt zlib \
@@ -17,7 +21,20 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \
 	   -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc
+# Where "make install" puts things.  The config directory is compiled in
+# (CONF_DEFAULT_PATH) only when it is not the default /etc.
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+CONFDIR	 = $(SYSCONFDIR)/postbote
+STATEDIR ?= /var/lib/postbote
+CONF_DEF = $(if $(filter-out /etc,$(SYSCONFDIR)),\
+	   -DCONF_DEFAULT_PATH='"$(CONFDIR)/postbote.conf"')
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc \
+	   $(CONF_DEF)
 LIBS	 = $(PKG_LIBS) -pthread
 
 OPT_CFLAGS  = $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
@@ -40,7 +57,7 @@ FUZZ_BINS := $(FUZZERS:tests/fuzz/%.c=build/fuzz/%)
 REPLAY_BINS := $(FUZZERS:tests/fuzz/%.c=build/asan/replay/%)
 
 .PHONY: all deps run test check itest fuzz fuzz-regress fuzz-run clean asan bench \
-	bench-dkim layers \
+	bench-dkim layers install uninstall man doc-check \
 	bench-tls bench-auth bench-out bench-lmtp bench-deps bench-compare
 
 all: build/postbote
@@ -142,6 +159,7 @@ test: deps
 	$(MAKE) -j2 $(UNIT_BINS) build/asan/postbote build/postbote \
 		$(REPLAY_BINS) $(if $(HAVE_CLANG),$(FUZZ_BINS))
 	$(MAKE) layers
+	$(MAKE) doc-check
 	$(MAKE) check
 	$(MAKE) fuzz-regress
 	$(if $(HAVE_CLANG),$(MAKE) fuzz-run)
@@ -168,6 +186,73 @@ bench-lmtp: deps bench-deps build/postbote
 
 clean:
 	rm -rf build
+
+# ---- documentation and installation ----
+
+MAN_PAGES = man/postbote.8 man/postbote.conf.5 man/sendmail.1
+
+man: man/postbote.conf.5
+man/postbote.conf.5: docs/config.md scripts/man-conf.py
+	$(PYTHON) scripts/man-conf.py docs/config.md > $@.tmp && mv $@.tmp $@
+
+# Every config key documented in docs/config.md and postbote.conf(5),
+# the page up to date, and the man pages free of groff warnings.
+doc-check:
+	$(PYTHON) scripts/check-keys.py
+	@$(PYTHON) scripts/man-conf.py docs/config.md | \
+		cmp -s - man/postbote.conf.5 || { echo "man/postbote.conf.5" \
+		"is older than docs/config.md: run make man"; exit 1; }
+	@for m in $(MAN_PAGES); do w=$$(groff -man -Tutf8 -ww -z $$m 2>&1); \
+		[ -z "$$w" ] || { echo "$$m: $$w"; exit 1; }; done
+
+# DESTDIR stages the tree (packaging, tests).  The example config and the
+# empty users and aliases files are installed only where none exists;
+# state_dir is made by the server at its start (and here, empty).
+# INSTALL_BIN: the binary to install (the tests install the one they test).
+INSTALL_BIN ?= build/postbote
+REL_SBIN = $$(realpath -m --relative-to=$(BINDIR) $(SBINDIR))/postbote
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(CONFDIR)
+	install -d -m 0755 $(DESTDIR)$(STATEDIR)
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(SBINDIR)/postbote
+	ln -sf postbote $(DESTDIR)$(SBINDIR)/sendmail
+	ln -sf $(REL_SBIN) $(DESTDIR)$(BINDIR)/mailq
+	ln -sf $(REL_SBIN) $(DESTDIR)$(BINDIR)/newaliases
+	install -m 0644 man/postbote.8 $(DESTDIR)$(MANDIR)/man8/postbote.8
+	install -m 0644 man/postbote.conf.5 \
+		$(DESTDIR)$(MANDIR)/man5/postbote.conf.5
+	install -m 0644 man/sendmail.1 $(DESTDIR)$(MANDIR)/man1/sendmail.1
+	for l in mailq newaliases; do \
+		echo ".so man1/sendmail.1" > $(DESTDIR)$(MANDIR)/man1/$$l.1; done
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@STATEDIR@|$(STATEDIR)|g' \
+		etc/postbote.service.in > $(DESTDIR)$(UNITDIR)/postbote.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/postbote.service
+	@if [ -e $(DESTDIR)$(CONFDIR)/postbote.conf ]; then \
+		echo "kept the existing $(DESTDIR)$(CONFDIR)/postbote.conf"; \
+	else sed -e 's|^state_dir .*|state_dir = $(STATEDIR)|' \
+		-e 's|/etc/postbote/|$(CONFDIR)/|g' etc/postbote.conf \
+		> $(DESTDIR)$(CONFDIR)/postbote.conf && \
+		chmod 0644 $(DESTDIR)$(CONFDIR)/postbote.conf && \
+		echo "installed $(DESTDIR)$(CONFDIR)/postbote.conf"; fi
+	@for t in users aliases; do f=$(DESTDIR)$(CONFDIR)/$$t; \
+		[ -e $$f ] || install -m 0640 /dev/null $$f; done
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/postbote $(DESTDIR)$(UNITDIR)/postbote.service
+	for l in $(DESTDIR)$(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/mailq \
+		$(DESTDIR)$(BINDIR)/newaliases; do \
+		[ ! -L $$l ] || case $$(readlink $$l) in \
+		*postbote) rm -f $$l;; esac; done
+	rm -f $(DESTDIR)$(MANDIR)/man8/postbote.8 \
+		$(DESTDIR)$(MANDIR)/man5/postbote.conf.5 \
+		$(DESTDIR)$(MANDIR)/man1/sendmail.1 \
+		$(DESTDIR)$(MANDIR)/man1/mailq.1 \
+		$(DESTDIR)$(MANDIR)/man1/newaliases.1
+	@echo "kept $(DESTDIR)$(CONFDIR) and $(DESTDIR)$(STATEDIR): remove" \
+		"them by hand when they are no longer wanted"
 
 build/dkim_bench: bench/dkim_bench.c $(filter-out build/obj/cli/main.o,$(OPT_OBJS))
 	$(CC) $(OPT_CFLAGS) -o $@ $^ $(LIBS)

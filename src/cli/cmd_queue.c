@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,21 +55,31 @@ static int	 run_delete(struct client *, int, char **);
 static int	 run_hold(struct client *, int, char **);
 static int	 run_release(struct client *, int, char **);
 
+#define ARGS_MAX	1000		/* IDs or filter words on a line */
+
 static const struct verb verbs[] = {
 	{ "list",	0, 1,	"--json",	run_list },
-	{ "show",	1, 1,	NULL,		run_show },
-	{ "flush",	0, 1,	NULL,		run_flush },
-	{ "delete",	1, 1,	NULL,		run_delete },
-	{ "hold",	1, 1,	NULL,		run_hold },
-	{ "release",	1, 1,	NULL,		run_release },
+	{ "show",	1, 2,	NULL,		run_show },
+	{ "flush",	0, ARGS_MAX, NULL,	run_flush },
+	{ "delete",	1, ARGS_MAX, NULL,	run_delete },
+	{ "hold",	1, ARGS_MAX, NULL,	run_hold },
+	{ "release",	1, ARGS_MAX, NULL,	run_release },
+};
+
+/* A selection of messages: by sender, recipient, recipient domain
+ * (each one given must match), or all. */
+struct filter {
+	const char	*sender, *rcpt, *domain;
+	bool		 all;
 };
 
 static int
 usage(void)
 {
 	fprintf(stderr, "usage: postbote queue [-c FILE] list [--json] | "
-	    "show ID | flush [ID] |\n"
-	    "                      delete ID | hold ID | release ID\n"
+	    "show ID [--body] |\n"
+	    "                      flush|delete|hold|release ID... | ALL |\n"
+	    "                      [-s SENDER] [-r RECIPIENT] [-d DOMAIN]\n"
 	    "       mailq [-c FILE] [--json]\n");
 	return 2;
 }
@@ -205,6 +216,10 @@ state_name(const struct ipc_ctl_rcpt *r)
 
 /* ---- the connection ---- */
 
+/* Said after "not running" when no config file was read: where the
+ * command looked for one (a default install has one there). */
+static const char *conf_hint = "";
+
 /* ctl_connect - connect to the control socket; on failure say why in
  * the admin's terms and return -1. */
 static int
@@ -220,7 +235,7 @@ ctl_connect(const char *path)
 	}
 	if (e == ENOENT)
 		fprintf(stderr, "postbote: the server is not running (no "
-		    "control socket at %s)\n", path);
+		    "control socket at %s)%s\n", path, conf_hint);
 	else if (e == ECONNREFUSED)
 		fprintf(stderr, "postbote: the server is not running "
 		    "(nothing answers on %s)\n", path);
@@ -450,11 +465,72 @@ show_envelope(const struct ipc_ctl_show_reply *m)
 	putchar('\n');
 }
 
+/* copy_body - the data file fd to stdout, escaped as text, after the
+ * fields delivery writes first. */
+static int
+copy_body(int fd, const char *prepend)
+{
+	char	buf[65536];
+	ssize_t	n;
+	bool	cr = false;
+
+	put_text(stdout, prepend, strlen(prepend), true);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		size_t	off = 0;
+
+		/* A CRLF split between two reads is still one line end. */
+		if (cr && buf[0] == '\n') {
+			putchar('\n');
+			off = 1;
+		} else if (cr)
+			put_text(stdout, "\r", 1, true);
+		cr = buf[n - 1] == '\r';
+		put_text(stdout, buf + off, (size_t)n - off - cr, true);
+	}
+	if (cr)
+		put_text(stdout, "\r", 1, true);
+	return n == -1 ? -1 : 0;
+}
+
+/* run_body - "show ID --body": the whole message. */
+static int
+run_body(struct client *c, const char *id)
+{
+	struct ipc_ctl_body_reply	m;
+	int				rc = 0;
+
+	if (request(c, IPC_CTL_BODY, id) == -1 ||
+	    answer(c, IPC_CTL_BODY_REPLY) == -1)
+		return 1;
+	if (IPC_DECODE(&c->im, &m, NULL) == -1) {
+		if (c->im.fd != -1)
+			close(c->im.fd);
+		return bad_answer(c);
+	}
+	if (!m.ok) {
+		fprintf(stderr, "postbote: %s: %s\n", id, m.text);
+		return 1;
+	}
+	if (copy_body(c->im.fd, m.prepend) == -1) {
+		fprintf(stderr, "postbote: %s: cannot read it: %s\n", id,
+		    strerror(errno));
+		rc = 1;
+	}
+	close(c->im.fd);
+	return rc;
+}
+
 static int
 run_show(struct client *c, int argc, char **argv)
 {
 	struct ipc_ctl_show_reply	m;
 
+	if (argc == 2 && strcmp(argv[1], "--body") == 0)
+		return run_body(c, argv[0]);
+	if (argc == 2) {
+		fprintf(stderr, "postbote: show ID [--body]\n");
+		return 2;
+	}
 	if (request(c, IPC_CTL_SHOW, argv[0]) == -1 ||
 	    answer(c, IPC_CTL_SHOW_REPLY) == -1)
 		return 1;
@@ -503,28 +579,182 @@ action(struct client *c, uint16_t type, const char *id)
 	return 0;
 }
 
+/* ---- selections: IDs, ALL, or filters ---- */
+
+/* parse_filter - "ALL" or -s/-r/-d words into f; 1 when argv holds
+ * neither (IDs then), 0, or -1 for a usage error. */
+static int
+parse_filter(int argc, char **argv, struct filter *f)
+{
+	memset(f, 0, sizeof(*f));
+	if (argc == 1 && strcmp(argv[0], "ALL") == 0) {
+		f->all = true;
+		return 0;
+	}
+	if (argv[0][0] != '-')
+		return 1;
+	for (int i = 0; i < argc; i += 2) {
+		const char	*o = argv[i], *v = i + 1 < argc ? argv[i + 1] :
+		    NULL;
+
+		if (v == NULL || *v == '\0')
+			return -1;
+		if (strcmp(o, "-s") == 0 || strcmp(o, "--sender") == 0)
+			f->sender = v;
+		else if (strcmp(o, "-r") == 0 || strcmp(o, "--recipient") == 0)
+			f->rcpt = v;
+		else if (strcmp(o, "-d") == 0 || strcmp(o, "--domain") == 0)
+			f->domain = v[0] == '@' ? v + 1 : v;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* is_domain_of - is addr at domain d (case-insensitive)? */
+static bool
+is_domain_of(const char *addr, const char *d)
+{
+	const char	*at = strrchr(addr, '@');
+
+	return at != NULL && strcasecmp(at + 1, d) == 0;
+}
+
+static bool
+is_match(const struct filter *f, const struct ipc_ctl_entry *e)
+{
+	bool	rcpt = f->rcpt == NULL, dom = f->domain == NULL;
+
+	if (f->all)
+		return true;
+	if (f->sender != NULL && strcasecmp(e->sender, f->sender) != 0)
+		return false;
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const struct ipc_ctl_rcpt *r = &e->rcpts[i];
+
+		rcpt |= strcasecmp(r->addr, f->rcpt ? f->rcpt : "") == 0 ||
+		    strcasecmp(r->orig, f->rcpt ? f->rcpt : "") == 0;
+		dom |= is_domain_of(r->addr, f->domain ? f->domain : "");
+	}
+	return rcpt && dom;
+}
+
+/* select_ids - the ids of the listed messages f matches, into *ids
+ * (allocated strings); 0 or -1 (said). */
+static int
+select_ids(struct client *c, const struct filter *f, char ***ids, size_t *n)
+{
+	struct ipc_ctl_list_reply	r;
+	bool				more;
+
+	*ids = NULL;
+	*n = 0;
+	if (request(c, IPC_CTL_LIST, NULL) == -1)
+		return -1;
+	do {
+		if (answer(c, IPC_CTL_LIST_REPLY) == -1)
+			return -1;
+		if (IPC_DECODE(&c->im, &r, NULL) == -1)
+			return bad_answer(c), -1;
+		for (size_t i = 0; i < r.nentries; i++)
+			if (is_match(f, &r.entries[i])) {
+				*ids = xreallocarray(*ids, *n + 1,
+				    sizeof(**ids));
+				(*ids)[(*n)++] = xstrdup(r.entries[i].id);
+			}
+		more = r.more != 0;
+		ipc_proto_free(IPC_CTL_LIST_REPLY, &r);
+	} while (more);
+	return 0;
+}
+
+/* act_on - type for each message argv names (IDs, ALL or a filter);
+ * 0 when every one worked. */
+static int
+act_on(struct client *c, uint16_t type, int argc, char **argv)
+{
+	struct filter	 f;
+	char		**ids;
+	size_t		 n;
+	int		 rc = 0, k = parse_filter(argc, argv, &f);
+
+	if (k == -1)
+		return usage();
+	if (k == 1) {
+		for (int i = 0; i < argc; i++)
+			rc |= action(c, type, argv[i]);
+		return rc;
+	}
+	if (select_ids(c, &f, &ids, &n) == -1)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		rc |= action(c, type, ids[i]);
+		free(ids[i]);
+	}
+	free(ids);
+	if (n == 0)
+		printf("-- no message matches\n");
+	return rc;
+}
+
 static int
 run_flush(struct client *c, int argc, char **argv)
 {
-	return action(c, IPC_CTL_FLUSH, argc > 0 ? argv[0] : "");
+	if (argc == 0 || (argc == 1 && strcmp(argv[0], "ALL") == 0))
+		return action(c, IPC_CTL_FLUSH, "");
+	return act_on(c, IPC_CTL_FLUSH, argc, argv);
 }
 
 static int
 run_delete(struct client *c, int argc, char **argv)
 {
-	return action(c, IPC_CTL_DELETE, argv[0]);
+	return act_on(c, IPC_CTL_DELETE, argc, argv);
 }
 
 static int
 run_hold(struct client *c, int argc, char **argv)
 {
-	return action(c, IPC_CTL_HOLD, argv[0]);
+	return act_on(c, IPC_CTL_HOLD, argc, argv);
 }
 
 static int
 run_release(struct client *c, int argc, char **argv)
 {
-	return action(c, IPC_CTL_RELEASE, argv[0]);
+	return act_on(c, IPC_CTL_RELEASE, argc, argv);
+}
+
+/* cmd_queue_count - see cmd_queue.h. */
+int
+cmd_queue_count(const char *state_dir, unsigned *n, unsigned *held)
+{
+	struct client			 c = { .fd = -1 };
+	struct ipc_ctl_list_reply	 r;
+	bool				 more = false;
+	int				 rc = -1;
+
+	c.path = control_path(state_dir);
+	buf_init(&c.store, 0);
+	*n = *held = 0;
+	if ((c.fd = control_connect(c.path, TIMEOUT_MS)) == -1 ||
+	    request(&c, IPC_CTL_LIST, NULL) == -1)
+		goto done;
+	do {
+		if (answer(&c, IPC_CTL_LIST_REPLY) == -1 ||
+		    IPC_DECODE(&c.im, &r, NULL) == -1)
+			goto done;
+		for (size_t i = 0; i < r.nentries; i++)
+			*held += (r.entries[i].flags & CONTROL_HELD) != 0;
+		*n += (unsigned)r.nentries;
+		more = r.more != 0;
+		ipc_proto_free(IPC_CTL_LIST_REPLY, &r);
+	} while (more);
+	rc = 0;
+done:
+	if (c.fd != -1)
+		close(c.fd);
+	buf_free(&c.store);
+	free((char *)c.path);
+	return rc;
 }
 
 /* ---- entry points ---- */
@@ -565,6 +795,20 @@ parse_conf_opt(int argc, char **argv, const char **conf)
 	return i;
 }
 
+/* is_bad_selection - arguments no server needs to see to refuse: show's
+ * second word, a filter without its value or an unknown one. */
+static bool
+is_bad_selection(const struct verb *v, int argc, char **argv)
+{
+	struct filter	f;
+
+	if (v->run == run_show)
+		return argc == 2 && strcmp(argv[1], "--body") != 0;
+	if (v->run == run_list || argc == 0)
+		return false;
+	return parse_filter(argc, argv, &f) == -1;
+}
+
 /* run_verb - load the config, connect, run v. */
 static int
 run_verb(const struct verb *v, const char *confpath, int argc, char **argv)
@@ -579,6 +823,10 @@ run_verb(const struct verb *v, const char *confpath, int argc, char **argv)
 		return 2;
 	}
 	path = control_path(conf.state_dir);
+	if (conf.path == NULL)
+		conf_hint = "; no config was named (-c FILE, $POSTBOTE_CONF) "
+		    "and " CONF_DEFAULT_PATH " does not exist, so the embedded "
+		    "defaults were used";
 	conf_free(&conf);
 	c.path = path;
 	buf_init(&c.store, 0);
@@ -609,14 +857,15 @@ queue_main(int argc, char **argv, const char *verb)
 		argc--;
 		argv++;
 	}
-	if (argc > 0)
-		id_upper(argv[0]);
+	for (int k = 0; k < argc; k++)
+		id_upper(argv[k]);
 	for (size_t k = 0; k < NELEM(verbs); k++) {
 		if (strcmp(verbs[k].name, verb) != 0)
 			continue;
 		if (argc < verbs[k].minargs || argc > verbs[k].maxargs ||
 		    (verbs[k].flag != NULL && argc > 0 &&
-		    strcmp(argv[0], verbs[k].flag) != 0))
+		    strcmp(argv[0], verbs[k].flag) != 0) ||
+		    is_bad_selection(&verbs[k], argc, argv))
 			return usage();
 		return run_verb(&verbs[k], confpath, argc, argv);
 	}

@@ -11,4 +11,9 @@ int	 cmd_queue(int argc, char **argv);
 /* cmd_queue_mailq - called as mailq: "queue list" with argv's options. */
 int	 cmd_queue_mailq(int argc, char **argv);
 
+/* cmd_queue_count - the number of queued messages and of held ones, asked
+ * of the queue's socket in state_dir; 0, or -1 when it does not answer
+ * (nothing printed). */
+int	 cmd_queue_count(const char *state_dir, unsigned *n, unsigned *held);
+
 #endif

@@ -23,6 +23,7 @@
 
 #include "lib/buf.h"
 #include "cli/cmd_queue.h"
+#include "cli/cmd_ctl.h"
 #include "cli/cmd_send.h"
 #include "common/conf.h"
 #include "lib/ipc_proto.h"
@@ -42,6 +43,8 @@ struct opts {
 	bool		 ignore_dots;	/* -i, -oi */
 	bool		 verbose;	/* -v */
 	bool		 list_queue;	/* -bp */
+	bool		 flush;		/* -q */
+	bool		 newaliases;	/* -bi */
 };
 
 struct rcpts {
@@ -87,7 +90,7 @@ parse_opts(int argc, char **argv, struct opts *o, bool as_sendmail)
 {
 	int	ch;
 
-	while ((ch = getopt(argc, argv, "B:b:C:c:F:f:iN:o:R:r:tV:v")) != -1)
+	while ((ch = getopt(argc, argv, "B:b:C:c:F:f:iN:o:q::R:r:tV:v")) != -1)
 		switch (ch) {
 		case 'c':
 			o->conf = optarg;
@@ -115,12 +118,17 @@ parse_opts(int argc, char **argv, struct opts *o, bool as_sendmail)
 		case 'b':
 			if (strcmp(optarg, "p") == 0)
 				o->list_queue = true;
+			else if (strcmp(optarg, "i") == 0)
+				o->newaliases = true;
 			else if (strcmp(optarg, "m") != 0) {
 				fprintf(stderr, "%s: -b%s is not supported "
-				    "(only -bm and -bp)\n", "postbote",
+				    "(only -bm, -bp and -bi)\n", "postbote",
 				    optarg);
 				return -1;
 			}
+			break;
+		case 'q':			/* -q, -q30m: flush the queue */
+			o->flush = true;
 			break;
 		case 'B':			/* body type: the queue sees it */
 		case 'C':			/* sendmail.cf: not ours */
@@ -413,6 +421,22 @@ cmd_send(int argc, char **argv, bool as_sendmail)
 		char	*av[] = { "mailq", "-c", (char *)s.o.conf, NULL };
 
 		return cmd_queue_mailq(s.o.conf != NULL ? 3 : 1, av);
+	}
+	if (s.o.flush) {
+		char	*av[] = { "queue", "flush", "-c", (char *)s.o.conf,
+		    NULL };
+
+		if (s.o.conf != NULL) {
+			av[1] = "-c";
+			av[2] = (char *)s.o.conf;
+			av[3] = "flush";
+		}
+		return cmd_queue(s.o.conf != NULL ? 4 : 2, av);
+	}
+	if (s.o.newaliases) {
+		char	*av[] = { "newaliases", "-c", (char *)s.o.conf, NULL };
+
+		return cmd_ctl_newaliases(s.o.conf != NULL ? 3 : 1, av);
 	}
 	if (conf_load(s.o.conf, &s.conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "postbote: %s\n", err);

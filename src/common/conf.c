@@ -1482,11 +1482,62 @@ parse_setting(struct parser *ps, const struct token *kt)
 	return 0;
 }
 
-/* unknown_key - say where the key would have been valid, if anywhere. */
+/* edit_distance - Levenshtein distance of a[0..n) and b (at most
+ * KEY_CMP_MAX bytes of each are compared; more counts as far). */
+#define KEY_CMP_MAX	48
+static size_t
+edit_distance(const char *a, size_t n, const char *b)
+{
+	size_t	m = strlen(b), row[KEY_CMP_MAX + 1];
+
+	if (n > KEY_CMP_MAX || m > KEY_CMP_MAX)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= m; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= n; i++) {
+		size_t	diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= m; j++) {
+			size_t	up = row[j];
+
+			row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1),
+			    diag + (a[i - 1] != b[j - 1]));
+			diag = up;
+		}
+	}
+	return row[m];
+}
+
+/* closest_key - the key of scope sc nearest to name[0..len), when it is
+ * near enough to be a typing slip (a third of its letters at most, and
+ * not more than 3); else NULL. */
+static const char *
+closest_key(enum scope sc, const char *name, size_t len)
+{
+	const char	*best = NULL;
+	size_t		 bestd = SIZE_MAX;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		size_t	d;
+
+		if (keys[i].scope != sc)
+			continue;
+		d = edit_distance(name, len, keys[i].name);
+		if (d < bestd) {
+			bestd = d;
+			best = keys[i].name;
+		}
+	}
+	return bestd <= 3 && bestd * 3 <= len ? best : NULL;
+}
+
+/* unknown_key - say where the key would have been valid, if anywhere,
+ * or which key it may be a slip for. */
 static int
 unknown_key(struct parser *ps, const struct token *kt)
 {
-	const char	*key = log_safe_n(kt->s, MIN(kt->len, 40));
+	const char	*key = log_safe_n(kt->s, MIN(kt->len, 40)), *near;
 
 	for (enum scope sc = SC_GLOBAL; sc <= SC_LAST; sc++) {
 		if (sc == ps->scope || find_key(sc, kt->s, kt->len) == -1)
@@ -1497,8 +1548,11 @@ unknown_key(struct parser *ps, const struct token *kt)
 		return perr(ps, kt->at, key, "only valid in a [%s NAME] "
 		    "section", scope_names[sc]);
 	}
-	return perr(ps, kt->at, key, "unknown key%s%s",
-	    ps->scope ? " in " : "", ps->scope ? ps->sname : "");
+	near = closest_key(ps->scope, kt->s, kt->len);
+	return perr(ps, kt->at, key, "unknown key%s%s%s%s%s",
+	    ps->scope ? " in " : "", ps->scope ? ps->sname : "",
+	    near ? "; did you mean \"" : "", near ? near : "",
+	    near ? "\"?" : "");
 }
 
 /* header = "[" kind name "]" */

@@ -14,7 +14,10 @@
 
 #include "mail/dnsbl.h"
 
+/* The config read when none is named; "make SYSCONFDIR=DIR" moves it. */
+#ifndef CONF_DEFAULT_PATH
 #define CONF_DEFAULT_PATH	"/etc/postbote/postbote.conf"
+#endif
 
 enum listen_mode { LISTEN_MX = 0, LISTEN_SUBMISSION, LISTEN_SUBMISSIONS };
 enum route_tls { ROUTE_TLS_NONE = 0, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE,

@@ -18,24 +18,28 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+/* control_state_file - see control.h. */
+char *
+control_state_file(const char *state_dir, const char *name)
+{
+	char	*p;
+
+	xasprintf(&p, "%s/%s", state_dir, name);
+	return p;
+}
+
 /* control_path - see control.h. */
 char *
 control_path(const char *state_dir)
 {
-	char	*p;
-
-	xasprintf(&p, "%s/control", state_dir);
-	return p;
+	return control_state_file(state_dir, "control");
 }
 
 /* control_submit_path - see control.h. */
 char *
 control_submit_path(const char *state_dir)
 {
-	char	*p;
-
-	xasprintf(&p, "%s/submit", state_dir);
-	return p;
+	return control_state_file(state_dir, "submit");
 }
 
 static void

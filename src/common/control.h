@@ -3,7 +3,8 @@
  * reaches the queue process: state_dir/control (the admin's "postbote
  * queue", mode 0600) and state_dir/submit (sendmail and "postbote send",
  * mode 0666).  The parent binds them, the queue process serves them
- * (queue/queue_ctl.c), the commands connect.  The frames are ipc.c's.
+ * (queue/queue_ctl.c), the commands connect.  A third socket,
+ * state_dir/master, is the parent's own (parent/parent_ctl.c).  The frames are ipc.c's.
  */
 #ifndef POSTBOTE_CONTROL_H
 #define POSTBOTE_CONTROL_H
@@ -21,6 +22,12 @@
  * "state_dir/submit", allocated. */
 char	*control_path(const char *state_dir);
 char	*control_submit_path(const char *state_dir);
+/* Two more files of state_dir: the parent's own socket (reload, stop,
+ * status; mode 0600, the starting user's) and its pid while it runs. */
+#define CONTROL_MASTER		"master"
+#define CONTROL_PID		"postbote.pid"
+/* control_state_file - "state_dir/name", allocated. */
+char	*control_state_file(const char *state_dir, const char *name);
 /*
  * control_bind - parent, at start: remove a stale socket at path (refusing
  * to start when a server still answers on it), bind and listen with the

@@ -50,6 +50,7 @@ static const struct proc_module *module;
 static struct event_base *cbase;
 static struct ipc_chan	*parent_chan;
 static struct ipc_chan	*peers[PROC_MAX];
+static char		 refusal[512];	/* why configure refused a reload */
 
 static void	 child_exit(void) __attribute__((noreturn));
 static void	 take_reload(const struct ipc_reload *, struct proc_reload *);
@@ -155,10 +156,29 @@ parse_config(const struct ipc_reload *in, char *err, size_t errlen)
 	return nc;
 }
 
+/* proc_reload_refused - see proc.h. */
+void
+proc_reload_refused(const char *reason)
+{
+	str_copy(refusal, reason, sizeof(refusal));
+}
+
+/* reload_done - tell the parent whether reload id took effect here; it
+ * answers the admin's "postbote reload" only when every process did. */
+static void
+reload_done(uint64_t id, bool ok, const char *why)
+{
+	struct ipc_reply	r = { ok, ok ? "" : why };
+
+	if (ipc_proto_send(parent_chan, IPC_RELOAD_DONE, id, &r, sizeof(r),
+	    -1) == -1)
+		log_warn("event=reload reason=\"cannot answer the parent\"");
+}
+
 /*
  * child_reload - IPC_RELOAD: the new config text, parsed here, and what
  * this process needs besides; the module may refuse it (configure), and
- * the old config then stays.
+ * the old config then stays.  Either way the parent hears of it.
  */
 static void
 child_reload(struct ipc_msg *m)
@@ -170,23 +190,28 @@ child_reload(struct ipc_msg *m)
 
 	if (IPC_DECODE(m, &in, NULL) == -1) {
 		log_warn("event=reload result=failed reason=\"bad message\"");
+		reload_done(m->id, false, "bad reload message");
 		return;
 	}
 	take_reload(&in, &r);
 	if ((nc = parse_config(&in, err, sizeof(err))) == NULL) {
 		log_warn("event=reload result=failed reason=\"%s\"",
 		    log_safe(err));
+		reload_done(m->id, false, err);
 		return;
 	}
+	str_copy(refusal, "the new config was refused", sizeof(refusal));
 	if (module->configure != NULL && module->configure(nc, &r) == -1) {
 		conf_free(nc);
 		free(nc);
+		reload_done(m->id, false, refusal);
 		return;
 	}
 	conf_free(config);
 	free(config);
 	config = nc;
 	module->reload();
+	reload_done(m->id, true, "");
 }
 
 /* wire - fd is our channel to process id now; the old one goes. */

@@ -143,6 +143,9 @@ int	 proc_send_msg(int proc, uint16_t type, uint64_t id, const void *msg,
 	    size_t msize, int fd);
 #define PROC_SEND(proc, type, id, m, fd) \
 	proc_send_msg((proc), (type), (id), (m), sizeof(*(m)), (fd))
+/* proc_reload_refused - a module's configure, refusing a reload, gives
+ * the reason the parent reports to the admin (copied). */
+void	 proc_reload_refused(const char *reason);
 /* proc_exit - leave the child's event loop and exit 0. */
 void	 proc_exit(void);
 /* proc_base - the child's event base. */

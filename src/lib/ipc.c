@@ -83,6 +83,10 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_SPOOL_STATUS_REPLY] = "spool-status-reply",
 	[IPC_START] = "start", [IPC_DKIM_MATERIAL] = "dkim-material",
 	[IPC_GREYLIST] = "greylist", [IPC_GREYLIST_REPLY] = "greylist-reply",
+	[IPC_RELOAD_DONE] = "reload-done", [IPC_CTL_RELOAD] = "ctl-reload",
+	[IPC_CTL_STOP] = "ctl-stop", [IPC_CTL_STATUS] = "ctl-status",
+	[IPC_CTL_STATUS_REPLY] = "ctl-status-reply",
+	[IPC_CTL_BODY] = "ctl-body", [IPC_CTL_BODY_REPLY] = "ctl-body-reply",
 };
 
 const char *
@@ -588,20 +592,56 @@ ipc_sync_send(int fd, uint16_t type, uint64_t id, const struct buf *payload)
 	return len > 0 ? send_all(fd, payload->data, len) : 0;
 }
 
+/* take_fds - the descriptors a recvmsg brought: the first one into *rfd
+ * when it is still -1, any other closed. */
+static void
+take_fds(struct msghdr *mh, int *rfd)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
+	    c = CMSG_NXTHDR(mh, c)) {
+		size_t	n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int	got;
+
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int),
+			    sizeof(int));
+			if (*rfd == -1)
+				*rfd = got;
+			else
+				close(got);
+		}
+	}
+}
+
+/* read_full - n bytes into store, each read waiting at most timeout_ms;
+ * a descriptor that comes along goes to *rfd (see take_fds). */
 static int
-read_full(int fd, struct buf *store, size_t n, int timeout_ms)
+read_full(int fd, struct buf *store, size_t n, int timeout_ms, int *rfd)
 {
 	char	tmp[65536];
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(4 * sizeof(int))];
+	} cm;
 
 	while (n > 0) {
 		struct pollfd	pfd = { fd, POLLIN, 0 };
+		struct iovec	iov = { tmp, MIN(n, sizeof(tmp)) };
+		struct msghdr	mh = { .msg_iov = &iov, .msg_iovlen = 1,
+		    .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
 		ssize_t		r;
 
 		if (poll(&pfd, 1, timeout_ms) <= 0)
 			return -1;
-		r = read(fd, tmp, MIN(n, sizeof(tmp)));
+		r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 		if (r == -1 && errno == EINTR)
 			continue;
+		if (r > 0)
+			take_fds(&mh, rfd);
 		if (r <= 0)
 			return -1;
 		if (buf_append(store, tmp, (size_t)r) == -1)
@@ -619,19 +659,24 @@ ipc_sync_recv(int fd, struct ipc_msg *m, struct buf *store, int timeout_ms)
 	uint32_t	 len;
 
 	buf_reset(store);
-	if (read_full(fd, store, HDR_LEN, timeout_ms) == -1)
-		return -1;
 	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	if (read_full(fd, store, HDR_LEN, timeout_ms, &m->fd) == -1)
+		goto fail;
 	memcpy(&ver, store->data, 2);
 	memcpy(&m->type, store->data + 2, 2);
 	memcpy(&len, store->data + 8, 4);
 	memcpy(&m->id, store->data + 16, 8);
 	if (ver != IPC_VERSION || len > IPC_MAX_PAYLOAD)
-		return -1;
-	if (read_full(fd, store, len, timeout_ms) == -1)
-		return -1;
+		goto fail;
+	if (read_full(fd, store, len, timeout_ms, &m->fd) == -1)
+		goto fail;
 	m->p = (unsigned char *)store->data + HDR_LEN;
 	m->len = len;
-	m->fd = -1;
 	return 0;
+fail:
+	if (m->fd != -1)
+		close(m->fd);
+	m->fd = -1;
+	return -1;
 }

@@ -78,6 +78,16 @@ enum ipc_type {
 	IPC_DKIM_MATERIAL,
 	IPC_GREYLIST,
 	IPC_GREYLIST_REPLY,
+	/* child -> parent: a reload applied or refused (the reload's id) */
+	IPC_RELOAD_DONE,
+	/* command line -> parent, on the parent's socket state_dir/master */
+	IPC_CTL_RELOAD,
+	IPC_CTL_STOP,
+	IPC_CTL_STATUS,
+	IPC_CTL_STATUS_REPLY,
+	/* command line -> queue: a message's whole text, and reply */
+	IPC_CTL_BODY,
+	IPC_CTL_BODY_REPLY,
 	IPC_TYPE_MAX
 };
 
@@ -139,7 +149,8 @@ const char *ipc_type_str(uint16_t);
  * ipc_sync_send writes one frame (-1 with EMSGSIZE for a payload over
  * IPC_MAX_PAYLOAD, EPIPE rather than SIGPIPE for a peer gone away);
  * ipc_sync_recv reads one frame into *in (payload in buf *store, which
- * the caller frees), waiting at most timeout_ms for each read.  0 or -1.
+ * the caller frees, and a descriptor passed with it in in->fd, which the
+ * caller closes), waiting at most timeout_ms for each read.  0 or -1.
  */
 int	 ipc_sync_send(int fd, uint16_t type, uint64_t id,
 	    const struct buf *payload);

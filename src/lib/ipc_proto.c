@@ -206,6 +206,24 @@ static const struct field f_ctl_submit_reply[] = {
 	U32(struct ipc_ctl_submit_reply, code), END
 };
 
+static const struct field f_ctl_status_reply[] = {
+	U64(struct ipc_ctl_status_reply, pid),
+	U64(struct ipc_ctl_status_reply, started),
+	STR(struct ipc_ctl_status_reply, version),
+	STR(struct ipc_ctl_status_reply, config),
+	STR(struct ipc_ctl_status_reply, state_dir),
+	STR(struct ipc_ctl_status_reply, listeners),
+	STR(struct ipc_ctl_status_reply, processes),
+	U64(struct ipc_ctl_status_reply, reloaded),
+	STR(struct ipc_ctl_status_reply, reload_result), END
+};
+
+static const struct field f_ctl_body_reply[] = {
+	U32(struct ipc_ctl_body_reply, ok),
+	STR(struct ipc_ctl_body_reply, text),
+	STR(struct ipc_ctl_body_reply, prepend), END
+};
+
 #define MSG(t, s, f, d)	[t] = { sizeof(s), f, d }
 
 static const struct schema schemas[IPC_TYPE_MAX] = {
@@ -260,6 +278,15 @@ static const struct schema schemas[IPC_TYPE_MAX] = {
 	MSG(IPC_START, struct ipc_start, f_start, FD_NONE),
 	MSG(IPC_DKIM_MATERIAL, struct ipc_dkim_material,
 	    f_dkim_material, FD_NONE),
+	MSG(IPC_RELOAD_DONE, struct ipc_reply, f_reply, FD_NONE),
+	MSG(IPC_CTL_RELOAD, struct ipc_empty, f_empty, FD_NONE),
+	MSG(IPC_CTL_STOP, struct ipc_empty, f_empty, FD_NONE),
+	MSG(IPC_CTL_STATUS, struct ipc_empty, f_empty, FD_NONE),
+	MSG(IPC_CTL_STATUS_REPLY, struct ipc_ctl_status_reply,
+	    f_ctl_status_reply, FD_NONE),
+	MSG(IPC_CTL_BODY, struct ipc_id, f_id, FD_NONE),
+	MSG(IPC_CTL_BODY_REPLY, struct ipc_ctl_body_reply,
+	    f_ctl_body_reply, FD_IF_OK),
 };
 
 static const struct schema *schema_of(uint16_t, size_t);

@@ -111,7 +111,8 @@ struct ipc_spool_commit {
 	const char	*id;
 	struct ipc_bytes envelope;	/* envelope_encode() */
 };
-/* IPC_SPOOL_COMMIT_REPLY, IPC_CTL_REPLY - ok, or why not. */
+/* IPC_SPOOL_COMMIT_REPLY, IPC_CTL_REPLY, IPC_RELOAD_DONE - ok, or why
+ * not. */
 struct ipc_reply {
 	uint32_t	 ok;
 	const char	*text;
@@ -261,6 +262,31 @@ struct ipc_ctl_submit_reply {
 	uint32_t	 ok;
 	const char	*text;
 	uint32_t	 code;
+};
+
+/* IPC_CTL_RELOAD, IPC_CTL_STOP, IPC_CTL_STATUS (no fields) - command line
+ * to parent; the first two are answered with IPC_CTL_REPLY, once the
+ * children applied the reload or once the stop has begun. */
+/* IPC_CTL_STATUS_REPLY - the running server as the parent sees it. */
+struct ipc_ctl_status_reply {
+	uint64_t	 pid;
+	uint64_t	 started;	/* µs since the epoch */
+	const char	*version;
+	const char	*config;	/* "" = embedded defaults */
+	const char	*state_dir;
+	const char	*listeners;	/* "NAME HOST:PORT MODE" lines */
+	const char	*processes;	/* "NAME PID" lines */
+	uint64_t	 reloaded;	/* µs of the last reload, 0 = never */
+	const char	*reload_result;	/* "", "ok" or "failed: ..." */
+};
+
+/* IPC_CTL_BODY (struct ipc_id) -> IPC_CTL_BODY_REPLY: ok, with the spool
+ * data file, read-only, as the fd, and the fields delivery writes before
+ * it (envelope 'X'); else the reason in text. */
+struct ipc_ctl_body_reply {
+	uint32_t	 ok;
+	const char	*text;
+	const char	*prepend;
 };
 
 /*

@@ -320,6 +320,7 @@ lookup_configure(const struct conf *nc, const struct proc_reload *r)
 	    strlen(r->aliases), nc->aliases, err, sizeof(err)) == -1)) {
 		log_warn("event=reload result=failed reason=\"%s\"",
 		    log_safe(err));
+		proc_reload_refused(err);
 		lookup_tab_free(t);
 		return -1;
 	}

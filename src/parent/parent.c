@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +33,14 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "parent/parent.h"
+#include "lib/sdnotify.h"
+#include "parent/parent_ctl.h"
 #include "parent/parent_setup.h"
 
 #define RESTART_WINDOW	60		/* seconds */
 #define RESTART_MAX	10		/* restarts per window before giving up */
 #define STOP_GRACE	15		/* seconds before SIGKILL */
+#define RELOAD_TIMEOUT	30		/* seconds for the children's answers */
 
 struct child {
 	pid_t		 pid;
@@ -64,9 +68,22 @@ static bool		 stopping;
 static struct event	*stop_timer;
 static struct parent_texts texts;
 static bool		 verbose;
+static time_t		 started;
+
+/* The reload under way (see reload_begin). */
+static struct {
+	unsigned		 pending;	/* bit per child yet to answer */
+	uint64_t		 gen;		/* the id of the last IPC_RELOAD */
+	bool			 rollback;	/* gen puts the old config back */
+	struct parent_prev	 prev;
+	time_t			 last;		/* when the last one ended */
+	char			 result[1100];	/* "ok", "failed: why" */
+} rl;
+static struct event	*reload_timer;
 
 static void	 connect_peers(int id);
 static void	 send_start(int id);
+static void	 reload_answer(int id, uint64_t gen, bool ok, const char *why);
 
 /*
  * child_exec - in the new child: re-execute the binary as that process,
@@ -91,11 +108,20 @@ child_exec(int id, int ctlfd)
 	proc_exec(m, ctlfd, &inh, verbose);
 }
 
+/* ctl_msg - a child's frame on its channel to us: a reload's answer. */
 static void
 ctl_msg(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 {
+	struct ipc_reply	r;
+
 	if (m->fd != -1)
 		close(m->fd);
+	if (m->type != IPC_RELOAD_DONE || IPC_DECODE(m, &r, NULL) == -1) {
+		log_warn("event=ipc-error process=%s reason=\"unexpected %s\"",
+		    proc_name(ipc_chan_peer(c)), ipc_type_str(m->type));
+		return;
+	}
+	reload_answer(ipc_chan_peer(c), m->id, r.ok != 0, r.text);
 }
 
 static void
@@ -208,8 +234,12 @@ reap(evutil_socket_t sig, short ev, void *arg)
 			    proc_name(id), (long)pid, WEXITSTATUS(status));
 		if (stopping)
 			stop_next();
-		else
+		else {
+			if (rl.pending & (1u << id))
+				reload_answer(id, rl.gen, false, "exited "
+				    "during the reload");
 			restart(id);
+		}
 	}
 	if (stopping && all_exited()) {
 		log_info("event=stopped");
@@ -228,18 +258,36 @@ stop_timeout(evutil_socket_t fd, short ev, void *arg)
 		}
 }
 
+/* begin_stop - the clean stop, asked for by a signal or the control
+ * socket (how says which). */
 static void
-on_stop(evutil_socket_t sig, short ev, void *arg)
+begin_stop(const char *how)
 {
 	struct timeval	tv = { STOP_GRACE, 0 };
 
 	if (stopping)
 		return;
 	stopping = true;
-	log_info("event=stopping signal=%d", (int)sig);
+	log_info("event=stopping %s", how);
+	sdnotify("STOPPING=1\nSTATUS=stopping");
 	stop_timer = evtimer_new(pbase, stop_timeout, NULL);
 	evtimer_add(stop_timer, &tv);
 	stop_next();
+}
+
+static void
+on_stop(evutil_socket_t sig, short ev, void *arg)
+{
+	char	how[32];
+
+	snprintf(how, sizeof(how), "signal=%d", (int)sig);
+	begin_stop(how);
+}
+
+static void
+ctl_stop(void)
+{
+	begin_stop("request=control");
 }
 
 /* fill_reload - what child i gets of the config, tables and keys. */
@@ -267,7 +315,7 @@ fill_reload(int i, struct ipc_reload *r)
  * so that the keys are not copied by a growing buffer, send it to child
  * i and wipe it. */
 static void
-send_frame(int i, uint16_t type, const void *m, size_t msize,
+send_frame(int i, uint16_t type, uint64_t id, const void *m, size_t msize,
     const struct ipc_reload *r)
 {
 	struct buf	b;
@@ -277,7 +325,7 @@ send_frame(int i, uint16_t type, const void *m, size_t msize,
 	    strlen(r->aliases) + strlen(r->path) + r->tls.len + r->dkim.len +
 	    strlen(conf_base_dir()) + 128);
 	ipc_proto_encode(&b, type, m, msize);
-	ipc_send(children[i].ctl, type, 0, &b, -1);
+	ipc_send(children[i].ctl, type, id, &b, -1);
 	if (b.data != NULL)
 		explicit_bzero(b.data, b.cap);
 	buf_free(&b);
@@ -296,37 +344,195 @@ send_start(int i)
 	s.uid = (uint32_t)run_as.uid;
 	s.gid = (uint32_t)run_as.gid;
 	fill_reload(i, &s.reload);
-	send_frame(i, IPC_START, &s, sizeof(s), &s.reload);
+	send_frame(i, IPC_START, 0, &s, sizeof(s), &s.reload);
 }
 
-/* send_reload - IPC_RELOAD to child i, with what its module needs. */
+/* send_reload - IPC_RELOAD number gen to child i, with what its module
+ * needs. */
 static void
-send_reload(int i)
+send_reload(int i, uint64_t gen)
 {
 	struct ipc_reload	r;
 
 	fill_reload(i, &r);
-	send_frame(i, IPC_RELOAD, &r, sizeof(r), &r);
+	send_frame(i, IPC_RELOAD, gen, &r, sizeof(r), &r);
+}
+
+/*
+ * A reload runs in two steps: the parent loads and checks the new config
+ * (parent_setup_reload, keeping the old one), sends it to each child, and
+ * counts their IPC_RELOAD_DONE.  Only when all applied it is the reload
+ * done (event=reload result=ok); when one refused, or died, or did not
+ * answer in RELOAD_TIMEOUT, the old config is restored and sent to all
+ * again (a "rollback" reload, whose answers are only logged), and the
+ * reload failed with that child's reason.
+ */
+static void
+reload_finish(bool ok, const char *reason)
+{
+	char	msg[1024];
+
+	evtimer_del(reload_timer);
+	rl.pending = 0;
+	rl.last = time(NULL);
+	if (ok) {
+		parent_setup_forget(&rl.prev);
+		str_copy(rl.result, "ok", sizeof(rl.result));
+		log_info("event=reload result=ok");
+	} else {
+		str_copy(msg, reason, sizeof(msg));
+		snprintf(rl.result, sizeof(rl.result), "failed: %s", msg);
+		log_warn("event=reload result=failed reason=\"%s\" "
+		    "config=kept", log_safe(msg));
+		if (rl.prev.config != NULL) {
+			parent_setup_restore(&texts, &rl.prev);
+			rl.rollback = true;
+			rl.gen++;
+			for (int i = 1; i < PROC_MAX; i++)
+				if (children[i].ctl != NULL)
+					send_reload(i, rl.gen);
+		}
+	}
+	sdnotify("READY=1\nSTATUS=%s", ok ? "reloaded" : "reload failed, "
+	    "old config kept");
+	parent_ctl_reload_done(ok, ok ? "" : msg);
+}
+
+/* reload_answer - child id's IPC_RELOAD_DONE (or its death, or the
+ * timeout, with ok false). */
+static void
+reload_answer(int id, uint64_t gen, bool ok, const char *why)
+{
+	char	reason[1024];
+
+	if (gen != rl.gen || !(rl.pending & (1u << id))) {
+		if (!ok && gen == rl.gen && rl.rollback)
+			log_warn("event=reload process=%s result=failed "
+			    "reason=\"%s\" rollback=yes", proc_name(id),
+			    log_safe(why));
+		return;
+	}
+	rl.pending &= ~(1u << id);
+	if (!ok) {
+		snprintf(reason, sizeof(reason), "%s: %s", proc_name(id), why);
+		rl.pending = 0;
+		reload_finish(false, reason);
+		return;
+	}
+	if (rl.pending == 0)
+		reload_finish(true, "");
+}
+
+static void
+reload_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	for (int i = 1; i < PROC_MAX; i++)
+		if (rl.pending & (1u << i)) {
+			reload_answer(i, rl.gen, false, "did not answer");
+			return;
+		}
+}
+
+/* reload_begin - see struct parent_ctl_ops; SIGHUP too. */
+static int
+reload_begin(char *err, size_t errlen)
+{
+	char		*path;
+	struct timeval	 tv = { RELOAD_TIMEOUT, 0 };
+	int		 rc;
+
+	if (rl.pending != 0) {
+		snprintf(err, errlen, "a reload is in progress");
+		return -1;
+	}
+	if (stopping) {
+		snprintf(err, errlen, "the server is stopping");
+		return -1;
+	}
+	log_info("event=reload");
+	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+	    sdnotify_monotonic_usec());
+	path = config->path != NULL ? xstrdup(config->path) : NULL;
+	rc = parent_setup_reload(path, &texts, &rl.prev, err, errlen);
+	free(path);
+	if (rc == -1) {
+		rl.last = time(NULL);
+		snprintf(rl.result, sizeof(rl.result), "failed: %s", err);
+		sdnotify("READY=1\nSTATUS=reload refused, old config kept");
+		return -1;
+	}
+	/* Certificates that do not load fail the reload as a bad key does:
+	 * the old material and config stay. */
+	if (tls_material_load(config, err, errlen) == -1) {
+		parent_setup_restore(&texts, &rl.prev);
+		rl.last = time(NULL);
+		snprintf(rl.result, sizeof(rl.result), "failed: %s", err);
+		log_warn("event=reload result=failed reason=\"%s\" "
+		    "config=kept", log_safe(err));
+		sdnotify("READY=1\nSTATUS=reload refused, old config kept");
+		return -1;
+	}
+	rl.gen++;
+	rl.rollback = false;
+	for (int i = 1; i < PROC_MAX; i++)
+		if (children[i].ctl != NULL) {
+			rl.pending |= 1u << i;
+			send_reload(i, rl.gen);
+		}
+	if (rl.pending == 0)
+		reload_finish(true, "");
+	else
+		evtimer_add(reload_timer, &tv);
+	return 0;
 }
 
 static void
 on_reload(evutil_socket_t sig, short ev, void *arg)
 {
-	char	*path = config->path != NULL ? xstrdup(config->path) : NULL;
-	char	 err[512];
+	char	err[1024];
 
-	log_info("event=reload");
-	if (parent_setup_load(path, &texts) == 0) {
-		if (tls_material_load(config, err, sizeof(err)) == -1)
-			log_warn("event=reload tls=kept reason=\"%s\"",
-			    log_safe(err));
-		for (int i = 1; i < PROC_MAX; i++)
-			if (children[i].ctl != NULL)
-				send_reload(i);
-		log_info("event=reload result=ok");
-	}
-	free(path);
+	if (reload_begin(err, sizeof(err)) == -1 && rl.pending != 0)
+		log_warn("event=reload result=busy");
 }
+
+/* ctl_status - see struct parent_ctl_ops. */
+static void
+ctl_status(struct ipc_ctl_status_reply *r)
+{
+	static struct buf	ls, ps;
+
+	buf_free(&ls);
+	buf_free(&ps);
+	buf_init(&ls, 0);
+	buf_init(&ps, 0);
+	for (size_t i = 0; i < config->nlistens; i++) {
+		const struct conf_listen *l = &config->listens[i];
+
+		buf_printf(&ls, "%s %s%s%s:%u %s\n", l->name,
+		    strchr(l->host, ':') ? "[" : "", l->host,
+		    strchr(l->host, ':') ? "]" : "", l->port,
+		    conf_listen_mode_str(l->mode));
+	}
+	for (int i = 1; i < PROC_MAX; i++)
+		buf_printf(&ps, "%s %ld\n", proc_name(i),
+		    (long)children[i].pid);
+	memset(r, 0, sizeof(*r));
+	r->pid = (uint64_t)getpid();
+	r->started = (uint64_t)started * 1000000;
+	r->version = POSTBOTE_VERSION;
+	r->config = config->path != NULL ? config->path : "";
+	r->state_dir = config->state_dir;
+	r->listeners = buf_cstr(&ls);
+	r->processes = buf_cstr(&ps);
+	r->reloaded = (uint64_t)rl.last * 1000000;
+	r->reload_result = rl.result;
+}
+
+static const struct parent_ctl_ops ctl_ops = {
+	.reload = reload_begin,
+	.stop = ctl_stop,
+	.status = ctl_status,
+};
 
 /* postmaster_warnings - RFC 5321 4.5.1: postmaster is always accepted;
  * say when nobody would read it (a warning, not an error).  The tables
@@ -355,14 +561,16 @@ postmaster_warnings(void)
 int
 parent_check(const char *path)
 {
-	char	err[512];
+	char	err[512], where[PATH_MAX + 128];
 
 	if (parent_setup_load(path, &texts) == -1)
 		return -1;
 	postmaster_warnings();
+	parent_setup_probe();
 	if (config->tls_cert != NULL &&
 	    tls_material_load(config, err, sizeof(err)) == -1) {
-		fprintf(stderr, "postbote: %s\n", err);
+		parent_setup_locate(&texts, err, where, sizeof(where));
+		fprintf(stderr, "postbote: %s%s\n", where, err);
 		return -1;
 	}
 	return 0;
@@ -408,6 +616,9 @@ parent_serve(const char *path, bool verb,
 	modules = mods;
 	verbose = verb;
 	log_init("parent", "stderr", verbose);
+	if (sdnotify_init() == -1)
+		log_warn("event=notify reason=\"NOTIFY_SOCKET is not a socket "
+		    "address\"");
 	/* The children take the config's relative paths from here too. */
 	(void)conf_base_dir();
 	if (parent_setup_load(path, &texts) == -1)
@@ -422,8 +633,11 @@ parent_serve(const char *path, bool verb,
 	/* Certificates and keys are read here, as root if started so; the
 	 * self-signed pair is made on the first start (tls.c). */
 	if (tls_material_load(config, err, sizeof(err)) == -1) {
-		log_warn("event=tls-load result=failed reason=\"%s\"",
-		    log_safe(err));
+		char	where[PATH_MAX + 128];
+
+		parent_setup_locate(&texts, err, where, sizeof(where));
+		log_warn("event=tls-load result=failed reason=\"%s%s\"",
+		    log_safe(where), log_safe(err));
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -435,22 +649,33 @@ parent_serve(const char *path, bool verb,
 		ev[i] = evsignal_new(pbase, sigs[i], cb[i], NULL);
 		event_add(ev[i], NULL);
 	}
+	if ((reload_timer = evtimer_new(pbase, reload_timeout, NULL)) == NULL)
+		fatalx("evtimer_new failed");
+	parent_ctl_start(pbase, config->state_dir, &ctl_ops);
+	started = time(NULL);
 	log_start();
 	for (int id = PROC_QUEUE; id < PROC_MAX; id++)
 		spawn(id);
 	spawn(PROC_SMTPD);
+	sdnotify("READY=1\nMAINPID=%ld\nSTATUS=running, %zu listener%s",
+	    (long)getpid(), config->nlistens, config->nlistens == 1 ? "" :
+	    "s");
 	event_base_dispatch(pbase);
-	for (size_t i = 0; i < NELEM(sigs); i++)
-		event_free(ev[i]);
-	if (stop_timer != NULL)
-		event_free(stop_timer);
-	event_base_free(pbase);
 	close(control_fd);
 	close(submit_fd);
 	unlink(control_file);
 	unlink(submit_file);
 	free(control_file);
 	free(submit_file);
+	/* Last: "postbote stop" waits for this socket to close. */
+	parent_ctl_close();
+	event_free(reload_timer);
+	parent_setup_forget(&rl.prev);
+	for (size_t i = 0; i < NELEM(sigs); i++)
+		event_free(ev[i]);
+	if (stop_timer != NULL)
+		event_free(stop_timer);
+	event_base_free(pbase);
 	tls_material_wipe();
 	parent_setup_free_texts(&texts);
 	return 0;

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -107,30 +108,36 @@ load_texts(const struct conf *nc, struct parent_texts *n,
 	return dkim_keys_read(nc, &n->dkim, err, errlen);
 }
 
-/* parent_setup_load - see parent_setup.h. */
-int
-parent_setup_load(const char *path, struct parent_texts *texts)
+/* load - parent_setup_load, and the old config and texts kept in prev
+ * when it is not NULL; the reason in err. */
+static int
+load(const char *path, struct parent_texts *texts, struct parent_prev *prev,
+    char *err, size_t errlen)
 {
 	struct conf		*nc = xcalloc(1, sizeof(*nc));
 	struct parent_texts	 n;
 	const char		*result = "refused";
-	char			 err[2048];
 
 	memset(&n, 0, sizeof(n));
 	buf_init(&n.conf, 0);
 	buf_init(&n.users, 0);
 	buf_init(&n.aliases, 0);
 	buf_init(&n.dkim, 0);
-	if (conf_load(path, nc, err, sizeof(err)) == -1) {
+	if (conf_load(path, nc, err, errlen) == -1) {
 		free(nc);
 		nc = NULL;
-	} else if (load_texts(nc, &n, &result, err, sizeof(err)) == 0) {
-		if (config != NULL) {
-			conf_free(config);
-			free(config);
+	} else if (load_texts(nc, &n, &result, err, errlen) == 0) {
+		if (prev != NULL) {
+			prev->config = config;
+			prev->texts = *texts;
+		} else {
+			if (config != NULL) {
+				conf_free(config);
+				free(config);
+			}
+			parent_setup_free_texts(texts);
 		}
 		config = nc;
-		parent_setup_free_texts(texts);
 		*texts = n;
 		return 0;
 	}
@@ -147,6 +154,50 @@ parent_setup_load(const char *path, struct parent_texts *texts)
 	return -1;
 }
 
+/* parent_setup_load - see parent_setup.h. */
+int
+parent_setup_load(const char *path, struct parent_texts *texts)
+{
+	char	err[2048];
+
+	return load(path, texts, NULL, err, sizeof(err));
+}
+
+/* parent_setup_reload - see parent_setup.h. */
+int
+parent_setup_reload(const char *path, struct parent_texts *texts,
+    struct parent_prev *prev, char *err, size_t errlen)
+{
+	memset(prev, 0, sizeof(*prev));
+	return load(path, texts, prev, err, errlen);
+}
+
+/* parent_setup_restore - see parent_setup.h. */
+void
+parent_setup_restore(struct parent_texts *texts, struct parent_prev *prev)
+{
+	if (prev->config == NULL)
+		return;
+	conf_free(config);
+	free(config);
+	parent_setup_free_texts(texts);
+	config = prev->config;
+	*texts = prev->texts;
+	memset(prev, 0, sizeof(*prev));
+}
+
+/* parent_setup_forget - see parent_setup.h. */
+void
+parent_setup_forget(struct parent_prev *prev)
+{
+	if (prev->config == NULL)
+		return;
+	conf_free(prev->config);
+	free(prev->config);
+	parent_setup_free_texts(&prev->texts);
+	memset(prev, 0, sizeof(*prev));
+}
+
 /* parent_setup_free_texts - see parent_setup.h. */
 void
 parent_setup_free_texts(struct parent_texts *t)
@@ -155,6 +206,62 @@ parent_setup_free_texts(struct parent_texts *t)
 	buf_free(&t->users);
 	buf_free(&t->aliases);
 	dkim_keys_wipe(&t->dkim);
+}
+
+/* value_path - the first word after "=" on line [p, e) as the config
+ * would read it (made absolute) into out; its key into key.  -1 when
+ * the line is no setting. */
+static int
+value_path(const char *p, const char *e, char *key, size_t keylen,
+    char *out, size_t outlen)
+{
+	const char	*eq = memchr(p, '=', (size_t)(e - p)), *k = p, *v;
+	size_t		 kl, vl;
+
+	while (k < e && (*k == ' ' || *k == '\t'))
+		k++;
+	if (eq == NULL || *k == '#' || *k == '[')
+		return -1;
+	for (kl = 0; k + kl < eq && k[kl] != ' ' && k[kl] != '\t'; kl++)
+		;
+	for (v = eq + 1; v < e && (*v == ' ' || *v == '\t'); v++)
+		;
+	for (vl = 0; v + vl < e && v[vl] != ' ' && v[vl] != '\t' &&
+	    v[vl] != '\r'; vl++)
+		;
+	snprintf(key, keylen, "%.*s", (int)kl, k);
+	if (vl > 0 && *v == '/')
+		snprintf(out, outlen, "%.*s", (int)vl, v);
+	else
+		snprintf(out, outlen, "%s/%.*s", conf_base_dir(), (int)vl, v);
+	return 0;
+}
+
+/* parent_setup_locate - see parent_setup.h. */
+void
+parent_setup_locate(const struct parent_texts *t, const char *err,
+    char *out, size_t outlen)
+{
+	const char	*p = t->conf.data != NULL ? t->conf.data : "", *e;
+	char		 key[64], path[PATH_MAX + 64];
+	unsigned	 line = 0;
+
+	out[0] = '\0';
+	if (config == NULL || config->path == NULL)
+		return;
+	for (; *p != '\0'; p = *e != '\0' ? e + 1 : e) {
+		size_t	n;
+
+		line++;
+		if ((e = strchr(p, '\n')) == NULL)
+			e = p + strlen(p);
+		if (value_path(p, e, key, sizeof(key), path, sizeof(path)) ==
+		    -1 || (n = strlen(path)) == 0 || strncmp(err, path, n) != 0 ||
+		    err[n] != ':')
+			continue;
+		snprintf(out, outlen, "%s:%u: %s: ", config->path, line, key);
+		return;
+	}
 }
 
 static void
@@ -228,6 +335,40 @@ bind_one(const struct conf_listen *l)
 	freeaddrinfo(res);
 	/* The listeners are inherited by smtpd; no close-on-exec needed. */
 	return fd;
+}
+
+/* parent_setup_probe - see parent_setup.h. */
+void
+parent_setup_probe(void)
+{
+	for (size_t i = 0; i < config->nlistens; i++) {
+		const struct conf_listen *l = &config->listens[i];
+		struct addrinfo	 hints = { 0 }, *res;
+		char		 port[8];
+		int		 fd, on = 1;
+
+		hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+		hints.ai_socktype = SOCK_STREAM;
+		snprintf(port, sizeof(port), "%u", l->port);
+		if (getaddrinfo(l->host, port, &hints, &res) != 0)
+			continue;
+		fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd != -1) {
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+			    sizeof(on));
+			if (res->ai_family == AF_INET6)
+				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+				    sizeof(on));
+			if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 &&
+			    errno == EADDRINUSE)
+				fprintf(stderr, "postbote: warning: [listen %s] "
+				    "address %s:%u is in use (by another "
+				    "program, or by this server running)\n",
+				    l->name, l->host, l->port);
+			close(fd);
+		}
+		freeaddrinfo(res);
+	}
 }
 
 /* parent_setup_listen - see parent_setup.h. */

@@ -28,6 +28,25 @@ struct parent_texts {
  * read or parsed), and -1.
  */
 int	 parent_setup_load(const char *path, struct parent_texts *texts);
+/* The config and texts a reload replaced, kept until every child took
+ * the new ones (then forgotten) or one refused (then restored). */
+struct parent_prev {
+	struct conf		*config;	/* NULL: nothing kept */
+	struct parent_texts	 texts;
+};
+/*
+ * parent_setup_reload - parent_setup_load for a reload: the old config and
+ * texts move to *prev instead of being freed; on -1 err holds the reason
+ * (also logged) and *prev is empty.
+ */
+int	 parent_setup_reload(const char *path, struct parent_texts *texts,
+	    struct parent_prev *prev, char *err, size_t errlen);
+/* parent_setup_restore - put prev's config and texts back (the new ones
+ * are freed); nothing when prev is empty. */
+void	 parent_setup_restore(struct parent_texts *texts,
+	    struct parent_prev *prev);
+/* parent_setup_forget - free what prev kept. */
+void	 parent_setup_forget(struct parent_prev *prev);
 /* parent_setup_free_texts - release the texts, wiping the keys. */
 void	 parent_setup_free_texts(struct parent_texts *);
 /* parent_setup_user - the user to run the children as; fatal when it
@@ -36,6 +55,13 @@ void	 parent_setup_user(struct proc_user *);
 /* parent_setup_dirs - state_dir, the spool directories and the default
  * mailbox root, owned by the user where the processes write. */
 void	 parent_setup_dirs(const struct proc_user *);
+/* parent_setup_locate - when err begins with a path the config names
+ * ("PATH: reason"), "FILE:LINE: KEY: " of that setting in out; else "". */
+void	 parent_setup_locate(const struct parent_texts *t, const char *err,
+	    char *out, size_t outlen);
+/* parent_setup_probe - "postbote check": warn (stderr) about each
+ * listener address something already listens on. */
+void	 parent_setup_probe(void);
 /* parent_setup_listen - bind one socket per config->listens entry; the
  * array (n entries) is allocated. */
 int	*parent_setup_listen(size_t *n);

@@ -81,6 +81,8 @@ struct waiting {			/* a submission, until it is durable */
 
 static void	 run_list(struct ctl_conn *, const struct ctl_req *,
 		    struct ipc_msg *);
+static void	 run_body(struct ctl_conn *, const struct ctl_req *,
+		    struct ipc_msg *);
 static void	 run_show(struct ctl_conn *, const struct ctl_req *,
 		    struct ipc_msg *);
 static void	 run_flush(struct ctl_conn *, const struct ctl_req *,
@@ -97,6 +99,7 @@ static int	 hand_over(struct ctl_conn *, uint64_t, struct envelope *,
 static const struct ctl_req reqs[] = {
 	{ IPC_CTL_LIST, "list", run_list, NULL },
 	{ IPC_CTL_SHOW, "show", run_show, NULL },
+	{ IPC_CTL_BODY, "body", run_body, NULL },
 	{ IPC_CTL_FLUSH, "flush", run_flush, NULL },
 	{ IPC_CTL_DELETE, "delete", run_action, queue_sched_delete },
 	{ IPC_CTL_HOLD, "hold", run_action, queue_sched_hold },
@@ -337,6 +340,34 @@ run_show(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	free(r.entry.rcpts);
 	buf_free(&h);
 	log_req(c, rq->name, q.id, true, "");
+}
+
+/* run_body - one message's data file, read-only, as the reply's fd: the
+ * command prints it ("queue show ID --body"); nothing large crosses the
+ * loop. */
+static void
+run_body(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
+{
+	struct ipc_id			 q = { "" };
+	struct queue_sched_entry	 e;
+	struct ipc_ctl_body_reply	 r = { 0, "no such message", "" };
+	int				 fd = -1;
+
+	if (IPC_DECODE(im, &q, NULL) == 0 &&
+	    queue_sched_lookup(q.id, &e) == 0) {
+		if ((fd = spool_open_data(e.id)) == -1)
+			r.text = "cannot open its data file";
+		else {
+			r.ok = 1;
+			r.text = "";
+			r.prepend = e.env->prepend != NULL ? e.env->prepend :
+			    "";
+		}
+	}
+	ipc_proto_send(c->chan, IPC_CTL_BODY_REPLY, im->id, &r, sizeof(r),
+	    fd);
+	log_req(c, rq->name, q.id, r.ok != 0, r.ok ? "" :
+	    " reason=\"no such message\"");
 }
 
 static void

@@ -217,6 +217,7 @@ smtpd_configure(const struct conf *nc, const struct proc_reload *r)
 	if (dkim_keys_load(r->dkim, r->dkimlen, err, sizeof(err)) == -1) {
 		log_warn("event=reload result=failed reason=\"%s\"",
 		    log_safe(err));
+		proc_reload_refused(err);
 		return -1;
 	}
 	if (r->tlslen > 0) {

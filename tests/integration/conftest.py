@@ -141,6 +141,17 @@ def wait_port(port, proc, timeout=15.0, greet_timeout=0.2):
     return False
 
 
+def wait_for(cond, timeout=15.0):
+    """Poll cond until it is true or timeout seconds passed; its last
+    value."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
 class MTA:
     """One postbote server under test."""
 

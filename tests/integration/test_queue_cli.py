@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, wait_for
 
 REMOTE = "someone@remote.test"
 DEFERRED = "4.4.3 remote.test: MX lookup failed, try again"
@@ -63,15 +63,6 @@ def queue(m, *args, user=None, env=None):
     return subprocess.run([BIN, "queue", "-c", m.conf] + list(args),
                           capture_output=True, text=True, timeout=30,
                           user=user, env=env)
-
-
-def wait_for(cond, timeout=15.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def listed(m):
@@ -351,8 +342,9 @@ def test_unknown_id_exits_1(mta):
 def test_usage_errors_exit_2(mta_factory):
     m = mta_factory()
     for args in ([], ["frobnicate"], ["show"], ["delete"], ["hold"],
-                 ["release"], ["list", "--bogus"], ["delete", "a", "b"],
-                 ["flush", "a", "b"]):
+                 ["release"], ["list", "--bogus"], ["delete", "-s"],
+                 ["hold", "-x", "y"], ["show", "a", "b"],
+                 ["release", "-r", "a@b", "-d"]):
         r = queue(m, *args)
         assert r.returncode == 2, args
         assert "usage:" in r.stderr

@@ -493,7 +493,18 @@ static const struct bad bads[] = {
 	    "be between 1 and 1000" },
 	/* syntax */
 	{ "bogus = 1", "t.conf:1:1: bogus: unknown key" },
-	{ "  Hostname = x", "t.conf:1:3: Hostname: unknown key" },
+	{ "  Hostname = x", "t.conf:1:3: Hostname: unknown key; did you "
+	    "mean \"hostname\"?" },
+	/* a slip gets a suggestion; something far from every key, none */
+	{ "max_recipent = 5", "t.conf:1:1: max_recipent: unknown key; did "
+	    "you mean \"max_recipients\"?" },
+	{ "tls_ciphersuite = x", "t.conf:1:1: tls_ciphersuite: unknown key; "
+	    "did you mean \"tls_ciphersuites\"?" },
+	{ "[listen a]\naddres = 127.0.0.1:25", "t.conf:2:1: addres: unknown "
+	    "key in [listen a]; did you mean \"address\"?" },
+	{ "usr = x", "t.conf:1:1: usr: unknown key; did you mean \"user\"?" },
+	{ "xy = 1", "t.conf:1:1: xy: unknown key" },
+	{ "max_everything = 1", "t.conf:1:1: max_everything: unknown key" },
 	{ "max_errors 5", "t.conf:1:12: max_errors: expected '=' after the "
 	    "key" },
 	{ "max_errors", "t.conf:1:11: max_errors: expected '=' after the "

@@ -81,6 +81,12 @@ static struct ipc_ctl_submit	 s_submit = { "", s_addrs, 2,
 	{ "Subject: x\r\n\r\nbody\r\n", 20 } };
 static struct ipc_ctl_submit_reply s_submit_reply = { 0, "no recipients",
 	64 };
+static struct ipc_ctl_status_reply s_status_full = { 4242,
+	1700000000000000ULL, "0.1.0", "/etc/postbote/postbote.conf",
+	"/var/lib/postbote", "mx 0.0.0.0:25 mx\n", "smtpd 4243\n",
+	1700000000500000ULL, "failed: smtpd: bad key" };
+static struct ipc_ctl_body_reply s_body_reply = { 1, "",
+	"Return-Path: <s@y.example>\r\n" };
 
 struct sample {
 	uint16_t	 type;
@@ -125,6 +131,13 @@ static const struct sample samples[] = {
 	S(IPC_SPOOL_STATUS_REPLY, s_status_reply),
 	S(IPC_START, s_start),
 	S(IPC_DKIM_MATERIAL, s_dkim),
+	S(IPC_RELOAD_DONE, s_reply),
+	S(IPC_CTL_RELOAD, s_empty),
+	S(IPC_CTL_STOP, s_empty),
+	S(IPC_CTL_STATUS, s_empty),
+	S(IPC_CTL_STATUS_REPLY, s_status_full),
+	S(IPC_CTL_BODY, s_id),
+	S(IPC_CTL_BODY_REPLY, s_body_reply),
 };
 
 /* view - a received frame over encoded bytes. */
