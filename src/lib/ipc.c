@@ -82,6 +82,8 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_SPOOL_STATUS] = "spool-status",
 	[IPC_SPOOL_STATUS_REPLY] = "spool-status-reply",
 	[IPC_START] = "start", [IPC_DKIM_MATERIAL] = "dkim-material",
+	[IPC_MILTER_CONNECT] = "milter-connect",
+	[IPC_MILTER_CONNECT_REPLY] = "milter-connect-reply",
 };
 
 const char *

@@ -76,6 +76,9 @@ enum ipc_type {
 	IPC_START,
 	/* not a frame: the [dkim] keys inside IPC_RELOAD */
 	IPC_DKIM_MATERIAL,
+	/* smtpd -> lookup: connect a milter's UNIX socket, and reply (fd) */
+	IPC_MILTER_CONNECT,
+	IPC_MILTER_CONNECT_REPLY,
 	IPC_TYPE_MAX
 };
 

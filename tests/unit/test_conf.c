@@ -459,14 +459,15 @@ static const struct bad bads[] = {
 	    "takes 1 word, not 2" },
 	/* sections */
 	{ "[mailer x]", "t.conf:1:2: mailer: unknown section (listen, route, "
-	    "dkim, tls or domain)" },
+	    "dkim, tls, domain or milter)" },
 	{ "[listen]", "t.conf:1:8: expected a section name, not \"]\"" },
 	{ "[listen a b]", "t.conf:1:11: expected ']', not \"b\"" },
 	{ "[listen a", "t.conf:1:10: expected ']' before the end of the "
 	    "line" },
 	{ "[listen a] x", "t.conf:1:12: expected the end of the line, not "
 	    "\"x\"" },
-	{ "[]", "t.conf:1:2: expected listen, route, dkim, tls or domain, not "
+	{ "[]", "t.conf:1:2: expected listen, route, dkim, tls, domain or milter, "
+	    "not "
 	    "\"]\"" },
 	/* deliver and [domain] */
 	{ "deliver = lmtp", "t.conf:1:1: deliver: \"lmtp\" is not maildir, "

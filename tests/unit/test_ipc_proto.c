@@ -61,6 +61,8 @@ static struct ipc_auth_reply	 s_auth_reply = { 1, "alice@example.org" };
 static struct ipc_sender_owned	 s_owned = { "alice@example.org",
 	"alice+x@example.org" };
 static struct ipc_sender_owned_reply s_owned_reply = { 1 };
+static struct ipc_milter_connect s_milter = { 2 };
+static struct ipc_milter_connect_reply s_milter_reply = { 1, 2, "" };
 static struct ipc_ctl_rcpt	 s_crcpts[] = {
 	{ "a@x.example", "a@x.example", 0, "" },
 	{ "b@x.example", "B@x.example", 2, "5.1.1 no such user" } };
@@ -120,6 +122,8 @@ static const struct sample samples[] = {
 	S(IPC_SPOOL_STATUS_REPLY, s_status_reply),
 	S(IPC_START, s_start),
 	S(IPC_DKIM_MATERIAL, s_dkim),
+	S(IPC_MILTER_CONNECT, s_milter),
+	S(IPC_MILTER_CONNECT_REPLY, s_milter_reply),
 };
 
 /* view - a received frame over encoded bytes. */
