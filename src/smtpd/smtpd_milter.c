@@ -532,6 +532,7 @@ run(struct smtpd_milter *ch)
 {
 	if (ch->running || ch->njobs == 0)
 		return;
+	res_reset(&ch->res);	/* each job answers for itself */
 	/* A phase the session waits for is answered by a connect or HELO
 	 * decision without asking the milters again. */
 	if (ch->jobs[0].waits && ch->sticky != SMTPD_MILTER_CONTINUE) {
@@ -542,8 +543,6 @@ run(struct smtpd_milter *ch)
 		finish(ch);
 		return;
 	}
-	if (!ch->jobs[0].waits)
-		res_reset(&ch->res);
 	ch->running = true;
 	ch->cur = 0;
 	next_milter(ch);
