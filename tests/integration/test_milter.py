@@ -465,3 +465,30 @@ def test_config_is_checked(workdir):
         r = subprocess.run([BIN, "check", "-c", conf], capture_output=True,
                            text=True)
         assert r.returncode == 2 and why in r.stderr, (text, r.stderr)
+
+
+def test_two_messages_in_one_session_and_bdat(mta_factory, milters):
+    """The milter connection lasts the session: a second message, a RSET
+    (SMFIC_ABORT) and a BDAT message all go through it."""
+    ml, m = one(mta_factory, milters, "addheader")
+    with smtplib.SMTP("127.0.0.1", m.port, timeout=30) as c:
+        c.ehlo("client.test")
+        for i in range(2):
+            c.sendmail("sender@client.test", ["alice@example.test"],
+                       MSG.replace(b"milter test", b"msg %d" % i))
+        c.mail("sender@client.test")
+        c.rcpt("alice@example.test")
+        assert c.rset()[0] == 250
+        c.mail("sender@client.test")
+        c.rcpt("alice@example.test")
+        body = MSG.replace(b"milter test", b"msg bdat")
+        c.send(b"BDAT %d LAST\r\n" % len(body) + body)
+        code, text = c.getreply()
+        assert code == 250, text
+    msgs = m.wait_messages("alice@example.test", 3)
+    assert len(msgs) == 3
+    for raw in msgs:
+        assert b"X-Spam: yes" in head_body(raw)[0]
+    kinds = [e["event"] for e in ml.events()]
+    assert kinds.count("connect") == 1 and kinds.count("eom") == 3
+    assert "abort" in kinds
