@@ -58,7 +58,8 @@ REPLAY_BINS := $(FUZZERS:tests/fuzz/%.c=build/asan/replay/%)
 
 .PHONY: all deps run test check itest fuzz fuzz-regress fuzz-run clean asan bench \
 	bench-dkim layers install uninstall man doc-check \
-	bench-tls bench-auth bench-out bench-lmtp bench-deps bench-compare
+	bench-tls bench-auth bench-out bench-lmtp bench-deps bench-compare \
+	bench-milter
 
 all: build/postbote
 
@@ -183,6 +184,10 @@ bench-out: deps bench-deps build/postbote
 
 bench-lmtp: deps bench-deps build/postbote
 	bash bench/lmtp.sh
+
+# smtp-source through one milter that answers continue, next to none.
+bench-milter: deps bench-deps build/postbote
+	bash bench/milter.sh
 
 clean:
 	rm -rf build

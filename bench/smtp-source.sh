@@ -6,6 +6,7 @@
 #                a Maildir while the load runs
 #   MODE=queue   recipients are remote: messages are committed and stay
 #                queued (no Maildir writes)
+#   EXTRA=TEXT   config lines added before the listener (a [milter])
 # Usage: bash bench/smtp-source.sh [messages] [sessions]
 set -eu
 N=${1:-20000}
@@ -25,6 +26,7 @@ cat >> "$dir/postbote.conf" <<CONF
 aliases = $dir/aliases
 users = $dir/users
 local_concurrency = ${CONC:-20}
+${EXTRA:-}
 [listen mx]
 address = 127.0.0.1:$port
 CONF

@@ -43,13 +43,13 @@
 #define DAY		(24 * HOUR)
 
 enum scope { SC_GLOBAL = 0, SC_LISTEN, SC_ROUTE, SC_DKIM, SC_TLS,
-	SC_DOMAIN };
+	SC_DOMAIN, SC_MILTER };
 
 enum ktype {
 	T_DOMAIN, T_DOMAINS, T_PATH, T_MAILBOX, T_DELIM, T_NETS, T_UINT,
 	T_PORT, T_SIZE, T_DURATION, T_DURLIST, T_ENUM, T_USER, T_LOG,
 	T_RESOLVERS, T_LISTEN_ADDR, T_HOSTPORT, T_AUTH, T_STRING, T_TLSPROTO,
-	T_ADDRESS, T_DELIVER, T_DNSBL, T_JUNK_HEADER
+	T_ADDRESS, T_DELIVER, T_DNSBL, T_JUNK_HEADER, T_MILTER_SOCKET, T_NAMES
 };
 
 #define K_REQUIRED	0x01	/* the section is incomplete without it */
@@ -85,6 +85,7 @@ static const char *const w_tls[] = { "none", "may", "require", "implicit",
 	"verify", "dane", NULL };
 static const char *const w_bool[] = { "no", "yes", NULL };
 static const char *const w_dnsbl_reject[] = { "rcpt", "connect", NULL };
+static const char *const w_milter_action[] = { "tempfail", "accept", NULL };
 
 #define G(f)	SC_GLOBAL, #f
 #define GO(f)	offsetof(struct conf, f)
@@ -93,6 +94,7 @@ static const char *const w_dnsbl_reject[] = { "rcpt", "connect", NULL };
 #define DO(f)	offsetof(struct conf_dkim, f)
 #define TO(f)	offsetof(struct conf_tls, f)
 #define MO(f)	offsetof(struct conf_domain, f)
+#define FO(f)	offsetof(struct conf_milter, f)
 
 /* Every key, once.  docs/config.md describes the same table. */
 static const struct conf_key keys[] = {
@@ -254,6 +256,19 @@ static const struct conf_key keys[] = {
 
 	{ SC_DOMAIN, "deliver", T_DELIVER, NULL, 0, 0, K_REQUIRED,
 	    MO(deliver), 0, NULL },
+
+	{ SC_MILTER, "socket", T_MILTER_SOCKET, NULL, 0, 0, K_REQUIRED,
+	    FO(socket), 0, NULL },
+	{ SC_MILTER, "listeners", T_NAMES, NULL, 0, 0, K_EMPTY_OK,
+	    FO(listeners), FO(nlisteners), NULL },
+	{ SC_MILTER, "connect_timeout", T_DURATION, "30s", 1, HOUR, 0,
+	    FO(connect_timeout), 0, NULL },
+	{ SC_MILTER, "command_timeout", T_DURATION, "30s", 1, HOUR, 0,
+	    FO(command_timeout), 0, NULL },
+	{ SC_MILTER, "content_timeout", T_DURATION, "300s", 1, HOUR, 0,
+	    FO(content_timeout), 0, NULL },
+	{ SC_MILTER, "default_action", T_ENUM, "tempfail", 0, 0, 0,
+	    FO(default_action), 0, w_milter_action },
 };
 
 #define NKEYS	NELEM(keys)
@@ -261,12 +276,13 @@ _Static_assert(sizeof(enum policy_spf) == sizeof(int) &&
     sizeof(enum policy_dmarc) == sizeof(int) &&
     sizeof(enum policy_bare_lf) == sizeof(int) &&
     sizeof(enum listen_mode) == sizeof(int) &&
-    sizeof(enum route_tls) == sizeof(int), "T_ENUM stores an int");
+    sizeof(enum route_tls) == sizeof(int) &&
+    sizeof(enum conf_milter_action) == sizeof(int), "T_ENUM stores an int");
 
 static const char *const scope_names[] = { "", "listen", "route", "dkim",
-	"tls", "domain" };
-#define SC_LAST		SC_DOMAIN
-#define SC_WORDS	"listen, route, dkim, tls or domain"
+	"tls", "domain", "milter" };
+#define SC_LAST		SC_MILTER
+#define SC_WORDS	"listen, route, dkim, tls, domain or milter"
 
 #define DUR_UNITS	"smhdw"
 #define SIZE_UNITS	"KMGkmg"
@@ -365,6 +381,10 @@ static int	 set_tlsproto(const struct conf_key *, char *, char **,
 static int	 set_deliver(const struct conf_key *, char *, char **,
 		    size_t, char *);
 static void	 deliver_free(struct conf_deliver *);
+static int	 set_milter_socket(const struct conf_key *, char *, char **,
+		    size_t, char *);
+static int	 set_names(const struct conf_key *, char *, char **, size_t,
+		    char *);
 static int	 set_address(const struct conf_key *, char *, char **,
 		    size_t, char *);
 static char	**split(const char *, size_t, size_t *);
@@ -421,6 +441,7 @@ static const set_fn setters[] = {
 	[T_STRING] = set_string,	[T_TLSPROTO] = set_tlsproto,
 	[T_ADDRESS] = set_address,	[T_DELIVER] = set_deliver,
 	[T_DNSBL] = set_dnsbl,		[T_JUNK_HEADER] = set_junk_header,
+	[T_MILTER_SOCKET] = set_milter_socket,	[T_NAMES] = set_names,
 };
 
 /*
@@ -1100,6 +1121,77 @@ set_deliver(const struct conf_key *k, char *base, char **w, size_t n,
 	return 0;
 }
 
+/*
+ * set_milter_socket - "unix:PATH" or "inet:IP:PORT" ("inet:[v6]:PORT"),
+ * Postfix's milter socket syntax.  An address, not a name: no DNS at each
+ * connection.
+ */
+static int
+set_milter_socket(const struct conf_key *k, char *base, char **w, size_t n,
+    char *why)
+{
+	struct conf_milter	*m = (struct conf_milter *)(base + k->off -
+				    offsetof(struct conf_milter, socket));
+	struct sockaddr_un	 sun;
+	char			*host = NULL, *path = NULL, *text;
+	uint16_t		 port = 0;
+	int			 af;
+
+	if (n != 1)
+		return want_words(why, 1, n);
+	if (strncmp(w[0], "unix:", 5) == 0 && w[0][5] != '\0') {
+		path = absolute(w[0] + 5);
+		if (strlen(path) >= sizeof(sun.sun_path)) {
+			free(path);
+			return fail(why, "the socket path is longer than %zu "
+			    "bytes", sizeof(sun.sun_path) - 1);
+		}
+		xasprintf(&text, "unix:%s", path);
+	} else if (strncmp(w[0], "inet:", 5) == 0 &&
+	    conf_parse_hostport(w[0] + 5, true, &host, &port) == 0) {
+		if (!is_ip(host, &af)) {
+			free(host);
+			return fail(why, "\"%s\": the milter must be an IP "
+			    "address", log_safe(w[0]));
+		}
+		xasprintf(&text, af == AF_INET6 ? "inet:[%s]:%u" :
+		    "inet:%s:%u", host, (unsigned)port);
+	} else
+		return fail(why, "\"%s\" is not unix:PATH or inet:IP:PORT",
+		    log_safe(w[0]));
+	free(m->socket);
+	free(m->path);
+	free(m->host);
+	m->socket = text;
+	m->is_unix = path != NULL;
+	m->path = path;
+	m->host = host;
+	m->port = port;
+	return 0;
+}
+
+/* set_names - a list of section names (letters, digits, '.', '_', '-');
+ * whether they exist is checked once the file is whole. */
+static int
+set_names(const struct conf_key *k, char *base, char **w, size_t n,
+    char *why)
+{
+	char	***f = (char ***)(base + k->off), **v;
+	size_t	*nf = (size_t *)(base + k->off2);
+
+	for (size_t i = 0; i < n; i++)
+		if (!is_name(w[i], NAME_MAX_LEN))
+			return fail(why, "\"%s\" is not a name",
+			    log_safe(w[i]));
+	v = n > 0 ? xreallocarray(NULL, n, sizeof(*v)) : NULL;
+	for (size_t i = 0; i < n; i++)
+		v[i] = xstrdup(w[i]);
+	strv_free(*f, *nf);
+	*f = v;
+	*nf = n;
+	return 0;
+}
+
 /* tls_protocols: TLSv1 TLSv1.1 TLSv1.2 TLSv1.3, a range without gaps. */
 static int
 set_tlsproto(const struct conf_key *k, char *base, char **w, size_t n,
@@ -1417,6 +1509,8 @@ section_base(struct parser *ps)
 		return (char *)&ps->c->tlss[ps->sidx];
 	case SC_DOMAIN:
 		return (char *)&ps->c->ldomains[ps->sidx];
+	case SC_MILTER:
+		return (char *)&ps->c->milters[ps->sidx];
 	default:
 		return (char *)ps->c;
 	}
@@ -1608,15 +1702,17 @@ check_name(struct parser *ps, enum scope sc, const char *name, struct pos at)
 	const char	*kind = scope_names[sc];
 	size_t		 n = sc == SC_LISTEN ? c->nlistens :
 			    sc == SC_ROUTE ? c->nroutes : sc == SC_DKIM ?
-			    c->ndkims : sc == SC_TLS ? c->ntlss : c->nldomains;
+			    c->ndkims : sc == SC_TLS ? c->ntlss :
+			    sc == SC_MILTER ? c->nmilters : c->nldomains;
 
 	if (n >= SECTION_MAX)
 		return perr(ps, at, kind, "more than %d [%s] sections",
 		    SECTION_MAX, kind);
-	if (sc == SC_LISTEN && !is_name(name, NAME_MAX_LEN))
+	if ((sc == SC_LISTEN || sc == SC_MILTER) &&
+	    !is_name(name, NAME_MAX_LEN))
 		return perr(ps, at, kind, "\"%s\" is not a name (letters, "
 		    "digits, '.', '_', '-')", log_safe(name));
-	if (sc != SC_LISTEN && !addr_hostname_check(name) &&
+	if (sc != SC_LISTEN && sc != SC_MILTER && !addr_hostname_check(name) &&
 	    !(sc == SC_ROUTE && strcmp(name, "*") == 0) &&
 	    !(sc == SC_TLS && strncmp(name, "*.", 2) == 0 &&
 	    addr_hostname_check(name + 2)))
@@ -1633,6 +1729,9 @@ check_name(struct parser *ps, enum scope sc, const char *name, struct pos at)
 			goto dup;
 	for (size_t i = 0; sc == SC_DOMAIN && i < c->nldomains; i++)
 		if (str_ieq(c->ldomains[i].domain, name))
+			goto dup;
+	for (size_t i = 0; sc == SC_MILTER && i < c->nmilters; i++)
+		if (strcmp(c->milters[i].name, name) == 0)
 			goto dup;
 	/* [dkim DOMAIN] may repeat: one section per key (RSA, Ed25519);
 	 * check_dkim refuses a selector used twice. */
@@ -1663,6 +1762,11 @@ open_section(struct parser *ps, enum scope sc, const char *name,
 		memset(&c->ldomains[c->nldomains], 0, sizeof(*c->ldomains));
 		c->ldomains[c->nldomains].domain = str_lower(xstrdup(name));
 		i = c->nldomains++;
+	} else if (sc == SC_MILTER) {
+		c->milters = grow(c->milters, c->nmilters, sizeof(*c->milters));
+		memset(&c->milters[c->nmilters], 0, sizeof(*c->milters));
+		c->milters[c->nmilters].name = xstrdup(name);
+		i = c->nmilters++;
 	} else if (sc == SC_TLS) {
 		c->tlss = grow(c->tlss, c->ntlss, sizeof(*c->tlss));
 		memset(&c->tlss[c->ntlss], 0, sizeof(*c->tlss));
@@ -1835,7 +1939,35 @@ finish(struct parser *ps)
 		xasprintf(&c->mailbox, "%s/mail/%%d/%%u", c->state_dir);
 	if (c->nlistens == 0)
 		add_listen(c, "mx", "0.0.0.0", 25, LISTEN_MX);
+	for (size_t i = 0; i < c->nmilters; i++)
+		for (size_t j = 0; j < c->milters[i].nlisteners; j++) {
+			size_t	 l;
+
+			for (l = 0; l < c->nlistens; l++)
+				if (strcmp(c->listens[l].name,
+				    c->milters[i].listeners[j]) == 0)
+					break;
+			if (l == c->nlistens)
+				return perr(ps, top, "listeners", "[milter %s]: "
+				    "no [listen %s]", c->milters[i].name,
+				    c->milters[i].listeners[j]);
+		}
 	return 0;
+}
+
+/* conf_milter_applies - see conf.h. */
+bool
+conf_milter_applies(const struct conf *c, const struct conf_milter *m,
+    int idx)
+{
+	if (m->nlisteners == 0)
+		return true;
+	if (idx < 0 || (size_t)idx >= c->nlistens)
+		return false;
+	for (size_t j = 0; j < m->nlisteners; j++)
+		if (strcmp(m->listeners[j], c->listens[idx].name) == 0)
+			return true;
+	return false;
 }
 
 /*
@@ -2011,6 +2143,14 @@ conf_free(struct conf *c)
 		deliver_free(&c->ldomains[i].deliver);
 	}
 	free(c->ldomains);
+	for (size_t i = 0; i < c->nmilters; i++) {
+		free(c->milters[i].name);
+		free(c->milters[i].socket);
+		free(c->milters[i].path);
+		free(c->milters[i].host);
+		strv_free(c->milters[i].listeners, c->milters[i].nlisteners);
+	}
+	free(c->milters);
 	deliver_free(&c->deliver);
 	for (size_t i = 0; i < c->ntlss; i++) {
 		free(c->tlss[i].name);

@@ -79,6 +79,24 @@ struct conf_dkim {
 #define CONF_TLS_V1_2	0x04u
 #define CONF_TLS_V1_3	0x08u
 
+/* [milter NAME]: a Sendmail milter (protocol 6), in the file's order. */
+enum conf_milter_action { MILTER_DEFAULT_TEMPFAIL = 0, MILTER_DEFAULT_ACCEPT };
+
+struct conf_milter {
+	char		*name;
+	char		*socket;	/* "unix:/run/x.sock", "inet:127.0.0.1:11332" */
+	bool		 is_unix;
+	char		*path;		/* unix: the socket path */
+	char		*host;		/* inet: an IP address */
+	uint16_t	 port;
+	char		**listeners;	/* listener names; none = every one */
+	size_t		 nlisteners;
+	uint64_t	 connect_timeout;	/* seconds */
+	uint64_t	 command_timeout;
+	uint64_t	 content_timeout;
+	enum conf_milter_action default_action;
+};
+
 struct conf_tls {			/* [tls NAME]: a certificate for SNI */
 	char		*name;		/* lower-case; may be "*.example.com" */
 	char		*cert;		/* PEM chain file */
@@ -184,6 +202,8 @@ struct conf {
 	size_t		 ntlss;
 	struct conf_domain *ldomains;	/* [domain NAME] sections */
 	size_t		 nldomains;
+	struct conf_milter *milters;	/* [milter NAME] sections, in order */
+	size_t		 nmilters;
 };
 
 /*
@@ -245,6 +265,9 @@ bool	 conf_is_local_domain(const struct conf *, const char *domain);
  */
 const struct conf_deliver *conf_deliver_of(const struct conf *c,
 	    const char *domain);
+/* conf_milter_applies - does [milter] m run on listener idx? */
+bool	 conf_milter_applies(const struct conf *, const struct conf_milter *m,
+	    int listen_idx);
 /* conf_relay_allowed - is the client address inside relay_networks? */
 bool	 conf_relay_allowed(const struct conf *, const struct sockaddr *);
 /* conf_nets_match - is the address inside one of nets[0..n)? */

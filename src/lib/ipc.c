@@ -87,6 +87,8 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_CTL_STOP] = "ctl-stop", [IPC_CTL_STATUS] = "ctl-status",
 	[IPC_CTL_STATUS_REPLY] = "ctl-status-reply",
 	[IPC_CTL_BODY] = "ctl-body", [IPC_CTL_BODY_REPLY] = "ctl-body-reply",
+	[IPC_MILTER_CONNECT] = "milter-connect",
+	[IPC_MILTER_CONNECT_REPLY] = "milter-connect-reply",
 };
 
 const char *

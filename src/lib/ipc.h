@@ -88,6 +88,9 @@ enum ipc_type {
 	/* command line -> queue: a message's whole text, and reply */
 	IPC_CTL_BODY,
 	IPC_CTL_BODY_REPLY,
+	/* smtpd -> lookup: connect a milter's UNIX socket, and reply (fd) */
+	IPC_MILTER_CONNECT,
+	IPC_MILTER_CONNECT_REPLY,
 	IPC_TYPE_MAX
 };
 

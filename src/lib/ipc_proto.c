@@ -138,6 +138,14 @@ static const struct field f_deliver_reply[] = {
 	LIST(struct ipc_deliver_reply, results, nresults,
 	    struct ipc_deliver_result, f_deliver_result, 0), END
 };
+static const struct field f_milter_connect[] = {
+	U32(struct ipc_milter_connect, index), END
+};
+static const struct field f_milter_connect_reply[] = {
+	U32(struct ipc_milter_connect_reply, ok),
+	U32(struct ipc_milter_connect_reply, index),
+	STR(struct ipc_milter_connect_reply, why), END
+};
 static const struct field f_auth[] = {
 	STR(struct ipc_auth, user), STR(struct ipc_auth, password), END
 };
@@ -287,6 +295,10 @@ static const struct schema schemas[IPC_TYPE_MAX] = {
 	MSG(IPC_CTL_BODY, struct ipc_id, f_id, FD_NONE),
 	MSG(IPC_CTL_BODY_REPLY, struct ipc_ctl_body_reply,
 	    f_ctl_body_reply, FD_IF_OK),
+	MSG(IPC_MILTER_CONNECT, struct ipc_milter_connect, f_milter_connect,
+	    FD_NONE),
+	MSG(IPC_MILTER_CONNECT_REPLY, struct ipc_milter_connect_reply,
+	    f_milter_connect_reply, FD_IF_OK),
 };
 
 static const struct schema *schema_of(uint16_t, size_t);

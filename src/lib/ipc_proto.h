@@ -174,6 +174,19 @@ struct ipc_deliver_reply {
 	size_t		 nresults;
 };
 
+/* IPC_MILTER_CONNECT - smtpd to lookup: connect the UNIX socket of
+ * [milter] number index of the config (smtpd cannot open paths). */
+struct ipc_milter_connect {
+	uint32_t	 index;
+};
+/* IPC_MILTER_CONNECT_REPLY - the connected socket comes as the fd when
+ * ok; why says what failed. */
+struct ipc_milter_connect_reply {
+	uint32_t	 ok;		/* first: FD_IF_OK reads it */
+	uint32_t	 index;
+	const char	*why;
+};
+
 /* IPC_AUTH - smtpd to lookup: check a password. */
 struct ipc_auth {
 	const char	*user;

@@ -9,7 +9,11 @@
  * answer takes about as long.
  * Passwords are wiped once checked and are never logged.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <crypt.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -281,6 +285,47 @@ resolve(int proc, struct ipc_msg *m)
 	free(out.targets);
 }
 
+/*
+ * milter_connect - IPC_MILTER_CONNECT: smtpd has no file system view, so
+ * the UNIX socket of a [milter] is connected here and handed over.  Only
+ * a path of the config: smtpd names the section by its index.  A UNIX
+ * connect does not wait on the network: it succeeds or fails at once.
+ */
+static void
+milter_connect(struct ipc_msg *m)
+{
+	struct ipc_milter_connect	 in;
+	struct ipc_milter_connect_reply	 out = { 0, 0, "" };
+	const struct conf_milter	*mc;
+	struct sockaddr_un		 sun;
+	int				 fd = -1;
+
+	if (IPC_DECODE(m, &in, NULL) == -1) {
+		log_warn("event=ipc-error reason=\"bad milter request\"");
+		return;
+	}
+	out.index = in.index;
+	if (in.index >= config->nmilters ||
+	    !(mc = &config->milters[in.index])->is_unix) {
+		out.why = "no such milter";
+		goto reply;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	str_copy(sun.sun_path, mc->path, sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		out.why = strerror(errno);
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+	} else
+		out.ok = 1;
+reply:
+	/* the frame takes the descriptor (closed once it is sent) */
+	PROC_SEND(PROC_SMTPD, IPC_MILTER_CONNECT_REPLY, m->id, &out, fd);
+}
+
 static void
 lookup_msg(int proc, struct ipc_msg *m)
 {
@@ -296,6 +341,8 @@ lookup_msg(int proc, struct ipc_msg *m)
 		sender_owned(m);
 	else if (proc == PROC_SMTPD && m->type == IPC_GREYLIST)
 		greylist(m);
+	else if (proc == PROC_SMTPD && m->type == IPC_MILTER_CONNECT)
+		milter_connect(m);
 	else
 		log_warn("event=ipc-error reason=\"unexpected %s from %s\"",
 		    ipc_type_str(m->type), proc_name(proc));

@@ -450,6 +450,7 @@ envelope_hold_name(int why)
 	switch (why) {
 	case ENV_HOLD_DMARC:	return "dmarc";
 	case ENV_HOLD_LISTENER:	return "listener";
+	case ENV_HOLD_MILTER:	return "milter";
 	default:		return "none";
 	}
 }

@@ -36,7 +36,8 @@ enum env_hold {
 	ENV_HOLD_NONE = 0,
 	ENV_HOLD_DMARC = 1,		/* DMARC p=quarantine */
 	ENV_HOLD_LISTENER = 2,		/* its listener has hold = yes */
-	ENV_HOLD_MAX = ENV_HOLD_LISTENER
+	ENV_HOLD_MILTER = 3,		/* a milter said SMFIR_QUARANTINE */
+	ENV_HOLD_MAX = ENV_HOLD_MILTER
 };
 
 /* What the sender asked of the TLS of every hop (RFC 8689; envelope 'M'). */

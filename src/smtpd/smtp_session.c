@@ -9,6 +9,7 @@
  * RCPT resolution, spool files and commits are requests to lookup and queue,
  * matched back by session id.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -39,6 +40,7 @@
 #include "smtpd/screen.h"
 #include "smtpd/smtp_check.h"
 #include "smtpd/smtp_session.h"
+#include "smtpd/smtpd_milter.h"
 #include "common/tls.h"
 #include "lib/util.h"
 
@@ -177,6 +179,13 @@ static void	 progress(struct smtp_session *);
 static bool	 line_counted(struct smtp_session *, const char *);
 static bool	 junk_counted(struct smtp_session *, const struct smtp_verb *);
 static bool	 over_stress_share(struct smtp_session *);
+static void	 milter_done(uint64_t);
+static void	 milter_info(struct smtp_session *, struct smtpd_milter_info *);
+static void	 milter_answer(struct smtp_session *);
+static void	 rcpt_done(struct smtp_session *);
+static void	 eod_checks(struct smtp_session *);
+
+enum { MPH_MAIL = 1, MPH_RCPT, MPH_EOM };
 
 void
 smtp_session_init(struct event_base *b)
@@ -193,6 +202,7 @@ smtp_session_init(struct event_base *b)
 	limits = limits_new();
 	smtp_check_init(b, dns);
 	screen_init(b, dns);
+	smtpd_milter_init(b, milter_done);
 	clock_ev = event_new(b, -1, EV_PERSIST, session_clock, NULL);
 	if (clock_ev == NULL)
 		fatalx("event_new failed");
@@ -446,6 +456,12 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 		str_copy(s->client_name, "localhost", sizeof(s->client_name));
 	else if (dns != NULL)
 		dns_client_name(dns, sa, client_named, s->id, NULL);
+	if ((s->milter = smtpd_milter_new(s->id, idx)) != NULL) {
+		struct smtpd_milter_info	 mi;
+
+		milter_info(s, &mi);
+		smtpd_milter_connect(s->milter, &mi);
+	}
 	if (config->listens[idx].mode == LISTEN_SUBMISSIONS) {
 		/* RFC 8314 3.3: TLS from the first byte, then the greeting. */
 		s->wait = WAIT_TLS;
@@ -507,6 +523,8 @@ session_free(struct smtp_session *s)
 	if (s->wait != WAIT_COMMIT && (s->spool_fd != -1 || s->qid[0] != '\0'))
 		spool_abort(s);
 	tx_reset(s);
+	smtpd_milter_free(s->milter);
+	s->milter = NULL;
 	table_del(s);
 	if (s->greet_timer != NULL)
 		event_free(s->greet_timer);
@@ -841,6 +859,10 @@ resume(struct smtp_session *s)
 static void
 tx_reset(struct smtp_session *s)
 {
+	if (s->milter != NULL)
+		smtpd_milter_abort(s->milter);
+	s->milter_discard = false;
+	s->milter_quarantine = false;
 	smtp_check_free(s->chk);
 	s->chk = NULL;
 	envelope_free(&s->env);
@@ -900,6 +922,12 @@ set_helo(struct smtp_session *s, const char *arg, bool esmtp)
 	s->esmtp = esmtp;
 	s->state = SMTP_S_READY;
 	tx_reset(s);
+	if (s->milter != NULL) {
+		struct smtpd_milter_info	 mi;
+
+		milter_info(s, &mi);
+		smtpd_milter_helo(s->milter, &mi);
+	}
 }
 
 static void
@@ -1050,14 +1078,36 @@ mail_accept(struct smtp_session *s)
 	s->state = SMTP_S_MAIL;
 	check_start(s);
 	progress(s);
+	if (s->milter != NULL) {
+		struct smtpd_milter_info	 mi;
+		char				 size[40];
+		const char			*args[2];
+		size_t				 n = 0;
+
+		if (s->mail.has_size) {
+			snprintf(size, sizeof(size), "SIZE=%llu",
+			    (unsigned long long)s->mail.size);
+			args[n++] = size;
+		}
+		if (s->mail.body == SMTP_BODY_8BITMIME)
+			args[n++] = "BODY=8BITMIME";
+		milter_info(s, &mi);
+		s->milter_phase = MPH_MAIL;
+		if (smtpd_milter_mail(s->milter, &mi, s->env.sender, args, n))
+			s->wait = WAIT_MILTER;
+		else
+			milter_answer(s);
+		return;
+	}
 	reply(s, "250 2.1.0 Ok");
 }
 
+/* rcpt_add - a recipient of the envelope, once per address. */
 static void
-add_target(struct smtp_session *s, enum rcpt_kind kind, const char *addr)
+rcpt_add(struct smtp_session *s, enum rcpt_kind kind, const char *addr,
+    const char *orig, const char *orcpt, unsigned notify)
 {
 	struct env_rcpt	*r;
-	char		 orig[ADDR_TEXT_MAX];
 
 	for (size_t i = 0; i < s->env.nrcpt; i++)
 		if (strcmp(s->env.rcpts[i].addr, addr) == 0)
@@ -1066,13 +1116,37 @@ add_target(struct smtp_session *s, enum rcpt_kind kind, const char *addr)
 	    sizeof(*s->env.rcpts));
 	r = &s->env.rcpts[s->env.nrcpt++];
 	memset(r, 0, sizeof(*r));
-	addr_format(&s->rcpt.addr, orig, sizeof(orig));
 	r->addr = xstrdup(addr);
 	r->orig = xstrdup(orig);
-	r->orcpt = s->rcpt.orcpt[0] ? xstrdup(s->rcpt.orcpt) : NULL;
-	r->notify = s->rcpt.notify;
+	r->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
+	r->notify = notify;
 	r->kind = kind;
 	r->state = RCPT_PENDING;
+}
+
+/* rcpt_drop - forget recipient i of the envelope. */
+static void
+rcpt_drop(struct smtp_session *s, size_t i)
+{
+	struct env_rcpt	*r = &s->env.rcpts[i];
+
+	free(r->addr);
+	free(r->orig);
+	free(r->orcpt);
+	free(r->status);
+	free(r->remote_mta);
+	memmove(r, r + 1, (s->env.nrcpt - i - 1) * sizeof(*r));
+	s->env.nrcpt--;
+}
+
+static void
+add_target(struct smtp_session *s, enum rcpt_kind kind, const char *addr)
+{
+	char		 orig[ADDR_TEXT_MAX];
+
+	addr_format(&s->rcpt.addr, orig, sizeof(orig));
+	rcpt_add(s, kind, addr, orig, s->rcpt.orcpt[0] ? s->rcpt.orcpt : NULL,
+	    s->rcpt.notify);
 }
 
 static void
@@ -1101,6 +1175,7 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 		    "session");
 		return;
 	}
+	s->rcpt_mark = s->env.nrcpt;
 	r = smtp_parse_rcpt(arg, s->mail.smtputf8, &s->rcpt);
 	if (r != SP_OK) {
 		mail_error(s, r, true);
@@ -1125,7 +1200,7 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 		if (!rcpt_rate_ok(s))
 			return;
 		add_target(s, RCPT_REMOTE, a);
-		rcpt_accepted(s);
+		rcpt_done(s);
 		return;
 	}
 	if (!rcpt_rate_ok(s))
@@ -1229,9 +1304,10 @@ smtp_session_greylisted(struct smtp_session *s, struct ipc_msg *m)
 			log_debug("session=%016llx event=greylist client=%s "
 			    "to=<%s> result=pass", (unsigned long long)s->id,
 			    s->peer_str, log_safe(a));
-		rcpt_accepted(s);
+		rcpt_done(s);
 	}
-	resume(s);
+	if (s->wait == WAIT_GREYLIST)	/* not waiting on a milter now */
+		resume(s);
 }
 
 /* smtp_session_resolved - lookup's answer for the pending RCPT. */
@@ -1266,7 +1342,7 @@ smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 			ipc_proto_free(IPC_RESOLVE_REPLY, &r);
 			return;		/* WAIT_GREYLIST */
 		}
-		rcpt_accepted(s);
+		rcpt_done(s);
 	} else if (res == LK_UNKNOWN || (res == LK_OK && n == 0)) {
 		log_info("session=%016llx event=reject client=%s to=<%s> "
 		    "dsn=5.1.1 reason=\"unknown user\"",
@@ -1279,7 +1355,8 @@ smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 		reply(s, "452 4.5.3 <%s>: too many recipients after alias "
 		    "expansion", reply_safe(a));
 	ipc_proto_free(IPC_RESOLVE_REPLY, &r);
-	resume(s);
+	if (s->wait == WAIT_RESOLVE)	/* not waiting on a milter now */
+		resume(s);
 }
 
 static void
@@ -1727,6 +1804,49 @@ finish_message(struct smtp_session *s)
 	if (body_refused(s))
 		return;
 	spool_flush(s);
+	if (!s->spool_err && s->milter_discard) {
+		log_info("%s: session=%016llx event=discard reason=milter",
+		    s->qid, (unsigned long long)s->id);
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "250 2.0.0 Ok: discarded");
+		return;
+	}
+	if (!s->spool_err && s->milter != NULL) {
+		size_t				 len = (size_t)(s->hdr_len +
+						    s->rx.size);
+		void				*p = mmap(NULL, len, PROT_READ,
+						    MAP_PRIVATE, s->spool_fd, 0);
+		struct smtpd_milter_info	 mi;
+		bool				 wait;
+
+		if (p == MAP_FAILED) {
+			log_warn("%s: session=%016llx event=spool-map-error "
+			    "error=\"%s\"", s->qid, (unsigned long long)s->id,
+			    strerror(errno));
+			s->spool_err = true;
+			commit_message(s);
+			return;
+		}
+		milter_info(s, &mi);
+		s->milter_phase = MPH_EOM;
+		wait = smtpd_milter_eom(s->milter, &mi, p, len);
+		munmap(p, len);
+		s->state = SMTP_S_RCPT;	/* until the milters answer */
+		if (wait)
+			s->wait = WAIT_MILTER;
+		else
+			milter_answer(s);
+		return;
+	}
+	eod_checks(s);
+}
+
+/* eod_checks - DKIM, DMARC, signing on the message as it will be queued,
+ * then the commit. */
+static void
+eod_checks(struct smtp_session *s)
+{
 	if (!s->spool_err) {
 		struct smtp_check_eod	 e;
 
@@ -1756,18 +1876,28 @@ checked(uint64_t id)
 	flush(s);
 }
 
-/* check_done - the SPF/DKIM/DMARC answers are in: verdict, commit. */
-static void
-check_done(struct smtp_session *s)
+/* answered - the answer s waited for (w) is in; false when s did not
+ * wait for it, or has said 421 meanwhile (the message is dropped). */
+static bool
+answered(struct smtp_session *s, enum smtp_wait w)
 {
-	if (s->wait != WAIT_CHECK)
-		return;
+	if (s->wait != w)
+		return false;
 	s->wait = WAIT_NONE;
 	if (s->state == SMTP_S_QUIT) {	/* 421 already said */
 		spool_abort(s);
 		tx_reset(s);
-		return;
+		return false;
 	}
+	return true;
+}
+
+/* check_done - the SPF/DKIM/DMARC answers are in: verdict, commit. */
+static void
+check_done(struct smtp_session *s)
+{
+	if (!answered(s, WAIT_CHECK))
+		return;
 	commit_message(s);
 	if (s->wait == WAIT_NONE)
 		resume(s);
@@ -1837,7 +1967,8 @@ verdict_apply(struct smtp_session *s)
 	switch (v.action) {
 	case SMTP_CHECK_ACCEPT:
 		s->env.size -= v.cut;
-		s->env.quarantine = v.quarantine ? ENV_HOLD_DMARC :
+		s->env.quarantine = s->milter_quarantine ? ENV_HOLD_MILTER :
+		    v.quarantine ? ENV_HOLD_DMARC :
 		    config->listens[s->listen_idx].hold ? ENV_HOLD_LISTENER :
 		    ENV_HOLD_NONE;
 		/* RFC 8689 4.1: with REQUIRETLS the header is ignored. */
@@ -1934,6 +2065,8 @@ smtp_session_peer_down(int proc)
 
 		for (; s != NULL; s = next) {
 			next = s->hnext;
+			if (proc == PROC_LOOKUP && s->milter != NULL)
+				smtpd_milter_lookup_down(s->milter);
 			if (proc == PROC_LOOKUP && (s->wait == WAIT_AUTH ||
 			    s->wait == WAIT_OWNER)) {
 				auth_check_done(s);
@@ -2515,7 +2648,8 @@ smtp_session_owned(struct smtp_session *s, struct ipc_msg *m)
 		    "by user %s", reply_safe(a), reply_safe(s->auth));
 		memset(&s->mail, 0, sizeof(s->mail));
 	}
-	resume(s);
+	if (s->wait == WAIT_NONE)	/* not waiting on a milter now */
+		resume(s);
 }
 
 /* banned - the client IP is banned for failed logins: 421, close. */
@@ -2783,4 +2917,250 @@ smtp_session_authed(struct smtp_session *s, struct ipc_msg *m)
 	    log_safe(s->auth));
 	reply(s, "235 2.7.0 Authentication successful");
 	resume(s);
+}
+
+/* ---- milters (smtpd_milter.c) ---- */
+
+/* milter_info - the session's facts for the macros. */
+static void
+milter_info(struct smtp_session *s, struct smtpd_milter_info *mi)
+{
+	const struct sockaddr	*sa = (const struct sockaddr *)&s->peer;
+
+	memset(mi, 0, sizeof(*mi));
+	mi->hostname = hostname();
+	mi->listener = s->listener;
+	mi->client_addr = s->peer_ip;
+	if (sa->sa_family == AF_INET)
+		mi->client_port = ntohs(((const struct sockaddr_in *)
+		    (const void *)sa)->sin_port);
+	else if (sa->sa_family == AF_INET6)
+		mi->client_port = ntohs(((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_port);
+	mi->client_name = s->client_name;
+	mi->helo = s->helo;
+	mi->tls_version = s->tls ? s->tls_version : NULL;
+	mi->cipher = s->tls ? s->tls_cipher : NULL;
+	mi->auth = s->auth[0] != '\0' ? s->auth : NULL;
+	mi->qid = s->qid[0] != '\0' ? s->qid : NULL;
+}
+
+/* milter_done - the milters answered the phase the session waits for. */
+static void
+milter_done(uint64_t id)
+{
+	struct smtp_session	*s = smtp_session_find(id);
+
+	if (s == NULL || !answered(s, WAIT_MILTER))
+		return;
+	milter_answer(s);
+	if (s->wait == WAIT_NONE)
+		resume(s);
+	flush(s);
+}
+
+/* rcpt_done - the recipient passed our checks: now the milters'. */
+static void
+rcpt_done(struct smtp_session *s)
+{
+	struct smtpd_milter_info	 mi;
+	char				 a[ADDR_TEXT_MAX];
+
+	if (s->milter == NULL) {
+		rcpt_accepted(s);
+		return;
+	}
+	addr_format(&s->rcpt.addr, a, sizeof(a));
+	milter_info(s, &mi);
+	s->milter_phase = MPH_RCPT;
+	if (smtpd_milter_rcpt(s->milter, &mi, a))
+		s->wait = WAIT_MILTER;
+	else
+		milter_answer(s);
+}
+
+/* milter_addr - "<a@b>" or "a@b" from a milter, checked and formatted;
+ * false when it is no address. */
+static bool
+milter_addr(const char *in, bool null_ok, char *out, size_t n)
+{
+	struct mailaddr	 a;
+	enum addr_result r;
+
+	if (in[0] == '<')
+		r = addr_parse_path(in, ADDR_F_UTF8 | (null_ok ? ADDR_F_NULL :
+		    0), &a, NULL);
+	else
+		r = addr_parse(in, ADDR_F_UTF8, &a);
+	if (r != ADDR_OK || (!null_ok && addr_is_null(&a)))
+		return false;
+	return addr_format(&a, out, n) < n;
+}
+
+/*
+ * milter_envelope - the milters' envelope changes, all checked before
+ * any is made: a bad address is logged and left out, as Postfix does.
+ */
+static void
+milter_envelope(struct smtp_session *s, struct smtpd_milter_result *r)
+{
+	char	 a[ADDR_TEXT_MAX];
+
+	if (r->sender != NULL) {
+		if (milter_addr(r->sender, true, a, sizeof(a))) {
+			log_info("%s: session=%016llx event=milter-envelope "
+			    "action=chgfrom from=<%s> to=<%s>", s->qid,
+			    (unsigned long long)s->id, log_safe(s->env.sender),
+			    log_safe(a));
+			free(s->env.sender);
+			s->env.sender = xstrdup(a);
+		} else
+			log_info("%s: session=%016llx event=milter-envelope "
+			    "action=chgfrom result=refused addr=\"%s\"",
+			    s->qid, (unsigned long long)s->id,
+			    log_safe(r->sender));
+	}
+	for (size_t i = 0; i < r->ndel; i++) {
+		bool	 ok = milter_addr(r->del[i], false, a, sizeof(a));
+
+		for (size_t j = 0; ok && j < s->env.nrcpt; )
+			if (str_ieq(s->env.rcpts[j].addr, a) ||
+			    str_ieq(s->env.rcpts[j].orig, a))
+				rcpt_drop(s, j);
+			else
+				j++;
+		log_info("%s: session=%016llx event=milter-envelope "
+		    "action=delrcpt to=<%s>%s", s->qid,
+		    (unsigned long long)s->id, log_safe(r->del[i]),
+		    ok ? "" : " result=refused");
+	}
+	for (size_t i = 0; i < r->nadd; i++) {
+		struct mailaddr	 m;
+		bool		 ok = milter_addr(r->add[i], false, a,
+				    sizeof(a)) && addr_parse(a, ADDR_F_UTF8,
+				    &m) == ADDR_OK;
+
+		if (ok && s->env.nrcpt < config->max_recipients)
+			rcpt_add(s, conf_is_local_domain(config, m.domain) ?
+			    RCPT_LOCAL : RCPT_REMOTE, a, a, NULL, 0);
+		log_info("%s: session=%016llx event=milter-envelope "
+		    "action=addrcpt to=<%s>%s", s->qid,
+		    (unsigned long long)s->id, log_safe(r->add[i]),
+		    ok ? "" : " result=refused");
+	}
+}
+
+/* milter_spool - the edited message replaces the spool file's content
+ * (the same file, through its descriptor: smtpd opens no path). */
+static void
+milter_spool(struct smtp_session *s, const struct buf *m)
+{
+	size_t	 off = 0;
+
+	if (ftruncate(s->spool_fd, 0) == -1)
+		s->spool_err = true;
+	while (!s->spool_err && off < m->len) {
+		ssize_t	 w = pwrite(s->spool_fd, m->data + off, m->len - off,
+		    (off_t)off);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			s->spool_err = true;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (s->spool_err) {
+		log_warn("%s: session=%016llx event=spool-write-error "
+		    "error=\"%s\"", s->qid, (unsigned long long)s->id,
+		    strerror(errno));
+		return;
+	}
+	/* the data is the whole message now, our Received: included */
+	s->hdr_len = 0;
+	s->rx.size = m->len;
+}
+
+/* milter_refused - the milters' refusal: 4xx or 5xx. */
+static void
+milter_refused(struct smtp_session *s, const char *what,
+    const struct smtpd_milter_result *r)
+{
+	log_info("%s%ssession=%016llx event=reject client=%s phase=%s "
+	    "reason=milter reply=\"%s\"", s->qid, s->qid[0] ? ": " : "",
+	    (unsigned long long)s->id, s->peer_str, what, log_safe(r->reply));
+	reply(s, "%s", r->reply);
+}
+
+/* milter_answer - what the milters said to MAIL, RCPT or the message. */
+static void
+milter_answer(struct smtp_session *s)
+{
+	struct smtpd_milter_result	*r = smtpd_milter_result(s->milter);
+
+	switch (s->milter_phase) {
+	case MPH_MAIL:
+		if (r->action == SMTPD_MILTER_REFUSE) {
+			milter_refused(s, "mail", r);
+			tx_reset(s);
+			return;
+		}
+		s->milter_discard = r->action == SMTPD_MILTER_DISCARD;
+		reply(s, "250 2.1.0 Ok");
+		return;
+	case MPH_RCPT:
+		if (r->action == SMTPD_MILTER_REFUSE) {
+			while (s->env.nrcpt > s->rcpt_mark)
+				rcpt_drop(s, s->env.nrcpt - 1);
+			milter_refused(s, "rcpt", r);
+			return;
+		}
+		if (r->action == SMTPD_MILTER_DISCARD)
+			s->milter_discard = true;
+		rcpt_accepted(s);
+		return;
+	case MPH_EOM:
+		break;
+	default:
+		return;
+	}
+	if (r->action == SMTPD_MILTER_REFUSE) {
+		milter_refused(s, "data", r);
+		spool_abort(s);
+		tx_reset(s);
+		return;
+	}
+	if (r->action == SMTPD_MILTER_CONTINUE)
+		milter_envelope(s, r);
+	if (r->action == SMTPD_MILTER_DISCARD || s->env.nrcpt == 0) {
+		log_info("%s: session=%016llx event=discard reason=milter%s",
+		    s->qid, (unsigned long long)s->id, s->env.nrcpt == 0 ?
+		    " recipients=none" : "");
+		spool_abort(s);
+		tx_reset(s);
+		reply(s, "250 2.0.0 Ok: discarded");
+		return;
+	}
+	s->milter_quarantine = r->quarantine;
+	if (r->edited)
+		milter_spool(s, &r->msg);
+	eod_checks(s);
+}
+
+/* smtp_session_milter_fd - lookup connected a milter's UNIX socket. */
+void
+smtp_session_milter_fd(struct smtp_session *s, struct ipc_msg *m)
+{
+	struct ipc_milter_connect_reply	 r;
+
+	if (IPC_DECODE(m, &r, NULL) == -1 || s->milter == NULL) {
+		if (m->fd != -1)
+			close(m->fd);
+		m->fd = -1;
+		return;
+	}
+	smtpd_milter_unix_fd(s->milter, r.index, r.ok ? m->fd : -1,
+	    r.ok ? "" : r.why);
+	m->fd = -1;
 }

@@ -20,6 +20,7 @@
 struct io;
 struct event;
 struct screen;
+struct smtpd_milter;
 
 enum smtp_state {
 	SMTP_S_GREET = 0,	/* the greeting is not sent yet */
@@ -44,6 +45,7 @@ enum smtp_wait {
 	WAIT_AUTH_DELAY,	/* the pause before a 535 */
 	WAIT_OWNER,		/* lookup: may the login use MAIL FROM? */
 	WAIT_GREYLIST,		/* lookup: the RCPT's greylisting triplet */
+	WAIT_MILTER,		/* the milters: MAIL, RCPT or the message */
 };
 
 enum smtp_auth_step {
@@ -115,6 +117,11 @@ struct smtp_session {
 	bool			 bdat_used;
 	struct smtp_check	*chk;		/* SPF/DKIM/DMARC, signing: made
 						 * at MAIL, freed by tx_reset */
+	struct smtpd_milter	*milter;	/* the session's milters, or NULL */
+	int			 milter_phase;	/* what WAIT_MILTER waits for */
+	bool			 milter_discard;	/* a milter said discard */
+	bool			 milter_quarantine;
+	size_t			 rcpt_mark;	/* env.nrcpt before this RCPT */
 
 	/* the message */
 	char			 qid[QUEUE_ID_LEN + 1];
@@ -146,6 +153,7 @@ void	 smtp_session_commit_status(struct smtp_session *,
 void	 smtp_session_authed(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_owned(struct smtp_session *, struct ipc_msg *);
 void	 smtp_session_greylisted(struct smtp_session *, struct ipc_msg *);
+void	 smtp_session_milter_fd(struct smtp_session *, struct ipc_msg *);
 /* smtp_session_flush - send the replies a handler queued; may free s. */
 void	 smtp_session_flush(struct smtp_session *);
 /* smtp_session_peer_down - proc went away: fail what waits on it. */

@@ -194,6 +194,9 @@ smtpd_msg(int proc, struct ipc_msg *m)
 	case IPC_GREYLIST_REPLY:
 		smtp_session_greylisted(s, m);
 		break;
+	case IPC_MILTER_CONNECT_REPLY:
+		smtp_session_milter_fd(s, m);	/* takes the fd */
+		break;
 	default:
 		log_warn("event=ipc-error reason=\"unexpected %s from %s\"",
 		    ipc_type_str(m->type), proc_name(proc));

@@ -522,14 +522,15 @@ static const struct bad bads[] = {
 	    "takes 1 word, not 2" },
 	/* sections */
 	{ "[mailer x]", "t.conf:1:2: mailer: unknown section (listen, route, "
-	    "dkim, tls or domain)" },
+	    "dkim, tls, domain or milter)" },
 	{ "[listen]", "t.conf:1:8: expected a section name, not \"]\"" },
 	{ "[listen a b]", "t.conf:1:11: expected ']', not \"b\"" },
 	{ "[listen a", "t.conf:1:10: expected ']' before the end of the "
 	    "line" },
 	{ "[listen a] x", "t.conf:1:12: expected the end of the line, not "
 	    "\"x\"" },
-	{ "[]", "t.conf:1:2: expected listen, route, dkim, tls or domain, not "
+	{ "[]", "t.conf:1:2: expected listen, route, dkim, tls, domain or milter, "
+	    "not "
 	    "\"]\"" },
 	/* deliver and [domain] */
 	{ "deliver = lmtp", "t.conf:1:1: deliver: \"lmtp\" is not maildir, "
@@ -839,6 +840,50 @@ test_remote_keys(void **state)
 	assert_int_equal(c.routes[0].tls, ROUTE_TLS_IMPLICIT);
 	assert_int_equal(c.routes[0].port, 465);
 	conf_free(&c);
+}
+
+/* [milter NAME]: sockets, listeners, timeouts, the default action. */
+static void
+test_milter_sections(void **state)
+{
+	struct conf	c;
+	char		err[256];
+
+	(void)state;
+	parse_ok("[listen mx]\naddress = 127.0.0.1:25\n"
+	    "[listen sub]\naddress = 127.0.0.1:587\nmode = submission\n"
+	    "[milter rspamd]\nsocket = inet:127.0.0.1:11332\n"
+	    "listeners = mx\ncontent_timeout = 2m\n"
+	    "[milter clamav]\nsocket = unix:/run/clamav/milter.ctl\n"
+	    "default_action = accept\n"
+	    "[milter six]\nsocket = inet:[::1]:9\n", &c);
+	assert_int_equal(c.nmilters, 3);
+	assert_string_equal(c.milters[0].name, "rspamd");
+	assert_false(c.milters[0].is_unix);
+	assert_string_equal(c.milters[0].host, "127.0.0.1");
+	assert_int_equal(c.milters[0].port, 11332);
+	assert_int_equal(c.milters[0].content_timeout, 120);
+	assert_int_equal(c.milters[0].command_timeout, 30);
+	assert_int_equal(c.milters[0].default_action, MILTER_DEFAULT_TEMPFAIL);
+	assert_true(conf_milter_applies(&c, &c.milters[0], 0));
+	assert_false(conf_milter_applies(&c, &c.milters[0], 1));
+	assert_true(c.milters[1].is_unix);
+	assert_string_equal(c.milters[1].path, "/run/clamav/milter.ctl");
+	assert_string_equal(c.milters[1].socket, "unix:/run/clamav/milter.ctl");
+	assert_int_equal(c.milters[1].default_action, MILTER_DEFAULT_ACCEPT);
+	assert_true(conf_milter_applies(&c, &c.milters[1], 1));
+	assert_string_equal(c.milters[2].socket, "inet:[::1]:9");
+	conf_free(&c);
+	assert_int_equal(parse("[milter a]\nsocket = inet:127.0.0.1:1\n"
+	    "[milter a]\nsocket = inet:127.0.0.1:2\n", &c, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "appears twice"));
+	assert_int_equal(parse("[milter a]\nsocket = inet:127.0.0.1:1\n"
+	    "listeners = nope\n", &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no [listen nope]"));
+	assert_int_equal(parse("[milter a]\nsocket = inet:host.test:1\n", &c,
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "IP address"));
 }
 
 /* deliver = ..., per domain in [domain] (LMTP, RFC 2033). */
@@ -1424,6 +1469,7 @@ main(void)
 		cmocka_unit_test(test_spam_keys),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_remote_keys),
+		cmocka_unit_test(test_milter_sections),
 		cmocka_unit_test(test_deliver_keys),
 		cmocka_unit_test(test_nul_bytes),
 		cmocka_unit_test(test_error_truncated_and_null),

@@ -64,6 +64,8 @@ static struct ipc_sender_owned_reply s_owned_reply = { 1 };
 static struct ipc_greylist	 s_greylist = {
 	"192.0.2.0/24|a@example.org|b@example.net" };
 static struct ipc_greylist_reply s_greylist_reply = { 1, 300 };
+static struct ipc_milter_connect s_milter = { 2 };
+static struct ipc_milter_connect_reply s_milter_reply = { 1, 2, "" };
 static struct ipc_ctl_rcpt	 s_crcpts[] = {
 	{ "a@x.example", "a@x.example", 0, "" },
 	{ "b@x.example", "B@x.example", 2, "5.1.1 no such user" } };
@@ -138,6 +140,8 @@ static const struct sample samples[] = {
 	S(IPC_CTL_STATUS_REPLY, s_status_full),
 	S(IPC_CTL_BODY, s_id),
 	S(IPC_CTL_BODY_REPLY, s_body_reply),
+	S(IPC_MILTER_CONNECT, s_milter),
+	S(IPC_MILTER_CONNECT_REPLY, s_milter_reply),
 };
 
 /* view - a received frame over encoded bytes. */
