@@ -14,7 +14,8 @@ import re
 import sys
 
 SCOPES = {"GLOBAL": "", "LISTEN": "listen", "ROUTE": "route",
-          "DKIM": "dkim", "TLS": "tls", "DOMAIN": "domain"}
+          "DKIM": "dkim", "TLS": "tls", "DOMAIN": "domain",
+          "MILTER": "milter"}
 
 
 def code_keys(path):
