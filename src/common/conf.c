@@ -49,7 +49,7 @@ enum ktype {
 	T_DOMAIN, T_DOMAINS, T_PATH, T_MAILBOX, T_DELIM, T_NETS, T_UINT,
 	T_PORT, T_SIZE, T_DURATION, T_DURLIST, T_ENUM, T_USER, T_LOG,
 	T_RESOLVERS, T_LISTEN_ADDR, T_HOSTPORT, T_AUTH, T_STRING, T_TLSPROTO,
-	T_ADDRESS, T_DELIVER
+	T_ADDRESS, T_DELIVER, T_DOVECOT
 };
 
 #define K_REQUIRED	0x01	/* the section is incomplete without it */
@@ -209,6 +209,12 @@ static const struct conf_key keys[] = {
 	{ G(deliver), T_DELIVER, "maildir", 0, 0, 0, GO(deliver), 0, NULL },
 	{ G(lmtp_concurrency), T_UINT, "10", 1, 1000, 0,
 	    GO(lmtp_concurrency), 0, NULL },
+	{ G(auth_backend), T_DOVECOT, "users", 0, 0, 0, GO(auth_backend), 0,
+	    NULL },
+	{ G(recipient_check), T_DOVECOT, "none", 0, 0, 0,
+	    GO(recipient_check), 0, NULL },
+	{ G(recipient_check_cache), T_DURATION, "60s", 0, HOUR, 0,
+	    GO(recipient_check_cache), 0, NULL },
 
 	{ SC_LISTEN, "address", T_LISTEN_ADDR, NULL, 0, 0, K_REQUIRED,
 	    LO(host), LO(port), NULL },
@@ -392,6 +398,7 @@ static const set_fn setters[] = {
 	[T_HOSTPORT] = set_hostport,	[T_AUTH] = set_auth,
 	[T_STRING] = set_string,	[T_TLSPROTO] = set_tlsproto,
 	[T_ADDRESS] = set_address,	[T_DELIVER] = set_deliver,
+	[T_DOVECOT] = set_deliver,
 };
 
 /*
@@ -957,10 +964,53 @@ deliver_free(struct conf_deliver *d)
 }
 
 /*
- * set_deliver - "maildir", "lmtp:unix:PATH" or "lmtp:IP:PORT" (RFC 2033
- * 4: LMTP is never on port 25; an IPv6 address in brackets).  A TCP
- * server is an address, not a name: a name would need DNS at every
- * connection, and the LMTP server is on this host or next to it.
+ * socket_target - "SCHEME:unix:PATH" (PATH made absolute, within
+ * sun_path) or "SCHEME:IP:PORT" into t; 1 if w names neither form, -1
+ * with why for a bad one.
+ */
+static int
+socket_target(const char *scheme, const char *w, struct conf_deliver *t,
+    char *why)
+{
+	struct sockaddr_un	 sun;
+	size_t			 n = strlen(scheme);
+	const char		*word = w;
+	int			 af;
+
+	if (strncmp(w, scheme, n) != 0 || w[n] != ':')
+		return 1;
+	w += n + 1;
+	if (strncmp(w, "unix:", 5) == 0 && w[5] != '\0') {
+		t->host = absolute(w + 5);
+		if (strlen(t->host) >= sizeof(sun.sun_path)) {
+			free(t->host);
+			t->host = NULL;
+			return fail(why, "the socket path is longer than %zu "
+			    "bytes", sizeof(sun.sun_path) - 1);
+		}
+		t->kind = CONF_DELIVER_LMTP_UNIX;
+		xasprintf(&t->target, "%s:unix:%s", scheme, t->host);
+	} else if (conf_parse_hostport(w, true, &t->host, &t->port) == 0) {
+		if (!is_ip(t->host, &af)) {
+			free(t->host);
+			t->host = NULL;
+			return fail(why, "\"%s\": the %s server must be an "
+			    "IP address", log_safe(word),
+			    strcmp(scheme, "lmtp") == 0 ? "LMTP" : "Dovecot");
+		}
+		t->kind = CONF_DELIVER_LMTP_INET;
+		xasprintf(&t->target, af == AF_INET6 ? "%s:[%s]:%u" :
+		    "%s:%s:%u", scheme, t->host, (unsigned)t->port);
+	} else
+		return 1;
+	return 0;
+}
+
+/*
+ * set_deliver - deliver: "maildir", "lmtp:unix:PATH" or "lmtp:IP:PORT"
+ * (RFC 2033 over a UNIX socket or TCP to an IP address); and a Dovecot
+ * auth socket (T_DOVECOT): "dovecot:unix:PATH", "dovecot:IP:PORT", or the
+ * key's default word ("users", "none"), which is off.
  */
 static int
 set_deliver(const struct conf_key *k, char *base, char **w, size_t n,
@@ -968,35 +1018,19 @@ set_deliver(const struct conf_key *k, char *base, char **w, size_t n,
 {
 	struct conf_deliver	*d = (struct conf_deliver *)(base + k->off);
 	struct conf_deliver	 nd = { CONF_DELIVER_MAILDIR, NULL, NULL, 0 };
-	struct sockaddr_un	 sun;
-	int			 af;
+	const char		*scheme = k->type == T_DOVECOT ? "dovecot" :
+				    "lmtp";
+	const char		*off = k->type == T_DOVECOT ? k->def :
+				    "maildir";
+	int			 r = 0;
 
 	if (n != 1)
 		return want_words(why, 1, n);
-	if (strcmp(w[0], "maildir") == 0)
-		;
-	else if (strncmp(w[0], "lmtp:unix:", 10) == 0 && w[0][10] != '\0') {
-		nd.kind = CONF_DELIVER_LMTP_UNIX;
-		nd.host = absolute(w[0] + 10);
-		if (strlen(nd.host) >= sizeof(sun.sun_path)) {
-			free(nd.host);
-			return fail(why, "the socket path is longer than %zu "
-			    "bytes", sizeof(sun.sun_path) - 1);
-		}
-		xasprintf(&nd.target, "lmtp:unix:%s", nd.host);
-	} else if (strncmp(w[0], "lmtp:", 5) == 0 &&
-	    conf_parse_hostport(w[0] + 5, true, &nd.host, &nd.port) == 0) {
-		nd.kind = CONF_DELIVER_LMTP_INET;
-		if (!is_ip(nd.host, &af)) {
-			free(nd.host);
-			return fail(why, "\"%s\": the LMTP server must be an "
-			    "IP address", log_safe(w[0]));
-		}
-		xasprintf(&nd.target, af == AF_INET6 ? "lmtp:[%s]:%u" :
-		    "lmtp:%s:%u", nd.host, (unsigned)nd.port);
-	} else
-		return fail(why, "\"%s\" is not maildir, lmtp:unix:PATH or "
-		    "lmtp:IP:PORT", log_safe(w[0]));
+	if (strcmp(w[0], off) != 0 &&
+	    (r = socket_target(scheme, w[0], &nd, why)) != 0)
+		return r == -1 ? -1 : fail(why, "\"%s\" is not %s, "
+		    "%s:unix:PATH or %s:IP:PORT", log_safe(w[0]), off, scheme,
+		    scheme);
 	deliver_free(d);
 	*d = nd;
 	return 0;
@@ -1840,6 +1874,8 @@ conf_free(struct conf *c)
 	}
 	free(c->ldomains);
 	deliver_free(&c->deliver);
+	deliver_free(&c->auth_backend);
+	deliver_free(&c->recipient_check);
 	for (size_t i = 0; i < c->ntlss; i++) {
 		free(c->tlss[i].name);
 		free(c->tlss[i].cert);
@@ -1861,6 +1897,40 @@ conf_is_local_domain(const struct conf *c, const char *domain)
 		if (str_ieq(c->domains[i], domain))
 			return true;
 	return false;
+}
+
+/* conf_recipient_checked - see conf.h. */
+bool
+conf_recipient_checked(const struct conf *c, const char *domain)
+{
+	return c->recipient_check.target != NULL &&
+	    conf_deliver_of(c, domain)->target != NULL;
+}
+
+/* conf_deliver_sockaddr - see conf.h. */
+socklen_t
+conf_deliver_sockaddr(const struct conf_deliver *d,
+    struct sockaddr_storage *ss)
+{
+	struct sockaddr_un	*sun = (struct sockaddr_un *)ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (d->kind == CONF_DELIVER_LMTP_UNIX) {
+		sun->sun_family = AF_UNIX;
+		str_copy(sun->sun_path, d->host, sizeof(sun->sun_path));
+		return sizeof(*sun);
+	}
+	if (inet_pton(AF_INET, d->host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(d->port);
+		return sizeof(*sin);
+	}
+	ASSERT(inet_pton(AF_INET6, d->host, &sin6->sin6_addr) == 1);
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(d->port);
+	return sizeof(*sin6);
 }
 
 /* conf_deliver_of - see conf.h. */

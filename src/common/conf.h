@@ -48,10 +48,12 @@ struct conf_route {
 enum conf_deliver_kind { CONF_DELIVER_MAILDIR = 0, CONF_DELIVER_LMTP_UNIX,
 	CONF_DELIVER_LMTP_INET };
 
-struct conf_deliver {
+struct conf_deliver {			/* also a Dovecot auth socket */
 	enum conf_deliver_kind kind;
 	char		*target;	/* "lmtp:unix:/run/dovecot/lmtp",
-					 * "lmtp:127.0.0.1:24"; NULL = maildir */
+					 * "lmtp:127.0.0.1:24",
+					 * "dovecot:unix:PATH"; NULL = maildir
+					 * or off */
 	char		*host;		/* the socket path, or an IP address */
 	uint16_t	 port;		/* LMTP over TCP */
 };
@@ -130,6 +132,12 @@ struct conf {
 	struct conf_deliver deliver;	/* every local domain's, unless its
 					 * [domain] says otherwise */
 	unsigned	 lmtp_concurrency;	/* connections per LMTP server */
+	/* Dovecot's auth service (target NULL = off): the auth-client
+	 * socket that checks AUTH instead of users, the auth-userdb socket
+	 * that checks local recipients delivered over LMTP */
+	struct conf_deliver auth_backend;
+	struct conf_deliver recipient_check;
+	uint64_t	 recipient_check_cache;	/* seconds an answer is kept */
 	bool		 any_local;	/* embedded defaults: every local part */
 	/* AUTH and abuse limits (0 = no limit where a count) */
 	int		 allow_plaintext_auth;	/* 0/1: AUTH without TLS */
@@ -223,6 +231,18 @@ bool	 conf_is_local_domain(const struct conf *, const char *domain);
  */
 const struct conf_deliver *conf_deliver_of(const struct conf *c,
 	    const char *domain);
+
+/*
+ * conf_recipient_checked - does Dovecot decide which local parts of
+ * domain exist (recipient_check set, and domain delivered over LMTP)?
+ */
+bool	 conf_recipient_checked(const struct conf *c, const char *domain);
+
+struct sockaddr_storage;
+/* conf_deliver_sockaddr - the address of an LMTP server or Dovecot
+ * socket (its host is a checked path or IP address); returns its length. */
+socklen_t conf_deliver_sockaddr(const struct conf_deliver *,
+	    struct sockaddr_storage *);
 /* conf_relay_allowed - is the client address inside relay_networks? */
 bool	 conf_relay_allowed(const struct conf *, const struct sockaddr *);
 /* conf_parse_duration / conf_parse_size - "30s 5m 4h 5d" / "512K 25M";

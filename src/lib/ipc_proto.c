@@ -138,10 +138,13 @@ static const struct field f_deliver_reply[] = {
 	    struct ipc_deliver_result, f_deliver_result, 0), END
 };
 static const struct field f_auth[] = {
-	STR(struct ipc_auth, user), STR(struct ipc_auth, password), END
+	STR(struct ipc_auth, user), STR(struct ipc_auth, password),
+	STR(struct ipc_auth, mech), STR(struct ipc_auth, client),
+	U32(struct ipc_auth, secured), END
 };
 static const struct field f_auth_reply[] = {
-	U32(struct ipc_auth_reply, ok), STR(struct ipc_auth_reply, login), END
+	U32(struct ipc_auth_reply, ok), STR(struct ipc_auth_reply, login),
+	U32(struct ipc_auth_reply, temp), END
 };
 static const struct field f_sender_owned[] = {
 	STR(struct ipc_sender_owned, login),

@@ -176,11 +176,17 @@ struct ipc_deliver_reply {
 struct ipc_auth {
 	const char	*user;
 	const char	*password;
+	const char	*mech;		/* "PLAIN" or "LOGIN", as the client
+					 * chose */
+	const char	*client;	/* the client's IP address */
+	uint32_t	 secured;	/* the session is over TLS */
 };
-/* IPC_AUTH_REPLY - ok, with the canonical login. */
+/* IPC_AUTH_REPLY - ok, with the canonical login; temp: the check could
+ * not be made (Dovecot down), 454 rather than 535. */
 struct ipc_auth_reply {
 	uint32_t	 ok;
 	const char	*login;
+	uint32_t	 temp;
 };
 /* IPC_SENDER_OWNED - may login use sender in MAIL FROM? */
 struct ipc_sender_owned {

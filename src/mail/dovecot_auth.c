@@ -165,9 +165,9 @@ params(const char *line, size_t len, size_t pos, struct dovecot_line *out)
 	return true;
 }
 
-/* dovecot_line_parse - see dovecot_auth.h. */
+/* dovecot_auth_parse - see dovecot_auth.h. */
 int
-dovecot_line_parse(const char *line, size_t len, struct dovecot_line *out)
+dovecot_auth_parse(const char *line, size_t len, struct dovecot_line *out)
 {
 	struct field	 cmd, f, g;
 	size_t		 pos = 0, i;
@@ -231,9 +231,9 @@ dovecot_line_parse(const char *line, size_t len, struct dovecot_line *out)
 	}
 }
 
-/* dovecot_escape - see dovecot_auth.h. */
+/* dovecot_auth_escape - see dovecot_auth.h. */
 int
-dovecot_escape(struct buf *b, const char *s)
+dovecot_auth_escape(struct buf *b, const char *s)
 {
 	int	 rc = 0;
 
@@ -248,9 +248,9 @@ dovecot_escape(struct buf *b, const char *s)
 	return rc;
 }
 
-/* dovecot_client_hello - see dovecot_auth.h. */
+/* dovecot_auth_hello - see dovecot_auth.h. */
 int
-dovecot_client_hello(struct buf *b, unsigned long pid)
+dovecot_auth_hello(struct buf *b, unsigned long pid)
 {
 	return buf_printf(b, "VERSION\t1\t1\nCPID\t%lu\n", pid);
 }
@@ -263,46 +263,46 @@ dovecot_auth_request(struct buf *b, uint32_t id, const char *mech,
 	int	 rc;
 
 	rc = buf_printf(b, "AUTH\t%u\t", (unsigned)id);
-	rc |= dovecot_escape(b, mech);
+	rc |= dovecot_auth_escape(b, mech);
 	rc |= buf_puts(b, "\tservice=");
-	rc |= dovecot_escape(b, info->service);
+	rc |= dovecot_auth_escape(b, info->service);
 	if (info->rip != NULL && info->rip[0] != '\0') {
 		rc |= buf_puts(b, "\trip=");
-		rc |= dovecot_escape(b, info->rip);
+		rc |= dovecot_auth_escape(b, info->rip);
 	}
 	if (info->secured)
 		rc |= buf_puts(b, "\tsecured");
 	if (resp != NULL) {
 		rc |= buf_puts(b, "\tresp=");
-		rc |= dovecot_escape(b, resp);
+		rc |= dovecot_auth_escape(b, resp);
 	}
 	rc |= buf_putc(b, '\n');
 	return rc == 0 ? 0 : -1;
 }
 
-/* dovecot_cont - see dovecot_auth.h. */
+/* dovecot_auth_cont - see dovecot_auth.h. */
 int
-dovecot_cont(struct buf *b, uint32_t id, const char *b64)
+dovecot_auth_cont(struct buf *b, uint32_t id, const char *b64)
 {
 	int	 rc;
 
 	rc = buf_printf(b, "CONT\t%u\t", (unsigned)id);
-	rc |= dovecot_escape(b, b64);
+	rc |= dovecot_auth_escape(b, b64);
 	rc |= buf_putc(b, '\n');
 	return rc == 0 ? 0 : -1;
 }
 
-/* dovecot_user_request - see dovecot_auth.h. */
+/* dovecot_auth_user - see dovecot_auth.h. */
 int
-dovecot_user_request(struct buf *b, uint32_t id, const char *user,
+dovecot_auth_user(struct buf *b, uint32_t id, const char *user,
     const char *service)
 {
 	int	 rc;
 
 	rc = buf_printf(b, "VERSION\t1\t0\nUSER\t%u\t", (unsigned)id);
-	rc |= dovecot_escape(b, user);
+	rc |= dovecot_auth_escape(b, user);
 	rc |= buf_puts(b, "\tservice=");
-	rc |= dovecot_escape(b, service);
+	rc |= dovecot_auth_escape(b, service);
 	rc |= buf_putc(b, '\n');
 	return rc == 0 ? 0 : -1;
 }

@@ -52,20 +52,20 @@ struct dovecot_line {
 };
 
 /*
- * dovecot_line_parse - one server line (without its LF, len bytes, no
+ * dovecot_auth_parse - one server line (without its LF, len bytes, no
  * NUL inside).  Returns 0 with *out filled, or -1 for a line this client
  * must not accept (too long, a bad number, a login that is empty, too long
  * or has control bytes, base64 with bytes outside its alphabet).
  */
-int	 dovecot_line_parse(const char *line, size_t len,
+int	 dovecot_auth_parse(const char *line, size_t len,
 	    struct dovecot_line *out);
 
-/* dovecot_escape - append s with Dovecot's tab escaping (\001 -> \0011,
+/* dovecot_auth_escape - append s with Dovecot's tab escaping (\001 -> \0011,
  * TAB -> \001t, CR -> \001r, LF -> \001n). */
-int	 dovecot_escape(struct buf *, const char *s);
+int	 dovecot_auth_escape(struct buf *, const char *s);
 
-/* dovecot_client_hello - "VERSION\t1\t1\nCPID\t<pid>\n" (auth-client). */
-int	 dovecot_client_hello(struct buf *, unsigned long pid);
+/* dovecot_auth_hello - "VERSION\t1\t1\nCPID\t<pid>\n" (auth-client). */
+int	 dovecot_auth_hello(struct buf *, unsigned long pid);
 
 struct dovecot_auth_info {
 	const char	*service;	/* "smtp" */
@@ -78,12 +78,12 @@ struct dovecot_auth_info {
 int	 dovecot_auth_request(struct buf *, uint32_t id, const char *mech,
 	    const struct dovecot_auth_info *, const char *resp);
 
-/* dovecot_cont - "CONT\tid\tb64\n". */
-int	 dovecot_cont(struct buf *, uint32_t id, const char *b64);
+/* dovecot_auth_cont - "CONT\tid\tb64\n". */
+int	 dovecot_auth_cont(struct buf *, uint32_t id, const char *b64);
 
-/* dovecot_user_request - on the auth-userdb socket:
+/* dovecot_auth_user - on the auth-userdb socket:
  * "VERSION\t1\t0\nUSER\tid\tuser\tservice=..\n". */
-int	 dovecot_user_request(struct buf *, uint32_t id, const char *user,
+int	 dovecot_auth_user(struct buf *, uint32_t id, const char *user,
 	    const char *service);
 
 #endif

@@ -1123,6 +1123,13 @@ smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 		    "user unknown", reply_safe(a));
 	} else if (res == LK_LOOP)
 		reply(s, "550 5.4.6 <%s>: alias loop", reply_safe(a));
+	else if (res == LK_TEMPFAIL) {
+		log_info("session=%016llx event=defer client=%s to=<%s> "
+		    "dsn=4.3.0 reason=\"recipient check failed\"",
+		    (unsigned long long)s->id, s->peer_str, log_safe(a));
+		reply(s, "451 4.3.0 <%s>: Recipient address lookup failed, "
+		    "try again later", reply_safe(a));
+	}
 	else
 		reply(s, "452 4.5.3 <%s>: too many recipients after alias "
 		    "expansion", reply_safe(a));
@@ -2408,7 +2415,8 @@ auth_check_done(struct smtp_session *s)
 static void
 auth_submit(struct smtp_session *s, struct sasl_cred *c)
 {
-	struct ipc_auth	 q = { c->user, c->pass };
+	struct ipc_auth	 q = { c->user, c->pass, s->auth_mech, s->peer_ip,
+	    s->tls };
 	struct buf	 b;
 
 	s->auth_step = AUTH_STEP_NONE;
@@ -2610,7 +2618,19 @@ smtp_session_authed(struct smtp_session *s, struct ipc_msg *m)
 	auth_check_done(s);
 	if (s->state == SMTP_S_QUIT)
 		return;
-	if (IPC_DECODE(m, &r, NULL) == -1 || !r.ok || *r.login == '\0') {
+	if (IPC_DECODE(m, &r, NULL) == -1) {
+		auth_failed(s);
+		return;
+	}
+	if (r.temp) {		/* never success: the check was not made */
+		log_info("session=%016llx event=auth-tempfail client=%s "
+		    "mechanism=%s", (unsigned long long)s->id, s->peer_str,
+		    s->auth_mech);
+		reply(s, "454 4.7.0 Temporary authentication failure");
+		resume(s);
+		return;
+	}
+	if (!r.ok || *r.login == '\0') {
 		auth_failed(s);
 		return;
 	}

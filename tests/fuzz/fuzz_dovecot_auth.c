@@ -38,7 +38,7 @@ check(const char *line, size_t n, const struct dovecot_line *l)
 			    l->user[i] == 0x7f)
 				violation("control byte in login");
 		buf_init(&b, 0);
-		if (dovecot_user_request(&b, l->id, l->user, "smtp") != 0)
+		if (dovecot_auth_user(&b, l->id, l->user, "smtp") != 0)
 			violation("request");
 		for (size_t i = 0; i < b.len; i++)
 			lfs += b.data[i] == '\n';
@@ -69,7 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i <= size; i++) {
 		if (i < size && s[i] != '\n')
 			continue;
-		if (dovecot_line_parse(s + start, i - start, &l) == 0)
+		if (dovecot_auth_parse(s + start, i - start, &l) == 0)
 			check(s + start, i - start, &l);
 		start = i + 1;
 	}

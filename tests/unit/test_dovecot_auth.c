@@ -19,7 +19,7 @@
 static int
 parse(const char *s, struct dovecot_line *l)
 {
-	return dovecot_line_parse(s, strlen(s), l);
+	return dovecot_auth_parse(s, strlen(s), l);
 }
 
 static void
@@ -108,7 +108,7 @@ test_refused(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (parse(bad[i], &l) != -1)
 			fail_msg("accepted: %s", bad[i]);
-	assert_int_equal(dovecot_line_parse("OK\t1\0", 5, &l), -1);
+	assert_int_equal(dovecot_auth_parse("OK\t1\0", 5, &l), -1);
 	big = malloc(n + 1);
 	memcpy(big, "OK\t1\tuser=", 10);
 	memset(big + 10, 'a', n - 10);
@@ -129,7 +129,7 @@ test_requests(void **state)
 
 	(void)state;
 	buf_init(&b, 0);
-	assert_int_equal(dovecot_client_hello(&b, 123), 0);
+	assert_int_equal(dovecot_auth_hello(&b, 123), 0);
 	assert_string_equal(buf_cstr(&b), "VERSION\t1\t1\nCPID\t123\n");
 	buf_reset(&b);
 	assert_int_equal(dovecot_auth_request(&b, 5, "PLAIN", &info,
@@ -141,10 +141,10 @@ test_requests(void **state)
 	    0);
 	assert_string_equal(buf_cstr(&b), "AUTH\t6\tLOGIN\tservice=smtp\n");
 	buf_reset(&b);
-	assert_int_equal(dovecot_cont(&b, 6, "YWxpY2U="), 0);
+	assert_int_equal(dovecot_auth_cont(&b, 6, "YWxpY2U="), 0);
 	assert_string_equal(buf_cstr(&b), "CONT\t6\tYWxpY2U=\n");
 	buf_reset(&b);
-	assert_int_equal(dovecot_user_request(&b, 3, "a\tb\nc\001d", "smtp"),
+	assert_int_equal(dovecot_auth_user(&b, 3, "a\tb\nc\001d", "smtp"),
 	    0);
 	assert_string_equal(buf_cstr(&b), "VERSION\t1\t0\nUSER\t3\t"
 	    "a\001tb\001nc\0011d\tservice=smtp\n");
