@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import free_port
+from conftest import BIN, free_port
 from dovecot import NEEDS_DOVECOT, private_dovecot
 from smtpclient import RawSMTP
 from test_auth import NO_RELAY, PLAINTEXT, plain, b64
@@ -248,3 +248,34 @@ def test_dead_userdb_socket_gives_451(mta_factory, dv, tmp_path):
         c.expect("RCPT TO:<%s>" % ALICE, 451, "4.3.0")
         c.expect("RCPT TO:<%s>" % CAROL, 250)     # Maildir: not asked
         c.expect("QUIT", 221)
+
+
+# ---- postbote check ----
+
+def test_check_accepts_the_keys_and_warns(mta_factory, dv, tmp_path):
+    m = mta_factory(users=LOCAL_USERS, extra=(
+        "auth_backend = dovecot:unix:%s\nrecipient_check = "
+        "dovecot:unix:%s\n[domain example.test]\ndeliver = lmtp:unix:%s")
+        % (dv.auth_socket, dv.userdb_socket, dv.socket))
+    r = subprocess.run([BIN, "check", "-c", m.conf], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "auth_backend" not in r.stderr and \
+        "recipient_check" not in r.stderr
+    gone = tmp_path / "gone"
+    m = mta_factory(users=LOCAL_USERS, extra=(
+        "auth_backend = dovecot:unix:%s\n"
+        "recipient_check = dovecot:127.0.0.1:%d") % (gone, dv.auth_port))
+    r = subprocess.run([BIN, "check", "-c", m.conf], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "warning: auth_backend: %s: No such file or directory" % gone \
+        in r.stderr
+    assert "warning: recipient_check: no local domain is delivered over " \
+        "LMTP" in r.stderr
+    m = mta_factory(extra="auth_backend = dovecot:localhost:12345")
+    r = subprocess.run([BIN, "check", "-c", m.conf], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2
+    assert "auth_backend: \"dovecot:localhost:12345\": the Dovecot server " \
+        "must be an IP address" in r.stderr
