@@ -49,7 +49,7 @@ enum ktype {
 	T_DOMAIN, T_DOMAINS, T_PATH, T_MAILBOX, T_DELIM, T_NETS, T_UINT,
 	T_PORT, T_SIZE, T_DURATION, T_DURLIST, T_ENUM, T_USER, T_LOG,
 	T_RESOLVERS, T_LISTEN_ADDR, T_HOSTPORT, T_AUTH, T_STRING, T_TLSPROTO,
-	T_ADDRESS, T_DELIVER, T_DOVECOT
+	T_ADDRESS, T_DELIVER, T_DOVECOT, T_MECHS
 };
 
 #define K_REQUIRED	0x01	/* the section is incomplete without it */
@@ -211,6 +211,8 @@ static const struct conf_key keys[] = {
 	    GO(lmtp_concurrency), 0, NULL },
 	{ G(auth_backend), T_DOVECOT, "users", 0, 0, 0, GO(auth_backend), 0,
 	    NULL },
+	{ G(auth_mechanisms), T_MECHS, NULL, 0, 0, K_EMPTY_OK,
+	    GO(auth_mechanisms), 0, NULL },
 	{ G(recipient_check), T_DOVECOT, "none", 0, 0, 0,
 	    GO(recipient_check), 0, NULL },
 	{ G(recipient_check_cache), T_DURATION, "60s", 0, HOUR, 0,
@@ -343,6 +345,8 @@ static int	 set_tlsproto(const struct conf_key *, char *, char **,
 static int	 set_deliver(const struct conf_key *, char *, char **,
 		    size_t, char *);
 static void	 deliver_free(struct conf_deliver *);
+static int	 set_mechs(const struct conf_key *, char *, char **, size_t,
+		    char *);
 static int	 set_address(const struct conf_key *, char *, char **,
 		    size_t, char *);
 static char	**split(const char *, size_t, size_t *);
@@ -398,7 +402,7 @@ static const set_fn setters[] = {
 	[T_HOSTPORT] = set_hostport,	[T_AUTH] = set_auth,
 	[T_STRING] = set_string,	[T_TLSPROTO] = set_tlsproto,
 	[T_ADDRESS] = set_address,	[T_DELIVER] = set_deliver,
-	[T_DOVECOT] = set_deliver,
+	[T_DOVECOT] = set_deliver,	[T_MECHS] = set_mechs,
 };
 
 /*
@@ -1033,6 +1037,45 @@ set_deliver(const struct conf_key *k, char *base, char **w, size_t n,
 		    scheme);
 	deliver_free(d);
 	*d = nd;
+	return 0;
+}
+
+/*
+ * set_mechs - SASL mechanisms besides PLAIN and LOGIN (which are always
+ * offered), relayed to Dovecot: names of 1 to 20 letters, digits, '-'
+ * and '_' (RFC 4422 3.1), stored upper-case, space-separated; at most 8.
+ */
+static int
+set_mechs(const struct conf_key *k, char *base, char **w, size_t n,
+    char *why)
+{
+	char		**f = (char **)(base + k->off);
+	struct buf	 b;
+
+	if (n > 8)
+		return fail(why, "at most 8 mechanisms, not %zu", n);
+	buf_init(&b, 0);
+	for (size_t i = 0; i < n; i++) {
+		size_t	 len = strlen(w[i]);
+
+		if (len == 0 || len > 20 || strspn(w[i], "ABCDEFGHIJKLMNOPQRS"
+		    "TUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len) {
+			buf_free(&b);
+			return fail(why, "\"%s\" is not a SASL mechanism name",
+			    log_safe(w[i]));
+		}
+		for (char *q = w[i]; *q != '\0'; q++)
+			if (*q >= 'a' && *q <= 'z')
+				*q = (char)(*q - 'a' + 'A');
+		if (strcmp(w[i], "PLAIN") == 0 || strcmp(w[i], "LOGIN") == 0)
+			continue;
+		if (b.len > 0)
+			buf_putc(&b, ' ');
+		buf_puts(&b, w[i]);
+	}
+	free(*f);
+	*f = b.len > 0 ? xstrdup(buf_cstr(&b)) : NULL;
+	buf_free(&b);
 	return 0;
 }
 
@@ -1693,6 +1736,10 @@ finish(struct parser *ps)
 		return perr(ps, ps->gpos[find_key(SC_GLOBAL, "dnssec_resolver",
 		    15)], "dnssec_resolver", "needs resolver: the AD bit is "
 		    "trusted only from a resolver named here");
+	if (c->auth_mechanisms != NULL && c->auth_backend.target == NULL)
+		return perr(ps, ps->gpos[find_key(SC_GLOBAL, "auth_mechanisms",
+		    15)], "auth_mechanisms", "needs auth_backend = dovecot:...: "
+		    "only Dovecot checks mechanisms other than PLAIN and LOGIN");
 	if (c->mailbox == NULL)
 		xasprintf(&c->mailbox, "%s/mail/%%d/%%u", c->state_dir);
 	if (c->nlistens == 0)
@@ -1875,6 +1922,7 @@ conf_free(struct conf *c)
 	free(c->ldomains);
 	deliver_free(&c->deliver);
 	deliver_free(&c->auth_backend);
+	free(c->auth_mechanisms);
 	deliver_free(&c->recipient_check);
 	for (size_t i = 0; i < c->ntlss; i++) {
 		free(c->tlss[i].name);

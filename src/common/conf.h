@@ -136,6 +136,9 @@ struct conf {
 	 * socket that checks AUTH instead of users, the auth-userdb socket
 	 * that checks local recipients delivered over LMTP */
 	struct conf_deliver auth_backend;
+	char		*auth_mechanisms;	/* offered besides PLAIN LOGIN,
+					 * relayed to Dovecot: "CRAM-MD5
+					 * SCRAM-SHA-256"; NULL = none */
 	struct conf_deliver recipient_check;
 	uint64_t	 recipient_check_cache;	/* seconds an answer is kept */
 	bool		 any_local;	/* embedded defaults: every local part */

@@ -3,8 +3,10 @@
  * authentication protocol 1.x (mail/dovecot_auth.c): a password check on
  * the auth-client socket (handshake, AUTH PLAIN with the response, or
  * AUTH LOGIN answering two CONTs; OK or FAIL) and a mailbox lookup on the
- * auth-userdb socket (USER; USER, NOTFOUND or FAIL).  One connection per
- * check, so a restarted Dovecot or a changed password applies at the
+ * auth-userdb socket (USER; USER, NOTFOUND or FAIL).  Other mechanisms
+ * (auth_mechanisms) are relayed step by step for a session: its
+ * responses go out as CONT, Dovecot's CONTs come back as challenges.
+ * One connection per check, so a restarted Dovecot or a changed password applies at the
  * next one.  Dovecot is a local peer we trust to decide, not to be
  * well-formed: lines are bounded (DOVECOT_LINE_MAX), parsed strictly, and
  * whatever is not a clear answer within DOVECOT_TIMEOUT (connect refused,
@@ -30,8 +32,11 @@
 
 #define DOVECOT_TIMEOUT		10	/* seconds for a whole check */
 #define DOVECOT_ID		1	/* one request per connection */
+#define DOVECOT_CLIENT_WAIT	330	/* seconds for a relayed client's
+					 * response (smtpd's own timeout
+					 * ends the session before) */
 
-enum dv_kind { DV_K_AUTH, DV_K_USER };
+enum dv_kind { DV_K_AUTH, DV_K_USER, DV_K_RELAY };
 enum dv_state { DV_S_HANDSHAKE, DV_S_ANSWER };
 
 struct dv_conn {
@@ -49,10 +54,15 @@ struct dv_conn {
 	bool			 secured;
 	int			 err;		/* connect's errno */
 	dovecot_client_cb	 cb;
-	void			*arg;
+	void			*arg;		/* NULL: no step pending */
+	uint64_t		 relay_id;	/* DV_K_RELAY: the session */
+	bool			 mech_offered;
+	char			*resp;		/* the first response */
+	struct dv_conn		*next;		/* relays */
 };
 
 static struct event_base	*base;
+static struct dv_conn		*relays;
 
 static void	 conn_read(struct bufferevent *, void *);
 static void	 conn_event(struct bufferevent *, short, void *);
@@ -70,10 +80,22 @@ static void
 finish(struct dv_conn *c, enum dovecot_verdict v, const char *login,
     const char *why)
 {
-	if (v == DOVECOT_TEMP)
+	struct dv_conn	**pp;
+
+	if (v == DOVECOT_TEMP && why != NULL)
 		log_warn("event=dovecot-error socket=%s reason=\"%s\"",
 		    log_safe(c->target), log_safe(why));
-	c->cb(c->arg, v, login);
+	if (c->arg != NULL)
+		c->cb(c->arg, v, login);
+	for (pp = &relays; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	if (c->resp != NULL) {
+		explicit_bzero(c->resp, strlen(c->resp));
+		free(c->resp);
+	}
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	event_free(c->timer);
@@ -176,6 +198,16 @@ send_auth(struct dv_conn *c)
 	size_t			 ul = strlen(c->user), pl = strlen(c->pass);
 	bool			 login;
 
+	if (c->kind == DV_K_RELAY) {
+		if (!c->mech_offered)
+			return -1;
+		buf_init(&b, 0);
+		dovecot_auth_request(&b, DOVECOT_ID, c->mech, &info,
+		    c->resp);
+		send_buf(c, &b);
+		c->state = DV_S_ANSWER;
+		return 0;
+	}
 	login = c->has_login && (strcmp(c->mech, "LOGIN") == 0 ||
 	    !c->has_plain);
 	if (!login && !c->has_plain)
@@ -207,6 +239,22 @@ send_auth(struct dv_conn *c)
 	return 0;
 }
 
+/* relay_cont - Dovecot's challenge goes to the client; the connection
+ * waits for its response. */
+static void
+relay_cont(struct dv_conn *c, const char *b64, size_t n)
+{
+	struct timeval	 tv = { DOVECOT_CLIENT_WAIT, 0 };
+	char		*text = xcalloc(1, n + 1);
+	void		*arg = c->arg;
+
+	memcpy(text, b64, n);
+	c->arg = NULL;
+	evtimer_add(c->timer, &tv);
+	c->cb(arg, DOVECOT_CONT, text);
+	free(text);
+}
+
 /* on_line - one server line; false once c is finished (freed). */
 static bool
 on_line(struct dv_conn *c, const char *line, size_t n)
@@ -229,16 +277,18 @@ on_line(struct dv_conn *c, const char *line, size_t n)
 	case DV_MECH:
 		c->has_plain |= strcmp(l.mech, "PLAIN") == 0;
 		c->has_login |= strcmp(l.mech, "LOGIN") == 0;
+		c->mech_offered |= strcmp(l.mech, c->mech) == 0;
 		return true;
 	case DV_DONE:
-		if (c->kind != DV_K_AUTH || c->state != DV_S_HANDSHAKE ||
+		if (c->kind == DV_K_USER || c->state != DV_S_HANDSHAKE ||
 		    !c->version_ok) {
 			finish(c, DOVECOT_TEMP, NULL, "unexpected DONE");
 			return false;
 		}
 		if (send_auth(c) == -1) {
-			finish(c, DOVECOT_TEMP, NULL, "offers neither PLAIN "
-			    "nor LOGIN");
+			finish(c, DOVECOT_TEMP, NULL, c->kind == DV_K_RELAY ?
+			    "does not offer the mechanism" : "offers neither "
+			    "PLAIN nor LOGIN");
 			return false;
 		}
 		return true;
@@ -248,9 +298,9 @@ on_line(struct dv_conn *c, const char *line, size_t n)
 	if (l.type == DV_SPID || l.type == DV_CUID || l.type == DV_COOKIE ||
 	    l.type == DV_OTHER)
 		return true;
-	if (l.id != DOVECOT_ID || (c->kind == DV_K_AUTH &&
+	if (l.id != DOVECOT_ID || (c->kind != DV_K_USER &&
 	    c->state != DV_S_ANSWER) || (c->kind == DV_K_USER &&
-	    !c->version_ok)) {
+	    !c->version_ok) || c->arg == NULL) {
 		finish(c, DOVECOT_TEMP, NULL, "unexpected answer");
 		return false;
 	}
@@ -261,9 +311,15 @@ on_line(struct dv_conn *c, const char *line, size_t n)
 			explicit_bzero(c->pass, sizeof(c->pass));
 		return true;
 	}
-	if (c->kind == DV_K_AUTH && l.type == DV_OK)
+	if (c->kind == DV_K_RELAY && l.type == DV_CONT) {
+		relay_cont(c, l.cont, l.contlen);
+		return true;
+	}
+	if (c->kind == DV_K_RELAY && l.type == DV_OK && !l.has_user)
+		finish(c, DOVECOT_TEMP, NULL, "OK without user=");
+	else if (c->kind != DV_K_USER && l.type == DV_OK)
 		finish(c, DOVECOT_YES, l.has_user ? l.user : c->user, NULL);
-	else if (c->kind == DV_K_AUTH && l.type == DV_FAIL)
+	else if (c->kind != DV_K_USER && l.type == DV_FAIL)
 		finish(c, l.temp ? DOVECOT_TEMP : DOVECOT_NO, NULL,
 		    l.reason[0] != '\0' ? l.reason : "temporary failure");
 	else if (c->kind == DV_K_USER && l.type == DV_USER)
@@ -301,25 +357,104 @@ conn_read(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* auth_open - a connection to the auth-client socket, our handshake
+ * queued (the server's comes first on the wire: AUTH waits for DONE). */
+static struct dv_conn *
+auth_open(const struct conf_deliver *sock, enum dv_kind kind,
+    const char *mech, const char *rip, bool secured, dovecot_client_cb cb,
+    void *arg)
+{
+	struct dv_conn	*c = conn_open(sock, kind, cb, arg);
+	struct buf	 b;
+
+	str_copy(c->mech, mech, sizeof(c->mech));
+	str_copy(c->rip, rip != NULL ? rip : "", sizeof(c->rip));
+	c->secured = secured;
+	if (c->err == 0) {
+		buf_init(&b, 0);
+		dovecot_auth_hello(&b, (unsigned long)getpid());
+		send_buf(c, &b);
+	}
+	return c;
+}
+
 /* dovecot_client_auth - see dovecot_client.h. */
 void
 dovecot_client_auth(const struct conf_deliver *sock, const char *mech,
     const char *user, const char *pass, const char *rip, bool secured,
     dovecot_client_cb cb, void *arg)
 {
-	struct dv_conn	*c = conn_open(sock, DV_K_AUTH, cb, arg);
-	struct buf	 b;
+	struct dv_conn	*c = auth_open(sock, DV_K_AUTH, mech, rip, secured,
+	    cb, arg);
 
-	str_copy(c->mech, mech, sizeof(c->mech));
 	str_copy(c->user, user, sizeof(c->user));
 	str_copy(c->pass, pass, sizeof(c->pass));
-	str_copy(c->rip, rip != NULL ? rip : "", sizeof(c->rip));
-	c->secured = secured;
-	if (c->err != 0)
+}
+
+static struct dv_conn *
+relay_find(uint64_t id)
+{
+	struct dv_conn	*c;
+
+	for (c = relays; c != NULL && c->relay_id != id; c = c->next)
+		;
+	return c;
+}
+
+/* dovecot_client_relay_start - see dovecot_client.h. */
+void
+dovecot_client_relay_start(const struct conf_deliver *sock, uint64_t id,
+    const char *mech, const char *resp, const char *rip, bool secured,
+    dovecot_client_cb cb, void *arg)
+{
+	struct dv_conn	*c;
+
+	dovecot_client_relay_cancel(id);	/* one exchange a session */
+	c = auth_open(sock, DV_K_RELAY, mech, rip, secured, cb, arg);
+	c->relay_id = id;
+	c->next = relays;
+	relays = c;
+	c->resp = resp != NULL ? xstrdup(resp) : NULL;
+}
+
+/* dovecot_client_relay_next - see dovecot_client.h. */
+void
+dovecot_client_relay_next(uint64_t id, const char *resp,
+    dovecot_client_cb cb, void *arg)
+{
+	struct dv_conn	*c = relay_find(id);
+	struct timeval	 tv = { DOVECOT_TIMEOUT, 0 };
+	struct buf	 b;
+
+	if (c == NULL || c->arg != NULL) {
+		/* no exchange waits for this response: answered from the
+		 * loop like any other step */
+		c = xcalloc(1, sizeof(*c));
+		c->kind = DV_K_RELAY;
+		c->cb = cb;
+		c->arg = arg;
+		c->target = xstrdup("-");
+		c->timer = evtimer_new(base, connect_failed, c);
+		c->err = EPROTO;
+		event_active(c->timer, EV_TIMEOUT, 0);
 		return;
+	}
+	c->cb = cb;
+	c->arg = arg;
+	evtimer_add(c->timer, &tv);
 	buf_init(&b, 0);
-	dovecot_auth_hello(&b, (unsigned long)getpid());
+	dovecot_auth_cont(&b, DOVECOT_ID, resp);
 	send_buf(c, &b);
+}
+
+/* dovecot_client_relay_cancel - see dovecot_client.h. */
+void
+dovecot_client_relay_cancel(uint64_t id)
+{
+	struct dv_conn	*c = relay_find(id);
+
+	if (c != NULL)
+		finish(c, DOVECOT_TEMP, NULL, NULL);
 }
 
 /* dovecot_client_user - see dovecot_client.h. */

@@ -121,7 +121,8 @@ static void
 auth_done(struct worker_item *it)
 {
 	struct auth_job		*j = (struct auth_job *)it;
-	struct ipc_auth_reply	 r = { j->ok, j->ok ? j->login : "", 0 };
+	struct ipc_auth_reply	 r = { j->ok, j->ok ? j->login : "", 0, 0,
+	    "" };
 
 	PROC_SEND(PROC_SMTPD, IPC_AUTH_REPLY, j->id, &r, -1);
 	free(j);
@@ -133,9 +134,12 @@ static void
 dovecot_authed(void *arg, enum dovecot_verdict v, const char *login)
 {
 	struct dv_wait		*w = arg;
-	struct ipc_auth_reply	 r = { 0, "", v == DOVECOT_TEMP };
+	struct ipc_auth_reply	 r = { 0, "", v == DOVECOT_TEMP, 0, "" };
 
-	if (v == DOVECOT_YES && login != NULL &&
+	if (v == DOVECOT_CONT) {
+		r.cont = 1;
+		r.challenge = login;
+	} else if (v == DOVECOT_YES && login != NULL &&
 	    strlen(login) < ADDR_TEXT_MAX) {
 		r.ok = 1;
 		r.login = login;
@@ -160,6 +164,31 @@ auth(struct ipc_msg *m)
 	    strlen(in.password) > SASL_PASS_MAX) {
 		log_warn("event=ipc-error reason=\"bad auth request\"");
 		auth_done(&j->w);	/* answered "no", never left waiting */
+		return;
+	}
+	if (in.step == IPC_AUTH_RELAY_CANCEL) {
+		free(j);
+		dovecot_client_relay_cancel(m->id);
+		return;
+	}
+	if (in.step != IPC_AUTH_CRED && config->auth_backend.target == NULL) {
+		/* smtpd offers no such mechanism then: a stale request */
+		auth_done(&j->w);
+		return;
+	}
+	if (in.step != IPC_AUTH_CRED) {
+		free(j);
+		w = xcalloc(1, sizeof(*w));
+		w->id = m->id;
+		if (in.step == IPC_AUTH_RELAY_START)
+			dovecot_client_relay_start(&config->auth_backend,
+			    m->id, in.mech, *in.password == '\0' ? NULL :
+			    strcmp(in.password, "=") == 0 ? "" : in.password,
+			    in.client, in.secured, dovecot_authed, w);
+		else
+			dovecot_client_relay_next(m->id, in.password,
+			    dovecot_authed, w);
+		explicit_bzero((char *)in.password, strlen(in.password));
 		return;
 	}
 	if (config->auth_backend.target != NULL) {

@@ -9,6 +9,9 @@ success.  At RCPT, a mailbox Dovecot does not know is refused with 550
 5.1.1, one it knows is delivered over LMTP and read back over IMAP, and
 a dead userdb socket gives 451 4.3.0."""
 
+import base64
+import hashlib
+import hmac
 import re
 import smtplib
 import ssl
@@ -44,8 +47,8 @@ def amta(mta_module_factory, dv):
     mx port, no delay, no ban; no relay without AUTH."""
     return mta_module_factory(
         users=LOCAL_USERS, relay_networks=NO_RELAY,
-        extra=PLAINTEXT + "\nauth_backend = dovecot:unix:%s"
-        % dv.auth_socket).start()
+        extra=PLAINTEXT + "\nauth_backend = dovecot:unix:%s\n"
+        "auth_mechanisms = cram-md5 SCRAM-SHA-256" % dv.auth_socket).start()
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +106,75 @@ def test_swaks_auth_through_dovecot(amta, mech):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "235 2.7.0" in r.stdout
     assert b"with ESMTPA" in amta.wait_subject(CAROL, subject)
+
+
+def test_cram_md5_relayed_to_dovecot(amta):
+    """A challenge-response mechanism postbote cannot check itself:
+    offered because auth_mechanisms names it, relayed step by step."""
+    with smtplib.SMTP("127.0.0.1", amta.port, timeout=20) as c:
+        c.ehlo("client.test")
+        assert c.esmtp_features["auth"].split() == [
+            "PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"]
+        c.user, c.password = ALICE, "wrong"
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            c.auth("CRAM-MD5", c.auth_cram_md5)
+        assert e.value.smtp_code == 535
+        c.user, c.password = ALICE, "alice-pw"
+        code, text = c.auth("CRAM-MD5", c.auth_cram_md5)
+        assert code == 235, text
+    wait_log(amta, r"event=auth client=\S+ mechanism=CRAM-MD5 auth=%s" %
+             re.escape(ALICE))
+
+
+def scram_sha256(c, user, password, nonce="rOprNGfwEbeRWgbNEkqO"):
+    """RFC 7677 / RFC 5802 client over RawSMTP c; returns the last reply
+    and the server signature it checked."""
+    bare = "n=%s,r=%s" % (user, nonce)
+    r = c.cmd("AUTH SCRAM-SHA-256 " + b64("n,," + bare))
+    if r.code != 334:
+        return r
+    first = base64.b64decode(r.texts[-1]).decode()
+    fields = dict(f.split("=", 1) for f in first.split(","))
+    assert fields["r"].startswith(nonce)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(),
+                                 base64.b64decode(fields["s"]),
+                                 int(fields["i"]))
+    ckey = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored = hashlib.sha256(ckey).digest()
+    final = "c=biws,r=" + fields["r"]
+    msg = ",".join([bare, first, final]).encode()
+    sig = hmac.new(stored, msg, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(ckey, sig))
+    r = c.cmd(b64(final + ",p=" + base64.b64encode(proof).decode()))
+    if r.code != 334:
+        return r
+    skey = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    want = base64.b64encode(hmac.new(skey, msg, hashlib.sha256).digest())
+    assert base64.b64decode(r.texts[-1]) == b"v=" + want
+    return c.cmd("")
+
+
+def test_scram_sha256_relayed_to_dovecot(amta):
+    with RawSMTP(amta.port, timeout=20) as c:
+        c.ehlo()
+        r = scram_sha256(c, ALICE, "wrong")
+        assert (r.code, r.enhanced) == (535, "5.7.8")
+        r = scram_sha256(c, ALICE, "alice-pw")
+        assert (r.code, r.enhanced) == (235, "2.7.0")
+        c.expect("MAIL FROM:<%s>" % ALICE, 250)
+    wait_log(amta, r"event=auth client=\S+ mechanism=SCRAM-SHA-256 auth=%s"
+             % re.escape(ALICE))
+
+
+def test_relayed_exchange_cancelled_and_bad_base64(amta):
+    with RawSMTP(amta.port, timeout=20) as c:
+        c.ehlo()
+        c.expect("AUTH CRAM-MD5", 334)
+        c.expect("*", 501, "5.7.0")
+        c.expect("AUTH CRAM-MD5", 334)
+        c.expect("not base64!", 501, "5.5.2")
+        c.expect("AUTH DIGEST-MD5", 504, "5.5.4")
+        c.expect("NOOP", 250)
 
 
 def test_swaks_wrong_password(amta):
@@ -187,11 +259,12 @@ def test_dead_auth_socket_gives_454(mta_factory, tmp_path, where):
     target = ("unix:%s" % (tmp_path / "no-such-socket") if where == "unix"
               else "127.0.0.1:%d" % free_port())
     m = mta_factory(users=LOCAL_USERS, relay_networks=NO_RELAY,
-                    extra=PLAINTEXT + "\nauth_backend = dovecot:" +
-                    target).start()
+                    extra=PLAINTEXT + "\nauth_mechanisms = CRAM-MD5\n"
+                    "auth_backend = dovecot:" + target).start()
     with RawSMTP(m.port, timeout=20) as c:
         c.ehlo()
         c.expect("AUTH PLAIN " + plain(ALICE, "alice-pw"), 454, "4.7.0")
+        c.expect("AUTH CRAM-MD5", 454, "4.7.0")
         c.expect("AUTH LOGIN", 334)
         c.expect(b64(CAROL), 334)
         c.expect(b64("carol-pw"), 454, "4.7.0")
