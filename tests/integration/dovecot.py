@@ -32,6 +32,7 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login cram-md5 scram-sha-256
+auth_debug = yes
 first_valid_uid = 1
 mail_uid = {uid}
 mail_gid = {gid}

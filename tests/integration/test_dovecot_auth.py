@@ -352,3 +352,30 @@ def test_check_accepts_the_keys_and_warns(mta_factory, dv, tmp_path):
     assert r.returncode == 2
     assert "auth_backend: \"dovecot:localhost:12345\": the Dovecot server " \
         "must be an IP address" in r.stderr
+
+
+def test_recipient_answers_are_cached(rmta, dv):
+    """recipient_check_cache (60s): a second RCPT for the same mailbox,
+    known or unknown, is answered without asking Dovecot again."""
+    def lookups(user):
+        return len(re.findall(r"master in: USER\t\d+\t%s\t" % re.escape(user),
+                              dv.log()))
+
+    before = lookups("full@example.test"), lookups("nobody@example.test")
+    for _ in range(3):
+        with RawSMTP(rmta.port, timeout=20) as c:
+            c.ehlo()
+            c.expect("MAIL FROM:<%s>" % CAROL, 250)
+            c.expect("RCPT TO:<full@example.test>", 250)
+            c.expect("RCPT TO:<Full+x@example.test>", 250)
+            c.expect("RCPT TO:<nobody@example.test>", 550, "5.1.1")
+            c.expect("QUIT", 221)
+    # Dovecot's log process writes a moment later
+    end = time.time() + 10
+    while time.time() < end and (lookups("full@example.test") <= before[0]
+                                 or lookups("nobody@example.test") <=
+                                 before[1]):
+        time.sleep(0.1)
+    time.sleep(1)
+    assert (lookups("full@example.test"), lookups("nobody@example.test")) \
+        == (before[0] + 1, before[1] + 1), dv.log()[-3000:]
