@@ -19,12 +19,14 @@ import subprocess
 import time
 import uuid
 
+import dkim
 import pytest
 
 from conftest import BIN, free_port
 from dovecot import NEEDS_DOVECOT, private_dovecot
 from smtpclient import RawSMTP
 from test_auth import NO_RELAY, PLAINTEXT, plain, b64
+from test_authres import rsa_keys, write_key
 from test_lmtp import wait_log
 
 ALICE = "alice@example.test"
@@ -379,3 +381,27 @@ def test_recipient_answers_are_cached(rmta, dv):
     time.sleep(1)
     assert (lookups("full@example.test"), lookups("nobody@example.test")) \
         == (before[0] + 1, before[1] + 1), dv.log()[-3000:]
+
+
+def test_mail_of_a_dovecot_login_is_dkim_signed(mta_factory, dv, tmp_path):
+    """The login Dovecot returned makes the session trusted: its mail
+    (From its own domain) leaves signed, and the signature verifies."""
+    pem, record = rsa_keys()
+    key = write_key(str(tmp_path), "dv.key", pem)
+    m = mta_factory(users=LOCAL_USERS, relay_networks=NO_RELAY, extra=(
+        PLAINTEXT + "\nauth_backend = dovecot:unix:%s\n"
+        "[dkim example.test]\nselector = dv\nkey = %s")
+        % (dv.auth_socket, key)).start()
+    subject = "signed " + uuid.uuid4().hex
+    with smtplib.SMTP("127.0.0.1", m.port, timeout=20) as c:
+        c.ehlo("client.test")
+        c.login(ALICE, "alice-pw")
+        c.sendmail(ALICE, [CAROL], ("From: <%s>\r\nTo: <%s>\r\nSubject: %s"
+                                    "\r\n\r\nhi\r\n" % (ALICE, CAROL,
+                                                        subject)).encode())
+    raw = m.wait_subject(CAROL, subject).replace(b"\r\n", b"\n") \
+        .replace(b"\n", b"\r\n")
+    start = raw.index(b"DKIM-Signature:")
+    assert b"d=example.test" in raw[start:start + 400]
+    assert dkim.verify(raw[start:], dnsfunc=lambda name, timeout=5:
+                       record.encode())
