@@ -7,7 +7,10 @@ login Dovecot returns is the session's (sender checks, logs); a password
 changed in Dovecot applies at once; a dead auth socket gives 454, never
 success.  At RCPT, a mailbox Dovecot does not know is refused with 550
 5.1.1, one it knows is delivered over LMTP and read back over IMAP, and
-a dead userdb socket gives 451 4.3.0."""
+a dead userdb socket gives 451 4.3.0; answers are cached.  CRAM-MD5 and
+SCRAM-SHA-256 (auth_mechanisms) are relayed to Dovecot step by step;
+mail of a Dovecot login is DKIM-signed; `postbote check` takes the keys
+and warns of a missing socket."""
 
 import base64
 import hashlib
