@@ -49,7 +49,8 @@ enum ktype {
 	T_DOMAIN, T_DOMAINS, T_PATH, T_MAILBOX, T_DELIM, T_NETS, T_UINT,
 	T_PORT, T_SIZE, T_DURATION, T_DURLIST, T_ENUM, T_USER, T_LOG,
 	T_RESOLVERS, T_LISTEN_ADDR, T_HOSTPORT, T_AUTH, T_STRING, T_TLSPROTO,
-	T_ADDRESS, T_DELIVER, T_DNSBL, T_JUNK_HEADER, T_MILTER_SOCKET, T_NAMES
+	T_ADDRESS, T_DELIVER, T_DNSBL, T_JUNK_HEADER, T_MILTER_SOCKET, T_NAMES,
+	T_DOVECOT, T_MECHS
 };
 
 #define K_REQUIRED	0x01	/* the section is incomplete without it */
@@ -235,6 +236,14 @@ static const struct conf_key keys[] = {
 	    GO(junk_header), GO(junk_value), NULL },
 	{ G(junk_folder), T_STRING, "Junk", 0, 0, K_EMPTY_OK, GO(junk_folder),
 	    0, NULL },
+	{ G(auth_backend), T_DOVECOT, "users", 0, 0, 0, GO(auth_backend), 0,
+	    NULL },
+	{ G(auth_mechanisms), T_MECHS, NULL, 0, 0, K_EMPTY_OK,
+	    GO(auth_mechanisms), 0, NULL },
+	{ G(recipient_check), T_DOVECOT, "none", 0, 0, 0,
+	    GO(recipient_check), 0, NULL },
+	{ G(recipient_check_cache), T_DURATION, "60s", 0, HOUR, 0,
+	    GO(recipient_check_cache), 0, NULL },
 
 	{ SC_LISTEN, "address", T_LISTEN_ADDR, NULL, 0, 0, K_REQUIRED,
 	    LO(host), LO(port), NULL },
@@ -385,6 +394,8 @@ static int	 set_milter_socket(const struct conf_key *, char *, char **,
 		    size_t, char *);
 static int	 set_names(const struct conf_key *, char *, char **, size_t,
 		    char *);
+static int	 set_mechs(const struct conf_key *, char *, char **, size_t,
+		    char *);
 static int	 set_address(const struct conf_key *, char *, char **,
 		    size_t, char *);
 static char	**split(const char *, size_t, size_t *);
@@ -442,6 +453,7 @@ static const set_fn setters[] = {
 	[T_ADDRESS] = set_address,	[T_DELIVER] = set_deliver,
 	[T_DNSBL] = set_dnsbl,		[T_JUNK_HEADER] = set_junk_header,
 	[T_MILTER_SOCKET] = set_milter_socket,	[T_NAMES] = set_names,
+	[T_DOVECOT] = set_deliver,	[T_MECHS] = set_mechs,
 };
 
 /*
@@ -1076,10 +1088,53 @@ deliver_free(struct conf_deliver *d)
 }
 
 /*
- * set_deliver - "maildir", "lmtp:unix:PATH" or "lmtp:IP:PORT" (RFC 2033
- * 4: LMTP is never on port 25; an IPv6 address in brackets).  A TCP
- * server is an address, not a name: a name would need DNS at every
- * connection, and the LMTP server is on this host or next to it.
+ * socket_target - "SCHEME:unix:PATH" (PATH made absolute, within
+ * sun_path) or "SCHEME:IP:PORT" into t; 1 if w names neither form, -1
+ * with why for a bad one.
+ */
+static int
+socket_target(const char *scheme, const char *w, struct conf_deliver *t,
+    char *why)
+{
+	struct sockaddr_un	 sun;
+	size_t			 n = strlen(scheme);
+	const char		*word = w;
+	int			 af;
+
+	if (strncmp(w, scheme, n) != 0 || w[n] != ':')
+		return 1;
+	w += n + 1;
+	if (strncmp(w, "unix:", 5) == 0 && w[5] != '\0') {
+		t->host = absolute(w + 5);
+		if (strlen(t->host) >= sizeof(sun.sun_path)) {
+			free(t->host);
+			t->host = NULL;
+			return fail(why, "the socket path is longer than %zu "
+			    "bytes", sizeof(sun.sun_path) - 1);
+		}
+		t->kind = CONF_DELIVER_LMTP_UNIX;
+		xasprintf(&t->target, "%s:unix:%s", scheme, t->host);
+	} else if (conf_parse_hostport(w, true, &t->host, &t->port) == 0) {
+		if (!is_ip(t->host, &af)) {
+			free(t->host);
+			t->host = NULL;
+			return fail(why, "\"%s\": the %s server must be an "
+			    "IP address", log_safe(word),
+			    strcmp(scheme, "lmtp") == 0 ? "LMTP" : "Dovecot");
+		}
+		t->kind = CONF_DELIVER_LMTP_INET;
+		xasprintf(&t->target, af == AF_INET6 ? "%s:[%s]:%u" :
+		    "%s:%s:%u", scheme, t->host, (unsigned)t->port);
+	} else
+		return 1;
+	return 0;
+}
+
+/*
+ * set_deliver - deliver: "maildir", "lmtp:unix:PATH" or "lmtp:IP:PORT"
+ * (RFC 2033 over a UNIX socket or TCP to an IP address); and a Dovecot
+ * auth socket (T_DOVECOT): "dovecot:unix:PATH", "dovecot:IP:PORT", or the
+ * key's default word ("users", "none"), which is off.
  */
 static int
 set_deliver(const struct conf_key *k, char *base, char **w, size_t n,
@@ -1087,35 +1142,19 @@ set_deliver(const struct conf_key *k, char *base, char **w, size_t n,
 {
 	struct conf_deliver	*d = (struct conf_deliver *)(base + k->off);
 	struct conf_deliver	 nd = { CONF_DELIVER_MAILDIR, NULL, NULL, 0 };
-	struct sockaddr_un	 sun;
-	int			 af;
+	const char		*scheme = k->type == T_DOVECOT ? "dovecot" :
+				    "lmtp";
+	const char		*off = k->type == T_DOVECOT ? k->def :
+				    "maildir";
+	int			 r = 0;
 
 	if (n != 1)
 		return want_words(why, 1, n);
-	if (strcmp(w[0], "maildir") == 0)
-		;
-	else if (strncmp(w[0], "lmtp:unix:", 10) == 0 && w[0][10] != '\0') {
-		nd.kind = CONF_DELIVER_LMTP_UNIX;
-		nd.host = absolute(w[0] + 10);
-		if (strlen(nd.host) >= sizeof(sun.sun_path)) {
-			free(nd.host);
-			return fail(why, "the socket path is longer than %zu "
-			    "bytes", sizeof(sun.sun_path) - 1);
-		}
-		xasprintf(&nd.target, "lmtp:unix:%s", nd.host);
-	} else if (strncmp(w[0], "lmtp:", 5) == 0 &&
-	    conf_parse_hostport(w[0] + 5, true, &nd.host, &nd.port) == 0) {
-		nd.kind = CONF_DELIVER_LMTP_INET;
-		if (!is_ip(nd.host, &af)) {
-			free(nd.host);
-			return fail(why, "\"%s\": the LMTP server must be an "
-			    "IP address", log_safe(w[0]));
-		}
-		xasprintf(&nd.target, af == AF_INET6 ? "lmtp:[%s]:%u" :
-		    "lmtp:%s:%u", nd.host, (unsigned)nd.port);
-	} else
-		return fail(why, "\"%s\" is not maildir, lmtp:unix:PATH or "
-		    "lmtp:IP:PORT", log_safe(w[0]));
+	if (strcmp(w[0], off) != 0 &&
+	    (r = socket_target(scheme, w[0], &nd, why)) != 0)
+		return r == -1 ? -1 : fail(why, "\"%s\" is not %s, "
+		    "%s:unix:PATH or %s:IP:PORT", log_safe(w[0]), off, scheme,
+		    scheme);
 	deliver_free(d);
 	*d = nd;
 	return 0;
@@ -1189,6 +1228,45 @@ set_names(const struct conf_key *k, char *base, char **w, size_t n,
 	strv_free(*f, *nf);
 	*f = v;
 	*nf = n;
+	return 0;
+}
+
+/*
+ * set_mechs - SASL mechanisms besides PLAIN and LOGIN (which are always
+ * offered), relayed to Dovecot: names of 1 to 20 letters, digits, '-'
+ * and '_' (RFC 4422 3.1), stored upper-case, space-separated; at most 8.
+ */
+static int
+set_mechs(const struct conf_key *k, char *base, char **w, size_t n,
+    char *why)
+{
+	char		**f = (char **)(base + k->off);
+	struct buf	 b;
+
+	if (n > 8)
+		return fail(why, "at most 8 mechanisms, not %zu", n);
+	buf_init(&b, 0);
+	for (size_t i = 0; i < n; i++) {
+		size_t	 len = strlen(w[i]);
+
+		if (len == 0 || len > 20 || strspn(w[i], "ABCDEFGHIJKLMNOPQRS"
+		    "TUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len) {
+			buf_free(&b);
+			return fail(why, "\"%s\" is not a SASL mechanism name",
+			    log_safe(w[i]));
+		}
+		for (char *q = w[i]; *q != '\0'; q++)
+			if (*q >= 'a' && *q <= 'z')
+				*q = (char)(*q - 'a' + 'A');
+		if (strcmp(w[i], "PLAIN") == 0 || strcmp(w[i], "LOGIN") == 0)
+			continue;
+		if (b.len > 0)
+			buf_putc(&b, ' ');
+		buf_puts(&b, w[i]);
+	}
+	free(*f);
+	*f = b.len > 0 ? xstrdup(buf_cstr(&b)) : NULL;
+	buf_free(&b);
 	return 0;
 }
 
@@ -1935,6 +2013,10 @@ finish(struct parser *ps)
 		return perr(ps, ps->gpos[find_key(SC_GLOBAL, "junk_folder",
 		    11)], "junk_folder", "a Maildir++ folder name: printable, "
 		    "no '/', not starting with '.'");
+	if (c->auth_mechanisms != NULL && c->auth_backend.target == NULL)
+		return perr(ps, ps->gpos[find_key(SC_GLOBAL, "auth_mechanisms",
+		    15)], "auth_mechanisms", "needs auth_backend = dovecot:...: "
+		    "only Dovecot checks mechanisms other than PLAIN and LOGIN");
 	if (c->mailbox == NULL)
 		xasprintf(&c->mailbox, "%s/mail/%%d/%%u", c->state_dir);
 	if (c->nlistens == 0)
@@ -2152,6 +2234,9 @@ conf_free(struct conf *c)
 	}
 	free(c->milters);
 	deliver_free(&c->deliver);
+	deliver_free(&c->auth_backend);
+	free(c->auth_mechanisms);
+	deliver_free(&c->recipient_check);
 	for (size_t i = 0; i < c->ntlss; i++) {
 		free(c->tlss[i].name);
 		free(c->tlss[i].cert);
@@ -2179,6 +2264,40 @@ conf_is_local_domain(const struct conf *c, const char *domain)
 		if (str_ieq(c->domains[i], domain))
 			return true;
 	return false;
+}
+
+/* conf_recipient_checked - see conf.h. */
+bool
+conf_recipient_checked(const struct conf *c, const char *domain)
+{
+	return c->recipient_check.target != NULL &&
+	    conf_deliver_of(c, domain)->target != NULL;
+}
+
+/* conf_deliver_sockaddr - see conf.h. */
+socklen_t
+conf_deliver_sockaddr(const struct conf_deliver *d,
+    struct sockaddr_storage *ss)
+{
+	struct sockaddr_un	*sun = (struct sockaddr_un *)ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (d->kind == CONF_DELIVER_LMTP_UNIX) {
+		sun->sun_family = AF_UNIX;
+		str_copy(sun->sun_path, d->host, sizeof(sun->sun_path));
+		return sizeof(*sun);
+	}
+	if (inet_pton(AF_INET, d->host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(d->port);
+		return sizeof(*sin);
+	}
+	ASSERT(inet_pton(AF_INET6, d->host, &sin6->sin6_addr) == 1);
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(d->port);
+	return sizeof(*sin6);
 }
 
 /* conf_deliver_of - see conf.h. */

@@ -54,10 +54,12 @@ struct conf_route {
 enum conf_deliver_kind { CONF_DELIVER_MAILDIR = 0, CONF_DELIVER_LMTP_UNIX,
 	CONF_DELIVER_LMTP_INET };
 
-struct conf_deliver {
+struct conf_deliver {			/* also a Dovecot auth socket */
 	enum conf_deliver_kind kind;
 	char		*target;	/* "lmtp:unix:/run/dovecot/lmtp",
-					 * "lmtp:127.0.0.1:24"; NULL = maildir */
+					 * "lmtp:127.0.0.1:24",
+					 * "dovecot:unix:PATH"; NULL = maildir
+					 * or off */
 	char		*host;		/* the socket path, or an IP address */
 	uint16_t	 port;		/* LMTP over TCP */
 };
@@ -154,6 +156,15 @@ struct conf {
 	struct conf_deliver deliver;	/* every local domain's, unless its
 					 * [domain] says otherwise */
 	unsigned	 lmtp_concurrency;	/* connections per LMTP server */
+	/* Dovecot's auth service (target NULL = off): the auth-client
+	 * socket that checks AUTH instead of users, the auth-userdb socket
+	 * that checks local recipients delivered over LMTP */
+	struct conf_deliver auth_backend;
+	char		*auth_mechanisms;	/* offered besides PLAIN LOGIN,
+					 * relayed to Dovecot: "CRAM-MD5
+					 * SCRAM-SHA-256"; NULL = none */
+	struct conf_deliver recipient_check;
+	uint64_t	 recipient_check_cache;	/* seconds an answer is kept */
 	bool		 any_local;	/* embedded defaults: every local part */
 	/* AUTH and abuse limits (0 = no limit where a count) */
 	int		 allow_plaintext_auth;	/* 0/1: AUTH without TLS */
@@ -268,6 +279,18 @@ const struct conf_deliver *conf_deliver_of(const struct conf *c,
 /* conf_milter_applies - does [milter] m run on listener idx? */
 bool	 conf_milter_applies(const struct conf *, const struct conf_milter *m,
 	    int listen_idx);
+
+/*
+ * conf_recipient_checked - does Dovecot decide which local parts of
+ * domain exist (recipient_check set, and domain delivered over LMTP)?
+ */
+bool	 conf_recipient_checked(const struct conf *c, const char *domain);
+
+struct sockaddr_storage;
+/* conf_deliver_sockaddr - the address of an LMTP server or Dovecot
+ * socket (its host is a checked path or IP address); returns its length. */
+socklen_t conf_deliver_sockaddr(const struct conf_deliver *,
+	    struct sockaddr_storage *);
 /* conf_relay_allowed - is the client address inside relay_networks? */
 bool	 conf_relay_allowed(const struct conf *, const struct sockaddr *);
 /* conf_nets_match - is the address inside one of nets[0..n)? */

@@ -666,6 +666,9 @@ resolve_addr(struct resolver *r, const char *local, const char *domain)
 			continue;
 		if ((user = user_of(r->t, &nm)) != NULL)
 			return emit(r, RCPT_LOCAL, user);
+		/* "bob: bob, archive" for a mailbox Dovecot knows */
+		if (conf_recipient_checked(r->c, nm.domain))
+			return emit(r, RCPT_LOCAL, nm.base_key);
 		return LK_LOOP;
 	}
 	return find_def(r, &nm);
@@ -709,7 +712,8 @@ find_own(struct resolver *r, const struct names *nm, enum lookup_result *res)
 }
 
 /* find_wide - what takes any local part: the domain's catch-all, then
- * any_local (the embedded defaults). */
+ * any_local (the embedded defaults) or Dovecot's userdb (recipient_check:
+ * lookup asks it whether the mailbox exists). */
 static enum lookup_result
 find_wide(struct resolver *r, const struct names *nm)
 {
@@ -717,7 +721,8 @@ find_wide(struct resolver *r, const struct names *nm)
 
 	if ((a = find_alias(r->t, KEY_DOMAIN, nm->domain)) != NULL)
 		return expand(r, a, nm);
-	if (r->c->any_local && addr_local_is_safe_path(nm->local) &&
+	if ((r->c->any_local || conf_recipient_checked(r->c, nm->domain)) &&
+	    addr_local_is_safe_path(nm->local) &&
 	    addr_local_is_safe_path(nm->base))
 		return emit(r, RCPT_LOCAL, nm->base_key);
 	return LK_UNKNOWN;

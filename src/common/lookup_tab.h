@@ -29,6 +29,8 @@ enum lookup_result {
 	LK_UNKNOWN,		/* no such user here: 550 5.1.1 */
 	LK_LOOP,		/* alias loop or nesting too deep */
 	LK_TOO_MANY,		/* expansion over max targets */
+	LK_TEMPFAIL,		/* the recipient check could not be made:
+				 * 451 4.3.0 */
 };
 
 struct lookup_tab *lookup_tab_new(void);

@@ -358,26 +358,9 @@ conn_open(struct lserver *s, struct ljob *l)
 {
 	struct lconn		*c = xcalloc(1, sizeof(*c));
 	struct sockaddr_storage	 ss;
-	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t		 len;
+	struct conf_deliver	 d = { s->kind, NULL, s->host, s->port };
+	socklen_t		 len = conf_deliver_sockaddr(&d, &ss);
 
-	memset(&ss, 0, sizeof(ss));
-	if (s->kind == CONF_DELIVER_LMTP_UNIX) {
-		sun->sun_family = AF_UNIX;
-		str_copy(sun->sun_path, s->host, sizeof(sun->sun_path));
-		len = sizeof(*sun);
-	} else if (inet_pton(AF_INET, s->host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(s->port);
-		len = sizeof(*sin);
-	} else {
-		ASSERT(inet_pton(AF_INET6, s->host, &sin6->sin6_addr) == 1);
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(s->port);
-		len = sizeof(*sin6);
-	}
 	c->s = s;
 	s->nconns++;
 	c->job = l;

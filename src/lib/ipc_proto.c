@@ -147,10 +147,14 @@ static const struct field f_milter_connect_reply[] = {
 	STR(struct ipc_milter_connect_reply, why), END
 };
 static const struct field f_auth[] = {
-	STR(struct ipc_auth, user), STR(struct ipc_auth, password), END
+	STR(struct ipc_auth, user), STR(struct ipc_auth, password),
+	STR(struct ipc_auth, mech), STR(struct ipc_auth, client),
+	U32(struct ipc_auth, secured), U32(struct ipc_auth, step), END
 };
 static const struct field f_auth_reply[] = {
-	U32(struct ipc_auth_reply, ok), STR(struct ipc_auth_reply, login), END
+	U32(struct ipc_auth_reply, ok), STR(struct ipc_auth_reply, login),
+	U32(struct ipc_auth_reply, temp), U32(struct ipc_auth_reply, cont),
+	STR(struct ipc_auth_reply, challenge), END
 };
 static const struct field f_sender_owned[] = {
 	STR(struct ipc_sender_owned, login),

@@ -191,11 +191,25 @@ struct ipc_milter_connect_reply {
 struct ipc_auth {
 	const char	*user;
 	const char	*password;
+	const char	*mech;		/* "PLAIN" or "LOGIN", as the client
+					 * chose */
+	const char	*client;	/* the client's IP address */
+	uint32_t	 secured;	/* the session is over TLS */
+	uint32_t	 step;		/* enum ipc_auth_step */
 };
-/* IPC_AUTH_REPLY - ok, with the canonical login. */
+/* IPC_AUTH's step: user and password of PLAIN or LOGIN; or an exchange
+ * of another mechanism relayed to Dovecot, password then holding the
+ * client's base64 response ("" none, "=" empty). */
+enum ipc_auth_step { IPC_AUTH_CRED = 0, IPC_AUTH_RELAY_START,
+	IPC_AUTH_RELAY_NEXT, IPC_AUTH_RELAY_CANCEL };
+/* IPC_AUTH_REPLY - ok, with the canonical login; temp: the check could
+ * not be made (Dovecot down), 454 rather than 535. */
 struct ipc_auth_reply {
 	uint32_t	 ok;
 	const char	*login;
+	uint32_t	 temp;
+	uint32_t	 cont;		/* relayed: send "334 challenge" */
+	const char	*challenge;	/* base64, with cont */
 };
 /* IPC_SENDER_OWNED - may login use sender in MAIL FROM? */
 struct ipc_sender_owned {

@@ -7,6 +7,10 @@
  * it runs on worker threads (one per CPU, at most AUTH_THREADS_MAX), never
  * on this loop, and an unknown user is hashed against a dummy so that the
  * answer takes about as long.
+ * With auth_backend = dovecot:..., Dovecot's auth service checks the
+ * passwords instead, and with recipient_check = dovecot:... its userdb
+ * says which mailboxes of the domains delivered over LMTP exist
+ * (dovecot_client.c); its answers are kept recipient_check_cache.
  * Passwords are wiped once checked and are never logged.
  */
 #include <sys/socket.h>
@@ -29,6 +33,7 @@
 #include "common/lookup_tab.h"
 #include "common/proc.h"
 #include "lookup/greylist_db.h"
+#include "lookup/dovecot_client.h"
 #include "lookup/lookup.h"
 #include "mail/sasl.h"
 #include "lib/util.h"
@@ -56,6 +61,24 @@ static struct event		*sweep_ev;	/* greylist expiry */
 
 #define SWEEP_SECS	3600
 
+/* A recipient's Dovecot answer, kept recipient_check_cache seconds, in a
+ * table of RCHECK_SLOTS indexed by the address's hash (a newer answer
+ * takes the slot). */
+#define RCHECK_SLOTS	1024
+struct rcheck_slot {
+	char		 addr[ADDR_TEXT_MAX];
+	uint64_t	 expires;	/* monotonic µs; 0 = empty */
+	bool		 known;
+};
+static struct rcheck_slot	*rcache;
+
+/* A resolve or AUTH waiting for Dovecot: whom to answer. */
+struct dv_wait {
+	int		 proc;
+	uint64_t	 id;
+	char		 addr[ADDR_TEXT_MAX];
+};
+
 static void	 auth_run(struct worker_item *);
 static void	 auth_done(struct worker_item *);
 static int	 greylist_open(void);
@@ -68,6 +91,8 @@ lookup_init(struct event_base *base)
 	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	targets = xcalloc(LOOKUP_MAX_TARGETS, sizeof(*targets));
+	rcache = xcalloc(RCHECK_SLOTS, sizeof(*rcache));
+	dovecot_client_init(base);
 	if (tables == NULL)
 		tables = lookup_tab_new();
 	auth_cd = xcalloc(1, sizeof(*auth_cd));
@@ -172,19 +197,42 @@ static void
 auth_done(struct worker_item *it)
 {
 	struct auth_job		*j = (struct auth_job *)it;
-	struct ipc_auth_reply	 r = { j->ok, j->ok ? j->login : "" };
+	struct ipc_auth_reply	 r = { j->ok, j->ok ? j->login : "", 0, 0,
+	    "" };
 
 	PROC_SEND(PROC_SMTPD, IPC_AUTH_REPLY, j->id, &r, -1);
 	free(j);
 }
 
-/* auth - IPC_AUTH: queue the password check for the worker. */
+/* dovecot_authed - Dovecot's answer to a password check: a login
+ * that is not one smtpd can use counts as a wrong password. */
+static void
+dovecot_authed(void *arg, enum dovecot_verdict v, const char *login)
+{
+	struct dv_wait		*w = arg;
+	struct ipc_auth_reply	 r = { 0, "", v == DOVECOT_TEMP, 0, "" };
+
+	if (v == DOVECOT_CONT) {
+		r.cont = 1;
+		r.challenge = login;
+	} else if (v == DOVECOT_YES && login != NULL &&
+	    strlen(login) < ADDR_TEXT_MAX) {
+		r.ok = 1;
+		r.login = login;
+	}
+	PROC_SEND(PROC_SMTPD, IPC_AUTH_REPLY, w->id, &r, -1);
+	free(w);
+}
+
+/* auth - IPC_AUTH: queue the password check for the worker, or ask
+ * Dovecot. */
 static void
 auth(struct ipc_msg *m)
 {
 	struct ipc_auth	 in;
 	const char	*hash, *login;
 	struct auth_job	*j;
+	struct dv_wait	*w;
 
 	j = xcalloc(1, sizeof(*j));
 	j->id = m->id;
@@ -192,6 +240,40 @@ auth(struct ipc_msg *m)
 	    strlen(in.password) > SASL_PASS_MAX) {
 		log_warn("event=ipc-error reason=\"bad auth request\"");
 		auth_done(&j->w);	/* answered "no", never left waiting */
+		return;
+	}
+	if (in.step == IPC_AUTH_RELAY_CANCEL) {
+		free(j);
+		dovecot_client_relay_cancel(m->id);
+		return;
+	}
+	if (in.step != IPC_AUTH_CRED && config->auth_backend.target == NULL) {
+		/* smtpd offers no such mechanism then: a stale request */
+		auth_done(&j->w);
+		return;
+	}
+	if (in.step != IPC_AUTH_CRED) {
+		free(j);
+		w = xcalloc(1, sizeof(*w));
+		w->id = m->id;
+		if (in.step == IPC_AUTH_RELAY_START)
+			dovecot_client_relay_start(&config->auth_backend,
+			    m->id, in.mech, *in.password == '\0' ? NULL :
+			    strcmp(in.password, "=") == 0 ? "" : in.password,
+			    in.client, in.secured, dovecot_authed, w);
+		else
+			dovecot_client_relay_next(m->id, in.password,
+			    dovecot_authed, w);
+		explicit_bzero((char *)in.password, strlen(in.password));
+		return;
+	}
+	if (config->auth_backend.target != NULL) {
+		free(j);
+		w = xcalloc(1, sizeof(*w));
+		w->id = m->id;
+		dovecot_client_auth(&config->auth_backend, in.mech, in.user,
+		    in.password, in.client, in.secured, dovecot_authed, w);
+		explicit_bzero((char *)in.password, strlen(in.password));
 		return;
 	}
 	hash = lookup_tab_user_hash(tables, in.user);
@@ -208,6 +290,21 @@ auth(struct ipc_msg *m)
 	worker_push(auth_workers[next_worker++ % nauth_workers], &j->w);
 }
 
+/* base_addr - a's address in lower case without its +tag. */
+static int
+base_addr(const struct mailaddr *a, char *out, size_t size)
+{
+	struct mailaddr	 b = *a;
+	char		*d;
+
+	str_lower(b.local);
+	str_lower(b.domain);
+	if (config->recipient_delimiter != '\0' && b.local[0] != '\0' &&
+	    (d = strchr(b.local + 1, config->recipient_delimiter)) != NULL)
+		*d = '\0';
+	return addr_format(&b, out, size) < size ? 0 : -1;
+}
+
 /*
  * is_owned - may login use sender as MAIL FROM?  Its own address, or a
  * local address (an alias, a +tag) whose expansion reaches login's mailbox.
@@ -218,14 +315,27 @@ is_owned(const char *login, const char *sender)
 	const char	*own = lookup_tab_user_addr(tables, login);
 	const char	*as = lookup_tab_user_addr(tables, sender);
 	struct mailaddr	 addr;
+	char		 base[ADDR_TEXT_MAX];
 	size_t		 n = 0;
 
+	bool		 dovecot = false;
+
+	/* A login Dovecot checked need not be in users: it owns its own
+	 * address, with or without a +tag, and what aliases lead to it. */
+	if (own == NULL && config->auth_backend.target != NULL) {
+		own = login;
+		dovecot = true;
+	}
 	if (own == NULL)
 		return false;
 	if (as != NULL)
 		return strcmp(own, as) == 0;
-	if (addr_parse(sender, ADDR_F_UTF8, &addr) != ADDR_OK ||
-	    !conf_is_local_domain(config, addr.domain) ||
+	if (addr_parse(sender, ADDR_F_UTF8, &addr) != ADDR_OK)
+		return false;
+	if (dovecot && base_addr(&addr, base, sizeof(base)) == 0 &&
+	    str_ieq(own, base))
+		return true;
+	if (!conf_is_local_domain(config, addr.domain) ||
 	    lookup_tab_resolve(tables, config, &addr, targets,
 	    LOOKUP_MAX_TARGETS, &n) != LK_OK)
 		return false;
@@ -250,6 +360,92 @@ sender_owned(struct ipc_msg *m)
 	PROC_SEND(PROC_SMTPD, IPC_SENDER_OWNED_REPLY, m->id, &r, -1);
 }
 
+/* rcheck_slot - the cache slot of addr (lower-case). */
+static struct rcheck_slot *
+rcheck_slot(const char *addr)
+{
+	return &rcache[str_ihash(addr) % RCHECK_SLOTS];
+}
+
+/* rcheck_answer - the resolve of one checked local mailbox. */
+static void
+rcheck_answer(int proc, uint64_t id, const char *addr,
+    enum lookup_result r)
+{
+	struct ipc_target	 t = { RCPT_LOCAL, addr };
+	struct ipc_resolve_reply out = { (uint32_t)r, NULL, 0 };
+
+	if (r == LK_OK) {
+		out.targets = &t;
+		out.ntargets = 1;
+	}
+	PROC_SEND(proc, IPC_RESOLVE_REPLY, id, &out, -1);
+}
+
+/* rcheck_done - Dovecot's userdb answer: kept unless it is no answer. */
+static void
+rcheck_done(void *arg, enum dovecot_verdict v, const char *login)
+{
+	struct dv_wait		*w = arg;
+	struct rcheck_slot	*sl = rcheck_slot(w->addr);
+
+	if (v != DOVECOT_TEMP && config->recipient_check_cache > 0) {
+		str_copy(sl->addr, w->addr, sizeof(sl->addr));
+		sl->known = v == DOVECOT_YES;
+		sl->expires = now_mono_usec() +
+		    config->recipient_check_cache * 1000000;
+	}
+	if (v == DOVECOT_NO)
+		log_info("session=%016llx event=recipient-check to=<%s> "
+		    "result=unknown", (unsigned long long)w->id,
+		    log_safe(w->addr));
+	rcheck_answer(w->proc, w->id, w->addr, v == DOVECOT_YES ? LK_OK :
+	    v == DOVECOT_NO ? LK_UNKNOWN : LK_TEMPFAIL);
+	free(w);
+}
+
+/*
+ * is_direct - is the resolution of rcpt its own mailbox, in a domain
+ * whose mailboxes Dovecot knows (not an alias's target, not postmaster,
+ * which RFC 5321 4.5.1 says is always taken)?  As Postfix does, an
+ * address the aliases list is taken without asking.
+ */
+static bool
+is_direct(const struct mailaddr *rcpt, const struct lookup_target *t,
+    size_t n)
+{
+	char		 base[ADDR_TEXT_MAX];
+
+	if (n != 1 || t[0].kind != RCPT_LOCAL ||
+	    !conf_recipient_checked(config, rcpt->domain) ||
+	    base_addr(rcpt, base, sizeof(base)) == -1 ||
+	    strncmp(base, "postmaster@", 11) == 0)
+		return false;
+	return str_ieq(base, t[0].addr);
+}
+
+/* recipient_check - ask Dovecot (or the cache) whether the mailbox of
+ * targets[0] exists; the answer goes to proc. */
+static void
+recipient_check(int proc, uint64_t id)
+{
+	struct rcheck_slot	*sl = rcheck_slot(targets[0].addr);
+	struct dv_wait		*w;
+
+	if (sl->expires > now_mono_usec() &&
+	    str_ieq(sl->addr, targets[0].addr)) {
+		rcheck_answer(proc, id, targets[0].addr, sl->known ? LK_OK :
+		    LK_UNKNOWN);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->proc = proc;
+	w->id = id;
+	str_copy(w->addr, targets[0].addr, sizeof(w->addr));
+	dovecot_client_user(&config->recipient_check, w->addr, rcheck_done,
+	    w);
+}
+
 static void
 resolve(int proc, struct ipc_msg *m)
 {
@@ -272,6 +468,12 @@ resolve(int proc, struct ipc_msg *m)
 		log_warn("%s%016llx event=alias-loop to=<%s>",
 		    proc == PROC_SMTPD ? "session=" : "request=",
 		    (unsigned long long)m->id, log_safe(in.addr));
+	/* smtpd's RCPT: Dovecot says whether the mailbox exists. */
+	if (r == LK_OK && proc == PROC_SMTPD && is_direct(&addr, targets,
+	    n)) {
+		recipient_check(proc, m->id);
+		return;
+	}
 	out.result = (uint32_t)r;
 	if (r == LK_OK && n > 0) {
 		out.targets = xcalloc(n, sizeof(*out.targets));
@@ -373,6 +575,9 @@ lookup_configure(const struct conf *nc, const struct proc_reload *r)
 	}
 	lookup_tab_free(tables);
 	tables = t;
+	/* the socket or its users may have changed */
+	if (rcache != NULL)
+		memset(rcache, 0, RCHECK_SLOTS * sizeof(*rcache));
 	return 0;
 }
 

@@ -11,6 +11,7 @@
  * smtpd alone, the [dkim] keys to smtpd and queue.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -556,6 +557,30 @@ postmaster_warnings(void)
 	lookup_tab_free(t);
 }
 
+/* dovecot_warnings - a Dovecot socket that is not there (yet), and a
+ * recipient_check that no domain uses (warnings, not errors). */
+static void
+dovecot_warnings(void)
+{
+	const struct conf_deliver *socks[] = { &config->auth_backend,
+	    &config->recipient_check };
+	const char *const	 keys[] = { "auth_backend", "recipient_check" };
+	struct stat		 st;
+	bool			 used = false;
+
+	for (size_t i = 0; i < 2; i++)
+		if (socks[i]->kind == CONF_DELIVER_LMTP_UNIX &&
+		    stat(socks[i]->host, &st) == -1)
+			fprintf(stderr, "postbote: warning: %s: %s: %s\n",
+			    keys[i], socks[i]->host, strerror(errno));
+	for (size_t i = 0; i < config->ndomains; i++)
+		used |= conf_recipient_checked(config, config->domains[i]);
+	if (config->recipient_check.target != NULL && !used)
+		fprintf(stderr, "postbote: warning: recipient_check: no local "
+		    "domain is delivered over LMTP, so no recipient is "
+		    "checked\n");
+}
+
 /* parent_check - see parent.h.  The certificate files are read when
  * tls_cert names them (the self-signed pair is serve's to make). */
 int
@@ -567,6 +592,7 @@ parent_check(const char *path)
 		return -1;
 	postmaster_warnings();
 	parent_setup_probe();
+	dovecot_warnings();
 	if (config->tls_cert != NULL &&
 	    tls_material_load(config, err, sizeof(err)) == -1) {
 		parent_setup_locate(&texts, err, where, sizeof(where));

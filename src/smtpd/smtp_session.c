@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +156,7 @@ static bool	 conn_admit(struct smtp_session *);
 static void	 auth_line(struct smtp_session *, char *, size_t);
 static void	 banned(struct smtp_session *);
 static void	 auth_check_done(struct smtp_session *);
+static void	 relay_cancel(struct smtp_session *);
 static void	 long_line(struct smtp_session *, struct evbuffer *, size_t,
 		    bool);
 static bool	 is_auth_offered(const struct smtp_session *);
@@ -533,6 +535,7 @@ session_free(struct smtp_session *s)
 	data_timer_stop(s);
 	auth_check_done(s);
 	screen_free(s->screen);
+	relay_cancel(s);
 	if (s->conn_counted)
 		limits_conn_close(limits, s->limit_key);
 	explicit_bzero(s->auth_user, sizeof(s->auth_user));
@@ -949,7 +952,10 @@ cmd_ehlo(struct smtp_session *s, const char *arg)
 	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n",
 	    (unsigned long long)config->max_message_size);
 	if (is_auth_offered(s))
-		buf_printf(&b, "250-AUTH PLAIN LOGIN\r\n");
+		buf_printf(&b, "250-AUTH PLAIN LOGIN%s%s\r\n",
+		    config->auth_mechanisms != NULL ? " " : "",
+		    config->auth_mechanisms != NULL ?
+		    config->auth_mechanisms : "");
 	/* RFC 8689 2: REQUIRETLS only where TLS protects the session. */
 	if (s->tls)
 		buf_puts(&b, "250-REQUIRETLS\r\n");
@@ -1351,6 +1357,13 @@ smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 		    "user unknown", reply_safe(a));
 	} else if (res == LK_LOOP)
 		reply(s, "550 5.4.6 <%s>: alias loop", reply_safe(a));
+	else if (res == LK_TEMPFAIL) {
+		log_info("session=%016llx event=defer client=%s to=<%s> "
+		    "dsn=4.3.0 reason=\"recipient check failed\"",
+		    (unsigned long long)s->id, s->peer_str, log_safe(a));
+		reply(s, "451 4.3.0 <%s>: Recipient address lookup failed, "
+		    "try again later", reply_safe(a));
+	}
 	else
 		reply(s, "452 4.5.3 <%s>: too many recipients after alias "
 		    "expansion", reply_safe(a));
@@ -2704,7 +2717,8 @@ auth_check_done(struct smtp_session *s)
 static void
 auth_submit(struct smtp_session *s, struct sasl_cred *c)
 {
-	struct ipc_auth	 q = { c->user, c->pass };
+	struct ipc_auth	 q = { c->user, c->pass, s->auth_mech, s->peer_ip,
+	    s->tls, IPC_AUTH_CRED };
 	struct buf	 b;
 
 	s->auth_step = AUTH_STEP_NONE;
@@ -2743,6 +2757,58 @@ auth_reject(struct smtp_session *s, enum sasl_result r)
 
 static void	 auth_failed(struct smtp_session *);
 
+/* relay_send - a step of a relayed exchange to lookup (and on to
+ * Dovecot); text is the client's base64 ("" none, "=" empty). */
+static int
+relay_send(struct smtp_session *s, enum ipc_auth_step step,
+    const char *text)
+{
+	struct ipc_auth	 q = { "", text, s->auth_mech, s->peer_ip, s->tls,
+	    step };
+
+	return PROC_SEND(PROC_LOOKUP, IPC_AUTH, s->id, &q, -1);
+}
+
+/* relay_cancel - the exchange lookup holds for this session goes. */
+static void
+relay_cancel(struct smtp_session *s)
+{
+	if (s->auth_relay)
+		relay_send(s, IPC_AUTH_RELAY_CANCEL, "");
+	s->auth_relay = false;
+}
+
+/* relay_response - the client's response in a relayed exchange: checked
+ * as base64 here, decoded by Dovecot. */
+static void
+relay_response(struct smtp_session *s, const char *text, bool initial)
+{
+	unsigned char	 dec[SASL_DECODED_MAX + 1];
+	size_t		 n;
+	enum sasl_result r = text == NULL ? SASL_OK :
+	    sasl_response(text, initial, dec, sizeof(dec), &n);
+
+	explicit_bzero(dec, sizeof(dec));
+	s->auth_step = AUTH_STEP_NONE;
+	if (r != SASL_OK) {
+		relay_cancel(s);
+		auth_check_done(s);
+		auth_reject(s, r);
+		return;
+	}
+	if (initial && !auth_budget(s))
+		return;
+	if (relay_send(s, initial ? IPC_AUTH_RELAY_START :
+	    IPC_AUTH_RELAY_NEXT, text == NULL ? "" : text) == -1) {
+		s->auth_relay = false;
+		auth_check_done(s);
+		reply(s, "454 4.7.0 Temporary authentication failure");
+		return;
+	}
+	s->auth_relay = true;
+	s->wait = WAIT_AUTH;
+}
+
 /* auth_response - one client response (initial or after a 334). */
 static void
 auth_response(struct smtp_session *s, const char *text, bool initial)
@@ -2750,6 +2816,10 @@ auth_response(struct smtp_session *s, const char *text, bool initial)
 	struct sasl_cred	 c;
 	enum sasl_result	 r;
 
+	if (s->auth_step == AUTH_STEP_RELAY) {
+		relay_response(s, text, initial);
+		return;
+	}
 	if (s->auth_step == AUTH_STEP_LOGIN_USER) {
 		r = sasl_login_field(text, initial, true, s->auth_user,
 		    sizeof(s->auth_user));
@@ -2789,6 +2859,24 @@ auth_line(struct smtp_session *s, char *line, size_t n)
 		auth_response(s, line, false);
 	}
 	explicit_bzero(line, n);
+}
+
+/* is_relayed - is mech one of auth_mechanisms (relayed to Dovecot)? */
+static bool
+is_relayed(const char *mech)
+{
+	const char	*p = config->auth_mechanisms;
+	size_t		 n = strlen(mech);
+
+	while (p != NULL && *p != '\0') {
+		size_t	 w = strcspn(p, " ");
+
+		if (w == n && strncasecmp(p, mech, n) == 0)
+			return true;
+		p += w;
+		p += *p == ' ';
+	}
+	return false;
 }
 
 static void
@@ -2838,7 +2926,18 @@ cmd_auth(struct smtp_session *s, const char *arg)
 		s->auth_step = AUTH_STEP_LOGIN_USER;
 		break;
 	default:
-		error(s, "504 5.5.4 Error: unrecognized authentication type");
+		if (!is_relayed(mech)) {
+			error(s, "504 5.5.4 Error: unrecognized authentication "
+			    "type");
+			return;
+		}
+		for (size_t i = 0; i <= n; i++)
+			s->auth_mech_name[i] = (char)toupper(
+			    (unsigned char)mech[i]);
+		s->auth_mech = s->auth_mech_name;
+		s->auth_step = AUTH_STEP_RELAY;
+		progress(s);
+		relay_response(s, ir, true);
 		return;
 	}
 	progress(s);
@@ -2903,10 +3002,40 @@ smtp_session_authed(struct smtp_session *s, struct ipc_msg *m)
 	if (s->wait != WAIT_AUTH)
 		return;
 	s->wait = WAIT_NONE;
-	auth_check_done(s);
-	if (s->state == SMTP_S_QUIT)
+	if (s->state == SMTP_S_QUIT) {
+		auth_check_done(s);
+		relay_cancel(s);
 		return;
-	if (IPC_DECODE(m, &r, NULL) == -1 || !r.ok || *r.login == '\0') {
+	}
+	if (IPC_DECODE(m, &r, NULL) == -1) {
+		auth_check_done(s);
+		relay_cancel(s);
+		auth_failed(s);
+		return;
+	}
+	/* a relayed mechanism's challenge: the check goes on */
+	if (r.cont && s->auth_relay && strlen(r.challenge) <= SASL_B64_MAX) {
+		s->auth_step = AUTH_STEP_RELAY;
+		reply(s, "334 %s", r.challenge);
+		ipc_proto_free(IPC_AUTH_REPLY, &r);
+		resume(s);
+		return;
+	}
+	auth_check_done(s);
+	if (r.cont)		/* a challenge too long to relay */
+		relay_cancel(s);
+	s->auth_relay = false;	/* else lookup has closed it */
+	if (r.cont)
+		r.temp = 1;
+	if (r.temp) {		/* never success: the check was not made */
+		log_info("session=%016llx event=auth-tempfail client=%s "
+		    "mechanism=%s", (unsigned long long)s->id, s->peer_str,
+		    s->auth_mech);
+		reply(s, "454 4.7.0 Temporary authentication failure");
+		resume(s);
+		return;
+	}
+	if (!r.ok || *r.login == '\0') {
 		auth_failed(s);
 		return;
 	}

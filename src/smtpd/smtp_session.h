@@ -53,6 +53,8 @@ enum smtp_auth_step {
 	AUTH_STEP_PLAIN,	/* 334 sent, waiting for the PLAIN response */
 	AUTH_STEP_LOGIN_USER,	/* LOGIN: waiting for the user name */
 	AUTH_STEP_LOGIN_PASS,	/* LOGIN: waiting for the password */
+	AUTH_STEP_RELAY,	/* another mechanism: waiting for the
+				 * response to Dovecot's challenge */
 };
 
 struct smtp_session {
@@ -74,6 +76,9 @@ struct smtp_session {
 	enum smtp_auth_step	 auth_step;	/* inside an AUTH exchange */
 	char			 auth_user[320];	/* LOGIN: the user name */
 	const char		*auth_mech;	/* "PLAIN", "LOGIN": for logs */
+	char			 auth_mech_name[24];	/* a relayed one */
+	bool			 auth_relay;	/* lookup holds an exchange
+						 * with Dovecot for us */
 	struct event		*auth_timer;	/* the delay before a 535 */
 	bool			 auth_checking;	/* a password check counts in
 						 * limits_auth_begin's budget */

@@ -1,15 +1,21 @@
 """A private Dovecot for the tests (Debian's dovecot-core, dovecot-lmtpd,
 dovecot-imapd, dovecot-sieve): its own config, base_dir, state and mail
 under a temporary directory, LMTP on a UNIX socket and on loopback, IMAP
-on loopback, run with `dovecot -F -c FILE` in its own process group and
+on loopback, its auth service's client and userdb sockets (for AUTH
+and recipient checks) on UNIX sockets and the client one on loopback,
+run with `dovecot -F -c FILE` in its own process group and
 stopped by that group's id.  Never /etc/dovecot, never the service."""
 
 import imaplib
 import os
 import pwd
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
+
+import pytest
 
 from conftest import free_port
 
@@ -25,7 +31,8 @@ protocols = lmtp imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login cram-md5 scram-sha-256
+auth_debug = yes
 first_valid_uid = 1
 mail_uid = {uid}
 mail_gid = {gid}
@@ -61,6 +68,20 @@ service lmtp {{
   inet_listener lmtp {{
     address = 127.0.0.1
     port = {lmtp_port}
+  }}
+}}
+service auth {{
+  unix_listener {d}/auth-client {{
+    mode = 0666
+  }}
+  # 0666 would let each uid look up only users of its own uid
+  unix_listener {d}/auth-userdb {{
+    mode = 0600
+    user = postbote
+  }}
+  inet_listener auth-client {{
+    address = 127.0.0.1
+    port = {auth_port}
   }}
 }}
 service imap-login {{
@@ -103,11 +124,31 @@ if header :contains "subject" "junk-me" {
 """
 
 
+# Dovecot's master must start as root to switch to the mail user.
+NEEDS_DOVECOT = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("dovecot") is None,
+    reason="needs root and Debian's dovecot-core (scripts/deps.sh)")
+
+
+def private_dovecot():
+    """A started Dovecot in a new temporary folder, for a fixture: yields
+    it, then stops it and removes the folder."""
+    d = tempfile.mkdtemp(prefix="postbote-dovecot-")
+    os.chmod(d, 0o755)
+    dv = Dovecot(d).start()
+    yield dv
+    dv.stop()
+    subprocess.run(["rm", "-rf", d], check=False)
+
+
 class Dovecot:
     def __init__(self, d):
         self.d = d
         self.lmtp_port = free_port()
         self.imap_port = free_port()
+        self.auth_port = free_port()
+        self.auth_socket = os.path.join(d, "auth-client")
+        self.userdb_socket = os.path.join(d, "auth-userdb")
         self.socket = os.path.join(d, "lmtp")
         self.conf = os.path.join(d, "dovecot.conf")
         self.proc = None
@@ -121,7 +162,8 @@ class Dovecot:
             f.write(CONF.format(d=d, uid=uid, gid=gid,
                                 port=self.lmtp_port,
                                 lmtp_port=self.lmtp_port,
-                                imap_port=self.imap_port))
+                                imap_port=self.imap_port,
+                                auth_port=self.auth_port))
         for db in ("", "full", "tfull"):
             with open(os.path.join(d, "passwd" + (db and "-" + db)),
                       "w") as f:
@@ -158,6 +200,21 @@ class Dovecot:
                 return True
         except OSError:
             return False
+
+    def set_password(self, user, password):
+        """Change user's password in the passdb (a passwd-file Dovecot
+        reads again when it changes)."""
+        path = os.path.join(self.d, "passwd")
+        with open(path) as f:
+            lines = f.read().splitlines()
+        out = []
+        for line in lines:
+            name, rest = line.split(":", 1)
+            out.append(name + ":" + (password + ":" + rest.split(":", 1)[1]
+                                     if name == user else rest))
+        with open(path + ".new", "w") as f:
+            f.write("\n".join(out) + "\n")
+        os.rename(path + ".new", path)
 
     def signal(self, sig):
         """sig to every process of this Dovecot (its own group)."""

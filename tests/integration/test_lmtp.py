@@ -9,7 +9,6 @@ import email
 import email.policy
 import os
 import re
-import shutil
 import signal
 import smtplib
 import subprocess
@@ -19,7 +18,7 @@ import uuid
 
 import pytest
 
-from dovecot import Dovecot
+from dovecot import NEEDS_DOVECOT, Dovecot, private_dovecot
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
@@ -34,21 +33,12 @@ USERS = {
 }
 
 
-# Dovecot's master must start as root to switch to the mail user.
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or
-                                shutil.which("dovecot") is None,
-                                reason="needs root and Debian's dovecot-core "
-                                "(scripts/deps.sh)")
+pytestmark = NEEDS_DOVECOT
 
 
 @pytest.fixture(scope="module")
 def dovecot():
-    d = tempfile.mkdtemp(prefix="postbote-dovecot-")
-    os.chmod(d, 0o755)
-    dv = Dovecot(d).start()
-    yield dv
-    dv.stop()
-    subprocess.run(["rm", "-rf", d], check=False)
+    yield from private_dovecot()
 
 
 def lmtp_mta(mta_factory, deliver_lines, extra=""):

@@ -542,6 +542,19 @@ static const struct bad bads[] = {
 	    "address" },
 	{ "deliver = maildir lmtp:127.0.0.1:24", "t.conf:1:1: deliver: takes "
 	    "1 word, not 2" },
+	{ "auth_backend = dovecot:auth.example:1", "t.conf:1:1: auth_backend: "
+	    "\"dovecot:auth.example:1\": the Dovecot server must be an IP "
+	    "address" },
+	{ "auth_mechanisms = CRAM-MD5", "t.conf:1:1: auth_mechanisms: needs "
+	    "auth_backend = dovecot:...: only Dovecot checks mechanisms other "
+	    "than PLAIN and LOGIN" },
+	{ "auth_mechanisms = CRAM:MD5", "t.conf:1:1: auth_mechanisms: "
+	    "\"CRAM:MD5\" is not a SASL mechanism name" },
+	{ "auth_backend = dovecot", "t.conf:1:1: auth_backend: \"dovecot\" "
+	    "is not users, dovecot:unix:PATH or dovecot:IP:PORT" },
+	{ "recipient_check = lmtp:unix:/x", "t.conf:1:1: recipient_check: "
+	    "\"lmtp:unix:/x\" is not none, dovecot:unix:PATH or "
+	    "dovecot:IP:PORT" },
 	{ "domains = a.example\n[domain b.example]\ndeliver = maildir",
 	    "t.conf:2:1: domain: b.example is not one of domains" },
 	{ "domains = a.example\n[domain a.example]\n",

@@ -56,8 +56,10 @@ static struct ipc_deliver_result s_results[] = {
 	{ 2, 1, "4.4.1", "timed out", "" } };
 static struct ipc_deliver_reply	 s_deliver_reply = { "0123456789ABCDEF",
 	s_results, 2 };
-static struct ipc_auth		 s_auth = { "alice@example.org", "secret" };
-static struct ipc_auth_reply	 s_auth_reply = { 1, "alice@example.org" };
+static struct ipc_auth		 s_auth = { "alice@example.org", "secret",
+    "LOGIN", "192.0.2.1", 1, 2 };
+static struct ipc_auth_reply	 s_auth_reply = { 1, "alice@example.org", 1, 1,
+    "PDEyMzQ+" };
 static struct ipc_sender_owned	 s_owned = { "alice@example.org",
 	"alice+x@example.org" };
 static struct ipc_sender_owned_reply s_owned_reply = { 1 };
