@@ -84,6 +84,7 @@ static const char *const w_mode[] = { "mx", "submission", "submissions",
 static const char *const w_tls[] = { "none", "may", "require", "implicit",
 	"verify", "dane", NULL };
 static const char *const w_bool[] = { "no", "yes", NULL };
+static const char *const w_log_format[] = { "postbote", "postfix", NULL };
 
 #define G(f)	SC_GLOBAL, #f
 #define GO(f)	offsetof(struct conf, f)
@@ -109,6 +110,8 @@ static const struct conf_key keys[] = {
 	    NULL },
 	{ G(relay_networks), T_NETS, "127.0.0.0/8 ::1/128", 0, 0, 0,
 	    GO(relay_networks), GO(nrelay_networks), NULL },
+	{ G(debug_peers), T_NETS, NULL, 0, 0, 0, GO(debug_peers),
+	    GO(ndebug_peers), NULL },
 	{ G(max_message_size), T_SIZE, "25M", KIB, 2 * KIB * KIB * KIB, 0,
 	    GO(max_message_size), 0, NULL },
 	{ G(max_recipients), T_UINT, "1000", 1, 100000, 0,
@@ -141,6 +144,8 @@ static const struct conf_key keys[] = {
 	    w_bare_lf },
 	{ G(user), T_USER, "postbote", 0, 0, 0, GO(user), 0, NULL },
 	{ G(log), T_LOG, "stderr", 0, 0, 0, GO(log), 0, NULL },
+	{ G(log_format), T_ENUM, "postbote", 0, 0, 0, GO(log_format), 0,
+	    w_log_format },
 	{ G(command_timeout), T_DURATION, "5m", 1, HOUR, 0,
 	    GO(command_timeout), 0, NULL },
 	{ G(data_timeout), T_DURATION, "10m", 1, HOUR, 0, GO(data_timeout),
@@ -236,6 +241,7 @@ static const struct conf_key keys[] = {
 _Static_assert(sizeof(enum policy_spf) == sizeof(int) &&
     sizeof(enum policy_dmarc) == sizeof(int) &&
     sizeof(enum policy_bare_lf) == sizeof(int) &&
+    sizeof(enum log_format) == sizeof(int) &&
     sizeof(enum listen_mode) == sizeof(int) &&
     sizeof(enum route_tls) == sizeof(int), "T_ENUM stores an int");
 
@@ -1809,6 +1815,7 @@ conf_free(struct conf *c)
 	free(c->aliases);
 	free(c->postmaster);
 	free(c->relay_networks);
+	free(c->debug_peers);
 	free(c->tls_cert);
 	free(c->tls_key);
 	strv_free(c->resolvers, c->nresolvers);
@@ -1896,6 +1903,14 @@ net_match(const struct conf_net *n, const unsigned char *a)
 bool
 conf_relay_allowed(const struct conf *c, const struct sockaddr *sa)
 {
+	return conf_nets_match(c->relay_networks, c->nrelay_networks, sa);
+}
+
+/* conf_nets_match - is the address inside one of nets (see above)? */
+bool
+conf_nets_match(const struct conf_net *nets, size_t nnets,
+    const struct sockaddr *sa)
+{
 	static const unsigned char	 mapped[12] = { [10] = 0xff, 0xff };
 	struct sockaddr_in		 sin;
 	struct sockaddr_in6		 sin6;
@@ -1919,8 +1934,8 @@ conf_relay_allowed(const struct conf *c, const struct sockaddr *sa)
 			has4 = true;
 		}
 	}
-	for (size_t i = 0; i < c->nrelay_networks; i++) {
-		const struct conf_net	*n = &c->relay_networks[i];
+	for (size_t i = 0; i < nnets; i++) {
+		const struct conf_net	*n = &nets[i];
 
 		if ((n->family == AF_INET && has4 && net_match(n, a4)) ||
 		    (n->family == AF_INET6 && has6 && net_match(n, a6)))

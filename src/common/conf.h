@@ -20,6 +20,7 @@ enum route_tls { ROUTE_TLS_NONE = 0, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE,
 enum policy_spf { SPF_POLICY_RECORD = 0, SPF_POLICY_REJECT };
 enum policy_dmarc { DMARC_POLICY_RECORD = 0, DMARC_POLICY_ENFORCE };
 enum policy_bare_lf { BARE_LF_NORMALIZE = 0, BARE_LF_REJECT };
+enum log_format { LOG_FORMAT_POSTBOTE = 0, LOG_FORMAT_POSTFIX };
 
 struct conf_net {			/* one relay_networks entry */
 	int		 family;	/* AF_INET or AF_INET6 */
@@ -92,6 +93,8 @@ struct conf {
 	char		*postmaster;	/* address, or NULL: root's alias */
 	struct conf_net	*relay_networks;
 	size_t		 nrelay_networks;
+	struct conf_net	*debug_peers;	/* SMTP transcripts in the log */
+	size_t		 ndebug_peers;
 	uint64_t	 max_message_size;
 	unsigned	 max_recipients;
 	char		*tls_cert, *tls_key;
@@ -111,6 +114,7 @@ struct conf {
 	enum policy_bare_lf bare_lf;	/* LF-only lines in DATA and BDAT */
 	char		*user;
 	char		*log;		/* "stderr", "syslog" or a path */
+	enum log_format	 log_format;	/* the shape of a message's lines */
 	/* session limits and timeouts (seconds) */
 	uint64_t	 command_timeout;
 	uint64_t	 data_timeout;
@@ -225,6 +229,9 @@ const struct conf_deliver *conf_deliver_of(const struct conf *c,
 	    const char *domain);
 /* conf_relay_allowed - is the client address inside relay_networks? */
 bool	 conf_relay_allowed(const struct conf *, const struct sockaddr *);
+/* conf_nets_match - is the address inside one of the networks? */
+bool	 conf_nets_match(const struct conf_net *, size_t,
+	    const struct sockaddr *);
 /* conf_parse_duration / conf_parse_size - "30s 5m 4h 5d" / "512K 25M";
  * a bare number is seconds / bytes.  0 or -1 on error. */
 int	 conf_parse_duration(const char *, uint64_t *);

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/conf.h"
 #include "common/proc.h"
 #include "deliver/deliver_job.h"
 #include "lib/ipc_proto.h"
@@ -224,15 +225,18 @@ static void
 log_result(const struct deliver_job *j, const struct deliver_rcpt *r,
     double delay)
 {
-	bool	changed = strcmp(r->addr, r->orig) != 0;
+	bool		 changed = strcmp(r->addr, r->orig) != 0;
+	/* log_format = postfix: Postfix's commas, which log readers need */
+	const char	*sep = config->log_format == LOG_FORMAT_POSTFIX ?
+			    ", " : " ";
 
-	log_info("%s: to=<%s>%s%s%s relay=%s delay=%.2f dsn=%s "
+	log_info("%s: to=<%s>%s%s%s%s%srelay=%s%sdelay=%.2f%sdsn=%s%s"
 	    "status=%s (%s)", j->id, log_safe(r->addr),
-	    changed ? " orig_to=<" : "",
+	    changed ? sep : "", changed ? "orig_to=<" : "",
 	    changed ? log_safe(r->orig) : "",
-	    changed ? ">" : "",
-	    j->relay[0] != '\0' ? log_safe(j->relay) : "local", delay,
-	    r->dsn,
+	    changed ? ">" : "", sep,
+	    j->relay[0] != '\0' ? log_safe(j->relay) : "local", sep, delay,
+	    sep, r->dsn, sep,
 	    status_word(r->result), log_safe(r->text));
 }
 

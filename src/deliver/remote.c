@@ -937,6 +937,14 @@ log_tls(struct rconn *c)
 	    trust, trust, SSL_get_version(ssl), SSL_get_cipher_name(ssl),
 	    match[0] != '\0' ? " tlsa=\"" : "", match,
 	    match[0] != '\0' ? "\"" : "");
+	/* Postfix's words (a DANE match is "Verified" there too) */
+	if (config->log_format == LOG_FORMAT_POSTFIX)
+		log_info("%s TLS connection established to %s: %s with "
+		    "cipher %s (%d/%d bits)", r->dane == DANE_VERIFY ?
+		    "Verified" : trust, log_safe(c->relay),
+		    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
+		    SSL_get_cipher_bits(ssl, NULL),
+		    SSL_get_cipher_bits(ssl, NULL));
 }
 
 /* tls_why - why the handshake failed: a certificate that did not verify

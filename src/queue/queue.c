@@ -286,9 +286,15 @@ abort_request(struct ipc_msg *im)
 static void
 accepted(const char *id, struct envelope *env)
 {
-	log_info("%s: from=<%s> size=%llu nrcpt=%zu", id,
-	    log_safe(env->sender), (unsigned long long)env->size,
-	    env->nrcpt);
+	/* Postfix's qmgr shape, with its commas, under log_format = postfix */
+	if (config->log_format == LOG_FORMAT_POSTFIX)
+		log_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)",
+		    id, log_safe(env->sender), (unsigned long long)env->size,
+		    env->nrcpt);
+	else
+		log_info("%s: from=<%s> size=%llu nrcpt=%zu", id,
+		    log_safe(env->sender), (unsigned long long)env->size,
+		    env->nrcpt);
 	queue_sched_add(id, env);
 }
 
