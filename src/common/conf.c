@@ -144,6 +144,8 @@ static const struct conf_key keys[] = {
 	    w_bare_lf },
 	{ G(user), T_USER, "postbote", 0, 0, 0, GO(user), 0, NULL },
 	{ G(log), T_LOG, "stderr", 0, 0, 0, GO(log), 0, NULL },
+	{ G(metrics_listen), T_HOSTPORT, NULL, 0, 0, 0, GO(metrics_host),
+	    GO(metrics_port), NULL },
 	{ G(log_format), T_ENUM, "postbote", 0, 0, 0, GO(log_format), 0,
 	    w_log_format },
 	{ G(command_timeout), T_DURATION, "5m", 1, HOUR, 0,
@@ -1816,6 +1818,7 @@ conf_free(struct conf *c)
 	free(c->postmaster);
 	free(c->relay_networks);
 	free(c->debug_peers);
+	free(c->metrics_host);
 	free(c->tls_cert);
 	free(c->tls_key);
 	strv_free(c->resolvers, c->nresolvers);

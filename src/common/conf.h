@@ -115,6 +115,8 @@ struct conf {
 	char		*user;
 	char		*log;		/* "stderr", "syslog" or a path */
 	enum log_format	 log_format;	/* the shape of a message's lines */
+	char		*metrics_host;	/* metrics_listen, NULL = none */
+	uint16_t	 metrics_port;
 	/* session limits and timeouts (seconds) */
 	uint64_t	 command_timeout;
 	uint64_t	 data_timeout;

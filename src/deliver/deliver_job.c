@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/stats.h"
 #include "common/proc.h"
 #include "deliver/deliver_job.h"
 #include "lib/ipc_proto.h"
@@ -229,6 +230,15 @@ log_result(const struct deliver_job *j, const struct deliver_rcpt *r,
 	/* log_format = postfix: Postfix's commas, which log readers need */
 	const char	*sep = config->log_format == LOG_FORMAT_POSTFIX ?
 			    ", " : " ";
+
+	if (r->result == DELIVER_OK) {
+		stats_add(STATS_DELIVERED);
+		stats_delivery(delay);
+	} else {
+		stats_add(r->result == DELIVER_PERM ? STATS_BOUNCED :
+		    STATS_DEFERRED);
+		stats_failure(r->result == DELIVER_PERM, log_safe(r->text));
+	}
 
 	log_info("%s: to=<%s>%s%s%s%s%srelay=%s%sdelay=%.2f%sdsn=%s%s"
 	    "status=%s (%s)", j->id, log_safe(r->addr),

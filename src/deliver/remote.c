@@ -44,6 +44,7 @@
 
 #include "lib/base64.h"
 #include "common/conf.h"
+#include "common/stats.h"
 #include "deliver/dane.h"
 #include "deliver/deliver_job.h"
 #include "deliver/mx.h"
@@ -927,6 +928,7 @@ log_tls(struct rconn *c)
 
 	if (ssl == NULL || r == NULL)
 		return;
+	stats_add(STATS_OUT_TLS);
 	if (r->dane == DANE_VERIFY) {
 		trust = "DANE";
 		dane_ssl_match(ssl, match, sizeof(match));
@@ -1061,6 +1063,7 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 			/* implicit TLS: the handshake is done */
 			if (c->tls)
 				log_tls(c);
+			stats_add(STATS_OUT_CONNECTIONS);
 			c->state = C_GREETING;
 			set_timeout(c, T_GREETING);
 		}

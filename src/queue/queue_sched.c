@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/conf.h"
+#include "common/stats.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "mail/bounce.h"
@@ -620,6 +621,7 @@ expire(struct qmsg *m, struct buf *st, unsigned char *note, uint64_t now)
 		if (r->state != RCPT_PENDING)
 			continue;
 		r->state = RCPT_FAILED;
+		stats_add(STATS_EXPIRED);
 		log_info("%s: to=<%s>%sdelay=%.0f%sdsn=4.4.7%sstatus=expired "
 		    "(%s)", m->id, log_safe(r->addr), SEP,
 		    (double)(now - m->env.arrival) / 1e6, SEP, SEP,

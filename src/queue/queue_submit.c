@@ -19,6 +19,7 @@
 
 #include "auth/dkim_sign.h"
 #include "common/conf.h"
+#include "common/stats.h"
 #include "common/dkim_keys.h"
 #include "lib/ipc_proto.h"
 #include "lib/log.h"
@@ -245,6 +246,7 @@ finish(struct job *j)
 		job_free(j);
 		return;
 	}
+	stats_add(STATS_SUBMITTED);
 	/* Postfix's pickup names a local submission so */
 	if (config->log_format == LOG_FORMAT_POSTFIX)
 		log_info_as("pickup", "%s: uid=%s from=<%s>", c->id,

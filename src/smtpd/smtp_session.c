@@ -27,6 +27,7 @@
 
 #include "mail/addr.h"
 #include "common/conf.h"
+#include "common/stats.h"
 #include "lib/dns.h"
 #include "smtpd/io.h"
 #include "lib/ipc_proto.h"
@@ -313,6 +314,18 @@ log_peer(const struct smtp_session *s, struct smtp_log_peer *p, char *from)
 	return p;
 }
 
+/* note_reject - count a refusal, and keep "CLIENT: REPLY" for the status
+ * page's recent refusals. */
+static void
+note_reject(const struct smtp_session *s, enum stats_reject r,
+    const char *text)
+{
+	char	 line[240];
+
+	snprintf(line, sizeof(line), "%s: %s", s->peer_ip, log_safe(text));
+	stats_reject(r, line);
+}
+
 /*
  * reject_rcpt - refuse RCPT for address a (parsed, formatted) with the
  * reply "CODE <a>: TEXT", logged as the log_format wants: why is the
@@ -328,6 +341,8 @@ reject_rcpt(struct smtp_session *s, const char *a, const char *why,
 
 	snprintf(text, sizeof(text), "%s <%s>: %s", code, reply_safe(a),
 	    what);
+	note_reject(s, strcmp(why, "relay denied") == 0 ?
+	    STATS_REJ_RELAY_DENIED : STATS_REJ_UNKNOWN_USER, text);
 	if (smtp_log_postfix())
 		smtp_log_reject(log_peer(s, &lp, from), "RCPT", a, text);
 	else
@@ -481,6 +496,7 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 	s->hnext = table[s->id % TABLE_SIZE];
 	table[s->id % TABLE_SIZE] = s;
 	nsessions++;
+	stats_add(STATS_CONNECTIONS);
 	if (!event_pending(clock_ev, EV_TIMEOUT, NULL)) {
 		struct timeval	tv = { CLOCK_TICK, 0 };
 
@@ -1320,6 +1336,7 @@ tls_ready(struct smtp_session *s)
 	str_copy(s->tls_version, io_tls_version(s->io),
 	    sizeof(s->tls_version));
 	str_copy(s->tls_cipher, io_tls_cipher(s->io), sizeof(s->tls_cipher));
+	stats_add(STATS_CONNECTIONS_TLS);
 	log_info("session=%016llx event=tls client=%s tls=%s cipher=%s%s%s",
 	    (unsigned long long)s->id, s->peer_str, s->tls_version,
 	    s->tls_cipher, *sni ? " sni=" : "", *sni ? log_safe(sni) : "");
@@ -1522,6 +1539,8 @@ body_refused(struct smtp_session *s)
 	case DATA_FAULT_NONE:
 		if (!s->rx.overflow)
 			return false;
+		note_reject(s, STATS_REJ_CONTENT,
+		    "552 5.3.4 Error: message size exceeds limit");
 		if (smtp_log_postfix())
 			smtp_log_reject(log_peer(s, &lp, from),
 			    "END-OF-MESSAGE", NULL,
@@ -1538,6 +1557,7 @@ body_refused(struct smtp_session *s)
 		break;
 	}
 	snprintf(text, sizeof(text), "554 5.6.0 Error: %s", why);
+	note_reject(s, STATS_REJ_CONTENT, text);
 	if (smtp_log_postfix())
 		smtp_log_reject(log_peer(s, &lp, from),
 			    "END-OF-MESSAGE", NULL, text);
@@ -1770,6 +1790,7 @@ verdict_apply(struct smtp_session *s)
 		v.prepend = NULL;
 		return true;
 	case SMTP_CHECK_REFUSE:
+		note_reject(s, STATS_REJ_POLICY, v.reply);
 		if (smtp_log_postfix())
 			smtp_log_reject(log_peer(s, &lp, from),
 			    "END-OF-MESSAGE", NULL, v.reply);
@@ -1837,6 +1858,7 @@ commit_answer(struct smtp_session *s, bool ok, const char *why)
 		    s->auth[0] != '\0' ? " auth=" : "",
 		    s->auth[0] != '\0' ? log_safe(s->auth) : "");
 		reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
+		stats_add(STATS_RECEIVED);
 		s->nmsgs++;
 	} else
 		reply(s, "451 4.3.0 Error: %s", why);
@@ -2430,6 +2452,7 @@ smtp_session_owned(struct smtp_session *s, struct ipc_msg *m)
 		snprintf(text, sizeof(text), "553 5.7.1 <%s>: Sender address "
 		    "rejected: not owned by user %s", reply_safe(a),
 		    reply_safe(s->auth));
+		note_reject(s, STATS_REJ_SENDER_NOT_OWNED, text);
 		if (smtp_log_postfix())
 			smtp_log_reject(log_peer(s, &lp, a), "MAIL", NULL,
 			    text);
