@@ -225,3 +225,48 @@ def test_tls_lines_in_postfix_words(mta_factory, dns, workdir, verify):
     assert re.search(r"postbote/smtpd\[\d+\]: Anonymous TLS connection "
                      r"established from \S+\[127\.0\.0\.1\]: TLSv1\.3 with "
                      r"cipher TLS_\w+$", m.log(), re.M), m.log()
+
+
+@pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
+def test_debug_peers_outbound_transcript(mta_factory, dns, workdir, mech):
+    """debug_peers names destinations too: the SMTP client's commands and
+    the server's replies, the AUTH credentials masked, no message text."""
+    from test_remote import authenticator, send
+    pwfile = "%s/relay.pw" % workdir
+    open(pwfile, "w").write("s3cret pass\n")
+    dns.add("smtp.provider.test", "A", "127.0.0.1")
+    sink_tls = tls_context(*make_ca(workdir, "smtp.provider.test")[1:])
+    with Sink(authenticator=authenticator, auth_required=True,
+              auth_exclude_mechanism=[{"PLAIN": "LOGIN",
+                                       "LOGIN": "PLAIN"}[mech]],
+              tls_context=sink_tls) as sink:
+        m = remote_mta(mta_factory, sink.port, (
+            "debug_peers = 127.0.0.1/32\n"
+            "[route *]\nhost = smtp.provider.test:%d\ntls = may\n"
+            "auth = relayuser %s") % (sink.port, pwfile))
+        send(m, ["bob@far.test"], body="Subject: t\r\n\r\nsecret-body\r\n")
+        assert len(sink.wait(1)) == 1
+        relay = r"relay=smtp\.provider\.test\[127\.0\.0\.1\]:%d " % sink.port
+        assert wait_for(lambda: re.search(
+            relay + r"transcript=< line=\"221 ", m.log()) or re.search(
+            relay + r"transcript=> line=\"RSET\"", m.log())), m.log()
+    log = m.log()
+    assert re.search(relay + r"transcript=< line=\"220 ", log), log
+    assert re.search(relay + r"transcript=> line=\"EHLO mx\.example\.test\"",
+                     log), log
+    assert re.search(relay + r"transcript=> line=\"STARTTLS\"", log), log
+    assert re.search(relay + r"transcript=> line=\"MAIL FROM:"
+                     r"<sender@example\.test>", log), log
+    assert re.search(relay + r"transcript=> line=\"RCPT TO:<bob@far\.test>",
+                     log), log
+    if mech == "PLAIN":
+        assert re.search(relay + r"transcript=> line=\"AUTH PLAIN "
+                         r"\*\*\* \(masked\)\"", log), log
+    else:
+        assert re.search(relay + r"transcript=> line=\"AUTH LOGIN\"", log)
+        assert len(re.findall(relay + r"transcript=> line=\"\*\*\* "
+                              r"\(masked\)\"", log)) == 2, log
+    assert "s3cret" not in log
+    assert base64.b64encode(b"s3cret pass").decode() not in log
+    assert base64.b64encode(b"\0relayuser\0s3cret pass").decode() not in log
+    assert "secret-body" not in log
