@@ -272,3 +272,39 @@ def test_prometheus_scrapes_the_counters(mta_factory, workdir):
             prom.kill()
             prom.wait()
         log.close()
+
+
+@pytest.mark.skipif(not shutil.which("chromium"),
+                    reason="chromium missing (scripts/deps.sh)")
+def test_status_page_in_a_headless_browser(mta_factory, dns, workdir):
+    """Debian's chromium, headless, with a private profile, loads the page
+    (nothing from elsewhere: no network here) and its DOM shows what
+    `postbote queue list` shows."""
+    dns.set_rcode("slow.test", "MX", "SERVFAIL")     # deferred, 4.4.3
+    port = free_port()
+    m = remote_mta(mta_factory, free_port(),
+                   "metrics_listen = 127.0.0.1:%d\nretry = 1h" % port)
+    m.metrics_port = port
+    smtp(m, BOB, ["a@slow.test", "b@slow.test"])
+    smtp(m, BOB, ["c@slow.test"])
+    assert wait_for(lambda: m.log().count("status=deferred") >= 3)
+    profile = tempfile.mkdtemp(dir=workdir)
+    r = subprocess.run([
+        "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+        "--no-first-run", "--user-data-dir=" + profile,
+        "--dump-dom", "http://127.0.0.1:%d/" % m.metrics_port],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, HOME=profile))
+    assert r.returncode == 0, r.stderr[-2000:]
+    p = Page()
+    p.feed(r.stdout)
+    listed = json.loads(subprocess.run(
+        [BIN, "queue", "-c", m.conf, "list", "--json"], capture_output=True,
+        text=True, timeout=30).stdout)
+    assert int(p.ids["queue-messages"]) == len(listed) == 2, r.stdout
+    assert int(p.ids["queue-recipients"]) == 3
+    assert re.search(r'<td class="domain">slow\.test</td>'
+                     r'<td class="messages">2</td>'
+                     r'<td class="recipients">3</td>', r.stdout), r.stdout
+    assert "<svg" in r.stdout and len(p.bars) == 24
+    assert int(p.bars[-1]["data-received"]) == 2
