@@ -144,7 +144,7 @@ static const struct conf_key keys[] = {
 	    w_bare_lf },
 	{ G(user), T_USER, "postbote", 0, 0, 0, GO(user), 0, NULL },
 	{ G(log), T_LOG, "stderr", 0, 0, 0, GO(log), 0, NULL },
-	{ G(metrics_listen), T_HOSTPORT, NULL, 0, 0, 0, GO(metrics_host),
+	{ G(metrics_listen), T_LISTEN_ADDR, NULL, 0, 0, 0, GO(metrics_host),
 	    GO(metrics_port), NULL },
 	{ G(log_format), T_ENUM, "postbote", 0, 0, 0, GO(log_format), 0,
 	    w_log_format },

@@ -77,7 +77,7 @@ count_msg(const struct queue_sched_entry *e, void *arg)
 {
 	struct qview		*v = arg;
 	const struct envelope	*env = e->env;
-	struct dom		*seen[16];
+	struct dom		*seen[64];	/* domains counted */
 	size_t			 nseen = 0;
 
 	v->msgs++;

@@ -130,12 +130,27 @@ def test_only_get_of_known_paths(mta_factory):
     assert get(m.metrics_port, "/metrics")[0] == 200
 
 
-def test_metrics_listen_needs_a_port(mta_factory):
-    m = mta_factory(extra="metrics_listen = 127.0.0.1")
-    r = subprocess.run([BIN, "serve", "-c", m.conf], capture_output=True,
-                       text=True, timeout=30)
-    assert r.returncode != 0
-    assert "metrics_listen" in r.stderr + m.log()
+@pytest.mark.parametrize("value", ["127.0.0.1", "localhost:9465",
+                                   "127.0.0.1:99999"])
+def test_metrics_listen_is_checked(mta_factory, value):
+    m = mta_factory(extra="metrics_listen = %s" % value)
+    for verb in ("check", "serve"):
+        r = subprocess.run([BIN, verb, "-c", m.conf], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2, r.stderr
+        assert re.search(r"postbote\.conf:\d+:\d+: metrics_listen", r.stderr)
+
+
+def test_metrics_listen_in_use_fails_the_start(mta_factory):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        m = mta_factory(extra="metrics_listen = 127.0.0.1:%d"
+                        % busy.getsockname()[1])
+        r = subprocess.run([BIN, "serve", "-c", m.conf],
+                           capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "metrics" in r.stderr + m.log()
 
 
 class Page(HTMLParser):
