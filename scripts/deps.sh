@@ -11,14 +11,14 @@ libcrypt-dev zlib1g-dev libcmocka-dev python3-pytest python3-pytest-xdist
 python3-dnslib python3-aiosmtpd python3-dkim python3-nacl opendkim-tools swaks
 curl openssl publicsuffix python3-spf python3-yaml testssl.sh
 python3-cryptography ldnsutils liblmdb-dev groff-base man-db systemd
-python3-milter"
+python3-milter pflogsumm python3-prometheus-client chromium"
 # Servers the tests start themselves (private configs, loopback ports,
 # stopped by pid): their packages' own services must never run, so they
 # are installed under a policy-rc.d that refuses every start.
 SERVICE_PKGS="nsd unbound dovecot-core dovecot-lmtpd dovecot-imapd dovecot-sieve
-rspamd"
+rspamd prometheus"
 # the units those packages bring
-SERVICES="nsd unbound dovecot rspamd"
+SERVICES="nsd unbound dovecot rspamd prometheus prometheus-node-exporter"
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'

@@ -87,6 +87,7 @@ static const char *const w_tls[] = { "none", "may", "require", "implicit",
 static const char *const w_bool[] = { "no", "yes", NULL };
 static const char *const w_dnsbl_reject[] = { "rcpt", "connect", NULL };
 static const char *const w_milter_action[] = { "tempfail", "accept", NULL };
+static const char *const w_log_format[] = { "postbote", "postfix", NULL };
 
 #define G(f)	SC_GLOBAL, #f
 #define GO(f)	offsetof(struct conf, f)
@@ -113,6 +114,8 @@ static const struct conf_key keys[] = {
 	    NULL },
 	{ G(relay_networks), T_NETS, "127.0.0.0/8 ::1/128", 0, 0, 0,
 	    GO(relay_networks), GO(nrelay_networks), NULL },
+	{ G(debug_peers), T_NETS, NULL, 0, 0, 0, GO(debug_peers),
+	    GO(ndebug_peers), NULL },
 	{ G(max_message_size), T_SIZE, "25M", KIB, 2 * KIB * KIB * KIB, 0,
 	    GO(max_message_size), 0, NULL },
 	{ G(max_recipients), T_UINT, "1000", 1, 100000, 0,
@@ -145,6 +148,10 @@ static const struct conf_key keys[] = {
 	    w_bare_lf },
 	{ G(user), T_USER, "postbote", 0, 0, 0, GO(user), 0, NULL },
 	{ G(log), T_LOG, "stderr", 0, 0, 0, GO(log), 0, NULL },
+	{ G(metrics_listen), T_LISTEN_ADDR, NULL, 0, 0, 0, GO(metrics_host),
+	    GO(metrics_port), NULL },
+	{ G(log_format), T_ENUM, "postbote", 0, 0, 0, GO(log_format), 0,
+	    w_log_format },
 	{ G(command_timeout), T_DURATION, "5m", 1, HOUR, 0,
 	    GO(command_timeout), 0, NULL },
 	{ G(data_timeout), T_DURATION, "10m", 1, HOUR, 0, GO(data_timeout),
@@ -284,6 +291,7 @@ static const struct conf_key keys[] = {
 _Static_assert(sizeof(enum policy_spf) == sizeof(int) &&
     sizeof(enum policy_dmarc) == sizeof(int) &&
     sizeof(enum policy_bare_lf) == sizeof(int) &&
+    sizeof(enum log_format) == sizeof(int) &&
     sizeof(enum listen_mode) == sizeof(int) &&
     sizeof(enum route_tls) == sizeof(int) &&
     sizeof(enum conf_milter_action) == sizeof(int), "T_ENUM stores an int");
@@ -2195,6 +2203,8 @@ conf_free(struct conf *c)
 	free(c->aliases);
 	free(c->postmaster);
 	free(c->relay_networks);
+	free(c->debug_peers);
+	free(c->metrics_host);
 	free(c->tls_cert);
 	free(c->tls_key);
 	strv_free(c->resolvers, c->nresolvers);

@@ -26,6 +26,7 @@ enum policy_spf { SPF_POLICY_RECORD = 0, SPF_POLICY_REJECT };
 enum policy_dmarc { DMARC_POLICY_RECORD = 0, DMARC_POLICY_ENFORCE };
 enum policy_bare_lf { BARE_LF_NORMALIZE = 0, BARE_LF_REJECT };
 enum dnsbl_reject { DNSBL_REJECT_RCPT = 0, DNSBL_REJECT_CONNECT };
+enum log_format { LOG_FORMAT_POSTBOTE = 0, LOG_FORMAT_POSTFIX };
 
 struct conf_net {			/* one relay_networks entry */
 	int		 family;	/* AF_INET or AF_INET6 */
@@ -118,6 +119,8 @@ struct conf {
 	char		*postmaster;	/* address, or NULL: root's alias */
 	struct conf_net	*relay_networks;
 	size_t		 nrelay_networks;
+	struct conf_net	*debug_peers;	/* SMTP transcripts in the log */
+	size_t		 ndebug_peers;
 	uint64_t	 max_message_size;
 	unsigned	 max_recipients;
 	char		*tls_cert, *tls_key;
@@ -137,6 +140,9 @@ struct conf {
 	enum policy_bare_lf bare_lf;	/* LF-only lines in DATA and BDAT */
 	char		*user;
 	char		*log;		/* "stderr", "syslog" or a path */
+	enum log_format	 log_format;	/* the shape of a message's lines */
+	char		*metrics_host;	/* metrics_listen, NULL = none */
+	uint16_t	 metrics_port;
 	/* session limits and timeouts (seconds) */
 	uint64_t	 command_timeout;
 	uint64_t	 data_timeout;

@@ -35,6 +35,7 @@
 
 #include "common/conf.h"
 #include "common/proc.h"
+#include "common/stats.h"
 #include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -320,6 +321,11 @@ release(struct proc_inherit *inh)
 	if (inh->submit_fd != -1)
 		close(inh->submit_fd);
 	inh->control_fd = inh->submit_fd = -1;
+	if (inh->metrics_fd != -1)
+		close(inh->metrics_fd);
+	if (inh->stats_fd != -1)
+		close(inh->stats_fd);
+	inh->metrics_fd = inh->stats_fd = -1;
 }
 
 static void
@@ -392,12 +398,19 @@ void
 proc_exec(const struct proc_module *m, int ctlfd,
     const struct proc_inherit *inh, bool verbose)
 {
-	size_t		 n = 0, max = 3 + inh->nlisten;
+	size_t		 n = 0, max = 5 + inh->nlisten;
 	int		*fds = xcalloc(max, sizeof(*fds));
 	char		**argv = xcalloc(max + 6, sizeof(*argv));
 	const char	**kinds = xcalloc(max, sizeof(*kinds));
 	size_t		 ac = 0;
 	sigset_t	 none;
+	const struct {
+		int		 fd;
+		const char	*kind;
+	} opt[] = {			/* the descriptors a process may have */
+		{ inh->control_fd, "control" }, { inh->submit_fd, "submit" },
+		{ inh->metrics_fd, "metrics" }, { inh->stats_fd, "stats" },
+	};
 
 	/* The parent's handlers write to its loop's signal pipe, which this
 	 * process still shares until the exec: not theirs to use. */
@@ -409,14 +422,11 @@ proc_exec(const struct proc_module *m, int ctlfd,
 		fds[n] = inh->listen_fds[i];
 		kinds[n++] = "listen";
 	}
-	if (inh->control_fd != -1) {
-		fds[n] = inh->control_fd;
-		kinds[n++] = "control";
-	}
-	if (inh->submit_fd != -1) {
-		fds[n] = inh->submit_fd;
-		kinds[n++] = "submit";
-	}
+	for (size_t i = 0; i < NELEM(opt); i++)
+		if (opt[i].fd != -1) {
+			fds[n] = opt[i].fd;
+			kinds[n++] = opt[i].kind;
+		}
 	/* A log file is the child's stderr: it writes there as the parent
 	 * does to the file, and needs not open it again. */
 	if (log_fd() > 2 && dup2(log_fd(), 2) == -1)
@@ -491,6 +501,10 @@ child_args(int argc, char **argv, const struct proc_module *const mods[],
 			inh->control_fd = fd;
 		else if ((fd = arg_fd(argv[i], "submit")) != -1)
 			inh->submit_fd = fd;
+		else if ((fd = arg_fd(argv[i], "metrics")) != -1)
+			inh->metrics_fd = fd;
+		else if ((fd = arg_fd(argv[i], "stats")) != -1)
+			inh->stats_fd = fd;
 		else
 			return -1;
 	}
@@ -531,6 +545,8 @@ child_start(int ctlfd, struct proc_inherit *inh)
 		fatalx("the start's config: %s", err);
 	if (strcmp(config->log, "syslog") == 0)
 		log_init(module->name, "syslog", log_verbose());
+	if (inh->stats_fd != -1 && stats_attach(inh->stats_fd) == -1)
+		fatal("cannot map the counters");
 	if (module->postfork != NULL)
 		module->postfork(inh);
 	release(inh);
@@ -562,7 +578,8 @@ void
 proc_child_main(int argc, char **argv,
     const struct proc_module *const mods[PROC_MAX])
 {
-	struct proc_inherit	 inh = { .control_fd = -1, .submit_fd = -1 };
+	struct proc_inherit	 inh = { .control_fd = -1, .submit_fd = -1,
+	    .metrics_fd = -1, .stats_fd = -1 };
 	struct event		*sigterm;
 	int			 ctlfd = -1;
 	bool			 verbose = false;

@@ -47,6 +47,9 @@ struct proc_inherit {
 	size_t			 nlisten;
 	int			 control_fd;	/* state_dir/control, or -1 */
 	int			 submit_fd;	/* state_dir/submit, or -1 */
+	int			 metrics_fd;	/* metrics_listen, or -1 */
+	int			 stats_fd;	/* the counters (stats.h): every
+						 * child maps them */
 };
 
 /* What a start or a reload brings (IPC_START, IPC_RELOAD): the parts this

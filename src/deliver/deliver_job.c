@@ -18,6 +18,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/conf.h"
+#include "common/stats.h"
 #include "common/proc.h"
 #include "deliver/deliver_job.h"
 #include "lib/ipc_proto.h"
@@ -227,15 +229,27 @@ static void
 log_result(const struct deliver_job *j, const struct deliver_rcpt *r,
     double delay)
 {
-	bool	changed = strcmp(r->addr, r->orig) != 0;
+	bool		 changed = strcmp(r->addr, r->orig) != 0;
+	/* log_format = postfix: Postfix's commas, which log readers need */
+	const char	*sep = config->log_format == LOG_FORMAT_POSTFIX ?
+			    ", " : " ";
 
-	log_info("%s: to=<%s>%s%s%s relay=%s delay=%.2f dsn=%s "
+	if (r->result == DELIVER_OK) {
+		stats_add(STATS_DELIVERED);
+		stats_delivery(delay);
+	} else {
+		stats_add(r->result == DELIVER_PERM ? STATS_BOUNCED :
+		    STATS_DEFERRED);
+		stats_failure(r->result == DELIVER_PERM, log_safe(r->text));
+	}
+
+	log_info("%s: to=<%s>%s%s%s%s%srelay=%s%sdelay=%.2f%sdsn=%s%s"
 	    "status=%s (%s)", j->id, log_safe(r->addr),
-	    changed ? " orig_to=<" : "",
+	    changed ? sep : "", changed ? "orig_to=<" : "",
 	    changed ? log_safe(r->orig) : "",
-	    changed ? ">" : "",
-	    j->relay[0] != '\0' ? log_safe(j->relay) : "local", delay,
-	    r->dsn,
+	    changed ? ">" : "", sep,
+	    j->relay[0] != '\0' ? log_safe(j->relay) : "local", sep, delay,
+	    sep, r->dsn, sep,
 	    status_word(r->result), log_safe(r->text));
 }
 

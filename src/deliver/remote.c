@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -55,6 +56,7 @@
 
 #include "lib/base64.h"
 #include "common/conf.h"
+#include "common/stats.h"
 #include "deliver/dane.h"
 #include "deliver/deliver_job.h"
 #include "deliver/mx.h"
@@ -100,6 +102,8 @@ struct rconn {
 	unsigned		 caps;
 	uint64_t		 maxsize;	/* peer SIZE, 0 = none */
 	bool			 tls, authed, reused, got_reply;
+	bool			 debug;		/* in debug_peers: transcript */
+	bool			 mask_next;	/* the next line is a secret */
 	struct rjob		*job;		/* NULL while idle */
 	struct event		*idle;
 	char			 relay[320];	/* host[ip]:port */
@@ -228,17 +232,59 @@ set_timeout(struct rconn *c, int secs)
 static void
 send_line(struct rconn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static void	 trace_line(struct rconn *, const char *, size_t);
+static void	 send_buf(struct rconn *, struct evbuffer *, struct buf *);
 
 static void
 send_line(struct rconn *c, const char *fmt, ...)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct buf	 l;
 	va_list		 ap;
 
+	buf_init(&l, 0);
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	buf_vprintf(&l, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
+	send_buf(c, out, &l);
+}
+
+/* send_buf - the command line in l, CRLF added, to out; frees l. */
+static void
+send_buf(struct rconn *c, struct evbuffer *out, struct buf *l)
+{
+	buf_append(l, "\r\n", 2);
+	evbuffer_add(out, l->data, l->len);
+	trace_line(c, l->data, l->len);
+	explicit_bzero(l->data, l->len);
+	buf_free(l);
+}
+
+/*
+ * trace_line - for a debug peer (debug_peers), log a command line we
+ * send: an AUTH command's payload, and the line after mask_next, are
+ * masked.  Never called for the message data.
+ */
+static void
+trace_line(struct rconn *c, const char *p, size_t n)
+{
+	const char	*sp;
+	bool		 mask = c->mask_next;
+
+	c->mask_next = false;
+	if (!c->debug)
+		return;
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+		n--;
+	sp = n > 5 && strncasecmp(p, "AUTH ", 5) == 0 ?
+	    memchr(p + 5, ' ', n - 5) : NULL;
+	if (mask || sp != NULL)
+		log_info("relay=%s transcript=> line=\"%s*** (masked)\"",
+		    log_safe(c->relay), sp != NULL ?
+		    log_safe_n(p, (size_t)(sp - p) + 1) : "");
+	else
+		log_info("relay=%s transcript=> line=\"%s\"",
+		    log_safe(c->relay), log_safe_n(p, n));
 }
 
 static struct rjob *
@@ -851,6 +897,8 @@ conn_new(struct rjob *r, const struct sockaddr_storage *a)
 	str_copy(c->host, r->hosts[r->hi], sizeof(c->host));
 	snprintf(c->relay, sizeof(c->relay), "%s[%s]:%u", c->host, ip,
 	    (unsigned)r->port);
+	c->debug = log_verbose() || conf_nets_match(config->debug_peers,
+	    config->ndebug_peers, (const struct sockaddr *)a);
 	c->job = r;
 	r->c = c;
 	c->next = conns;
@@ -980,6 +1028,7 @@ log_tls(struct rconn *c)
 
 	if (ssl == NULL || r == NULL)
 		return;
+	stats_add(STATS_OUT_TLS);
 	if (r->dane == DANE_VERIFY) {
 		trust = "DANE";
 		dane_ssl_match(ssl, match, sizeof(match));
@@ -990,6 +1039,14 @@ log_tls(struct rconn *c)
 	    trust, trust, SSL_get_version(ssl), SSL_get_cipher_name(ssl),
 	    match[0] != '\0' ? " tlsa=\"" : "", match,
 	    match[0] != '\0' ? "\"" : "");
+	/* Postfix's words (a DANE match is "Verified" there too) */
+	if (config->log_format == LOG_FORMAT_POSTFIX)
+		log_info("%s TLS connection established to %s: %s with "
+		    "cipher %s (%d/%d bits)", r->dane == DANE_VERIFY ?
+		    "Verified" : trust, log_safe(c->relay),
+		    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
+		    SSL_get_cipher_bits(ssl, NULL),
+		    SSL_get_cipher_bits(ssl, NULL));
 }
 
 /* tls_why - why the handshake failed: a certificate that did not verify
@@ -1113,6 +1170,7 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 			/* implicit TLS: the handshake is done */
 			if (c->tls)
 				log_tls(c);
+			stats_add(STATS_OUT_CONNECTIONS);
 			c->state = C_GREETING;
 			set_timeout(c, T_GREETING);
 		}
@@ -1185,6 +1243,9 @@ conn_read(struct bufferevent *bev, void *arg)
 	    EVBUFFER_EOL_CRLF)) != NULL) {
 		rc = len > LINE_MAX_LEN ? SMTP_REPLY_BAD :
 		    smtp_reply_line(&c->rp, line, len, c->state == C_EHLO);
+		if (c->debug)
+			log_info("relay=%s transcript=< line=\"%s\"",
+			    log_safe(c->relay), log_safe_n(line, len));
 		free(line);
 		if (rc == SMTP_REPLY_BAD) {
 			conn_failed(c, "bad reply line");
@@ -1366,6 +1427,7 @@ send_b64(struct rconn *c, const char *s)
 
 	buf_init(&b64, 0);
 	base64_encode((const unsigned char *)s, strlen(s), &b64);
+	c->mask_next = true;
 	send_line(c, "%s", buf_cstr(&b64));
 	if (b64.data != NULL)
 		explicit_bzero(b64.data, b64.len);
@@ -1461,26 +1523,28 @@ send_mail(struct rconn *c)
 	struct deliver_job	*j = c->job->j;
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
 	char			 x[512];
+	struct buf		 l;
 
-	evbuffer_add_printf(out, "MAIL FROM:<%s>", j->sender);
+	buf_init(&l, 0);
+	buf_printf(&l, "MAIL FROM:<%s>", j->sender);
 	if (c->caps & SMTP_CAP_SIZE)
-		evbuffer_add_printf(out, " SIZE=%llu",
+		buf_printf(&l, " SIZE=%llu",
 		    (unsigned long long)j->size);
 	if ((c->caps & SMTP_CAP_8BITMIME) && j->body == SMTP_BODY_8BITMIME)
-		evbuffer_add_printf(out, " BODY=8BITMIME");
+		buf_printf(&l, " BODY=8BITMIME");
 	if (j->smtputf8)
-		evbuffer_add_printf(out, " SMTPUTF8");
+		buf_printf(&l, " SMTPUTF8");
 	if (j->tls_req == ENV_TLS_REQUIRE)
-		evbuffer_add_printf(out, " REQUIRETLS");
+		buf_printf(&l, " REQUIRETLS");
 	if (c->caps & SMTP_CAP_DSN) {
 		if (j->ret != SMTP_RET_NONE)
-			evbuffer_add_printf(out, " RET=%s",
+			buf_printf(&l, " RET=%s",
 			    j->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
 		if (j->envid[0] != '\0' && smtp_parse_xtext_encode(j->envid,
 		    strlen(j->envid), x, sizeof(x)) < sizeof(x))
-			evbuffer_add_printf(out, " ENVID=%s", x);
+			buf_printf(&l, " ENVID=%s", x);
 	}
-	evbuffer_add(out, "\r\n", 2);
+	send_buf(c, out, &l);
 }
 
 static void
@@ -1497,17 +1561,19 @@ send_rcpt(struct rconn *c, const struct deliver_rcpt *d)
 	};
 	const char	*semi = strchr(d->orcpt, ';');
 	char		 x[1024];
+	struct buf	 l;
 
-	evbuffer_add_printf(out, "RCPT TO:<%s>", d->addr);
+	buf_init(&l, 0);
+	buf_printf(&l, "RCPT TO:<%s>", d->addr);
 	if ((c->caps & SMTP_CAP_DSN) && d->notify != 0) {
 		const char	*sep = " NOTIFY=";
 
 		if (d->notify & SMTP_NOTIFY_NEVER)
-			evbuffer_add_printf(out, " NOTIFY=NEVER");
+			buf_printf(&l, " NOTIFY=NEVER");
 		else
 			for (size_t i = 0; i < NELEM(nw); i++)
 				if (d->notify & nw[i].bit) {
-					evbuffer_add_printf(out, "%s%s", sep,
+					buf_printf(&l, "%s%s", sep,
 					    nw[i].word);
 					sep = ",";
 				}
@@ -1515,9 +1581,9 @@ send_rcpt(struct rconn *c, const struct deliver_rcpt *d)
 	if ((c->caps & SMTP_CAP_DSN) && semi != NULL &&
 	    smtp_parse_xtext_encode(semi + 1, strlen(semi + 1), x,
 	    sizeof(x)) < sizeof(x))
-		evbuffer_add_printf(out, " ORCPT=%.*s;%s",
+		buf_printf(&l, " ORCPT=%.*s;%s",
 		    (int)(semi - d->orcpt), d->orcpt, x);
-	evbuffer_add(out, "\r\n", 2);
+	send_buf(c, out, &l);
 }
 
 /* send_next - the next command of the transaction: MAIL, RCPTs, DATA;

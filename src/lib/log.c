@@ -21,6 +21,7 @@ static enum log_dest	 dest = DEST_STDERR;
 static int		 logfd = 2;
 static bool		 verbose;
 static char		 procname[32] = "postbote";
+static char		 ident[48] = "postbote";	/* syslog's tag */
 static char		 hostname[256];
 static long		 mypid;
 
@@ -36,8 +37,10 @@ log_init(const char *proc, const char *where, bool v)
 		dest = DEST_STDERR;
 		logfd = 2;
 	} else if (strcmp(where, "syslog") == 0) {
+		/* The tag is "postbote/smtpd", as Postfix's "postfix/smtpd",
+		 * so that log readers find the process where they expect. */
 		dest = DEST_SYSLOG;
-		openlog("postbote", LOG_PID | LOG_NDELAY, LOG_MAIL);
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 	} else {
 		int fd = open(where, O_WRONLY | O_APPEND | O_CREAT |
 		    O_CLOEXEC | O_NOFOLLOW, 0640);
@@ -56,6 +59,7 @@ log_setproc(const char *proc)
 {
 	mypid = (long)getpid();
 	snprintf(procname, sizeof(procname), "%s", proc);
+	snprintf(ident, sizeof(ident), "postbote/%s", procname);
 }
 
 int
@@ -78,9 +82,19 @@ log_verbose(void)
 
 static void	 vlog(int, const char *, va_list, const char *)
 		    __attribute__((format(printf, 2, 0)));
+static void	 vlog_as(const char *, int, const char *, va_list,
+		    const char *) __attribute__((format(printf, 3, 0)));
 
 static void
 vlog(int prio, const char *fmt, va_list ap, const char *suffix)
+{
+	vlog_as(procname, prio, fmt, ap, suffix);
+}
+
+/* vlog_as - one line, written whole, under process name proc. */
+static void
+vlog_as(const char *proc, int prio, const char *fmt, va_list ap,
+    const char *suffix)
 {
 	char		 line[8192], msg[7168];
 	struct timespec	 ts;
@@ -89,7 +103,17 @@ vlog(int prio, const char *fmt, va_list ap, const char *suffix)
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (dest == DEST_SYSLOG) {
-		syslog(prio, "%s: %s%s", procname, msg, suffix);
+		if (proc == procname)
+			syslog(prio, "%s%s", msg, suffix);
+		else {	/* another tag for this line: openlog keeps the
+			 * connection and takes the new tag */
+			char	tag[48];
+
+			snprintf(tag, sizeof(tag), "postbote/%s", proc);
+			openlog(tag, LOG_PID | LOG_NDELAY, LOG_MAIL);
+			syslog(prio, "%s%s", msg, suffix);
+			openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+		}
 		errno = saved;
 		return;
 	}
@@ -98,7 +122,7 @@ vlog(int prio, const char *fmt, va_list ap, const char *suffix)
 	n = snprintf(line, sizeof(line),
 	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s postbote/%s[%ld]: %s%s\n",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, hostname, procname,
+	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, hostname, proc,
 	    mypid, msg, suffix);
 	if (n < 0)
 		return;
@@ -125,6 +149,16 @@ log_info(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vlog(LOG_INFO, fmt, ap, "");
+	va_end(ap);
+}
+
+void
+log_info_as(const char *proc, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vlog_as(proc, LOG_INFO, fmt, ap, "");
 	va_end(ap);
 }
 

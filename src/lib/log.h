@@ -17,6 +17,10 @@ void	 log_setverbose(bool);
 bool	 log_verbose(void);
 
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* log_info_as - a line under another process name ("pickup"), where log
+ * readers expect it (Postfix's names); the pid stays this process's. */
+void	 log_info_as(const char *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* fatal - environment failure; appends strerror(errno); exits 1. */

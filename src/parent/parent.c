@@ -29,6 +29,7 @@
 #include "common/control.h"
 #include "common/lookup_tab.h"
 #include "common/proc.h"
+#include "common/stats.h"
 #include "common/tls.h"
 #include "lib/ipc_proto.h"
 #include "lib/log.h"
@@ -63,6 +64,10 @@ static int		*listen_fds;
 static size_t		 nlisten_fds;
 static int		 control_fd = -1;	/* queue's control socket */
 static int		 submit_fd = -1;	/* queue's submission socket */
+#define RSS_PERIOD	5	/* seconds between memory figures */
+static int		 metrics_fd = -1;	/* queue's HTTP listener */
+static int		 stats_fd = -1;		/* the shared counters */
+static struct event	*rss_timer;		/* their memory figures */
 static char		*control_file, *submit_file;
 static struct proc_user	 run_as;
 static bool		 stopping;
@@ -96,7 +101,8 @@ static void __attribute__((noreturn))
 child_exec(int id, int ctlfd)
 {
 	const struct proc_module *m = modules[id];
-	struct proc_inherit	 inh = { .control_fd = -1, .submit_fd = -1 };
+	struct proc_inherit	 inh = { .control_fd = -1, .submit_fd = -1,
+	    .metrics_fd = -1, .stats_fd = stats_fd };
 
 	if (m->needs & PROC_NEEDS_LISTENERS) {
 		inh.listen_fds = listen_fds;
@@ -105,6 +111,7 @@ child_exec(int id, int ctlfd)
 	if (m->needs & PROC_NEEDS_CONTROL) {
 		inh.control_fd = control_fd;
 		inh.submit_fd = submit_fd;
+		inh.metrics_fd = metrics_fd;
 	}
 	proc_exec(m, ctlfd, &inh, verbose);
 }
@@ -613,6 +620,40 @@ bind_control(void)
 	    run_as.uid, run_as.gid);
 	submit_fd = control_bind(submit_file, 0666, run_as.drop, run_as.uid,
 	    run_as.gid);
+	metrics_fd = parent_setup_metrics();
+}
+
+/* rss_of - the resident memory of process pid, from /proc. */
+static uint64_t
+rss_of(pid_t pid)
+{
+	char			 path[64];
+	unsigned long long	 size, rss;
+	FILE			*f;
+	int			 n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	n = fscanf(f, "%llu %llu", &size, &rss);
+	fclose(f);
+	return n == 2 ? rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* on_rss - every few seconds: each process's memory into the counters,
+ * where the queue's /metrics reads it (the parent reads /proc, which the
+ * sandboxed children may not). */
+static void
+on_rss(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	 tv = { RSS_PERIOD, 0 };
+
+	stats_set_process(PROC_PARENT, getpid(), rss_of(getpid()));
+	for (int id = PROC_PARENT + 1; id < PROC_MAX; id++)
+		if (children[id].pid > 0)
+			stats_set_process(id, children[id].pid,
+			    rss_of(children[id].pid));
+	evtimer_add(rss_timer, &tv);
 }
 
 static void
@@ -669,6 +710,8 @@ parent_serve(const char *path, bool verb,
 	signal(SIGPIPE, SIG_IGN);
 	listen_fds = parent_setup_listen(&nlisten_fds);
 	bind_control();
+	if ((stats_fd = stats_create()) == -1)
+		fatal("cannot make the counters");
 	if ((pbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	for (size_t i = 0; i < NELEM(sigs); i++) {
@@ -686,9 +729,15 @@ parent_serve(const char *path, bool verb,
 	sdnotify("READY=1\nMAINPID=%ld\nSTATUS=running, %zu listener%s",
 	    (long)getpid(), config->nlistens, config->nlistens == 1 ? "" :
 	    "s");
+	if ((rss_timer = evtimer_new(pbase, on_rss, NULL)) == NULL)
+		fatalx("evtimer_new failed");
+	on_rss(-1, 0, NULL);
 	event_base_dispatch(pbase);
 	close(control_fd);
 	close(submit_fd);
+	if (metrics_fd != -1)
+		close(metrics_fd);
+	close(stats_fd);
 	unlink(control_file);
 	unlink(submit_file);
 	free(control_file);
@@ -701,6 +750,7 @@ parent_serve(const char *path, bool verb,
 		event_free(ev[i]);
 	if (stop_timer != NULL)
 		event_free(stop_timer);
+	event_free(rss_timer);
 	event_base_free(pbase);
 	tls_material_wipe();
 	parent_setup_free_texts(&texts);

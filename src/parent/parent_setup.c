@@ -384,6 +384,23 @@ parent_setup_listen(size_t *n)
 	return fds;
 }
 
+/* parent_setup_metrics - see parent_setup.h. */
+int
+parent_setup_metrics(void)
+{
+	struct conf_listen	 l = { 0 };
+
+	if (config->metrics_host == NULL || config->metrics_host[0] == '\0')
+		return -1;
+	if (config->metrics_port == 0)
+		fatalx("metrics_listen %s: a port is needed (HOST:PORT)",
+		    config->metrics_host);
+	l.name = "metrics";
+	l.host = config->metrics_host;
+	l.port = config->metrics_port;
+	return bind_one(&l);
+}
+
 /* parent_setup_user - see parent_setup.h. */
 void
 parent_setup_user(struct proc_user *u)

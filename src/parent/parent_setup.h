@@ -65,5 +65,8 @@ void	 parent_setup_probe(void);
 /* parent_setup_listen - bind one socket per config->listens entry; the
  * array (n entries) is allocated. */
 int	*parent_setup_listen(size_t *n);
+/* parent_setup_metrics - bind metrics_listen (the queue's HTTP listener);
+ * -1 when the key is not set.  Exits when it cannot be bound. */
+int	 parent_setup_metrics(void);
 
 #endif

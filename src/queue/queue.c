@@ -34,6 +34,7 @@
 #include "queue/queue.h"
 #include "queue/queue_ctl.h"
 #include "queue/queue_dsn.h"
+#include "queue/queue_http.h"
 #include "queue/queue_sched.h"
 #include "queue/queue_submit.h"
 #include "queue/spool.h"
@@ -90,7 +91,7 @@ static const struct queue_sched_ops sched_ops = {
 static struct incoming	*incomings[HASH_SIZE];
 static struct event	*due_ev;	/* the scheduler's one timer */
 static bool		 stopping;
-static int		 control_fd = -1, submit_fd = -1;
+static int		 control_fd = -1, submit_fd = -1, metrics_fd = -1;
 static struct event	*recovered_ev;	/* forgets what recovery saw */
 
 static unsigned
@@ -286,11 +287,17 @@ abort_request(struct ipc_msg *im)
 static void
 accepted(const char *id, struct envelope *env)
 {
-	log_info("%s: from=<%s> size=%llu nrcpt=%zu%s%s", id,
-	    log_safe(env->sender), (unsigned long long)env->size,
-	    env->nrcpt, env->tls_req != ENV_TLS_DEFAULT ? " tls=" : "",
-	    env->tls_req != ENV_TLS_DEFAULT ?
-	    envelope_tls_name(env->tls_req) : "");
+	/* Postfix's qmgr shape, with its commas, under log_format = postfix */
+	if (config->log_format == LOG_FORMAT_POSTFIX)
+		log_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)",
+		    id, log_safe(env->sender), (unsigned long long)env->size,
+		    env->nrcpt);
+	else
+		log_info("%s: from=<%s> size=%llu nrcpt=%zu%s%s", id,
+		    log_safe(env->sender), (unsigned long long)env->size,
+		    env->nrcpt, env->tls_req != ENV_TLS_DEFAULT ? " tls=" : "",
+		    env->tls_req != ENV_TLS_DEFAULT ?
+		    envelope_tls_name(env->tls_req) : "");
 	queue_sched_add(id, env);
 }
 
@@ -477,7 +484,8 @@ queue_postfork(struct proc_inherit *inh)
 {
 	control_fd = inh->control_fd;
 	submit_fd = inh->submit_fd;
-	inh->control_fd = inh->submit_fd = -1;
+	metrics_fd = inh->metrics_fd;
+	inh->control_fd = inh->submit_fd = inh->metrics_fd = -1;
 }
 
 /* queue_configure - the start and each reload bring the [dkim] keys the
@@ -513,6 +521,7 @@ queue_init(struct event_base *b)
 		fatalx("queue: cannot arm a timer");
 	log_info("event=queue-loaded messages=%u", queue_sched_count());
 	queue_ctl_init(b, control_fd, submit_fd);
+	queue_http_init(b, metrics_fd);
 }
 
 static void

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/conf.h"
+#include "common/stats.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "mail/bounce.h"
@@ -607,6 +608,9 @@ dispatch(void)
 
 /* expire - the queue lifetime is over: every pending recipient fails
  * with 4.4.7 (RFC 3463), noted for the report. */
+/* between the fields of a message line: Postfix's shape has commas */
+#define SEP	(config->log_format == LOG_FORMAT_POSTFIX ? ", " : " ")
+
 static void
 expire(struct qmsg *m, struct buf *st, unsigned char *note, uint64_t now)
 {
@@ -617,9 +621,10 @@ expire(struct qmsg *m, struct buf *st, unsigned char *note, uint64_t now)
 		if (r->state != RCPT_PENDING)
 			continue;
 		r->state = RCPT_FAILED;
-		log_info("%s: to=<%s> delay=%.0f dsn=4.4.7 status=expired "
-		    "(%s)", m->id, log_safe(r->addr),
-		    (double)(now - m->env.arrival) / 1e6,
+		stats_add(STATS_EXPIRED);
+		log_info("%s: to=<%s>%sdelay=%.0f%sdsn=4.4.7%sstatus=expired "
+		    "(%s)", m->id, log_safe(r->addr), SEP,
+		    (double)(now - m->env.arrival) / 1e6, SEP, SEP,
 		    r->status != NULL ? log_safe(r->status) :
 		    "queue lifetime exceeded");
 		if (r->status != NULL)

@@ -19,6 +19,7 @@
 
 #include "auth/dkim_sign.h"
 #include "common/conf.h"
+#include "common/stats.h"
 #include "common/dkim_keys.h"
 #include "lib/ipc_proto.h"
 #include "lib/log.h"
@@ -245,7 +246,16 @@ finish(struct job *j)
 		job_free(j);
 		return;
 	}
-	log_info("%s: client=%s", c->id, log_safe(c->parsed.client));
+	stats_add(STATS_SUBMITTED);
+	/* Postfix's pickup names a local submission so */
+	if (config->log_format == LOG_FORMAT_POSTFIX)
+		log_info_as("pickup", "%s: uid=%s from=<%s>", c->id,
+		    c->parsed.client != NULL &&
+		    strncmp(c->parsed.client, "local uid=", 10) == 0 ?
+		    log_safe(c->parsed.client + 10) : "0",
+		    log_safe(c->parsed.sender));
+	else
+		log_info("%s: client=%s", c->id, log_safe(c->parsed.client));
 	buf_free(&j->data);
 }
 

@@ -30,6 +30,7 @@
 #include "auth/authres.h"
 #include "auth/dkim_sign.h"
 #include "common/conf.h"
+#include "common/stats.h"
 #include "common/dkim_keys.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -267,6 +268,22 @@ smtp_check_policy(enum policy_spf sp, enum policy_dmarc dp,
 	return "accept";
 }
 
+/* count_results - "spf=R dkim=R dmarc=R" (authres_summary) into the
+ * counters of each method's result. */
+static void
+count_results(const char *sum)
+{
+	char	 w[3][32];
+
+	if (sscanf(sum, "spf=%31s dkim=%31s dmarc=%31s", w[0], w[1], w[2]) !=
+	    3)
+		return;
+	if (strcmp(w[0], "skipped") != 0)
+		stats_auth_result(STATS_SPF, w[0]);
+	stats_auth_result(STATS_DKIM, w[1]);
+	stats_auth_result(STATS_DMARC, w[2]);
+}
+
 /* smtp_check_verdict - see smtp_check.h. */
 void
 smtp_check_verdict(struct smtp_check *c, struct smtp_check_verdict *v)
@@ -286,6 +303,7 @@ smtp_check_verdict(struct smtp_check *c, struct smtp_check_verdict *v)
 		    config->dmarc_policy, authres_spf_result(c->ar),
 		    authres_dmarc_output(c->ar), v);
 		authres_summary(c->ar, sum, sizeof(sum));
+		count_results(sum);
 		log_info("%s: session=%016llx event=authres %s action=%s",
 		    c->qid, (unsigned long long)c->id, sum, action);
 		if (v->action != SMTP_CHECK_ACCEPT)

@@ -29,6 +29,7 @@
 
 #include "mail/addr.h"
 #include "common/conf.h"
+#include "common/stats.h"
 #include "lib/dns.h"
 #include "smtpd/io.h"
 #include "lib/ipc_proto.h"
@@ -41,6 +42,7 @@
 #include "smtpd/screen.h"
 #include "smtpd/smtp_check.h"
 #include "smtpd/smtp_session.h"
+#include "smtpd/smtp_log.h"
 #include "smtpd/smtpd_milter.h"
 #include "common/tls.h"
 #include "lib/util.h"
@@ -266,6 +268,15 @@ vreply(struct smtp_session *s, const char *fmt, va_list ap)
 {
 	struct evbuffer	*out = io_output(s->io);
 
+	if (s->debug) {
+		char	 line[1024];
+		va_list	 aq;
+
+		va_copy(aq, ap);
+		vsnprintf(line, sizeof(line), fmt, aq);
+		va_end(aq);
+		smtp_log_transcript(s->id, ">", line, strlen(line), false);
+	}
 	evbuffer_add_vprintf(out, fmt, ap);
 	evbuffer_add(out, "\r\n", 2);
 }
@@ -299,6 +310,66 @@ error(struct smtp_session *s, const char *fmt, ...)
 		reply(s, "421 4.7.0 %s Error: too many errors", hostname());
 		close_after(s);
 	}
+}
+
+/* log_peer - the session as smtp_log's lines name it; from is a buffer
+ * of ADDR_TEXT_MAX for the sender. */
+static const struct smtp_log_peer *
+log_peer(const struct smtp_session *s, struct smtp_log_peer *p, char *from)
+{
+	bool	 has_from = s->state >= SMTP_S_MAIL && s->state <= SMTP_S_BDAT;
+
+	if (has_from && from[0] == '\0')
+		addr_format(&s->mail.addr, from, ADDR_TEXT_MAX);
+	*p = (struct smtp_log_peer){
+		.id = s->id, .qid = s->qid, .ip = s->peer_ip,
+		.name = strcmp(s->client_name, "unknown") == 0 ? "" :
+		    s->client_name,
+		.helo = s->helo,
+		.from = has_from || from[0] != '\0' ? from : NULL,
+		.auth = s->auth, .mech = s->auth_mech != NULL ?
+		    s->auth_mech : "PLAIN",
+		.esmtp = s->esmtp,
+	};
+	return p;
+}
+
+/* note_reject - count a refusal, and keep "CLIENT: REPLY" for the status
+ * page's recent refusals. */
+static void
+note_reject(const struct smtp_session *s, enum stats_reject r,
+    const char *text)
+{
+	char	 line[240];
+
+	snprintf(line, sizeof(line), "%s: %s", s->peer_ip, log_safe(text));
+	stats_reject(r, line);
+}
+
+/*
+ * reject_rcpt - refuse RCPT for address a (parsed, formatted) with the
+ * reply "CODE <a>: TEXT", logged as the log_format wants: why is the
+ * key=value line's reason.
+ */
+static void
+reject_rcpt(struct smtp_session *s, const char *a, const char *why,
+    const char *code, const char *what)
+{
+	char			 text[ADDR_TEXT_MAX + 128];
+	char			 from[ADDR_TEXT_MAX] = "";
+	struct smtp_log_peer	 lp;
+
+	snprintf(text, sizeof(text), "%s <%s>: %s", code, reply_safe(a),
+	    what);
+	note_reject(s, strcmp(why, "relay denied") == 0 ?
+	    STATS_REJ_RELAY_DENIED : STATS_REJ_UNKNOWN_USER, text);
+	if (smtp_log_postfix())
+		smtp_log_reject(log_peer(s, &lp, from), "RCPT", a, text);
+	else
+		log_info("session=%016llx event=reject client=%s to=<%s> "
+		    "dsn=%.5s reason=\"%s\"", (unsigned long long)s->id,
+		    s->peer_str, log_safe(a), text + 4, why);
+	error(s, "%s", text);
 }
 
 /* close_after - hang up once the output is sent (see flush).  Never
@@ -440,10 +511,12 @@ smtp_session_start(int fd, const struct sockaddr *sa, socklen_t salen,
 	fmt_peer(s);
 	str_copy(s->client_name, "unknown", sizeof(s->client_name));
 	s->relay_ok = conf_relay_allowed(config, sa);
+	s->debug = smtp_log_is_debug_peer(sa);
 	s->io = io_new(base, fd, session_io, s);
 	s->hnext = table[s->id % TABLE_SIZE];
 	table[s->id % TABLE_SIZE] = s;
 	nsessions++;
+	stats_add(STATS_CONNECTIONS);
 	if (!event_pending(clock_ev, EV_TIMEOUT, NULL)) {
 		struct timeval	tv = { CLOCK_TICK, 0 };
 
@@ -705,6 +778,9 @@ run_line(struct smtp_session *s, char *line, size_t n)
 	const struct smtp_verb	*v;
 	const char		*args, *fv;
 
+	if (s->debug)
+		smtp_log_transcript(s->id, "<", line, n,
+		    s->auth_step != AUTH_STEP_NONE);
 	/* Before the CRLF check: "GET / HTTP/1.0\n" from netcat.  In an
 	 * AUTH exchange only with a space, which base64 never has. */
 	if ((fv = foreign_verb(line, n)) != NULL &&
@@ -1195,12 +1271,8 @@ cmd_rcpt(struct smtp_session *s, const char *arg)
 		return;
 	if (!conf_is_local_domain(config, s->rcpt.addr.domain)) {
 		if (!s->relay_ok && s->auth[0] == '\0') {
-			log_info("session=%016llx event=reject client=%s "
-			    "to=<%s> dsn=5.7.1 reason=\"relay denied\"",
-			    (unsigned long long)s->id, s->peer_str,
-			    log_safe(a));
-			error(s, "554 5.7.1 <%s>: Relay access denied",
-			    reply_safe(a));
+			reject_rcpt(s, a, "relay denied", "554 5.7.1",
+			    "Relay access denied");
 			return;
 		}
 		if (!rcpt_rate_ok(s))
@@ -1350,11 +1422,9 @@ smtp_session_resolved(struct smtp_session *s, struct ipc_msg *m)
 		}
 		rcpt_done(s);
 	} else if (res == LK_UNKNOWN || (res == LK_OK && n == 0)) {
-		log_info("session=%016llx event=reject client=%s to=<%s> "
-		    "dsn=5.1.1 reason=\"unknown user\"",
-		    (unsigned long long)s->id, s->peer_str, log_safe(a));
-		error(s, "550 5.1.1 <%s>: Recipient address rejected: "
-		    "user unknown", reply_safe(a));
+		reject_rcpt(s, a, "unknown user", "550 5.1.1",
+		    "Recipient address rejected: User unknown in local "
+		    "recipient table");
 	} else if (res == LK_LOOP)
 		reply(s, "550 5.4.6 <%s>: alias loop", reply_safe(a));
 	else if (res == LK_TEMPFAIL) {
@@ -1498,7 +1568,9 @@ start_tls(struct smtp_session *s)
 static void
 tls_ready(struct smtp_session *s)
 {
-	const char	*sni = io_tls_servername(s->io);
+	const char		*sni = io_tls_servername(s->io);
+	struct smtp_log_peer	 lp;
+	char			 from[ADDR_TEXT_MAX] = "";
 
 	s->tls = true;
 	s->wait = WAIT_NONE;
@@ -1506,9 +1578,13 @@ tls_ready(struct smtp_session *s)
 	str_copy(s->tls_version, io_tls_version(s->io),
 	    sizeof(s->tls_version));
 	str_copy(s->tls_cipher, io_tls_cipher(s->io), sizeof(s->tls_cipher));
+	stats_add(STATS_CONNECTIONS_TLS);
 	log_info("session=%016llx event=tls client=%s tls=%s cipher=%s%s%s",
 	    (unsigned long long)s->id, s->peer_str, s->tls_version,
 	    s->tls_cipher, *sni ? " sni=" : "", *sni ? log_safe(sni) : "");
+	if (smtp_log_postfix())
+		smtp_log_tls(log_peer(s, &lp, from), s->tls_version,
+		    s->tls_cipher);
 	if (s->state == SMTP_S_GREET) {		/* implicit TLS */
 		greet_start(s);
 		return;
@@ -1621,6 +1697,8 @@ void
 smtp_session_spooled(struct smtp_session *s, struct ipc_msg *m)
 {
 	struct ipc_spool_open_reply r;
+	struct smtp_log_peer	 lp;
+	char			 from[ADDR_TEXT_MAX] = "";
 
 	if (s->wait != WAIT_SPOOL || IPC_DECODE(m, &r, NULL) == -1 || !r.ok ||
 	    strlen(r.id) != QUEUE_ID_LEN) {
@@ -1636,6 +1714,7 @@ smtp_session_spooled(struct smtp_session *s, struct ipc_msg *m)
 	}
 	str_copy(s->qid, r.id, sizeof(s->qid));
 	s->spool_fd = m->fd;
+	smtp_log_client(log_peer(s, &lp, from));
 	if (s->state == SMTP_S_QUIT) {	/* 421 already said: give it back */
 		s->wait = WAIT_NONE;
 		spool_abort(s);
@@ -1693,12 +1772,21 @@ spool_flush(struct smtp_session *s)
 static bool
 body_refused(struct smtp_session *s)
 {
-	const char	*why;
+	const char		*why;
+	char			 text[128];
+	char			 from[ADDR_TEXT_MAX] = "";
+	struct smtp_log_peer	 lp;
 
 	switch (data_fault(s)) {
 	case DATA_FAULT_NONE:
 		if (!s->rx.overflow)
 			return false;
+		note_reject(s, STATS_REJ_CONTENT,
+		    "552 5.3.4 Error: message size exceeds limit");
+		if (smtp_log_postfix())
+			smtp_log_reject(log_peer(s, &lp, from),
+			    "END-OF-MESSAGE", NULL,
+			    "552 5.3.4 Error: message size exceeds limit");
 		spool_abort(s);
 		tx_reset(s);
 		reply(s, "552 5.3.4 Error: message size exceeds limit");
@@ -1710,11 +1798,18 @@ body_refused(struct smtp_session *s)
 		why = "bare CR or LF in message";
 		break;
 	}
-	log_info("session=%016llx event=reject client=%s reason=\"%s\"",
-	    (unsigned long long)s->id, s->peer_str, why);
+	snprintf(text, sizeof(text), "554 5.6.0 Error: %s", why);
+	note_reject(s, STATS_REJ_CONTENT, text);
+	if (smtp_log_postfix())
+		smtp_log_reject(log_peer(s, &lp, from),
+			    "END-OF-MESSAGE", NULL, text);
+	else
+		log_info("session=%016llx event=reject client=%s "
+		    "reason=\"%s\"", (unsigned long long)s->id, s->peer_str,
+		    why);
 	spool_abort(s);
 	tx_reset(s);
-	error(s, "554 5.6.0 Error: %s", why);
+	error(s, "%s", text);
 	return true;
 }
 
@@ -1975,6 +2070,8 @@ static bool
 verdict_apply(struct smtp_session *s)
 {
 	struct smtp_check_verdict	 v;
+	struct smtp_log_peer		 lp;
+	char				 from[ADDR_TEXT_MAX] = "";
 
 	smtp_check_verdict(s->chk, &v);
 	switch (v.action) {
@@ -1992,6 +2089,10 @@ verdict_apply(struct smtp_session *s)
 		v.prepend = NULL;
 		return true;
 	case SMTP_CHECK_REFUSE:
+		note_reject(s, STATS_REJ_POLICY, v.reply);
+		if (smtp_log_postfix())
+			smtp_log_reject(log_peer(s, &lp, from),
+			    "END-OF-MESSAGE", NULL, v.reply);
 		spool_abort(s);
 		tx_reset(s);
 		reply(s, "%s", v.reply);
@@ -2056,6 +2157,7 @@ commit_answer(struct smtp_session *s, bool ok, const char *why)
 		    s->auth[0] != '\0' ? " auth=" : "",
 		    s->auth[0] != '\0' ? log_safe(s->auth) : "");
 		reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
+		stats_add(STATS_RECEIVED);
 		s->nmsgs++;
 	} else
 		reply(s, "451 4.3.0 Error: %s", why);
@@ -2643,6 +2745,8 @@ smtp_session_owned(struct smtp_session *s, struct ipc_msg *m)
 {
 	struct ipc_sender_owned_reply	 r;
 	char				 a[ADDR_TEXT_MAX];
+	char				 text[2 * ADDR_TEXT_MAX + 64];
+	struct smtp_log_peer		 lp;
 
 	if (s->wait != WAIT_OWNER)
 		return;
@@ -2653,12 +2757,19 @@ smtp_session_owned(struct smtp_session *s, struct ipc_msg *m)
 		mail_accept(s);
 	else {
 		addr_format(&s->mail.addr, a, sizeof(a));
-		log_info("session=%016llx event=reject client=%s auth=%s "
-		    "from=<%s> dsn=5.7.1 reason=\"sender not owned\"",
-		    (unsigned long long)s->id, s->peer_str, log_safe(s->auth),
-		    log_safe(a));
-		error(s, "553 5.7.1 <%s>: Sender address rejected: not owned "
-		    "by user %s", reply_safe(a), reply_safe(s->auth));
+		snprintf(text, sizeof(text), "553 5.7.1 <%s>: Sender address "
+		    "rejected: not owned by user %s", reply_safe(a),
+		    reply_safe(s->auth));
+		note_reject(s, STATS_REJ_SENDER_NOT_OWNED, text);
+		if (smtp_log_postfix())
+			smtp_log_reject(log_peer(s, &lp, a), "MAIL", NULL,
+			    text);
+		else
+			log_info("session=%016llx event=reject client=%s "
+			    "auth=%s from=<%s> dsn=5.7.1 reason=\"sender not "
+			    "owned\"", (unsigned long long)s->id, s->peer_str,
+			    log_safe(s->auth), log_safe(a));
+		error(s, "%s", text);
 		memset(&s->mail, 0, sizeof(s->mail));
 	}
 	if (s->wait == WAIT_NONE)	/* not waiting on a milter now */

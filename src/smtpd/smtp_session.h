@@ -68,6 +68,7 @@ struct smtp_session {
 	int			 listen_idx;
 	char			 listener[64];	/* its name, for logs */
 	bool			 relay_ok;	/* client in relay_networks */
+	bool			 debug;		/* in debug_peers: transcript */
 	bool			 tls;		/* TLS is active (STARTTLS or
 						 * implicit) */
 	char			 auth[320];	/* authenticated login, "" = none */
