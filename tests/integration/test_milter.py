@@ -94,8 +94,12 @@ def milter_conf(name, sock, **kw):
     return "\n".join(lines)
 
 
-def server(mta_factory, *sections):
-    return mta_factory(extra="\n".join(sections)).start()
+def server(mta_factory, *sections, junk=False):
+    """A server with the milter sections.  The scripted milter's header is
+    X-Spam: yes, which the Junk folder takes by default: junk=False turns
+    that off, so the message stays in the inbox these tests read."""
+    head = [] if junk else ["junk_header ="]
+    return mta_factory(extra="\n".join(head + list(sections))).start()
 
 
 def one(mta_factory, milters, mode, unix=False, **kw):
@@ -282,6 +286,24 @@ def test_add_header(mta_factory, milters):
         b"X-Spam: yes\nX-Folded: one\n\ttwo" in head, head
     assert body == b"line one\nline two\n"
     assert "event=milter-header action=add name=X-Spam" in m.log()
+
+
+def test_milter_spam_header_files_into_junk(mta_factory, milters):
+    """With the default junk_header (X-Spam: yes), a message a milter
+    marks as spam goes to the Junk folder, not the inbox."""
+    ml = milters("addheader")
+    m = server(mta_factory, milter_conf("scripted", ml.conf_socket),
+               junk=True)
+    assert send(m)[2][0] == 250
+    junk = os.path.join(m.maildir("alice@example.test"), ".Junk", "new")
+    end = time.time() + 15
+    while time.time() < end and not (os.path.isdir(junk) and
+                                     os.listdir(junk)):
+        time.sleep(0.05)
+    assert len(os.listdir(junk)) == 1, m.log()
+    with open(os.path.join(junk, os.listdir(junk)[0]), "rb") as f:
+        assert b"X-Spam: yes" in f.read()
+    assert m.messages("alice@example.test") == []
 
 
 def test_insert_header_at_top(mta_factory, milters):
