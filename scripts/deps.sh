@@ -16,9 +16,11 @@ python3-milter pflogsumm python3-prometheus-client chromium"
 # stopped by pid): their packages' own services must never run, so they
 # are installed under a policy-rc.d that refuses every start.
 SERVICE_PKGS="nsd unbound dovecot-core dovecot-lmtpd dovecot-imapd dovecot-sieve
-rspamd prometheus"
-# the units those packages bring
-SERVICES="nsd unbound dovecot rspamd prometheus prometheus-node-exporter"
+rspamd prometheus clamav-daemon clamav-milter"
+# the units those packages bring (clamav-freshclam comes with clamav-daemon:
+# the tests never download signatures, they make their own)
+SERVICES="nsd unbound dovecot rspamd prometheus prometheus-node-exporter
+clamav-daemon clamav-daemon.socket clamav-milter clamav-freshclam"
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
