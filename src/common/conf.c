@@ -140,6 +140,8 @@ static const struct conf_key keys[] = {
 	{ G(bare_lf), T_ENUM, "normalize", 0, 0, 0, GO(bare_lf), 0,
 	    w_bare_lf },
 	{ G(user), T_USER, "postbote", 0, 0, 0, GO(user), 0, NULL },
+	{ G(smtpd_user), T_USER, "postbote-smtpd", 0, 0, 0, GO(smtpd_user), 0,
+	    NULL },
 	{ G(log), T_LOG, "stderr", 0, 0, 0, GO(log), 0, NULL },
 	{ G(command_timeout), T_DURATION, "5m", 1, HOUR, 0,
 	    GO(command_timeout), 0, NULL },
@@ -1659,6 +1661,16 @@ finish(struct parser *ps)
 		return perr(ps, ps->gpos[find_key(SC_GLOBAL, "dnssec_resolver",
 		    15)], "dnssec_resolver", "needs resolver: the AD bit is "
 		    "trusted only from a resolver named here");
+	if (strcmp(c->user, c->smtpd_user) == 0) {
+		struct pos	at = ps->gpos[find_key(SC_GLOBAL, "smtpd_user",
+		    10)];
+		bool		set = at.line != 0;
+
+		return perr(ps, set ? at : ps->gpos[find_key(SC_GLOBAL, "user",
+		    4)], set ? "smtpd_user" : "user", "must differ from %s: "
+		    "smtpd may not write the spool or the mailboxes",
+		    set ? "user" : "smtpd_user");
+	}
 	if (c->mailbox == NULL)
 		xasprintf(&c->mailbox, "%s/mail/%%d/%%u", c->state_dir);
 	if (c->nlistens == 0)
@@ -1815,6 +1827,7 @@ conf_free(struct conf *c)
 	free(c->retry);
 	free(c->smtp_tls_ca);
 	free(c->user);
+	free(c->smtpd_user);
 	free(c->log);
 	for (size_t i = 0; i < c->nlistens; i++) {
 		free(c->listens[i].name);

@@ -110,6 +110,7 @@ struct conf {
 	enum policy_dmarc dmarc_policy;
 	enum policy_bare_lf bare_lf;	/* LF-only lines in DATA and BDAT */
 	char		*user;
+	char		*smtpd_user;	/* smtpd's own, never user */
 	char		*log;		/* "stderr", "syslog" or a path */
 	/* session limits and timeouts (seconds) */
 	uint64_t	 command_timeout;
