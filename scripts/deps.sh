@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config clang libevent-dev libc-ares-dev libssl-dev
 libcrypt-dev zlib1g-dev libcmocka-dev python3-pytest python3-pytest-xdist
 python3-dnslib python3-aiosmtpd python3-dkim python3-nacl opendkim-tools swaks
 curl openssl publicsuffix python3-spf python3-yaml testssl.sh
-python3-cryptography ldnsutils"
+python3-cryptography ldnsutils libseccomp-dev"
 # Servers the tests start themselves (private configs, loopback ports,
 # stopped by pid): their packages' own services must never run, so they
 # are installed under a policy-rc.d that refuses every start.
@@ -71,5 +71,12 @@ if [ "$(id -u)" -eq 0 ] && ! getent passwd postbote >/dev/null; then
 	echo "deps.sh: creating system user postbote"
 	useradd --system --no-create-home --home-dir /nonexistent \
 		--shell /usr/sbin/nologin postbote
+fi
+# smtpd runs as its own user (smtpd_user), which may not write the spool
+# or the mailboxes.
+if [ "$(id -u)" -eq 0 ] && ! getent passwd postbote-smtpd >/dev/null; then
+	echo "deps.sh: creating system user postbote-smtpd"
+	useradd --system --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin postbote-smtpd
 fi
 exit 0

@@ -267,9 +267,21 @@ lookup_shutdown(void)
 	proc_exit();
 }
 
+/*
+ * The sandbox: lookup gets its tables over IPC and checks passwords on
+ * worker threads; besides the calls of every child it only starts them.
+ */
+static const char *const lookup_calls[] = {
+	"clone", "clone3", NULL
+};
+static const struct sandbox lookup_sandbox = {
+	.allow = lookup_calls,
+};
+
 const struct proc_module lookup_module = {
 	.name = "lookup",
 	.needs = PROC_NEEDS_TABLES,
+	.sandbox = &lookup_sandbox,
 	.init = lookup_init,
 	.peer_up = lookup_nop,
 	.peer_down = lookup_nop,

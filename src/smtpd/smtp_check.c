@@ -70,6 +70,13 @@ smtp_check_init(struct event_base *b, struct dns_ctx *d)
 	(void)dmarc_psl_default();	/* read the list once, now */
 }
 
+/* smtp_check_prepare - see smtp_check.h. */
+void
+smtp_check_prepare(void)
+{
+	(void)dmarc_psl_default();
+}
+
 /* smtp_check_mail - see smtp_check.h. */
 struct smtp_check *
 smtp_check_mail(const struct smtp_check_mail *m)
