@@ -11,6 +11,7 @@
  * trusts only the module's lists.
  */
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
@@ -44,7 +45,7 @@ static const char *const base_calls[] = {
 	"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
 	"eventfd2", "pipe2", "poll", "ppoll", "select", "pselect6",
 	"sendmsg", "recvmsg", "sendto", "recvfrom", "getsockopt",
-	"setsockopt", "shutdown",
+	"setsockopt", "shutdown", "connect",
 	NULL
 };
 
@@ -75,6 +76,7 @@ static const char *const sanitizer_calls[] = {
 
 static void	 add_list(scmp_filter_ctx, uint32_t, const char *const *,
 		    const char *);
+static bool	 is_listed(const char *const *, const char *);
 
 /* sandbox_chroot - see sandbox.h. */
 void
@@ -113,6 +115,30 @@ add_list(scmp_filter_ctx ctx, uint32_t act, const char *const *names,
 			fatalx("%s: seccomp rule for %s failed", pname,
 			    names[i]);
 	}
+}
+
+static bool
+is_listed(const char *const *names, const char *name)
+{
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * unix_socket - syslog(3) connects again to /dev/log when its socket
+ * broke (syslogd restarted): a process that makes no other socket may
+ * still make that one, AF_UNIX only.
+ */
+static void
+unix_socket(scmp_filter_ctx ctx, const struct sandbox *sb, const char *pname)
+{
+	if (is_listed(sb->allow, "socket"))
+		return;
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) != 0)
+		fatalx("%s: seccomp rule for socket failed", pname);
 }
 
 /* default_action - kill the process, or log when the admin asked. */
@@ -155,6 +181,7 @@ sandbox_enter(const char *name, const struct sandbox *sb)
 		fatalx("%s: seccomp_init failed", name);
 	add_list(ctx, SCMP_ACT_ALLOW, base_calls, name);
 	add_list(ctx, SCMP_ACT_ALLOW, sb->allow, name);
+	unix_socket(ctx, sb, name);
 #ifdef SANITIZER_BUILD
 	add_list(ctx, SCMP_ACT_ALLOW, sanitizer_calls, name);
 #endif

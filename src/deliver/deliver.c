@@ -56,8 +56,9 @@ static const struct deliver_courier *const couriers[] = {
  */
 static const char *const deliver_calls[] = {
 	"open", "openat", "mkdir", "mkdirat", "rename", "renameat",
-	"renameat2", "link", "linkat", "unlink", "unlinkat", "fsync",
-	"fdatasync", "syncfs", "umask", "ftruncate", "pread64", "pwrite64",
+	"renameat2", "link", "linkat", "unlink", "unlinkat", "getdents64",
+	"fsync", "fdatasync", "syncfs", "umask", "ftruncate", "pread64",
+	"pwrite64",
 	"stat", "lstat", "statx", "fchmod", "socket", "connect", "bind",
 	"getsockname", "getpeername", "clone", "clone3", "uname", NULL
 };

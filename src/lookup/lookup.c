@@ -10,6 +10,7 @@
  * Passwords are wiped once checked and are never logged.
  */
 #include <crypt.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -54,7 +55,13 @@ static void
 lookup_init(struct event_base *base)
 {
 	char	 salt[CRYPT_GENSALT_OUTPUT_SIZE];
-	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t cpus;
+	long	 ncpu = 1;
+
+	/* The CPUs this process may run on: sysconf() would read /sys,
+	 * which the seccomp filter does not let lookup open. */
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0)
+		ncpu = CPU_COUNT(&cpus);
 
 	targets = xcalloc(LOOKUP_MAX_TARGETS, sizeof(*targets));
 	if (tables == NULL)
@@ -272,7 +279,7 @@ lookup_shutdown(void)
  * worker threads; besides the calls of every child it only starts them.
  */
 static const char *const lookup_calls[] = {
-	"clone", "clone3", NULL
+	"clone", "clone3", "sched_getaffinity", NULL
 };
 static const struct sandbox lookup_sandbox = {
 	.allow = lookup_calls,
