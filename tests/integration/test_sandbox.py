@@ -97,11 +97,69 @@ def test_smtpd_cannot_write_spool_or_mailboxes(mta):
                     # no way in for others: smtpd cannot reach its files
                     assert not mode & 0o001 or p.endswith("/mail"), p
     assert checked > 5
+    # And as smtpd's uid and gid, nothing there can be made, renamed or
+    # unlinked.
+    victims = _files(mta.state, "spool") + _files(mta.state, "mail")
+    assert victims
+    assert _as_user(smtpd, _try_writes, mta.state, victims) == []
     # The spool's folders are user's alone.
     for d in ("spool", "spool/queue", "spool/data"):
         st = os.stat(os.path.join(mta.state, d))
         assert stat.S_IMODE(st.st_mode) == 0o700, d
         assert st.st_uid == pwd.getpwnam("postbote").pw_uid
+
+
+def _files(state, top):
+    out = []
+    for d, dirs, files in os.walk(os.path.join(state, top)):
+        out += [os.path.join(d, f) for f in files]
+    return out
+
+
+def _try_writes(state, victims):
+    """What of these writes succeeds: create in each folder of the spool
+    and the mailboxes, rename and unlink each file, open it for writing."""
+    done = []
+    dirs = {os.path.dirname(v) for v in victims}
+    dirs |= {os.path.join(state, d) for d in
+             ("spool", "spool/queue", "spool/data", "spool/hold", "mail")}
+    for d in sorted(dirs):
+        try:
+            os.close(os.open(os.path.join(d, "smtpd-was-here"),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            done.append("create " + d)
+        except OSError:
+            pass
+    for v in victims:
+        for what, fn in (("open", lambda: os.close(os.open(v, os.O_WRONLY))),
+                         ("rename", lambda: os.rename(v, v + ".x")),
+                         ("unlink", lambda: os.unlink(v))):
+            try:
+                fn()
+                done.append("%s %s" % (what, v))
+            except OSError:
+                pass
+    return done
+
+
+def _as_user(pw, fn, *args):
+    """fn(*args) in a child process running as pw's uid and gid only."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+            os.write(w, "\n".join(fn(*args)).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = f.read()
+    os.waitpid(pid, 0)
+    return [line for line in out.split("\n") if line]
 
 
 def test_smtpd_runs_as_configured_user(mta_factory):
