@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -521,6 +522,7 @@ child_start(int ctlfd, struct proc_inherit *inh)
 	u.gid = (gid_t)st.gid;
 	/* A process that opens no path sees an empty root (needs root). */
 	if (u.drop && (module->sandbox->flags & SANDBOX_EMPTY_ROOT)) {
+		tzset();	/* the local time zone (Received:) stays */
 		sandbox_chroot(SANDBOX_EMPTY_DIR);
 		chrooted = true;
 	}
@@ -560,10 +562,12 @@ proc_child_main(int argc, char **argv,
 	prctl(PR_SET_NAME, module->name, 0, 0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	default_signals();
-	child_start(ctlfd, &inh);
-	free(inh.listen_fds);
+	/* The loop exists before postfork: what a process prepares before
+	 * its chroot (smtpd's resolver) may already need it. */
 	if ((cbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	child_start(ctlfd, &inh);
+	free(inh.listen_fds);
 	sigterm = evsignal_new(cbase, SIGTERM, child_sigterm, NULL);
 	event_add(sigterm, NULL);
 	parent_chan = ipc_chan_new(cbase, ctlfd, PROC_PARENT, parent_msg,

@@ -174,11 +174,15 @@ void
 sandbox_enter(const char *name, const struct sandbox *sb)
 {
 	scmp_filter_ctx	 ctx;
+	uint32_t	 act = default_action(name);
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("%s: cannot set no_new_privs", name);
-	if ((ctx = seccomp_init(default_action(name))) == NULL)
+	if ((ctx = seccomp_init(act)) == NULL)
 		fatalx("%s: seccomp_init failed", name);
+	/* In the log mode the kernel also logs the refused calls (EACCES). */
+	if (act == SCMP_ACT_LOG)
+		(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
 	add_list(ctx, SCMP_ACT_ALLOW, base_calls, name);
 	add_list(ctx, SCMP_ACT_ALLOW, sb->allow, name);
 	unix_socket(ctx, sb, name);

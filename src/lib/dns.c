@@ -257,45 +257,6 @@ dns_new(struct event_base *base, const char *const *servers, size_t n,
 	return ctx;
 }
 
-/* dns_system_servers - see dns.h. */
-char **
-dns_system_servers(size_t *n)
-{
-	ares_channel		 ch;
-	struct ares_addr_port_node *list = NULL, *s;
-	char			**out = NULL, ip[INET6_ADDRSTRLEN];
-	size_t			 k = 0;
-
-	*n = 0;
-	if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS)
-		return NULL;
-	if (ares_init(&ch) != ARES_SUCCESS) {
-		ares_library_cleanup();
-		return NULL;
-	}
-	if (ares_get_servers_ports(ch, &list) == ARES_SUCCESS) {
-		for (s = list; s != NULL; s = s->next)
-			k++;
-		out = xcalloc(k + 1, sizeof(*out));
-		for (s = list; s != NULL; s = s->next) {
-			unsigned port = s->udp_port ? (unsigned)s->udp_port :
-			    53;
-
-			if (inet_ntop(s->family, &s->addr, ip, sizeof(ip)) ==
-			    NULL)
-				continue;
-			if (s->family == AF_INET6)
-				xasprintf(&out[(*n)++], "[%s]:%u", ip, port);
-			else
-				xasprintf(&out[(*n)++], "%s:%u", ip, port);
-		}
-		ares_free_data(list);
-	}
-	ares_destroy(ch);
-	ares_library_cleanup();
-	return out;
-}
-
 /*
  * channel_init - when servers are configured, every setting that c-ares
  * would otherwise take from /etc/resolv.conf (servers, search domains,

@@ -32,14 +32,6 @@ enum dns_status {
  */
 struct dns_ctx *dns_new(struct event_base *, const char *const *servers,
 	    size_t n, int timeout_ms, int tries, char *err, size_t errlen);
-/*
- * dns_system_servers - the servers of the system's /etc/resolv.conf as
- * dns_new takes them ("ip:port", "[v6]:port"), for a process that will
- * not see the file when it makes its resolver (a chroot).  *n is their
- * number (0 when c-ares found none); the caller frees each string and
- * the list (NULL when there is none).
- */
-char	**dns_system_servers(size_t *n);
 /* dns_free - cancels outstanding queries; their callbacks run with
  * DNS_TEMPFAIL before it returns (callers must tolerate that).  Must not
  * be called from inside a dns callback.  NULL is ignored. */

@@ -114,8 +114,6 @@ static struct smtp_session	*table[TABLE_SIZE];
 static unsigned			 nsessions;
 static uint64_t			 next_id;
 static struct event_base	*base;
-static char			**sys_resolvers;	/* prepare to init */
-static size_t			  nsys_resolvers;
 static struct dns_ctx		*dns;
 static bool			 shutting_down;
 static struct limits		*limits;
@@ -173,40 +171,30 @@ static bool	 line_counted(struct smtp_session *, const char *);
 static bool	 junk_counted(struct smtp_session *, const struct smtp_verb *);
 static bool	 over_stress_share(struct smtp_session *);
 
-/* smtp_session_prepare - see smtp_session.h. */
+/*
+ * smtp_session_prepare - see smtp_session.h.  The resolver is made here:
+ * c-ares reads /etc/resolv.conf (without `resolver`) and seeds its query
+ * ids from /dev/urandom when the channel is made, and neither is in the
+ * empty root.
+ */
 void
-smtp_session_prepare(void)
+smtp_session_prepare(struct event_base *b)
 {
+	char	err[256];
+
 	smtp_check_prepare();
-	if (config->nresolvers == 0)
-		sys_resolvers = dns_system_servers(&nsys_resolvers);
+	dns = dns_new(b, (const char *const *)config->resolvers,
+	    config->nresolvers, 2000, 2, err, sizeof(err));
+	if (dns == NULL)
+		log_warn("event=dns-init result=failed reason=\"%s\"",
+		    log_safe(err));
 }
 
 void
 smtp_session_init(struct event_base *b)
 {
-	char	err[256];
-	char	**servers = config->resolvers;
-	size_t	 n = config->nresolvers;
-
 	base = b;
 	next_id = ((uint64_t)getpid() << 40) ^ (now_usec() & 0xffffffffffULL);
-	/* In the chroot /etc/resolv.conf is not there: its servers were
-	 * read before (smtp_session_prepare). */
-	if (n == 0 && nsys_resolvers > 0) {
-		servers = sys_resolvers;
-		n = nsys_resolvers;
-	}
-	dns = dns_new(b, (const char *const *)servers, n, 2000, 2, err,
-	    sizeof(err));
-	for (size_t i = 0; i < nsys_resolvers; i++)
-		free(sys_resolvers[i]);
-	free(sys_resolvers);
-	sys_resolvers = NULL;
-	nsys_resolvers = 0;
-	if (dns == NULL)
-		log_warn("event=dns-init result=failed reason=\"%s\"",
-		    log_safe(err));
 	limits = limits_new();
 	smtp_check_init(b, dns);
 	clock_ev = event_new(b, -1, EV_PERSIST, session_clock, NULL);

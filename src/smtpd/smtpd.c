@@ -102,7 +102,7 @@ smtpd_postfork(struct proc_inherit *inh)
 	/* What the chroot will hide: OpenSSL's config, and what the
 	 * sessions read (smtp_session_prepare). */
 	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL);
-	smtp_session_prepare();
+	smtp_session_prepare(proc_base());
 }
 
 static void
