@@ -16,7 +16,7 @@
 
 CC	?= cc
 PKGS	 = libevent libevent_pthreads libevent_openssl libcares openssl libcrypt zlib \
-	   lmdb
+	   lmdb libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \
@@ -39,7 +39,10 @@ LIBS	 = $(PKG_LIBS) -pthread
 
 OPT_CFLAGS  = $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN	    = -fsanitize=address,undefined -fno-sanitize-recover=undefined
-SAN_CFLAGS  = $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer $(SAN)
+# The test build also has the hooks the integration tests drive
+# (POSTBOTE_TEST_HOOKS: a forbidden system call on SIGUSR2, sandbox.c).
+SAN_CFLAGS  = $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer $(SAN) \
+	      -DPOSTBOTE_TEST_HOOKS
 
 # One folder per layer or process (docs/architecture.md); every object
 # also writes its header dependencies (-MMD -MP), so a changed header

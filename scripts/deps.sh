@@ -11,7 +11,7 @@ libcrypt-dev zlib1g-dev libcmocka-dev python3-pytest python3-pytest-xdist
 python3-dnslib python3-aiosmtpd python3-dkim python3-nacl opendkim-tools swaks
 curl openssl publicsuffix python3-spf python3-yaml testssl.sh
 python3-cryptography ldnsutils liblmdb-dev groff-base man-db systemd
-python3-milter pflogsumm python3-prometheus-client chromium"
+python3-milter pflogsumm python3-prometheus-client chromium libseccomp-dev"
 # Servers the tests start themselves (private configs, loopback ports,
 # stopped by pid): their packages' own services must never run, so they
 # are installed under a policy-rc.d that refuses every start.
@@ -77,5 +77,12 @@ if [ "$(id -u)" -eq 0 ] && ! getent passwd postbote >/dev/null; then
 	echo "deps.sh: creating system user postbote"
 	useradd --system --no-create-home --home-dir /nonexistent \
 		--shell /usr/sbin/nologin postbote
+fi
+# smtpd runs as its own user (smtpd_user), which may not write the spool
+# or the mailboxes.
+if [ "$(id -u)" -eq 0 ] && ! getent passwd postbote-smtpd >/dev/null; then
+	echo "deps.sh: creating system user postbote-smtpd"
+	useradd --system --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin postbote-smtpd
 fi
 exit 0

@@ -147,6 +147,8 @@ static const struct conf_key keys[] = {
 	{ G(bare_lf), T_ENUM, "normalize", 0, 0, 0, GO(bare_lf), 0,
 	    w_bare_lf },
 	{ G(user), T_USER, "postbote", 0, 0, 0, GO(user), 0, NULL },
+	{ G(smtpd_user), T_USER, "postbote-smtpd", 0, 0, 0, GO(smtpd_user), 0,
+	    NULL },
 	{ G(log), T_LOG, "stderr", 0, 0, 0, GO(log), 0, NULL },
 	{ G(metrics_listen), T_LISTEN_ADDR, NULL, 0, 0, 0, GO(metrics_host),
 	    GO(metrics_port), NULL },
@@ -2025,6 +2027,16 @@ finish(struct parser *ps)
 		return perr(ps, ps->gpos[find_key(SC_GLOBAL, "auth_mechanisms",
 		    15)], "auth_mechanisms", "needs auth_backend = dovecot:...: "
 		    "only Dovecot checks mechanisms other than PLAIN and LOGIN");
+	if (strcmp(c->user, c->smtpd_user) == 0) {
+		struct pos	at = ps->gpos[find_key(SC_GLOBAL, "smtpd_user",
+		    10)];
+		bool		set = at.line != 0;
+
+		return perr(ps, set ? at : ps->gpos[find_key(SC_GLOBAL, "user",
+		    4)], set ? "smtpd_user" : "user", "must differ from %s: "
+		    "smtpd may not write the spool or the mailboxes",
+		    set ? "user" : "smtpd_user");
+	}
 	if (c->mailbox == NULL)
 		xasprintf(&c->mailbox, "%s/mail/%%d/%%u", c->state_dir);
 	if (c->nlistens == 0)
@@ -2211,6 +2223,7 @@ conf_free(struct conf *c)
 	free(c->retry);
 	free(c->smtp_tls_ca);
 	free(c->user);
+	free(c->smtpd_user);
 	free(c->log);
 	for (size_t i = 0; i < c->nlistens; i++) {
 		free(c->listens[i].name);

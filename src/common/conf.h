@@ -139,6 +139,7 @@ struct conf {
 	enum policy_dmarc dmarc_policy;
 	enum policy_bare_lf bare_lf;	/* LF-only lines in DATA and BDAT */
 	char		*user;
+	char		*smtpd_user;	/* smtpd's own, never user */
 	char		*log;		/* "stderr", "syslog" or a path */
 	enum log_format	 log_format;	/* the shape of a message's lines */
 	char		*metrics_host;	/* metrics_listen, NULL = none */

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -52,6 +53,7 @@ static struct event_base *cbase;
 static struct ipc_chan	*parent_chan;
 static struct ipc_chan	*peers[PROC_MAX];
 static char		 refusal[512];	/* why configure refused a reload */
+static bool		 chrooted;	/* in the empty root */
 
 static void	 child_exit(void) __attribute__((noreturn));
 static void	 take_reload(const struct ipc_reload *, struct proc_reload *);
@@ -292,12 +294,14 @@ parent_closed(struct ipc_chan *c, void *arg)
 
 /* child_exit - a child's clean end.  Under AddressSanitizer the leak check
  * runs here, since _exit() skips it (and exit() would run the parent's
- * handlers inherited through fork). */
+ * handlers inherited through fork).  It lists the threads in /proc, which
+ * a process in the empty root does not see: there it cannot run. */
 static void
 child_exit(void)
 {
 #if defined(__SANITIZE_ADDRESS__)
-	__lsan_do_leak_check();
+	if (!chrooted)
+		__lsan_do_leak_check();
 #endif
 	_exit(0);
 }
@@ -557,14 +561,20 @@ child_start(int ctlfd, struct proc_inherit *inh)
 	u.drop = st.drop != 0;
 	u.uid = (uid_t)st.uid;
 	u.gid = (gid_t)st.gid;
+	/* A process that opens no path sees an empty root (needs root). */
+	if (u.drop && (module->sandbox->flags & SANDBOX_EMPTY_ROOT)) {
+		tzset();	/* the local time zone (Received:) stays */
+		sandbox_chroot(SANDBOX_EMPTY_DIR);
+		chrooted = true;
+	}
+	if (u.drop)
+		sandbox_cap_drop();
 	drop_privileges(&u);
 	/* A change of uid clears the parent-death signal: set it again. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	/*
-	 * The sandbox of the process (no new privileges, no capabilities,
-	 * its seccomp filter) belongs here: after the drop, before the
-	 * start's material is parsed and before any peer byte is read.
-	 */
+	/* No new privileges, its seccomp filter: after the drop, before the
+	 * start's material is parsed and before any peer byte is read. */
+	sandbox_enter(module->name, module->sandbox);
 	take_reload(&st.reload, &r);
 	if (module->configure != NULL && module->configure(config, &r) == -1)
 		fatalx("the start was refused");
@@ -590,12 +600,16 @@ proc_child_main(int argc, char **argv,
 		exit(2);
 	}
 	log_init(module->name, "stderr", verbose);
+	/* Its name in ps and in the kernel's seccomp lines. */
+	prctl(PR_SET_NAME, module->name, 0, 0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	default_signals();
-	child_start(ctlfd, &inh);
-	free(inh.listen_fds);
+	/* The loop exists before postfork: what a process prepares before
+	 * its chroot (smtpd's resolver) may already need it. */
 	if ((cbase = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	child_start(ctlfd, &inh);
+	free(inh.listen_fds);
 	sigterm = evsignal_new(cbase, SIGTERM, child_sigterm, NULL);
 	event_add(sigterm, NULL);
 	parent_chan = ipc_chan_new(cbase, ctlfd, PROC_PARENT, parent_msg,

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/sandbox.h"
 #include "lib/buf.h"
 #include "lib/ipc.h"
 
@@ -66,6 +67,8 @@ struct proc_reload {
 struct proc_module {
 	const char	*name;
 	unsigned	 needs;		/* PROC_NEEDS_* */
+	/* sandbox - its uid, root and system calls (sandbox.h). */
+	const struct sandbox *sandbox;
 	/*
 	 * postfork - in the new child, after the exec, still root when
 	 * started as root: take from inh the descriptors it keeps.  `config`
@@ -102,6 +105,8 @@ struct proc_user {
 	bool		 drop;		/* started as root: drop to uid/gid */
 	uid_t		 uid;
 	gid_t		 gid;
+	uid_t		 own_uid;	/* smtpd_user's, for SANDBOX_OWN_USER */
+	gid_t		 own_gid;
 };
 
 /*

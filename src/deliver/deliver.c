@@ -49,8 +49,26 @@ static const struct deliver_courier *const couriers[] = {
 	&lmtp_courier,
 };
 
+/*
+ * The sandbox: deliver writes Maildirs (open, mkdir, sync, link, rename,
+ * unlink) on its worker thread and talks SMTP and LMTP over sockets (TCP,
+ * or LMTP's UNIX socket) and DNS.
+ */
+static const char *const deliver_calls[] = {
+	"open", "openat", "mkdir", "mkdirat", "rename", "renameat",
+	"renameat2", "link", "linkat", "unlink", "unlinkat", "getdents64",
+	"fsync", "fdatasync", "syncfs", "umask", "ftruncate", "pread64",
+	"pwrite64",
+	"stat", "lstat", "statx", "fchmod", "socket", "connect", "bind",
+	"getsockname", "getpeername", "clone", "clone3", "uname", NULL
+};
+static const struct sandbox deliver_sandbox = {
+	.allow = deliver_calls,
+};
+
 const struct proc_module deliver_module = {
 	.name = "deliver",
+	.sandbox = &deliver_sandbox,
 	.init = deliver_init,
 	.peer_up = deliver_nop,
 	.peer_down = deliver_nop,

@@ -18,6 +18,7 @@
 
 #include <crypt.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -88,7 +89,13 @@ static void
 lookup_init(struct event_base *base)
 {
 	char	 salt[CRYPT_GENSALT_OUTPUT_SIZE];
-	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t cpus;
+	long	 ncpu = 1;
+
+	/* The CPUs this process may run on: sysconf() would read /sys,
+	 * which the seccomp filter does not let lookup open. */
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0)
+		ncpu = CPU_COUNT(&cpus);
 
 	targets = xcalloc(LOOKUP_MAX_TARGETS, sizeof(*targets));
 	rcache = xcalloc(RCHECK_SLOTS, sizeof(*rcache));
@@ -598,9 +605,21 @@ lookup_shutdown(void)
 	proc_exit();
 }
 
+/*
+ * The sandbox: lookup gets its tables over IPC and checks passwords on
+ * worker threads; besides the calls of every child it only starts them.
+ */
+static const char *const lookup_calls[] = {
+	"clone", "clone3", "sched_getaffinity", NULL
+};
+static const struct sandbox lookup_sandbox = {
+	.allow = lookup_calls,
+};
+
 const struct proc_module lookup_module = {
 	.name = "lookup",
 	.needs = PROC_NEEDS_TABLES,
+	.sandbox = &lookup_sandbox,
 	.init = lookup_init,
 	.peer_up = lookup_nop,
 	.peer_down = lookup_nop,

@@ -217,6 +217,25 @@ restart(int id)
 	spawn(id);
 }
 
+/*
+ * log_death - child id was killed by sig.  SIGSYS is its seccomp filter
+ * refusing a system call (sandbox.h): said plainly, since it is either
+ * an attack or a call the filter misses; the kernel log has the call.
+ */
+static void
+log_death(int id, pid_t pid, int sig)
+{
+	const char	*name = sigabbrev_np(sig);
+
+	log_info("event=exit process=%s pid=%ld signal=%d", proc_name(id),
+	    (long)pid, sig);
+	log_warn("event=child-died process=%s pid=%ld signal=SIG%s reason=%s%s",
+	    proc_name(id), (long)pid, name != NULL ? name : "?",
+	    sig == SIGSYS ? "seccomp" : "signal",
+	    sig == SIGSYS ? " hint=\"a system call outside its filter: see "
+	    "the kernel log (type=1326), POSTBOTE_SECCOMP=log\"" : "");
+}
+
 static void
 reap(evutil_socket_t sig, short ev, void *arg)
 {
@@ -235,8 +254,7 @@ reap(evutil_socket_t sig, short ev, void *arg)
 		ipc_chan_free(children[id].ctl);
 		children[id].ctl = NULL;
 		if (WIFSIGNALED(status))
-			log_info("event=exit process=%s pid=%ld signal=%d",
-			    proc_name(id), (long)pid, WTERMSIG(status));
+			log_death(id, pid, WTERMSIG(status));
 		else
 			log_info("event=exit process=%s pid=%ld status=%d",
 			    proc_name(id), (long)pid, WEXITSTATUS(status));
@@ -351,6 +369,10 @@ send_start(int i)
 	s.drop = run_as.drop;
 	s.uid = (uint32_t)run_as.uid;
 	s.gid = (uint32_t)run_as.gid;
+	if (modules[i]->sandbox->flags & SANDBOX_OWN_USER) {
+		s.uid = (uint32_t)run_as.own_uid;
+		s.gid = (uint32_t)run_as.own_gid;
+	}
 	fill_reload(i, &s.reload);
 	send_frame(i, IPC_START, 0, &s, sizeof(s), &s.reload);
 }

@@ -24,6 +24,7 @@
 #include "common/conf.h"
 #include "common/dkim_keys.h"
 #include "common/lookup_tab.h"
+#include "common/sandbox.h"
 #include "common/tls.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -41,7 +42,8 @@ needs_restart(const struct conf *o, const struct conf *n, char *err,
 {
 	bool	same = o->nlistens == n->nlistens &&
 	    strcmp(o->state_dir, n->state_dir) == 0 &&
-	    strcmp(o->user, n->user) == 0;
+	    strcmp(o->user, n->user) == 0 &&
+	    strcmp(o->smtpd_user, n->smtpd_user) == 0;
 
 	for (size_t i = 0; same && i < o->nlistens; i++)
 		same = strcmp(o->listens[i].name, n->listens[i].name) == 0 &&
@@ -49,8 +51,8 @@ needs_restart(const struct conf *o, const struct conf *n, char *err,
 		    o->listens[i].port == n->listens[i].port &&
 		    o->listens[i].mode == n->listens[i].mode;
 	if (!same)
-		snprintf(err, errlen, "listeners, state_dir or user changed: "
-		    "these need a restart");
+		snprintf(err, errlen, "listeners, state_dir, user or "
+		    "smtpd_user changed: these need a restart");
 	return !same;
 }
 
@@ -282,6 +284,28 @@ make_dir(const char *path, mode_t mode, const struct proc_user *u)
 	close(fd);
 }
 
+/*
+ * empty_root - STATE_DIR/empty, the root of a chrooted child: owned by
+ * root, mode 0555, so that nobody but root can put anything in it.
+ */
+static void
+empty_root(const struct proc_user *u)
+{
+	char		*p;
+	int		 fd;
+
+	xasprintf(&p, "%s/%s", config->state_dir, SANDBOX_EMPTY_DIR);
+	if (mkdir(p, 0555) == -1 && errno != EEXIST)
+		fatal("cannot create directory %s", p);
+	if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		fatalx("%s is not a directory", p);
+	if ((u->drop && fchown(fd, 0, 0) == -1) || fchmod(fd, 0555) == -1)
+		fatal("cannot make %s root's, mode 0555", p);
+	close(fd);
+	free(p);
+}
+
 /* parent_setup_dirs - see parent_setup.h. */
 void
 parent_setup_dirs(const struct proc_user *u)
@@ -293,6 +317,7 @@ parent_setup_dirs(const struct proc_user *u)
 	size_t		 sl = strlen(config->state_dir);
 
 	make_dir(config->state_dir, 0755, NULL);
+	empty_root(u);
 	for (size_t i = 0; i < NELEM(spool); i++) {
 		xasprintf(&p, "%s/%s", config->state_dir, spool[i]);
 		make_dir(p, 0700, u);
@@ -401,6 +426,21 @@ parent_setup_metrics(void)
 	return bind_one(&l);
 }
 
+/* find_user - the account of name (the value of key), never root. */
+static struct passwd *
+find_user(const char *name, const char *key)
+{
+	struct passwd	*pw;
+
+	if ((pw = getpwnam(name)) == NULL)
+		fatalx("user %s does not exist: create it (useradd --system "
+		    "%s) or set \"%s\" in the config", name, name, key);
+	if (pw->pw_uid == 0)
+		fatalx("user %s is root: postbote will not run its processes "
+		    "as root", name);
+	return pw;
+}
+
 /* parent_setup_user - see parent_setup.h. */
 void
 parent_setup_user(struct proc_user *u)
@@ -410,14 +450,15 @@ parent_setup_user(struct proc_user *u)
 	memset(u, 0, sizeof(*u));
 	if (geteuid() != 0)
 		return;
-	if ((pw = getpwnam(config->user)) == NULL)
-		fatalx("user %s does not exist: create it (useradd --system "
-		    "%s) or set \"user\" in the config", config->user,
-		    config->user);
-	if (pw->pw_uid == 0)
-		fatalx("user %s is root: postbote will not run its processes "
-		    "as root", config->user);
+	pw = find_user(config->user, "user");
 	u->uid = pw->pw_uid;
 	u->gid = pw->pw_gid;
+	pw = find_user(config->smtpd_user, "smtpd_user");
+	if (pw->pw_uid == u->uid)
+		fatalx("smtpd_user %s has the uid of user %s: smtpd would own "
+		    "the spool and the mailboxes", config->smtpd_user,
+		    config->user);
+	u->own_uid = pw->pw_uid;
+	u->own_gid = pw->pw_gid;
 	u->drop = true;
 }

@@ -588,9 +588,27 @@ queue_shutdown(void)
 	proc_exit();
 }
 
+/*
+ * The sandbox: queue owns the spool, so it works with files (open,
+ * rename, link, unlink, sync, list), serves the control and submission
+ * sockets (accept, SO_PEERCRED) and runs its worker thread.
+ */
+static const char *const queue_calls[] = {
+	"open", "openat", "mkdir", "mkdirat", "rename", "renameat",
+	"renameat2", "link", "linkat", "unlink", "unlinkat", "getdents64",
+	"fsync", "fdatasync", "syncfs", "ftruncate", "fallocate", "pread64",
+	"pwrite64", "statfs", "fstatfs", "statx", "stat", "lstat", "fchmod",
+	"accept", "accept4", "getsockname", "getpeername",
+	"clone", "clone3", "sched_getaffinity", NULL
+};
+static const struct sandbox queue_sandbox = {
+	.allow = queue_calls,
+};
+
 const struct proc_module queue_module = {
 	.name = "queue",
 	.needs = PROC_NEEDS_CONTROL | PROC_NEEDS_DKIM,
+	.sandbox = &queue_sandbox,
 	.postfork = queue_postfork,
 	.init = queue_init,
 	.peer_up = queue_peer_up,

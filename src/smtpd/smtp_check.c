@@ -81,6 +81,13 @@ smtp_check_spf_pass(const struct smtp_check *c)
 	    authres_spf_result(c->ar) == SPF_PASS;
 }
 
+/* smtp_check_prepare - see smtp_check.h. */
+void
+smtp_check_prepare(void)
+{
+	(void)dmarc_psl_default();
+}
+
 /* smtp_check_mail - see smtp_check.h. */
 struct smtp_check *
 smtp_check_mail(const struct smtp_check_mail *m)

@@ -72,6 +72,9 @@ typedef void (*smtp_check_done_fn)(uint64_t id);
 /* smtp_check_init - the loop and resolver checks use (dns may be NULL:
  * no verification then). */
 void	 smtp_check_init(struct event_base *, struct dns_ctx *);
+/* smtp_check_prepare - read the public suffix list now, while its file
+ * can still be opened (before the chroot). */
+void	 smtp_check_prepare(void);
 /*
  * smtp_check_mail - MAIL was accepted: a new check (caller frees); SPF
  * starts now unless m->trusted or there is no resolver.  Never fails.

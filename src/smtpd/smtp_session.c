@@ -191,18 +191,30 @@ static void	 eod_checks(struct smtp_session *);
 
 enum { MPH_MAIL = 1, MPH_RCPT, MPH_EOM };
 
+/*
+ * smtp_session_prepare - see smtp_session.h.  The resolver is made here:
+ * c-ares reads /etc/resolv.conf (without `resolver`) and seeds its query
+ * ids from /dev/urandom when the channel is made, and neither is in the
+ * empty root.
+ */
 void
-smtp_session_init(struct event_base *b)
+smtp_session_prepare(struct event_base *b)
 {
 	char	err[256];
 
-	base = b;
-	next_id = ((uint64_t)getpid() << 40) ^ (now_usec() & 0xffffffffffULL);
+	smtp_check_prepare();
 	dns = dns_new(b, (const char *const *)config->resolvers,
 	    config->nresolvers, 2000, 2, err, sizeof(err));
 	if (dns == NULL)
 		log_warn("event=dns-init result=failed reason=\"%s\"",
 		    log_safe(err));
+}
+
+void
+smtp_session_init(struct event_base *b)
+{
+	base = b;
+	next_id = ((uint64_t)getpid() << 40) ^ (now_usec() & 0xffffffffffULL);
 	limits = limits_new();
 	smtp_check_init(b, dns);
 	screen_init(b, dns);

@@ -170,6 +170,12 @@ void	 smtp_session_peer_up(int proc);
 /* smtp_session_shutdown_all - 421 to every session not committing. */
 void	 smtp_session_shutdown_all(void);
 unsigned smtp_session_count(void);
+/*
+ * smtp_session_prepare - before the chroot, still root: read what the
+ * sessions need from files (the public suffix list) and make the resolver
+ * on b (c-ares reads /etc/resolv.conf and /dev/urandom then).
+ */
+void	 smtp_session_prepare(struct event_base *b);
 void	 smtp_session_init(struct event_base *);
 
 #endif

@@ -15,6 +15,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include <openssl/ssl.h>
+
 #include "common/conf.h"
 #include "common/dkim_keys.h"
 #include "lib/ipc_proto.h"
@@ -97,6 +99,10 @@ smtpd_postfork(struct proc_inherit *inh)
 		listen_fds[i] = inh->listen_fds[i];
 		inh->listen_fds[i] = -1;
 	}
+	/* What the chroot will hide: OpenSSL's config, and what the
+	 * sessions read (smtp_session_prepare). */
+	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL);
+	smtp_session_prepare(proc_base());
 }
 
 static void
@@ -268,9 +274,31 @@ smtpd_shutdown(void)
 	event_add(stop_timer, &tv);
 }
 
+/*
+ * The sandbox: smtpd reads the network, so it gets the least.  Its own
+ * uid (smtpd_user), which owns nothing of the spool or the mailboxes; an
+ * empty root; and besides the calls of every child, only sockets (the
+ * listeners, DNS over UDP and TCP) and the spool file queue hands it
+ * (mapped, its ranges rewritten in place).  Opening a path fails.
+ */
+static const char *const smtpd_calls[] = {
+	"listen", "accept", "accept4", "socket", "connect", "bind",
+	"getsockname", "getpeername", "pread64", "pwrite64", "ftruncate",
+	"getrlimit", "setrlimit", "prlimit64", NULL
+};
+static const char *const smtpd_refused[] = {
+	"open", "openat", "openat2", "creat", NULL
+};
+static const struct sandbox smtpd_sandbox = {
+	.flags = SANDBOX_OWN_USER | SANDBOX_EMPTY_ROOT,
+	.allow = smtpd_calls,
+	.refuse = smtpd_refused,
+};
+
 const struct proc_module smtpd_module = {
 	.name = "smtpd",
 	.needs = PROC_NEEDS_LISTENERS | PROC_NEEDS_TLS | PROC_NEEDS_DKIM,
+	.sandbox = &smtpd_sandbox,
 	.postfork = smtpd_postfork,
 	.init = smtpd_init,
 	.peer_up = smtpd_peer_up,

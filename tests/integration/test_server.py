@@ -79,10 +79,12 @@ def test_children_run_unprivileged(mta):
     if os.geteuid() != 0:
         return
     uid = pwd.getpwnam("postbote").pw_uid
+    smtpd_uid = pwd.getpwnam("postbote-smtpd").pw_uid
     for name, pid in mta.child_pids().items():
         with open("/proc/%d/status" % pid) as f:
             uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]
-        assert all(int(u) == uid for u in uids), (name, uids)
+        want = smtpd_uid if name == "smtpd" else uid
+        assert all(int(u) == want for u in uids), (name, uids)
 
 
 def test_dead_child_is_restarted(mta):

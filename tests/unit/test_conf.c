@@ -153,6 +153,7 @@ static const struct good goods[] = {
 	{ "bare_lf = reject", K_ENUM, F(bare_lf), BARE_LF_REJECT, NULL },
 	{ "user = _postbote", K_STR, F(user), 0, "_postbote" },
 	{ "user = mail-1.x", K_STR, F(user), 0, "mail-1.x" },
+	{ "smtpd_user = mx-in", K_STR, F(smtpd_user), 0, "mx-in" },
 	{ "log = stderr", K_STR, F(log), 0, "stderr" },
 	{ "log = syslog", K_STR, F(log), 0, "syslog" },
 	{ "log = /var/log/postbote.log", K_STR, F(log), 0,
@@ -466,6 +467,10 @@ static const struct bad bads[] = {
 	    "reject" },
 	{ "user = -x", "t.conf:1:1: user: \"-x\" is not a user name" },
 	{ "user = a/b", "t.conf:1:1: user: \"a/b\" is not a user name" },
+	{ "smtpd_user = a/b", "t.conf:1:1: smtpd_user: \"a/b\" is not a user "
+	    "name" },
+	{ "user = mx\nsmtpd_user = mx", "t.conf:2:1: smtpd_user: must differ "
+	    "from user: smtpd may not write the spool or the mailboxes" },
 	{ "log = a b", "t.conf:1:1: log: takes 1 word, not 2" },
 	{ "command_timeout = 0", "t.conf:1:1: command_timeout: must be "
 	    "between 1s and 1h" },
@@ -757,6 +762,7 @@ check_common_defaults(const struct conf *c)
 	assert_int_equal(c->dmarc_policy, DMARC_POLICY_ENFORCE);
 	assert_int_equal(c->bare_lf, BARE_LF_NORMALIZE);
 	assert_string_equal(c->user, "postbote");
+	assert_string_equal(c->smtpd_user, "postbote-smtpd");
 	assert_string_equal(c->log, "stderr");
 	assert_int_equal(c->command_timeout, 300);
 	assert_int_equal(c->data_timeout, 600);
