@@ -610,7 +610,13 @@ lookup_shutdown(void)
  * worker threads; besides the calls of every child it only starts them.
  */
 static const char *const lookup_calls[] = {
-	"clone", "clone3", "sched_getaffinity", NULL
+	"clone", "clone3", "sched_getaffinity",
+	/* Dovecot's auth sockets, UNIX-socket milters passed on to smtpd */
+	"socket", "getsockname", "getpeername",
+	/* the greylisting store: an LMDB file and its lock file */
+	"open", "openat", "ftruncate", "fstatfs", "statfs", "stat", "lstat",
+	"statx", "pread64", "pwrite64", "fsync", "fdatasync", "msync",
+	"flock", NULL
 };
 static const struct sandbox lookup_sandbox = {
 	.allow = lookup_calls,
