@@ -4,7 +4,8 @@
  * makes it an Internet message (CRLF line ends, Date, Message-ID and From
  * added when missing, Bcc removed), and hands it to the running server's
  * queue over the submission socket state_dir/submit as one
- * IPC_CTL_SUBMIT request (queue_ctl.c).  No SMTP, no network.
+ * IPC_CTL_SUBMIT request (local_submit.c, queue_ctl.c).  No SMTP, no
+ * network.  -bs (cmd_bs.c) and -bv (cmd_bv.c) start here too.
  *
  * Runs as any local user (cron jobs, scripts), with that user's rights
  * only: it holds no privilege and the queue re-checks everything it

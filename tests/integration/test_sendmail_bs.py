@@ -11,7 +11,10 @@ import os
 import re
 import subprocess
 
+import dkim
+
 from conftest import BIN
+from test_authres import dnsfunc_for, rsa_keys, write_key
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
@@ -252,3 +255,38 @@ def test_bv_agrees_with_delivery(mta):
     assert r.returncode == 0 and b"queued as" in r.stdout, r.stdout
     for addr in (ALICE, BOB, CAROL):
         mta.wait_subject(addr, "to info")
+
+
+def test_bs_unprivileged_user(mta):
+    """An ordinary user's -bs message records that user's uid, as
+    `postbote send` does (the queue reads it from the socket)."""
+    r = subprocess.run([BIN, "send", "-c", mta.conf, "-bs"], user="nobody",
+                       input=b"EHLO c\r\nMAIL FROM:<alice@example.test>\r\n"
+                             b"RCPT TO:<carol@example.org>\r\nDATA\r\n"
+                             b"Subject: from nobody\r\n\r\nx\r\n.\r\n"
+                             b"QUIT\r\n",
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    msg = parse(mta.wait_subject(CAROL, "from nobody"))
+    assert "from userid 65534" in msg["Received"]
+    assert re.search(r"event=control request=submit uid=65534 result=ok",
+                     mta.log())
+
+
+def test_bs_message_is_dkim_signed(mta_factory, tmp_path):
+    """The queue signs a -bs message as it signs `postbote send`'s."""
+    pem, rec = rsa_keys()
+    key = write_key(str(tmp_path), "loc.key", pem)
+    os.chmod(key, 0o600)
+    m = mta_factory(extra="[dkim example.test]\nselector = loc\n"
+                    "key = %s\n" % key).start()
+    r = bs(m, b"EHLO c\r\nMAIL FROM:<alice@example.test>\r\n"
+              b"RCPT TO:<carol@example.org>\r\nDATA\r\n"
+              b"From: alice@example.test\r\nTo: carol@example.org\r\n"
+              b"Subject: signed\r\n\r\nok\r\n.\r\nQUIT\r\n")
+    assert r.returncode == 0, r.stdout
+    raw = m.wait_subject(CAROL, "signed").replace(b"\n", b"\r\n")
+    start = raw.index(b"DKIM-Signature:")
+    assert b"s=loc;" in raw[start:start + 300]
+    assert dkim.verify(raw[start:], dnsfunc=dnsfunc_for(
+        {"loc._domainkey.example.test": rec}))
