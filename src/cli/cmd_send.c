@@ -4,7 +4,8 @@
  * makes it an Internet message (CRLF line ends, Date, Message-ID and From
  * added when missing, Bcc removed), and hands it to the running server's
  * queue over the submission socket state_dir/submit as one
- * IPC_CTL_SUBMIT request (queue_ctl.c).  No SMTP, no network.
+ * IPC_CTL_SUBMIT request (local_submit.c, queue_ctl.c).  No SMTP, no
+ * network.  -bs (cmd_bs.c) and -bv (cmd_bv.c) start here too.
  *
  * Runs as any local user (cron jobs, scripts), with that user's rights
  * only: it holds no privilege and the queue re-checks everything it
@@ -24,15 +25,16 @@
 #include "lib/buf.h"
 #include "cli/cmd_queue.h"
 #include "cli/cmd_ctl.h"
+#include "cli/cmd_bs.h"
+#include "cli/cmd_bv.h"
 #include "cli/cmd_send.h"
+#include "cli/local_submit.h"
 #include "common/conf.h"
 #include "lib/ipc_proto.h"
 #include "common/control.h"
 #include "mail/submit_msg.h"
 #include "lib/util.h"
 
-#define TIMEOUT_MS	60000		/* the answer waits for an fsync */
-#define REQ_ID		1
 #define RCPTS_MAX	100000
 
 struct opts {
@@ -45,6 +47,8 @@ struct opts {
 	bool		 list_queue;	/* -bp */
 	bool		 flush;		/* -q */
 	bool		 newaliases;	/* -bi */
+	bool		 smtp;		/* -bs */
+	bool		 verify;	/* -bv */
 };
 
 struct rcpts {
@@ -66,9 +70,7 @@ static int	 parse_opts(int, char **, struct opts *, bool);
 static int	 read_message(struct buf *, bool, size_t);
 static void	 add_rcpt(struct rcpts *, const char *, const char *);
 static void	 collect(const char *, void *);
-static void	 add_missing(struct send_ctx *);
 static char	*qualify(const char *, const char *);
-static int	 connect_submit(const char *);
 static int	 submit(struct send_ctx *);
 static char	*invoker(void);
 static void	 ctx_free(struct send_ctx *);
@@ -120,10 +122,14 @@ parse_opts(int argc, char **argv, struct opts *o, bool as_sendmail)
 				o->list_queue = true;
 			else if (strcmp(optarg, "i") == 0)
 				o->newaliases = true;
+			else if (strcmp(optarg, "s") == 0)
+				o->smtp = true;
+			else if (strcmp(optarg, "v") == 0)
+				o->verify = true;
 			else if (strcmp(optarg, "m") != 0) {
 				fprintf(stderr, "%s: -b%s is not supported "
-				    "(only -bm, -bp and -bi)\n", "postbote",
-				    optarg);
+				    "(only -bm, -bp, -bi, -bs and -bv)\n",
+				    "postbote", optarg);
 				return -1;
 			}
 			break;
@@ -219,124 +225,16 @@ qualify(const char *a, const char *domain)
 	return q;
 }
 
-/* add_missing - From, Date and Message-ID when the message has none
- * (RFC 5322 3.6: From and Date are required), before its headers; an
- * empty line is put in when the text had no header block. */
-static void
-add_missing(struct send_ctx *s)
-{
-	struct buf	 h;
-	bool		 blank;
-	size_t		 hend = submit_msg_header_end(s->msg.data, s->msg.len,
-	    &blank);
-	time_t		 t = time(NULL);
-	struct tm	 tm;
-	char		 date[64];
-
-	buf_init(&h, 0);
-	if (!submit_msg_has_field(s->msg.data, hend, "From")) {
-		if (s->o.fullname != NULL) {
-			buf_puts(&h, "From: \"");
-			for (const char *p = s->o.fullname; *p != '\0'; p++) {
-				if (*p == '"' || *p == '\\')
-					buf_putc(&h, '\\');
-				if (*p != '\r' && *p != '\n')
-					buf_putc(&h, *p);
-			}
-			buf_printf(&h, "\" <%s>\r\n", s->sender);
-		} else
-			buf_printf(&h, "From: <%s>\r\n", s->sender);
-	}
-	if (!submit_msg_has_field(s->msg.data, hend, "Date")) {
-		localtime_r(&t, &tm);
-		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-		buf_printf(&h, "Date: %s\r\n", date);
-	}
-	if (!submit_msg_has_field(s->msg.data, hend, "Message-ID"))
-		buf_printf(&h, "Message-ID: <%llX.%ld.%lX@%s>\r\n",
-		    (unsigned long long)now_usec(), (long)getpid(),
-		    (unsigned long)random(), s->conf.hostname);
-	if (hend == 0 && !blank)
-		buf_puts(&h, "\r\n");
-	else if (!blank && hend < s->msg.len) {
-		/* Header fields, then a line that is not one: the body. */
-		buf_append(&h, s->msg.data, hend);
-		buf_puts(&h, "\r\n");
-		buf_append(&h, s->msg.data + hend, s->msg.len - hend);
-		buf_free(&s->msg);
-		s->msg = h;
-		return;
-	}
-	buf_append(&h, s->msg.data, s->msg.len);
-	buf_free(&s->msg);
-	s->msg = h;
-}
-
-/* connect_submit - the submission socket; -1 and a plain message. */
-static int
-connect_submit(const char *path)
-{
-	int	fd = control_connect(path, TIMEOUT_MS), e = errno;
-
-	if (fd != -1)
-		return fd;
-	if (e == ENOENT || e == ECONNREFUSED)
-		fprintf(stderr, "postbote: the server is not running (%s %s); "
-		    "the message was not sent, try again later\n",
-		    e == ENOENT ? "no submission socket at" :
-		    "nothing answers on", path);
-	else
-		fprintf(stderr, "postbote: cannot connect to %s: %s; the "
-		    "message was not sent\n", path, strerror(e));
-	return -1;
-}
-
-/* submit - one IPC_CTL_SUBMIT and its answer; returns the exit code. */
+/* submit - the message to the queue; returns the exit code. */
 static int
 submit(struct send_ctx *s)
 {
-	char			*path = control_submit_path(s->conf.state_dir);
-	struct ipc_ctl_submit	 q = { 0 };
-	struct ipc_ctl_submit_reply r;
-	struct buf		 b, store;
-	struct ipc_msg		 im;
-	int			 fd = connect_submit(path), rc = EX_TEMPFAIL;
+	char	text[1024];
+	int	rc = local_submit_send(s->conf.state_dir, s->sender,
+	    s->rcpts.v, s->rcpts.n, &s->msg, text, sizeof(text));
 
-	buf_init(&b, 0);
-	buf_init(&store, 0);
-	q.sender = s->sender;
-	q.rcpts = xcalloc(s->rcpts.n ? s->rcpts.n : 1, sizeof(*q.rcpts));
-	q.nrcpts = s->rcpts.n;
-	for (size_t i = 0; i < s->rcpts.n; i++)
-		q.rcpts[i].addr = s->rcpts.v[i];
-	q.message.p = s->msg.data;
-	q.message.len = s->msg.len;
-	IPC_ENCODE(&b, IPC_CTL_SUBMIT, &q);
-	free(q.rcpts);
-	if (fd != -1 && (ipc_sync_send(fd, IPC_CTL_SUBMIT, REQ_ID, &b) ==
-	    -1 || ipc_sync_recv(fd, &im, &store, TIMEOUT_MS) == -1 ||
-	    im.type != IPC_CTL_SUBMIT_REPLY))
-		fprintf(stderr, "postbote: no answer from the server on %s; "
-		    "the message may not have been sent\n", path);
-	else if (fd != -1) {
-		if (IPC_DECODE(&im, &r, NULL) == -1)
-			rc = EX_SOFTWARE;
-		else if (r.ok) {
-			rc = EX_OK;
-			if (s->o.verbose)
-				fprintf(stderr, "postbote: queued as %s\n",
-				    r.text);
-		} else {
-			rc = r.code != EX_OK && r.code < 128 ? (int)r.code :
-			    EX_SOFTWARE;
-			fprintf(stderr, "postbote: refused: %s\n", r.text);
-		}
-	}
-	if (fd != -1)
-		close(fd);
-	buf_free(&b);
-	buf_free(&store);
-	free(path);
+	if (rc == EX_OK && s->o.verbose)
+		fprintf(stderr, "postbote: queued as %s\n", text);
 	return rc;
 }
 
@@ -396,7 +294,7 @@ prepare(struct send_ctx *s, int argc, char **argv)
 		fprintf(stderr, "postbote: too many recipients\n");
 		return EX_USAGE;
 	}
-	add_missing(s);
+	local_submit_complete(&s->conf, &s->msg, s->sender, s->o.fullname);
 	if (s->msg.len + 64 * 1024 > IPC_MAX_PAYLOAD) {
 		fprintf(stderr, "postbote: the message is too large for local "
 		    "submission (%u bytes at most); not sent\n",
@@ -443,7 +341,11 @@ cmd_send(int argc, char **argv, bool as_sendmail)
 		return EX_CONFIG;
 	}
 	srandom((unsigned)(now_usec() ^ (uint64_t)getpid()));
-	if ((rc = prepare(&s, argc - optind, argv + optind)) == 0)
+	if (s.o.smtp)
+		rc = cmd_bs(&s.conf);
+	else if (s.o.verify)
+		rc = cmd_bv(&s.conf, argc - optind, argv + optind);
+	else if ((rc = prepare(&s, argc - optind, argv + optind)) == 0)
 		rc = submit(&s);
 	ctx_free(&s);
 	return rc;

@@ -78,7 +78,9 @@ static const struct command commands[] = {
 	    "  -t         recipients from To:, Cc:, Bcc:\n"
 	    "  -i, -oi    a line with a single dot does not end the message\n"
 	    "As sendmail also: -bp (mailq), -bi (newaliases), -q (flush the\n"
-	    "queue), -bm (the default); -oX, -B, -C, -N, -R, -V are ignored.\n" },
+	    "queue), -bm (the default), -bs (SMTP on stdin and stdout, each\n"
+	    "message queued as above), -bv ADDR... (is each deliverable, and\n"
+	    "how: printed); -oX, -B, -C, -N, -R, -V are ignored.\n" },
 	{ "user", cmd_user, "[-c FILE] add ADDRESS | del ADDRESS | passwd ADDRESS | list",
 	    "Manage the users file (logins and local mailboxes); the password\n"
 	    "is read from stdin.  A running server reads it again on reload.\n" },

@@ -372,9 +372,15 @@ def test_sendmail_q_flushes_and_bi_checks(idle_mta, tmp_path):
     assert r.returncode == 0, r.stderr
     r = run("-c", m.conf, "-bi", binary=BIN, argv0=sm)
     assert r.returncode == 0 and "reloaded" in r.stdout, r.stderr
-    for flag in ("-bs", "-bv"):
+    for flag in ("-bt", "-bd"):
         r = run("-c", m.conf, flag, binary=BIN, argv0=sm)
         assert r.returncode == 64 and "not supported" in r.stderr, flag
+    # -bv under the sendmail name (test_sendmail_bs.py has the rest).
+    r = run("-c", m.conf, "-bv", "alice", binary=BIN, argv0=sm)
+    assert r.returncode == 0 and r.stdout == "alice@example.test: " \
+        "deliverable: local mailbox alice@example.test\n", r.stderr
+    r = run("-c", m.conf, "-bv", binary=BIN, argv0=sm)
+    assert r.returncode == 64
 
 
 def test_newaliases_checks_then_reloads(idle_mta, tmp_path):

@@ -195,8 +195,8 @@ def test_bad_input_exit_codes(mta):
     assert b"unknown user <nosuchuser@example.test>" in r.stderr
     r = send(mta, ["-f", "a b@example.test", BOB], b"Subject: x\n\n.\n")
     assert r.returncode == EX_DATAERR, r.stderr
-    r = send(mta, ["-bs"], b"")
-    assert r.returncode == EX_USAGE
+    r = send(mta, ["-bt"], b"")
+    assert r.returncode == EX_USAGE and b"-bt is not supported" in r.stderr
     r = send(mta, ["-Q"], b"")
     assert r.returncode == EX_USAGE
     assert mta.queued() == []
