@@ -206,6 +206,9 @@ def test_status_page_matches_the_queue(mta_factory, dns):
         smtp(m, ALICE, [ALICE, "nobody@example.test"])
         m.wait_messages(ALICE, 2)      # the one sent, and the bounce
         assert wait_for(lambda: m.log().count("status=deferred") >= 3)
+        # the Maildir file shows before queue has the delivery's result:
+        # wait until queue counts the two messages left
+        assert wait_for(lambda: page(m)[0].ids["queue-messages"] == "2")
         p, body = page(m)
     # the same numbers as `postbote queue list --json`
     r = subprocess.run([BIN, "queue", "-c", m.conf, "list", "--json"],
