@@ -134,10 +134,14 @@ is_listed(const char *const *names, const char *name)
 static void
 unix_socket(scmp_filter_ctx ctx, const struct sandbox *sb, const char *pname)
 {
+	/* spelt out: the SCMP_A0() macro leaves datum_b to the compiler */
+	const struct scmp_arg_cmp unix_only = { .arg = 0, .op = SCMP_CMP_EQ,
+	    .datum_a = AF_UNIX, .datum_b = 0 };
+
 	if (is_listed(sb->allow, "socket"))
 		return;
 	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) != 0)
+	    unix_only) != 0)
 		fatalx("%s: seccomp rule for socket failed", pname);
 }
 
