@@ -76,7 +76,7 @@ static void
 answer_auth(struct ipc_chan *c, struct ipc_msg *m)
 {
 	struct ipc_auth		q;
-	struct ipc_auth_reply	r = { 0, "" };
+	struct ipc_auth_reply	r = { .ok = 0, .login = "" };
 
 	if (IPC_DECODE(m, &q, NULL) == 0 && strcmp(q.password, "pw") == 0) {
 		r.ok = 1;
