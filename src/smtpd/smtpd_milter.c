@@ -124,6 +124,7 @@ static smtpd_milter_done_fn	 done_fn;
 static void	 run(struct smtpd_milter *);
 static void	 next_milter(struct smtpd_milter *);
 static void	 send_steps(struct mconn *);
+static void	 conn_send(struct mconn *, const char *, size_t);
 static void	 fail(struct mconn *, const char *);
 static void	 conn_read(struct bufferevent *, void *);
 static void	 conn_event(struct bufferevent *, short, void *);
@@ -776,11 +777,14 @@ send_steps(struct mconn *c)
 {
 	struct smtpd_milter	*ch = c->ch;
 
+	size_t	 from = c->cur < c->nst ? c->st[c->cur].off : 0, to = from;
+
 	while (c->cur < c->nst) {
 		struct step	*s = &c->st[c->cur];
 
-		bufferevent_write(c->bev, c->out.data + s->off, s->len);
+		to = s->off + s->len;
 		if (s->reply) {
+			conn_send(c, c->out.data + from, to - from);
 			c->waiting = true;
 			set_timeout(c, s->content ? c->t_content :
 			    c->t_command);
@@ -788,8 +792,37 @@ send_steps(struct mconn *c)
 		}
 		c->cur++;
 	}
+	conn_send(c, c->out.data + from, to - from);
 	ch->cur++;
 	next_milter(ch);
+}
+
+/*
+ * conn_send - the steps that go out together, in one write when the
+ * socket takes them (it nearly always does: a step is small and the
+ * milter has read the ones before).  Only what the socket refuses goes
+ * through the bufferevent, which then waits for the socket to be
+ * writable; going through it every time would add and remove the write
+ * event, two epoll_ctl calls per step.  Order is kept: the direct write
+ * is tried only while nothing is waiting in the bufferevent.
+ */
+static void
+conn_send(struct mconn *c, const char *p, size_t n)
+{
+	struct evbuffer	*o = bufferevent_get_output(c->bev);
+	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
+
+	if (n > 0 && fd != -1 && evbuffer_get_length(o) == 0) {
+		ssize_t	 w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		}
+		/* an error shows again at the bufferevent's own write or read */
+	}
+	if (n > 0)
+		bufferevent_write(c->bev, p, n);
 }
 
 /* fail - the milter is gone for the session; its changes with it. */
