@@ -8,7 +8,7 @@
 #   make layers   the layout check of docs/architecture.md
 #   make itest    integration tests only (ASan+UBSan binary)
 #   make fuzz     libFuzzer targets (clang) in build/fuzz/
-#   make fuzz-run a bounded run of each of them (FUZZ_SECONDS, 15)
+#   make fuzz-run a bounded run of each of them (FUZZ_SECONDS, 10)
 #   make install  binary, sendmail/mailq/newaliases links, man pages,
 #                 systemd unit, example config (PREFIX, DESTDIR, ...)
 #   make uninstall  the same, removed (config and state are kept)
@@ -62,7 +62,7 @@ REPLAY_BINS := $(FUZZERS:tests/fuzz/%.c=build/asan/replay/%)
 .PHONY: all deps run test check itest fuzz fuzz-regress fuzz-run clean asan bench \
 	bench-dkim layers install uninstall man doc-check \
 	bench-tls bench-auth bench-out bench-lmtp bench-deps bench-compare \
-	bench-milter
+	bench-milter bench-idle
 
 all: build/postbote
 
@@ -120,7 +120,7 @@ fuzz: $(FUZZ_BINS)
 # build/; a crash is kept in the target's corpus (tests/fuzz/corpus/NAME/,
 # as crash-HASH) so that the replay finds it from then on, and the run
 # fails.
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 10
 HAVE_CLANG := $(shell command -v clang >/dev/null 2>&1 && echo yes)
 fuzz-run: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$${f#build/fuzz/fuzz_}; \
@@ -178,6 +178,10 @@ bench-deps:
 
 bench: deps bench-deps build/postbote
 	bash bench/smtp-source.sh
+
+# What an idle plain and an idle TLS session cost smtpd, in KiB.
+bench-idle: build/postbote
+	$(PYTHON) bench/idle_memory.py
 
 bench-compare: deps bench-deps build/postbote
 	$(PYTHON) bench/compare.py

@@ -11,7 +11,8 @@ libcrypt-dev zlib1g-dev libcmocka-dev python3-pytest python3-pytest-xdist
 python3-dnslib python3-aiosmtpd python3-dkim python3-nacl opendkim-tools swaks
 curl openssl publicsuffix python3-spf python3-yaml testssl.sh
 python3-cryptography ldnsutils liblmdb-dev groff-base man-db systemd
-python3-milter pflogsumm python3-prometheus-client chromium libseccomp-dev"
+python3-milter pflogsumm python3-prometheus-client chromium libseccomp-dev
+python3-jsonschema"
 # Servers the tests start themselves (private configs, loopback ports,
 # stopped by pid): their packages' own services must never run, so they
 # are installed under a policy-rc.d that refuses every start.

@@ -1,8 +1,9 @@
 /*
  * cmd_dns.c - "postbote dns [-c FILE] [DOMAIN]" prints, in zone-file
  * syntax, the records a domain needs for mail from and to this host: MX,
- * SPF, each configured DKIM selector's key, and a DMARC policy to start
- * with, and this host's TLSA record for DANE (cmd_tlsa.c).  "postbote
+ * SPF, each configured DKIM selector's key, a DMARC policy to start
+ * with and a TLS-RPT record (RFC 8460 3), and this host's TLSA record for
+ * DANE (cmd_tlsa.c).  "postbote
  * check --dns" (cmd_dns_check) looks the same records up through the
  * configured resolvers and says, per domain, what is missing or does not
  * match, and whether the published TLSA records match the certificate.
@@ -12,7 +13,8 @@
  * Runs as a short-lived CLI process under the admin's uid.
  *
  * Trust: the config and key files are the admin's.  DNS answers are
- * untrusted: they are parsed by spf.c and dmarc.c, compared, and printed
+ * untrusted: they are parsed by spf.c, dmarc.c and tlsrpt.c, compared,
+ * and printed
  * only with control bytes replaced.
  */
 #include <getopt.h>
@@ -26,6 +28,8 @@
 #include "lib/buf.h"
 #include "cli/cmd_dkim.h"
 #include "cli/cmd_dns.h"
+#include "cli/cmd_mtasts.h"
+#include "cli/cmd_say.h"
 #include "cli/cmd_tlsa.h"
 #include "common/conf.h"
 #include "auth/dkim.h"
@@ -35,6 +39,7 @@
 #include "auth/spf.h"
 #include "lib/util.h"
 #include "mail/tlsa.h"
+#include "mail/tlsrpt.h"
 
 #define KEY_FILE_MAX	(64 * 1024)
 #define NAME_LEN	300
@@ -76,7 +81,8 @@ static void	 mx_cb(uint64_t, void *, enum dns_status, const struct dns_mx *,
 		    size_t);
 static void	 raw_cb(uint64_t, void *, enum dns_status, bool,
 		    const unsigned char *, size_t);
-static bool	 check_domain(const struct conf *, const char *, size_t);
+static bool	 check_domain(const struct conf *, struct dns_ctx *,
+		    const char *, size_t);
 static size_t	 ask_all(const struct conf *, const struct domains *,
 		    size_t *);
 static void	 free_queries(void);
@@ -173,6 +179,11 @@ print_domain(const struct conf *c, const char *dom)
 	printf("; p=none only asks for reports.  Once they show your mail "
 	    "passing SPF or DKIM,\n; tighten it to p=quarantine, then "
 	    "p=reject.\n");
+	cmd_mtasts_print(c, dom);
+	printf("_smtp._tls.%s.\tIN TXT\t\"v=TLSRPTv1; "
+	    "rua=mailto:postmaster@%s\"\n", dom, dom);
+	printf("; TLS reports (RFC 8460): senders' daily counts of their TLS "
+	    "sessions to %s.\n", dom);
 }
 
 /* cmd_dns - see cmd_dns.h. */
@@ -313,31 +324,12 @@ raw_cb(uint64_t id, void *arg, enum dns_status st, bool secure,
 	answered();
 }
 
-/* say - one finding; bad ones make the exit status 1. */
-static bool
-say(const char *dom, const char *what, bool ok, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static bool
-say(const char *dom, const char *what, bool ok, const char *fmt, ...)
-{
-	char	 text[1024];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	for (char *p = text; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	printf("%s: %s: %s: %s\n", dom, what, ok ? "ok" : "WRONG", text);
-	return ok;
-}
-
 static bool
 dns_trouble(const char *dom, const char *what, const struct query *q)
 {
 	if (q->st == DNS_TEMPFAIL || q->st == DNS_PERMFAIL)
-		return !say(dom, what, false, "the lookup of %s failed (%s)",
+		return !cmd_say(dom, what, false,
+		    "the lookup of %s failed (%s)",
 		    q->name, dns_status_str(q->st));
 	return false;
 }
@@ -348,16 +340,18 @@ check_mx(const struct conf *c, const char *dom, const struct query *q)
 	if (dns_trouble(dom, "MX", q))
 		return false;
 	if (q->st != DNS_OK || q->n == 0)
-		return say(dom, "MX", false, "no MX record; publish "
+		return cmd_say(dom, "MX", false, "no MX record; publish "
 		    "\"%s. IN MX 10 %s.\"", dom, c->hostname);
 	if (q->n == 1 && strcmp(q->rr[0], ".") == 0)
-		return say(dom, "MX", false, "a null MX (RFC 7505) says the "
+		return cmd_say(dom, "MX", false,
+		    "a null MX (RFC 7505) says the "
 		    "domain takes no mail");
 	for (size_t i = 0; i < q->n; i++)
 		if (str_ieq(q->rr[i], c->hostname))
-			return say(dom, "MX", true, "%s is among the %zu MX "
+			return cmd_say(dom, "MX", true,
+			    "%s is among the %zu MX "
 			    "host(s)", c->hostname, q->n);
-	return say(dom, "MX", false, "the MX host(s) (%s%s) are not this "
+	return cmd_say(dom, "MX", false, "the MX host(s) (%s%s) are not this "
 	    "host, %s", q->rr[0], q->n > 1 ? ", ..." : "", c->hostname);
 }
 
@@ -386,18 +380,18 @@ check_spf(const char *dom, const struct query *q)
 		return false;
 	n = count_records(q, spf_is_record, &at);
 	if (n == 0)
-		return say(dom, "SPF", false, "no SPF record; publish "
+		return cmd_say(dom, "SPF", false, "no SPF record; publish "
 		    "\"%s. IN TXT \\\"v=spf1 mx -all\\\"\"", dom);
 	if (n > 1)
-		return say(dom, "SPF", false, "%zu SPF records: receivers "
+		return cmd_say(dom, "SPF", false, "%zu SPF records: receivers "
 		    "treat that as a permanent error; keep one", n);
 	r = xcalloc(1, sizeof(*r));
 	ok = spf_parse(q->rr[at], q->len[at], r, err, sizeof(err)) == 0;
 	free(r);
 	if (!ok)
-		return say(dom, "SPF", false, "the record \"%s\" does not "
+		return cmd_say(dom, "SPF", false, "the record \"%s\" does not "
 		    "parse: %s", q->rr[at], err);
-	return say(dom, "SPF", true, "%s", q->rr[at]);
+	return cmd_say(dom, "SPF", true, "%s", q->rr[at]);
 }
 
 /* p_value - the p= of a key record, without spaces, into out. */
@@ -429,9 +423,10 @@ check_dkim(const struct conf_dkim *k, const struct query *q)
 	buf_init(&rec, 0);
 	buf_init(&theirs, 0);
 	if (key_record(k->key, &rec, err, sizeof(err)) == -1)
-		ok = say(k->domain, what, false, "the configured key: %s", err);
+		ok = cmd_say(k->domain, what, false,
+		    "the configured key: %s", err);
 	else if (q->st != DNS_OK || q->n == 0)
-		ok = say(k->domain, what, false, "no key record at %s; "
+		ok = cmd_say(k->domain, what, false, "no key record at %s; "
 		    "publish what \"postbote dns %s\" prints", q->name,
 		    k->domain);
 	else {
@@ -439,7 +434,7 @@ check_dkim(const struct conf_dkim *k, const struct query *q)
 		p_value(q->rr[0], q->len[0], &theirs);
 		ok = ours.len == theirs.len && ours.len > 0 &&
 		    memcmp(ours.data, theirs.data, ours.len) == 0;
-		ok = say(k->domain, what, ok, ok ? "%s matches %s" :
+		ok = cmd_say(k->domain, what, ok, ok ? "%s matches %s" :
 		    "the key at %s is not the one in %s", q->name, k->key);
 	}
 	buf_free(&ours);
@@ -458,31 +453,72 @@ check_dmarc(const char *dom, const struct query *q)
 		return false;
 	n = count_records(q, dmarc_record_is_dmarc, &at);
 	if (n == 0)
-		return say(dom, "DMARC", false, "no DMARC record at %s; "
+		return cmd_say(dom, "DMARC", false, "no DMARC record at %s; "
 		    "publish \"%s. IN TXT \\\"v=DMARC1; p=none\\\"\" to start",
 		    q->name, q->name);
 	if (n > 1)
-		return say(dom, "DMARC", false, "%zu DMARC records at %s: "
+		return cmd_say(dom, "DMARC", false, "%zu DMARC records at %s: "
 		    "receivers ignore them all; keep one", n, q->name);
 	if (dmarc_record_parse(q->rr[at], q->len[at], &r) != DMARC_REC_OK)
-		return say(dom, "DMARC", false, "the record \"%s\" is not "
+		return cmd_say(dom, "DMARC", false, "the record \"%s\" is not "
 		    "valid", q->rr[at]);
 	if (r.p == DMARC_DISP_NONE)
-		return say(dom, "DMARC", true, "p=none: reports only; tighten "
+		return cmd_say(dom, "DMARC", true,
+		    "p=none: reports only; tighten "
 		    "to p=quarantine, then p=reject, once they are clean");
-	return say(dom, "DMARC", true, "p=%s", dmarc_disp_str(r.p));
+	return cmd_say(dom, "DMARC", true, "p=%s", dmarc_disp_str(r.p));
+}
+
+/* check_tlsrpt - the TLS-RPT record (RFC 8460 3): none is allowed (it
+ * only asks for reports), more than one or one that does not parse is
+ * not. */
+static bool
+check_tlsrpt(const char *dom, const struct query *q)
+{
+	struct tlsrpt_txt	 t;
+	const char		*why = NULL;
+	size_t			 n = 0, at = 0;
+
+	if (dns_trouble(dom, "TLS-RPT", q))
+		return false;
+	for (size_t i = 0; q->st == DNS_OK && i < q->n; i++)
+		if (q->len[i] >= 10 && memcmp(q->rr[i], "v=TLSRPTv1", 10) == 0)
+			at = i, n++;
+	if (n == 0)
+		return cmd_say(dom, "TLS-RPT", true, "none at %s (optional); "
+		    "publish \"%s. IN TXT \\\"v=TLSRPTv1; rua=mailto:...\\\"\" "
+		    "to get senders' TLS reports", q->name, q->name);
+	if (n > 1)
+		return cmd_say(dom, "TLS-RPT", false,
+		    "%zu TLS-RPT records at %s: "
+		    "senders ignore them all; keep one", n, q->name);
+	if (tlsrpt_txt_parse(q->rr[at], q->len[at], &t, &why) != 0)
+		return cmd_say(dom, "TLS-RPT", false,
+		    "the record \"%s\" does not "
+		    "parse: %s", q->rr[at], why);
+	cmd_say(dom, "TLS-RPT", true, "%zu report address%s: %s%s", t.nrua,
+	    t.nrua == 1 ? "" : "es", t.rua[0].kind == TLSRPT_MAILTO ?
+	    "mailto:" : "", t.rua[0].v);
+	tlsrpt_txt_free(&t);
+	return true;
 }
 
 /* check_domain - the findings for dom, whose questions start at q0. */
 static bool
-check_domain(const struct conf *c, const char *dom, size_t q0)
+check_domain(const struct conf *c, struct dns_ctx *dns, const char *dom,
+    size_t q0)
 {
 	bool	 ok = true;
 
 	ok &= check_mx(c, dom, &qs[q0]);
 	ok &= check_spf(dom, &qs[q0 + 1]);
 	ok &= check_dmarc(dom, &qs[q0 + 2]);
-	q0 += 3;
+	ok &= cmd_mtasts_check(c, qbase, dns, dom, qs[q0 + 3].st,
+	    (const char *const *)qs[q0 + 3].rr, qs[q0 + 3].len,
+	    qs[q0 + 3].n, (const char *const *)qs[q0].rr,
+	    qs[q0].st == DNS_OK ? qs[q0].n : 0);
+	ok &= check_tlsrpt(dom, &qs[q0 + 4]);
+	q0 += 5;
 	for (size_t i = 0; i < c->ndkims; i++)
 		if (str_ieq(c->dkims[i].domain, dom))
 			ok &= check_dkim(&c->dkims[i], &qs[q0++]);
@@ -500,6 +536,8 @@ ask_all(const struct conf *c, const struct domains *d, size_t *first)
 		first[i] = ask(Q_MX, "", d->v[i]);
 		ask(Q_TXT, "", d->v[i]);
 		ask(Q_TXT, "_dmarc.", d->v[i]);
+		ask(Q_TXT, "_mta-sts.", d->v[i]);
+		ask(Q_TXT, "_smtp._tls.", d->v[i]);
 		for (size_t k = 0; k < c->ndkims; k++) {
 			if (!str_ieq(c->dkims[k].domain, d->v[i]))
 				continue;
@@ -557,7 +595,7 @@ cmd_dns_check(const struct conf *c)
 	}
 	event_base_dispatch(qbase);
 	for (size_t i = 0; i < d.n; i++)
-		ok &= check_domain(c, d.v[i], first[i]);
+		ok &= check_domain(c, dns, d.v[i], first[i]);
 	ok &= cmd_tlsa_check(c, qs[tlsa].st, qs[tlsa].secure, qs[tlsa].raw,
 	    qs[tlsa].rawlen);
 	free_queries();

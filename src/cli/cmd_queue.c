@@ -54,6 +54,8 @@ static int	 run_flush(struct client *, int, char **);
 static int	 run_delete(struct client *, int, char **);
 static int	 run_hold(struct client *, int, char **);
 static int	 run_release(struct client *, int, char **);
+static int	 run_tlsrpt_show(struct client *, int, char **);
+static int	 run_tlsrpt_send(struct client *, int, char **);
 
 #define ARGS_MAX	1000		/* IDs or filter words on a line */
 
@@ -64,6 +66,8 @@ static const struct verb verbs[] = {
 	{ "delete",	1, ARGS_MAX, NULL,	run_delete },
 	{ "hold",	1, ARGS_MAX, NULL,	run_hold },
 	{ "release",	1, ARGS_MAX, NULL,	run_release },
+	{ "tlsrpt-show", 0, 0,	NULL,		run_tlsrpt_show },
+	{ "tlsrpt-send", 0, 0,	NULL,		run_tlsrpt_send },
 };
 
 /* A selection of messages: by sender, recipient, recipient domain
@@ -79,7 +83,8 @@ usage(void)
 	fprintf(stderr, "usage: postbote queue [-c FILE] list [--json] | "
 	    "show ID [--body] |\n"
 	    "                      flush|delete|hold|release ID... | ALL |\n"
-	    "                      [-s SENDER] [-r RECIPIENT] [-d DOMAIN]\n"
+	    "                      [-s SENDER] [-r RECIPIENT] [-d DOMAIN] |\n"
+	    "                      tlsrpt-show | tlsrpt-send\n"
 	    "       mailq [-c FILE] [--json]\n");
 	return 2;
 }
@@ -577,6 +582,45 @@ action(struct client *c, uint16_t type, const char *id)
 	put_str(text);
 	putchar('\n');
 	return 0;
+}
+
+/* ---- TLS reporting (RFC 8460) ---- */
+
+/* tlsrpt - tlsrpt-show prints the counts so far (JSON, made and escaped
+ * by the queue: printed as it came unless it holds a control byte);
+ * tlsrpt-send has the reports sent now. */
+static int
+tlsrpt(struct client *c, bool show)
+{
+	struct ipc_reply r;
+
+	if (request(c, show ? IPC_CTL_TLSRPT_SHOW : IPC_CTL_TLSRPT_SEND,
+	    NULL) == -1 || answer(c, IPC_CTL_REPLY) == -1)
+		return 1;
+	if (IPC_DECODE(&c->im, &r, NULL) == -1)
+		return bad_answer(c);
+	if (!r.ok || !show) {
+		put_text(r.ok ? stdout : stderr, r.text, strlen(r.text), false);
+		fputc('\n', r.ok ? stdout : stderr);
+		return r.ok ? 0 : 1;
+	}
+	for (const char *p = r.text; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\n')
+			return bad_answer(c);
+	fputs(r.text, stdout);
+	return 0;
+}
+
+static int
+run_tlsrpt_show(struct client *c, int argc, char **argv)
+{
+	return tlsrpt(c, true);
+}
+
+static int
+run_tlsrpt_send(struct client *c, int argc, char **argv)
+{
+	return tlsrpt(c, false);
 }
 
 /* ---- selections: IDs, ALL, or filters ---- */

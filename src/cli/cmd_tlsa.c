@@ -10,7 +10,6 @@
  * certificate file is the admin's; the TLSA answer is untrusted, parsed
  * by mail/tlsa.c and printed only through say-style escaping.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "cli/cmd_say.h"
 #include "cli/cmd_tlsa.h"
 #include "common/conf.h"
 #include "lib/dns.h"
@@ -42,8 +42,6 @@ static bool	 rec_matches(const struct tlsa_rec *, const struct chain *);
 static int	 selected(X509 *, unsigned, unsigned, unsigned char *,
 		    size_t *);
 static void	 spki_hex(X509 *, char *);
-static void	 finding(bool, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 
 /* cert_path - tls_cert, or the self-signed certificate if it was made
  * (it is not made here: the CLI must not create server state). */
@@ -198,21 +196,6 @@ cmd_tlsa_print(const struct conf *c)
 	chain_free(&ch);
 }
 
-static void
-finding(bool ok, const char *fmt, ...)
-{
-	char	 text[512];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	for (char *p = text; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-			*p = '?';
-	printf("TLSA: %s: %s\n", ok ? "ok" : "WRONG", text);
-}
-
 /* cmd_tlsa_check - see cmd_tlsa.h. */
 bool
 cmd_tlsa_check(const struct conf *c, int st, bool secure,
@@ -225,19 +208,19 @@ cmd_tlsa_check(const struct conf *c, int st, bool secure,
 
 	snprintf(qname, sizeof(qname), "_25._tcp.%s", c->hostname);
 	if (st == DNS_TEMPFAIL || st == DNS_PERMFAIL) {
-		finding(false, "the lookup of %s failed (%s): DANE senders "
+		cmd_say(NULL, "TLSA", false, "the lookup of %s failed (%s): DANE senders "
 		    "defer mail to this host", qname,
 		    dns_status_str((enum dns_status)st));
 		return false;
 	}
 	if (st != DNS_OK || tlsa_answer_parse(msg, len, qname, recs,
 	    NELEM(recs), &n, &total) != TLSA_OK || n == 0) {
-		finding(true, "no TLSA records at %s: DANE is not in use; "
+		cmd_say(NULL, "TLSA", true, "no TLSA records at %s: DANE is not in use; "
 		    "\"postbote dns\" prints one to publish", qname);
 		return true;
 	}
 	if (chain_load(c, &ch, err, sizeof(err)) == -1) {
-		finding(false, "%zu TLSA records at %s, and %s", total, qname,
+		cmd_say(NULL, "TLSA", false, "%zu TLSA records at %s, and %s", total, qname,
 		    err);
 		return false;
 	}
@@ -248,13 +231,13 @@ cmd_tlsa_check(const struct conf *c, int st, bool secure,
 	}
 	chain_free(&ch);
 	if (match == SIZE_MAX) {
-		finding(false, "none of the %zu TLSA records at %s (%zu "
+		cmd_say(NULL, "TLSA", false, "none of the %zu TLSA records at %s (%zu "
 		    "usable) matches the certificate: DANE senders defer all "
 		    "mail to this host", total, qname, usable);
 		return false;
 	}
 	tlsa_rec_str(&recs[match], text, sizeof(text));
-	finding(true, "%s matches the certificate%s", text, !secure ?
+	cmd_say(NULL, "TLSA", true, "%s matches the certificate%s", text, !secure ?
 	    (c->dnssec_resolver ? "; but the answer is not DNSSEC-signed, "
 	    "so senders ignore it" : " (DNSSEC not checked: "
 	    "dnssec_resolver = no)") : ", DNSSEC-validated");

@@ -83,7 +83,7 @@ static const char *const w_bare_lf[] = { "normalize", "reject", NULL };
 static const char *const w_mode[] = { "mx", "submission", "submissions",
 	NULL };
 static const char *const w_tls[] = { "none", "may", "require", "implicit",
-	"verify", "dane", NULL };
+	"verify", "dane", "sts", NULL };
 static const char *const w_bool[] = { "no", "yes", NULL };
 static const char *const w_dnsbl_reject[] = { "rcpt", "connect", NULL };
 static const char *const w_milter_action[] = { "tempfail", "accept", NULL };
@@ -133,6 +133,13 @@ static const struct conf_key keys[] = {
 	    GO(nresolvers), NULL },
 	{ G(dnssec_resolver), T_ENUM, "no", 0, 0, 0, GO(dnssec_resolver), 0,
 	    w_bool },
+	{ G(tlsrpt), T_ENUM, "no", 0, 0, 0, GO(tlsrpt), 0, w_bool },
+	{ G(tlsrpt_organization), T_STRING, NULL, 0, 0, K_EMPTY_OK,
+	    GO(tlsrpt_organization), 0, NULL },
+	{ G(tlsrpt_contact), T_STRING, NULL, 0, 0, K_EMPTY_OK,
+	    GO(tlsrpt_contact), 0, NULL },
+	{ G(tlsrpt_from), T_ADDRESS, NULL, 0, 0, K_EMPTY_OK, GO(tlsrpt_from),
+	    0, NULL },
 	{ G(smtp_port), T_PORT, "25", 1, 65535, 0, GO(smtp_port), 0, NULL },
 	{ G(retry), T_DURLIST, "5m 10m 30m 1h 2h 4h", 1, 7 * DAY, 0,
 	    GO(retry), GO(nretry), NULL },
@@ -217,6 +224,13 @@ static const struct conf_key keys[] = {
 	    GO(smtp_client_timeout), 0, NULL },
 	{ G(smtp_tls_ca), T_PATH, NULL, 0, 0, K_EMPTY_OK, GO(smtp_tls_ca), 0,
 	    NULL },
+	{ G(mta_sts), T_ENUM, "yes", 0, 0, 0, GO(mta_sts), 0, w_bool },
+	{ G(mta_sts_ca), T_PATH, NULL, 0, 0, K_EMPTY_OK, GO(mta_sts_ca), 0,
+	    NULL },
+	{ G(mta_sts_port), T_PORT, "443", 1, 65535, 0, GO(mta_sts_port), 0,
+	    NULL },
+	{ G(mta_sts_timeout), T_DURATION, "30s", 1, 10 * MINUTE, 0,
+	    GO(mta_sts_timeout), 0, NULL },
 	{ G(smtp_idle_time), T_DURATION, "5s", 0, HOUR, 0,
 	    GO(smtp_idle_time), 0, NULL },
 	{ G(deliver), T_DELIVER, "maildir", 0, 0, 0, GO(deliver), 0, NULL },
@@ -1938,6 +1952,13 @@ check_route(struct parser *ps)
 	if (r->auth_user != NULL && r->tls == ROUTE_TLS_NONE)
 		return perr(ps, ps->spos[i], "auth",
 		    "needs tls = may or require, not none");
+	if (r->tls == ROUTE_TLS_STS && (inet_pton(AF_INET, r->host, &a6) == 1 ||
+	    inet_pton(AF_INET6, r->host, &a6) == 1 ||
+	    strchr(r->host, '.') == NULL))
+		return perr(ps, ps->spos[t], "tls",
+		    "sts needs a host name with a domain, not an address");
+	if (r->tls == ROUTE_TLS_STS && !ps->c->mta_sts)
+		return perr(ps, ps->spos[t], "tls", "sts needs mta_sts = yes");
 	if (r->tls != ROUTE_TLS_DANE)
 		return 0;
 	/* RFC 7672 2.2: TLSA records count only when DNSSEC-validated,
@@ -2214,6 +2235,9 @@ conf_free(struct conf *c)
 	free(c->users);
 	free(c->aliases);
 	free(c->postmaster);
+	free(c->tlsrpt_organization);
+	free(c->tlsrpt_contact);
+	free(c->tlsrpt_from);
 	free(c->relay_networks);
 	free(c->debug_peers);
 	free(c->metrics_host);
@@ -2222,6 +2246,7 @@ conf_free(struct conf *c)
 	strv_free(c->resolvers, c->nresolvers);
 	free(c->retry);
 	free(c->smtp_tls_ca);
+	free(c->mta_sts_ca);
 	free(c->user);
 	free(c->smtpd_user);
 	free(c->log);

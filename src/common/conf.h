@@ -21,7 +21,7 @@
 
 enum listen_mode { LISTEN_MX = 0, LISTEN_SUBMISSION, LISTEN_SUBMISSIONS };
 enum route_tls { ROUTE_TLS_NONE = 0, ROUTE_TLS_MAY, ROUTE_TLS_REQUIRE,
-	ROUTE_TLS_IMPLICIT, ROUTE_TLS_VERIFY, ROUTE_TLS_DANE };
+	ROUTE_TLS_IMPLICIT, ROUTE_TLS_VERIFY, ROUTE_TLS_DANE, ROUTE_TLS_STS };
 enum policy_spf { SPF_POLICY_RECORD = 0, SPF_POLICY_REJECT };
 enum policy_dmarc { DMARC_POLICY_RECORD = 0, DMARC_POLICY_ENFORCE };
 enum policy_bare_lf { BARE_LF_NORMALIZE = 0, BARE_LF_REJECT };
@@ -130,6 +130,11 @@ struct conf {
 	char		**resolvers;	/* "ip" or "ip:port" / "[v6]:port" */
 	size_t		 nresolvers;
 	int		 dnssec_resolver;	/* 0/1: trust their AD bit */
+	int		 tlsrpt;	/* 0/1: record and report TLS
+					 * outcomes (RFC 8460) */
+	char		*tlsrpt_organization;	/* NULL: hostname */
+	char		*tlsrpt_contact;	/* NULL: postmaster@hostname */
+	char		*tlsrpt_from;	/* NULL: postmaster@hostname */
 	uint16_t	 smtp_port;
 	uint64_t	*retry;		/* seconds; nretry entries, >= 1 */
 	size_t		 nretry;
@@ -160,6 +165,12 @@ struct conf {
 					 * RFC 5321 4.5.3.2 values */
 	uint64_t	 smtp_idle_time;	/* keep an idle connection open */
 	char		*smtp_tls_ca;	/* CAs for tls = require; NULL = system */
+	/* MTA-STS (RFC 8461) for outgoing mail */
+	int		 mta_sts;	/* 0/1 */
+	char		*mta_sts_ca;	/* CAs for the policy fetch; NULL =
+					 * system */
+	uint16_t	 mta_sts_port;	/* HTTPS port of mta-sts.DOMAIN */
+	uint64_t	 mta_sts_timeout;	/* the whole policy fetch */
 	struct conf_deliver deliver;	/* every local domain's, unless its
 					 * [domain] says otherwise */
 	unsigned	 lmtp_concurrency;	/* connections per LMTP server */

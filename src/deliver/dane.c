@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "deliver/dane.h"
+#include "lib/buf.h"
 #include "lib/dns.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -173,6 +174,24 @@ size_t
 dane_tlsa_count(const struct dane_tlsa *t)
 {
 	return t != NULL ? t->n : 0;
+}
+
+/* dane_tlsa_strings - see dane.h. */
+void
+dane_tlsa_strings(const struct dane_tlsa *t, struct buf *out)
+{
+	for (size_t i = 0; t != NULL && i < t->n; i++) {
+		const struct dane_rec	*d = &t->r[i];
+		struct tlsa_rec		 r = { d->usage, d->selector, d->mtype,
+		    d->data, d->len };
+		size_t			 size = 16 + 2 * d->len;
+		char			*s = xmalloc(size);
+
+		if (i > 0)
+			buf_putc(out, '\n');
+		buf_puts(out, tlsa_rec_str(&r, s, size));
+		free(s);
+	}
 }
 
 /* dane_ctx_new - see dane.h. */

@@ -67,6 +67,12 @@ SSL_CTX	*dane_ctx_new(void);
 int	 dane_ssl_setup(SSL *ssl, const struct dane_tlsa *t, const char *host,
 	    const char *domain);
 
+/* dane_tlsa_strings - the usable records in presentation form ("3 1 1
+ * 0a1b..."), one a line, appended to out (RFC 8460 4.4's policy-string
+ * of a "tlsa" policy). */
+struct buf;
+void	 dane_tlsa_strings(const struct dane_tlsa *t, struct buf *out);
+
 /*
  * dane_ssl_match - after a verified handshake: the record that matched,
  * as "3 1 1 depth=0", into out (size bytes); "" when none did.

@@ -29,7 +29,8 @@
 #define HEADER_SCAN_MAX	(64 * 1024)	/* bytes of header read to count
 					   Received: lines */
 
-static unsigned	 count_received(int);
+static void	 load_data(struct deliver_job *, uint64_t);
+static unsigned	 count_received(const char *, size_t);
 static const char *status_word(int);
 static void	 log_result(const struct deliver_job *,
 		    const struct deliver_rcpt *, double);
@@ -81,8 +82,30 @@ deliver_job_decode(struct ipc_msg *m)
 	j->prepend = xstrdup(in.prepend);
 	j->size = in.size + strlen(j->prepend);	/* SIZE= counts what goes
 						 * out */
+	load_data(j, in.size);
 	ipc_proto_free(IPC_DELIVER, &in);
 	return j;
+}
+
+/* load_data - a small message into j->data with one pread of one byte
+ * more than its size: only a file of exactly that size is taken (else
+ * the couriers read the descriptor, as for a big one). */
+static void
+load_data(struct deliver_job *j, uint64_t size)
+{
+	char	*p;
+	ssize_t	 got;
+
+	if (j->fd == -1 || size > DELIVER_JOB_LOAD_MAX)
+		return;
+	p = xmalloc((size_t)size + 1);
+	got = pread(j->fd, p, (size_t)size + 1, 0);
+	if (got < 0 || (uint64_t)got != size) {
+		free(p);
+		return;
+	}
+	j->data = p;
+	j->datalen = (size_t)size;
 }
 
 /* deliver_job_encode_reply - see deliver_job.h. */
@@ -140,6 +163,8 @@ deliver_job_part(struct deliver_job *j, const size_t *idx, size_t n)
 	p->arrival = j->arrival;
 	p->fd = j->fd;
 	p->fd_borrowed = true;
+	p->data = j->data;
+	p->datalen = j->datalen;
 	p->n = n;
 	p->r = xcalloc(n, sizeof(*p->r));
 	for (size_t i = 0; i < n; i++) {
@@ -177,7 +202,22 @@ deliver_job_is_remote(const struct deliver_job *j)
 bool
 deliver_job_loops(struct deliver_job *j, unsigned max)
 {
-	if (count_received(j->fd) <= max)
+	char		*h = NULL;
+	ssize_t		 got;
+	size_t		 len = 0;
+	unsigned	 n;
+
+	if (j->data != NULL)
+		n = count_received(j->data, MIN(j->datalen, HEADER_SCAN_MAX));
+	else {
+		h = xmalloc(HEADER_SCAN_MAX);
+		while (len < HEADER_SCAN_MAX && (got = pread(j->fd, h + len,
+		    HEADER_SCAN_MAX - len, (off_t)len)) > 0)
+			len += (size_t)got;
+		n = count_received(h, len);
+		free(h);
+	}
+	if (n <= max)
 		return false;
 	for (size_t i = 0; i < j->n; i++)
 		deliver_job_set_result(&j->r[i], DELIVER_PERM, "5.4.6",
@@ -185,22 +225,15 @@ deliver_job_loops(struct deliver_job *j, unsigned max)
 	return true;
 }
 
-/* count_received - Received: header fields in the message's header (the
- * part before the first empty line, read up to HEADER_SCAN_MAX). */
+/* count_received - Received: header fields in the message's header h
+ * (the part before the first empty line, within len bytes). */
 static unsigned
-count_received(int fd)
+count_received(const char *h, size_t len)
 {
-	char		*h = xmalloc(HEADER_SCAN_MAX + 1);
-	ssize_t		 got;
-	size_t		 len = 0;
 	unsigned	 n = 0;
 
-	while (len < HEADER_SCAN_MAX && (got = pread(fd, h + len,
-	    HEADER_SCAN_MAX - len, (off_t)len)) > 0)
-		len += (size_t)got;
-	h[len] = '\0';
 	for (size_t off = 0; off < len; ) {
-		char	*eol = memchr(h + off, '\n', len - off);
+		const char	*eol = memchr(h + off, '\n', len - off);
 
 		if (h[off] == '\r' || h[off] == '\n')
 			break;		/* end of the header */
@@ -210,7 +243,6 @@ count_received(int fd)
 			break;
 		off = (size_t)(eol - h) + 1;
 	}
-	free(h);
 	return n;
 }
 
@@ -243,12 +275,14 @@ log_result(const struct deliver_job *j, const struct deliver_rcpt *r,
 		stats_failure(r->result == DELIVER_PERM, log_safe(r->text));
 	}
 
-	log_info("%s: to=<%s>%s%s%s%s%srelay=%s%sdelay=%.2f%sdsn=%s%s"
+	log_info("%s: to=<%s>%s%s%s%s%srelay=%s%s%s%sdelay=%.2f%sdsn=%s%s"
 	    "status=%s (%s)", j->id, log_safe(r->addr),
 	    changed ? sep : "", changed ? "orig_to=<" : "",
 	    changed ? log_safe(r->orig) : "",
 	    changed ? ">" : "", sep,
-	    j->relay[0] != '\0' ? log_safe(j->relay) : "local", sep, delay,
+	    j->relay[0] != '\0' ? log_safe(j->relay) : "local",
+	    j->tls_policy[0] != '\0' ? " tls_policy=" : "", j->tls_policy,
+	    sep, delay,
 	    sep, r->dsn, sep,
 	    status_word(r->result), log_safe(r->text));
 }
@@ -313,6 +347,8 @@ deliver_job_free(struct deliver_job *j)
 	}
 	if (j->fd != -1 && !j->fd_borrowed)
 		close(j->fd);
+	if (!j->fd_borrowed)
+		free((char *)j->data);
 	free(j->r);
 	free(j->sender);
 	free(j->envid);

@@ -22,6 +22,8 @@
 #define DELIVER_JOB_TEXT_MAX	200	/* reply text kept per recipient */
 #define DELIVER_JOB_RCPT_MAX	100000	/* recipients taken in one request */
 #define DELIVER_JOB_MTA_MAX	256	/* a server's name, NUL included */
+#define DELIVER_JOB_LOAD_MAX	(64 * 1024)	/* messages up to this size
+					 * are read into memory once */
 
 struct event_base;
 
@@ -49,6 +51,9 @@ struct deliver_job {
 						 * first; "" if none */
 	uint64_t		 arrival;
 	int			 fd;		/* the message, read-only */
+	/* a small message's bytes, read once at decode (NULL: read fd) */
+	const char		*data;
+	size_t			 datalen;
 	size_t			 n;
 	struct deliver_rcpt	*r;
 	/* for the SMTP client */
@@ -61,6 +66,8 @@ struct deliver_job {
 	char			 relay[320];	/* "host[ip]:port" or
 						 * "lmtp:..." for the log;
 						 * "" = local */
+	char			 tls_policy[48];	/* "dane", "sts
+						 * mode=enforce"; "" */
 	struct deliver_job	*whole;		/* a part's request; NULL */
 	size_t			 nparts;	/* parts not done yet */
 	bool			 fd_borrowed;	/* a part's: whole's fd */
@@ -83,6 +90,8 @@ struct deliver_courier {
 /*
  * deliver_job_decode - the job of an IPC_DELIVER message (fields in
  * ipc_proto.h).  The job takes m->fd, even on failure (it is then closed).
+ * A message of at most DELIVER_JOB_LOAD_MAX bytes is read into j->data
+ * with one pread, so that the couriers and the loop check read no file.
  * Returns the job, owned by the caller, or NULL if the message is
  * malformed, has no descriptor, or 0 or more than DELIVER_JOB_RCPT_MAX
  * recipients.

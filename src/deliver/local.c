@@ -40,7 +40,11 @@
 #include "mail/spam_header.h"
 
 #define MAX_SYNC_DIRS	64
-#define PREPARED_MAX	1024	/* maildirs known to exist (worker only) */
+#define MDIR_CACHE	64	/* mailboxes whose tmp/ and new/ stay open */
+#define MDIR_PROBE	8	/* slots looked at per lookup */
+#define MDIR_TTL	30	/* seconds an open directory is used before
+				 * its path is opened again (a mailbox moved
+				 * away is then followed) */
 #define SWEEP_AGE	(36 * 3600)	/* maildir(5): tmp/ files unused this
 					 * long are left over: delete them */
 #define SWEEP_EVERY	(6 * 3600)	/* seconds between sweeps */
@@ -66,6 +70,16 @@ struct ljob {
 	bool			 junk;		/* it goes to the folder */
 };
 
+/* A mailbox seen lately: its tmp/ and new/ directories stay open, so
+ * that a copy costs no path lookups (openat, renameat and fsync work on
+ * these descriptors).  Worker thread only. */
+struct mdir {
+	char	*dir;			/* NULL: a free slot */
+	int	 tmp, new;
+	dev_t	 dev;			/* for one syncfs per file system */
+	time_t	 opened;
+};
+
 /* One sweep of the tmp/ folders; its template is a copy, as a reload may
  * replace the config while the sweeper runs. */
 struct lsweep {
@@ -78,8 +92,11 @@ struct lsweep {
 static void	 local_init(struct event_base *);
 static void	 local_deliver(struct deliver_job *);
 static struct ljob *next_job(const struct ljob *);
-static char	**prepared_slot(const char *);
-static int	 ensure_maildir(const char *, bool);
+static struct mdir *mdir_get(const char *);
+static struct mdir *mdir_find(const char *);
+static void	 mdir_forget(const char *);
+static void	 mdir_drop(struct mdir *);
+static int	 mdir_open(struct mdir *, const char *);
 static void	 set_errno_result(struct deliver_rcpt *, const char *, int);
 static void	 write_copy(struct ljob *, size_t);
 static int	 sync_filesystems(struct ljob *);
@@ -103,7 +120,7 @@ static struct worker	*writer;
 static struct worker	*sweeper;	/* tmp/ sweeps, off the writer */
 static struct event	*sweep_ev;
 static bool		 sweeping;	/* a sweep is on the thread */
-static char		*prepared[PREPARED_MAX];	/* worker thread only */
+static struct mdir	 mdirs[MDIR_CACHE];	/* worker thread only */
 
 static struct ljob *
 next_job(const struct ljob *l)
@@ -111,39 +128,103 @@ next_job(const struct ljob *l)
 	return (struct ljob *)l->item.next;
 }
 
-/* prepared_slot - the table slot for dir (open addressing); a full table
- * is simply emptied. */
-static char **
-prepared_slot(const char *dir)
+/* mdir_drop - close a slot's directories and free it. */
+static void
+mdir_drop(struct mdir *m)
 {
-	uint32_t	h = str_hash(dir);
-	size_t		i;
-
-	for (size_t n = 0; n < PREPARED_MAX; n++) {
-		i = (h + n) % PREPARED_MAX;
-		if (prepared[i] == NULL || strcmp(prepared[i], dir) == 0)
-			return &prepared[i];
-	}
-	for (i = 0; i < PREPARED_MAX; i++) {
-		free(prepared[i]);
-		prepared[i] = NULL;
-	}
-	return &prepared[h % PREPARED_MAX];
+	if (m->dir == NULL)
+		return;
+	close(m->tmp);
+	close(m->new);
+	free(m->dir);
+	m->dir = NULL;
 }
 
-/* ensure_maildir - mkdir only the first time a maildir is seen. */
+/* mdir_open - open dir's tmp/ and new/ into m, making the Maildir (and
+ * its parents) when it is missing.  0, or -1 with errno. */
 static int
-ensure_maildir(const char *dir, bool again)
+mdir_open(struct mdir *m, const char *dir)
 {
-	char	**slot = prepared_slot(dir);
+	char		 path[PATH_MAX + 8];
+	struct stat	 st;
+	const int	 fl = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
 
-	if (*slot != NULL && !again)
-		return 0;
-	if (maildir_prepare(dir) == -1)
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	if ((m->tmp = open(path, fl)) == -1 && errno == ENOENT &&
+	    maildir_prepare(dir) == 0)
+		m->tmp = open(path, fl);
+	if (m->tmp == -1)
 		return -1;
-	if (*slot == NULL)
-		*slot = xstrdup(dir);
+	snprintf(path, sizeof(path), "%s/new", dir);
+	if ((m->new = open(path, fl)) == -1 && errno == ENOENT &&
+	    maildir_prepare(dir) == 0)
+		m->new = open(path, fl);
+	if (m->new == -1 || fstat(m->tmp, &st) == -1) {
+		int	e = errno;
+
+		close(m->tmp);
+		if (m->new != -1)
+			close(m->new);
+		errno = e;
+		return -1;
+	}
+	m->dev = st.st_dev;
+	m->opened = time(NULL);
+	m->dir = xstrdup(dir);
 	return 0;
+}
+
+/* mdir_get - the open directories of Maildir dir, from the cache (open
+ * addressing over a few slots; a miss takes a free slot or the home one)
+ * or opened now.  The pointer is good until the next mdir_get.  NULL with
+ * errno when the Maildir can neither be opened nor made. */
+static struct mdir *
+mdir_get(const char *dir)
+{
+	uint32_t	 h = str_hash(dir);
+	struct mdir	*m, *victim = NULL;
+
+	for (size_t n = 0; n < MDIR_PROBE; n++) {
+		m = &mdirs[(h + n) % MDIR_CACHE];
+		if (m->dir != NULL && strcmp(m->dir, dir) == 0) {
+			if (time(NULL) - m->opened <= MDIR_TTL)
+				return m;
+			victim = m;
+			break;
+		}
+		if (m->dir == NULL && victim == NULL)
+			victim = m;
+	}
+	if (victim == NULL)
+		victim = &mdirs[h % MDIR_CACHE];
+	mdir_drop(victim);
+	return mdir_open(victim, dir) == 0 ? victim : NULL;
+}
+
+/* mdir_find - dir's slot when its directories are open, else NULL. */
+static struct mdir *
+mdir_find(const char *dir)
+{
+	uint32_t	h = str_hash(dir);
+
+	for (size_t n = 0; n < MDIR_PROBE; n++) {
+		struct mdir	*m = &mdirs[(h + n) % MDIR_CACHE];
+
+		if (m->dir != NULL && strcmp(m->dir, dir) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+/* mdir_forget - dir's directories are stale (the Maildir was removed):
+ * the next mdir_get opens, or makes, them again. */
+static void
+mdir_forget(const char *dir)
+{
+	struct mdir	*m = mdir_find(dir);
+
+	if (m != NULL)
+		mdir_drop(m);
 }
 
 static void
@@ -170,11 +251,12 @@ write_copy(struct ljob *l, size_t i)
 	struct deliver_job	*j = l->j;
 	struct deliver_rcpt	*r = &j->r[i];
 	struct lrcpt		*lr = &l->lr[i];
+	struct mdir		*md;
 	char			*prefix, tag[QUEUE_ID_LEN + 16];
 	int			 fd;
 	ssize_t			 n;
 
-	if (ensure_maildir(lr->dir, false) == -1) {
+	if ((md = mdir_get(lr->dir)) == NULL) {
 		set_errno_result(r, "cannot create maildir", errno);
 		return;
 	}
@@ -185,29 +267,35 @@ write_copy(struct ljob *l, size_t i)
 		    "maildir before a restart");
 		return;
 	}
-	fd = maildir_create_tagged(lr->dir, tag, lr->name, sizeof(lr->name));
-	if (fd == -1 && errno == ENOENT && ensure_maildir(lr->dir, true) == 0)
-		fd = maildir_create_tagged(lr->dir, tag, lr->name,
-		    sizeof(lr->name));
+	fd = maildir_create_at(md->tmp, tag, lr->name, sizeof(lr->name));
+	if (fd == -1 && errno == ENOENT) {	/* removed since it was open */
+		mdir_forget(lr->dir);
+		if ((md = mdir_get(lr->dir)) != NULL)
+			fd = maildir_create_at(md->tmp, tag, lr->name,
+			    sizeof(lr->name));
+	}
 	if (fd == -1) {
 		set_errno_result(r, "cannot create file", errno);
 		return;
 	}
 	xasprintf(&prefix, "Return-Path: <%s>\r\nDelivered-To: %s\r\n%s",
 	    j->sender, r->addr, j->prepend);
-	n = maildir_copy(fd, j->fd, prefix);
+	if (j->data != NULL)
+		n = maildir_write(fd, prefix, j->data, j->datalen);
+	else
+		n = maildir_copy(fd, j->fd, prefix);
 	free(prefix);
 	if (n == -1) {
 		int e = errno;
 
 		close(fd);
-		maildir_abort(lr->dir, lr->name);
+		maildir_abort_at(md->tmp, lr->name);
 		set_errno_result(r, "write error", e);
 		return;
 	}
 	if (close(fd) == -1) {
 		set_errno_result(r, "write error", errno);
-		maildir_abort(lr->dir, lr->name);
+		maildir_abort_at(md->tmp, lr->name);
 		return;
 	}
 	lr->size = n;
@@ -224,23 +312,19 @@ sync_filesystems(struct ljob *b)
 
 	for (struct ljob *l = b; l != NULL; l = next_job(l))
 		for (size_t i = 0; i < l->j->n; i++) {
-			struct stat	st;
-			size_t		k;
-			int		fd;
+			struct mdir	*md;
+			size_t		 k;
 
-			if (!l->lr[i].written || stat(l->lr[i].dir, &st) == -1)
+			if (!l->lr[i].written ||
+			    (md = mdir_get(l->lr[i].dir)) == NULL)
 				continue;
-			for (k = 0; k < ndevs && devs[k] != st.st_dev; k++)
+			for (k = 0; k < ndevs && devs[k] != md->dev; k++)
 				;
 			if (k < ndevs || ndevs == MAX_SYNC_DIRS)
 				continue;
-			devs[ndevs++] = st.st_dev;
-			fd = open(l->lr[i].dir, O_RDONLY | O_DIRECTORY |
-			    O_CLOEXEC);
-			if (fd == -1 || syncfs(fd) == -1)
+			devs[ndevs++] = md->dev;
+			if (syncfs(md->tmp) == -1)
 				rc = -1;
-			if (fd != -1)
-				close(fd);
 		}
 	return rc;
 }
@@ -269,19 +353,13 @@ sync_new_dirs(struct ljob *b)
 {
 	for (struct ljob *l = b; l != NULL; l = next_job(l))
 		for (size_t i = 0; i < l->j->n; i++) {
-			char	path[PATH_MAX + 8];
-			int	fd;
+			struct mdir	*md;
 
 			if (!l->lr[i].written || is_synced_before(b, l, i))
 				continue;
-			snprintf(path, sizeof(path), "%s/new", l->lr[i].dir);
-			if ((fd = open(path, O_RDONLY | O_DIRECTORY |
-			    O_CLOEXEC)) != -1) {
-				if (fsync(fd) == -1)
-					set_errno_result(&l->j->r[i], "fsync",
-					    errno);
-				close(fd);
-			}
+			if ((md = mdir_get(l->lr[i].dir)) == NULL ||
+			    fsync(md->new) == -1)
+				set_errno_result(&l->j->r[i], "fsync", errno);
 		}
 }
 
@@ -291,12 +369,19 @@ commit_batch(struct ljob *b)
 {
 	for (struct ljob *l = b; l != NULL; l = next_job(l))
 		for (size_t i = 0; i < l->j->n; i++) {
-			struct lrcpt *lr = &l->lr[i];
+			struct lrcpt	*lr = &l->lr[i];
+			struct mdir	*md;
 
-			if (lr->written && maildir_commit(lr->dir, lr->name,
-			    lr->size) == -1) {
+			if (!lr->written)
+				continue;
+			if ((md = mdir_get(lr->dir)) == NULL) {
 				set_errno_result(&l->j->r[i], "rename", errno);
 				maildir_abort(lr->dir, lr->name);
+				lr->written = false;
+			} else if (maildir_commit_at(md->tmp, md->new,
+			    lr->name, lr->size) == -1) {
+				set_errno_result(&l->j->r[i], "rename", errno);
+				maildir_abort_at(md->tmp, lr->name);
 				lr->written = false;
 			}
 		}
@@ -316,6 +401,9 @@ is_junk(const struct ljob *l)
 	if (l->j->prepend != NULL && spam_header_match(l->j->prepend,
 	    strlen(l->j->prepend), l->junk_name, l->junk_value))
 		return true;
+	if (l->j->data != NULL)
+		return spam_header_match(l->j->data, MIN(l->j->datalen,
+		    (size_t)SPAM_HEADER_SCAN), l->junk_name, l->junk_value);
 	head = xmalloc(SPAM_HEADER_SCAN);
 	n = pread(l->j->fd, head, SPAM_HEADER_SCAN, 0);
 	yes = n > 0 && spam_header_match(head, (size_t)n, l->junk_name,
@@ -337,14 +425,14 @@ junk_dir(struct ljob *l, size_t i)
 	char		 path[PATH_MAX];
 	int		 fd;
 
-	if (ensure_maildir(lr->dir, false) == -1 ||
+	if (mdir_get(lr->dir) == NULL ||
 	    (size_t)snprintf(path, sizeof(path), "%s/.%s", lr->dir,
 	    l->junk_folder) >= sizeof(lr->dir) - 16)
 		return;			/* write_copy says why */
-	if (*prepared_slot(path) == NULL) {
+	if (mdir_find(path) == NULL) {
 		char	mf[PATH_MAX + 16];
 
-		if (ensure_maildir(path, false) == -1)
+		if (mdir_get(path) == NULL)
 			return;
 		snprintf(mf, sizeof(mf), "%s/maildirfolder", path);
 		if ((fd = open(mf, O_WRONLY | O_CREAT | O_NOFOLLOW |

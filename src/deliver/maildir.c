@@ -42,6 +42,7 @@ struct sweep {
 
 /* Per-process part of unique names ("Q<n>"); atomic for worker threads. */
 static atomic_ulong	 name_counter;
+static long		 cached_pid;	/* set once with the host name */
 
 static bool	 is_safe_component(const char *);
 static int	 put(char *, size_t, size_t *, const char *, size_t);
@@ -50,9 +51,14 @@ static int	 mkdir_parents(char *);
 static void	 host_part(char *, size_t);
 static void	 host_part_compute(char *, size_t);
 static int	 make_name(char *, size_t, const char *);
+static int	 create_in(int, const char *, const char *, char *, size_t);
+static int	 commit_in(int, const char *, int, const char *, const char *,
+		    off_t);
+static void	 abort_in(int, const char *, const char *);
 static char	*lf_block(char *, size_t, bool *, size_t *);
 static int	 copy_prefix(int, const char *, char *, bool *, uint64_t *);
 static int	 copy_body(int, int, char *, bool *, uint64_t *);
+static ssize_t	 copy_end(int, char *, uint64_t);
 static bool	 is_pattern(const char *);
 static char	*unescape(char *);
 static bool	 match(const char *, const char *);
@@ -210,19 +216,40 @@ int
 maildir_create_tagged(const char *dir, const char *tag, char *name,
     size_t namesz)
 {
+	char	 tmp[PATH_MAX];
+
+	if (snprintf(tmp, sizeof(tmp), "%s/tmp/", dir) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return create_in(AT_FDCWD, tmp, tag, name, namesz);
+}
+
+/* maildir_create_at - see maildir.h. */
+int
+maildir_create_at(int tmpfd, const char *tag, char *name, size_t namesz)
+{
+	return create_in(tmpfd, "", tag, name, namesz);
+}
+
+/* create_in - a fresh name in dfd/<at><name>; at is "" or "DIR/tmp/". */
+static int
+create_in(int dfd, const char *at, const char *tag, char *name,
+    size_t namesz)
+{
 	char	 path[PATH_MAX];
 	int	 fd;
 
 	for (int i = 0; i < CREATE_TRIES; i++) {
 		if (make_name(name, namesz, tag) == -1)
 			return -1;
-		if (snprintf(path, sizeof(path), "%s/tmp/%s", dir, name) >=
+		if (snprintf(path, sizeof(path), "%s%s", at, name) >=
 		    (int)sizeof(path)) {
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
+		fd = openat(dfd, path, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd != -1 || errno != EEXIST)
 			return fd;
 	}
@@ -263,10 +290,10 @@ make_name(char *name, size_t namesz, const char *tag)
 	unsigned long	 q = atomic_fetch_add(&name_counter, 1);
 	int		 n;
 
+	host_part(host, sizeof(host));		/* sets cached_pid too */
 	gettimeofday(&tv, NULL);
-	host_part(host, sizeof(host));
 	n = snprintf(name, namesz, "%lld.M%ldP%ldQ%lu%s%s.%s",
-	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(), q,
+	    (long long)tv.tv_sec, (long)tv.tv_usec, cached_pid, q,
 	    tag != NULL ? "I" : "", tag != NULL ? tag : "", host);
 	if (n < 0 || (size_t)n >= namesz) {
 		errno = ENAMETOOLONG;
@@ -286,6 +313,7 @@ static void
 host_init(void)
 {
 	host_part_compute(cached_host, sizeof(cached_host));
+	cached_pid = (long)getpid();
 }
 
 /* host_part - the escaped host name, looked up once per process. */
@@ -328,7 +356,7 @@ maildir_copy(int out_fd, int in_fd, const char *prefix)
 	char		*blk = xmalloc(COPY_BLOCK + 1);
 	bool		 cr = false;
 	uint64_t	 total = 0;
-	int		 rv, saved;
+	int		 rv;
 
 	rv = copy_prefix(out_fd, prefix != NULL ? prefix : "", blk, &cr,
 	    &total);
@@ -336,7 +364,15 @@ maildir_copy(int out_fd, int in_fd, const char *prefix)
 		rv = copy_body(out_fd, in_fd, blk, &cr, &total);
 	if (rv == 0 && cr && (rv = util_write_all(out_fd, "\r", 1)) == 0)
 		total++;
-	saved = errno;
+	return copy_end(rv, blk, total);
+}
+
+/* copy_end - free blk (errno kept); -1, or total as a ssize_t. */
+static ssize_t
+copy_end(int rv, char *blk, uint64_t total)
+{
+	int	 saved = errno;
+
 	free(blk);
 	errno = saved;
 	if (rv == -1)
@@ -346,6 +382,35 @@ maildir_copy(int out_fd, int in_fd, const char *prefix)
 		return -1;
 	}
 	return (ssize_t)total;
+}
+
+/*
+ * maildir_write - the same as maildir_copy for a message already in
+ * memory: prefix and data go through the line-end change into one buffer
+ * and out with one write.
+ */
+ssize_t
+maildir_write(int out_fd, const char *prefix, const char *data, size_t len)
+{
+	size_t	 plen = prefix != NULL ? strlen(prefix) : 0, outlen, all;
+	char	*blk, *p;
+	bool	 cr = false;
+	int	 rv;
+
+	if (ckd_add(&all, plen, len) || ckd_add(&all, all, (size_t)2)) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	blk = xmalloc(all);		/* room before and after the bytes */
+	if (plen > 0)
+		memcpy(blk + 1, prefix, plen);
+	if (len > 0)
+		memcpy(blk + 1 + plen, data, len);
+	p = lf_block(blk, plen + len, &cr, &outlen);
+	if (cr)
+		p[outlen++] = '\r';	/* a lone CR at the very end */
+	rv = util_write_all(out_fd, p, outlen);
+	return copy_end(rv, blk, outlen);
 }
 
 static int
@@ -436,6 +501,28 @@ int
 maildir_commit(const char *dir, const char *name, off_t size)
 {
 	char	 from[PATH_MAX], to[PATH_MAX];
+
+	if (snprintf(from, sizeof(from), "%s/tmp/", dir) >= (int)sizeof(from)
+	    || snprintf(to, sizeof(to), "%s/new/", dir) >= (int)sizeof(to)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return commit_in(AT_FDCWD, from, AT_FDCWD, to, name, size);
+}
+
+/* maildir_commit_at - see maildir.h. */
+int
+maildir_commit_at(int tmpfd, int newfd, const char *name, off_t size)
+{
+	return commit_in(tmpfd, "", newfd, "", name, size);
+}
+
+/* commit_in - the rename from fromfd/<from>NAME to tofd/<to>NAME[,S=]. */
+static int
+commit_in(int fromfd, const char *from, int tofd, const char *to,
+    const char *name, off_t size)
+{
+	char	 src[PATH_MAX], dst[PATH_MAX];
 	int	 n;
 
 	if (!is_safe_component(name)) {
@@ -443,29 +530,45 @@ maildir_commit(const char *dir, const char *name, off_t size)
 		return -1;
 	}
 	if (size >= 0)
-		n = snprintf(to, sizeof(to), "%s/new/%s,S=%lld", dir, name,
+		n = snprintf(dst, sizeof(dst), "%s%s,S=%lld", to, name,
 		    (long long)size);
 	else
-		n = snprintf(to, sizeof(to), "%s/new/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(to) ||
-	    snprintf(from, sizeof(from), "%s/tmp/%s", dir, name) >=
-	    (int)sizeof(from)) {
+		n = snprintf(dst, sizeof(dst), "%s%s", to, name);
+	if (n < 0 || (size_t)n >= sizeof(dst) ||
+	    snprintf(src, sizeof(src), "%s%s", from, name) >=
+	    (int)sizeof(src)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	return rename(from, to);
+	return renameat(fromfd, src, tofd, dst);
 }
 
 /* maildir_abort - unlink DIR/tmp/NAME; errno is left as the caller had it. */
 void
 maildir_abort(const char *dir, const char *name)
 {
+	char	 at[PATH_MAX];
+
+	if (snprintf(at, sizeof(at), "%s/tmp/", dir) < (int)sizeof(at))
+		abort_in(AT_FDCWD, at, name);
+}
+
+/* maildir_abort_at - see maildir.h. */
+void
+maildir_abort_at(int tmpfd, const char *name)
+{
+	abort_in(tmpfd, "", name);
+}
+
+static void
+abort_in(int dfd, const char *at, const char *name)
+{
 	char	 path[PATH_MAX];
 	int	 saved = errno;
 
 	if (is_safe_component(name) && snprintf(path, sizeof(path),
-	    "%s/tmp/%s", dir, name) < (int)sizeof(path))
-		unlink(path);
+	    "%s%s", at, name) < (int)sizeof(path))
+		unlinkat(dfd, path, 0);
 	errno = saved;
 }
 

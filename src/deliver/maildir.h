@@ -38,6 +38,10 @@ int	 maildir_create(const char *dir, char *name, size_t namesz);
  * (tag: [0-9A-Za-z_]); see maildir_has_tag. */
 int	 maildir_create_tagged(const char *dir, const char *tag, char *name,
 	    size_t namesz);
+/* maildir_create_at - the same, in the tmp/ directory open as tmpfd (the
+ * deliver process keeps recent mailboxes' directories open). */
+int	 maildir_create_at(int tmpfd, const char *tag, char *name,
+	    size_t namesz);
 /* maildir_has_tag - true if new/ or cur/ holds a message whose name
  * carries "I<tag>.": a delivery made before a crash. */
 bool	 maildir_has_tag(const char *dir, const char *tag);
@@ -49,15 +53,23 @@ bool	 maildir_has_tag(const char *dir, const char *tag);
  * Returns the bytes written or -1 with errno (ENOSPC, EIO, ...).
  */
 ssize_t	 maildir_copy(int out_fd, int in_fd, const char *prefix);
+/* maildir_write - the same for a message in memory (data, len), written
+ * with one write(2). */
+ssize_t	 maildir_write(int out_fd, const char *prefix, const char *data,
+	    size_t len);
 
 /*
  * maildir_commit - rename DIR/tmp/NAME to DIR/new/NAME[,S=size].
  * The caller has synced the file (and later syncs DIR/new).
  */
 int	 maildir_commit(const char *dir, const char *name, off_t size);
+/* maildir_commit_at - the same, between the open tmpfd and newfd. */
+int	 maildir_commit_at(int tmpfd, int newfd, const char *name, off_t size);
 
 /* maildir_abort - unlink DIR/tmp/NAME after a failed write. */
 void	 maildir_abort(const char *dir, const char *name);
+/* maildir_abort_at - unlink NAME in the open tmpfd. */
+void	 maildir_abort_at(int tmpfd, const char *name);
 
 /*
  * maildir_sweep - in the tmp/ folder of every Maildir the template can

@@ -59,8 +59,10 @@
 #include "common/stats.h"
 #include "deliver/dane.h"
 #include "deliver/deliver_job.h"
+#include "deliver/deliver_tlsrpt.h"
 #include "deliver/mx.h"
 #include "deliver/remote.h"
+#include "deliver/sts.h"
 #include "lib/dns.h"
 #include "lib/ipc.h"
 #include "lib/log.h"
@@ -104,6 +106,7 @@ struct rconn {
 	bool			 tls, authed, reused, got_reply;
 	bool			 debug;		/* in debug_peers: transcript */
 	bool			 mask_next;	/* the next line is a secret */
+	bool			 reported;	/* its TLS outcome (TLS-RPT) */
 	struct rjob		*job;		/* NULL while idle */
 	struct event		*idle;
 	char			 relay[320];	/* host[ip]:port */
@@ -133,6 +136,10 @@ struct rjob {
 	bool			 mx_secure;
 	enum dane_level		 dane;		/* of hosts[hi] */
 	struct dane_tlsa	*tlsa;		/* its usable records */
+	/* MTA-STS (RFC 8461): the recipient domain's policy, or for
+	 * tls = sts the route host's domain's; NULL = none */
+	struct sts_policy	*sts;
+	bool			 sts_looked;
 	/* the transaction */
 	struct rconn		*c;
 	size_t			 answered, sent, accepted;
@@ -194,8 +201,14 @@ static bool	 tls_verified(const struct rjob *);
 static SSL	*new_ssl(struct rjob *, const char *);
 static void	 log_tls(struct rconn *);
 static void	 tls_why(struct rconn *, char *, size_t);
+static void	 report_tls(struct rconn *, const char *, const char *);
+static const char *tls_result(struct rconn *, char *, size_t);
 static bool	 dane_wanted(const struct rjob *);
 static bool	 requiretls(const struct rjob *);
+static bool	 reuse_idle(struct rjob *);
+static bool	 sts_skip(struct rjob *);
+static bool	 sts_pkix(const struct rjob *);
+static bool	 sts_wanted(const struct rjob *);
 static bool	 tls_optional(const struct rjob *);
 static void	 skip_host(struct rjob *);
 static bool	 is_self(const struct sockaddr_storage *, uint16_t);
@@ -446,19 +459,9 @@ make_contexts(void)
 static void
 make_dns(void)
 {
-	char	err[256];
-
-	struct dns_ctx	*old = dns;
-
-	/* Lookups cancelled by dns_free() see dns NULL and fail softly. */
-	dns = NULL;
-	dns_free(old);
-	dns = dns_new(base, (const char *const *)config->resolvers,
-	    config->nresolvers, 5000, 2, err, sizeof(err));
-	if (dns == NULL)
-		log_warn("event=dns-init result=failed reason=\"%s\"",
-		    log_safe(err));
-	else
+	dns_replace(&dns, base, (const char *const *)config->resolvers,
+	    config->nresolvers);
+	if (dns != NULL)
 		dns_set_dnssec(dns, config->dnssec_resolver);
 }
 
@@ -472,6 +475,7 @@ remote_init(struct event_base *b)
 	make_dns();
 	make_contexts();
 	load_passwords();
+	sts_init(b);
 }
 
 /* remote_reload - the same, anew; jobs in progress keep their copies. */
@@ -481,6 +485,7 @@ remote_reload(void)
 	make_dns();
 	make_contexts();
 	load_passwords();
+	sts_reload();
 }
 
 /* remote_shutdown - close idle connections. */
@@ -570,10 +575,21 @@ remote_deliver(struct deliver_job *j)
 		    tls_optional(r) ? " dane=ignored reason=\"TLS-Required: "
 		    "No\"" : "");
 	}
-	/* An idle connection to the same destination: use it. */
+	/* With MTA-STS the policy comes first (sts_done). */
+	if (sts_wanted(r) || !reuse_idle(r))
+		job_resolve(r);
+}
+
+/* reuse_idle - an idle connection to the same destination (and, under
+ * an MTA-STS policy in enforce mode, to a host it names): use it. */
+static bool
+reuse_idle(struct rjob *r)
+{
 	for (struct rconn *c = conns; c != NULL; c = c->next)
 		if (c->job == NULL && strcmp(c->dest, r->dest) == 0 &&
-		    (c->state == C_IDLE || c->state == C_RSET)) {
+		    (c->state == C_IDLE || c->state == C_RSET) &&
+		    (r->routed || !sts_enforce(r->sts) ||
+		    mtasts_policy_match(&r->sts->p, c->host))) {
 			c->job = r;
 			r->c = c;
 			c->reused = true;
@@ -582,9 +598,85 @@ remote_deliver(struct deliver_job *j)
 				evtimer_del(c->idle);
 			if (c->state == C_IDLE)
 				begin_txn(c);
+			return true;
+		}
+	return false;
+}
+
+/*
+ * sts_wanted - is an MTA-STS policy to be looked up for r?  For MX
+ * delivery to a domain name unless mta_sts = no or the message says
+ * "TLS-Required: No" (RFC 8689 5); for a route only with tls = sts.
+ */
+static bool
+sts_wanted(const struct rjob *r)
+{
+	if (!config->mta_sts || tls_optional(r))
+		return false;
+	return r->routed ? r->tls == ROUTE_TLS_STS : r->domain[0] != '[';
+}
+
+/* sts_domain - the policy domain: the recipient domain, or a route
+ * host's own domain (its name without the first label). */
+static const char *
+sts_domain(const struct rjob *r)
+{
+	const char	*dot;
+
+	if (!r->routed)
+		return r->domain;
+	dot = strchr(r->rhost, '.');
+	return dot != NULL ? dot + 1 : r->rhost;
+}
+
+/*
+ * sts_done - the policy of r's domain is known (RFC 8461 5): resolve the
+ * hosts under it.  A route with tls = sts needs an enforce policy whose
+ * mx patterns name its host, else the mail is deferred.
+ */
+static void
+sts_done(uint64_t id, struct sts_policy *p, enum sts_result res,
+    const char *why)
+{
+	struct rjob	*r = job_find(id);
+
+	if (r == NULL) {
+		sts_unref(p);
+		return;
+	}
+	r->sts = p;
+	log_info("%s: event=mta-sts domain=%s policy=%s%s%s result_type=%s "
+	    "reason=\"%s\"", r->j->id, log_safe(sts_domain(r)), p != NULL ?
+	    mtasts_mode_str(p->p.mode) : "none", p != NULL ? " id=" : "",
+	    p != NULL ? p->id : "", sts_result_str(res), log_safe(why));
+	if (r->routed && r->tls == ROUTE_TLS_STS) {
+		if (!sts_enforce(p)) {
+			set_error(r, DELIVER_TEMP, "4.7.5", "tls = sts: %s has "
+			    "no MTA-STS policy in enforce mode", sts_domain(r));
+			job_finish(r);
 			return;
 		}
-	job_resolve(r);
+		if (!mtasts_policy_match(&p->p, r->rhost)) {
+			set_error(r, DELIVER_TEMP, "4.7.5", "tls = sts: %s is "
+			    "not an mx of the MTA-STS policy of %s", r->rhost,
+			    sts_domain(r));
+			sts_outcome(p, sts_domain(r), r->rhost,
+			    STS_RES_VALIDATION, "host not in the policy");
+			job_finish(r);
+			return;
+		}
+	}
+	if (sts_enforce(p)) {
+		/* connections made under the policy are shared only by mail
+		 * under it */
+		char	*d;
+
+		xasprintf(&d, "%s sts", r->dest);
+		free(r->dest);
+		r->dest = d;
+	}
+	if (!reuse_idle(r))
+		job_resolve(r);
 }
 
 /* job_resolve - find the hosts of r's destination, then connect. */
@@ -594,6 +686,9 @@ job_resolve(struct rjob *r)
 	if (dns == NULL) {
 		set_error(r, DELIVER_TEMP, "4.4.3", "no DNS resolver");
 		job_finish(r);
+	} else if (!r->sts_looked && sts_wanted(r)) {
+		r->sts_looked = true;
+		sts_lookup(dns, sts_domain(r), sts_done, r->id);
 	} else if (r->routed) {
 		r->hosts = xcalloc(1, sizeof(*r->hosts));
 		r->hosts[0] = xstrdup(r->rhost);
@@ -631,6 +726,11 @@ job_finish(struct rjob *r)
 			    r->text);
 			deliver_job_set_mta(&j->r[i], r->mta);
 		}
+	if (r->dane == DANE_VERIFY)
+		str_copy(j->tls_policy, "dane", sizeof(j->tls_policy));
+	else if (r->sts != NULL)
+		snprintf(j->tls_policy, sizeof(j->tls_policy), "sts mode=%s",
+		    mtasts_mode_str(r->sts->p.mode));
 	if (r->c != NULL) {
 		str_copy(j->relay, r->c->relay, sizeof(j->relay));
 		r->c->job = NULL;
@@ -648,6 +748,7 @@ job_finish(struct rjob *r)
 	free(r->rhost);
 	free(r->auth_user);
 	dane_tlsa_free(r->tlsa);
+	sts_unref(r->sts);
 	if (r->auth_pass != NULL)
 		explicit_bzero(r->auth_pass, strlen(r->auth_pass));
 	free(r->auth_pass);
@@ -671,11 +772,15 @@ mx_done(uint64_t id, int result, const char *dsn, const char *text,
 		job_finish(r);
 		return;
 	}
-	/* RFC 8689 4.2.1: the MX answer must be DNSSEC-validated (we have
-	 * no MTA-STS), or an attacker could name the host. */
-	if (requiretls(r) && !(secure && config->dnssec_resolver)) {
+	/* RFC 8689 4.2.1: the MX answer must be DNSSEC-validated, or the
+	 * domain have an MTA-STS policy in enforce mode (whose mx patterns
+	 * the hosts must then match), or an attacker could name the
+	 * host. */
+	if (requiretls(r) && !(secure && config->dnssec_resolver) &&
+	    !sts_enforce(r->sts)) {
 		set_error(r, DELIVER_PERM, "5.7.30", "REQUIRETLS: the MX "
-		    "records of %s are not DNSSEC-validated", r->domain);
+		    "records of %s are not DNSSEC-validated and it has no "
+		    "MTA-STS policy in enforce mode", r->domain);
 		job_finish(r);
 		return;
 	}
@@ -774,7 +879,30 @@ addr_done(uint64_t id, void *arg, enum dns_status st, bool secure,
 		skip_host(r);
 		return;
 	}
-	try_next_addr(r);
+	if (!sts_skip(r))
+		try_next_addr(r);
+}
+
+/*
+ * sts_skip - RFC 8461 4.1: under an MTA-STS policy, an MX host that DANE
+ * does not cover must be one of the policy's mx patterns.  In enforce
+ * mode another is skipped (true); in testing mode it is only logged.
+ */
+static bool
+sts_skip(struct rjob *r)
+{
+	const char	*host = r->hosts[r->hi];
+
+	if (r->routed || !sts_pkix(r) || mtasts_policy_match(&r->sts->p, host))
+		return false;
+	sts_outcome(r->sts, r->domain, host, STS_RES_VALIDATION,
+	    "MX host not in the policy");
+	if (!sts_enforce(r->sts))
+		return false;
+	set_error(r, DELIVER_TEMP, "4.7.5", "%s is not an mx of the MTA-STS "
+	    "policy of %s", host, r->domain);
+	skip_host(r);
+	return true;
 }
 
 /* skip_host - DANE rules hosts[hi] out before any connection: on to the
@@ -814,6 +942,14 @@ tlsa_done(uint64_t id, enum dane_level level, struct dane_tlsa *t,
 	dane_tlsa_free(r->tlsa);
 	r->tlsa = t;
 	r->dane = level;
+	if (level == DANE_FAILED && !r->routed) {
+		/* RFC 8460 4.3.2.1: no valid TLSA answer for the host */
+		struct tlsrpt_event e = { .policy_type = "tlsa",
+		    .policy_domain = r->domain, .result = "dnssec-invalid",
+		    .receiving_mx = host, .reason = why };
+
+		deliver_tlsrpt_record(&e, -1, NULL);
+	}
 	if (level == DANE_FAILED || (r->routed && r->tls == ROUTE_TLS_DANE &&
 	    level != DANE_VERIFY)) {
 		set_error(r, DELIVER_TEMP, "4.7.5", "%s: %s", host,
@@ -822,7 +958,8 @@ tlsa_done(uint64_t id, enum dane_level level, struct dane_tlsa *t,
 		skip_host(r);
 		return;
 	}
-	try_next_addr(r);
+	if (!sts_skip(r))
+		try_next_addr(r);
 }
 
 /* try_next_host - look up the addresses of hosts[hi], or give up. */
@@ -967,7 +1104,16 @@ tls_verified(const struct rjob *r)
 {
 	return r->dane == DANE_VERIFY || r->tls == ROUTE_TLS_REQUIRE ||
 	    r->tls == ROUTE_TLS_VERIFY || r->tls == ROUTE_TLS_IMPLICIT ||
-	    requiretls(r);
+	    r->tls == ROUTE_TLS_STS || requiretls(r) || sts_enforce(r->sts);
+}
+
+/* sts_pkix - the MTA-STS policy decides this host's TLS: DANE, which
+ * takes precedence (RFC 8461 2), has no usable records for it. */
+static bool
+sts_pkix(const struct rjob *r)
+{
+	return r->sts != NULL && r->dane != DANE_VERIFY &&
+	    r->sts->p.mode != MTASTS_MODE_NONE;
 }
 
 /* tls_mandatory - no plain text: a verified policy, or secure TLSA
@@ -1002,10 +1148,17 @@ new_ssl(struct rjob *r, const char *host)
 		}
 		return ssl;
 	}
-	if ((ssl = SSL_new(tls_verified(r) ? ctx_verify : ctx_may)) == NULL)
+	if ((ssl = SSL_new(tls_verified(r) || sts_pkix(r) ? ctx_verify :
+	    ctx_may)) == NULL)
 		return NULL;
 	if (tls_verified(r))
 		verify_host(ssl, r->routed ? r->rhost : host);
+	else if (sts_pkix(r)) {
+		/* testing: checked as enforce would, failures only logged
+		 * (log_tls) */
+		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+		verify_host(ssl, host);
+	}
 	else if (!is_literal(host, 0, &(struct sockaddr_storage){ 0 }))
 		SSL_set_tlsext_host_name(ssl, host);
 	return ssl;
@@ -1034,6 +1187,13 @@ log_tls(struct rconn *c)
 		dane_ssl_match(ssl, match, sizeof(match));
 	} else if (tls_verified(r))
 		trust = "Verified";
+	if (sts_pkix(r) && SSL_get_verify_result(ssl) != X509_V_OK)
+		sts_outcome(r->sts, sts_domain(r), c->host,
+		    sts_cert_result(SSL_get_verify_result(ssl)),
+		    X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+	else if (sts_pkix(r))
+		sts_outcome(r->sts, sts_domain(r), c->host, STS_RES_OK,
+		    "verified");
 	log_info("event=tls relay=%s trust=%s text=\"%s TLS connection "
 	    "established\" protocol=%s cipher=%s%s%s%s", log_safe(c->relay),
 	    trust, trust, SSL_get_version(ssl), SSL_get_cipher_name(ssl),
@@ -1066,9 +1226,105 @@ tls_why(struct rconn *c, char *why, size_t size)
 		snprintf(why + len, size - len, " (DANE: no TLSA record "
 		    "matches the certificate chain: %s)",
 		    X509_verify_cert_error_string(v));
-	else
+	else if (sts_pkix(c->job)) {
+		snprintf(why + len, size - len, " (MTA-STS: %s)",
+		    X509_verify_cert_error_string(v));
+		sts_outcome(c->job->sts, sts_domain(c->job), c->host,
+		    sts_cert_result(v), X509_verify_cert_error_string(v));
+	} else
 		snprintf(why + len, size - len, " (%s)",
 		    X509_verify_cert_error_string(v));
+}
+
+/*
+ * report_tls - this connection's TLS outcome for TLS-RPT (RFC 8460),
+ * once per connection and for MX delivery only (a route's host is the
+ * admin's choice, not a recipient domain's policy): under DANE the
+ * policy is "tlsa" with the host's usable records, else
+ * "no-policy-found".
+ */
+static void
+report_tls(struct rconn *c, const char *result, const char *reason)
+{
+	struct rjob	*r = c->job;
+	struct buf	 strings;
+	bool		 dane, sts;
+	int		 fd;
+	const struct sockaddr_storage *peer;
+
+	if (r == NULL || c->reported || !config->tlsrpt)
+		return;
+	dane = r->dane == DANE_VERIFY || r->dane == DANE_ENCRYPT;
+	sts = !dane && sts_pkix(r);
+	/* A route host is the admin's choice, not a recipient domain's
+	 * policy; only one with tls = sts answers to its domain's. */
+	if (r->routed && !sts)
+		return;
+	c->reported = true;
+	fd = c->bev != NULL ? bufferevent_getfd(c->bev) : -1;
+	peer = r->ai < r->naddrs ? &r->addrs[r->ai] : NULL;
+	if (sts) {
+		/* testing mode: a host outside the policy still got mail */
+		if (result[0] == '\0' &&
+		    !mtasts_policy_match(&r->sts->p, c->host)) {
+			result = "validation-failure";
+			reason = "MX host not in the policy";
+		}
+		sts_tlsrpt(r->sts, sts_domain(r), c->host, result, reason, fd,
+		    peer);
+		return;
+	}
+	buf_init(&strings, 0);
+	if (dane)
+		dane_tlsa_strings(r->tlsa, &strings);
+	/* The policy domain is the recipient domain for DANE too: that is
+	 * where its owner publishes _smtp._tls (RFC 8460 3); the MX host
+	 * is the receiving-mx-hostname. */
+	struct tlsrpt_event e = {
+		.policy_type = dane ? "tlsa" : "no-policy-found",
+		.policy_domain = r->domain,
+		.policy_strings = buf_cstr(&strings),
+		.result = result, .receiving_mx = c->host, .reason = reason,
+	};
+	deliver_tlsrpt_record(&e, fd, peer);
+	buf_free(&strings);
+}
+
+/*
+ * tls_result - the RFC 8460 4.3 result type of a failed handshake: what
+ * the certificate check said when one was made, else
+ * "validation-failure" (a handshake that failed for another reason).
+ * reason gets OpenSSL's words for a failed check.
+ */
+static const char *
+tls_result(struct rconn *c, char *reason, size_t size)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
+	long	 v;
+
+	if (ssl == NULL || c->job == NULL || !tls_verified(c->job) ||
+	    (v = SSL_get_verify_result(ssl)) == X509_V_OK)
+		return "validation-failure";
+	snprintf(reason, size, "%s", X509_verify_cert_error_string(v));
+	switch (v) {
+	case X509_V_ERR_DANE_NO_MATCH:
+		return "tlsa-invalid";
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return "certificate-host-mismatch";
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "certificate-expired";
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		return "certificate-not-trusted";
+	default:
+		return "validation-failure";
+	}
 }
 
 /* ---- connections ---- */
@@ -1161,6 +1417,7 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->state == C_TLS_HANDSHAKE) {
 			log_tls(c);
+			report_tls(c, "", "");
 			c->tls = true;
 			c->caps = 0;
 			c->state = C_EHLO;
@@ -1192,6 +1449,14 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	if (c->state == C_QUIT) {
 		conn_free(c);
 		return;
+	}
+	if (c->state == C_TLS_HANDSHAKE) {
+		char		 reason[160];
+		const char	*result;
+
+		str_copy(reason, why, sizeof(reason));
+		result = tls_result(c, reason, sizeof(reason));
+		report_tls(c, result, reason);
 	}
 	conn_failed(c, why);
 }
@@ -1349,10 +1614,14 @@ start_tls(struct rconn *c)
 	struct bufferevent	*tb;
 
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+		report_tls(c, "validation-failure", "data after the STARTTLS "
+		    "reply");
 		conn_failed(c, "data after the STARTTLS reply");
 		return;
 	}
 	if ((ssl = new_ssl(r, c->host)) == NULL) {
+		/* OpenSSL took none of the TLSA records */
+		report_tls(c, "tlsa-invalid", "no TLSA record could be used");
 		conn_failed(c, "TLS: cannot set up DANE");
 		return;
 	}
@@ -1377,10 +1646,14 @@ on_starttls(struct rconn *c)
 		start_tls(c);
 		return;
 	}
+	report_tls(c, "starttls-not-supported", "STARTTLS refused");
 	if (requiretls(c->job)) {
 		reject_host(c, DELIVER_PERM, "5.7.10", "REQUIRETLS: STARTTLS");
 		return;
 	}
+	if (sts_pkix(c->job))
+		sts_outcome(c->job->sts, sts_domain(c->job), c->host,
+		    STS_RES_STARTTLS, "STARTTLS refused");
 	if (tls_mandatory(c->job)) {
 		reject_host(c, DELIVER_TEMP, "4.7.4", "STARTTLS");
 		return;
@@ -1466,6 +1739,9 @@ after_ehlo(struct rconn *c)
 	struct rjob	*r = c->job;
 
 	set_timeout(c, T_MAIL);
+	if (!c->tls && r->tls != ROUTE_TLS_NONE && !r->no_tls &&
+	    !(c->caps & SMTP_CAP_STARTTLS))
+		report_tls(c, "starttls-not-supported", "");
 	if (!c->tls && r->tls != ROUTE_TLS_NONE &&
 	    (!r->no_tls || tls_mandatory(r)) &&
 	    (c->caps & SMTP_CAP_STARTTLS)) {
@@ -1481,7 +1757,12 @@ after_ehlo(struct rconn *c)
 		    "REQUIRETLS: STARTTLS not offered");
 		return;
 	}
-	/* RFC 7672 2.2: a DANE host is never sent mail in plain text. */
+	if (!c->tls && sts_pkix(r))
+		sts_outcome(r->sts, sts_domain(r), c->host, STS_RES_STARTTLS,
+		    r->no_tls ? "TLS handshake failed" :
+		    "STARTTLS not offered");
+	/* RFC 7672 2.2: a DANE host is never sent mail in plain text;
+	 * nor an MTA-STS host in enforce mode (RFC 8461 5). */
 	if (!c->tls && tls_mandatory(r)) {
 		c->rp.code = 0;
 		reject_host(c, DELIVER_TEMP, "4.7.4", r->no_tls ?

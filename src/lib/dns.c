@@ -289,6 +289,22 @@ channel_init(struct dns_ctx *ctx, size_t n, int timeout_ms, int tries)
 	return ares_init_options(&ctx->channel, &o, mask);
 }
 
+/* dns_replace - see dns.h. */
+void
+dns_replace(struct dns_ctx **ctx, struct event_base *base,
+    const char *const *servers, size_t n)
+{
+	struct dns_ctx	*old = *ctx;
+	char		 err[256];
+
+	*ctx = NULL;
+	dns_free(old);
+	*ctx = dns_new(base, servers, n, 5000, 2, err, sizeof(err));
+	if (*ctx == NULL)
+		log_warn("event=dns-init result=failed reason=\"%s\"",
+		    log_safe(err));
+}
+
 /*
  * dns_free - destroy the channel.  Lookups still open end with
  * DNS_TEMPFAIL through their callbacks before this returns.  Must not be

@@ -36,6 +36,15 @@ struct dns_ctx *dns_new(struct event_base *, const char *const *servers,
  * DNS_TEMPFAIL before it returns (callers must tolerate that).  Must not
  * be called from inside a dns callback.  NULL is ignored. */
 void	 dns_free(struct dns_ctx *);
+/*
+ * dns_replace - a process's resolver anew (at start and each reload):
+ * *ctx is freed (with *ctx NULL meanwhile, so that the callbacks of the
+ * cancelled lookups see it gone) and replaced by a new one for servers,
+ * 5 s a try, 2 tries.  A failure is logged (event=dns-init) and leaves
+ * *ctx NULL.
+ */
+void	 dns_replace(struct dns_ctx **ctx, struct event_base *,
+	    const char *const *servers, size_t n);
 
 /*
  * dns_set_dnssec - on: every query from now on carries the AD bit (RFC

@@ -89,6 +89,9 @@ static const char *type_names[IPC_TYPE_MAX] = {
 	[IPC_CTL_BODY] = "ctl-body", [IPC_CTL_BODY_REPLY] = "ctl-body-reply",
 	[IPC_MILTER_CONNECT] = "milter-connect",
 	[IPC_MILTER_CONNECT_REPLY] = "milter-connect-reply",
+	[IPC_TLSRPT] = "tlsrpt",
+	[IPC_CTL_TLSRPT_SHOW] = "ctl-tlsrpt-show",
+	[IPC_CTL_TLSRPT_SEND] = "ctl-tlsrpt-send",
 };
 
 const char *
@@ -315,6 +318,8 @@ chan_write(evutil_socket_t fd, short ev, void *arg)
 		chan_fail(c, "write failed");
 }
 
+/* recv_some - one recvmsg into c->in: 1 (a full read), 2 (a short one),
+ * 0 at EOF, -1 with errno. */
 static int
 recv_some(struct ipc_chan *c)
 {
@@ -363,7 +368,7 @@ recv_some(struct ipc_chan *c)
 	}
 	if (buf_append(&c->in, data, (size_t)r) == -1)
 		fatalx("ipc: out of buffer space");
-	return 1;
+	return (size_t)r < sizeof(data) ? 2 : 1;
 }
 
 /* dispatch - run every complete frame in the input buffer. */
@@ -428,6 +433,12 @@ chan_read(evutil_socket_t fd, short ev, void *arg)
 			eof = true;
 			break;
 		}
+		/* A short read has most likely emptied the socket: no read
+		 * to see EAGAIN.  Should more be waiting (the kernel stops
+		 * at a frame's descriptors), the level-triggered read event
+		 * comes again at once. */
+		if (r == 2)
+			break;
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;

@@ -91,6 +91,13 @@ enum ipc_type {
 	/* smtpd -> lookup: connect a milter's UNIX socket, and reply (fd) */
 	IPC_MILTER_CONNECT,
 	IPC_MILTER_CONNECT_REPLY,
+	/* deliver -> queue: one outbound TLS negotiation's outcome
+	 * (RFC 8460); no reply */
+	IPC_TLSRPT,
+	/* command line -> queue: the TLS-RPT aggregate as JSON; send the
+	 * reports of the data so far now (both answered with IPC_CTL_REPLY) */
+	IPC_CTL_TLSRPT_SHOW,
+	IPC_CTL_TLSRPT_SEND,
 	IPC_TYPE_MAX
 };
 

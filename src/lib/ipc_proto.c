@@ -236,6 +236,13 @@ static const struct field f_ctl_body_reply[] = {
 	STR(struct ipc_ctl_body_reply, prepend), END
 };
 
+#define TSTR(m)	STRMAX(struct ipc_tlsrpt, m, IPC_TLSRPT_STR_MAX)
+static const struct field f_tlsrpt[] = {
+	TSTR(policy_type), TSTR(policy_domain), TSTR(policy_strings),
+	TSTR(mx_host), TSTR(result), TSTR(sending_ip), TSTR(receiving_mx),
+	TSTR(receiving_ip), TSTR(reason), END
+};
+
 #define MSG(t, s, f, d)	[t] = { sizeof(s), f, d }
 
 static const struct schema schemas[IPC_TYPE_MAX] = {
@@ -303,6 +310,9 @@ static const struct schema schemas[IPC_TYPE_MAX] = {
 	    FD_NONE),
 	MSG(IPC_MILTER_CONNECT_REPLY, struct ipc_milter_connect_reply,
 	    f_milter_connect_reply, FD_IF_OK),
+	MSG(IPC_TLSRPT, struct ipc_tlsrpt, f_tlsrpt, FD_NONE),
+	MSG(IPC_CTL_TLSRPT_SHOW, struct ipc_empty, f_empty, FD_NONE),
+	MSG(IPC_CTL_TLSRPT_SEND, struct ipc_empty, f_empty, FD_NONE),
 };
 
 static const struct schema *schema_of(uint16_t, size_t);

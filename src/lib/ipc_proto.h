@@ -316,6 +316,26 @@ struct ipc_ctl_body_reply {
 	const char	*prepend;
 };
 
+/* IPC_TLSRPT - deliver to queue, request id 0, no reply: one outbound
+ * TLS negotiation's outcome, as RFC 8460 4 reports it (mail/tlsrpt.h
+ * struct tlsrpt_event; queue checks it with tlsrpt_event_ok).  The
+ * lists (policy_strings, mx_host) hold one entry a line; result "" is
+ * a successful session, else an RFC 8460 4.3 result type. */
+#define IPC_TLSRPT_STR_MAX	4096	/* per string; longer is cut */
+struct ipc_tlsrpt {
+	const char	*policy_type;	/* "tlsa", "sts", "no-policy-found" */
+	const char	*policy_domain;
+	const char	*policy_strings;
+	const char	*mx_host;
+	const char	*result;
+	const char	*sending_ip;
+	const char	*receiving_mx;
+	const char	*receiving_ip;
+	const char	*reason;	/* failure-reason-code, "" = none */
+};
+/* IPC_CTL_TLSRPT_SHOW, IPC_CTL_TLSRPT_SEND (no fields) -> IPC_CTL_REPLY:
+ * ok with the JSON of the aggregate, or with what was sent; else why. */
+
 /*
  * ipc_proto_encode - append the payload of message type from msg (of
  * msize bytes: a struct that is not the type's is a bug) to b.

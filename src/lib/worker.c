@@ -35,22 +35,27 @@ struct worker {
 	worker_done_fn		 done;
 };
 
-static void	 start_locked(struct worker *);
+static bool	 start_locked(struct worker *);
 static struct worker_item *next_batch_locked(struct worker *);
 static void	*thread_main(void *);
 static void	 on_notify(evutil_socket_t, short, void *);
 static void	 give_back(struct worker *, struct worker_item *);
 
-static void
+/*
+ * start_locked - hand what is pending to an idle thread; true when the
+ * thread must be woken.  The caller signals after unlocking, so that the
+ * thread does not wake only to wait for the mutex the caller still holds.
+ */
+static bool
 start_locked(struct worker *w)
 {
 	if (w->busy || w->pending == NULL)
-		return;
+		return false;
 	w->batch = w->pending;
 	w->pending = NULL;
 	w->pending_tail = &w->pending;
 	w->busy = true;
-	pthread_cond_signal(&w->cond);
+	return true;
 }
 
 /*
@@ -92,8 +97,11 @@ thread_main(void *arg)
 		while (b->next != NULL)
 			b = b->next;
 		w->finished_tail = &b->next;
+		pthread_mutex_unlock(&w->mtx);
+		/* Outside the mutex: the loop woken by it takes it at once. */
 		while (write(w->pipe[1], &one, 1) == -1 && errno == EINTR)
 			;
+		pthread_mutex_lock(&w->mtx);
 	}
 	pthread_mutex_unlock(&w->mtx);
 	return NULL;
@@ -118,8 +126,11 @@ on_notify(evutil_socket_t fd, short ev, void *arg)
 	struct worker		*w = arg;
 	struct worker_item	*b;
 	char			 tmp[64];
+	bool			 wake;
 
-	while (read(fd, tmp, sizeof(tmp)) > 0)
+	/* The thread writes one byte per batch, so a read shorter than
+	 * tmp has emptied the pipe: no second read to see EAGAIN. */
+	while (read(fd, tmp, sizeof(tmp)) == (ssize_t)sizeof(tmp))
 		;
 	pthread_mutex_lock(&w->mtx);
 	b = w->finished;
@@ -127,8 +138,10 @@ on_notify(evutil_socket_t fd, short ev, void *arg)
 	w->finished_tail = &w->finished;
 	if (b != NULL)
 		w->busy = false;
-	start_locked(w);
+	wake = start_locked(w);
 	pthread_mutex_unlock(&w->mtx);
+	if (wake)
+		pthread_cond_signal(&w->cond);
 	give_back(w, b);
 }
 
@@ -157,13 +170,17 @@ worker_new(struct event_base *base, worker_run_fn run, worker_done_fn done)
 void
 worker_push(struct worker *w, struct worker_item *it)
 {
+	bool	wake;
+
 	ASSERT(!w->stopping);		/* pushed from a done in worker_free */
 	it->next = NULL;
 	pthread_mutex_lock(&w->mtx);
 	*w->pending_tail = it;
 	w->pending_tail = &it->next;
-	start_locked(w);
+	wake = start_locked(w);
 	pthread_mutex_unlock(&w->mtx);
+	if (wake)
+		pthread_cond_signal(&w->cond);
 }
 
 /*

@@ -502,6 +502,8 @@ reload_begin(char *err, size_t errlen)
 		sdnotify("READY=1\nSTATUS=reload refused, old config kept");
 		return -1;
 	}
+	/* A domain added by this reload gets its mailbox folder now. */
+	parent_setup_mailboxes(&run_as);
 	rl.gen++;
 	rl.rollback = false;
 	for (int i = 1; i < PROC_MAX; i++)

@@ -312,7 +312,9 @@ parent_setup_dirs(const struct proc_user *u)
 {
 	static const char *spool[] = { "spool", "spool/data", "spool/queue",
 	    "spool/hold", "spool/corrupt", "spool/free",
-	    "lookup" };		/* lookup's own files: the greylist store */
+	    "lookup",		/* lookup's own files: the greylist store */
+	    "mta-sts",		/* deliver's MTA-STS policy cache */
+	    "tlsrpt" };		/* queue's TLS-RPT counts (queue_tlsrpt.c) */
 	char		*p;
 	size_t		 sl = strlen(config->state_dir);
 
@@ -330,6 +332,98 @@ parent_setup_dirs(const struct proc_user *u)
 		make_dir(p, 0755, u);
 		free(p);
 	}
+	parent_setup_mailboxes(u);
+}
+
+/*
+ * make_path - mkdir -p of path as root, mode 0755, for the folders above
+ * the mailboxes that do not exist yet; existing ones are left as they
+ * are.  -1 with errno when one cannot be made.
+ */
+static int
+make_path(const char *path)
+{
+	char		 buf[PATH_MAX];
+	size_t		 len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, len + 1);
+	for (char *s = buf + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char	c = *s;
+
+		*s = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			return -1;
+		if (c == '\0')
+			return 0;
+		*s = c;
+	}
+}
+
+/*
+ * domain_dir - BASE/DOMAIN for the mailboxes of one local domain, made
+ * and given to user when it is new; an existing one is left alone.
+ */
+static void
+domain_dir(const char *base, const char *domain, const struct proc_user *u)
+{
+	char		*p;
+	int		 fd;
+
+	xasprintf(&p, "%s/%s", base, domain);
+	if (mkdir(p, 0700) == -1) {
+		if (errno != EEXIST)
+			log_warn("event=mailbox-dir path=%s result=failed "
+			    "reason=\"%s\"", log_safe(p), strerror(errno));
+		free(p);
+		return;
+	}
+	/* fchown on what we opened: a symlink put in its place is refused. */
+	if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 ||
+	    (u->drop && fchown(fd, u->uid, u->gid) == -1))
+		log_warn("event=mailbox-dir path=%s result=failed "
+		    "reason=\"%s\"", log_safe(p), strerror(errno));
+	else
+		log_info("event=mailbox-dir path=%s result=created",
+		    log_safe(p));
+	if (fd != -1)
+		close(fd);
+	free(p);
+}
+
+/* parent_setup_mailboxes - see parent_setup.h. */
+void
+parent_setup_mailboxes(const struct proc_user *u)
+{
+	const char	*t = config->mailbox, *pct, *slash;
+	char		*base;
+
+	/* Only a template whose first escape is a whole "%d" folder: the
+	 * folders above it are the admin's (as /var/mail), the domain
+	 * folders below are ours to make for user, who cannot create them
+	 * in a root-owned /var/mail. */
+	if (t == NULL || t[0] != '/' || (pct = strchr(t, '%')) == NULL ||
+	    strncmp(pct, "%d/", 3) != 0 || pct[-1] != '/')
+		return;
+	slash = pct - 1;
+	if (slash == t)
+		return;
+	base = xstrndup(t, (size_t)(slash - t));
+	if (make_path(base) == -1) {
+		log_warn("event=mailbox-dir path=%s result=failed "
+		    "reason=\"%s\"", log_safe(base), strerror(errno));
+		free(base);
+		return;
+	}
+	for (size_t i = 0; i < config->ndomains; i++)
+		domain_dir(base, config->domains[i], u);
+	free(base);
 }
 
 static int

@@ -55,6 +55,12 @@ void	 parent_setup_user(struct proc_user *);
 /* parent_setup_dirs - state_dir, the spool directories and the default
  * mailbox root, owned by the user where the processes write. */
 void	 parent_setup_dirs(const struct proc_user *);
+/* parent_setup_mailboxes - for a mailbox template of the form
+ * BASE/%d/..., BASE made when missing (root's, 0755) and BASE/DOMAIN for
+ * each local domain that has none, given to user, so that deliver can
+ * make the Maildirs under a root-owned folder such as /var/mail; at the
+ * start and at each reload.  A folder that cannot be made is logged. */
+void	 parent_setup_mailboxes(const struct proc_user *);
 /* parent_setup_locate - when err begins with a path the config names
  * ("PATH: reason"), "FILE:LINE: KEY: " of that setting in out; else "". */
 void	 parent_setup_locate(const struct parent_texts *t, const char *err,

@@ -37,6 +37,7 @@
 #include "queue/queue_http.h"
 #include "queue/queue_sched.h"
 #include "queue/queue_submit.h"
+#include "queue/queue_tlsrpt.h"
 #include "queue/spool.h"
 
 #define HASH_SIZE	8192
@@ -522,6 +523,7 @@ queue_init(struct event_base *b)
 	log_info("event=queue-loaded messages=%u", queue_sched_count());
 	queue_ctl_init(b, control_fd, submit_fd);
 	queue_http_init(b, metrics_fd);
+	queue_tlsrpt_init(b);
 }
 
 static void
@@ -565,6 +567,9 @@ queue_msg(int proc, struct ipc_msg *m)
 	case IPC_RESOLVE_REPLY:
 		queue_submit_resolved(m);
 		break;
+	case IPC_TLSRPT:
+		queue_tlsrpt_event(m);
+		break;
 	default:
 		log_warn("event=ipc-error reason=\"unexpected %s from %s\"",
 		    ipc_type_str(m->type), proc_name(proc));
@@ -575,6 +580,7 @@ static void
 queue_reload(void)
 {
 	log_info("event=reloaded");
+	queue_tlsrpt_reload();
 	queue_sched_run(now_usec());
 }
 
@@ -591,14 +597,16 @@ queue_shutdown(void)
 /*
  * The sandbox: queue owns the spool, so it works with files (open,
  * rename, link, unlink, sync, list), serves the control and submission
- * sockets (accept, SO_PEERCRED) and runs its worker thread.
+ * sockets (accept, SO_PEERCRED) and runs its worker thread; it asks DNS
+ * for the TLS-RPT records of the domains it reports to (queue_tlsrpt.c:
+ * UDP and TCP sockets).
  */
 static const char *const queue_calls[] = {
 	"open", "openat", "mkdir", "mkdirat", "rename", "renameat",
 	"renameat2", "link", "linkat", "unlink", "unlinkat", "getdents64",
 	"fsync", "fdatasync", "syncfs", "ftruncate", "fallocate", "pread64",
 	"pwrite64", "statfs", "fstatfs", "statx", "stat", "lstat", "fchmod",
-	"accept", "accept4", "getsockname", "getpeername",
+	"accept", "accept4", "getsockname", "getpeername", "socket", "bind",
 	"clone", "clone3", "sched_getaffinity", NULL
 };
 static const struct sandbox queue_sandbox = {

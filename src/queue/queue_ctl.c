@@ -43,6 +43,7 @@
 #include "queue/queue_ctl.h"
 #include "queue/queue_sched.h"
 #include "queue/queue_submit.h"
+#include "queue/queue_tlsrpt.h"
 #include "queue/spool.h"
 #include "lib/util.h"
 
@@ -96,6 +97,9 @@ static void	 submitted(void *, bool, const char *, int);
 static int	 hand_over(struct ctl_conn *, uint64_t, struct envelope *,
 		    const struct buf *, const char **);
 
+static void	 run_tlsrpt(struct ctl_conn *, const struct ctl_req *,
+		    struct ipc_msg *);
+
 static const struct ctl_req reqs[] = {
 	{ IPC_CTL_LIST, "list", run_list, NULL },
 	{ IPC_CTL_SHOW, "show", run_show, NULL },
@@ -105,6 +109,8 @@ static const struct ctl_req reqs[] = {
 	{ IPC_CTL_HOLD, "hold", run_action, queue_sched_hold },
 	{ IPC_CTL_RELEASE, "release", run_action, queue_sched_release },
 	{ IPC_CTL_SUBMIT, "submit", run_submit, NULL },
+	{ IPC_CTL_TLSRPT_SHOW, "tlsrpt-show", run_tlsrpt, NULL },
+	{ IPC_CTL_TLSRPT_SEND, "tlsrpt-send", run_tlsrpt, NULL },
 };
 
 static struct event_base *base;
@@ -392,6 +398,41 @@ run_flush(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 		snprintf(detail, sizeof(detail), " messages=%u", n);
 	}
 	log_req(c, rq->name, *id != '\0' ? id : NULL, rc == 0, detail);
+}
+
+/* run_tlsrpt - the TLS-RPT counts as JSON, or their reports sent now
+ * (queue_tlsrpt.c). */
+static void
+run_tlsrpt(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
+{
+	struct ipc_empty q;
+	struct buf	 out;
+	char		 detail[64] = "";
+
+	if (IPC_DECODE(im, &q, NULL) == -1) {
+		reply(c, im->id, false, "bad request");
+		log_req(c, rq->name, NULL, false, " reason=\"bad request\"");
+		return;
+	}
+	buf_init(&out, 0);
+	if (rq->type == IPC_CTL_TLSRPT_SHOW)
+		queue_tlsrpt_show(&out);
+	else {
+		unsigned n = queue_tlsrpt_send();
+
+		buf_printf(&out, "reports of %u policy domain%s are being sent",
+		    n, n == 1 ? "" : "s");
+		snprintf(detail, sizeof(detail), " domains=%u", n);
+	}
+	if (out.len > IPC_MAX_PAYLOAD / 2) {
+		buf_reset(&out);
+		buf_printf(&out, "the counts are too large to show here; see "
+		    "the reports");
+		reply(c, im->id, false, buf_cstr(&out));
+	} else
+		reply(c, im->id, true, buf_cstr(&out));
+	buf_free(&out);
+	log_req(c, rq->name, NULL, true, detail);
 }
 
 /* run_action - delete, hold or release one message. */

@@ -88,9 +88,10 @@ id_ok(const char *id)
 	return true;
 }
 
-/* take_file - dir/name as a new file, made from a spare one when there is
- * one (worker only; *reused tells which).  Returns a read-write fd, or -1
- * with errno. */
+/* take_file - dir/name as a new, empty file, made from a spare one when
+ * there is one (worker only; *reused tells which): O_TRUNC empties it in
+ * the open itself, so that an old tail can never follow new bytes.
+ * Returns a read-write fd, or -1 with errno. */
 static int
 take_file(int dir, const char *name, bool *reused)
 {
@@ -102,8 +103,8 @@ take_file(int dir, const char *name, bool *reused)
 		    (unsigned long long)spare[--nspare]);
 		if (renameat2(dfd[D_FREE], from, dir, name, RENAME_NOREPLACE)
 		    == 0)
-			return openat(dir, name, O_RDWR | O_NOFOLLOW |
-			    O_CLOEXEC);
+			return openat(dir, name, O_RDWR | O_TRUNC |
+			    O_NOFOLLOW | O_CLOEXEC);
 		if (errno == EEXIST)
 			return -1;
 	}
@@ -128,15 +129,12 @@ release_file(int dir, const char *name)
 	unlinkat(dir, name, 0);
 }
 
-/* write_all_fd - write len bytes; a reused file is cut to len first, so
- * that an old tail can never follow the new bytes.  0 or errno. */
+/* write_all_fd - write len bytes into an empty file.  0 or errno. */
 static int
-write_all_fd(int fd, const void *p, size_t len, bool reused)
+write_all_fd(int fd, const void *p, size_t len)
 {
 	size_t	off = 0;
 
-	if (reused && ftruncate(fd, (off_t)len) == -1)
-		return errno;
 	while (off < len) {
 		ssize_t w = pwrite(fd, (const char *)p + off, len - off,
 		    (off_t)off);
@@ -150,7 +148,8 @@ write_all_fd(int fd, const void *p, size_t len, bool reused)
 	return 0;
 }
 
-/* write_env - the envelope file of a commit, in a reused file. */
+/* write_env - the envelope file of a commit, in a reused file (emptied
+ * by take_file). */
 static int
 write_env(struct spool_commit *c)
 {
@@ -159,7 +158,7 @@ write_env(struct spool_commit *c)
 
 	if (fd == -1)
 		return errno;
-	e = write_all_fd(fd, c->env.data, c->env.len, reused);
+	e = write_all_fd(fd, c->env.data, c->env.len);
 	if (close(fd) == -1 && e == 0)
 		e = errno;
 	if (e != 0)
@@ -176,7 +175,7 @@ write_file(int dir, const char *name, const void *p, size_t len, int flags)
 
 	if (fd == -1)
 		return errno;
-	e = write_all_fd(fd, p, len, false);
+	e = write_all_fd(fd, p, len);
 	if (close(fd) == -1 && e == 0)
 		e = errno;
 	if (e != 0)
@@ -226,28 +225,36 @@ static int
 load_data(struct spool_commit *c, struct buf *data, uint64_t *len,
     bool *inline_data)
 {
+	uint64_t	size = c->parsed.size;
 	struct stat	st;
+	ssize_t		got;
 
 	buf_reset(data);
+	*len = size;
+	*inline_data = size <= JOURNAL_INLINE_MAX;
+	if (*inline_data) {
+		/* One read, one byte past the size: the file was handed out
+		 * empty, so it is longer only when smtpd cut forged fields
+		 * out (cut_ranges), and then it is cut to the size. */
+		if (buf_reserve(data, (size_t)size + 1) == -1)
+			return ENOMEM;
+		if ((got = pread(c->data_fd, data->data, (size_t)size + 1, 0))
+		    == -1)
+			return errno;
+		if ((uint64_t)got > size &&
+		    ftruncate(c->data_fd, (off_t)size) == -1)
+			return errno;
+		*len = MIN((uint64_t)got, size);
+		data->len = (size_t)*len;
+		return 0;
+	}
 	if (fstat(c->data_fd, &st) == -1)
 		return errno;
-	/* A reused file may be longer than what smtpd wrote into it. */
-	if ((uint64_t)st.st_size > c->parsed.size) {
-		if (ftruncate(c->data_fd, (off_t)c->parsed.size) == -1)
-			return errno;
-		st.st_size = (off_t)c->parsed.size;
-	}
-	*len = (uint64_t)st.st_size;
-	*inline_data = *len <= JOURNAL_INLINE_MAX;
-	if (!*inline_data)
-		return fsync(c->data_fd) == -1 || fsync(dfd[D_DATA]) == -1 ?
-		    errno : 0;
-	if (buf_reserve(data, (size_t)*len) == -1)
-		return ENOMEM;
-	if (pread(c->data_fd, data->data, (size_t)*len, 0) != (ssize_t)*len)
-		return EIO;
-	data->len = (size_t)*len;
-	return 0;
+	if ((uint64_t)st.st_size > size &&
+	    ftruncate(c->data_fd, (off_t)size) == -1)
+		return errno;
+	*len = MIN((uint64_t)st.st_size, size);
+	return fsync(c->data_fd) == -1 || fsync(dfd[D_DATA]) == -1 ? errno : 0;
 }
 
 /* encode_op - the journal record of one batch item into rec. */
@@ -486,7 +493,7 @@ spool_inject(struct spool_commit *c, const void *data, size_t len)
 	str_copy(c->parsed.id, c->id, sizeof(c->parsed.id));
 	c->parsed.size = len;
 	buf_init(&c->env, 0);
-	if ((e = write_all_fd(fd, data, len, true)) == 0 &&
+	if ((e = write_all_fd(fd, data, len)) == 0 &&
 	    envelope_encode(&c->parsed, &c->env) == -1)
 		e = errno;
 	if (e != 0) {

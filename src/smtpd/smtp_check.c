@@ -5,8 +5,9 @@
  *
  * At MAIL, clients that are neither authenticated nor in relay_networks
  * get an authres job (authres.c): SPF starts at once, asynchronously.  At
- * end of data the spool file is mapped read-only (it lives in the page
- * cache; nothing is copied to the heap), "Authentication-Results:" fields
+ * end of data the message is read where the session still holds it (one
+ * under 64 KiB), or else the spool file is mapped read-only (it lives in
+ * the page cache; nothing is copied), "Authentication-Results:" fields
  * that claim our host name are cut out of it (rare: the rest of the file
  * is moved down in place), and then either the message is verified (DKIM
  * keys and DMARC policies are fetched; the session waits, not the loop)
@@ -47,8 +48,10 @@ struct smtp_check {
 	bool		 trusted;	/* sign, do not verify */
 	char		 qid[QUEUE_ID_LEN + 1];
 	struct authres	*ar;		/* NULL: no verification */
-	char		*map;		/* the spool file, read-only */
+	char		*map;		/* the message, read-only */
 	size_t		 maplen;
+	bool		 mapped;	/* map is an mmap of the spool file,
+					 * else the session's bytes */
 	struct buf	 prepend;
 	uint64_t	 cut;		/* bytes of forged fields removed */
 	bool		 spool_err;	/* the spool file failed us */
@@ -120,14 +123,16 @@ map_spool(struct smtp_check *c, int fd, size_t len)
 		return -1;
 	c->map = p;
 	c->maplen = len;
+	c->mapped = true;
 	return 0;
 }
 
 static void
 unmap(struct smtp_check *c)
 {
-	if (c->map != NULL)
+	if (c->map != NULL && c->mapped)
 		munmap(c->map, c->maplen);
+	c->mapped = false;
 	c->map = NULL;
 	c->maplen = 0;
 }
@@ -210,7 +215,10 @@ smtp_check_eod(struct smtp_check *c, const struct smtp_check_eod *e,
     smtp_check_done_fn done)
 {
 	str_copy(c->qid, e->qid, sizeof(c->qid));
-	if (map_spool(c, e->fd, e->len) == -1) {
+	if (e->data != NULL && e->len > 0) {	/* no mmap, no munmap */
+		c->map = (char *)e->data;
+		c->maplen = e->len;
+	} else if (map_spool(c, e->fd, e->len) == -1) {
 		log_warn("session=%016llx %s: event=spool-map-error "
 		    "error=\"%s\"", (unsigned long long)c->id, c->qid,
 		    strerror(errno));

@@ -43,6 +43,10 @@ struct smtp_check_eod {
 	int		 fd;		/* the spool file, read and write */
 	size_t		 len;		/* bytes written to it */
 	const char	*qid;		/* the queue id, for log lines */
+	const char	*data;		/* the len bytes written, when the
+					 * caller still holds them (kept until
+					 * smtp_check_free); NULL: the file is
+					 * mapped */
 };
 
 enum smtp_check_action {

@@ -143,6 +143,8 @@ static void	 finish_message(struct smtp_session *);
 static bool	 body_refused(struct smtp_session *);
 static enum data_fault data_fault(const struct smtp_session *);
 static void	 spool_keep(struct smtp_session *);
+static void	 spool_flush(struct smtp_session *);
+static void	 spool_write(struct smtp_session *);
 static void	 commit_message(struct smtp_session *);
 static void	 spool_abort(struct smtp_session *);
 static void	 start_tls(struct smtp_session *);
@@ -407,7 +409,11 @@ flush(struct smtp_session *s)
 	int	r = io_flush(s->io);
 
 	if (r == 0 && s->state == SMTP_S_QUIT) {
-		s->linger = !s->peer_eof;	/* keep the last reply: io.c */
+		/* Keep the last reply (io.c), unless the client said QUIT
+		 * and sent nothing after it: it reads the 221 and closes,
+		 * with no input of its own left for a reset to drop. */
+		s->linger = !s->peer_eof && !(s->quit &&
+		    evbuffer_get_length(io_input(s->io)) == 0);
 		session_free(s);
 	} else if (r == -1)
 		session_free(s);
@@ -478,12 +484,14 @@ client_named(uint64_t id, void *arg, enum dns_status st, const char *name)
 }
 
 static void
-greet(struct smtp_session *s)
+greet(struct smtp_session *s, bool waited)
 {
 	char	peek[1];
 
-	/* A client that talks before the greeting is not an SMTP client. */
-	if (evbuffer_get_length(io_input(s->io)) > 0 || (!s->tls &&
+	/* A client that talks before the greeting is not an SMTP client.
+	 * Only a wait (greet_delay) gives it the time to: greeted at once,
+	 * the socket is not asked (a system call per session saved). */
+	if (evbuffer_get_length(io_input(s->io)) > 0 || (waited && !s->tls &&
 	    recv(io_fd(s->io), peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0)) {
 		log_info("session=%016llx event=pregreet client=%s",
 		    (unsigned long long)s->id, s->peer_str);
@@ -502,7 +510,7 @@ greet(struct smtp_session *s)
 static void
 greet_timer(evutil_socket_t fd, short ev, void *arg)
 {
-	greet(arg);
+	greet(arg, true);
 	flush(arg);
 }
 
@@ -596,7 +604,7 @@ greet_start(struct smtp_session *s)
 		s->greet_timer = evtimer_new(base, greet_timer, s);
 		evtimer_add(s->greet_timer, &tv);
 	} else
-		greet(s);
+		greet(s, false);
 }
 
 static void
@@ -967,6 +975,7 @@ tx_reset(struct smtp_session *s)
 	s->qid[0] = '\0';
 	s->spool_err = false;
 	buf_reset(&s->dbuf);
+	s->held = false;
 	data_timer_stop(s);
 	if (s->state != SMTP_S_QUIT && s->state != SMTP_S_GREET)
 		s->state = s->helo[0] != '\0' ? SMTP_S_READY : SMTP_S_HELO;
@@ -1472,6 +1481,7 @@ static void
 cmd_quit(struct smtp_session *s, const char *arg)
 {
 	reply(s, "221 2.0.0 Bye");
+	s->quit = true;
 	close_after(s);
 }
 
@@ -1740,6 +1750,7 @@ static void
 begin_body(struct smtp_session *s)
 {
 	buf_reset(&s->dbuf);
+	s->held = false;
 	received_header(s);
 	smtp_data_init(&s->rx, config->max_message_size, &s->dbuf);
 	data_timer_start(s);
@@ -1750,9 +1761,17 @@ begin_body(struct smtp_session *s)
 }
 
 /* spool_flush - write pending bytes to the spool file (page cache; the
- * durable sync is queue's, batched). */
+ * durable sync is queue's, batched), and let go of them. */
 static void
 spool_flush(struct smtp_session *s)
+{
+	spool_write(s);
+	buf_reset(&s->dbuf);
+}
+
+/* spool_write - the same, keeping the bytes in s->dbuf. */
+static void
+spool_write(struct smtp_session *s)
 {
 	size_t	off = 0;
 
@@ -1771,7 +1790,6 @@ spool_flush(struct smtp_session *s)
 		}
 		off += (size_t)w;
 	}
-	buf_reset(&s->dbuf);
 }
 
 /*
@@ -1923,7 +1941,14 @@ finish_message(struct smtp_session *s)
 {
 	if (body_refused(s))
 		return;
-	spool_flush(s);
+	/* A message that never reached SPOOL_FLUSH is whole in dbuf: the
+	 * checks and milters read it there (until the next transaction's
+	 * begin_body), not through a mapping of the file. */
+	s->held = s->dbuf.len == (size_t)(s->hdr_len + s->rx.size);
+	if (s->held)
+		spool_write(s);
+	else
+		spool_flush(s);
 	if (!s->spool_err && s->milter_discard) {
 		log_info("%s: session=%016llx event=discard reason=milter",
 		    s->qid, (unsigned long long)s->id);
@@ -1935,7 +1960,8 @@ finish_message(struct smtp_session *s)
 	if (!s->spool_err && s->milter != NULL) {
 		size_t				 len = (size_t)(s->hdr_len +
 						    s->rx.size);
-		void				*p = mmap(NULL, len, PROT_READ,
+		void				*p = s->held ? s->dbuf.data :
+						    mmap(NULL, len, PROT_READ,
 						    MAP_PRIVATE, s->spool_fd, 0);
 		struct smtpd_milter_info	 mi;
 		bool				 wait;
@@ -1951,7 +1977,8 @@ finish_message(struct smtp_session *s)
 		milter_info(s, &mi);
 		s->milter_phase = MPH_EOM;
 		wait = smtpd_milter_eom(s->milter, &mi, p, len);
-		munmap(p, len);
+		if (!s->held)
+			munmap(p, len);
 		s->state = SMTP_S_RCPT;	/* until the milters answer */
 		if (wait)
 			s->wait = WAIT_MILTER;
@@ -1974,6 +2001,7 @@ eod_checks(struct smtp_session *s)
 		e.fd = s->spool_fd;
 		e.len = (size_t)(s->hdr_len + s->rx.size);
 		e.qid = s->qid;
+		e.data = s->held ? s->dbuf.data : NULL;
 		if (smtp_check_eod(s->chk, &e, checked)) {
 			s->state = SMTP_S_RCPT;	/* until the checks answer */
 			s->wait = WAIT_CHECK;

@@ -107,6 +107,9 @@ struct smtp_session {
 	bool			 peer_eof;	/* client half-closed */
 	bool			 linger;	/* closing after our last reply
 						 * (io_linger) */
+	bool			 quit;		/* the client said QUIT */
+	bool			 held;		/* the whole message is in dbuf
+						 * (until begin_body) */
 	bool			 paused;	/* reading stopped: input full */
 	bool			 out_full;	/* process() stopped at its
 						 * output ceiling */

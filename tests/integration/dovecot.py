@@ -130,20 +130,24 @@ NEEDS_DOVECOT = pytest.mark.skipif(
     reason="needs root and Debian's dovecot-core (scripts/deps.sh)")
 
 
-def private_dovecot():
+def private_dovecot(extra_conf="", users=None):
     """A started Dovecot in a new temporary folder, for a fixture: yields
-    it, then stops it and removes the folder."""
+    it, then stops it and removes the folder.  extra_conf is appended to
+    its config; users (name -> (password, quota db), as USERS) replaces
+    USERS."""
     d = tempfile.mkdtemp(prefix="postbote-dovecot-")
     os.chmod(d, 0o755)
-    dv = Dovecot(d).start()
+    dv = Dovecot(d, extra_conf, users).start()
     yield dv
     dv.stop()
     subprocess.run(["rm", "-rf", d], check=False)
 
 
 class Dovecot:
-    def __init__(self, d):
+    def __init__(self, d, extra_conf="", users=None):
         self.d = d
+        self.users = USERS if users is None else users
+        self.base_dir = os.path.join(d, "run")
         self.lmtp_port = free_port()
         self.imap_port = free_port()
         self.auth_port = free_port()
@@ -163,11 +167,11 @@ class Dovecot:
                                 port=self.lmtp_port,
                                 lmtp_port=self.lmtp_port,
                                 imap_port=self.imap_port,
-                                auth_port=self.auth_port))
+                                auth_port=self.auth_port) + extra_conf)
         for db in ("", "full", "tfull"):
             with open(os.path.join(d, "passwd" + (db and "-" + db)),
                       "w") as f:
-                for user, (pw_, quota) in USERS.items():
+                for user, (pw_, quota) in self.users.items():
                     if db in ("", quota):
                         f.write("%s:%s::::::\n" % (user, pw_))
         # alice files messages whose subject says so into Junk
@@ -245,7 +249,7 @@ class Dovecot:
 
     def imap(self, user):
         c = imaplib.IMAP4("127.0.0.1", self.imap_port)
-        c.login(user, USERS[user][0])
+        c.login(user, self.users[user][0])
         return c
 
     def fetch_all(self, user, folder="INBOX"):

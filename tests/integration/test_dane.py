@@ -27,6 +27,7 @@ import dnssec
 from conftest import BIN
 from test_remote import (Sink, remote_mta, send, states, tls_context,
                          wait_for, wait_log)
+from test_tlsrpt import show
 
 pytestmark = pytest.mark.skipif(not dnssec.available(),
                                 reason="nsd, unbound or ldnsutils missing")
@@ -385,3 +386,41 @@ def test_check_dns_compares_tlsa_with_the_certificate(world, host, rc, text):
     assert want in p.stdout, p.stdout + p.stderr
     if rc is not None:
         assert p.returncode == rc
+
+
+def test_tlsrpt_counts_dane_outcomes(mta_factory, world):
+    """TLS reporting (RFC 8460) of DANE hosts: policy "tlsa" with the
+    recipient domain as policy domain (where its owner publishes
+    _smtp._tls) and the host's usable records as policy strings; a match
+    is a successful session, a mismatch tlsa-invalid, a bogus TLSA answer
+    dnssec-invalid."""
+    m = dane_mta(mta_factory, world, "tlsrpt = yes\nsmtp_idle_time = 0s")
+    for label in ("match", "mismatch", "bogus"):
+        send(m, ["bob@%s.dane.test" % label])
+    assert delivered(world[1], "bob@match.dane.test")
+
+    def policies():
+        out = {}
+        for period in show(m)["periods"]:
+            for p in period["policies"]:
+                out[p["policy"]["policy-domain"]] = p
+        return out
+    got = wait_for(lambda: len(policies()) == 3 and policies(), 20)
+    assert got, m.log()
+    ok = got["match.dane.test"]
+    assert ok["policy"] == {"policy-type": "tlsa",
+                            "policy-string": ["3 1 1 %s" % CERTS.leaf],
+                            "policy-domain": "match.dane.test"}
+    assert ok["summary"] == {"total-successful-session-count": 1,
+                             "total-failure-session-count": 0}
+    bad = got["mismatch.dane.test"]
+    assert bad["policy"]["policy-string"] == ["3 1 1 %s" % WRONG]
+    assert bad["summary"]["total-failure-session-count"] == 1
+    detail = bad["failure-details"][0]
+    assert detail["result-type"] == "tlsa-invalid"
+    assert detail["receiving-mx-hostname"] == "mx-mismatch.dane.test"
+    assert detail["receiving-ip"] == "127.0.0.1"
+    assert detail["sending-mta-ip"] == "127.0.0.1"
+    bogus = got["bogus.dane.test"]
+    assert bogus["policy"]["policy-type"] == "tlsa"
+    assert bogus["failure-details"][0]["result-type"] == "dnssec-invalid"

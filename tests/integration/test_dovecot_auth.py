@@ -120,15 +120,21 @@ def test_cram_md5_relayed_to_dovecot(amta):
         c.ehlo("client.test")
         assert c.esmtp_features["auth"].split() == [
             "PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"]
-        c.user, c.password = ALICE, "wrong"
-        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
-            c.auth("CRAM-MD5", c.auth_cram_md5)
-        assert e.value.smtp_code == 535
-        c.user, c.password = ALICE, "alice-pw"
-        code, text = c.auth("CRAM-MD5", c.auth_cram_md5)
-        assert code == 235, text
-    wait_log(amta, r"event=auth client=\S+ mechanism=CRAM-MD5 auth=%s" %
-             re.escape(ALICE))
+        cram_md5_wrong_then_right(amta, c, ALICE, "alice-pw")
+
+
+def cram_md5_wrong_then_right(m, c, user, password):
+    """CRAM-MD5 on smtplib session c of server m: a wrong password gets
+    535, the right one 235 and the log names user."""
+    c.user, c.password = user, "wrong"
+    with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+        c.auth("CRAM-MD5", c.auth_cram_md5)
+    assert e.value.smtp_code == 535
+    c.user, c.password = user, password
+    code, text = c.auth("CRAM-MD5", c.auth_cram_md5)
+    assert code == 235, text
+    wait_log(m, r"event=auth client=\S+ mechanism=CRAM-MD5 auth=%s" %
+             re.escape(user))
 
 
 def scram_sha256(c, user, password, nonce="rOprNGfwEbeRWgbNEkqO"):

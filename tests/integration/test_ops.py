@@ -512,7 +512,15 @@ def test_install_run_uninstall(tmp_path, dns):
     assert "state_dir = /var/lib/postbote" in text
     text = text.replace("/var/lib/postbote", dest + "/var/lib/postbote")
     text = text.replace("/etc/postbote/", dest + "/etc/postbote/")
-    text = re.sub(r"^mailbox .*$", "mailbox =", text, flags=re.M)
+    # the example's /var/mail/%d/%u: a folder root owns (Debian's is
+    # root:mail 2775), in which user could not make the domains' folders
+    # itself.  Here one made so inside state_dir (pytest's folders above
+    # DESTDIR are root's, mode 0700, which user could not pass through).
+    assert re.search(r"^mailbox\s*=\s*/var/mail/%d/%u\b", text, re.M)
+    mail = dest + "/var/lib/postbote/vmail"
+    os.mkdir(mail)
+    os.chmod(mail, 0o2775)
+    text = text.replace("/var/mail/", mail + "/")
     text = re.sub(r"^#?resolver .*$", "resolver = " + dns.address, text,
                   flags=re.M)
     text = re.sub(r"^address = 0\.0\.0\.0:25$", "address = 127.0.0.1:%d"
@@ -537,6 +545,12 @@ def test_install_run_uninstall(tmp_path, dns):
         assert re.search(r"mx 127\.0\.0\.1:%d mx" % port, r.stdout)
         r = run("-c", conf, binary=sbin, argv0=dest + "/usr/bin/mailq")
         assert r.returncode == 0 and "the queue is empty" in r.stdout
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
+            c.sendmail("someone@client.test", ["postmaster@example.com"],
+                       b"Subject: installed\r\n\r\nhello\r\n")
+        new = mail + "/example.com/postmaster/new"
+        assert wait_for(lambda: os.path.isdir(new) and os.listdir(new)), \
+            run("-c", conf, binary=sbin, argv0=dest + "/usr/bin/mailq").stdout
         r = run("reload", "-c", conf, binary=sbin)
         assert r.returncode == 0, r.stderr
         r = run("-c", conf, binary=sbin, argv0=dest + "/usr/bin/newaliases")

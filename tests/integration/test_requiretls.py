@@ -40,6 +40,7 @@ from conftest import BIN, free_port
 from test_dane import assoc, expired_self_signed, make_certs
 from test_remote import Handler, remote_mta, send, tls_context, wait_for, \
     wait_log
+from test_tlsrpt import show as tlsrpt_show
 
 pytestmark = pytest.mark.skipif(not dnssec.available(),
                                 reason="nsd, unbound or ldnsutils missing")
@@ -134,7 +135,9 @@ def world():
     # mx-LABEL.dane.test are the names make_certs' certificate carries
     hosts = {"match": "127.0.0.1", "none": "127.0.0.1",
              "mismatch": "127.0.0.1", "ee01": "127.0.0.2",
-             "ee12": "127.0.0.3", "ee10": "127.0.0.4", "ta": "127.0.0.5"}
+             "ee12": "127.0.0.3", "ee10": "127.0.0.4", "ta": "127.0.0.5",
+             # a name the sink's certificate does not carry
+             "wrongname": "127.0.0.1"}
     recs = []
     for label, ip in hosts.items():
         recs += ["%s MX 10 mx-%s" % (label, label),
@@ -384,3 +387,33 @@ def test_local_submission_with_tls_required_no(mta):
     assert p.returncode == 0, p.stderr
     mta.wait_messages("alice@example.test", 1)
     assert re.search(r"from=<[^>]*> .* tls=optional", mta.log()), mta.log()
+
+
+def test_tlsrpt_counts_failed_certificate_checks(mta_factory, world):
+    """TLS reporting (RFC 8460 4.3): where the certificate is checked (a
+    REQUIRETLS message without TLSA records: PKIX with the MX host's
+    name), a certificate for another name is certificate-host-mismatch,
+    a self-signed one certificate-not-trusted, under no-policy-found."""
+    m = make_mta(mta_factory, world, "tlsrpt = yes\nsmtp_idle_time = 0s")
+    for label in ("wrongname", "ee10"):
+        rcpt = "rt@%s.dane.test" % label
+        qid = send_rt(m, [rcpt])
+        assert wait_log(m, qid, rcpt, "bounced"), m.log()
+
+    def failures():
+        out = {}
+        for period in tlsrpt_show(m)["periods"]:
+            for p in period["policies"]:
+                assert p["policy"]["policy-type"] == "no-policy-found"
+                out[p["policy"]["policy-domain"]] = [
+                    (f["result-type"], f["receiving-mx-hostname"],
+                     f["receiving-ip"], f["failed-session-count"])
+                    for f in p.get("failure-details", [])]
+        return out
+    got = wait_for(lambda: len(failures()) == 2 and failures(), 20)
+    assert got == {
+        "wrongname.dane.test": [("certificate-host-mismatch",
+                                 "mx-wrongname.dane.test", "127.0.0.1", 1)],
+        "ee10.dane.test": [("certificate-not-trusted", "mx-ee10.dane.test",
+                            "127.0.0.4", 1)],
+    }, (failures(), m.log())

@@ -189,6 +189,12 @@ def test_forbidden_call_kills_and_parent_restarts(mta_factory, monkeypatch,
     monkeypatch.setenv("POSTBOTE_TEST_FORBIDDEN", "1")
     m = mta_factory().start()
     old = m.child_pids()[name]
+    # the hook catches SIGUSR2 once the child has set itself up; before
+    # that the signal would find no handler (a loaded machine is slow)
+    usr2 = 1 << (signal.SIGUSR2 - 1)
+    end = time.time() + 15
+    while not int(status(old)["SigCgt"], 16) & usr2 and time.time() < end:
+        time.sleep(0.05)
     os.kill(old, signal.SIGUSR2)
     new = wait_new_pid(m, name, old)
     log = m.log()

@@ -612,7 +612,17 @@ static const struct bad bads[] = {
 	{ "[route *]\nhost = smtp.x:0", "t.conf:2:1: host: \"smtp.x:0\" is not "
 	    "HOST, HOST:PORT or [IPV6]:PORT" },
 	{ "[route *]\nhost = a\ntls = maybe", "t.conf:3:1: tls: must be none "
-	    "| may | require | implicit | verify | dane" },
+	    "| may | require | implicit | verify | dane | sts" },
+	{ "[route *]\nhost = a\ntls = sts", "t.conf:3:1: tls: sts needs a "
+	    "host name with a domain, not an address" },
+	{ "[route *]\nhost = 192.0.2.1\ntls = sts", "t.conf:3:1: tls: sts "
+	    "needs a host name with a domain, not an address" },
+	{ "mta_sts = no\n[route *]\nhost = smtp.x.example\ntls = sts",
+	    "t.conf:4:1: tls: sts needs mta_sts = yes" },
+	{ "mta_sts_timeout = 0s", "t.conf:1:1: mta_sts_timeout: must be "
+	    "between 1s and 10m" },
+	{ "mta_sts_port = 0", "t.conf:1:1: mta_sts_port: must be between 1 "
+	    "and 65535" },
 	{ "[route *]\nhost = a\ntls = dane", "t.conf:3:1: tls: dane needs "
 	    "dnssec_resolver = yes" },
 	{ "resolver = 127.0.0.1\ndnssec_resolver = yes\n[route *]\n"

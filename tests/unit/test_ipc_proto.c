@@ -91,6 +91,9 @@ static struct ipc_ctl_status_reply s_status_full = { 4242,
 	1700000000500000ULL, "failed: smtpd: bad key" };
 static struct ipc_ctl_body_reply s_body_reply = { 1, "",
 	"Return-Path: <s@y.example>\r\n" };
+static struct ipc_tlsrpt		 s_tlsrpt = { "tlsa", "mx.example.org",
+	"3 1 1 0123abcd\n2 1 1 4567", "", "tlsa-invalid", "192.0.2.1",
+	"mx.example.org", "192.0.2.9", "X509_V_ERR_CERT_UNTRUSTED" };
 
 struct sample {
 	uint16_t	 type;
@@ -144,6 +147,9 @@ static const struct sample samples[] = {
 	S(IPC_CTL_BODY_REPLY, s_body_reply),
 	S(IPC_MILTER_CONNECT, s_milter),
 	S(IPC_MILTER_CONNECT_REPLY, s_milter_reply),
+	S(IPC_TLSRPT, s_tlsrpt),
+	S(IPC_CTL_TLSRPT_SHOW, s_empty),
+	S(IPC_CTL_TLSRPT_SEND, s_empty),
 };
 
 /* view - a received frame over encoded bytes. */
@@ -339,6 +345,58 @@ test_string_limits(void **state)
 	buf_free(&a);
 }
 
+/* IPC_TLSRPT: every field read back; a field over its limit is cut by
+ * the writer and refused by the reader. */
+static void
+test_tlsrpt(void **state)
+{
+	struct buf		 a;
+	struct ipc_msg		 m;
+	struct ipc_tlsrpt	 in = s_tlsrpt, out;
+	char			*big = malloc(IPC_TLSRPT_STR_MAX + 2);
+	const char		*why;
+
+	(void)state;
+	buf_init(&a, 0);
+	IPC_ENCODE(&a, IPC_TLSRPT, &in);
+	m = view(IPC_TLSRPT, &a, a.len, -1);
+	assert_int_equal(IPC_DECODE(&m, &out, &why), 0);
+	assert_string_equal(out.policy_type, "tlsa");
+	assert_string_equal(out.policy_domain, "mx.example.org");
+	assert_string_equal(out.policy_strings, s_tlsrpt.policy_strings);
+	assert_string_equal(out.mx_host, "");
+	assert_string_equal(out.result, "tlsa-invalid");
+	assert_string_equal(out.sending_ip, "192.0.2.1");
+	assert_string_equal(out.receiving_mx, "mx.example.org");
+	assert_string_equal(out.receiving_ip, "192.0.2.9");
+	assert_string_equal(out.reason, "X509_V_ERR_CERT_UNTRUSTED");
+	memset(big, 'p', IPC_TLSRPT_STR_MAX + 1);
+	big[IPC_TLSRPT_STR_MAX + 1] = '\0';
+	in.policy_strings = big;
+	buf_reset(&a);
+	IPC_ENCODE(&a, IPC_TLSRPT, &in);
+	m = view(IPC_TLSRPT, &a, a.len, -1);
+	assert_int_equal(IPC_DECODE(&m, &out, &why), 0);
+	assert_int_equal(strlen(out.policy_strings), IPC_TLSRPT_STR_MAX);
+	/* a frame another writer made with the long string is refused */
+	buf_reset(&a);
+	ipc_put_u32(&a, 5);
+	buf_append(&a, "tlsa", 5);
+	ipc_put_u32(&a, 2);
+	buf_append(&a, "d", 2);
+	ipc_put_u32(&a, IPC_TLSRPT_STR_MAX + 2);
+	buf_append(&a, big, IPC_TLSRPT_STR_MAX + 2);
+	for (int i = 0; i < 6; i++) {
+		ipc_put_u32(&a, 1);
+		buf_append(&a, "", 1);
+	}
+	m = view(IPC_TLSRPT, &a, a.len, -1);
+	assert_int_equal(IPC_DECODE(&m, &out, &why), -1);
+	assert_string_equal(why, "policy_strings");
+	free(big);
+	buf_free(&a);
+}
+
 /* A count that the frame cannot hold is refused before any allocation
  * (ASan would report an allocation of 2^32 elements). */
 static void
@@ -388,6 +446,7 @@ main(void)
 		cmocka_unit_test(test_descriptors),
 		cmocka_unit_test(test_string_limits),
 		cmocka_unit_test(test_list_count_bounded),
+		cmocka_unit_test(test_tlsrpt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

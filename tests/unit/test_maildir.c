@@ -329,6 +329,17 @@ copy_check(struct fixture *f, const char *prefix, const char *body,
 	assert_int_equal(glen, wlen);
 	if (wlen > 0)
 		assert_memory_equal(got, want, wlen);
+	free(got);
+	/* the same message from memory, in one write */
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(out >= 0);
+	r = maildir_write(out, prefix, body, blen);
+	close(out);
+	got = read_file(dst, &glen);
+	assert_int_equal(r, (ssize_t)wlen);
+	assert_int_equal(glen, wlen);
+	if (wlen > 0)
+		assert_memory_equal(got, want, wlen);
 	free(all);
 	free(want);
 	free(got);
@@ -369,6 +380,16 @@ test_copy_exact_output(void **state)
 	assert_int_equal(glen, sizeof(want) - 1);
 	assert_memory_equal(got, want, glen);
 	free(got);
+	/* from memory: the lone CR at the very end is kept too */
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(maildir_write(out, "P: 1\r\n", body,
+	    sizeof(body) - 1), (ssize_t)sizeof(want) - 1);
+	close(out);
+	got = read_file(dst, &glen);
+	assert_int_equal(glen, sizeof(want) - 1);
+	assert_memory_equal(got, want, glen);
+	free(got);
+	assert_int_equal(maildir_write(-1, "", "x", 1), -1);
 }
 
 /* Line ends placed on and around every 64 KiB block boundary. */
@@ -511,6 +532,47 @@ test_abort(void **state)
 	assert_int_equal(access(p, F_OK), 0);
 }
 
+/* maildir_create_at, maildir_commit_at, maildir_abort_at: the same
+ * through open tmp/ and new/ descriptors */
+static void
+test_at(void **state)
+{
+	struct fixture	*f = *state;
+	char		 name[MAILDIR_NAME_MAX], p[1024];
+	int		 fd, tmp, new;
+
+	assert_int_equal(maildir_prepare(f->mbox), 0);
+	snprintf(p, sizeof(p), "%s/tmp", f->mbox);
+	tmp = open(p, O_RDONLY | O_DIRECTORY);
+	snprintf(p, sizeof(p), "%s/new", f->mbox);
+	new = open(p, O_RDONLY | O_DIRECTORY);
+	assert_true(tmp >= 0 && new >= 0);
+	fd = maildir_create_at(tmp, "ABC_1", name, sizeof(name));
+	assert_true(fd >= 0);
+	assert_non_null(strstr(name, "IABC_1."));
+	assert_int_equal(write(fd, "x\n", 2), 2);
+	close(fd);
+	assert_int_equal(maildir_commit_at(tmp, new, name, 2), 0);
+	snprintf(p, sizeof(p), "%s/new/%s,S=2", f->mbox, name);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_true(maildir_has_tag(f->mbox, "ABC_1"));
+	assert_int_equal(maildir_commit_at(tmp, new, name, 2), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(maildir_commit_at(tmp, new, "../x", 2), -1);
+	assert_int_equal(errno, EINVAL);
+
+	fd = maildir_create_at(tmp, NULL, name, sizeof(name));
+	assert_true(fd >= 0);
+	close(fd);
+	errno = EIO;
+	maildir_abort_at(tmp, name);
+	assert_int_equal(errno, EIO);
+	snprintf(p, sizeof(p), "%s/tmp/%s", f->mbox, name);
+	assert_int_equal(access(p, F_OK), -1);
+	close(tmp);
+	close(new);
+}
+
 /* maildir_sweep */
 
 /* make_file - root/rel with a few bytes, its times age seconds ago. */
@@ -626,6 +688,7 @@ main(void)
 		TEST(test_copy_errors),
 		TEST(test_commit),
 		TEST(test_abort),
+		TEST(test_at),
 		TEST(test_sweep),
 		TEST(test_sweep_templates),
 	};

@@ -214,8 +214,10 @@ test_policy(void **state)
 	}
 }
 
+/* trusted_cut - the forged field is cut from the file and what is left
+ * signed, whether the session still holds the bytes (held) or not. */
 static void
-test_trusted_cut_and_signed(void **state)
+trusted_cut(bool held)
 {
 	struct smtp_check_mail	 m = { 42, "192.0.2.1", "alice@example.test",
 	    "client.test", true };
@@ -227,10 +229,10 @@ test_trusted_cut_and_signed(void **state)
 	char			 file[sizeof(msg_text)], err[128];
 	size_t			 left = strlen(msg_text) - strlen(forged);
 
-	(void)state;
 	e.fd = spool(msg_text);
 	e.len = strlen(msg_text);
 	e.qid = "0123456789ABCDEF";
+	e.data = held ? msg_text : NULL;
 	c = smtp_check_mail(&m);
 	assert_false(smtp_check_eod(c, &e, never));
 	smtp_check_verdict(c, &v);
@@ -261,6 +263,37 @@ test_trusted_cut_and_signed(void **state)
 }
 
 static void
+test_trusted_cut_and_signed(void **state)
+{
+	(void)state;
+	trusted_cut(false);
+	trusted_cut(true);
+}
+
+/* Held bytes are read where they are: no spool file is needed to sign. */
+static void
+test_held_signed_without_file(void **state)
+{
+	static const char plain[] = "From: a@example.test\r\n"
+	    "Subject: s\r\n\r\nhi\r\n";
+	struct smtp_check_mail	 m = { 43, "192.0.2.1", "alice@example.test",
+	    "client.test", true };
+	struct smtp_check_eod	 e = { -1, sizeof(plain) - 1,
+	    "0123456789ABCDEF", plain };
+	struct smtp_check_verdict v;
+	struct smtp_check	*c = smtp_check_mail(&m);
+
+	(void)state;
+	assert_false(smtp_check_eod(c, &e, never));
+	smtp_check_verdict(c, &v);
+	assert_int_equal(v.action, SMTP_CHECK_ACCEPT);
+	assert_non_null(v.prepend);
+	assert_memory_equal(v.prepend, "DKIM-Signature:", 15);
+	smtp_check_verdict_free(&v);
+	smtp_check_free(c);
+}
+
+static void
 test_untrusted_without_resolver(void **state)
 {
 	static const char plain[] = "From: a@example.test\r\n\r\nhi\r\n";
@@ -274,6 +307,7 @@ test_untrusted_without_resolver(void **state)
 	e.fd = spool(plain);
 	e.len = strlen(plain);
 	e.qid = "0123456789ABCDEF";
+	e.data = NULL;
 	c = smtp_check_mail(&m);
 	assert_false(smtp_check_eod(c, &e, never));
 	smtp_check_verdict(c, &v);
@@ -291,7 +325,7 @@ test_spool_error(void **state)
 {
 	struct smtp_check_mail	 m = { 9, "192.0.2.1", "", "client.test",
 	    true };
-	struct smtp_check_eod	 e = { -1, 100, "0123456789ABCDEF" };
+	struct smtp_check_eod	 e = { -1, 100, "0123456789ABCDEF", NULL };
 	struct smtp_check_verdict v;
 	struct smtp_check	*c;
 
@@ -311,6 +345,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_trusted_cut_and_signed),
+		cmocka_unit_test(test_held_signed_without_file),
 		cmocka_unit_test(test_untrusted_without_resolver),
 		cmocka_unit_test(test_spool_error),
 	};
