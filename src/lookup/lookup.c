@@ -613,10 +613,11 @@ static const char *const lookup_calls[] = {
 	"clone", "clone3", "sched_getaffinity",
 	/* Dovecot's auth sockets, UNIX-socket milters passed on to smtpd */
 	"socket", "getsockname", "getpeername",
-	/* the greylisting store: an LMDB file and its lock file */
+	/* the greylisting store: an LMDB file and its lock file (on Linux
+	 * mdb_env_open() asks uname() for the kernel's version) */
 	"open", "openat", "ftruncate", "fstatfs", "statfs", "stat", "lstat",
 	"statx", "pread64", "pwrite64", "fsync", "fdatasync", "msync",
-	"flock", NULL
+	"flock", "uname", NULL
 };
 static const struct sandbox lookup_sandbox = {
 	.allow = lookup_calls,

@@ -262,6 +262,26 @@ job_free(struct job *j)
 	free(j->what);
 }
 
+/* send_now - all of p[0..n) to fd without waiting; false when the
+ * socket does not take it all at once. */
+static bool
+send_now(evutil_socket_t fd, const void *p, size_t n)
+{
+	const char	*q = p;
+
+	while (n > 0) {
+		ssize_t	 w = send(fd, q, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		q += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
 /* smtpd_milter_free - see smtpd_milter.h. */
 void
 smtpd_milter_free(struct smtpd_milter *ch)
@@ -275,15 +295,21 @@ smtpd_milter_free(struct smtpd_milter *ch)
 
 		if (c->bev != NULL && (c->state == C_READY ||
 		    c->state == C_ACCEPTED)) {
-			/* what is still queued goes first, then QUIT */
-			bufferevent_write(c->bev, quit, sizeof(quit));
-			(void)bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);
+			/*
+			 * What is still queued goes first, then QUIT, written
+			 * straight to the socket: a socket bufferevent's
+			 * output has its start frozen (evbuffer_write() on it
+			 * fails), and bufferevent_flush() does nothing for
+			 * sockets.  Best effort: QUIT only after all of what
+			 * was queued, so that no packet is cut.
+			 */
 			evutil_socket_t	 fd = bufferevent_getfd(c->bev);
 			struct evbuffer	*o = bufferevent_get_output(c->bev);
+			size_t		 n = evbuffer_get_length(o);
 
-			while (fd != -1 && evbuffer_get_length(o) > 0 &&
-			    evbuffer_write(o, fd) > 0)
-				;
+			if (fd != -1 && (n == 0 || send_now(fd,
+			    evbuffer_pullup(o, -1), n)))
+				(void)send_now(fd, quit, sizeof(quit));
 		}
 		conn_close(c);
 		buf_free(&c->out);

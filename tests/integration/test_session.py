@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from conftest import use_release_build
 from smtpclient import Closed, RawSMTP, queue_id
 
 HOST = "mx.example.test"
@@ -1112,18 +1113,7 @@ def test_no_memory_growth_from_refused_bdat(mta_factory, monkeypatch):
     ENVID strings in smtpd.  The children leave with _exit(), so
     LeakSanitizer never reports them: measure RSS of the optimized build
     instead (skipped when it is missing or older than the sources)."""
-    import os
-    import sys
-    root = os.path.join(os.path.dirname(__file__), "..", "..")
-    rel = os.path.join(root, "build", "postbote")
-    if not os.path.exists(rel):
-        pytest.skip("build/postbote not built")
-    src = os.path.join(root, "src")
-    newest = max(os.path.getmtime(os.path.join(d, f))
-                 for d, _, files in os.walk(src) for f in files)
-    if os.path.getmtime(rel) < newest:
-        pytest.skip("build/postbote is older than src/: run make")
-    monkeypatch.setattr(sys.modules["conftest"], "BIN", rel)
+    use_release_build(monkeypatch)
     m = mta_factory(extra="max_errors = 1000").start()
     pid = m.child_pids()["smtpd"]
     domain = ("d" * 62 + ".") * 3 + "test"
