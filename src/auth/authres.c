@@ -61,6 +61,9 @@ struct authres {
 	struct spf_ip		 ip;
 	bool			 spf_run, spf_done;
 	enum spf_result		 spf_res;
+	struct event		*spf_ev;	/* authres_spf_wait's call */
+	authres_done_fn		 spf_cb;
+	uint64_t		 spf_cb_id;
 	char			*mail_from, *helo;
 	/* DKIM */
 	bool			 have_msg, dv_ok;
@@ -100,6 +103,7 @@ static void	 maybe_finish(struct authres *);
 static struct dmarc_rrset rrset(const struct rrcopy *);
 static void	 evaluate(struct authres *);
 static void	 fire(evutil_socket_t, short, void *);
+static void	 fire_spf(evutil_socket_t, short, void *);
 static int	 put_value(struct buf *, const char *);
 
 static const struct spf_lookup_ops spf_ops = { spf_lookup, spf_done };
@@ -137,8 +141,12 @@ spf_done(void *arg, struct spf_check *c, enum spf_result r,
 {
 	struct authres	*a = arg;
 
+	struct timeval	 now = { 0, 0 };
+
 	a->spf_res = r;
 	a->spf_done = true;
+	if (a->spf_cb != NULL)	/* from the loop: not inside spf_check */
+		evtimer_add(a->spf_ev, &now);
 	maybe_finish(a);
 }
 
@@ -154,6 +162,7 @@ authres_new(struct event_base *base, struct dns_ctx *dns,
 	jobs[a->id % JOBS_HASH] = a;
 	a->dns = dns;
 	a->done_ev = evtimer_new(base, fire, a);
+	a->spf_ev = evtimer_new(base, fire_spf, a);
 	str_copy(a->authserv, o->authserv, sizeof(a->authserv));
 	a->mail_from = xstrdup(o->mail_from != NULL ? o->mail_from : "");
 	a->helo = o->helo != NULL && *o->helo != '\0' ? xstrdup(o->helo) :
@@ -432,6 +441,28 @@ fire(evutil_socket_t fd, short ev, void *arg)
 	a->done(a->done_id);
 }
 
+static void
+fire_spf(evutil_socket_t fd, short ev, void *arg)
+{
+	struct authres	*a = arg;
+	authres_done_fn	 cb = a->spf_cb;
+
+	a->spf_cb = NULL;
+	if (cb != NULL)
+		cb(a->spf_cb_id);
+}
+
+/* authres_spf_wait - see authres.h. */
+bool
+authres_spf_wait(struct authres *a, authres_done_fn done, uint64_t id)
+{
+	if (a->spf_done)
+		return false;
+	a->spf_cb = done;
+	a->spf_cb_id = id;
+	return true;
+}
+
 enum spf_result
 authres_spf_result(const struct authres *a)
 {
@@ -604,6 +635,8 @@ authres_free(struct authres *a)
 		*pp = a->hnext;
 	if (a->done_ev != NULL)
 		event_free(a->done_ev);
+	if (a->spf_ev != NULL)
+		event_free(a->spf_ev);
 	spf_check_free(a->spf);
 	if (a->have_msg)
 		dkim_verify_free(&a->dv);

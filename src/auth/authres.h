@@ -51,6 +51,13 @@ void	 authres_message(struct authres *, const char *msg, size_t len,
 /* authres_header - append "Authentication-Results: ..." with its CRLF,
  * folded one method per line.  0, or -1 on a buffer limit. */
 int	 authres_header(const struct authres *, struct buf *out);
+/*
+ * authres_spf_wait - while SPF is still asking, arrange for done(id) to
+ * run from the event loop once it has answered, and return true; false
+ * when its answer is in already (or no check ran).  A later call
+ * replaces the earlier one's callback.
+ */
+bool	 authres_spf_wait(struct authres *, authres_done_fn done, uint64_t id);
 /* authres_spf_result - SPF_NONE also when no check ran. */
 enum spf_result authres_spf_result(const struct authres *);
 /*

@@ -84,6 +84,14 @@ smtp_check_spf_pass(const struct smtp_check *c)
 	    authres_spf_result(c->ar) == SPF_PASS;
 }
 
+/* smtp_check_spf_wait - see smtp_check.h. */
+bool
+smtp_check_spf_wait(struct smtp_check *c, void (*done)(uint64_t),
+    uint64_t id)
+{
+	return c != NULL && c->ar != NULL && authres_spf_wait(c->ar, done, id);
+}
+
 /* smtp_check_prepare - see smtp_check.h. */
 void
 smtp_check_prepare(void)

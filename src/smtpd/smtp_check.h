@@ -87,6 +87,10 @@ struct smtp_check *smtp_check_mail(const struct smtp_check_mail *m);
 /* smtp_check_spf_pass - SPF has answered pass for this MAIL (false while
  * it is still asking, or when nothing was checked). */
 bool	 smtp_check_spf_pass(const struct smtp_check *);
+/* smtp_check_spf_wait - true while SPF is still asking: done(id) runs
+ * from the event loop when it has answered (authres_spf_wait). */
+bool	 smtp_check_spf_wait(struct smtp_check *, void (*done)(uint64_t),
+	    uint64_t id);
 /*
  * smtp_check_eod - the message is in the spool file: cut forged A-R
  * fields, look for "TLS-Required: No", sign trusted mail and start the

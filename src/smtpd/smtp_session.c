@@ -154,6 +154,7 @@ static void	 screened(uint64_t);
 static void	 rcpt_targets_drop(struct smtp_session *, size_t);
 static bool	 rcpt_screened(struct smtp_session *, const char *);
 static bool	 greylist_ask(struct smtp_session *, const char *);
+static void	 spf_answered(uint64_t);
 static bool	 starttls_offered(const struct smtp_session *);
 static void	 resume(struct smtp_session *);
 static bool	 conn_admit(struct smtp_session *);
@@ -1343,9 +1344,19 @@ greylist_ask(struct smtp_session *s, const char *rcpt)
 	    config->listens[s->listen_idx].mode != LISTEN_MX ||
 	    s->auth[0] != '\0' || s->relay_ok || screen_allowed(s->screen) ||
 	    conf_nets_match(config->greylist_networks,
-	    config->ngreylist_networks, (const struct sockaddr *)&s->peer) ||
-	    (config->greylist_spf_pass && smtp_check_spf_pass(s->chk)) ||
-	    greylist_key(s->peer_ip, s->env.sender, rcpt, key,
+	    config->ngreylist_networks, (const struct sockaddr *)&s->peer))
+		return false;
+	/* A pipelining client's RCPT comes before SPF can answer the MAIL
+	 * it follows: the exemption waits for that answer. */
+	if (config->greylist_spf_pass) {
+		if (smtp_check_spf_wait(s->chk, spf_answered, s->id)) {
+			s->wait = WAIT_SPF;
+			return true;
+		}
+		if (smtp_check_spf_pass(s->chk))
+			return false;
+	}
+	if (greylist_key(s->peer_ip, s->env.sender, rcpt, key,
 	    sizeof(key)) == -1)
 		return false;
 	if (PROC_SEND(PROC_LOOKUP, IPC_GREYLIST, s->id,
@@ -1353,6 +1364,28 @@ greylist_ask(struct smtp_session *s, const char *rcpt)
 		return false;		/* lookup is away: let it pass */
 	s->wait = WAIT_GREYLIST;
 	return true;
+}
+
+/* spf_answered - SPF is in for the session waiting on it at RCPT: ask
+ * about greylisting now, or take the recipient. */
+static void
+spf_answered(uint64_t id)
+{
+	struct smtp_session	*s = smtp_session_find(id);
+	char			 a[ADDR_TEXT_MAX];
+
+	if (s == NULL || s->wait != WAIT_SPF)
+		return;
+	s->wait = WAIT_NONE;
+	if (s->state == SMTP_S_QUIT)
+		return;
+	addr_format(&s->rcpt.addr, a, sizeof(a));
+	if (greylist_ask(s, a))
+		return;
+	rcpt_done(s);
+	if (s->wait == WAIT_NONE)	/* not waiting on a milter now */
+		resume(s);
+	flush(s);
 }
 
 /* rcpt_targets_drop - forget the targets added since mark. */

@@ -45,6 +45,7 @@ enum smtp_wait {
 	WAIT_AUTH_DELAY,	/* the pause before a 535 */
 	WAIT_OWNER,		/* lookup: may the login use MAIL FROM? */
 	WAIT_GREYLIST,		/* lookup: the RCPT's greylisting triplet */
+	WAIT_SPF,		/* greylist_spf_pass: SPF's answer */
 	WAIT_MILTER,		/* the milters: MAIL, RCPT or the message */
 };
 

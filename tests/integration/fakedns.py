@@ -117,6 +117,7 @@ class FakeDNS:
         self._records = {}      # name -> [(qtype, rdata, ttl)]
         self._rcodes = {}       # (name, qtype or None) -> rcode
         self._drops = set()     # (name, qtype or None)
+        self._delays = {}       # name -> seconds before the answer
         self._queries = []      # [(name, "TYPE")]
         self._stopping = threading.Event()
         self._servers = []
@@ -225,6 +226,20 @@ class FakeDNS:
         with self._lock:
             self._drops.add(key)
 
+    def delay(self, name, seconds):
+        """Answer queries for name (UDP) only after seconds: a slow
+        authoritative server."""
+        with self._lock:
+            self._delays[_norm(name)] = float(seconds)
+
+    def _delay_of(self, data):
+        try:
+            q = DNSRecord.parse(data).questions[0]
+        except Exception:
+            return 0
+        with self._lock:
+            return self._delays.get(_norm(q.qname), 0)
+
     @property
     def queries(self):
         """A copy of the query log: [(name, "TYPE")], oldest first."""
@@ -310,7 +325,13 @@ class _UDPHandler(socketserver.BaseRequestHandler):
     def handle(self):
         data, sock = self.request
         wire = self.server.fake._answer(data, udp=True)
-        if wire is not None:
+        if wire is None:
+            return
+        wait = self.server.fake._delay_of(data)
+        if wait:    # later, from a timer: the server answers others now
+            threading.Timer(wait, sock.sendto,
+                            (wire, self.client_address)).start()
+        else:
             sock.sendto(wire, self.client_address)
 
 
