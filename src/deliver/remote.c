@@ -21,8 +21,8 @@
  * name) authenticates, to a server that offers REQUIRETLS after
  * STARTTLS, and the option goes on with MAIL FROM.  A host that cannot
  * is given up with QUIT and the next one is tried; when none can, the
- * recipients fail (5.7.30, or 5.7.10 when TLS itself could not be had)
- * and the sender gets a report.  "TLS-Required: No" (RFC 8689 5) turns
+ * recipients fail with 5.7.30 (the text says which step failed) and the
+ * sender gets a report.  "TLS-Required: No" (RFC 8689 5) turns
  * the recipient domain's policy (DANE) off for MX delivery: TLS is then
  * opportunistic.  A route's tls is the local admin's and stays.
  *
@@ -1389,7 +1389,7 @@ conn_failed(struct rconn *c, const char *why)
 	if (requiretls(r) && early && strncmp(why, "TLS:", 4) == 0)
 		/* RFC 8689 4.2.1: no authenticated TLS with this host (a
 		 * connection lost later is lost as any other) */
-		set_error(r, DELIVER_PERM, "5.7.10", "REQUIRETLS: connect to "
+		set_error(r, DELIVER_PERM, "5.7.30", "REQUIRETLS: connect to "
 		    "%s: %s", c->relay, why);
 	else
 		set_error(r, DELIVER_TEMP, c->state == C_TLS_HANDSHAKE ||
@@ -1648,7 +1648,7 @@ on_starttls(struct rconn *c)
 	}
 	report_tls(c, "starttls-not-supported", "STARTTLS refused");
 	if (requiretls(c->job)) {
-		reject_host(c, DELIVER_PERM, "5.7.10", "REQUIRETLS: STARTTLS");
+		reject_host(c, DELIVER_PERM, "5.7.30", "REQUIRETLS: STARTTLS");
 		return;
 	}
 	if (sts_pkix(c->job))
@@ -1752,7 +1752,7 @@ after_ehlo(struct rconn *c)
 	/* RFC 8689 4.2.1: REQUIRETLS mail only over TLS. */
 	if (!c->tls && requiretls(r)) {
 		c->rp.code = 0;
-		reject_host(c, DELIVER_PERM, "5.7.10", r->tls == ROUTE_TLS_NONE ?
+		reject_host(c, DELIVER_PERM, "5.7.30", r->tls == ROUTE_TLS_NONE ?
 		    "REQUIRETLS: the route has tls = none" :
 		    "REQUIRETLS: STARTTLS not offered");
 		return;
