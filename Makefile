@@ -35,6 +35,11 @@ CONF_DEF = $(if $(filter-out /etc,$(SYSCONFDIR)),\
 	   -DCONF_DEFAULT_PATH='"$(CONFDIR)/postbote.conf"')
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc \
 	   $(CONF_DEF)
+# The objects that use CONF_DEFAULT_PATH are built again when the config
+# directory changes (build/confdir keeps the last one), so that
+# "make SYSCONFDIR=... install" after a plain "make" does not install a
+# binary that looks in /etc/postbote.
+CONF_USERS = common/conf cli/main cli/cmd_queue
 LIBS	 = $(PKG_LIBS) -pthread
 
 OPT_CFLAGS  = $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
@@ -68,6 +73,13 @@ all: build/postbote
 
 deps:
 	@sh scripts/deps.sh
+
+.PHONY: FORCE
+build/confdir: FORCE
+	@mkdir -p build; echo '$(CONFDIR)' | cmp -s - $@ 2>/dev/null || \
+		echo '$(CONFDIR)' > $@
+$(foreach u,$(CONF_USERS),build/obj/$(u).o build/asan/obj/$(u).o \
+	build/fuzz/obj/$(u).o): build/confdir
 
 DEPFLAGS = -MMD -MP
 
@@ -171,7 +183,7 @@ test: deps
 
 run: deps
 	$(MAKE) -j2 build/postbote
-	./build/postbote serve
+	./build/postbote serve --defaults
 
 bench-deps:
 	@sh scripts/bench-deps.sh

@@ -1,6 +1,6 @@
 /*
- * cmd_serve.c - "postbote serve [-c FILE] [-v]" and "postbote check
- * [-c FILE] [--dns]".  This is where the processes are put together: the
+ * cmd_serve.c - "postbote serve [-c FILE | --defaults] [-v]" and
+ * "postbote check [-c FILE | --defaults] [--dns]".  This is where the processes are put together: the
  * parent (parent/) gets the modules of smtpd, queue, lookup and deliver,
  * and nothing below this file knows all of them; so does a child the
  * parent re-executes ("serve --child NAME ...", common/proc.c).  Trusts
@@ -28,6 +28,13 @@ static const struct proc_module *const modules[PROC_MAX] = {
 	[PROC_DELIVER] = &deliver_module,
 };
 
+/* --defaults: the embedded configuration, even where a file exists
+ * (make run; a quick test on a host that has an installed config). */
+static const struct option serve_opts[] = {
+	{ "defaults", no_argument, NULL, 'E' },
+	{ NULL, 0, NULL, 0 }
+};
+
 static int
 usage(const char *verb)
 {
@@ -46,16 +53,18 @@ cmd_serve(int argc, char **argv)
 	/* A child of the server, re-executed by the parent (common/proc.h). */
 	if (proc_is_child(argc, argv))
 		proc_child_main(argc, argv, modules);
-	while ((ch = getopt(argc, argv, "c:v")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:v", serve_opts, NULL)) != -1) {
 		if (ch == 'c')
 			conf = optarg;
+		else if (ch == 'E')
+			conf = "";	/* conf_load: the embedded defaults */
 		else if (ch == 'v')
 			verbose = true;
 		else
-			return usage("serve [-c FILE] [-v]");
+			return usage("serve [-c FILE | --defaults] [-v]");
 	}
 	if (optind != argc)
-		return usage("serve [-c FILE] [-v]");
+		return usage("serve [-c FILE | --defaults] [-v]");
 	return parent_serve(conf, verbose, modules);
 }
 
@@ -65,6 +74,7 @@ cmd_serve_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "dns", no_argument, NULL, 'd' },
+		{ "defaults", no_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char	*conf = NULL;
@@ -76,11 +86,13 @@ cmd_serve_check(int argc, char **argv)
 			dns = true;
 		else if (ch == 'c')
 			conf = optarg;
+		else if (ch == 'E')
+			conf = "";
 		else
-			return usage("check [-c FILE] [--dns]");
+			return usage("check [-c FILE | --defaults] [--dns]");
 	}
 	if (optind != argc)
-		return usage("check [-c FILE] [--dns]");
+		return usage("check [-c FILE | --defaults] [--dns]");
 	log_init("check", "stderr", false);
 	if (parent_check(conf) == -1 || cmd_dns_check_keys(config) == -1)
 		return 2;

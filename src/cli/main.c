@@ -37,19 +37,22 @@ static int	 run_version(int, char **);
 static int	 run_help(int, char **);
 
 static const struct command commands[] = {
-	{ "serve", cmd_serve, "[-c FILE] [-v]",
+	{ "serve", cmd_serve, "[-c FILE | --defaults] [-v]",
 	    "Run the server in the foreground (the parent and its smtpd, queue,\n"
 	    "lookup and deliver processes) until SIGTERM or \"postbote stop\".\n"
 	    "SIGHUP or \"postbote reload\" reloads the config.  Under systemd\n"
 	    "(Type=notify) it reports READY, RELOADING and STOPPING.\n"
 	    "  -c FILE   the config (default: $POSTBOTE_CONF, else " CONF_DEFAULT_PATH
 	    "\n            if it exists, else the embedded defaults)\n"
+	    "  --defaults  the embedded defaults, whatever config files exist\n"
+	    "            (make run)\n"
 	    "  -v        verbose: debug lines in the log\n" },
-	{ "check", cmd_serve_check, "[-c FILE] [--dns]",
+	{ "check", cmd_serve_check, "[-c FILE | --defaults] [--dns]",
 	    "Check the config, its users and aliases tables, keys and\n"
 	    "certificates as serve would load them; print \"FILE: ok\".\n"
-	    "  --dns     also ask DNS whether each domain's MX, SPF, DKIM, DMARC\n"
-	    "            and TLSA records are published as they should be\n" },
+	    "  --dns     also ask DNS whether each domain's MX, SPF, DKIM, DMARC,\n"
+	    "            MTA-STS (record and policy) and TLS-RPT records and the\n"
+	    "            host's TLSA records are published as they should be\n" },
 	{ "status", cmd_ctl, "[-c FILE]",
 	    "Say whether the server of the config's state_dir runs: its pid,\n"
 	    "uptime, config, listeners, processes, queue size and last reload.\n"
@@ -62,16 +65,21 @@ static const struct command commands[] = {
 	    "Stop the running server cleanly and wait until it is gone.\n" },
 	{ "queue", cmd_queue,
 	    "[-c FILE] list [--json] | show ID [--body] |\n"
-	    "                 flush|delete|hold|release ID...|ALL|FILTER",
+	    "                 flush|delete|hold|release ID...|ALL|FILTER |\n"
+	    "                 tlsrpt-show | tlsrpt-send",
 	    "Look at and act on the queue of the running server.\n"
 	    "  list [--json]     every message (\"mailq\" is the same)\n"
 	    "  show ID [--body]  one message's envelope and header (--body: the\n"
 	    "                    whole message)\n"
-	    "  flush [ID...]     try now (all messages without an ID)\n"
-	    "  delete, hold, release\n"
-	    "                    the messages named by IDs, ALL, or a filter:\n"
+	    "  flush [SEL]       try now (every message without SEL)\n"
+	    "  delete|hold|release SEL\n"
+	    "                    SEL: queue IDs, ALL, or a filter (all of it\n"
+	    "                    must match):\n"
 	    "                    -s|--sender ADDR, -r|--recipient ADDR,\n"
-	    "                    -d|--domain DOMAIN (of a recipient)\n" },
+	    "                    -d|--domain DOMAIN (of a recipient)\n"
+	    "  tlsrpt-show       the TLS-RPT counts so far (JSON)\n"
+	    "  tlsrpt-send       send the TLS reports (RFC 8460) of those counts\n"
+	    "                    now\n" },
 	{ "send", run_send, "[-c FILE] [-f SENDER] [-F NAME] [-t] [-i] [RCPT...] < MSG",
 	    "Submit the message on stdin (what \"sendmail\" does).\n"
 	    "  -f SENDER  envelope sender     -F NAME  full name for From:\n"
@@ -90,7 +98,7 @@ static const struct command commands[] = {
 	    "Make DKIM keys, sign a message, or verify its signatures.\n" },
 	{ "dns", cmd_dns, "[-c FILE] [DOMAIN]",
 	    "Print the DNS records to publish for DOMAIN (MX, SPF, DKIM, DMARC,\n"
-	    "TLSA).\n" },
+	    "MTA-STS with its policy file, TLS-RPT, TLSA).\n" },
 	{ "spf", cmd_spf, "[--resolver HOST[:PORT]] IP MAIL-FROM [HELO]",
 	    "Evaluate SPF (RFC 7208): the result word, then the explanation.\n" },
 	{ "verify", cmd_verify, "[-c FILE] [--resolver HOST[:PORT]] [--ip IP]\n"

@@ -2161,7 +2161,8 @@ read_file(const char *path, struct buf *b, char *err, size_t errlen)
 
 /*
  * conf_load - pick the file (path, $POSTBOTE_CONF, CONF_DEFAULT_PATH if
- * it exists, else the embedded defaults), read it and parse it.  Only a
+ * it exists, else the embedded defaults; path "" is the embedded
+ * defaults whatever exists), read it and parse it.  Only a
  * missing CONF_DEFAULT_PATH falls back: a file that was named must load.
  * On failure *c is zeroed and err is set.
  */
@@ -2173,6 +2174,10 @@ conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 	struct stat	 st;
 	int		 rc;
 
+	if (path != NULL && *path == '\0') {	/* asked for by name */
+		conf_defaults(c);
+		return 0;
+	}
 	if (path == NULL && env != NULL && *env != '\0')
 		path = env;
 	if (path == NULL) {

@@ -260,8 +260,9 @@ int	 conf_parse(const char *text, size_t len, const char *filename,
 
 /*
  * conf_load - choose the file (path if not NULL, else $POSTBOTE_CONF, else
- * CONF_DEFAULT_PATH if it exists, else embedded defaults), read and parse
- * it.  Returns 0 or -1 with err set.
+ * CONF_DEFAULT_PATH if it exists, else embedded defaults; path "" is the
+ * embedded defaults whatever files exist), read and parse it.  Returns 0
+ * or -1 with err set.
  */
 int	 conf_load(const char *path, struct conf *c, char *err, size_t errlen);
 

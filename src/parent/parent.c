@@ -482,7 +482,8 @@ reload_begin(char *err, size_t errlen)
 	log_info("event=reload");
 	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
 	    sdnotify_monotonic_usec());
-	path = config->path != NULL ? xstrdup(config->path) : NULL;
+	/* a server on the embedded defaults stays on them */
+	path = xstrdup(config->path != NULL ? config->path : "");
 	rc = parent_setup_reload(path, &texts, &rl.prev, err, errlen);
 	free(path);
 	if (rc == -1) {
@@ -757,6 +758,13 @@ parent_serve(const char *path, bool verb,
 		fatalx("evtimer_new failed");
 	on_rss(-1, 0, NULL);
 	event_base_dispatch(pbase);
+	/* The listeners too, before "postbote stop" is told (below), so
+	 * that a server started right after can bind them. */
+	for (size_t i = 0; i < nlisten_fds; i++)
+		close(listen_fds[i]);
+	free(listen_fds);
+	listen_fds = NULL;
+	nlisten_fds = 0;
 	close(control_fd);
 	close(submit_fd);
 	if (metrics_fd != -1)

@@ -215,12 +215,15 @@ parent_ctl_close(void)
 {
 	if (sock_path == NULL)
 		return;
-	while (conns != NULL)
-		conn_free(conns);
+	/* The socket and the pid file go first: "postbote stop" returns
+	 * when its connection closes, and a "status" or "serve" right after
+	 * must find no server here. */
 	event_free(accept_ev);
 	close(listen_fd);
 	unlink(sock_path);
 	unlink(pid_path);
+	while (conns != NULL)
+		conn_free(conns);
 	free(sock_path);
 	free(pid_path);
 	sock_path = pid_path = NULL;

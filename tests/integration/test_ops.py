@@ -144,6 +144,30 @@ def test_status_reload_stop(mta):
         assert r.returncode == 1 and "not running" in r.stderr, verb
 
 
+def test_stop_returns_when_a_new_server_could_start(mta_factory):
+    """When "postbote stop" returns, the old server holds nothing a new
+    one needs: the pid file and the master socket are gone (status says
+    3 at once) and the listener's address can be bound.  Before, the
+    parent closed the stop command's connection first and its listeners
+    only at exit: "stop && serve" failed now and then with "Address
+    already in use", and "stop; status" with "no answer" (exit 1)."""
+    m = mta_factory()
+    for _ in range(3):
+        m.start()
+        r = run("stop", "-c", m.conf)
+        assert r.returncode == 0, r.stderr
+        for f in ("postbote.pid", "master"):
+            assert not os.path.exists(os.path.join(m.state, f)), f
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", m.port))
+            s.listen(1)
+        r = run("status", "-c", m.conf)
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert m.proc.wait(10) == 0
+        m.stop()
+
+
 def test_status_names_a_stale_pid_file(mta_factory):
     m = mta_factory()
     os.makedirs(m.state)
@@ -676,3 +700,16 @@ def test_check_suggests_a_close_key(mta_factory):
     assert r.returncode == 2
     assert r.stderr == 'postbote: %s:1:1: max_recipent: unknown key; did ' \
         'you mean "max_recipients"?\n' % m.conf
+
+
+def test_defaults_flag_ignores_config_files(tmp_path):
+    """--defaults (make run) takes the embedded config even where a file
+    would be read: here $POSTBOTE_CONF names a broken one."""
+    bad = tmp_path / "broken.conf"
+    bad.write_text("no_such_key = 1\n")
+    env = dict(os.environ, POSTBOTE_CONF=str(bad))
+    r = run("check", env=env)
+    assert r.returncode == 2 and "no_such_key" in r.stderr
+    r = run("check", "--defaults", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "embedded defaults: ok"

@@ -380,10 +380,23 @@ def test_bad_config_exits_2(mta_factory):
 
 def test_stale_socket_after_kill_is_replaced(mta):
     qid = send(mta, [REMOTE])
-    pids = list(mta.child_pids().values()) + [mta.proc.pid]
+    # the parent first: else it may start a new queue (which answers on
+    # the socket) between the kills
+    pids = [mta.proc.pid] + list(mta.child_pids().values())
     for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def gone(pid):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] in "ZX"
+        except OSError:
+            return True
     mta.proc.wait()
+    assert wait_for(lambda: all(gone(p) for p in pids))
     mta.stop()
     path = os.path.join(mta.state, "control")
     assert stat.S_ISSOCK(os.lstat(path).st_mode)     # left behind
