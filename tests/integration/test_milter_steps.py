@@ -26,7 +26,8 @@ class StepMilter:
     """A raw milter: negotiates `protocol`, records the command letter of
     every packet but the macros, per connection, and answers each command
     that wants a reply with answers.get(letter, CONTINUE); an answer of
-    None means: never answer (a hung milter)."""
+    None means: never answer (a hung milter), a list is bytes to send
+    and pauses (float seconds) between them."""
 
     def __init__(self, protocol=0, answers=None):
         self.protocol = protocol
@@ -70,8 +71,13 @@ class StepMilter:
                         return
                 elif not self.protocol & NR.get(cmd, 0):
                     answer = self.answers.get(cmd.decode(), CONTINUE)
-                    if answer is not None:
-                        c.sendall(answer)
+                    # a list: bytes to send and pauses (seconds) between
+                    for part in (answer if isinstance(answer, list)
+                                 else [answer]):
+                        if isinstance(part, float):
+                            time.sleep(part)
+                        elif part is not None:
+                            c.sendall(part)
         except OSError:
             pass
         finally:
@@ -195,3 +201,40 @@ def test_message_passes_through_unchanged(mta_factory, raw_milter):
     assert send(m)[2][0] == 250
     raw = m.wait_messages("alice@example.test", 1)[0]
     assert raw.endswith(MSG.replace(b"\r\n", b"\n")), raw
+
+
+SKIP_BIT = 0x400     # SMFIP_SKIP: the milter may answer a body chunk "skip"
+SKIP = struct.pack(">Ic", 1, b"s")
+PROGRESS = struct.pack(">Ic", 1, b"p")
+BIG = MSG + (b"y" * 78 + b"\r\n") * 2000
+
+
+@pytest.mark.parametrize("answer,chunks", [(CONTINUE, "BBB"), (SKIP, "B")])
+def test_skip_ends_the_body(mta_factory, raw_milter, answer, chunks):
+    """A 160 KiB body goes in three 64 KiB chunks, one at a time; a
+    milter that negotiated SMFIP_SKIP and answers the first with skip
+    gets no more of it, only the end of the message, and the message is
+    delivered whole."""
+    ml = raw_milter(protocol=SKIP_BIT, answers={"B": answer})
+    m = server(mta_factory, milter_conf("steps", "inet:127.0.0.1:%d"
+                                        % ml.port))
+    assert send(m, msg=BIG)[2][0] == 250
+    raw = m.wait_messages("alice@example.test", 1)[0]
+    assert raw.endswith(BIG.replace(b"\r\n", b"\n")), len(raw)
+    assert wait_sessions(ml) == ["OCHMRTLLLLLN" + chunks + "EQ"], m.log()
+
+
+def test_progress_keeps_a_slow_milter(mta_factory, raw_milter):
+    """A milter that takes 2.4 s at the end of the message, with a 1 s
+    content_timeout, but says SMFIR_PROGRESS every 0.6 s: each one starts
+    the timeout again, and the answer that follows decides."""
+    ml = raw_milter(answers={"E": [0.6, PROGRESS, 0.6, PROGRESS, 0.6,
+                                   PROGRESS, 0.6, CONTINUE]})
+    m = server(mta_factory, milter_conf("steps", "inet:127.0.0.1:%d"
+                                        % ml.port, content_timeout="1s",
+                                        default_action="tempfail"))
+    t0 = time.time()
+    assert send(m)[2][0] == 250
+    assert time.time() - t0 > 2.0
+    assert len(m.wait_messages("alice@example.test", 1)) == 1
+    assert "event=milter-error" not in m.log()
