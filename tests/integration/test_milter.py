@@ -403,12 +403,11 @@ def test_milter_down(mta_factory, action, code):
         m.wait_messages("alice@example.test", 1)
 
 
-class RawMilter:
-    """A milter that negotiates, then answers the first command after
-    CONNECT with `answer` (raw bytes)."""
+class TcpMilter:
+    """A hand-played milter on a loopback port: one thread per connection
+    runs self.one(conn), which subclasses write."""
 
-    def __init__(self, answer):
-        self.answer = answer
+    def listen(self):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -423,6 +422,15 @@ class RawMilter:
                 return
             threading.Thread(target=self.one, args=(c,),
                              daemon=True).start()
+
+
+class RawMilter(TcpMilter):
+    """A milter that negotiates, then answers the first command after
+    CONNECT with `answer` (raw bytes)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.listen()
 
     def one(self, c):
         try:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from test_milter import MSG, milter_conf, send, server
+from test_milter import MSG, TcpMilter, milter_conf, send, server
 
 # protocol bits (libmilter's mfapi.h)
 NOHELO, NORCPT, NOBODY, NOHDRS = 0x02, 0x08, 0x10, 0x20
@@ -22,7 +22,7 @@ CONTINUE = struct.pack(">Ic", 1, b"c")
 ACCEPT = struct.pack(">Ic", 1, b"a")
 
 
-class StepMilter:
+class StepMilter(TcpMilter):
     """A raw milter: negotiates `protocol`, records the command letter of
     every packet but the macros, per connection, and answers each command
     that wants a reply with answers.get(letter, CONTINUE); an answer of
@@ -34,19 +34,7 @@ class StepMilter:
         self.answers = answers or {}
         self.conns = []
         self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+        self.listen()
 
     def one(self, c):
         cmds = []
