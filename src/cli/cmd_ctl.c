@@ -331,7 +331,9 @@ cmd_ctl(int argc, char **argv)
 
 /* cmd_ctl_newaliases - see cmd_ctl.h.  There is no aliases database to
  * build: the tables are read as they are; this checks them and has a
- * running server read them again. */
+ * running server read them again.  It does not try the listeners'
+ * addresses as "postbote check" does: it starts no server, and a running
+ * one holds them (a warning per listener at every run). */
 int
 cmd_ctl_newaliases(int argc, char **argv)
 {
@@ -342,7 +344,7 @@ cmd_ctl_newaliases(int argc, char **argv)
 	if (parse_c(argc, argv, &confpath) == -1)
 		return usage("newaliases");
 	log_init("newaliases", "stderr", false);
-	if (parent_check(confpath) == -1)
+	if (parent_check_config(confpath) == -1)
 		return 2;
 	if (ctl_open(&c, confpath, stdout, &rc) == 0)
 		rc = run_reload(&c);

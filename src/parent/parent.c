@@ -613,17 +613,19 @@ dovecot_warnings(void)
 		    "checked\n");
 }
 
-/* parent_check - see parent.h.  The certificate files are read when
- * tls_cert names them (the self-signed pair is serve's to make). */
-int
-parent_check(const char *path)
+/* check - parent_check and parent_check_config.  The certificate files
+ * are read when tls_cert names them (the self-signed pair is serve's to
+ * make); with probe, each listener's address is tried. */
+static int
+check(const char *path, bool probe)
 {
 	char	err[512], where[PATH_MAX + 128];
 
 	if (parent_setup_load(path, &texts) == -1)
 		return -1;
 	postmaster_warnings();
-	parent_setup_probe();
+	if (probe)
+		parent_setup_probe();
 	dovecot_warnings();
 	if (config->tls_cert != NULL &&
 	    tls_material_load(config, err, sizeof(err)) == -1) {
@@ -632,6 +634,20 @@ parent_check(const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+/* parent_check - see parent.h. */
+int
+parent_check(const char *path)
+{
+	return check(path, true);
+}
+
+/* parent_check_config - see parent.h. */
+int
+parent_check_config(const char *path)
+{
+	return check(path, false);
 }
 
 /* bind_control - the control and submission sockets, owned by the user

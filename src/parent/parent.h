@@ -19,7 +19,11 @@
 int	 parent_serve(const char *confpath, bool verbose,
 	    const struct proc_module *const modules[PROC_MAX]);
 /* parent_check - load and check the config and its tables as serve would
- * ("postbote check"); messages to stderr.  0 or -1. */
+ * ("postbote check"), and warn of a listener address already in use;
+ * messages to stderr.  0 or -1. */
 int	 parent_check(const char *confpath);
+/* parent_check_config - the same without trying the listeners' addresses
+ * ("newaliases": it starts no server, and a running one holds them). */
+int	 parent_check_config(const char *confpath);
 
 #endif

@@ -427,6 +427,38 @@ def test_newaliases_checks_then_reloads(idle_mta, tmp_path):
     assert m.log().count("event=reload result=ok") == 1
 
 
+def test_newaliases_leaves_the_running_servers_listeners_alone(idle_mta,
+                                                               tmp_path):
+    """newaliases starts no server, so it does not try the listeners'
+    addresses as `postbote check` does: the running server holds them,
+    and each run warned of every one.  It still checks the tables (a
+    postmaster that leads nowhere is still said) and reloads."""
+    m = idle_mta
+    na, sm = link(tmp_path, "newaliases"), link(tmp_path, "sendmail")
+    for argv0, args in ((na, ["-c", m.conf]), (sm, ["-c", m.conf, "-bi"]),
+                        (None, ["newaliases", "-c", m.conf])):
+        r = run(*args, binary=BIN, argv0=argv0)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "postbote: reloaded\n", r.stdout
+        assert r.stderr == "", r.stderr
+    assert m.log().count("event=reload result=ok") == 3
+    aliases = os.path.join(m.base, "aliases")
+    with open(aliases) as f:
+        text = f.read()
+    with open(aliases, "w") as f:
+        f.write(text.replace("postmaster: alice@example.test",
+                             "postmaster: nobody@example.test"))
+    r = run("-c", m.conf, binary=BIN, argv0=na)
+    assert r.returncode == 0, r.stderr
+    assert "warning:" in r.stderr and "postmaster" in r.stderr, r.stderr
+    assert "is in use" not in r.stderr, r.stderr
+    # the check before a start still tries them
+    r = run("check", "-c", m.conf)
+    assert r.returncode == 0, r.stderr
+    assert "warning: [listen mx] address 127.0.0.1:%d is in use" % m.port \
+        in r.stderr, r.stderr
+
+
 def test_mailq_without_config_names_what_it_looked_for(tmp_path):
     env = dict(os.environ)
     env.pop("POSTBOTE_CONF", None)
