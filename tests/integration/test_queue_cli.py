@@ -324,6 +324,48 @@ def test_flush_one_then_all(mta_factory):
                      r"messages=1", m.log())
 
 
+def test_flush_with_filters_takes_only_the_matching_messages(mta_factory):
+    """flush -s/-r/-d: the command lists the queue and flushes the ids
+    the filters (all of them) match; the other deferred messages keep
+    waiting for their retry an hour away."""
+    m, boxes = deferring_mta(mta_factory)
+    a = send(m, ["alice@example.test"], sender="one@client.test")
+    b = send(m, ["alice@example.test"], sender="two@client.test")
+    c = send(m, ["carol@example.org"], sender="one@client.test")
+    d = send(m, ["alice@example.test", "carol@example.org"],
+             sender="two@client.test")
+    for qid in (a, b, c, d):
+        assert wait_for(lambda: all(
+            x["state"] == "deferred"
+            for x in listed(m)[qid]["recipients"])), m.log()
+    os.chmod(boxes, 0o777)
+
+    def flush(*args, want):
+        r = queue(m, "flush", *args)
+        assert r.returncode == 0, r.stderr
+        assert sorted(re.findall(r"^([0-9A-F]{16}): 1 message scheduled "
+                                 r"now$", r.stdout, re.M)) == sorted(want), \
+            r.stdout
+        rest = sorted(set(listed(m)) - set(want))
+        assert wait_for(lambda: sorted(listed(m)) == rest), m.log()
+        time.sleep(0.5)                   # the others stay queued
+        assert sorted(listed(m)) == rest
+
+    flush("-s", "TWO@client.test", "-d", "example.org", want=[d])
+    flush("-r", "nobody@example.test", want=[])
+    flush("--domain", "@example.org", want=[c])
+    flush("--sender", "one@client.test", "--recipient",
+          "alice@example.test", want=[a])
+    assert list(listed(m)) == [b]
+    assert len(os.listdir(os.path.join(boxes, "example.test-alice",
+                                       "new"))) == 2
+    assert len(os.listdir(os.path.join(boxes, "example.org-carol",
+                                       "new"))) == 2
+    assert "-- no message matches" in queue(m, "flush", "-s",
+                                            "x@client.test").stdout
+    assert list(listed(m)) == [b]
+
+
 def test_flush_of_held_message_is_refused(mta):
     qid = send(mta, [REMOTE])
     queue(mta, "hold", qid)
