@@ -289,6 +289,7 @@ static void
 parent_closed(struct ipc_chan *c, void *arg)
 {
 	/* The parent is gone: nobody supervises us any more. */
+	log_flush();
 	_exit(0);
 }
 
@@ -299,6 +300,7 @@ parent_closed(struct ipc_chan *c, void *arg)
 static void
 child_exit(void)
 {
+	log_flush();
 #if defined(__SANITIZE_ADDRESS__)
 	if (!chrooted)
 		__lsan_do_leak_check();
@@ -616,6 +618,8 @@ proc_child_main(int argc, char **argv,
 	    parent_closed, NULL);
 	module->init(cbase);
 	log_debug("event=started");
+	/* From here the lines of a loop turn leave together at its end. */
+	log_set_base(cbase);
 	event_base_dispatch(cbase);
 	child_exit();
 }

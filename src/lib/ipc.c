@@ -244,6 +244,9 @@ chan_deferred(evutil_socket_t fd, short ev, void *arg)
 	struct ipc_chan	*c = arg;
 
 	c->flush_scheduled = false;
+	/* The lines logged before these frames go first: the process that
+	 * reads a frame may act on it before this turn ends (lib/log.h). */
+	log_flush();
 	if (!c->closed && chan_flush(c) == -1)
 		chan_fail(c, "write failed");
 }

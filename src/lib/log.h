@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 
+struct event_base;
+
 /* log_init - set process name ("smtpd") and destination ("stderr",
  * "syslog" or a file path).  Returns 0, or -1 if the file cannot open. */
 int	 log_init(const char *proc, const char *dest, bool verbose);
@@ -14,6 +16,31 @@ void	 log_setproc(const char *proc);
 /* log_fd - the descriptor log lines go to (2 for stderr), -1 for syslog. */
 int	 log_fd(void);
 void	 log_setverbose(bool);
+/*
+ * log_set_base - from now on, lines this thread logs wait for the end of
+ * the current turn of base's loop and leave together in one write (at
+ * most PIPE_BUF bytes of whole lines; a longer line alone).  Warnings and
+ * worse, other threads' lines, exit() and fork() write what waits first.
+ * Until it is called, lines are written one by one.  NULL: write what
+ * waits and stop; call it so before base is freed.
+ */
+void	 log_set_base(struct event_base *);
+/*
+ * log_flush - write the lines that wait for the end of the turn now.
+ * Before _exit() and whatever else skips exit()'s handlers, and before
+ * output that tells someone of what was logged: an IPC frame (ipc.c), an
+ * SMTP reply (smtpd/io.c).  Whoever hears of an event from a process then
+ * finds its line in the log, as when every line was written at once.
+ */
+void	 log_flush(void);
+/*
+ * log_hold - the lines logged so far may wait for the end of the turn
+ * even if a reply follows: they concern no one still listening (smtpd
+ * calls it after a session's last line).  log_flush_unheld - log_flush(),
+ * unless every waiting line was held; before a reply (smtpd/io.c).
+ */
+void	 log_hold(void);
+void	 log_flush_unheld(void);
 bool	 log_verbose(void);
 
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));

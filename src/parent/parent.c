@@ -773,7 +773,10 @@ parent_serve(const char *path, bool verb,
 	if ((rss_timer = evtimer_new(pbase, on_rss, NULL)) == NULL)
 		fatalx("evtimer_new failed");
 	on_rss(-1, 0, NULL);
+	/* From here the lines of a loop turn leave together at its end. */
+	log_set_base(pbase);
 	event_base_dispatch(pbase);
+	log_set_base(NULL);
 	/* The listeners too, before "postbote stop" is told (below), so
 	 * that a server started right after can bind them. */
 	for (size_t i = 0; i < nlisten_fds; i++)

@@ -293,7 +293,10 @@ io_printf(struct io *io, const char *fmt, ...)
 }
 
 /* io_flush - try to send everything now: 0 all sent, 1 the rest waits
- * for writability (IO_DRAINED follows), -1 error.  No callback here. */
+ * for writability (IO_DRAINED follows), -1 error.  No callback here.
+ * The log lines waiting for the end of the turn go first, unless only
+ * ended sessions' lines wait: a client that has its reply finds the line
+ * about it in the log (lib/log.h). */
 int
 io_flush(struct io *io)
 {
@@ -301,6 +304,8 @@ io_flush(struct io *io)
 
 	if (event_pending(io->wev, EV_WRITE, NULL))
 		return 1;		/* the write event will finish it */
+	if (evbuffer_get_length(io->out) > 0)
+		log_flush_unheld();
 	r = write_some(io);
 	if (r == 1) {
 		struct timeval	tv = { (time_t)(io->timeout ? io->timeout :

@@ -615,6 +615,9 @@ session_free(struct smtp_session *s)
 	    "listener=%s helo=\"%s\" messages=%u errors=%u",
 	    (unsigned long long)s->id, s->peer_str, log_safe(s->client_name),
 	    s->listener, log_safe(s->helo), s->nmsgs, s->errors);
+	/* Its client has had its last reply: the lines so far need not go
+	 * before the next session's reply, but at the end of the turn. */
+	log_hold();
 	/* A commit in flight is queue's now: it will be delivered. */
 	if (s->wait != WAIT_COMMIT && (s->spool_fd != -1 || s->qid[0] != '\0'))
 		spool_abort(s);
