@@ -214,20 +214,26 @@ class MTA:
             f.write("\n".join(lines) + "\n")
         self.proc = None
 
-    def start(self, greet_timeout=0.2):
+    def start(self, greet_timeout=0.2, wrap=(), log=None):
         """greet_timeout: how long to wait for the greeting when probing
-        the port (raise it for configs with a greet_delay)."""
+        the port (raise it for configs with a greet_delay).  wrap: the
+        words of a command that runs the server's (and execs it, so
+        that proc is the server); log: what reads the server's log
+        lines when they do not go to the log file (log = syslog)."""
+        log = log or self.log
         self.logf = open(self.logfile, "ab")
-        before = self.log().count("event=queue-loaded")
-        self.proc = subprocess.Popen([BIN, "serve", "-c", self.conf],
+        before = log().count("event=queue-loaded")
+        self.proc = subprocess.Popen(list(wrap) + [BIN, "serve", "-c",
+                                                   self.conf],
                                      stdout=self.logf, stderr=self.logf,
                                      stdin=subprocess.DEVNULL)
         if not wait_port(self.port, self.proc, greet_timeout=greet_timeout):
             self.stop()
-            raise RuntimeError("postbote did not start:\n" + self.log())
+            raise RuntimeError("postbote did not start:\n" + self.log() +
+                               (log() if log != self.log else ""))
         # smtpd may accept before queue has finished its recovery
         end = time.time() + 15
-        while self.log().count("event=queue-loaded") <= before and \
+        while log().count("event=queue-loaded") <= before and \
                 time.time() < end:
             time.sleep(0.02)
         return self

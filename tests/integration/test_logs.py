@@ -1,19 +1,24 @@
 """Logs that existing tools read: log_format = postfix writes a message's
 lines in Postfix's shapes, and the Debian pflogsumm counts a real run's
 log (received, delivered, deferred, bounced, rejected, senders,
-recipients); TLS lines in Postfix's words; debug_peers' SMTP transcript
-with AUTH masked.  The key=value format stays the default (DESIGN 5)."""
+recipients); log = syslog sends them to /dev/log under Postfix's tags
+(facility mail, "postbote/smtpd[PID]"); TLS lines in Postfix's words;
+debug_peers' SMTP transcript with AUTH masked.  The key=value format
+stays the default (DESIGN 5)."""
 
 import base64
+import os
 import re
 import shutil
 import smtplib
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, use_release_build
 from test_remote import (Handler, Sink, make_ca, mx, remote_mta,
                          tls_context, wait_for)
 
@@ -23,9 +28,9 @@ ALICE = "alice@example.test"
 BOB = "bob@example.test"
 
 
-def pflogsumm(m):
+def pflogsumm(path):
     r = subprocess.run(["perl", PFLOGSUMM, "--syslog-name=postbote",
-                        m.logfile], capture_output=True, text=True,
+                        path], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
     return r.stdout
@@ -53,6 +58,17 @@ def smtp_send(m, sender, rcpts, refused=()):
     return re.search(rb"queued as ([0-9A-F]{16})", text).group(1).decode()
 
 
+def local_send(m):
+    """carol@example.org to bob by `postbote send` (Postfix's pickup);
+    the queue id."""
+    r = subprocess.run([BIN, "send", "-c", m.conf, "-v", "-f",
+                        "carol@example.org", BOB],
+                       input=b"Subject: local\n\nhi\n",
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return re.search(rb"queued as ([0-9A-F]{16})", r.stderr).group(1).decode()
+
+
 @pytest.mark.skipif(not shutil.which("perl"), reason="perl missing")
 def test_pflogsumm_counts_a_run(mta_factory, dns):
     mx(dns, "remote.test", (10, "mx.remote.test", "127.0.0.1"))
@@ -71,13 +87,7 @@ def test_pflogsumm_counts_a_run(mta_factory, dns):
                                   "none@example.test"],
                        refused=("nobody@example.test", "none@example.test"))
         # 3: a local submission (Postfix's pickup)
-        r = subprocess.run([BIN, "send", "-c", m.conf, "-v", "-f",
-                            "carol@example.org", BOB],
-                           input=b"Subject: local\n\nhi\n",
-                           capture_output=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-        q3 = re.search(rb"queued as ([0-9A-F]{16})",
-                       r.stderr).group(1).decode()
+        q3 = local_send(m)
         sink.wait(1)
         # the bounce for gone@ reaches alice; bob has two messages
         m.wait_messages(ALICE, 2)
@@ -104,7 +114,7 @@ def test_pflogsumm_counts_a_run(mta_factory, dns):
                      r"\[127\.0\.0\.1\]:\d+, delay=[0-9.]+, dsn=5\.1\.1, "
                      r"status=bounced \(" % q2, log), log
 
-    report = pflogsumm(m)
+    report = pflogsumm(m.logfile)
     assert total(report, "received") == 3, report
     # alice (1), bob@remote (2), bob and his alias carol (3), the bounce
     # to alice
@@ -120,6 +130,175 @@ def test_pflogsumm_counts_a_run(mta_factory, dns):
     assert re.search(r"^\s+1\s+\d+\s+1\s+.*\sremote\.test$", report,
                      re.M), report
     assert "nobody@example.test" in report, report
+
+
+# ---- log = syslog ----
+
+# The server's own /dev/log, seen by it alone: in a mount namespace of its
+# own, /dev is an overlay of the machine's (what is made there lands in
+# the test's folder) and the test's socket is bound at /dev/log.  The
+# machine's /dev and its syslog daemon, if any, are not touched.
+PRIVATE_DEV_LOG = r"""
+set -e
+mount -t overlay postbote-test \
+    -o "lowerdir=/dev,upperdir=$1/up,workdir=$1/work" /dev
+rm -f /dev/log
+: > /dev/log
+mount --bind "$1/log.sock" /dev/log
+shift
+exec "$@"
+"""
+
+# What glibc's syslog(3) sends to /dev/log (RFC 3164 without the host):
+# "<PRI>Mmm dd hh:mm:ss TAG[PID]: MESSAGE".
+DATAGRAM = re.compile(r"<(\d+)>([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) "
+                      r"(postbote/\w+)\[(\d+)\]: (.*)\Z", re.S)
+LOG_MAIL, LOG_INFO = 2, 6
+
+
+class SyslogSink:
+    """A datagram socket in place of syslogd's: a thread takes every
+    datagram at once (a full queue would block the server's writes)."""
+
+    def __init__(self, folder):
+        self.folder = str(folder)
+        for d in ("up", "work"):
+            os.mkdir(os.path.join(self.folder, d))
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(os.path.join(self.folder, "log.sock"))
+        self.sock.settimeout(0.1)
+        self.datagrams = []
+        self.done = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            try:
+                self.datagrams.append(self.sock.recv(65536).decode(
+                    errors="replace"))
+            except socket.timeout:
+                if self.done:       # and nothing more came
+                    return
+
+    def wrap(self):
+        """The command that runs the server with this socket at
+        /dev/log; skips the test where no mount namespace can be made."""
+        wrap = ["unshare", "--mount", "--propagation", "private", "sh",
+                "-c", PRIVATE_DEV_LOG, "sh", self.folder]
+        r = subprocess.run(wrap + ["true"], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip("no private /dev/log (root, unshare -m and "
+                        "overlayfs needed): " + r.stderr.strip())
+        return wrap
+
+    def text(self):
+        return "\n".join(self.datagrams)
+
+    def lines(self):
+        """(facility, severity, tag, pid, message) of each datagram;
+        fails on one that is not in syslog's shape."""
+        out = []
+        for d in list(self.datagrams):
+            m = DATAGRAM.match(d)
+            assert m, "not a syslog datagram: %r" % d
+            pri = int(m.group(1))
+            out.append((pri >> 3, pri & 7, m.group(3), int(m.group(4)),
+                        m.group(5)))
+        return out
+
+    def as_file(self, path):
+        """The lines as a syslog daemon writes them to a file
+        ("TIME HOST TAG[PID]: MESSAGE"), for pflogsumm."""
+        host = socket.gethostname().split(".")[0]
+        with open(path, "w") as f:
+            for d in self.datagrams:
+                m = DATAGRAM.match(d)
+                f.write("%s %s %s[%s]: %s\n" % (m.group(2), host,
+                                                m.group(3), m.group(4),
+                                                m.group(5)))
+
+    def close(self):
+        """Takes what is still queued, then closes."""
+        self.done = True
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("build", ["sanitizer", "release"])
+def test_syslog_gets_postfix_tags_and_fields(mta_factory, tmp_path,
+                                             monkeypatch, build):
+    """log = syslog: every line reaches /dev/log as facility mail under
+    the tag postbote/PROCESS[PID] with the pid of the process that wrote
+    it (pickup's line under the queue's pid), in Postfix's shapes with
+    log_format = postfix, and pflogsumm counts what the syslog file
+    would hold.  Nothing of it goes to stderr.  The release build too:
+    its seccomp filters allow less than the sanitizer build's."""
+    if build == "release":
+        use_release_build(monkeypatch)
+    sink = SyslogSink(tmp_path)
+    try:
+        m = mta_factory(extra="log = syslog\nlog_format = postfix")
+        m.start(wrap=sink.wrap(), log=sink.text)
+        q1 = smtp_send(m, BOB, ["nobody@example.test", ALICE],
+                       refused=("nobody@example.test",))
+        q2 = local_send(m)
+        assert wait_for(lambda: all(
+            re.search(r"%s: removed$" % q, sink.text(), re.M)
+            for q in (q1, q2))), sink.text()
+        parent = m.proc.pid
+        m.stop()
+    finally:
+        sink.close()
+    lines = sink.lines()
+    # facility mail, and the processes that log at info in such a run
+    # (lookup may say nothing)
+    assert {fac for fac, _, _, _, _ in lines} == {LOG_MAIL}, lines
+    assert {tag for _, _, tag, _, _ in lines} >= {
+        "postbote/" + p for p in
+        ("parent", "smtpd", "queue", "deliver", "pickup")}, lines
+    # each tag carries the pid of the process that wrote the line; the
+    # queue writes pickup's (log_info_as)
+    pids = {"postbote/parent": parent}
+    for _, _, tag, pid, msg in lines:
+        spawn = re.match(r"event=spawn process=(\w+) pid=(\d+)$", msg)
+        if tag == "postbote/parent" and spawn:
+            pids["postbote/" + spawn.group(1)] = int(spawn.group(2))
+    pids["postbote/pickup"] = pids["postbote/queue"]
+    assert all(pid == pids[tag] for _, _, tag, pid, _ in lines), lines
+
+    def one(tag, pattern):
+        """The one info line of tag whose message matches pattern."""
+        found = [msg for _, sev, t, _, msg in lines
+                 if t == tag and sev == LOG_INFO and re.match(pattern, msg)]
+        assert len(found) == 1, (tag, pattern, lines)
+
+    # Postfix's fields
+    one("postbote/smtpd", r"%s: client=[^\s\[]+\[127\.0\.0\.1\]$" % q1)
+    one("postbote/smtpd", r"NOQUEUE: reject: RCPT from \S+\[127\.0\.0\.1\]: "
+        r"550 5\.1\.1 <nobody@example\.test>: Recipient address rejected: "
+        r"User unknown in local recipient table; from=<bob@example\.test> "
+        r"to=<nobody@example\.test> proto=ESMTP helo=<client\.test>$")
+    one("postbote/pickup", r"%s: uid=0 from=<carol@example\.org>$" % q2)
+    for qid, sender, n in ((q1, BOB, 1), (q2, "carol@example.org", 2)):
+        one("postbote/queue", r"%s: from=<%s>, size=\d+, nrcpt=%d "
+            r"\(queue active\)$" % (qid, re.escape(sender), n))
+    one("postbote/deliver", r"%s: to=<alice@example\.test>, relay=local, "
+        r"delay=[0-9.]+, dsn=2\.0\.0, status=sent \(" % q1)
+    one("postbote/deliver", r"%s: to=<carol@example\.org>, "
+        r"orig_to=<bob@example\.test>, relay=local, delay=[0-9.]+, "
+        r"dsn=2\.0\.0, status=sent \(" % q2)
+    one("postbote/parent", r"event=stopped$")
+    stderr = m.log()
+    assert "status=sent" not in stderr and "event=spawn" not in stderr, \
+        stderr
+    if shutil.which("perl") and os.path.exists(PFLOGSUMM):
+        sink.as_file(str(tmp_path / "mail.log"))
+        report = pflogsumm(str(tmp_path / "mail.log"))
+        assert total(report, "received") == 2, report
+        # alice; bob and his alias carol
+        assert total(report, "delivered") == 3, report
+        assert total(report, "rejected") == 1, report
 
 
 def test_default_format_stays_key_value(mta):
