@@ -588,7 +588,8 @@ action(struct client *c, uint16_t type, const char *id)
 
 /* tlsrpt - tlsrpt-show prints the counts so far (JSON, made and escaped
  * by the queue: printed as it came unless it holds a control byte);
- * tlsrpt-send has the reports sent now. */
+ * tlsrpt-send has the reports of the UTC days that have ended sent now
+ * (not the current day's). */
 static int
 tlsrpt(struct client *c, bool show)
 {

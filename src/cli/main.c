@@ -77,9 +77,11 @@ static const struct command commands[] = {
 	    "                    must match):\n"
 	    "                    -s|--sender ADDR, -r|--recipient ADDR,\n"
 	    "                    -d|--domain DOMAIN (of a recipient)\n"
-	    "  tlsrpt-show       the TLS-RPT counts so far (JSON)\n"
-	    "  tlsrpt-send       send the TLS reports (RFC 8460) of those counts\n"
-	    "                    now\n" },
+	    "  tlsrpt-show       the TLS-RPT counts not yet reported, per\n"
+	    "                    UTC day (JSON)\n"
+	    "  tlsrpt-send       send now the TLS reports (RFC 8460) of the\n"
+	    "                    UTC days that have ended (not the current\n"
+	    "                    one)\n" },
 	{ "send", run_send, "[-c FILE] [-f SENDER] [-F NAME] [-t] [-i] [RCPT...] < MSG",
 	    "Submit the message on stdin (what \"sendmail\" does).\n"
 	    "  -f SENDER  envelope sender     -F NAME  full name for From:\n"

@@ -1,7 +1,7 @@
 /*
  * tlsrpt.c - SMTP TLS Reporting (RFC 8460), the pure part (tlsrpt.h):
- * the TXT record's parser, the outcome lines of the queue's day file,
- * the aggregate, the JSON report and the report message.
+ * the TXT record's parser, the lines of the queue's day file, the UTC
+ * day of a report, the aggregate, the JSON report and the report message.
  *
  * Trust: the TXT record comes from the DNS of any domain we send mail
  * to, so it is parsed strictly to RFC 8460 3's grammar, with each report
@@ -445,6 +445,45 @@ tlsrpt_line_parse(char *line, struct tlsrpt_event *e)
 	return tlsrpt_event_ok(e) ? 0 : -1;
 }
 
+/* tlsrpt_done_put - see tlsrpt.h.  domain is a tlsrpt_event_ok policy
+ * domain: no byte of it needs escaping. */
+void
+tlsrpt_done_put(const char *domain, struct buf *b)
+{
+	buf_printf(b, "D\t%s\n", domain);
+}
+
+/* tlsrpt_done_parse - see tlsrpt.h. */
+const char *
+tlsrpt_done_parse(const char *line)
+{
+	if (line[0] != 'D' || line[1] != '\t' || !domain_ok(line + 2))
+		return NULL;
+	return line + 2;
+}
+
+/* ---- the day ---- */
+
+/* tlsrpt_day - see tlsrpt.h. */
+uint64_t
+tlsrpt_day(uint64_t t)
+{
+	return t - t % TLSRPT_DAY;
+}
+
+/* tlsrpt_report_id - see tlsrpt.h.  The date alone names the day: the
+ * report always covers all of it. */
+char *
+tlsrpt_report_id(uint64_t day, const char *domain, const char *host)
+{
+	char	date[32], *id;
+
+	tlsrpt_rfc3339(day, date, sizeof(date));
+	date[10] = '\0';			/* "2026-12-04" */
+	xasprintf(&id, "%s_%s@%s", date, domain, host);
+	return id;
+}
+
 /* ---- the aggregate ---- */
 
 static struct tlsrpt_policy *
@@ -731,8 +770,9 @@ tlsrpt_json(const struct tlsrpt_agg *a, const char *domain,
 	char	start[32], end[32];
 	bool	first = true;
 
-	tlsrpt_rfc3339(ri->start, start, sizeof(start));
-	tlsrpt_rfc3339(ri->end, end, sizeof(end));
+	ASSERT(ri->day % TLSRPT_DAY == 0);
+	tlsrpt_rfc3339(ri->day, start, sizeof(start));
+	tlsrpt_rfc3339(ri->day + TLSRPT_DAY, end, sizeof(end));
 	buf_puts(b, "{");
 	json_key(b, "organization-name", true);
 	tlsrpt_json_str(b, ri->organization);
@@ -807,6 +847,7 @@ tlsrpt_mail_build(const struct tlsrpt_mail *m, struct buf *out)
 	struct buf	 gz, b64;
 	char		 bnd[96], file[600], start[32], end[32];
 
+	ASSERT(m->day % TLSRPT_DAY == 0);
 	buf_init(&gz, 0);
 	buf_init(&b64, 0);
 	if (gzip(m->json, m->jsonlen, &gz) == -1 ||
@@ -817,12 +858,12 @@ tlsrpt_mail_build(const struct tlsrpt_mail *m, struct buf *out)
 	}
 	/* RFC 8460 5.1: sender "!" policy-domain "!" begin "!" end */
 	snprintf(file, sizeof(file), "%s!%s!%llu!%llu.json.gz", m->submitter,
-	    m->domain, (unsigned long long)m->start,
-	    (unsigned long long)m->end);
+	    m->domain, (unsigned long long)m->day,
+	    (unsigned long long)(m->day + TLSRPT_DAY));
 	snprintf(bnd, sizeof(bnd), "=_postbote_tlsrpt_%llu",
 	    (unsigned long long)m->now);
-	tlsrpt_rfc3339(m->start, start, sizeof(start));
-	tlsrpt_rfc3339(m->end, end, sizeof(end));
+	tlsrpt_rfc3339(m->day, start, sizeof(start));
+	tlsrpt_rfc3339(m->day + TLSRPT_DAY, end, sizeof(end));
 	buf_printf(out, "From: <%s>\r\nTo: <%s>\r\nDate: ", m->from, m->to);
 	put_date(out, m->now);
 	buf_printf(out, "\r\nSubject: Report Domain: %s\r\n Submitter: %s\r\n"

@@ -1,11 +1,11 @@
 /*
  * tlsrpt.h - SMTP TLS Reporting (RFC 8460), the pure part: the
  * "_smtp._tls.DOMAIN" TXT record (RFC 8460 3), one recorded TLS
- * negotiation outcome and its line in the queue's day file, the
- * aggregate of many outcomes per policy, the JSON report (RFC 8460 4)
- * and the report message (RFC 8460 5.3).  No I/O: the deliver process
- * records, the queue process aggregates, stores and sends
- * (queue/queue_tlsrpt.c).
+ * negotiation outcome and the lines of the queue's day file, the UTC
+ * day a report covers, the aggregate of many outcomes per policy, the
+ * JSON report (RFC 8460 4) and the report message (RFC 8460 5.3).  No
+ * I/O: the deliver process records, the queue process aggregates,
+ * stores and sends (queue/queue_tlsrpt.c).
  */
 #ifndef POSTBOTE_TLSRPT_H
 #define POSTBOTE_TLSRPT_H
@@ -21,6 +21,8 @@ struct buf;
 #define TLSRPT_POLICIES_MAX	10000	/* aggregated policies */
 #define TLSRPT_DETAILS_MAX	200	/* failure details per policy */
 #define TLSRPT_ALL_DETAILS_MAX	20000	/* and in all */
+#define TLSRPT_DAY		86400	/* seconds of a UTC day (POSIX time
+					 * has no leap seconds) */
 
 /* ---- the TXT record (RFC 8460 3) ---- */
 
@@ -86,6 +88,29 @@ bool	 tlsrpt_event_ok(const struct tlsrpt_event *);
  */
 void	 tlsrpt_line_put(const struct tlsrpt_event *, struct buf *);
 int	 tlsrpt_line_parse(char *line, struct tlsrpt_event *ev);
+/*
+ * tlsrpt_done_put - the day file's line saying that domain's report of
+ * that day is handled (sent, or not wanted): "D", a tab, the domain,
+ * "\n".  tlsrpt_done_parse - the domain of such a line (without its
+ * "\n"; a pointer into line, which is not changed), or NULL when line is
+ * not one.
+ */
+void	 tlsrpt_done_put(const char *domain, struct buf *);
+const char *tlsrpt_done_parse(const char *line);
+
+/* ---- the day (RFC 8460 4: a report covers 00:00-24:00 UTC) ---- */
+
+/* tlsrpt_day - the start (00:00:00Z) of the UTC day of t, in seconds
+ * since the epoch; the day ends at tlsrpt_day(t) + TLSRPT_DAY. */
+uint64_t tlsrpt_day(uint64_t t);
+/*
+ * tlsrpt_report_id - the report-id of domain's report of day (a day's
+ * start) made by host: "2026-12-04_example.org@mx.example.net", the
+ * same each time that report is made, one of a kind per day, domain
+ * and host, and a valid Message-ID (RFC 5322 3.6.4: a dot-atom on each
+ * side).  The caller frees it.
+ */
+char	*tlsrpt_report_id(uint64_t day, const char *domain, const char *host);
 
 /* ---- the aggregate ---- */
 
@@ -123,11 +148,13 @@ struct tlsrpt_report_info {
 	const char	*organization;
 	const char	*contact;
 	const char	*report_id;
-	uint64_t	 start, end;	/* seconds since the epoch */
+	uint64_t	 day;		/* the day's start (tlsrpt_day) */
 };
 /*
  * tlsrpt_json - the JSON report of the policies of domain in agg
  * (domain NULL: every policy, for the command line), appended to out.
+ * Its date-range is the whole day: from the day's 00:00:00Z to the next
+ * day's 00:00:00Z.
  */
 void	 tlsrpt_json(const struct tlsrpt_agg *, const char *domain,
 	    const struct tlsrpt_report_info *, struct buf *out);
@@ -145,14 +172,16 @@ struct tlsrpt_mail {
 	const char	*domain;	/* the policy domain */
 	const char	*submitter;	/* our host name */
 	const char	*report_id;
-	uint64_t	 start, end, now;	/* seconds */
+	uint64_t	 day;		/* the day's start (tlsrpt_day) */
+	uint64_t	 now;		/* the Date, seconds since the epoch */
 	const char	*json;
 	size_t		 jsonlen;
 };
 /*
  * tlsrpt_mail_build - the report message (CRLF lines): multipart/report
  * with report-type="tlsrpt", a text part, and the JSON gzip-compressed
- * as application/tlsrpt+gzip named per RFC 8460 5.1.  0, or -1 when the
+ * as application/tlsrpt+gzip named per RFC 8460 5.1 (the begin and end
+ * timestamps: the day's start and the next day's).  0, or -1 when the
  * compression fails.
  */
 int	 tlsrpt_mail_build(const struct tlsrpt_mail *, struct buf *out);

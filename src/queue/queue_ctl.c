@@ -400,8 +400,8 @@ run_flush(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	log_req(c, rq->name, *id != '\0' ? id : NULL, rc == 0, detail);
 }
 
-/* run_tlsrpt - the TLS-RPT counts as JSON, or their reports sent now
- * (queue_tlsrpt.c). */
+/* run_tlsrpt - the TLS-RPT counts as JSON, or the reports of the days
+ * that have ended sent now (queue_tlsrpt.c). */
 static void
 run_tlsrpt(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 {
@@ -418,11 +418,14 @@ run_tlsrpt(struct ctl_conn *c, const struct ctl_req *rq, struct ipc_msg *im)
 	if (rq->type == IPC_CTL_TLSRPT_SHOW)
 		queue_tlsrpt_show(&out);
 	else {
-		unsigned n = queue_tlsrpt_send();
+		unsigned ndays, n = queue_tlsrpt_send(&ndays);
 
-		buf_printf(&out, "reports of %u policy domain%s are being sent",
-		    n, n == 1 ? "" : "s");
-		snprintf(detail, sizeof(detail), " domains=%u", n);
+		buf_printf(&out, "reports of %u policy domain%s of %u ended "
+		    "day%s are being sent; the current day's go after its end "
+		    "(00:00 UTC)", n, n == 1 ? "" : "s", ndays,
+		    ndays == 1 ? "" : "s");
+		snprintf(detail, sizeof(detail), " domains=%u days=%u", n,
+		    ndays);
 	}
 	if (out.len > IPC_MAX_PAYLOAD / 2) {
 		buf_reset(&out);

@@ -1,23 +1,36 @@
 /*
  * queue_tlsrpt.c - SMTP TLS Reporting (RFC 8460) in the queue process
- * (queue_tlsrpt.h).  Outcomes from deliver are counted in the current
- * period and appended, one line each, to its file STATE_DIR/tlsrpt/START
- * (START: the period's first second, since the epoch), without a sync of
- * its own: a crash of the machine may lose the last seconds, a restart
- * of postbote loses nothing.  A period ends at the UTC midnight after it
- * began (RFC 8460 4.1: 24-hour reports, UTC), or when the admin asks
- * (postbote queue tlsrpt-send).  Then, for each of its policy domains,
- * the "_smtp._tls.DOMAIN" TXT record is looked up, and each mailto: rua
- * gets the report as a message (RFC 8460 5.3) submitted to our own queue
- * like a local submission, so that it is DKIM-signed under tlsrpt_from's
- * [dkim] domain; its file is removed.  A lookup that fails for now is
- * tried TXT_TRIES times, TXT_RETRY apart; the reports wait in memory
- * meanwhile (a restart then loses them).  https: rua are not used.
+ * (queue_tlsrpt.h).  Outcomes from deliver are counted per UTC day (RFC
+ * 8460 4: a report covers 00:00-24:00 UTC) and appended, one line each,
+ * to the day's file STATE_DIR/tlsrpt/DAY (DAY: the day's 00:00:00Z in
+ * seconds since the epoch; the lines are tlsrpt.c's, docs/smtp.md).  A
+ * line reaches the kernel before the next event is handled, so a crash
+ * or restart of postbote loses none; the file is synced SYNC_EVERY after
+ * a write and when its day ends, so a crash of the machine loses at most
+ * that much.
+ *
+ * A day is reported once it has ended, at the first chance: one second
+ * after each UTC midnight, FIRST_DELAY after the start for days that
+ * ended while postbote was down, or on "postbote queue tlsrpt-send"; the
+ * current day never.  For each policy domain of the day the
+ * "_smtp._tls.DOMAIN" TXT record is looked up, and each mailto: rua gets
+ * the report (RFC 8460 5.3), submitted to our own queue like a local
+ * submission so that it is DKIM-signed under tlsrpt_from's [dkim] domain.
+ * When a domain's report is committed to the queue, or the domain takes
+ * none, a "D" line for it is appended to the day's file (and synced); a
+ * day whose domains all have one is removed.  A restart thus sends again
+ * only what was in flight, and what was committed just before a crash
+ * goes again under the same report-id and Message-ID (tlsrpt_report_id),
+ * which tell the receiver it is the same report.  A TXT lookup that fails
+ * for now is tried TXT_TRIES times, TXT_RETRY apart; a lookup or a
+ * submission that still fails for now leaves the domain to the next
+ * chance, for DAYS_KEPT days.  https: rua are not used.
  *
  * Trust: the IPC_TLSRPT fields come from our deliver process but carry
  * DNS-chosen names; they are checked with tlsrpt_event_ok.  The day files
- * are ours; a line that does not parse is skipped and logged.  The TXT
- * record is any domain's and goes through tlsrpt_txt_parse.
+ * are ours; a line that does not parse, or whose time is outside its
+ * file's day, is skipped and logged.  The TXT record is any domain's and
+ * goes through tlsrpt_txt_parse.
  */
 
 #include <dirent.h>
@@ -27,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,60 +59,73 @@
 #include "queue/queue_tlsrpt.h"
 
 #define DIR_NAME	"tlsrpt"
-#define DAY		86400ULL
-#define FIRST_DELAY	10	/* seconds after start before past periods
+#define FIRST_DELAY	10	/* seconds after start before ended days
 				 * are sent: lookup is then up */
 #define FILE_MAX	(64u * 1024 * 1024)
 #define TXT_TRIES	3	/* lookups of a TXT record that fail for now */
 #define TXT_RETRY	20	/* seconds between them */
+#define SYNC_EVERY	60	/* seconds from a write to the sync */
+#define DAYS_KEPT	7	/* days after its end a day's reports that
+				 * failed for now are tried again */
 
-struct period {
-	struct period	*next;
-	uint64_t	 start;
+/* One UTC day's counts, from its file. */
+struct day {
+	struct day	*next;		/* the list is oldest first */
+	uint64_t	 start;		/* 00:00:00Z */
 	struct tlsrpt_agg agg;
+	char		**done;		/* domains whose report is handled */
+	size_t		 ndone;
+	unsigned	 busy;		/* its reports in flight, and holds */
 };
 
-/* One policy domain's report, waiting for its TXT lookup. */
+/* One policy domain's report of a day, in flight: its TXT lookup, then
+ * its submissions. */
 struct pending {
 	struct pending	*next;
 	uint64_t	 id;
+	uint64_t	 day;		/* its day's start */
 	char		*domain;
 	char		*json;
 	char		*report_id;
-	uint64_t	 start, end;
-	unsigned	 tries;
+	unsigned	 tries;		/* TXT lookups asked */
+	unsigned	 submitting;	/* unanswered submissions, and a hold */
+	unsigned	 submitted;	/* committed to the queue */
+	bool		 later;		/* failed for now: to the next chance */
 };
 
 static struct event_base *base;
 static struct dns_ctx	*dns;
-static struct event	*day_ev;
-static struct period	*cur;		/* the current period, or NULL */
-static struct period	*past;		/* loaded at start, not yet sent */
-static int		 cur_fd = -1;
+static struct event	*day_ev, *sync_ev;
+static struct day	*days;
+static uint64_t		 newest;	/* the newest day counted into */
+static int		 cur_fd = -1;	/* the file of cur_day */
+static uint64_t		 cur_day;
 static struct pending	*pendings;
 static uint64_t		 next_id = 1;
+static int64_t		 clock_shift;	/* the test build's, seconds */
 
 static void	 make_dns(void);
+static void	 scan(void);
 static void	 arm(bool);
 static void	 on_day(evutil_socket_t, short, void *);
-static void	 send_period(struct period *, uint64_t);
+static void	 on_sync(evutil_socket_t, short, void *);
+static unsigned	 run(uint64_t, unsigned *);
+static unsigned	 send_day(struct day *);
+static void	 day_release(struct day *);
+static void	 pending_end(struct pending *);
 static void	 txt_done(uint64_t, void *, enum dns_status, const char *const *,
 		    const size_t *, size_t);
-static void	 submit_report(const struct pending *, const char *);
+static void	 submit_report(struct pending *, const char *);
 static void	 ask_txt(struct pending *);
 static void	 retry_txt(evutil_socket_t, short, void *);
 static void	 submitted(void *, bool, const char *, int);
 
+/* now_sec - the clock of the days; the test build can set it off
+ * (POSTBOTE_TEST_TLSRPT_SHIFT, seconds) to count on another day. */
 static uint64_t
 now_sec(void)
 {
-	return now_usec() / 1000000;
-}
-
-static uint64_t
-midnight_after(uint64_t t)
-{
-	return (t / DAY + 1) * DAY;
+	return (uint64_t)((int64_t)(now_usec() / 1000000) + clock_shift);
 }
 
 static void
@@ -114,14 +141,90 @@ make_dns(void)
 	    config->nresolvers);
 }
 
-/* load - one period's file into p; lines that do not parse are skipped. */
+/* ---- the days ---- */
+
+static struct day *
+day_find(uint64_t start)
+{
+	for (struct day *d = days; d != NULL; d = d->next)
+		if (d->start == start)
+			return d;
+	return NULL;
+}
+
+/* day_get - the day starting at start, made (empty) if there is none. */
+static struct day *
+day_get(uint64_t start)
+{
+	struct day	*d, **pp;
+
+	if ((d = day_find(start)) != NULL)
+		return d;
+	for (pp = &days; *pp != NULL && (*pp)->start < start; pp = &(*pp)->next)
+		;
+	d = xcalloc(1, sizeof(*d));
+	d->start = start;
+	d->next = *pp;
+	*pp = d;
+	return d;
+}
+
+static bool
+is_done(const struct day *d, const char *domain)
+{
+	for (size_t i = 0; i < d->ndone; i++)
+		if (str_ieq(d->done[i], domain))
+			return true;
+	return false;
+}
+
 static void
-load(struct period *p, const char *path)
+set_done(struct day *d, const char *domain)
+{
+	if (is_done(d, domain))
+		return;
+	d->done = xreallocarray(d->done, d->ndone + 1, sizeof(*d->done));
+	d->done[d->ndone++] = xstrdup(domain);
+}
+
+/* day_remove - d out of the list and freed; its file is left alone. */
+static void
+day_remove(struct day *d)
+{
+	struct day	**pp;
+
+	for (pp = &days; *pp != d; pp = &(*pp)->next)
+		;
+	*pp = d->next;
+	for (size_t i = 0; i < d->ndone; i++)
+		free(d->done[i]);
+	free(d->done);
+	tlsrpt_agg_free(&d->agg);
+	free(d);
+}
+
+static void
+unlink_day(uint64_t start)
+{
+	char	path[64];
+
+	path_of(start, path, sizeof(path));
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("event=tlsrpt-remove file=%s error=\"%s\"", path,
+		    strerror(errno));
+}
+
+/* load - a day's file into d: outcomes of its day and "D" lines; other
+ * lines are skipped. */
+static void
+load(struct day *d)
 {
 	struct buf	 b;
-	char		*line, *nl;
+	char		 path[64], *line, *nl;
+	const char	*dom;
 	unsigned	 bad = 0;
 
+	path_of(d->start, path, sizeof(path));
 	buf_init(&b, 0);
 	if (buf_read_file(&b, path, FILE_MAX) == -1) {
 		log_warn("event=tlsrpt-load file=%s error=\"%s\"", path,
@@ -137,8 +240,11 @@ load(struct period *p, const char *path)
 			break;
 		}
 		*nl++ = '\0';
-		if (tlsrpt_line_parse(line, &e) == 0)
-			tlsrpt_agg_add(&p->agg, &e, 1);
+		if ((dom = tlsrpt_done_parse(line)) != NULL)
+			set_done(d, dom);
+		else if (tlsrpt_line_parse(line, &e) == 0 &&
+		    tlsrpt_day(e.when) == d->start)
+			tlsrpt_agg_add(&d->agg, &e, 1);
 		else
 			bad++;
 	}
@@ -147,50 +253,164 @@ load(struct period *p, const char *path)
 	buf_free(&b);
 }
 
+/* adopt - an older postbote named a file by the first second of its
+ * period, which ended at the next UTC midnight: the file becomes its
+ * day's, or is added to it. */
+static void
+adopt(uint64_t t)
+{
+	char		 from[64], to[64];
+	struct buf	 b;
+	int		 fd;
+	bool		 ok = false;
+
+	path_of(t, from, sizeof(from));
+	path_of(tlsrpt_day(t), to, sizeof(to));
+	if ((fd = open(to, O_WRONLY | O_APPEND | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT || rename(from, to) == -1)
+			log_warn("event=tlsrpt-load file=%s error=\"%s\"",
+			    from, strerror(errno));
+		return;
+	}
+	buf_init(&b, 0);
+	if (buf_read_file(&b, from, FILE_MAX) == 0) {
+		if (b.len > 0 && b.data[b.len - 1] != '\n')
+			buf_putc(&b, '\n');	/* a cut line stays one */
+		ok = util_write_all(fd, b.data, b.len) == 0 &&
+		    fdatasync(fd) == 0 && unlink(from) == 0;
+	}
+	if (!ok)
+		log_warn("event=tlsrpt-load file=%s error=\"%s\"", from,
+		    strerror(errno));
+	close(fd);
+	buf_free(&b);
+}
+
+/* scan - the day files of earlier runs, each loaded into its day. */
+static void
+scan(void)
+{
+	DIR		*dir;
+	struct dirent	*de;
+	uint64_t	*found = NULL;
+	size_t		 n = 0;
+
+	/* the parent made DIR_NAME ours (parent_setup_dirs) */
+	if ((dir = opendir(DIR_NAME)) == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		char			*end;
+		unsigned long long	 t;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		t = strtoull(de->d_name, &end, 10);
+		if (*end != '\0')
+			continue;
+		found = xreallocarray(found, n + 1, sizeof(*found));
+		found[n++] = t;
+	}
+	closedir(dir);
+	for (size_t i = 0; i < n; i++)
+		if (tlsrpt_day(found[i]) != found[i])
+			adopt(found[i]);
+	for (size_t i = 0; i < n; i++)
+		if (day_find(tlsrpt_day(found[i])) == NULL)
+			load(day_get(tlsrpt_day(found[i])));
+	free(found);
+}
+
+/* sync_current - the current file to disk; closed too when its day is
+ * over (close). */
+static void
+sync_current(bool close_it)
+{
+	if (cur_fd == -1)
+		return;
+	if (fdatasync(cur_fd) == -1)
+		log_warn("event=tlsrpt-write error=\"%s\"", strerror(errno));
+	if (close_it) {
+		close(cur_fd);
+		cur_fd = -1;
+	}
+}
+
+static void
+on_sync(evutil_socket_t fd, short ev, void *arg)
+{
+	sync_current(false);
+}
+
+/* append - a line to the current day's file, opened when it is another
+ * day's; a sync follows within SYNC_EVERY. */
+static void
+append(uint64_t day, const struct buf *line)
+{
+	struct timeval	tv = { SYNC_EVERY, 0 };
+	char		path[64];
+
+	if (cur_fd != -1 && cur_day != day)
+		sync_current(true);
+	if (cur_fd == -1) {
+		path_of(day, path, sizeof(path));
+		cur_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		    0600);
+		cur_day = day;
+		if (cur_fd == -1) {
+			log_warn("event=tlsrpt-write file=%s error=\"%s\"",
+			    path, strerror(errno));
+			return;
+		}
+	}
+	if (util_write_all(cur_fd, line->data, line->len) == -1)
+		log_warn("event=tlsrpt-write error=\"%s\"", strerror(errno));
+	if (!evtimer_pending(sync_ev, NULL))
+		evtimer_add(sync_ev, &tv);
+}
+
+/* mark_done - domain's report of d is handled, for good: said in d's
+ * file (synced when a report went out, so that a crash does not send it
+ * twice; a domain that takes none is only asked again). */
+static void
+mark_done(struct day *d, const char *domain, bool sync)
+{
+	struct buf	 line;
+	char		 path[64];
+	int		 fd;
+
+	set_done(d, domain);
+	path_of(d->start, path, sizeof(path));
+	buf_init(&line, 0);
+	tlsrpt_done_put(domain, &line);
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1 || util_write_all(fd, line.data, line.len) == -1 ||
+	    (sync && fdatasync(fd) == -1))
+		log_warn("event=tlsrpt-write file=%s error=\"%s\"", path,
+		    strerror(errno));
+	if (fd != -1)
+		close(fd);
+	buf_free(&line);
+}
+
+/* ---- the process's hooks ---- */
+
 /* queue_tlsrpt_init - see queue_tlsrpt.h.  The runtime put us in
  * state_dir. */
 void
 queue_tlsrpt_init(struct event_base *b)
 {
-	DIR		*d;
-	struct dirent	*de;
-	uint64_t	 today = now_sec() / DAY * DAY;
+#ifdef POSTBOTE_TEST_HOOKS
+	const char	*shift = getenv("POSTBOTE_TEST_TLSRPT_SHIFT");
 
+	if (shift != NULL)
+		clock_shift = strtoll(shift, NULL, 10);
+#endif
 	base = b;
-	if ((day_ev = evtimer_new(b, on_day, NULL)) == NULL)
+	if ((day_ev = evtimer_new(b, on_day, NULL)) == NULL ||
+	    (sync_ev = evtimer_new(b, on_sync, NULL)) == NULL)
 		fatalx("queue: evtimer_new failed");
 	make_dns();
-	/* the parent made DIR_NAME ours (parent_setup_dirs) */
-	if ((d = opendir(DIR_NAME)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			char		 path[64], *end;
-			unsigned long long start;
-			struct period	*p;
-
-			if (de->d_name[0] < '0' || de->d_name[0] > '9')
-				continue;
-			start = strtoull(de->d_name, &end, 10);
-			if (*end != '\0')
-				continue;
-			p = xcalloc(1, sizeof(*p));
-			p->start = start;
-			path_of(start, path, sizeof(path));
-			load(p, path);
-			/* the newest period of today goes on */
-			if (start >= today && (cur == NULL ||
-			    start > cur->start)) {
-				if (cur != NULL) {
-					cur->next = past;
-					past = cur;
-				}
-				cur = p;
-			} else {
-				p->next = past;
-				past = p;
-			}
-		}
-		closedir(d);
-	}
+	scan();
 	arm(true);
 }
 
@@ -201,59 +421,24 @@ queue_tlsrpt_reload(void)
 	make_dns();
 }
 
-/* arm - the next midnight, or FIRST_DELAY from now at the start. */
+/* arm - one second after the next UTC midnight, or FIRST_DELAY from now
+ * at the start. */
 static void
 arm(bool first)
 {
 	uint64_t	now = now_sec();
 	struct timeval	tv = { first ? FIRST_DELAY :
-	    (time_t)(midnight_after(now) - now + 1), 0 };
+	    (time_t)(tlsrpt_day(now) + TLSRPT_DAY - now + 1), 0 };
 
 	evtimer_add(day_ev, &tv);
 }
 
 static void
-end_current(uint64_t now)
-{
-	struct period	*p = cur;
-	char		 path[64];
-
-	if (cur_fd != -1) {
-		close(cur_fd);
-		cur_fd = -1;
-	}
-	cur = NULL;
-	if (p == NULL)
-		return;
-	send_period(p, now);
-	path_of(p->start, path, sizeof(path));
-	if (unlink(path) == -1 && errno != ENOENT)
-		log_warn("event=tlsrpt-remove file=%s error=\"%s\"", path,
-		    strerror(errno));
-	tlsrpt_agg_free(&p->agg);
-	free(p);
-}
-
-/* on_day - past periods are sent, and the current one when it began
- * before the last midnight. */
-static void
 on_day(evutil_socket_t fd, short ev, void *arg)
 {
-	uint64_t	now = now_sec();
+	unsigned	ndays;
 
-	while (past != NULL) {
-		struct period	*p = past;
-		char		 path[64];
-
-		past = p->next;
-		send_period(p, MIN(midnight_after(p->start), now));
-		path_of(p->start, path, sizeof(path));
-		unlink(path);
-		tlsrpt_agg_free(&p->agg);
-		free(p);
-	}
-	if (cur != NULL && midnight_after(cur->start) <= now)
-		end_current(midnight_after(cur->start));
+	(void)run(now_sec(), &ndays);
 	arm(false);
 }
 
@@ -264,11 +449,16 @@ queue_tlsrpt_event(struct ipc_msg *m)
 	struct ipc_tlsrpt	 q;
 	struct tlsrpt_event	 e;
 	struct buf		 line;
-	uint64_t		 now = now_sec();
-	char			 path[64];
+	uint64_t		 now = now_sec(), day = tlsrpt_day(now);
 
 	if (IPC_DECODE(m, &q, NULL) == -1 || !config->tlsrpt)
 		return;
+	/* a clock set back does not reopen a day that may be reported */
+	if (day < newest) {
+		day = newest;
+		now = newest;
+	}
+	newest = day;
 	e.when = now;
 	e.policy_type = q.policy_type;
 	e.policy_domain = q.policy_domain;
@@ -284,26 +474,11 @@ queue_tlsrpt_event(struct ipc_msg *m)
 		    log_safe(q.policy_domain), log_safe(q.result));
 		return;
 	}
-	if (cur != NULL && midnight_after(cur->start) <= now)
-		end_current(midnight_after(cur->start));
-	if (cur == NULL) {
-		cur = xcalloc(1, sizeof(*cur));
-		cur->start = now;
-	}
-	if (cur_fd == -1) {
-		path_of(cur->start, path, sizeof(path));
-		cur_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-		    0600);
-		if (cur_fd == -1)
-			log_warn("event=tlsrpt-write file=%s error=\"%s\"",
-			    path, strerror(errno));
-	}
 	buf_init(&line, 0);
 	tlsrpt_line_put(&e, &line);
-	if (cur_fd != -1 && util_write_all(cur_fd, line.data, line.len) == -1)
-		log_warn("event=tlsrpt-write error=\"%s\"", strerror(errno));
+	append(day, &line);
 	buf_free(&line);
-	tlsrpt_agg_add(&cur->agg, &e, 1);
+	tlsrpt_agg_add(&day_get(day)->agg, &e, 1);
 	log_debug("event=tlsrpt policy=%s domain=%s result=%s",
 	    e.policy_type, log_safe(e.policy_domain),
 	    e.result[0] != '\0' ? log_safe(e.result) : "success");
@@ -325,99 +500,172 @@ contact(char *out, size_t size)
 		snprintf(out, size, "postmaster@%s", config->hostname);
 }
 
-static void
-show_period(const struct period *p, uint64_t end, struct buf *out)
-{
-	char				 who[320];
-	struct tlsrpt_report_info	 ri = { organization(), who, "",
-	    p->start, end };
-
-	contact(who, sizeof(who));
-	tlsrpt_json(&p->agg, NULL, &ri, out);
-	while (out->len > 0 && out->data[out->len - 1] == '\n')
-		out->data[--out->len] = '\0';
-}
-
 /* queue_tlsrpt_show - see queue_tlsrpt.h. */
 void
 queue_tlsrpt_show(struct buf *out)
 {
+	char	who[320];
 	bool	first = true;
 
+	contact(who, sizeof(who));
 	buf_puts(out, "{\"enabled\":");
 	buf_puts(out, config->tlsrpt ? "true" : "false");
 	buf_puts(out, ",\"periods\":[");
-	for (const struct period *p = past; p != NULL; p = p->next) {
+	for (const struct day *d = days; d != NULL; d = d->next) {
+		struct tlsrpt_report_info ri = { organization(), who, "",
+		    d->start };
+
 		buf_puts(out, first ? "" : ",");
 		first = false;
-		show_period(p, MIN(midnight_after(p->start), now_sec()), out);
-	}
-	if (cur != NULL) {
-		buf_puts(out, first ? "" : ",");
-		show_period(cur, now_sec(), out);
+		tlsrpt_json(&d->agg, NULL, &ri, out);
+		while (out->len > 0 && out->data[out->len - 1] == '\n')
+			out->data[--out->len] = '\0';
 	}
 	buf_puts(out, "]}\n");
 }
 
 /* queue_tlsrpt_send - see queue_tlsrpt.h. */
 unsigned
-queue_tlsrpt_send(void)
+queue_tlsrpt_send(unsigned *ndays)
 {
-	unsigned	 n = 0;
-	uint64_t	 now = now_sec();
-	const char	**doms;
+	return run(now_sec(), ndays);
+}
 
-	for (const struct period *p = past; p != NULL; p = p->next) {
-		n += (unsigned)tlsrpt_agg_domains(&p->agg, &doms);
-		free(doms);
+/* ---- sending ---- */
+
+/* run - every day that has ended and waits for nothing is sent (its
+ * domains without a "D" line), or dropped DAYS_KEPT after its end; the
+ * number of reports started, and in *ndays of days. */
+static unsigned
+run(uint64_t now, unsigned *ndays)
+{
+	struct day	*d, *next;
+	unsigned	 n = 0, started;
+
+	*ndays = 0;
+	for (d = days; d != NULL; d = next) {
+		next = d->next;
+		if (d->start + TLSRPT_DAY > now || d->busy > 0)
+			continue;
+		if (d->start + (DAYS_KEPT + 1) * (uint64_t)TLSRPT_DAY <= now) {
+			log_warn("event=tlsrpt-report day=%llu result=dropped "
+			    "reason=\"not sent in %d days\"",
+			    (unsigned long long)d->start, DAYS_KEPT);
+			unlink_day(d->start);
+			day_remove(d);
+			continue;
+		}
+		if ((started = send_day(d)) > 0)
+			(*ndays)++;
+		n += started;
 	}
-	if (cur != NULL) {
-		n += (unsigned)tlsrpt_agg_domains(&cur->agg, &doms);
-		free(doms);
-	}
-	evtimer_del(day_ev);
-	on_day(-1, 0, NULL);		/* the past ones, and re-arms */
-	end_current(now);
 	return n;
 }
 
-/* send_period - look up each policy domain's TXT record; the report is
- * built now, and submitted when the answer comes. */
-static void
-send_period(struct period *p, uint64_t end)
+/* send_day - a report of d for each policy domain without a "D" line,
+ * built now; each waits for its TXT lookup.  d may be gone after. */
+static unsigned
+send_day(struct day *d)
 {
 	const char	**doms;
-	size_t		  n = tlsrpt_agg_domains(&p->agg, &doms);
-	char		  who[320], start[32];
+	size_t		  n = tlsrpt_agg_domains(&d->agg, &doms);
+	unsigned	  started = 0;
+	char		  who[320];
 
+	if (cur_fd != -1 && cur_day == d->start)
+		sync_current(true);	/* what is reported is on disk */
 	contact(who, sizeof(who));
-	tlsrpt_rfc3339(p->start, start, sizeof(start));
+	d->busy++;			/* a lookup may end at once */
 	for (size_t i = 0; i < n; i++) {
-		struct pending	*q = xcalloc(1, sizeof(*q));
+		struct pending	*q;
 		struct buf	 json;
 
+		if (is_done(d, doms[i]))
+			continue;
+		q = xcalloc(1, sizeof(*q));
 		q->id = next_id++;
+		q->day = d->start;
 		q->domain = xstrdup(doms[i]);
-		q->start = p->start;
-		q->end = end;
-		xasprintf(&q->report_id, "%s_%s@%s", start, doms[i],
+		q->report_id = tlsrpt_report_id(d->start, doms[i],
 		    config->hostname);
 		struct tlsrpt_report_info ri = { organization(), who,
-		    q->report_id, p->start, end };
+		    q->report_id, d->start };
 		buf_init(&json, 0);
-		tlsrpt_json(&p->agg, doms[i], &ri, &json);
+		tlsrpt_json(&d->agg, doms[i], &ri, &json);
 		q->json = buf_steal(&json, NULL);
 		q->next = pendings;
 		pendings = q;
-		log_info("event=tlsrpt-report domain=%s start=%llu end=%llu",
-		    log_safe(doms[i]), (unsigned long long)p->start,
-		    (unsigned long long)end);
+		d->busy++;
+		started++;
+		log_info("event=tlsrpt-report domain=%s day=%llu "
+		    "report-id=\"%s\"", log_safe(doms[i]),
+		    (unsigned long long)d->start, log_safe(q->report_id));
 		ask_txt(q);
 	}
 	free(doms);
+	day_release(d);
+	return started;
 }
 
-/* ask_txt - the TXT lookup of a waiting report (q stays in pendings). */
+/* day_release - one thing in flight less; with none left, a day whose
+ * domains are all handled is removed, else it waits for the next
+ * chance. */
+static void
+day_release(struct day *d)
+{
+	const char	**doms;
+	size_t		  n, left = 0;
+
+	ASSERT(d->busy > 0);
+	if (--d->busy > 0)
+		return;
+	n = tlsrpt_agg_domains(&d->agg, &doms);
+	for (size_t i = 0; i < n; i++)
+		if (!is_done(d, doms[i]))
+			left++;
+	free(doms);
+	if (left > 0) {
+		log_info("event=tlsrpt-report day=%llu result=deferred "
+		    "domains=%zu reason=\"failed for now, tried again at the "
+		    "next chance\"", (unsigned long long)d->start, left);
+		return;
+	}
+	unlink_day(d->start);
+	day_remove(d);
+}
+
+static struct pending *
+pending_find(uint64_t id)
+{
+	struct pending	*q;
+
+	for (q = pendings; q != NULL && q->id != id; q = q->next)
+		;
+	return q;
+}
+
+/* pending_end - q's report is handled (or, q->later, left for the next
+ * chance); q is freed. */
+static void
+pending_end(struct pending *q)
+{
+	struct pending	**pp;
+	struct day	 *d = day_find(q->day);
+
+	ASSERT(d != NULL);		/* held by q (busy) */
+	for (pp = &pendings; *pp != q; pp = &(*pp)->next)
+		;
+	*pp = q->next;
+	if (!q->later)
+		mark_done(d, q->domain, q->submitted > 0);
+	free(q->domain);
+	free(q->json);
+	free(q->report_id);
+	free(q);
+	day_release(d);
+}
+
+/* ask_txt - the TXT lookup of a report in flight. */
 static void
 ask_txt(struct pending *q)
 {
@@ -436,34 +684,28 @@ ask_txt(struct pending *q)
 static void
 retry_txt(evutil_socket_t fd, short ev, void *arg)
 {
-	uint64_t	id = (uint64_t)(uintptr_t)arg;
+	struct pending	*q = pending_find((uint64_t)(uintptr_t)arg);
 
-	for (struct pending *q = pendings; q != NULL; q = q->next)
-		if (q->id == id) {
-			ask_txt(q);
-			return;
-		}
+	if (q != NULL)
+		ask_txt(q);
 }
 
-static struct pending *
-pending_take(uint64_t id)
-{
-	struct pending	**pp, *q;
-
-	for (pp = &pendings; *pp != NULL && (*pp)->id != id; pp = &(*pp)->next)
-		;
-	if ((q = *pp) != NULL)
-		*pp = q->next;
-	return q;
-}
-
+/* txt_tempfail - a lookup that failed for now: asked again TXT_RETRY
+ * later, or, after TXT_TRIES, left for the next chance. */
 static void
-pending_free(struct pending *q)
+txt_tempfail(struct pending *q, enum dns_status st)
 {
-	free(q->domain);
-	free(q->json);
-	free(q->report_id);
-	free(q);
+	struct timeval	tv = { TXT_RETRY, 0 };
+
+	log_info("event=tlsrpt-report domain=%s result=%s reason=\"lookup "
+	    "failed (%s)\" try=%u", log_safe(q->domain),
+	    q->tries < TXT_TRIES ? "retry" : "deferred", dns_status_str(st),
+	    q->tries);
+	if (q->tries < TXT_TRIES && event_base_once(base, -1, EV_TIMEOUT,
+	    retry_txt, (void *)(uintptr_t)q->id, &tv) == 0)
+		return;
+	q->later = true;
+	pending_end(q);
 }
 
 /* txt_done - RFC 8460 3: exactly one record starting "v=TLSRPTv1", or
@@ -472,25 +714,16 @@ static void
 txt_done(uint64_t id, void *arg, enum dns_status st, const char *const *txt,
     const size_t *len, size_t n)
 {
-	struct pending		*q = pending_take(id);
+	struct pending		*q = pending_find(id);
 	struct tlsrpt_txt	 t = { 0 }, one;
 	size_t			 found = 0;
 	const char		*why = "no TLS-RPT record";
 
 	if (q == NULL)
 		return;
-	if (st == DNS_TEMPFAIL && q->tries < TXT_TRIES) {
-		struct timeval	tv = { TXT_RETRY, 0 };
-
-		log_info("event=tlsrpt-report domain=%s result=retry "
-		    "reason=\"lookup failed (%s)\" try=%u", log_safe(q->domain),
-		    dns_status_str(st), q->tries);
-		q->next = pendings;
-		pendings = q;
-		if (event_base_once(base, -1, EV_TIMEOUT, retry_txt,
-		    (void *)(uintptr_t)q->id, &tv) == 0)
-			return;
-		pendings = q->next;
+	if (st == DNS_TEMPFAIL) {
+		txt_tempfail(q, st);
+		return;
 	}
 	for (size_t i = 0; st == DNS_OK && i < n; i++) {
 		int	rc = tlsrpt_txt_parse(txt[i], len[i], &one, &why);
@@ -511,9 +744,10 @@ txt_done(uint64_t id, void *arg, enum dns_status st, const char *const *txt,
 		log_info("event=tlsrpt-report domain=%s result=skipped "
 		    "reason=\"%s\"", log_safe(q->domain), log_safe(why));
 		tlsrpt_txt_free(&t);
-		pending_free(q);
+		pending_end(q);
 		return;
 	}
+	q->submitting++;		/* held while they are handed over */
 	for (size_t i = 0; i < t.nrua; i++) {
 		if (t.rua[i].kind == TLSRPT_MAILTO)
 			submit_report(q, t.rua[i].v);
@@ -524,21 +758,22 @@ txt_done(uint64_t id, void *arg, enum dns_status st, const char *const *txt,
 			    log_safe(t.rua[i].v));
 	}
 	tlsrpt_txt_free(&t);
-	pending_free(q);
+	if (--q->submitting == 0)
+		pending_end(q);
 }
 
 /* submit_report - the message to one rua address, as a local submission
  * from tlsrpt_from (its domain's [dkim] key signs it). */
 static void
-submit_report(const struct pending *q, const char *to)
+submit_report(struct pending *q, const char *to)
 {
 	struct envelope	 env = { 0 };
 	struct buf	 msg;
-	char		 from[320], *arg;
+	char		 from[320];
 	const char	*why;
 	int		 code;
 	struct tlsrpt_mail m = { from, to, q->domain, config->hostname,
-	    q->report_id, q->start, q->end, now_sec(), q->json,
+	    q->report_id, q->day, now_usec() / 1000000, q->json,
 	    strlen(q->json) };
 
 	if (config->tlsrpt_from != NULL)
@@ -559,30 +794,39 @@ submit_report(const struct pending *q, const char *to)
 	env.rcpts = xcalloc(1, sizeof(*env.rcpts));
 	env.rcpts[0].addr = xstrdup(to);
 	env.rcpts[0].orig = xstrdup(to);
-	arg = xstrdup(q->domain);
-	if (queue_submit(&env, msg.data, msg.len, submitted, arg, &why,
-	    &code) == -1) {
+	if (queue_submit(&env, msg.data, msg.len, submitted,
+	    (void *)(uintptr_t)q->id, &why, &code) == -1) {
 		log_warn("event=tlsrpt-report domain=%s rua=<%s> result=failed "
 		    "reason=\"%s\"", log_safe(q->domain), log_safe(to), why);
 		envelope_free(&env);
-		free(arg);
-	} else
+		if (code == EX_TEMPFAIL)
+			q->later = true;
+	} else {
+		q->submitting++;
 		log_info("event=tlsrpt-report domain=%s rua=<%s> "
 		    "report-id=\"%s\" result=submitted", log_safe(q->domain),
 		    log_safe(to), log_safe(q->report_id));
+	}
 	buf_free(&msg);
 }
 
 static void
 submitted(void *arg, bool ok, const char *text, int code)
 {
-	char	*domain = arg;
+	struct pending	*q = pending_find((uint64_t)(uintptr_t)arg);
 
-	if (ok)
+	if (q == NULL)
+		return;
+	if (ok) {
+		q->submitted++;
 		log_info("%s: event=tlsrpt-report domain=%s result=queued",
-		    log_safe(text), log_safe(domain));
-	else
+		    log_safe(text), log_safe(q->domain));
+	} else {
 		log_warn("event=tlsrpt-report domain=%s result=failed "
-		    "reason=\"%s\"", log_safe(domain), log_safe(text));
-	free(domain);
+		    "reason=\"%s\"", log_safe(q->domain), log_safe(text));
+		if (code == EX_TEMPFAIL)
+			q->later = true;
+	}
+	if (--q->submitting == 0)
+		pending_end(q);
 }

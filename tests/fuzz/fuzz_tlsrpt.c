@@ -2,11 +2,11 @@
  * fuzz_tlsrpt.c - libFuzzer target for tlsrpt.c: the input is the text of
  * a "_smtp._tls" TXT record, as any domain's DNS may publish it, parsed
  * by tlsrpt_txt_parse; the same bytes as a line of the day file go
- * through tlsrpt_line_parse.  A refused record must hand out nothing; an
- * accepted one at most TLSRPT_RUA_MAX URIs, each a mailto: address with
- * one '@' and no byte that could break an envelope or a header, or an
- * https: URI.  A parsed line must write back to the same event.  Any
- * violation aborts.
+ * through tlsrpt_done_parse and tlsrpt_line_parse.  A refused record must
+ * hand out nothing; an accepted one at most TLSRPT_RUA_MAX URIs, each a
+ * mailto: address with one '@' and no byte that could break an envelope
+ * or a header, or an https: URI.  A parsed line must write back to the
+ * same event or domain.  Any violation aborts.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +53,7 @@ static void
 check_line(const uint8_t *data, size_t size)
 {
 	char			*line = malloc(size + 1), *again;
+	const char		*dom;
 	struct tlsrpt_event	 e;
 	struct buf		 b;
 
@@ -60,6 +61,13 @@ check_line(const uint8_t *data, size_t size)
 		return;
 	memcpy(line, data, size);
 	line[size] = '\0';
+	if (strlen(line) == size && (dom = tlsrpt_done_parse(line)) != NULL) {
+		buf_init(&b, 0);
+		tlsrpt_done_put(dom, &b);
+		if (b.len != size + 1 || memcmp(b.data, line, size) != 0)
+			violation("a done line does not survive a round trip");
+		buf_free(&b);
+	}
 	if (strlen(line) == size && tlsrpt_line_parse(line, &e) == 0) {
 		buf_init(&b, 0);
 		tlsrpt_line_put(&e, &b);

@@ -214,19 +214,22 @@ class MTA:
             f.write("\n".join(lines) + "\n")
         self.proc = None
 
-    def start(self, greet_timeout=0.2, wrap=(), log=None):
+    def start(self, greet_timeout=0.2, wrap=(), log=None, env=None):
         """greet_timeout: how long to wait for the greeting when probing
         the port (raise it for configs with a greet_delay).  wrap: the
         words of a command that runs the server's (and execs it, so
         that proc is the server); log: what reads the server's log
-        lines when they do not go to the log file (log = syslog)."""
+        lines when they do not go to the log file (log = syslog); env:
+        more environment variables for the server (the test build's
+        hooks)."""
         log = log or self.log
         self.logf = open(self.logfile, "ab")
         before = log().count("event=queue-loaded")
         self.proc = subprocess.Popen(list(wrap) + [BIN, "serve", "-c",
                                                    self.conf],
                                      stdout=self.logf, stderr=self.logf,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL,
+                                     env=dict(os.environ, **(env or {})))
         if not wait_port(self.port, self.proc, greet_timeout=greet_timeout):
             self.stop()
             raise RuntimeError("postbote did not start:\n" + self.log() +

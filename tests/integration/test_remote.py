@@ -100,9 +100,9 @@ class Sink:
 CLIENT_TIMEOUTS = "smtp_client_timeout = 10s"
 
 
-def remote_mta(mta_factory, sink_port, extra=""):
+def remote_mta(mta_factory, sink_port, extra="", env=None):
     """A server delivering to port sink_port; extra's global keys replace
-    the fixture's (retry)."""
+    the fixture's (retry); env: more environment for the server."""
     extra = "smtp_port = %d\n%s\n%s" % (sink_port, CLIENT_TIMEOUTS, extra)
     m = mta_factory(extra=extra)
     keys = set()
@@ -117,7 +117,7 @@ def remote_mta(mta_factory, sink_port, extra=""):
                    if l.split("=")[0].strip() not in keys)
     with open(m.conf, "w") as f:
         f.write(base + extra + rest)
-    return m.start()
+    return m.start(env=env)
 
 
 def send(m, rcpts, body=None, sender="sender@example.test", subject="hi",

@@ -1,12 +1,20 @@
 """test_tlsrpt.py - SMTP TLS Reporting (RFC 8460): real deliveries from
 build/asan/postbote to aiosmtpd receivers on loopback, one with STARTTLS
-and one without, counted per policy domain; the counts survive a restart;
-`postbote queue tlsrpt-send` sends each domain's report to the mailto:
+and one without, counted per policy domain and UTC day; the counts
+survive a restart and a crash of the queue process; once the day has
+ended (and never before) each domain's report goes to the mailto:
 address of its `_smtp._tls` TXT record (served by the test's DNS), through
-postbote's own queue into a local Maildir.  The report is decoded as a
-mail reader would (MIME, base64, gzip), its JSON is validated against a
-JSON Schema written here from RFC 8460 section 4, its counts are checked,
-and its DKIM signature verifies (python3-dkim)."""
+postbote's own queue into a local Maildir, by itself one second after
+00:00 UTC or at once with `postbote queue tlsrpt-send`.  The report is
+decoded as a mail reader would (MIME, base64, gzip), its JSON is validated
+against a JSON Schema written here from RFC 8460 section 4, its date-range
+must be the whole UTC day, its counts are checked, and its DKIM signature
+verifies (python3-dkim).
+
+The server counts on another day than today through the test build's
+hook POSTBOTE_TEST_TLSRPT_SHIFT (seconds added to the clock of the TLS-RPT
+days, src/queue/queue_tlsrpt.c), or the test writes a day's file as an
+earlier run would have left it (the format is in docs/smtp.md)."""
 
 import email
 import email.policy
@@ -14,6 +22,7 @@ import gzip
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -109,6 +118,64 @@ SCHEMA = {
 }
 
 
+DAY = 86400
+
+
+def day_of(t):
+    """00:00:00Z of t's UTC day."""
+    return int(t) // DAY * DAY
+
+
+def shift_to(t):
+    """The environment that sets the server's TLS-RPT clock to t, now."""
+    return {"POSTBOTE_TEST_TLSRPT_SHIFT": str(int(t - time.time()))}
+
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def date_range(day):
+    """RFC 8460 4: the whole UTC day, 00:00:00Z to the next 00:00:00Z."""
+    return {"start-datetime": iso(day), "end-datetime": iso(day + DAY)}
+
+
+def report_id(day, domain):
+    return "%s_%s@mx.example.test" % (time.strftime("%Y-%m-%d",
+                                                   time.gmtime(day)),
+                                     domain)
+
+
+def day_file(m, name, lines):
+    """A day file as an earlier run left it: the stopped server's
+    tlsrpt/NAME, owned as the folder is."""
+    d = os.path.join(m.state, "tlsrpt")
+    path = os.path.join(d, str(name))
+    with open(path, "w") as f:
+        f.write("".join(lines))
+    st = os.stat(d)
+    os.chown(path, st.st_uid, st.st_gid)
+    return path
+
+
+def outcome(when, domain, result="", sending="", mx_name="", receiving=""):
+    """One line of a day file (docs/smtp.md)."""
+    return "1\t%d\tno-policy-found\t%s\t\t\t%s\t%s\t%s\t%s\t\n" % (
+        when, domain, result, sending, mx_name, receiving)
+
+
+def restart_queue(m):
+    """kill -9 the queue process; the parent starts another one."""
+    before = m.log().count("event=queue-loaded")
+    os.kill(m.child_pids()["queue"], signal.SIGKILL)
+    assert wait_for(lambda: m.log().count("event=queue-loaded") > before,
+                    20), m.log()
+
+
+def sent_nothing(out):
+    return "reports of 0 policy domains of 0 ended days" in out
+
+
 class HostSink(Sink):
     """A sink on another loopback address (smtp_port is one port for all
     MX hosts: the two receivers differ by address)."""
@@ -184,8 +251,13 @@ def report_of(raw):
     return msg, json.loads(body), att[0].get_filename()
 
 
-def test_counts_survive_restart_and_reports_are_sent(mta_factory, dns,
-                                                     workdir):
+def test_a_day_is_counted_kept_and_reported_after_it_ends(mta_factory, dns,
+                                                          workdir):
+    """The server counts on yesterday (the clock hook): a restart and a
+    crash of the queue process lose nothing of the day, and tlsrpt-send
+    sends nothing while the day goes on.  Started on today's clock, the
+    day has ended: tlsrpt-send sends one report per policy domain, which
+    covers the whole day, once."""
     ca, cert, key = make_ca(workdir, "mx.tls.test")
     mx(dns, "tls.test", (10, "mx.tls.test", "127.0.0.1"))
     mx(dns, "plain.test", (10, "mx.plain.test", "127.0.0.2"))
@@ -195,6 +267,8 @@ def test_counts_survive_restart_and_reports_are_sent(mta_factory, dns,
             "v=TLSRPTv1;rua=mailto:carol@example.org,"
             "https://reports.plain.test/v1")
     keyfile, rec = keygen(workdir, "example.test", "tr")
+    day = day_of(time.time()) - DAY
+    yesterday = shift_to(day + DAY // 2)
     with Sink(tls_context=tls_context(cert, key)) as tls_sink, \
             HostSink("127.0.0.2", tls_sink.port) as plain_sink:
         m = remote_mta(mta_factory, tls_sink.port, (
@@ -202,7 +276,8 @@ def test_counts_survive_restart_and_reports_are_sent(mta_factory, dns,
             "tlsrpt_organization = Example-Sender\n"
             "tlsrpt_contact = postmaster@example.test\n"
             "tlsrpt_from = tlsrpt-noreply@example.test\n"
-            "[dkim example.test]\nselector = tr\nkey = %s") % keyfile)
+            "[dkim example.test]\nselector = tr\nkey = %s") % keyfile,
+            env=yesterday)
         for i in range(3):
             send(m, ["bob@tls.test"], subject="tls %d" % i)
             assert len(tls_sink.wait(i + 1)) == i + 1, m.log()
@@ -214,26 +289,40 @@ def test_counts_survive_restart_and_reports_are_sent(mta_factory, dns,
         want = {"tls.test": (3, {}),
                 "plain.test": (0, {"starttls-not-supported": 2})}
         assert wait_counts(m, want) == want, m.log()
+        assert [p["date-range"] for p in show(m)["periods"]] == \
+            [date_range(day)]
 
-        # a restart loses nothing of the day
+        # a restart and a crash lose nothing of the day; while it goes
+        # on, nothing of it is sent
+        m.stop()
+        m.start(env=yesterday)
+        assert counts(m) == want, m.log()
+        restart_queue(m)
+        assert counts(m) == want, m.log()
+        assert sent_nothing(ctl(m, "tlsrpt-send"))
+        assert os.listdir(os.path.join(m.state, "tlsrpt")) == [str(day)]
+
+        # today: the day has ended
         m.stop()
         m.start()
-        assert counts(m) == want, m.log()
         out = ctl(m, "tlsrpt-send")
-        assert "2 policy domains" in out, out
+        assert "reports of 2 policy domains of 1 ended day " in out, out
 
         raw = m.wait_subject("alice@example.test",
                              "Report Domain: tls.test")
         msg, rep, fname = report_of(raw)
         jsonschema.validate(rep, SCHEMA)
+        assert rep["date-range"] == date_range(day)
+        assert rep["report-id"] == report_id(day, "tls.test")
         assert msg["TLS-Report-Domain"] == "tls.test"
         assert msg["TLS-Report-Submitter"] == "mx.example.test"
+        assert msg["Message-ID"] == "<%s>" % rep["report-id"]
         subject = " ".join(msg["Subject"].split())
         assert subject == ("Report Domain: tls.test Submitter: "
                            "mx.example.test Report-ID: <%s>"
                            % rep["report-id"]), subject
-        assert re.fullmatch(r"mx\.example\.test!tls\.test!\d+!\d+\.json\.gz",
-                            fname), fname
+        assert fname == "mx.example.test!tls.test!%d!%d.json.gz" % (
+            day, day + DAY)
         assert rep["organization-name"] == "Example-Sender"
         assert rep["contact-info"] == "postmaster@example.test"
         assert len(rep["policies"]) == 1
@@ -254,6 +343,7 @@ def test_counts_survive_restart_and_reports_are_sent(mta_factory, dns,
                              "Report Domain: plain.test")
         msg, rep, fname = report_of(raw)
         jsonschema.validate(rep, SCHEMA)
+        assert rep["date-range"] == date_range(day)
         pol = rep["policies"][0]
         assert pol["policy"]["policy-domain"] == "plain.test"
         assert pol["summary"] == {"total-successful-session-count": 0,
@@ -267,9 +357,57 @@ def test_counts_survive_restart_and_reports_are_sent(mta_factory, dns,
         assert dkim.verify(raw, dnsfunc=dnsfunc)
         assert 'rua="https://reports.plain.test/v1" result=skipped' in \
             m.log()
-        # sent: nothing is left to report, and no file to reload
-        assert show(m)["periods"] == []
+        # sent: nothing is left to report, no file to reload, and
+        # nothing goes twice
+        assert wait_for(lambda: show(m)["periods"] == [], 10), m.log()
         assert os.listdir(os.path.join(m.state, "tlsrpt")) == []
+        assert sent_nothing(ctl(m, "tlsrpt-send"))
+        m.stop()
+        m.start()
+        assert sent_nothing(ctl(m, "tlsrpt-send"))
+        assert len(m.messages("alice@example.test")) == 1
+        assert len(m.messages("carol@example.org")) == 1
+
+
+def test_the_day_is_reported_when_it_ends(mta_factory, dns):
+    """The server's clock 20 s before 00:00 UTC: an outcome is counted
+    on that day, tlsrpt-send sends nothing yet, and one second after
+    midnight the day's report goes out by itself; an outcome after
+    midnight counts on the next day, which is not sent."""
+    mx(dns, "night.test", (10, "mx.night.test", "127.0.0.1"))
+    dns.add("_smtp._tls.night.test", "TXT",
+            "v=TLSRPTv1; rua=mailto:bob@example.test")
+    midnight = day_of(time.time())
+    day = midnight - DAY
+    with Sink() as sink:
+        m = remote_mta(mta_factory, sink.port,
+                       "smtp_idle_time = 0s\ntlsrpt = yes",
+                       env=shift_to(midnight - 20))
+        send(m, ["bob@night.test"])
+        assert len(sink.wait(1)) == 1
+        want = {"night.test": (0, {"starttls-not-supported": 1})}
+        assert wait_counts(m, want) == want, m.log()
+        assert [p["date-range"] for p in show(m)["periods"]] == \
+            [date_range(day)], "counted after midnight: too slow"
+        assert sent_nothing(ctl(m, "tlsrpt-send"))
+        raw = m.wait_subject("bob@example.test", "Report Domain: night.test",
+                             timeout=45)
+        _, rep, fname = report_of(raw)
+        jsonschema.validate(rep, SCHEMA)
+        assert rep["date-range"] == date_range(day)
+        assert fname == "mx.example.test!night.test!%d!%d.json.gz" % (
+            day, midnight)
+        assert rep["policies"][0]["summary"] == {
+            "total-successful-session-count": 0,
+            "total-failure-session-count": 1}
+        send(m, ["bob@night.test"])
+        assert len(sink.wait(2)) == 2
+        assert wait_for(lambda: [p["date-range"] for p in
+                                 show(m)["periods"]] ==
+                        [date_range(midnight)], 10), m.log()
+        assert sent_nothing(ctl(m, "tlsrpt-send"))
+        assert os.listdir(os.path.join(m.state, "tlsrpt")) == [
+            str(midnight)]
 
 
 def test_off_by_default_and_no_record_no_report(mta_factory, dns, workdir):
@@ -287,83 +425,119 @@ def test_off_by_default_and_no_record_no_report(mta_factory, dns, workdir):
             "smtp_idle_time = 0s", "smtp_idle_time = 0s\ntlsrpt = yes")
         with open(m.conf, "w") as f:
             f.write(text)
-        m.start()
+        day = day_of(time.time()) - DAY
+        m.start(env=shift_to(day + DAY // 2))
         send(m, ["bob@plain.test"])
         assert len(sink.wait(2)) == 2
         want = {"plain.test": (0, {"starttls-not-supported": 1})}
         assert wait_counts(m, want) == want, m.log()
-        assert "1 policy domain " in ctl(m, "tlsrpt-send")
-        end = time.time() + 10
-        while time.time() < end and "result=skipped reason=\"no TLS-RPT " \
-                "record\"" not in m.log():
-            time.sleep(0.1)
-        assert 'domain=plain.test result=skipped reason="no TLS-RPT ' \
-            'record"' in m.log()
+        m.stop()
+        m.start()
+        assert "reports of 1 policy domain of 1 ended day " in \
+            ctl(m, "tlsrpt-send")
+        assert wait_for(lambda: 'domain=plain.test result=skipped '
+                        'reason="no TLS-RPT record"' in m.log(), 10), \
+            m.log()
+        # handled: not asked again
+        assert wait_for(lambda: os.listdir(
+            os.path.join(m.state, "tlsrpt")) == [], 10)
 
 
 def test_a_past_day_left_unsent_is_reported_after_start(mta_factory, dns):
-    """A period that began before the last UTC midnight (postbote was not
-    running at midnight) is reported soon after the start, with the date
-    range of its day (RFC 8460 4.1), and its file goes."""
+    """A day that ended while postbote was not running is reported soon
+    after the start, for the whole day (RFC 8460 4), and its file goes.
+    The file is named as an older postbote named it (by the first second
+    counted): it becomes the day's.  A line of another day is skipped, and
+    a domain whose report went out before (a "D" line) is not sent
+    again."""
     dns.add("_smtp._tls.late.test", "TXT",
+            "v=TLSRPTv1; rua=mailto:bob@example.test")
+    dns.add("_smtp._tls.done.test", "TXT",
             "v=TLSRPTv1; rua=mailto:bob@example.test")
     m = mta_factory(extra="tlsrpt = yes").start()
     m.stop()
-    day = (int(time.time()) // 86400 - 1) * 86400
+    day = day_of(time.time()) - DAY
     start = day + 3600
-    path = os.path.join(m.state, "tlsrpt", str(start))
-    with open(path, "w") as f:
-        for i in range(4):
-            f.write("1\t%d\tno-policy-found\tlate.test\t\t\t\t\t\t\t\n"
-                    % (start + i))
-        f.write("1\t%d\tno-policy-found\tlate.test\t\t\t"
-                "certificate-expired\t192.0.2.1\tmx.late.test\t192.0.2.2\t"
-                "\n" % (start + 9))
-        f.write("garbage line\n")
-    os.chmod(path, 0o644)
+    lines = [outcome(start + i, "late.test") for i in range(4)]
+    lines.append(outcome(start + 9, "late.test", "certificate-expired",
+                         "192.0.2.1", "mx.late.test", "192.0.2.2"))
+    lines.append(outcome(day + DAY + 5, "late.test"))
+    lines.append(outcome(start + 10, "done.test"))
+    lines.append("garbage line\n")
+    lines.append("D\tdone.test\n")
+    old = day_file(m, start, lines)
     m.start()
     raw = m.wait_subject("bob@example.test", "Report Domain: late.test",
                          timeout=40)
     msg, rep, fname = report_of(raw)
     jsonschema.validate(rep, SCHEMA)
     assert fname == "mx.example.test!late.test!%d!%d.json.gz" % (
-        start, day + 86400)
-    assert rep["date-range"] == {
-        "start-datetime": time.strftime("%Y-%m-%dT01:00:00Z",
-                                        time.gmtime(start)),
-        "end-datetime": time.strftime("%Y-%m-%dT00:00:00Z",
-                                      time.gmtime(day + 86400))}
+        day, day + DAY)
+    assert rep["date-range"] == date_range(day)
+    assert rep["report-id"] == report_id(day, "late.test")
     pol = rep["policies"][0]
     assert pol["summary"] == {"total-successful-session-count": 4,
                               "total-failure-session-count": 1}
     assert pol["failure-details"][0]["result-type"] == "certificate-expired"
-    assert "event=tlsrpt-load file=tlsrpt/%d skipped=1" % start in m.log()
-    assert wait_for(lambda: not os.path.exists(path), 10)
+    assert "event=tlsrpt-load file=tlsrpt/%d skipped=2" % day in m.log()
+    path = os.path.join(m.state, "tlsrpt", str(day))
+    assert wait_for(lambda: not os.path.exists(path), 10), m.log()
+    assert not os.path.exists(old)
     assert show(m)["periods"] == []
+    assert "domain=done.test" not in m.log()
+    assert len(m.messages("bob@example.test")) == 1
+
+
+def waiting_for_dns(mta_factory, dns, domain, *failure):
+    """A server with yesterday's outcome for domain (a success, or the
+    failure's fields), whose report waits for its TXT lookup (SERVFAIL,
+    tried again 20 s later); the server and the day."""
+    dns.set_rcode("_smtp._tls." + domain, "TXT", "SERVFAIL")
+    m = mta_factory(extra="tlsrpt = yes").start()
+    m.stop()
+    day = day_of(time.time()) - DAY
+    day_file(m, day, [outcome(day + 60, domain, *failure)])
+    m.start()
+    ctl(m, "tlsrpt-send")
+    assert wait_for(lambda: "domain=%s result=retry" % domain in m.log(),
+                    15), m.log()
+    return m, day
+
+
+def publish(dns, domain):
+    """domain's TXT lookup works from now on."""
+    dns.remove("_smtp._tls." + domain)
+    dns.add("_smtp._tls." + domain, "TXT",
+            "v=TLSRPTv1; rua=mailto:bob@example.test")
 
 
 def test_txt_lookup_failing_for_now_is_tried_again(mta_factory, dns):
     """SERVFAIL for the _smtp._tls record: the report waits and the lookup
     is tried again (20 s later), which then finds the record."""
-    mx(dns, "flaky.test", (10, "mx.flaky.test", "127.0.0.1"))
-    dns.set_rcode("_smtp._tls.flaky.test", "TXT", "SERVFAIL")
-    with Sink() as sink:
-        m = remote_mta(mta_factory, sink.port,
-                       "smtp_idle_time = 0s\ntlsrpt = yes")
-        send(m, ["bob@flaky.test"])
-        assert len(sink.wait(1)) == 1
-        want = {"flaky.test": (0, {"starttls-not-supported": 1})}
-        assert wait_counts(m, want) == want, m.log()
-        ctl(m, "tlsrpt-send")
-        assert wait_for(lambda: "domain=flaky.test result=retry" in m.log(),
-                        15), m.log()
-        dns.remove("_smtp._tls.flaky.test")
-        dns.add("_smtp._tls.flaky.test", "TXT",
-                "v=TLSRPTv1; rua=mailto:bob@example.test")
-        raw = m.wait_subject("bob@example.test", "Report Domain: flaky.test",
-                             timeout=45)
-        _, rep, _ = report_of(raw)
-        jsonschema.validate(rep, SCHEMA)
-        assert rep["policies"][0]["summary"][
-            "total-failure-session-count"] == 1
-        assert "try=1" in m.log() and "try=2" not in m.log()
+    m, _ = waiting_for_dns(mta_factory, dns, "flaky.test",
+                           "starttls-not-supported", "127.0.0.1",
+                           "mx.flaky.test", "127.0.0.1")
+    publish(dns, "flaky.test")
+    raw = m.wait_subject("bob@example.test", "Report Domain: flaky.test",
+                         timeout=45)
+    _, rep, _ = report_of(raw)
+    jsonschema.validate(rep, SCHEMA)
+    assert rep["policies"][0]["summary"][
+        "total-failure-session-count"] == 1
+    assert "try=1" in m.log() and "try=2" not in m.log()
+
+
+def test_a_report_in_flight_at_a_crash_is_sent_after_it(mta_factory, dns):
+    """The queue process dies (kill -9) while a day's report waits for its
+    TXT lookup: the next queue process sends it, once."""
+    m, day = waiting_for_dns(mta_factory, dns, "crash.test")
+    restart_queue(m)
+    publish(dns, "crash.test")
+    raw = m.wait_subject("bob@example.test", "Report Domain: crash.test",
+                         timeout=40)
+    _, rep, _ = report_of(raw)
+    assert rep["date-range"] == date_range(day)
+    assert wait_for(lambda: os.listdir(os.path.join(m.state, "tlsrpt")) ==
+                    [], 10), m.log()
+    time.sleep(1)
+    assert len(m.messages("bob@example.test")) == 1

@@ -1,9 +1,10 @@
 /*
  * test_tlsrpt.c - SMTP TLS Reporting's pure part (mail/tlsrpt.c): the
  * "_smtp._tls" TXT record's grammar (RFC 8460 3) with good, odd and bad
- * records, the day file's lines and their escapes, the aggregate's
- * counts, the JSON report's fields and string escapes, and the report
- * message's headers and gzip part.
+ * records, the day file's lines and their escapes, the UTC day of an
+ * outcome and the date-range and report-id of its report, the
+ * aggregate's counts, the JSON report's fields and string escapes, and
+ * the report message's headers and gzip part.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -157,6 +158,85 @@ test_lines(void **state)
 	free(line);
 }
 
+/* the day file's "D" lines: a domain whose report is handled */
+static void
+test_done_lines(void **state)
+{
+	static const char *const bad[] = {
+		"", "D", "D\t", "D example.org", "d\texample.org",
+		"D\texample..org", "D\texample.org\t", "D\texample.org x",
+		"1\t5\tno-policy-found\texample.org\t\t\t\t\t\t\t",
+	};
+	struct buf	 b;
+	char		*line;
+
+	buf_init(&b, 0);
+	tlsrpt_done_put("mx-1.example.org", &b);
+	assert_string_equal(b.data, "D\tmx-1.example.org\n");
+	line = xstrndup(b.data, b.len - 1);
+	assert_string_equal(tlsrpt_done_parse(line), "mx-1.example.org");
+	free(line);
+	buf_free(&b);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_null(tlsrpt_done_parse(bad[i]));
+}
+
+/* RFC 8460 4: a report covers a UTC day, 00:00:00Z to the next day's
+ * 00:00:00Z; the last second of a day and the first of the next are two
+ * days, two reports. */
+static void
+test_days(void **state)
+{
+	static const struct {
+		uint64_t	 t, day;
+		const char	*start, *end;
+	} cases[] = {
+		{ 1764892800 - 1, 1764892800 - 86400,	/* 23:59:59Z */
+		  "2025-12-04T00:00:00Z", "2025-12-05T00:00:00Z" },
+		{ 1764892800, 1764892800,		/* 00:00:00Z */
+		  "2025-12-05T00:00:00Z", "2025-12-06T00:00:00Z" },
+		{ 1764892800 + 43200, 1764892800,
+		  "2025-12-05T00:00:00Z", "2025-12-06T00:00:00Z" },
+		{ 1709164800 + 86399, 1709164800,	/* a leap day */
+		  "2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z" },
+		{ 1767139200 + 86399, 1767139200,	/* the year's last */
+		  "2025-12-31T00:00:00Z", "2026-01-01T00:00:00Z" },
+		{ 0, 0, "1970-01-01T00:00:00Z", "1970-01-02T00:00:00Z" },
+	};
+	struct tlsrpt_report_info ri = { "org", "c@example.net", "r", 0 };
+	struct buf	 b;
+	char		 want[160], *id;
+
+	assert_int_not_equal(tlsrpt_day(1764892800 - 1),
+	    tlsrpt_day(1764892800));
+	buf_init(&b, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tlsrpt_agg	a = { 0 };
+		struct tlsrpt_event	e = ev("sts", "example.org", "", "");
+
+		e.when = cases[i].t;
+		assert_int_equal(tlsrpt_day(e.when), cases[i].day);
+		tlsrpt_agg_add(&a, &e, 1);
+		ri.day = tlsrpt_day(e.when);
+		buf_reset(&b);
+		tlsrpt_json(&a, "example.org", &ri, &b);
+		snprintf(want, sizeof(want), "\"date-range\":{"
+		    "\"start-datetime\":\"%s\",\"end-datetime\":\"%s\"}",
+		    cases[i].start, cases[i].end);
+		assert_non_null(strstr(b.data, want));
+		tlsrpt_agg_free(&a);
+	}
+	buf_free(&b);
+	id = tlsrpt_report_id(tlsrpt_day(1764892800 + 86399), "example.org",
+	    "mx.example.net");
+	assert_string_equal(id, "2025-12-05_example.org@mx.example.net");
+	free(id);
+	id = tlsrpt_report_id(tlsrpt_day(1764892800 - 1), "example.org",
+	    "mx.example.net");
+	assert_string_equal(id, "2025-12-04_example.org@mx.example.net");
+	free(id);
+}
+
 static void
 test_agg_and_json(void **state)
 {
@@ -164,7 +244,7 @@ test_agg_and_json(void **state)
 	struct tlsrpt_report_info ri = {
 		.organization = "Org \"quoted\" \\ \x01 \xc3\xa9 \xff",
 		.contact = "postmaster@example.net",
-		.report_id = "r1", .start = 1764892800, .end = 1764979200,
+		.report_id = "r1", .day = 1764892800,
 	};
 	struct tlsrpt_event	e;
 	struct buf		b;
@@ -246,7 +326,7 @@ test_mail(void **state)
 		.from = "noreply@example.net", .to = "rua@example.org",
 		.domain = "example.org", .submitter = "mx.example.net",
 		.report_id = "1.example.org@mx.example.net",
-		.start = 1764892800, .end = 1764979200, .now = 1764979300,
+		.day = 1764892800, .now = 1764979300,
 		.json = json, .jsonlen = sizeof(json) - 1,
 	};
 	struct buf	b;
@@ -269,6 +349,8 @@ test_mail(void **state)
 	    "report-type=\"tlsrpt\""));
 	assert_non_null(strstr(b.data, "filename=\"mx.example.net!example.org"
 	    "!1764892800!1764979200.json.gz\""));
+	assert_non_null(strstr(b.data, "from 2025-12-05T00:00:00Z to "
+	    "2025-12-06T00:00:00Z."));
 	p = strstr(b.data, "Content-Transfer-Encoding: base64\r\n");
 	assert_non_null(p);
 	p = strstr(p, "\r\n\r\n") + 4;
@@ -301,6 +383,8 @@ main(void)
 		cmocka_unit_test(test_txt_good),
 		cmocka_unit_test(test_txt_bad),
 		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_done_lines),
+		cmocka_unit_test(test_days),
 		cmocka_unit_test(test_agg_and_json),
 		cmocka_unit_test(test_agg_caps),
 		cmocka_unit_test(test_mail),
