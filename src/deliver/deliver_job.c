@@ -47,7 +47,8 @@ deliver_job_decode(struct ipc_msg *m)
 	struct deliver_job	*j;
 
 	if (IPC_DECODE(m, &in, NULL) == -1 || in.nrcpts == 0 ||
-	    in.nrcpts > DELIVER_JOB_RCPT_MAX) {
+	    in.nrcpts > DELIVER_JOB_RCPT_MAX || (in.data.len > 0 &&
+	    in.data.len != in.size)) {
 		ipc_proto_free(IPC_DELIVER, &in);
 		if (m->fd != -1)
 			close(m->fd);
@@ -82,7 +83,14 @@ deliver_job_decode(struct ipc_msg *m)
 	j->prepend = xstrdup(in.prepend);
 	j->size = in.size + strlen(j->prepend);	/* SIZE= counts what goes
 						 * out */
-	load_data(j, in.size);
+	if (in.data.len > 0) {
+		char	*p = xmalloc(in.data.len);
+
+		memcpy(p, in.data.p, in.data.len);
+		j->data = p;
+		j->datalen = in.data.len;
+	} else
+		load_data(j, in.size);
 	ipc_proto_free(IPC_DELIVER, &in);
 	return j;
 }
@@ -106,6 +114,19 @@ load_data(struct deliver_job *j, uint64_t size)
 	}
 	j->data = p;
 	j->datalen = (size_t)size;
+}
+
+/* deliver_job_read - see deliver_job.h. */
+ssize_t
+deliver_job_read(const struct deliver_job *j, void *p, size_t n, off_t off)
+{
+	if (j->data == NULL)
+		return pread(j->fd, p, n, off);
+	if (off < 0 || (uint64_t)off >= j->datalen)
+		return 0;
+	n = MIN(n, j->datalen - (size_t)off);
+	memcpy(p, j->data + off, n);
+	return (ssize_t)n;
 }
 
 /* deliver_job_encode_reply - see deliver_job.h. */

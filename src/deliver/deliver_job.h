@@ -11,6 +11,8 @@
 #ifndef POSTBOTE_DELIVER_JOB_H
 #define POSTBOTE_DELIVER_JOB_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,13 +92,19 @@ struct deliver_courier {
 /*
  * deliver_job_decode - the job of an IPC_DELIVER message (fields in
  * ipc_proto.h).  The job takes m->fd, even on failure (it is then closed).
- * A message of at most DELIVER_JOB_LOAD_MAX bytes is read into j->data
- * with one pread, so that the couriers and the loop check read no file.
+ * A message that came in the frame is copied into j->data (j->fd is -1
+ * then); one of at most DELIVER_JOB_LOAD_MAX bytes that came as a file is
+ * read into j->data with one pread.  Either way the couriers and the loop
+ * check read no file when j->data is set.
  * Returns the job, owned by the caller, or NULL if the message is
  * malformed, has no descriptor, or 0 or more than DELIVER_JOB_RCPT_MAX
  * recipients.
  */
 struct deliver_job *deliver_job_decode(struct ipc_msg *m);
+/* deliver_job_read - up to n bytes of the message from offset off, from
+ * j->data when it is there, else from the file: as pread(2). */
+ssize_t	 deliver_job_read(const struct deliver_job *, void *, size_t n,
+	    off_t off);
 
 /*
  * deliver_job_encode_reply - append j's IPC_DELIVER_REPLY payload (fields

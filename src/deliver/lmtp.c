@@ -832,7 +832,8 @@ send_body(struct lconn *c)
 	ssize_t		 got;
 
 	while (!l->eof && evbuffer_get_length(out) < OUT_HIGH) {
-		got = pread(l->j->fd, chunk, sizeof(chunk), l->off);
+		got = deliver_job_read(l->j, chunk, sizeof(chunk),
+		    l->off);
 		if (got == -1 && errno == EINTR)
 			continue;
 		if (got == -1) {

@@ -2041,7 +2041,8 @@ send_body(struct rconn *c)
 	ssize_t		 got;
 
 	while (!r->eof && evbuffer_get_length(out) < OUT_HIGH) {
-		got = pread(r->j->fd, chunk, sizeof(chunk), r->off);
+		got = deliver_job_read(r->j, chunk, sizeof(chunk),
+		    r->off);
 		if (got == -1 && errno == EINTR)
 			continue;
 		if (got == -1) {

@@ -20,7 +20,9 @@
 #include "lib/util.h"
 
 enum ftype { F_END = 0, F_U32, F_U64, F_STR, F_BYTES, F_LIST, F_STRUCT };
-enum fdkind { FD_NONE = 0, FD_ALWAYS, FD_IF_OK };
+/* FD_IF_OK: when the first u32 member is not 0; FD_UNLESS_BYTES: when
+ * the BYTES member at the schema's bytes_off is empty. */
+enum fdkind { FD_NONE = 0, FD_ALWAYS, FD_IF_OK, FD_UNLESS_BYTES };
 
 struct field {
 	const char		*name;
@@ -39,6 +41,7 @@ struct schema {
 	size_t			 size;	/* of the message struct */
 	const struct field	*fields;
 	enum fdkind		 fd;
+	size_t			 bytes_off;	/* FD_UNLESS_BYTES */
 };
 
 #define U32(s, m)	{ #m, F_U32, offsetof(s, m), 0, 0, 0, NULL }
@@ -124,7 +127,8 @@ static const struct field f_deliver[] = {
 	U32(struct ipc_deliver, body), U32(struct ipc_deliver, smtputf8),
 	U32(struct ipc_deliver, ret), STR(struct ipc_deliver, envid),
 	U64(struct ipc_deliver, size), STR(struct ipc_deliver, prepend),
-	U32(struct ipc_deliver, tls_req), END
+	U32(struct ipc_deliver, tls_req), BYTES(struct ipc_deliver, data),
+	END
 };
 static const struct field f_deliver_result[] = {
 	U32(struct ipc_deliver_result, index),
@@ -243,7 +247,9 @@ static const struct field f_tlsrpt[] = {
 	TSTR(receiving_ip), TSTR(reason), END
 };
 
-#define MSG(t, s, f, d)	[t] = { sizeof(s), f, d }
+#define MSG(t, s, f, d)	[t] = { sizeof(s), f, d, 0 }
+#define MSG_UNLESS_BYTES(t, s, f, m) \
+	[t] = { sizeof(s), f, FD_UNLESS_BYTES, offsetof(s, m) }
 
 static const struct schema schemas[IPC_TYPE_MAX] = {
 	MSG(IPC_PEER, struct ipc_peer, f_peer, FD_ALWAYS),
@@ -260,7 +266,7 @@ static const struct schema schemas[IPC_TYPE_MAX] = {
 	MSG(IPC_SPOOL_COMMIT_REPLY, struct ipc_reply,
 	    f_reply, FD_NONE),
 	MSG(IPC_SPOOL_ABORT, struct ipc_id, f_id, FD_NONE),
-	MSG(IPC_DELIVER, struct ipc_deliver, f_deliver, FD_ALWAYS),
+	MSG_UNLESS_BYTES(IPC_DELIVER, struct ipc_deliver, f_deliver, data),
 	MSG(IPC_DELIVER_REPLY, struct ipc_deliver_reply,
 	    f_deliver_reply, FD_NONE),
 	MSG(IPC_CTL_LIST, struct ipc_empty, f_empty, FD_NONE),
@@ -488,7 +494,9 @@ ipc_proto_decode(struct ipc_msg *m, void *out, size_t msize, const char **why)
 		return -1;
 	}
 	want_fd = s->fd == FD_ALWAYS || (s->fd == FD_IF_OK &&
-	    *(const uint32_t *)out != 0);
+	    *(const uint32_t *)out != 0) || (s->fd == FD_UNLESS_BYTES &&
+	    ((const struct ipc_bytes *)((const char *)out + s->bytes_off))->len
+	    == 0);
 	*why = m->off != m->len ? "bytes left over" :
 	    want_fd != (m->fd != -1) ? "descriptor" : NULL;
 	if (*why != NULL) {

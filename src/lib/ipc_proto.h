@@ -134,8 +134,11 @@ struct ipc_id {
 };
 
 /* IPC_DELIVER - queue to deliver: one message's local recipients
- * (request id 0) or the remote ones of one domain; the fd is the
- * message, read-only. */
+ * (request id 0) or the remote ones of one domain.  The message comes
+ * whole in data when the queue still holds it in memory (at most
+ * IPC_DELIVER_DATA_MAX bytes, exactly size), and then no fd comes;
+ * otherwise data is empty and the fd is the message, read-only. */
+#define IPC_DELIVER_DATA_MAX	(64u * 1024)
 struct ipc_deliver_rcpt {
 	uint32_t	 index;		/* in the envelope */
 	uint32_t	 kind;		/* enum rcpt_kind */
@@ -158,6 +161,7 @@ struct ipc_deliver {
 	uint64_t	 size;
 	const char	*prepend;	/* header fields written first */
 	uint32_t	 tls_req;	/* enum env_tls (RFC 8689) */
+	struct ipc_bytes data;		/* the content, or empty: the fd */
 };
 /* IPC_DELIVER_REPLY - each recipient's result, the request's id. */
 struct ipc_deliver_result {
@@ -359,7 +363,8 @@ void	 ipc_proto_free(uint16_t type, void *msg);
 int	 ipc_proto_send(struct ipc_chan *, uint16_t type, uint64_t id,
 	    const void *msg, size_t msize, int fd);
 /* ipc_proto_fd - does a frame of type carry a descriptor: 0 never,
- * 1 always, 2 when the message says ok. */
+ * 1 always, 2 when the message says ok, 3 when its content is not in
+ * the frame (IPC_DELIVER). */
 int	 ipc_proto_fd(uint16_t type);
 
 /* The size goes with the struct, so a call cannot name the wrong one. */

@@ -339,22 +339,28 @@ delivery_msg(const struct queue_sched_delivery *d, struct ipc_deliver *m)
 	m->prepend = env->prepend != NULL ? env->prepend : "";
 }
 
-/* send_delivery - the scheduler's deliver op: one IPC_DELIVER with a
- * read-only descriptor of the message, request id d->reqid. */
+/* send_delivery - the scheduler's deliver op: one IPC_DELIVER with the
+ * message, in the frame when it is small and still in memory, else as a
+ * read-only descriptor; request id d->reqid. */
 static enum queue_sched_send
 send_delivery(void *arg, const struct queue_sched_delivery *d)
 {
 	struct ipc_deliver	m;
-	int			fd, rc;
+	const void		*data = NULL;
+	size_t			 len = 0;
+	int			 fd = -1, rc;
 
 	if (stopping || proc_peer(PROC_DELIVER) == NULL)
 		return QUEUE_SCHED_NOT_SENT;
-	if ((fd = spool_open_data(d->id)) == -1) {
+	if (!spool_cached(d->id, &data, &len) &&
+	    (fd = spool_open_data(d->id)) == -1) {
 		log_warn("%s: event=data-missing error=\"%s\"", d->id,
 		    strerror(errno));
 		return QUEUE_SCHED_NO_DATA;
 	}
 	delivery_msg(d, &m);
+	m.data.p = data;
+	m.data.len = len;
 	rc = PROC_SEND(PROC_DELIVER, IPC_DELIVER, d->reqid, &m, fd);
 	free(m.rcpts);
 	return rc == 0 ? QUEUE_SCHED_SENT : QUEUE_SCHED_NOT_SENT;

@@ -18,7 +18,9 @@
  * checkpoint (syncfs) makes them durable before the journal starts over.
  * Each commit carries its requester's completion (spool.h), called once
  * its batch is done, before the message is handed to the scheduler.
- * Recovery replays the journal, then reads the spool directories, and
+ * The content of a small message read back for the journal stays in
+ * memory for a while (spool_cached), so that its first delivery needs no
+ * file.  Recovery replays the journal, then reads the spool directories, and
  * remembers which ids were committed: the answers to the last commits may
  * have died with the process that made them.
  * docs/queue-format.md explains the crash guarantees.  Trust: ids are
@@ -39,6 +41,7 @@
 
 #include <event2/event.h>
 
+#include "lib/ipc_proto.h"
 #include "lib/log.h"
 #include "queue/journal.h"
 #include "queue/spool.h"
@@ -52,6 +55,17 @@ static const char *dirnames[D_MAX] = { "data", "queue", "hold", "corrupt",
 #define FREE_MAX	4096	/* spare files kept for reuse */
 
 #define POOL_MAX	64	/* data files made ahead by the worker */
+
+/* Contents kept for spool_cached: each at most what an IPC_DELIVER may
+ * carry, all together at most CACHE_BYTES, oldest out first. */
+#define CACHE_SLOTS	256
+#define CACHE_BYTES	(8u * 1024 * 1024)
+
+struct cached {
+	char	 id[QUEUE_ID_LEN + 1];
+	char	*p;			/* NULL: a free slot */
+	size_t	 len;
+};
 
 struct pooled {
 	char	id[QUEUE_ID_LEN + 1];
@@ -73,6 +87,8 @@ static uint64_t		 spare_seq;
 static int		 root_fd;		/* state_dir/spool */
 static uint64_t		*committed;		/* recovery: sorted ids */
 static size_t		 ncommitted, capcommitted;
+static struct cached	 cache[CACHE_SLOTS];	/* loop only */
+static size_t		 cache_next, cache_bytes;
 
 static void	 committed_add(const char *);
 static int	 cmp_u64(const void *, const void *);
@@ -272,9 +288,77 @@ encode_op(struct spool_commit *c, struct buf *rec, struct buf *data)
 	c->error = load_data(c, data, &len, &inline_data);
 	close(c->data_fd);
 	c->data_fd = -1;
-	if (c->error == 0)
-		journal_rec_commit(rec, journal_epoch(journal), c->id,
-		    c->env.data, c->env.len, data->data, len, inline_data);
+	if (c->error != 0)
+		return;
+	journal_rec_commit(rec, journal_epoch(journal), c->id,
+	    c->env.data, c->env.len, data->data, len, inline_data);
+	if (inline_data && len == c->parsed.size && len > 0 &&
+	    len <= IPC_DELIVER_DATA_MAX) {
+		c->content = xmalloc((size_t)len);
+		memcpy(c->content, data->data, (size_t)len);
+		c->content_len = (size_t)len;
+	}
+}
+
+/* cache_free - empty one slot of the content cache. */
+static void
+cache_free(struct cached *e)
+{
+	if (e->p == NULL)
+		return;
+	cache_bytes -= e->len;
+	free(e->p);
+	e->p = NULL;
+}
+
+/* cache_put - keep p (taken over) as the content of id, making room
+ * from the oldest entry on. */
+static void
+cache_put(const char *id, char *p, size_t len)
+{
+	/* The slot to fill, then the oldest ones after it while the
+	 * bytes are over. */
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		if (i > 0 && cache_bytes + len <= CACHE_BYTES)
+			break;
+		cache_free(&cache[(cache_next + i) % CACHE_SLOTS]);
+	}
+	str_copy(cache[cache_next].id, id, sizeof(cache[cache_next].id));
+	cache[cache_next].p = p;
+	cache[cache_next].len = len;
+	cache_bytes += len;
+	cache_next = (cache_next + 1) % CACHE_SLOTS;
+}
+
+static struct cached *
+cache_find(const char *id)
+{
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		if (cache[i].p != NULL && strcmp(cache[i].id, id) == 0)
+			return &cache[i];
+	return NULL;
+}
+
+bool
+spool_cached(const char *id, const void **p, size_t *len)
+{
+	struct cached	*e = cache_find(id);
+
+	if (e == NULL)
+		return false;
+	*p = e->p;
+	*len = e->len;
+	return true;
+}
+
+/* cache_drop - forget the content of a message going away. */
+static void
+cache_drop(const char *id)
+{
+	struct cached	*e = cache_find(id);
+
+	if (e != NULL)
+		cache_free(e);
 }
 
 /* finish_chunk - write the records of [first, stop), one sync when there
@@ -371,10 +455,15 @@ commit_done(struct worker_item *wi)
 			c->done(c, c->done_arg);
 		if (c->error != 0)
 			spool_discard(c->id);
-		else
+		else {
+			if (c->content != NULL)
+				cache_put(c->id, c->content, c->content_len);
+			c->content = NULL;
 			accept_cb(c->id, &c->parsed);
+		}
 		envelope_free(&c->parsed);
 	}
+	free(c->content);
 	buf_free(&c->env);
 	free(c);
 }
@@ -522,6 +611,7 @@ spool_remove(const char *id, bool held)
 {
 	struct spool_commit	*c = xcalloc(1, sizeof(*c));
 
+	cache_drop(id);
 	c->op = SPOOL_OP_REMOVE;
 	str_copy(c->id, id, sizeof(c->id));
 	c->held = held;
@@ -581,6 +671,7 @@ spool_corrupt(const char *dir, const char *id)
 
 	if (!id_ok(id))
 		return;
+	cache_drop(id);
 	renameat(dfd[from], id, dfd[D_CORRUPT], id);
 	snprintf(name, sizeof(name), "%s.data", id);
 	renameat(dfd[D_DATA], id, dfd[D_CORRUPT], name);

@@ -44,6 +44,9 @@ struct spool_commit {
 	int			 data_fd;	/* read-only, closed by spool */
 	bool			 held;		/* remove: it is in hold/ */
 	int			 error;		/* errno, 0 = durable */
+	char			*content;	/* worker: a small message's
+						 * bytes, for spool_cached */
+	size_t			 content_len;
 	/* The requester's completion (NULL: nobody waits), called once
 	 * for every commit spool_commit or spool_inject took. */
 	spool_done_cb		 done;
@@ -79,6 +82,13 @@ void	 spool_remove(const char *id, bool held);
 int	 spool_inject(struct spool_commit *c, const void *data, size_t len);
 /* spool_discard - remove the data file of a message never committed. */
 void	 spool_discard(const char *id);
+/*
+ * spool_cached - the content of a small message committed lately, still
+ * in memory (valid until the next call into spool): true with *p and
+ * *len, else false and the caller opens the file.  Entries go when the
+ * message is removed, or the oldest when room is needed.
+ */
+bool	 spool_cached(const char *id, const void **p, size_t *len);
 /* spool_open_data - the message content, read-only; -1 with errno. */
 int	 spool_open_data(const char *id);
 /* spool_append - append status records to the envelope (page cache; a

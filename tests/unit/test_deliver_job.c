@@ -44,14 +44,20 @@ is_open(int fd)
 	return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
 }
 
-/* put_request - an IPC_DELIVER payload as queue.c sends it. */
+/* put_request_data - an IPC_DELIVER payload as queue.c sends it, the
+ * message in the frame when data is not NULL (the envelope's size: its
+ * length plus skew). */
 static void
-put_request(struct buf *b, uint32_t n)
+put_request_data(struct buf *b, uint32_t n, const char *data, int skew)
 {
 	struct ipc_deliver_rcpt	 r[2];
 	struct ipc_deliver	 d = { "4BF2A9C01E000001",
 	    "alice@example.com", 1234567, 1, r, n, SMTP_BODY_8BITMIME, 1,
-	    SMTP_RET_HDRS, "env-1", 1000, "X-Trace: 1\r\n", ENV_TLS_REQUIRE };
+	    SMTP_RET_HDRS, "env-1", 1000, "X-Trace: 1\r\n", ENV_TLS_REQUIRE,
+	    { data, data != NULL ? strlen(data) : 0 } };
+
+	if (data != NULL)
+		d.size = strlen(data) + (uint64_t)skew;
 
 	assert_true(n <= 2);
 	for (uint32_t i = 0; i < n; i++) {
@@ -63,6 +69,12 @@ put_request(struct buf *b, uint32_t n)
 		r[i].orcpt = i == 0 ? "rfc822;bob@example.org" : "";
 	}
 	IPC_ENCODE(b, IPC_DELIVER, &d);
+}
+
+static void
+put_request(struct buf *b, uint32_t n)
+{
+	put_request_data(b, n, NULL, 0);
 }
 
 static struct ipc_msg
@@ -184,6 +196,53 @@ test_decode_refused(void **state)
 	m = msg_of(&b, b.len, -1);
 	assert_null(deliver_job_decode(&m));
 	buf_free(&b);
+}
+
+/* A small message in the frame: no descriptor, the couriers read the
+ * copy; the frame may carry one or the other, not both, and the content
+ * must be the size the envelope says. */
+static void
+test_decode_inline(void **state)
+{
+	const char		*text = "Subject: x\r\n\r\nhi\r\n";
+	struct buf		 b;
+	struct ipc_msg		 m;
+	struct deliver_job	*j;
+	char			 got[64];
+	int			 fd;
+
+	(void)state;
+	buf_init(&b, 0);
+	put_request_data(&b, 2, text, 0);
+	m = msg_of(&b, b.len, -1);
+	j = deliver_job_decode(&m);
+	assert_non_null(j);
+	assert_int_equal(j->fd, -1);
+	assert_int_equal(j->datalen, strlen(text));
+	assert_memory_equal(j->data, text, strlen(text));
+	assert_int_equal(deliver_job_read(j, got, 7, 0), 7);
+	assert_memory_equal(got, "Subject", 7);
+	assert_int_equal(deliver_job_read(j, got, sizeof(got), 14), 4);
+	assert_memory_equal(got, "hi\r\n", 4);
+	assert_int_equal(deliver_job_read(j, got, sizeof(got),
+	    (off_t)strlen(text)), 0);
+	deliver_job_free(j);
+
+	/* content and a descriptor: refused, the descriptor closed */
+	fd = message_fd(text);
+	m = msg_of(&b, b.len, fd);
+	assert_null(deliver_job_decode(&m));
+	assert_false(is_open(fd));
+	buf_free(&b);
+
+	/* content that is not the envelope's size */
+	for (int skew = -1; skew <= 1; skew += 2) {
+		buf_init(&b, 0);
+		put_request_data(&b, 1, text, skew);
+		m = msg_of(&b, b.len, -1);
+		assert_null(deliver_job_decode(&m));
+		buf_free(&b);
+	}
 }
 
 static void
@@ -349,6 +408,7 @@ main(void)
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_decode_truncated),
 		cmocka_unit_test(test_decode_refused),
+		cmocka_unit_test(test_decode_inline),
 		cmocka_unit_test(test_set_result_caps),
 		cmocka_unit_test(test_encode_reply),
 		cmocka_unit_test(test_is_remote),

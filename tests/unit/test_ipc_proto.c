@@ -50,7 +50,7 @@ static struct ipc_deliver_rcpt	 s_drcpts[] = {
 	{ 2, 1, "b@x.example", "b@x.example", 0, "" } };
 static struct ipc_deliver	 s_deliver = { "0123456789ABCDEF",
 	"s@y.example", 1700000000000000ULL, 1, s_drcpts, 2, 2, 1, 1, "env-1",
-	4096, "Authentication-Results: x; spf=pass\r\n", 2 };
+	4096, "Authentication-Results: x; spf=pass\r\n", 2, { NULL, 0 } };
 static struct ipc_deliver_result s_results[] = {
 	{ 0, 0, "2.0.0", "250 ok", "mx.example.org" },
 	{ 2, 1, "4.4.1", "timed out", "" } };
@@ -294,6 +294,24 @@ test_descriptors(void **state)
 	assert_int_equal(ipc_proto_decode(&m, &(struct ipc_deliver){ 0 },
 	    sizeof(struct ipc_deliver), &why), -1);
 	assert_string_equal(why, "descriptor");
+	/* ... unless the message comes in the frame, and then never */
+	{
+		struct ipc_deliver	inl = s_deliver, d;
+
+		inl.data.p = "Subject: x\r\n\r\n";
+		inl.data.len = 15;
+		inl.size = 15;
+		buf_reset(&a);
+		IPC_ENCODE(&a, IPC_DELIVER, &inl);
+		m = view(IPC_DELIVER, &a, a.len, 7);
+		assert_int_equal(IPC_DECODE(&m, &d, &why), -1);
+		assert_string_equal(why, "descriptor");
+		m = view(IPC_DELIVER, &a, a.len, -1);
+		assert_int_equal(IPC_DECODE(&m, &d, &why), 0);
+		assert_int_equal(d.data.len, 15);
+		assert_memory_equal(d.data.p, inl.data.p, 15);
+		ipc_proto_free(IPC_DELIVER, &d);
+	}
 	/* IPC_SPOOL_OPEN_REPLY: with one exactly when ok */
 	buf_reset(&a);
 	IPC_ENCODE(&a, IPC_SPOOL_OPEN_REPLY, &s_open_ok);
