@@ -14,8 +14,11 @@
  * Commits and removals run in batches on one worker thread.  A commit is
  * durable once its journal record (envelope, and the data when small) is:
  * one fdatasync() of the journal covers the whole batch, and only then are
- * the 250 replies sent.  The spool files are written without syncing; a
- * checkpoint (syncfs) makes them durable before the journal starts over.
+ * the 250 replies sent.  The envelope file is written only when it is
+ * needed: for a status record, a hold, or at the next checkpoint, which
+ * writes every envelope still unwritten, makes the spool files durable
+ * (syncfs) and only then lets the journal start over.  A message delivered
+ * before that never has one.
  * Each commit carries its requester's completion (spool.h), called once
  * its batch is done, before the message is handed to the scheduler.
  * The content of a small message read back for the journal stays in
@@ -61,6 +64,14 @@ static const char *dirnames[D_MAX] = { "data", "queue", "hold", "corrupt",
 #define CACHE_SLOTS	256
 #define CACHE_BYTES	(8u * 1024 * 1024)
 
+/* An envelope journaled but not written to queue/ yet. */
+struct unwritten {
+	struct unwritten	*next;
+	char			 id[QUEUE_ID_LEN + 1];
+	struct buf		 env;
+};
+#define UNWRITTEN_BUCKETS	1024
+
 struct cached {
 	char	 id[QUEUE_ID_LEN + 1];
 	char	*p;			/* NULL: a free slot */
@@ -87,6 +98,11 @@ static uint64_t		 spare_seq;
 static int		 root_fd;		/* state_dir/spool */
 static uint64_t		*committed;		/* recovery: sorted ids */
 static size_t		 ncommitted, capcommitted;
+/* Unwritten envelopes: added and dropped by the worker, written by the
+ * worker (checkpoint) or the loop (spool_append, spool_hold), all under
+ * the mutex, which a checkpoint holds until the journal is reset. */
+static pthread_mutex_t	 unwritten_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct unwritten	*unwritten[UNWRITTEN_BUCKETS];
 static struct cached	 cache[CACHE_SLOTS];	/* loop only */
 static size_t		 cache_next, cache_bytes;
 
@@ -164,21 +180,21 @@ write_all_fd(int fd, const void *p, size_t len)
 	return 0;
 }
 
-/* write_env - the envelope file of a commit, in a reused file (emptied
- * by take_file). */
+/* write_env - an envelope file, in a reused file (emptied by take_file;
+ * worker only). */
 static int
-write_env(struct spool_commit *c)
+write_env(const char *id, const struct buf *env)
 {
 	bool	reused;
-	int	fd = take_file(dfd[D_QUEUE], c->id, &reused), e;
+	int	fd = take_file(dfd[D_QUEUE], id, &reused), e;
 
 	if (fd == -1)
 		return errno;
-	e = write_all_fd(fd, c->env.data, c->env.len);
+	e = write_all_fd(fd, env->data, env->len);
 	if (close(fd) == -1 && e == 0)
 		e = errno;
 	if (e != 0)
-		unlinkat(dfd[D_QUEUE], c->id, 0);
+		unlinkat(dfd[D_QUEUE], id, 0);
 	return e;
 }
 
@@ -223,16 +239,129 @@ refill_pool(void)
 	}
 }
 
-/* checkpoint - make every spool file durable, then empty the journal. */
-static int
-checkpoint(void)
+static unsigned
+unwritten_hash(const char *id)
 {
-	if (syncfs(dfd[D_QUEUE]) == -1 || journal_reset(journal) == -1) {
-		log_warn("event=checkpoint-failed error=\"%s\"",
-		    strerror(errno));
+	unsigned	h = 2166136261u;
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % UNWRITTEN_BUCKETS;
+}
+
+/* unwritten_put - c's envelope waits in memory (worker; takes c->env). */
+static void
+unwritten_put(struct spool_commit *c)
+{
+	struct unwritten	*u = xcalloc(1, sizeof(*u));
+	unsigned		 h = unwritten_hash(c->id);
+
+	str_copy(u->id, c->id, sizeof(u->id));
+	u->env = c->env;
+	buf_init(&c->env, 0);
+	pthread_mutex_lock(&unwritten_mtx);
+	u->next = unwritten[h];
+	unwritten[h] = u;
+	pthread_mutex_unlock(&unwritten_mtx);
+}
+
+/* unwritten_take - the unwritten envelope of id out of the table, or
+ * NULL when its file is written (mutex held). */
+static struct unwritten *
+unwritten_take(const char *id)
+{
+	struct unwritten	**up = &unwritten[unwritten_hash(id)], *u;
+
+	for (; (u = *up) != NULL; up = &u->next)
+		if (strcmp(u->id, id) == 0) {
+			*up = u->next;
+			return u;
+		}
+	return NULL;
+}
+
+static void
+unwritten_free(struct unwritten *u)
+{
+	buf_free(&u->env);
+	free(u);
+}
+
+/* unwritten_back - put u back after its write failed (mutex held): the
+ * journal still holds it, and the next checkpoint tries again. */
+static void
+unwritten_back(struct unwritten *u)
+{
+	unsigned	h = unwritten_hash(u->id);
+
+	u->next = unwritten[h];
+	unwritten[h] = u;
+}
+
+/* write_unwritten - every envelope still in memory to its file (worker,
+ * mutex held); 0, or -1 with errno when one could not be written. */
+static int
+write_unwritten(void)
+{
+	for (size_t h = 0; h < UNWRITTEN_BUCKETS; h++)
+		while (unwritten[h] != NULL) {
+			struct unwritten	*u = unwritten[h];
+			int			 e = write_env(u->id, &u->env);
+
+			if (e != 0) {
+				errno = e;
+				return -1;
+			}
+			unwritten[h] = u->next;
+			unwritten_free(u);
+		}
+	return 0;
+}
+
+/* materialize - write id's envelope file if it is still in memory (the
+ * loop, before it appends to the file or moves it); 0 or -1 with errno. */
+static int
+materialize(const char *id)
+{
+	struct unwritten	*u;
+	int			 e = 0;
+
+	pthread_mutex_lock(&unwritten_mtx);
+	if ((u = unwritten_take(id)) != NULL) {
+		e = write_file(dfd[D_QUEUE], id, u->env.data, u->env.len,
+		    O_TRUNC);
+		if (e != 0)
+			unwritten_back(u);
+		else
+			unwritten_free(u);
+	}
+	pthread_mutex_unlock(&unwritten_mtx);
+	if (e != 0) {
+		log_warn("%s: event=envelope-write-error error=\"%s\"", id,
+		    strerror(e));
+		errno = e;
 		return -1;
 	}
 	return 0;
+}
+
+/* checkpoint - write the envelopes still in memory, make every spool
+ * file durable, then empty the journal; the loop writes no envelope
+ * meanwhile. */
+static int
+checkpoint(void)
+{
+	int	rc = 0;
+
+	pthread_mutex_lock(&unwritten_mtx);
+	if (write_unwritten() == -1 || syncfs(dfd[D_QUEUE]) == -1 ||
+	    journal_reset(journal) == -1) {
+		log_warn("event=checkpoint-failed error=\"%s\"",
+		    strerror(errno));
+		rc = -1;
+	}
+	pthread_mutex_unlock(&unwritten_mtx);
+	return rc;
 }
 
 /* load_data - small data goes into the journal record; big data is made
@@ -379,15 +508,24 @@ finish_chunk(struct spool_commit *first, struct spool_commit *stop,
 	buf_reset(recs);
 	for (c = first; c != stop; c = (struct spool_commit *)c->item.next) {
 		if (c->op == SPOOL_OP_REMOVE) {
-			release_file(dfd[c->held ? D_HOLD : D_QUEUE], c->id);
+			struct unwritten	*u;
+
+			pthread_mutex_lock(&unwritten_mtx);
+			u = unwritten_take(c->id);
+			pthread_mutex_unlock(&unwritten_mtx);
+			if (u != NULL)		/* never written: no file */
+				unwritten_free(u);
+			else
+				release_file(dfd[c->held ? D_HOLD : D_QUEUE],
+				    c->id);
 			release_file(dfd[D_DATA], c->id);
 			continue;
 		}
 		if (c->error == 0)
 			c->error = err;
 		if (c->error == 0)
-			c->error = write_env(c);
-		if (c->error != 0 && err == 0)	/* journaled: take it back */
+			unwritten_put(c);
+		else if (err == 0)	/* journaled: take it back */
 			journal_rec_remove(recs, journal_epoch(journal), c->id);
 	}
 	refused = recs->len > 0;
@@ -635,7 +773,7 @@ spool_append(const char *id, bool held, const struct buf *b)
 {
 	int	 fd, rc = 0;
 
-	if (!id_ok(id))
+	if (!id_ok(id) || (!held && materialize(id) == -1))
 		return -1;
 	fd = openat(dfd[held ? D_HOLD : D_QUEUE], id, O_WRONLY | O_APPEND |
 	    O_NOFOLLOW | O_CLOEXEC);
@@ -650,7 +788,7 @@ spool_append(const char *id, bool held, const struct buf *b)
 int
 spool_hold(const char *id)
 {
-	if (!id_ok(id))
+	if (!id_ok(id) || materialize(id) == -1)
 		return -1;
 	return renameat(dfd[D_QUEUE], id, dfd[D_HOLD], id);
 }
@@ -672,6 +810,8 @@ spool_corrupt(const char *dir, const char *id)
 	if (!id_ok(id))
 		return;
 	cache_drop(id);
+	if (from == D_QUEUE)
+		(void)materialize(id);
 	renameat(dfd[from], id, dfd[D_CORRUPT], id);
 	snprintf(name, sizeof(name), "%s.data", id);
 	renameat(dfd[D_DATA], id, dfd[D_CORRUPT], name);

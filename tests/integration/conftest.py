@@ -3,6 +3,7 @@ loopback ports, with a temporary state_dir, users and aliases files, and a
 fake DNS server on loopback that every config points `resolver` at."""
 
 import atexit
+import json
 import os
 import shutil
 import re
@@ -316,8 +317,28 @@ class MTA:
                              % (text, addr, self.log()))
 
     def queued(self):
+        """The ids of the messages waiting in the queue, not held: the
+        server's own list while it runs (an envelope is written to
+        spool/queue only when it is needed), else spool/queue."""
+        if self.proc is not None and self.proc.poll() is None:
+            r = subprocess.run([BIN, "queue", "-c", self.conf, "list",
+                                "--json"], capture_output=True, text=True,
+                               timeout=30)
+            if r.returncode == 0:
+                return sorted(e["id"] for e in json.loads(r.stdout)
+                              if not e["held"])
         d = os.path.join(self.state, "spool", "queue")
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def envelope_file(self, qid, timeout=15.0):
+        """The path of qid's envelope in spool/queue once the queue has
+        written it: at the first status record (a deferral), a hold, or
+        the next checkpoint."""
+        path = os.path.join(self.state, "spool", "queue", qid)
+        end = time.time() + timeout
+        while time.time() < end and not os.path.exists(path):
+            time.sleep(0.05)
+        return path
 
     def wait_queue_empty(self, timeout=15.0):
         end = time.time() + timeout

@@ -1138,7 +1138,7 @@ def test_bdat_without_rcpt_then_new_transaction(mta, dns):
         assert bdat(c, b"Subject: 2\r\n\r\nsecond\r\n", last=True).code == 250
     time.sleep(0.3)
     (qid,) = mta.queued()
-    env = open(os.path.join(mta.state, "spool", "queue", qid), "rb").read()
+    env = open(mta.envelope_file(qid), "rb").read()
     assert b"S18:second@client.test\n" in env, env
     assert b"FIRST" not in env and b"first@" not in env, env
 

@@ -703,15 +703,15 @@ def read_envelope(path):
     return fields, groups
 
 
-def test_dsn_params_kept_in_envelope(mta):
+def test_dsn_params_kept_in_envelope(mta, dns):
     """Queued (remote, deferred) so the queue file stays: ENVID and ORCPT
     are stored decoded, RET/NOTIFY/BODY/SMTPUTF8 as numbers."""
+    dns.set_rcode("remote.test", None, "SERVFAIL")   # stays queued
     qid = send(mta, ["RCPT TO:<someone@remote.test> NOTIFY=SUCCESS,DELAY "
                      "ORCPT=rfc822;Some+2BOne@remote.test",
                      "RCPT TO:<other@remote.test> NOTIFY=NEVER"],
                mail_params=" RET=HDRS ENVID=QQ+2B314 BODY=8BITMIME SMTPUTF8")
-    path = "%s/spool/queue/%s" % (mta.state, qid)
-    fields, groups = read_envelope(path)
+    fields, groups = read_envelope(mta.envelope_file(qid))
     assert fields["E"] == b"QQ+314"
     assert fields["R"] == b"2"
     assert fields["B"] == b"2"

@@ -1,9 +1,10 @@
 /*
- * test_spool.c - the spool's journal across a checkpoint made in the
- * middle of a batch: every commit answered durable must be in the epoch
- * that a replay reads, or in files the checkpoint synced.  Commits go
- * through the real worker thread and a real event loop, in a fresh
- * mkdtemp directory.
+ * test_spool.c - when the spool writes envelope files (only when one is
+ * needed), and its journal across a checkpoint made in the middle of a
+ * batch: every commit answered durable must be in the epoch that a
+ * replay reads, or in files the checkpoint wrote and synced.  Commits go
+ * through the real worker thread and a real event loop, in one fresh
+ * mkdtemp directory for the process (the spool is set up once).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -30,6 +32,8 @@
 
 static unsigned	 ndone, nfailed;
 static char	 last_id[QUEUE_ID_LEN + 1];
+static char	 top[] = "/tmp/test_spool.XXXXXX";
+static struct event_base *base;
 
 static void
 accepted(const char *id, struct envelope *env)
@@ -70,7 +74,7 @@ make_dirs(const char *root)
 }
 
 static void
-inject(const char *text)
+inject_len(const char *text, size_t len)
 {
 	struct spool_commit	*c = xcalloc(1, sizeof(*c));
 	struct env_rcpt		*r = xcalloc(1, sizeof(*r));
@@ -81,8 +85,24 @@ inject(const char *text)
 	c->parsed.rcpts = r;
 	c->parsed.nrcpt = 1;
 	c->done = done;
-	assert_int_equal(spool_inject(c, text, MSG_SIZE), 0);
+	assert_int_equal(spool_inject(c, text, len), 0);
 	memcpy(last_id, c->id, sizeof(last_id));
+}
+
+static void
+inject(const char *text)
+{
+	inject_len(text, MSG_SIZE);
+}
+
+/* wait_done - run the loop until n more commits are answered. */
+static void
+wait_done(unsigned n)
+{
+	unsigned	want = ndone + n;
+
+	while (ndone < want)
+		event_base_loop(base, EVLOOP_ONCE);
 }
 
 static int
@@ -111,6 +131,22 @@ count(const struct jrec *r, void *arg)
 	s->last |= strcmp(r->id, last_id) == 0;
 }
 
+static unsigned
+count_files(const char *root, const char *dir)
+{
+	char		 p[512];
+	DIR		*d;
+	struct dirent	*de;
+	unsigned	 n = 0;
+
+	snprintf(p, sizeof(p), "%s/spool/%s", root, dir);
+	assert_non_null(d = opendir(p));
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 /* The commit that does not fit in the journal any more comes after a
  * checkpoint; its record must carry the new epoch, or a replay stops at
  * it and every later commit of that epoch exists only in unsynced
@@ -118,27 +154,21 @@ count(const struct jrec *r, void *arg)
 static void
 test_commit_after_a_checkpoint_in_a_batch(void **state)
 {
-	char			 root[] = "/tmp/test_spool.XXXXXX", p[512];
+	char			 p[512];
 	char			*text = xmalloc(MSG_SIZE);
-	struct event_base	*base = event_base_new();
 	struct journal		*j;
 	struct seen		 seen = { 0, false };
 	int			 dfd;
 
 	(void)state;
-	assert_non_null(mkdtemp(root));
-	make_dirs(root);
 	memset(text, 'x', MSG_SIZE);
 	for (size_t i = 99; i < MSG_SIZE; i += 100)
 		memcpy(text + i - 1, "\r\n", 2);
-	spool_init(base, root, accepted);
-	spool_scan(no_load);
 	for (unsigned i = 0; i < NMSG; i++)
 		inject(text);
-	while (ndone < NMSG)
-		event_base_loop(base, EVLOOP_ONCE);
+	wait_done(NMSG);
 	assert_int_equal(nfailed, 0);
-	snprintf(p, sizeof(p), "%s/spool", root);
+	snprintf(p, sizeof(p), "%s/spool", top);
 	dfd = open(p, O_RDONLY | O_DIRECTORY);
 	assert_true(dfd >= 0);
 	j = journal_open(dfd, "journal");
@@ -148,18 +178,117 @@ test_commit_after_a_checkpoint_in_a_batch(void **state)
 	    (unsigned)NMSG);
 	assert_true(seen.commits > 0);
 	assert_true(seen.last);
+	/* The checkpoint wrote the envelopes of the epoch before; those of
+	 * the last one are in the journal only, until the next. */
+	assert_int_equal(count_files(top, "queue"), NMSG - seen.commits);
 	journal_close(j);
 	close(dfd);
 	free(text);
-	assert_int_equal(nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+static bool
+exists(const char *root, const char *dir, const char *id)
+{
+	char		p[512];
+	struct stat	st;
+
+	snprintf(p, sizeof(p), "%s/spool/%s/%s", root, dir, id);
+	return stat(p, &st) == 0;
+}
+
+static char *
+slurp(const char *root, const char *dir, const char *id)
+{
+	char	 p[512], *b = xcalloc(1, 65536);
+	int	 fd;
+
+	snprintf(p, sizeof(p), "%s/spool/%s/%s", root, dir, id);
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_true(read(fd, b, 65535) > 0);
+	close(fd);
+	return b;
+}
+
+/* An envelope is written to queue/ only when something needs the file:
+ * a status record or a hold; a message removed before never has one,
+ * and a checkpoint writes all the others (the first test). */
+static void
+test_envelopes_written_when_needed(void **state)
+{
+	const char		*text = "Subject: t\r\n\r\nbody\r\n";
+	char			 ids[3][QUEUE_ID_LEN + 1], *env;
+	struct buf		 rec;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		inject_len(text, strlen(text));
+		memcpy(ids[i], last_id, sizeof(ids[i]));
+	}
+	wait_done(3);
+	for (int i = 0; i < 3; i++) {
+		assert_false(exists(top, "queue", ids[i]));
+		assert_true(exists(top, "data", ids[i]));
+	}
+	/* a status record: the envelope first, then the record */
+	buf_init(&rec, 0);
+	buf_append(&rec, "Zrecord\n", 8);
+	assert_int_equal(spool_append(ids[0], false, &rec), 0);
+	env = slurp(top, "queue", ids[0]);
+	assert_non_null(strstr(env, "sender@example.org"));
+	assert_non_null(strstr(env, ids[0]));
+	assert_string_equal(env + strlen(env) - 8, "Zrecord\n");
+	free(env);
+	buf_free(&rec);
+	/* a hold */
+	assert_int_equal(spool_hold(ids[1]), 0);
+	assert_true(exists(top, "hold", ids[1]));
+	assert_false(exists(top, "queue", ids[1]));
+	/* a removal, in order before the next commit's answer */
+	spool_remove(ids[2], false);
+	inject_len(text, strlen(text));
+	wait_done(1);
+	assert_false(exists(top, "queue", ids[2]));
+	assert_false(exists(top, "data", ids[2]));
+	assert_false(exists(top, "queue", last_id));
+	/* the others go too, for the next test: nothing is left */
+	spool_remove(ids[0], false);
+	spool_remove(ids[1], true);
+	spool_remove(last_id, false);
+	while (exists(top, "data", last_id))
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_false(exists(top, "queue", last_id));
+	assert_false(exists(top, "queue", ids[0]));
+	assert_false(exists(top, "hold", ids[1]));
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	if (mkdtemp(top) == NULL)
+		return -1;
+	make_dirs(top);
+	base = event_base_new();
+	spool_init(base, top, accepted);
+	spool_scan(no_load);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	return nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_envelopes_written_when_needed),
 		cmocka_unit_test(test_commit_after_a_checkpoint_in_a_batch),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }
