@@ -3393,9 +3393,11 @@ milter_spool(struct smtp_session *s, const struct buf *m)
 		    strerror(errno));
 		return;
 	}
-	/* the data is the whole message now, our Received: included */
+	/* the data is the whole message now, our Received: included; the
+	 * file holds it, s->dbuf holds what came before */
 	s->hdr_len = 0;
 	s->rx.size = m->len;
+	s->held = false;
 }
 
 /* milter_refused - the milters' refusal: 4xx or 5xx. */

@@ -526,3 +526,26 @@ def test_two_messages_in_one_session_and_bdat(mta_factory, milters):
     assert kinds.count("helo") == 1 and "connect" not in kinds[first:]
     assert kinds.count("eom") == 3
     assert "abort" in kinds
+
+
+@pytest.mark.parametrize("mode", ["replbody", "addheader"])
+def test_edited_message_is_what_gets_signed(mta_factory, milters, tmp_path,
+                                            mode):
+    """The DKIM signature covers the message as the milter left it (a new
+    body, a header added), not the one the client sent."""
+    import dkim
+    from test_authres import dnsfunc_for, rsa_keys, write_key
+    pem, rec = rsa_keys()
+    ml = milters(mode)
+    m = server(mta_factory, milter_conf("scripted", ml.conf_socket),
+               "[dkim example.test]\nselector = s\nkey = %s"
+               % write_key(str(tmp_path), "s.key", pem))
+    msg = MSG.replace(b"sender@client.test", b"bob@example.test")
+    assert send(m, msg=msg, sender="bob@example.test")[2][0] == 250
+    raw = m.wait_messages("alice@example.test", 1)[0].replace(b"\n",
+                                                              b"\r\n")
+    assert (b"replaced body" if mode == "replbody" else b"X-Spam: yes") \
+        in raw
+    start = raw.index(b"DKIM-Signature")
+    assert dkim.verify(raw[start:], dnsfunc=dnsfunc_for(
+        {"s._domainkey.example.test": rec})), raw
