@@ -101,7 +101,8 @@ static const struct field f_spool_open_reply[] = {
 };
 static const struct field f_spool_commit[] = {
 	STR(struct ipc_spool_commit, id),
-	BYTES(struct ipc_spool_commit, envelope), END
+	BYTES(struct ipc_spool_commit, envelope),
+	BYTES(struct ipc_spool_commit, data), END
 };
 static const struct field f_reply[] = {
 	U32(struct ipc_reply, ok), STR(struct ipc_reply, text), END

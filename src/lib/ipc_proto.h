@@ -106,10 +106,14 @@ struct ipc_spool_open_reply {
 	uint32_t	 ok;
 	const char	*id;
 };
-/* IPC_SPOOL_COMMIT - smtpd to queue: make it durable. */
+/* IPC_SPOOL_COMMIT - smtpd to queue: make it durable.  data is the
+ * message again, exactly as in the spool file, when it is at most
+ * IPC_SPOOL_DATA_MAX bytes (the queue then reads no file), else empty. */
+#define IPC_SPOOL_DATA_MAX	(64u * 1024)
 struct ipc_spool_commit {
 	const char	*id;
 	struct ipc_bytes envelope;	/* envelope_encode() */
+	struct ipc_bytes data;
 };
 /* IPC_SPOOL_COMMIT_REPLY, IPC_CTL_REPLY, IPC_RELOAD_DONE - ok, or why
  * not. */

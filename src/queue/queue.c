@@ -48,7 +48,6 @@ struct incoming {			/* spool files handed to smtpd */
 	struct incoming	*next;
 	char		 id[QUEUE_ID_LEN + 1];
 	uint64_t	 reqid;		/* smtpd's session */
-	int		 fd;		/* our own read-only descriptor */
 };
 
 static unsigned	 hash_id(const char *);
@@ -119,13 +118,14 @@ incoming_take(const char *id)
 static void
 incoming_free(struct incoming *in)
 {
-	close(in->fd);
 	spool_discard(in->id);
 	free(in);
 }
 
 /* open_request - IPC_SPOOL_OPEN: a fresh data file for smtpd's session
- * reqid (IPC_SPOOL_OPEN_REPLY: u32 ok, str id; fd: read-write). */
+ * reqid (IPC_SPOOL_OPEN_REPLY: u32 ok, str id; fd: read-write).  The
+ * queue keeps no descriptor: a small message comes back with its commit,
+ * a big one is opened by name then. */
 static void
 open_request(uint64_t reqid)
 {
@@ -134,12 +134,6 @@ open_request(uint64_t reqid)
 	int			 fd = spool_create(in->id);
 	unsigned		 h;
 
-	/* Our own descriptor, to read the data back at commit. */
-	if (fd != -1 && (in->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		close(fd);
-		spool_discard(in->id);
-		fd = -1;
-	}
 	if (fd == -1) {
 		log_warn("event=spool-create-error error=\"%s\"",
 		    strerror(errno));
@@ -181,7 +175,8 @@ commit_request(struct ipc_msg *im)
 		id = q.id;
 		env = q.envelope.p;
 		len = q.envelope.len;
-	}
+	} else
+		q.data.len = 0;
 	if (env == NULL || (in = incoming_take(id)) == NULL ||
 	    in->reqid != im->id) {
 		log_warn("event=commit-refused id=\"%s\" reason=\"unknown "
@@ -193,8 +188,7 @@ commit_request(struct ipc_msg *im)
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->op = SPOOL_OP_COMMIT;
-	c->data_fd = in->fd;
-	in->fd = -1;
+	c->data_fd = -1;
 	c->done = smtpd_committed;
 	c->done_arg = in;
 	str_copy(c->id, id, sizeof(c->id));
@@ -206,12 +200,19 @@ commit_request(struct ipc_msg *im)
 		    id, log_safe(err));
 		commit_reply(im->id, false, "bad envelope");
 		spool_discard(id);
-		close(c->data_fd);
 		envelope_free(&c->parsed);
 		buf_free(&c->env);
 		free(c);
 		free(in);
 		return;
+	}
+	/* the message itself, when smtpd sent it along: only of the size
+	 * the envelope says (else the file is read) */
+	if (q.data.len > 0 && q.data.len == c->parsed.size &&
+	    q.data.len <= IPC_SPOOL_DATA_MAX) {
+		c->content = xmalloc(q.data.len);
+		memcpy(c->content, q.data.p, q.data.len);
+		c->content_len = q.data.len;
 	}
 	spool_commit(c);
 }

@@ -414,6 +414,19 @@ encode_op(struct spool_commit *c, struct buf *rec, struct buf *data)
 		journal_rec_remove(rec, journal_epoch(journal), c->id);
 		return;
 	}
+	if (c->content != NULL) {	/* came with the commit: no file read */
+		if (c->data_fd != -1)
+			close(c->data_fd);
+		c->data_fd = -1;
+		journal_rec_commit(rec, journal_epoch(journal), c->id,
+		    c->env.data, c->env.len, c->content, c->content_len, true);
+		return;
+	}
+	if (c->data_fd == -1 && (c->data_fd = openat(dfd[D_DATA], c->id,
+	    O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		c->error = errno;
+		return;
+	}
 	c->error = load_data(c, data, &len, &inline_data);
 	close(c->data_fd);
 	c->data_fd = -1;
@@ -594,9 +607,11 @@ commit_done(struct worker_item *wi)
 		if (c->error != 0)
 			spool_discard(c->id);
 		else {
-			if (c->content != NULL)
+			if (c->content != NULL && c->content_len <=
+			    IPC_DELIVER_DATA_MAX) {
 				cache_put(c->id, c->content, c->content_len);
-			c->content = NULL;
+				c->content = NULL;
+			}
 			accept_cb(c->id, &c->parsed);
 		}
 		envelope_free(&c->parsed);
@@ -732,6 +747,11 @@ spool_inject(struct spool_commit *c, const void *data, size_t len)
 	}
 	c->op = SPOOL_OP_COMMIT;
 	c->data_fd = fd;
+	if (len <= IPC_DELIVER_DATA_MAX) {	/* the worker reads no file */
+		c->content = xmalloc(len > 0 ? len : 1);
+		memcpy(c->content, data, len);
+		c->content_len = len;
+	}
 	worker_push(commits, &c->item);
 	return 0;
 }

@@ -41,11 +41,14 @@ struct spool_commit {
 	char			 id[QUEUE_ID_LEN + 1];
 	struct buf		 env;		/* the encoded envelope */
 	struct envelope		 parsed;
-	int			 data_fd;	/* read-only, closed by spool */
+	int			 data_fd;	/* the data file, closed by spool;
+						 * -1: opened by name */
 	bool			 held;		/* remove: it is in hold/ */
 	int			 error;		/* errno, 0 = durable */
-	char			*content;	/* worker: a small message's
-						 * bytes, for spool_cached */
+	char			*content;	/* the message when small (given,
+						 * or read back by the worker):
+						 * journaled, then spool_cached;
+						 * NULL: read from the file */
 	size_t			 content_len;
 	/* The requester's completion (NULL: nobody waits), called once
 	 * for every commit spool_commit or spool_inject took. */
@@ -65,8 +68,9 @@ void	 spool_init(struct event_base *, const char *state_dir,
  * (O_EXCL, 0600).  Returns the fd, or -1 with errno. */
 int	 spool_create(char id[QUEUE_ID_LEN + 1]);
 /* spool_commit - queue a commit for the next batch; takes ownership of c
- * (allocated with xcalloc), of c->data_fd (a read-only descriptor of the
- * data file) and of c->done_arg. */
+ * (allocated with xcalloc), of c->data_fd (a descriptor of the data file,
+ * or -1: the worker opens it by name), of c->content (xmalloc'ed, exactly
+ * the message when not NULL: then no file is read) and of c->done_arg. */
 void	 spool_commit(struct spool_commit *);
 /* spool_remove - forget a committed message: a journal record, then its
  * files are removed (on the worker, in order with commits). */

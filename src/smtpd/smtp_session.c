@@ -2117,6 +2117,15 @@ commit_message(struct smtp_session *s)
 	c.id = s->qid;
 	c.envelope.p = env.data;
 	c.envelope.len = env.len;
+	/* A small message whose file is s->dbuf (nothing cut out, no
+	 * milter's edit) goes along: the queue need not read it back. */
+	c.data.p = NULL;
+	c.data.len = 0;
+	if (s->held && s->env.size == s->dbuf.len &&
+	    s->env.size <= IPC_SPOOL_DATA_MAX) {
+		c.data.p = s->dbuf.data;
+		c.data.len = s->dbuf.len;
+	}
 	rc = PROC_SEND(PROC_QUEUE, IPC_SPOOL_COMMIT, s->id, &c, -1);
 	buf_free(&env);
 	if (rc == -1) {

@@ -40,7 +40,7 @@ static struct ipc_target	 s_targets[] = { { 0, "u@example.org" },
 static struct ipc_resolve_reply	 s_resolve_reply = { 0, s_targets, 2 };
 static struct ipc_spool_open_reply s_open_ok = { 1, "0123456789ABCDEF" };
 static struct ipc_spool_commit	 s_commit = { "0123456789ABCDEF",
-	{ "V1:1\n.0:\n", 9 } };
+	{ "V1:1\n.0:\n", 9 }, { "Subject: x\r\n\r\n", 14 } };
 static struct ipc_reply		 s_reply = { 0, "queue file write error" };
 static struct ipc_id		 s_id = { "0123456789ABCDEF" };
 static struct ipc_spool_status	 s_status = { "0661D23A2B879E00" };
