@@ -7,7 +7,8 @@ repetitions (Postfix, postbote, sink, and again), and prints the medians,
 the ratios, and postbote's CPU time and system calls per message.
 
 Every server is started fresh for each repetition in a directory of its
-own under /tmp and stopped by pid; nothing under /etc is read or written
+own under /tmp and stopped by pid (the directories are removed after the
+last run, see LEFT); nothing under /etc is read or written
 (Postfix gets `postfix -c DIR`).  No server makes a DNS query: Postfix has
 smtp_dns_support_level = disabled and no peer-name lookup, postbote's
 resolver is a loopback port nobody answers on.
@@ -138,11 +139,23 @@ def maildir_count(path):
         return 0
 
 
+# The servers' directories, removed only after the last run: deleting a
+# run's tens of thousands of files makes the file system slow to create
+# new ones for the next tens of seconds (ext4 scans the inodes deleted
+# lately for each new one), which would be measured in the next server.
+LEFT = []
+
+
 def settle():
-    """Let the previous run's writes and deletions reach the disk, so
-    they are not measured in the next one."""
+    """Let the previous run's writes reach the disk, so they are not
+    measured in the next one."""
     os.sync()
     time.sleep(1)
+
+
+def remove_left():
+    for d in LEFT:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 class Postfix:
@@ -197,7 +210,7 @@ class Postfix:
                 time.sleep(0.05)
         except ProcessLookupError:
             pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+        LEFT.append(self.dir)
 
     def usage(self):
         return None
@@ -248,7 +261,7 @@ class Postbote:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        LEFT.append(self.dir)
 
     def usage(self):
         """CPU seconds of the server so far, all processes and threads."""
@@ -378,6 +391,14 @@ def main():
     print("compare: N=%d REPS=%d, %d cores, %s" %
           (N, REPS, os.cpu_count(), time.strftime("%Y-%m-%d")))
     rows = []
+    try:
+        run_all(loads, rows)
+    finally:
+        remove_left()
+    print_table(rows)
+
+
+def run_all(loads, rows):
     for load in loads:
         servers = [Postfix, Postbote] + ([] if load[4] else [Sink])
         res = {s.name: [] for s in servers}
@@ -391,6 +412,9 @@ def main():
                     "  cpu %.0f us/msg" % (r["cpu"] / r["n"] * 1e6)),
                     flush=True)
         rows.append((load, res))
+
+
+def print_table(rows):
     print()
     print("| load | Postfix msg/s | postbote msg/s | smtp-sink msg/s "
           "| postbote / Postfix | postbote / sink "

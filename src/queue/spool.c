@@ -318,22 +318,24 @@ write_unwritten(void)
 	return 0;
 }
 
-/* materialize - write id's envelope file if it is still in memory (the
- * loop, before it appends to the file or moves it); 0 or -1 with errno. */
+/* materialize - write id's envelope file into dir (queue/ or hold/) if
+ * it is still in memory (the loop, before it appends to the file or moves
+ * it): 1 when written now, 0 when it was already, -1 with errno. */
 static int
-materialize(const char *id)
+materialize(const char *id, int dir)
 {
 	struct unwritten	*u;
-	int			 e = 0;
+	int			 e = 0, done = 0;
 
 	pthread_mutex_lock(&unwritten_mtx);
 	if ((u = unwritten_take(id)) != NULL) {
-		e = write_file(dfd[D_QUEUE], id, u->env.data, u->env.len,
-		    O_TRUNC);
+		e = write_file(dfd[dir], id, u->env.data, u->env.len, O_TRUNC);
 		if (e != 0)
 			unwritten_back(u);
-		else
+		else {
 			unwritten_free(u);
+			done = 1;
+		}
 	}
 	pthread_mutex_unlock(&unwritten_mtx);
 	if (e != 0) {
@@ -342,7 +344,7 @@ materialize(const char *id)
 		errno = e;
 		return -1;
 	}
-	return 0;
+	return done;
 }
 
 /* checkpoint - write the envelopes still in memory, make every spool
@@ -793,7 +795,7 @@ spool_append(const char *id, bool held, const struct buf *b)
 {
 	int	 fd, rc = 0;
 
-	if (!id_ok(id) || (!held && materialize(id) == -1))
+	if (!id_ok(id) || (!held && materialize(id, D_QUEUE) == -1))
 		return -1;
 	fd = openat(dfd[held ? D_HOLD : D_QUEUE], id, O_WRONLY | O_APPEND |
 	    O_NOFOLLOW | O_CLOEXEC);
@@ -808,9 +810,11 @@ spool_append(const char *id, bool held, const struct buf *b)
 int
 spool_hold(const char *id)
 {
-	if (!id_ok(id) || materialize(id) == -1)
+	int	r;
+
+	if (!id_ok(id) || (r = materialize(id, D_HOLD)) == -1)
 		return -1;
-	return renameat(dfd[D_QUEUE], id, dfd[D_HOLD], id);
+	return r == 1 ? 0 : renameat(dfd[D_QUEUE], id, dfd[D_HOLD], id);
 }
 
 int
@@ -831,7 +835,7 @@ spool_corrupt(const char *dir, const char *id)
 		return;
 	cache_drop(id);
 	if (from == D_QUEUE)
-		(void)materialize(id);
+		(void)materialize(id, D_QUEUE);
 	renameat(dfd[from], id, dfd[D_CORRUPT], id);
 	snprintf(name, sizeof(name), "%s.data", id);
 	renameat(dfd[D_DATA], id, dfd[D_CORRUPT], name);
