@@ -609,8 +609,10 @@ commit_done(struct worker_item *wi)
 		if (c->error != 0)
 			spool_discard(c->id);
 		else {
-			if (c->content != NULL && c->content_len <=
-			    IPC_DELIVER_DATA_MAX) {
+			/* an empty content would read as none in an
+			 * IPC_DELIVER: the file goes then */
+			if (c->content != NULL && c->content_len > 0 &&
+			    c->content_len <= IPC_DELIVER_DATA_MAX) {
 				cache_put(c->id, c->content, c->content_len);
 				c->content = NULL;
 			}

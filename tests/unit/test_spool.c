@@ -262,6 +262,32 @@ test_envelopes_written_when_needed(void **state)
 	assert_false(exists(top, "hold", ids[1]));
 }
 
+/* A small message's content stays in memory for its first delivery; an
+ * empty one does not (it would read as none: the file is sent). */
+static void
+test_content_kept_for_delivery(void **state)
+{
+	const char	*text = "Subject: c\r\n\r\nbody\r\n";
+	const void	*p;
+	size_t		 len;
+	char		 full[QUEUE_ID_LEN + 1];
+
+	(void)state;
+	inject_len(text, strlen(text));
+	memcpy(full, last_id, sizeof(full));
+	inject_len("", 0);
+	wait_done(2);
+	assert_true(spool_cached(full, &p, &len));
+	assert_int_equal(len, strlen(text));
+	assert_memory_equal(p, text, len);
+	assert_false(spool_cached(last_id, &p, &len));
+	spool_remove(full, false);
+	assert_false(spool_cached(full, &p, &len));
+	spool_remove(last_id, false);
+	while (exists(top, "data", last_id) || exists(top, "data", full))
+		event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
 static int
 setup(void **state)
 {
@@ -287,6 +313,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_envelopes_written_when_needed),
+		cmocka_unit_test(test_content_kept_for_delivery),
 		cmocka_unit_test(test_commit_after_a_checkpoint_in_a_batch),
 	};
 
