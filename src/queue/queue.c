@@ -175,8 +175,7 @@ commit_request(struct ipc_msg *im)
 		id = q.id;
 		env = q.envelope.p;
 		len = q.envelope.len;
-	} else
-		q.data.len = 0;
+	}
 	if (env == NULL || (in = incoming_take(id)) == NULL ||
 	    in->reqid != im->id) {
 		log_warn("event=commit-refused id=\"%s\" reason=\"unknown "

@@ -474,12 +474,18 @@ cache_put(const char *id, char *p, size_t len)
 	cache_next = (cache_next + 1) % CACHE_SLOTS;
 }
 
+/* cache_find - newest first: a message is looked up for its first
+ * delivery and dropped at its removal, both soon after its commit. */
 static struct cached *
 cache_find(const char *id)
 {
-	for (size_t i = 0; i < CACHE_SLOTS; i++)
-		if (cache[i].p != NULL && strcmp(cache[i].id, id) == 0)
-			return &cache[i];
+	for (size_t i = 1; i <= CACHE_SLOTS; i++) {
+		struct cached	*e = &cache[(cache_next + CACHE_SLOTS - i) %
+				    CACHE_SLOTS];
+
+		if (e->p != NULL && strcmp(e->id, id) == 0)
+			return e;
+	}
 	return NULL;
 }
 
